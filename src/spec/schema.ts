@@ -1,0 +1,109 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { isQuantity } from './quantity.js';
+
+/**
+ * The box spec, `edgebox.dev/v1alpha1` `EdgeBox`. This shape is the contract of every later
+ * feature: extend it with new optional fields, never rename one. Objects are strict so a
+ * misspelt key is reported instead of silently ignored.
+ */
+export const API_VERSION = 'edgebox.dev/v1alpha1';
+export const KIND = 'EdgeBox';
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const dnsLabel = z
+  .string()
+  .regex(DNS1123_LABEL, { message: 'must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit, at most 63 characters' });
+
+const ipAddress = z.string().refine((s) => isIP(s) !== 0, { message: 'must be an IPv4 or IPv6 address' });
+
+const quantity = z
+  .union([z.string(), z.number()])
+  .transform((v) => String(v))
+  .refine(isQuantity, { message: 'must be a Kubernetes quantity such as "500m", "1", "2Gi" or "512Mi"' });
+
+// Kubernetes label values: at most 63 characters, alphanumerics with -_. inside.
+const labelValue = z
+  .union([z.string(), z.number(), z.boolean()])
+  .transform((v) => String(v))
+  .refine((v) => /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(v) && v.length <= 63, {
+    message: 'must be a valid Kubernetes label value (at most 63 alphanumerics, "-", "_" or ".")',
+  });
+
+export const ROLES = ['server', 'agent'] as const;
+export const PERIPHERAL_KINDS = ['can', 'serial', 'usb', 'camera', 'gpio', 'i2c', 'spi', 'ethernet'] as const;
+export const WORKLOAD_KINDS = ['deployment', 'statefulset', 'daemonset'] as const;
+export const CRITICALITIES = ['critical', 'standard', 'best-effort'] as const;
+export const POWER_DRIVERS = ['turingpi-bmc'] as const;
+
+export const powerSchema = z.strictObject({
+  driver: z.enum(POWER_DRIVERS),
+  /** Slot on the board the module sits in (Turing Pi 2: 1-4). */
+  slot: z.number().int().min(1),
+});
+
+export const moduleSchema = z.strictObject({
+  name: dnsLabel,
+  hardware: z.string().min(1),
+  address: ipAddress,
+  /** Roles the module may take. Default: both. */
+  roles: z.array(z.enum(ROLES)).min(1, { message: 'must list at least one role' }).default(['server', 'agent']),
+  /** Capabilities the carrier board adds to what the catalog gives. Default: none. */
+  capabilities: z.array(z.string()).default([]),
+  /** Extra node labels. */
+  labels: z.record(z.string(), labelValue).default({}),
+  power: powerSchema.optional(),
+});
+
+export const peripheralSchema = z.strictObject({
+  name: dnsLabel,
+  kind: z.enum(PERIPHERAL_KINDS),
+  attachedTo: z.array(z.string()).min(1, { message: 'must name at least one module' }),
+  /** At most one module may drive it at a time. Default: false. */
+  exclusive: z.boolean().default(false),
+});
+
+export const workloadSchema = z.strictObject({
+  name: dnsLabel,
+  image: z.string().min(1),
+  kind: z.enum(WORKLOAD_KINDS).default('deployment'),
+  /** Ignored for daemonsets. Default: 1. */
+  replicas: z.number().int().min(0).default(1),
+  requires: z
+    .strictObject({
+      capabilities: z.array(z.string()).default([]),
+      cpu: quantity.optional(),
+      memory: quantity.optional(),
+    })
+    .default({ capabilities: [] }),
+  peripherals: z.array(z.string()).default([]),
+  criticality: z.enum(CRITICALITIES).default('standard'),
+  /** Never two running copies, even during failover. Default: false. */
+  singleton: z.boolean().default(false),
+});
+
+export const controlPlaneSchema = z.strictObject({
+  /** etcd voters to maintain; odd. Default: 3. */
+  servers: z.number().int().min(1).default(3),
+  /** Optional virtual IP for the API (kube-vip); added to every server's tls-san. */
+  apiAddress: ipAddress.optional(),
+});
+
+export const boxSchema = z.strictObject({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal(KIND),
+  metadata: z.looseObject({ name: dnsLabel }),
+  spec: z.strictObject({
+    controlPlane: controlPlaneSchema.default({ servers: 3 }),
+    modules: z.array(moduleSchema).min(1, { message: 'a box needs at least one module' }),
+    peripherals: z.array(peripheralSchema).default([]),
+    workloads: z.array(workloadSchema).default([]),
+  }),
+});
+
+export type BoxSpec = z.output<typeof boxSchema>;
+export type ModuleSpec = BoxSpec['spec']['modules'][number];
+export type PeripheralSpec = BoxSpec['spec']['peripherals'][number];
+export type WorkloadSpec = BoxSpec['spec']['workloads'][number];
+export type Role = (typeof ROLES)[number];
+export type Criticality = (typeof CRITICALITIES)[number];
