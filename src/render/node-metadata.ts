@@ -1,0 +1,67 @@
+import { hardwareOf, moduleCapabilities } from '../spec/derive.js';
+import { ACCELERATOR_TAINT, capabilityLabel, LABELS, peripheralLabel, roleLabel } from '../spec/labels.js';
+import type { BoxSpec, ModuleSpec, WorkloadSpec } from '../spec/schema.js';
+
+export interface Taint {
+  key: string;
+  value: string;
+  effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+}
+
+export interface Toleration {
+  key?: string;
+  operator: 'Equal' | 'Exists';
+  value?: string;
+  effect?: Taint['effect'];
+  tolerationSeconds?: number;
+}
+
+/** Capabilities that mark a workload as asking for an accelerator. */
+const ACCELERATOR_CAPABILITIES = new Set(['gpu', 'gpu.cuda', 'dla', 'npu']);
+
+/**
+ * The labels a module's node carries: who it is, what it can do, what it can reach, which roles
+ * it may take, plus the spec's own labels. Used by render (K3s `node-label`), `local` (the
+ * simulated nodes) and `apply` (existing nodes), so all three agree.
+ */
+export function nodeLabels(box: BoxSpec, m: ModuleSpec): Record<string, string> {
+  const labels: Record<string, string> = {
+    [LABELS.box]: box.metadata.name,
+    [LABELS.module]: m.name,
+    [LABELS.hardware]: m.hardware,
+  };
+  for (const c of [...moduleCapabilities(m)].sort()) labels[capabilityLabel(c)] = 'true';
+  for (const p of box.spec.peripherals) if (p.attachedTo.includes(m.name)) labels[peripheralLabel(p.name)] = 'true';
+  for (const r of m.roles) labels[roleLabel(r)] = 'true';
+  return { ...labels, ...m.labels };
+}
+
+/**
+ * Accelerator modules take only workloads that ask for an accelerator, so a general workload
+ * never eats a Jetson's memory. Only when the box has somewhere else for general workloads: in an
+ * all-Jetson box the taint would strand them.
+ */
+export function nodeTaints(box: BoxSpec, m: ModuleSpec): Taint[] {
+  const accelerator = hardwareOf(m).accelerator;
+  if (!accelerator) return [];
+  const othersExist = box.spec.modules.some((o) => !hardwareOf(o).accelerator);
+  return othersExist ? [{ key: ACCELERATOR_TAINT, value: accelerator.kind, effect: 'NoSchedule' }] : [];
+}
+
+/** The placement tolerations a workload needs (failover tolerations are render's concern). */
+export function placementTolerations(w: WorkloadSpec): Toleration[] {
+  if (w.kind === 'daemonset') return [{ key: ACCELERATOR_TAINT, operator: 'Exists', effect: 'NoSchedule' }];
+  return w.requires.capabilities.some((c) => ACCELERATOR_CAPABILITIES.has(c))
+    ? [{ key: ACCELERATOR_TAINT, operator: 'Exists', effect: 'NoSchedule' }]
+    : [];
+}
+
+/** Whether a workload's tolerations let it onto a module (the scheduler's rule, for the planner). */
+export function tolerates(tolerations: readonly Toleration[], taints: readonly Taint[]): boolean {
+  return taints.every((t) =>
+    t.effect === 'PreferNoSchedule' ||
+    tolerations.some((tol) =>
+      (tol.key === undefined || tol.key === t.key) &&
+      (tol.effect === undefined || tol.effect === t.effect) &&
+      (tol.operator === 'Exists' || tol.value === t.value)));
+}

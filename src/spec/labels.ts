@@ -1,0 +1,24 @@
+/** Every label, annotation and taint key edgebox writes lives under this prefix. */
+export const PREFIX = 'edgebox.dev';
+
+export const LABELS = {
+  box: `${PREFIX}/box`,
+  module: `${PREFIX}/module`,
+  hardware: `${PREFIX}/hardware`,
+  workload: `${PREFIX}/workload`,
+  criticality: `${PREFIX}/criticality`,
+  /** On objects `edgebox apply` created, so it can prune what the spec no longer has. */
+  managedBy: 'app.kubernetes.io/managed-by',
+} as const;
+
+/** `edgebox.dev/cap.gpu.cuda=true`: the module has that capability. */
+export const capabilityLabel = (capability: string): string => `${PREFIX}/cap.${capability}`;
+/** `edgebox.dev/peripheral.motor-bus=true`: the module can physically reach that peripheral. */
+export const peripheralLabel = (peripheral: string): string => `${PREFIX}/peripheral.${peripheral}`;
+/** `edgebox.dev/role.server=true`: the module may take that role. */
+export const roleLabel = (role: string): string => `${PREFIX}/role.${role}`;
+
+/** Taint on accelerator modules so that only workloads asking for an accelerator land there. */
+export const ACCELERATOR_TAINT = `${PREFIX}/accelerator`;
+
+export const FIELD_MANAGER = 'edgebox';
