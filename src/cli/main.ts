@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { EdgeboxError } from '../diagnostics/diagnostic.js';
+import { registerCatalog } from './commands/catalog.js';
 import { registerValidate } from './commands/validate.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { printDiagnostics } from './print-diagnostics.js';
@@ -12,6 +13,7 @@ const program = new Command()
   .exitOverride();
 
 registerValidate(program);
+registerCatalog(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -4,7 +4,7 @@ import { closest, distance } from 'fastest-levenshtein';
  * The known name a misspelt one most likely meant, or undefined when nothing is near enough
  * (a far-off suggestion misleads more than it helps). A near spelling wins; otherwise the first
  * known name that contains every dash-separated part of the input, so that a shorthand such as
- * `jetson-nx` finds `jetson-xavier-nx-8gb`.
+ * `jetson-nx` finds `jetson-xavier-nx-8gb` and `canbus` finds `can`.
  */
 export function suggest(input: string, known: readonly string[]): string | undefined {
   if (known.length === 0 || input.length === 0) return undefined;
@@ -13,7 +13,7 @@ export function suggest(input: string, known: readonly string[]): string | undef
   const parts = input.toLowerCase().split(/[-_.\s]+/).filter(Boolean);
   return known.find((k) => {
     const tokens = k.toLowerCase().split(/[-_.]+/);
-    return parts.every((p) => tokens.some((t) => t.startsWith(p) || (p.length > 2 && t.includes(p))));
+    return parts.every((p) => tokens.some((t) => t.startsWith(p) || (p.length > 2 && t.includes(p)) || (t.length > 2 && p.startsWith(t))));
   });
 }
 

@@ -156,7 +156,11 @@ function schemaDiagnostics(issue: z.core.$ZodIssue, at: Locator): Diagnostic[] {
         const name = String(path[path.length - 1] ?? 'value');
         return [{ ...base, code: 'spec.missing-field', message: `${field} is required`, hint: `add '${name}:' here`, path: field, location: at(path) }];
       }
-      return [{ ...base, message: `${field}: expected ${issue.expected}, got ${describe(issue.input)}`, hint: `write ${field} as a ${issue.expected}`, path: field, location: at(path) }];
+      return [{
+        ...base, message: `${field}: expected ${issue.expected}, got ${describe(issue.input)}`,
+        hint: path.length === 0 ? 'a box spec is a YAML mapping that starts with apiVersion: edgebox.dev/v1alpha1' : `write ${field} as ${/^[aeiou]/.test(issue.expected) ? 'an' : 'a'} ${issue.expected}`,
+        path: field, location: at(path),
+      }];
     case 'invalid_value': {
       const allowed = issue.values.map(String);
       const got = String(issue.input);

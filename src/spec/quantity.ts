@@ -24,11 +24,16 @@ export function isQuantity(text: string): boolean {
 }
 
 export function cpuMillis(text: string | undefined): number {
-  return text === undefined ? 0 : Math.ceil((parseQuantity(text) ?? 0) * 1000);
+  return text === undefined ? 0 : ceilExact((parseQuantity(text) ?? 0) * 1000);
 }
 
 export function memoryBytes(text: string | undefined): number {
-  return text === undefined ? 0 : Math.ceil(parseQuantity(text) ?? 0);
+  return text === undefined ? 0 : ceilExact(parseQuantity(text) ?? 0);
+}
+
+/** Kubernetes rounds fractional quantities up; float noise (0.003 * 1000 = 3.0000000000000004) must not. */
+function ceilExact(value: number): number {
+  return Math.ceil(Math.round(value * 1e6) / 1e6);
 }
 
 /** Human form for reports: `1.5Gi`, `512Mi`. */
