@@ -1,6 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { EdgeboxError } from '../diagnostics/diagnostic.js';
+import { registerApply } from './commands/apply.js';
 import { registerCatalog } from './commands/catalog.js';
+import { registerLocal } from './commands/local.js';
+import { registerPlan } from './commands/plan.js';
+import { registerRender } from './commands/render.js';
 import { registerValidate } from './commands/validate.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { printDiagnostics } from './print-diagnostics.js';
@@ -14,6 +18,10 @@ const program = new Command()
 
 registerValidate(program);
 registerCatalog(program);
+registerPlan(program);
+registerRender(program);
+registerLocal(program);
+registerApply(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -16,8 +16,8 @@ export interface Toleration {
   tolerationSeconds?: number;
 }
 
-/** Capabilities that mark a workload as asking for an accelerator. */
-const ACCELERATOR_CAPABILITIES = new Set(['gpu', 'gpu.cuda', 'dla', 'npu']);
+/** Capabilities that mark a workload as asking for the GPU. */
+const GPU_CAPABILITIES = new Set(['gpu', 'gpu.cuda', 'dla']);
 
 /**
  * The labels a module's node carries: who it is, what it can do, what it can reach, which roles
@@ -37,21 +37,26 @@ export function nodeLabels(box: BoxSpec, m: ModuleSpec): Record<string, string> 
 }
 
 /**
- * Accelerator modules take only workloads that ask for an accelerator, so a general workload
- * never eats a Jetson's memory. Only when the box has somewhere else for general workloads: in an
- * all-Jetson box the taint would strand them.
+ * GPU modules take only workloads that ask for the GPU: a Jetson's GPU shares the module's RAM,
+ * so a general workload there starves the AI workload it was bought for. NPU modules (RK1) are
+ * not tainted: their NPU does not compete for RAM that way, and tainting them would pile every
+ * general workload onto the few plain modules. Only when the box has somewhere else for general
+ * workloads: in an all-Jetson box the taint would strand them.
  */
 export function nodeTaints(box: BoxSpec, m: ModuleSpec): Taint[] {
-  const accelerator = hardwareOf(m).accelerator;
-  if (!accelerator) return [];
-  const othersExist = box.spec.modules.some((o) => !hardwareOf(o).accelerator);
-  return othersExist ? [{ key: ACCELERATOR_TAINT, value: accelerator.kind, effect: 'NoSchedule' }] : [];
+  if (!hasGpu(m)) return [];
+  const othersExist = box.spec.modules.some((o) => !hasGpu(o));
+  return othersExist ? [{ key: ACCELERATOR_TAINT, value: 'gpu', effect: 'NoSchedule' }] : [];
+}
+
+function hasGpu(m: ModuleSpec): boolean {
+  return hardwareOf(m).accelerator?.kind === 'gpu';
 }
 
 /** The placement tolerations a workload needs (failover tolerations are render's concern). */
 export function placementTolerations(w: WorkloadSpec): Toleration[] {
   if (w.kind === 'daemonset') return [{ key: ACCELERATOR_TAINT, operator: 'Exists', effect: 'NoSchedule' }];
-  return w.requires.capabilities.some((c) => ACCELERATOR_CAPABILITIES.has(c))
+  return w.requires.capabilities.some((c) => GPU_CAPABILITIES.has(c))
     ? [{ key: ACCELERATOR_TAINT, operator: 'Exists', effect: 'NoSchedule' }]
     : [];
 }

@@ -18,7 +18,7 @@ export const peripheralLabel = (peripheral: string): string => `${PREFIX}/periph
 /** `edgebox.dev/role.server=true`: the module may take that role. */
 export const roleLabel = (role: string): string => `${PREFIX}/role.${role}`;
 
-/** Taint on accelerator modules so that only workloads asking for an accelerator land there. */
+/** Taint on GPU modules so that only workloads asking for the GPU land there (see nodeTaints). */
 export const ACCELERATOR_TAINT = `${PREFIX}/accelerator`;
 
 export const FIELD_MANAGER = 'edgebox';

@@ -1,0 +1,52 @@
+import type { BoxSpec } from '../spec/schema.js';
+import { initialServers, quorumOf, rankServerCandidates } from './control-plane.js';
+import { planFindings } from './findings.js';
+import type { ControlPlanePlan, Plan } from './model.js';
+import { compile, place } from './placement.js';
+import { evaluateScenario, failureSets, type ServerModel } from './scenarios.js';
+
+/**
+ * The what-if analysis of a validated box spec: control plane, initial placement, every single
+ * and pair module failure, and the findings drawn from them. Pure: no I/O, same spec, same plan.
+ */
+export function planBox(box: BoxSpec): Plan {
+  const model = compile(box);
+  const index = new Map(model.moduleNames.map((n, i) => [n, i]));
+  const servers = initialServers(box).map((m) => m.name);
+  const promotable = rankServerCandidates(box, new Set(servers)).map((m) => m.name);
+  const quorum = quorumOf(servers.length);
+  const controlPlane: ControlPlanePlan = {
+    servers,
+    quorum,
+    // Failures of non-servers never cost quorum, so the worst case is that every failure hits a server.
+    failuresTolerated: servers.length - quorum,
+    promotable,
+  };
+  const serverModel: ServerModel = {
+    servers: servers.map((n) => index.get(n)!),
+    quorum,
+    promotable: promotable.map((n) => index.get(n)!),
+  };
+
+  const n = model.moduleNames.length;
+  const serverFlags = new Uint8Array(n);
+  for (const m of serverModel.servers) serverFlags[m] = 1;
+  const initial = place(model, { alive: new Uint8Array(n).fill(1), server: serverFlags }, { detail: true });
+  const replicas = initial.replicas!;
+  const capable = initial.capable!;
+
+  const scenarios = failureSets(n).map((failed) => evaluateScenario(model, serverModel, failed));
+  const byName = <T>(perWorkload: T[][], f: (v: T) => string) =>
+    Object.fromEntries(model.workloads.map((w) => [w.spec.name, perWorkload[w.index]!.map(f)]));
+  const moduleName = (m: number) => model.moduleNames[m]!;
+
+  return {
+    box: box.metadata.name,
+    controlPlane,
+    placements: byName(replicas, moduleName),
+    capable: byName(capable, moduleName),
+    unplaced: initial.unplaced,
+    scenarios,
+    findings: planFindings({ box, model, controlPlane, replicas, capable, initialUnplaced: initial.unplaced, scenarios }),
+  };
+}
