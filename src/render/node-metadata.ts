@@ -44,9 +44,12 @@ export function nodeLabels(box: BoxSpec, m: ModuleSpec): Record<string, string> 
  * workloads: in an all-Jetson box the taint would strand them.
  */
 export function nodeTaints(box: BoxSpec, m: ModuleSpec): Taint[] {
-  if (!hasGpu(m)) return [];
-  const othersExist = box.spec.modules.some((o) => !hasGpu(o));
-  return othersExist ? [{ key: ACCELERATOR_TAINT, value: 'gpu', effect: 'NoSchedule' }] : [];
+  const taints: Taint[] = [];
+  // A module that may not be an agent takes no workloads: K3s's documented way to keep a
+  // server dedicated is this taint, which only critical add-ons tolerate.
+  if (!m.roles.includes('agent')) taints.push({ key: 'CriticalAddonsOnly', value: 'true', effect: 'NoExecute' });
+  if (hasGpu(m) && box.spec.modules.some((o) => !hasGpu(o))) taints.push({ key: ACCELERATOR_TAINT, value: 'gpu', effect: 'NoSchedule' });
+  return taints;
 }
 
 function hasGpu(m: ModuleSpec): boolean {

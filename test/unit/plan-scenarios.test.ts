@@ -192,3 +192,24 @@ describe('failure scenarios and findings', () => {
     expect(new Set(keys).size).toBe(keys.length);
   });
 });
+
+describe('server-only modules', () => {
+  it('take no workloads, in the plan as in the rendered taints', async () => {
+    const { parseSpec } = await import('../../src/spec/load.js');
+    const { planBox } = await import('../../src/plan/plan-box.js');
+    const { nodeTaints } = await import('../../src/render/node-metadata.js');
+    const { box } = parseSpec(`apiVersion: edgebox.dev/v1alpha1
+kind: EdgeBox
+metadata: { name: t }
+spec:
+  controlPlane: { servers: 1 }
+  modules:
+    - { name: srv, hardware: rpi-cm4-8gb, address: 10.0.0.1, roles: [server] }
+    - { name: wrk, hardware: rpi-cm4-2gb, address: 10.0.0.2, roles: [agent] }
+  workloads:
+    - { name: w, image: x }
+`, 't.yaml');
+    expect(nodeTaints(box, box.spec.modules[0]!)).toEqual([{ key: 'CriticalAddonsOnly', value: 'true', effect: 'NoExecute' }]);
+    expect(planBox(box).placements.w).toEqual(['wrk']);
+  });
+});

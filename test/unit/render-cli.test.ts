@@ -1,0 +1,44 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const scratch = mkdtempSync(join(tmpdir(), 'edgebox-render-cli-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** Runs the built CLI as a user would (`npm test` builds first). */
+function edgebox(...args: string[]) {
+  const r = spawnSync(process.execPath, ['bin/edgebox.js', ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('edgebox render', () => {
+  it('writes nothing, not even the directory, for an invalid spec (exit 2)', () => {
+    const out = join(scratch, 'invalid');
+    const r = edgebox('render', 'test/fixtures/invalid/many-errors.yaml', '--out', out);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('spec.unknown-hardware');
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('requires --out (exit 2)', () => {
+    expect(edgebox('render', 'examples/article-box.yaml').code).toBe(2);
+  });
+
+  it('writes the files, then on a second run reports them unchanged', () => {
+    const out = join(scratch, 'article-box');
+    const first = edgebox('render', 'examples/article-box.yaml', '--out', out, '-o', 'json');
+    expect(first.code).toBe(0);
+    const result = JSON.parse(first.stdout) as { box: string; written: number; unchanged: number; removed: number; files: { path: string; action: string }[] };
+    expect(result).toMatchObject({ box: 'vision-cell', unchanged: 0, removed: 0 });
+    expect(result.written).toBe(result.files.length);
+    expect(readdirSync(join(out, 'k3s')).sort()).toEqual(['jetson-1', 'jetson-2', 'master-1', 'motor-1', 'net-1']);
+
+    const second = edgebox('render', 'examples/article-box.yaml', '--out', out);
+    expect(second.code).toBe(0);
+    expect(second.stdout).toContain(`box 'vision-cell' rendered: 0 file(s) written, ${result.written} unchanged, 0 removed`);
+  });
+});
