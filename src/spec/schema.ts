@@ -34,12 +34,27 @@ export const ROLES = ['server', 'agent'] as const;
 export const PERIPHERAL_KINDS = ['can', 'serial', 'usb', 'camera', 'gpio', 'i2c', 'spi', 'ethernet'] as const;
 export const WORKLOAD_KINDS = ['deployment', 'statefulset', 'daemonset'] as const;
 export const CRITICALITIES = ['critical', 'standard', 'best-effort'] as const;
-export const POWER_DRIVERS = ['turingpi-bmc'] as const;
+/** `local`: in a local box, powering off stops all of the module's processes. */
+export const POWER_DRIVERS = ['turingpi-bmc', 'local'] as const;
 
 export const powerSchema = z.strictObject({
   driver: z.enum(POWER_DRIVERS),
   /** Slot on the board the module sits in (Turing Pi 2: 1-4). */
   slot: z.number().int().min(1),
+  /** Where the driver is reached, e.g. the Turing Pi 2 BMC's address. Default: the driver's own. */
+  endpoint: z.string().min(1).optional(),
+});
+
+/** How agents detect a failed module. Defaults suit a LAN backplane (sub-millisecond RTT). */
+export const failoverSchema = z.strictObject({
+  /** Heartbeat interval between agents over the box network, in ms. Default 200. */
+  heartbeatIntervalMs: z.number().int().min(20).max(10_000).default(200),
+  /** Consecutive heartbeats a peer may miss before an agent reports it unreachable. Default 5. */
+  missedHeartbeats: z.number().int().min(2).max(100).default(5),
+  /** How long a fenced module must stay healthy before it takes workloads again, in s. Default 30. */
+  settleSeconds: z.number().int().min(0).max(3600).default(30),
+  /** UDP port the agents heartbeat on. Default 7946. */
+  port: z.number().int().min(1).max(65_535).default(7946),
 });
 
 export const moduleSchema = z.strictObject({
@@ -98,6 +113,7 @@ export const boxSchema = z.strictObject({
     modules: z.array(moduleSchema).min(1, { message: 'a box needs at least one module' }),
     peripherals: z.array(peripheralSchema).default([]),
     workloads: z.array(workloadSchema).default([]),
+    failover: failoverSchema.default({ heartbeatIntervalMs: 200, missedHeartbeats: 5, settleSeconds: 30, port: 7946 }),
   }),
 });
 
@@ -107,3 +123,4 @@ export type PeripheralSpec = BoxSpec['spec']['peripherals'][number];
 export type WorkloadSpec = BoxSpec['spec']['workloads'][number];
 export type Role = (typeof ROLES)[number];
 export type Criticality = (typeof CRITICALITIES)[number];
+export type FailoverSpec = BoxSpec['spec']['failover'];
