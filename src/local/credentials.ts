@@ -1,0 +1,63 @@
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+
+/**
+ * The box's credentials, all made with node:crypto, so no client certificates and no openssl:
+ * a static admin bearer token in group system:masters (kube-apiserver --token-auth-file), used
+ * by the user and by every component, and the service-account signing key pair.
+ */
+export interface BoxFiles {
+  tokenFile: string;
+  serviceAccountKey: string;
+  /** kube-apiserver writes its self-signed serving certificate (and its CA) here. */
+  certDir: string;
+  kubeconfig: string;
+  etcdData: string;
+  kwokConfig: string;
+  /** KWOK reads ~/.kwok/kwok.yaml before its --config: it gets a HOME of its own. */
+  kwokHome: string;
+}
+
+export function boxFiles(dir: string): BoxFiles {
+  return {
+    tokenFile: join(dir, 'pki', 'tokens.csv'),
+    serviceAccountKey: join(dir, 'pki', 'service-account.key'),
+    certDir: join(dir, 'pki', 'apiserver'),
+    kubeconfig: join(dir, 'kubeconfig'),
+    etcdData: join(dir, 'etcd'),
+    kwokConfig: join(dir, 'kwok.yaml'),
+    kwokHome: join(dir, 'kwok-home'),
+  };
+}
+
+/** The self-signed certificate kube-apiserver generates when given only --cert-dir. */
+export function servingCertFile(files: BoxFiles): string {
+  return join(files.certDir, 'apiserver.crt');
+}
+
+const ADMIN_USER = 'edgebox-admin';
+
+export async function writeCredentials(files: BoxFiles): Promise<string> {
+  const token = randomBytes(32).toString('hex');
+  // token,user,uid,"group1,group2"
+  await writeFile(files.tokenFile, `${token},${ADMIN_USER},${ADMIN_USER},"system:masters"\n`, { mode: 0o600 });
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  await writeFile(files.serviceAccountKey, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  return token;
+}
+
+export async function writeKubeconfig(files: BoxFiles, opts: { box: string; server: string; token: string }): Promise<void> {
+  const ca = await readFile(servingCertFile(files));
+  const name = `edgebox-${opts.box}`;
+  const config = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name, cluster: { server: opts.server, 'certificate-authority-data': ca.toString('base64') } }],
+    users: [{ name: ADMIN_USER, user: { token: opts.token } }],
+    contexts: [{ name, context: { cluster: name, user: ADMIN_USER } }],
+    'current-context': name,
+  };
+  await writeFile(files.kubeconfig, stringify(config), { mode: 0o600 });
+}
