@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { EdgeboxError } from '../diagnostics/diagnostic.js';
+import { registerAgent } from './commands/agent.js';
 import { registerApply } from './commands/apply.js';
 import { registerCatalog } from './commands/catalog.js';
 import { registerLocal } from './commands/local.js';
@@ -22,6 +23,7 @@ registerPlan(program);
 registerRender(program);
 registerLocal(program);
 registerApply(program);
+registerAgent(program);
 
 try {
   await program.parseAsync(process.argv);

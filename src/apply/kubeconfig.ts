@@ -1,0 +1,41 @@
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { inputError } from '../diagnostics/diagnostic.js';
+
+export interface KubeconfigOptions {
+  /** --kubeconfig. Default: KUBECONFIG, else ~/.kube/config. */
+  path?: string;
+  env?: NodeJS.ProcessEnv;
+  home?: string;
+}
+
+/** Loads the kubeconfig the way kubectl picks it: --kubeconfig, else KUBECONFIG, else ~/.kube/config. */
+export function loadKubeConfig({ path, env = process.env, home = homedir() }: KubeconfigOptions = {}): KubeConfig {
+  const kc = new KubeConfig();
+  const fromEnv = env.KUBECONFIG?.split(':').filter(Boolean) ?? [];
+  const files = path ? [path] : fromEnv.length ? fromEnv : [join(home, '.kube', 'config')];
+  const present = files.filter((f) => existsSync(f));
+  if (!present.length) {
+    const source = path ? '--kubeconfig' : fromEnv.length ? 'KUBECONFIG' : 'the default location';
+    throw inputError('apply.no-kubeconfig', `no kubeconfig at ${files.join(', ')} (from ${source})`,
+      'pass --kubeconfig PATH or set KUBECONFIG; for a local box, `edgebox local up <spec>` prints its kubeconfig path');
+  }
+  try {
+    kc.loadFromFile(present[0]!);
+    // Further KUBECONFIG files merge in, as the client library's loadFromDefault merges them.
+    for (const f of present.slice(1)) {
+      const more = new KubeConfig();
+      more.loadFromFile(f);
+      kc.mergeConfig(more, true);
+    }
+  } catch (e) {
+    throw inputError('apply.bad-kubeconfig', `cannot read the kubeconfig: ${(e as Error).message}`, 'check that the file is a kubeconfig (kubectl config view)');
+  }
+  if (!kc.getCurrentCluster()) {
+    throw inputError('apply.bad-kubeconfig', `the kubeconfig (${present.join(', ')}) has no current context with a cluster`,
+      'set one with `kubectl config use-context NAME`');
+  }
+  return kc;
+}
