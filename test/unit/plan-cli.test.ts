@@ -1,14 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
-
-/** Runs the built CLI as a user would (`npm test` builds first). */
-function edgebox(...args: string[]) {
-  const r = spawnSync(process.execPath, ['bin/edgebox.js', ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { edgebox } from './run-cli.js';
 
 describe('edgebox plan', () => {
   it.each([

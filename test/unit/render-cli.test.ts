@@ -1,19 +1,11 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { edgebox } from './run-cli.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'edgebox-render-cli-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-
-/** Runs the built CLI as a user would (`npm test` builds first). */
-function edgebox(...args: string[]) {
-  const r = spawnSync(process.execPath, ['bin/edgebox.js', ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 describe('edgebox render', () => {
   it('writes nothing, not even the directory, for an invalid spec (exit 2)', () => {
