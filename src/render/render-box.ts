@@ -1,4 +1,5 @@
 import { LABELS } from '../spec/labels.js';
+import { AGENT_KUBECONFIG_PATH, AGENT_SECRET_PATH, AGENT_SPEC_PATH, AGENT_UNIT_FILE, renderAgentUnit, SERVER_KUBECONFIG_PATH } from './agent-unit.js';
 import type { BoxSpec } from '../spec/schema.js';
 import { K3S_CONFIG_PATH, k3sRoles, KUBELET_CONFIG_FILE, KUBELET_CONFIG_PATH, renderK3sConfig, renderKubeletConfig, TOKEN_FILE, type K3sRole } from './k3s-config.js';
 import { renderManifests, type KubeObject } from './manifests.js';
@@ -74,6 +75,19 @@ function readme(box: BoxSpec): string {
     '',
     'Each file says why each failover setting has its value; edgebox\'s docs/render.md lists them all.',
     '',
+    `## systemd/<module>/${AGENT_UNIT_FILE}: the edgebox agent of each module`,
+    '',
+    'The agent heartbeats the other modules and publishes which it can reach; the controller fences a',
+    'module only when most agents have lost it. Install it on every module, beside K3s:',
+    '',
+    `1. Create the box secret once (\`edgebox agent secret box-secret\`) and put the same file on every`,
+    `   module as \`${AGENT_SECRET_PATH}\` (mode 0600); copy the box spec to \`${AGENT_SPEC_PATH}\`.`,
+    `2. Servers use K3s\'s own \`${SERVER_KUBECONFIG_PATH}\`; agents need`,
+    `   \`${AGENT_KUBECONFIG_PATH}\`, a kubeconfig allowed only to write Leases in namespace`,
+    '   edgebox-system (edgebox\'s docs/agent.md says how to make it).',
+    `3. Copy \`systemd/<module>/${AGENT_UNIT_FILE}\` to \`/etc/systemd/system/\` and run`,
+    '   `systemctl enable --now edgebox-agent`.',
+    '',
     '## manifests/: the Kubernetes objects',
     '',
     'Apply with `kubectl apply -f manifests/` (or `edgebox apply`, which also prunes what the spec dropped).',
@@ -92,11 +106,13 @@ function readme(box: BoxSpec): string {
  */
 export function renderBox(box: BoxSpec): RenderedFile[] {
   const kubeletConfig = renderKubeletConfig();
+  const roles = k3sRoles(box);
   const files: RenderedFile[] = [
     { path: 'README.md', content: readme(box) },
     ...box.spec.modules.flatMap((m) => [
       { path: `k3s/${m.name}/config.yaml`, content: renderK3sConfig(box, m) },
       { path: `k3s/${m.name}/${KUBELET_CONFIG_FILE}`, content: kubeletConfig },
+      { path: `systemd/${m.name}/${AGENT_UNIT_FILE}`, content: renderAgentUnit(box, m, roles.get(m.name) ?? 'agent') },
     ]),
     ...manifestFiles(box),
   ];

@@ -11,7 +11,7 @@ import { commentedYaml, yamlStream } from '../../src/render/yaml-output.js';
 import { EXAMPLES, example, labBox } from './render-fixtures.js';
 
 describe('renderBox', () => {
-  it('lays out README, one K3s directory per module and the manifests, sorted by path', () => {
+  it('lays out README, one K3s and one systemd directory per module and the manifests, sorted by path', () => {
     expect(renderBox(labBox()).map((f) => f.path)).toEqual([
       'README.md',
       'k3s/a1/config.yaml', 'k3s/a1/edgebox-kubelet.conf',
@@ -30,6 +30,11 @@ describe('renderBox', () => {
       'manifests/20-workload-sts-single.yaml',
       'manifests/20-workload-sts.yaml',
       'manifests/20-workload-vision.yaml',
+      'systemd/a1/edgebox-agent.service',
+      'systemd/gpu-1/edgebox-agent.service',
+      'systemd/s1/edgebox-agent.service',
+      'systemd/s2/edgebox-agent.service',
+      'systemd/s3/edgebox-agent.service',
     ]);
   });
 

@@ -1,10 +1,15 @@
 import type { Command } from 'commander';
 import { findHardware } from '../../catalog/hardware.js';
-import { loadKubeConfig } from '../../apply/kubeconfig.js';
 import { discover } from '../../agent/discovery/discover.js';
 import { hostFs } from '../../agent/discovery/host-fs.js';
 import type { Discovery } from '../../agent/discovery/types.js';
-import { publish, type PublishReport } from '../../agent/publish.js';
+import type { PublishReport } from '../../agent/publish.js';
+import { readApiTarget } from '../../agent/api/kubeconfig.js';
+import { startAgent } from '../../agent/heartbeat/agent.js';
+import { DEFAULT_HTTP_PORT, readAddressMap, resolveAgentConfig } from '../../agent/heartbeat/config.js';
+import { jsonLog } from '../../agent/heartbeat/log.js';
+import { createSecretFile, readSecret } from '../../agent/heartbeat/secret.js';
+import { inputError } from '../../diagnostics/diagnostic.js';
 import { loadSpec } from '../../spec/load.js';
 import { formatBytes } from '../../spec/quantity.js';
 import { emit, outputOption, type OutputFormat } from '../output.js';
@@ -15,7 +20,7 @@ const ROOT_HELP = 'the module\'s root filesystem to read /proc, /sys, /dev and /
 export function registerAgent(program: Command): void {
   const agent = program
     .command('agent')
-    .description('what runs on each module: hardware discovery (later also heartbeats and fencing)');
+    .description('what runs on each module: hardware discovery, heartbeats with its peers and its view of them');
 
   agent
     .command('discover')
@@ -36,12 +41,68 @@ export function registerAgent(program: Command): void {
     .option('--kubeconfig <path>', 'kubeconfig to use (default: KUBECONFIG, else ~/.kube/config)')
     .addOption(outputOption())
     .action(async (opts: { node: string; spec: string; root: string; kubeconfig?: string; output: OutputFormat }) => {
+      // The client library is loaded only here: `agent run` must stay within its memory budget.
+      const [{ loadKubeConfig }, { publish }] = await Promise.all([import('../../apply/kubeconfig.js'), import('../../agent/publish.js')]);
       const { box } = await loadSpec(opts.spec);
       const kc = loadKubeConfig(opts.kubeconfig ? { path: opts.kubeconfig } : {});
       const discovery = await discover(hostFs(opts.root));
       const report = await publish({ kc, box, node: opts.node, discovery });
       emit({ discovery, publish: report }, opts.output, (r) => `${formatDiscovery(r.discovery)}\n${formatPublish(r.publish)}`);
     });
+
+  agent
+    .command('run')
+    .description('heartbeat the box\'s other modules over UDP, publish this module\'s view of them on its Lease, serve /healthz, /peers and /metrics; runs until SIGTERM or SIGINT')
+    .requiredOption('--spec <file>', 'box spec file (YAML)')
+    .requiredOption('--module <name>', 'the module this agent runs on')
+    .requiredOption('--secret-file <path>', 'the box secret, the same file on every module (`edgebox agent secret <path>` makes one)')
+    .option('--kubeconfig <path>', 'kubeconfig of the API server to publish the view to (default: none; the view is then only on HTTP)')
+    .option('--address <ip>', 'address to bind the heartbeat socket to (default: the module\'s address)')
+    .option('--port <udp>', 'UDP port of every agent of the box (default: spec.failover.port)', intOption('--port', 1))
+    .option('--http-port <n>', `TCP port of /healthz, /peers and /metrics; 0 = any free one, printed in the start-up log (default: ${DEFAULT_HTTP_PORT})`, intOption('--http-port', 0))
+    .option('--address-map <json-or-file>', 'module -> address, overriding the spec\'s addresses, as JSON or a JSON file (a local box: {"m1": "127.0.1.1", ...})')
+    .action(async (opts: { spec: string; module: string; secretFile: string; kubeconfig?: string; address?: string; port?: number; httpPort?: number; addressMap?: string }) => {
+      const { box } = await loadSpec(opts.spec);
+      const cfg = resolveAgentConfig(box, {
+        module: opts.module,
+        ...(opts.address !== undefined ? { address: opts.address } : {}),
+        ...(opts.port !== undefined ? { port: opts.port } : {}),
+        ...(opts.httpPort !== undefined ? { httpPort: opts.httpPort } : {}),
+        ...(opts.addressMap !== undefined ? { addressMap: await readAddressMap(opts.addressMap) } : {}),
+      });
+      const secret = await readSecret(opts.secretFile);
+      const api = opts.kubeconfig ? await readApiTarget(opts.kubeconfig) : undefined;
+      const log = jsonLog({ module: cfg.module });
+      if (secret.readableByOthers) log('warn', 'the box secret is readable by group or others', { path: opts.secretFile, hint: `chmod 600 ${opts.secretFile}` });
+      const running = await startAgent(cfg, { log, secret: secret.key, ...(api ? { api } : {}) });
+      await new Promise<void>((stopped) => {
+        const stop = (signal: string) => {
+          log('info', 'stopping', { signal });
+          void running.stop().then(stopped);
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      });
+    });
+
+  agent
+    .command('secret')
+    .description('create the box secret file (64 random hex characters, mode 0600) unless it exists; copy the same file to every module')
+    .argument('<path>', 'where to create it, e.g. /etc/edgebox/box-secret')
+    .addOption(outputOption())
+    .action(async (path: string, opts: { output: OutputFormat }) => {
+      const r = await createSecretFile(path);
+      emit(r, opts.output, (x) => (x.created ? `created ${x.path} (mode 0600)\n` : `${x.path} exists; left as it is\n`));
+    });
+}
+
+/** Parses an integer flag of at least `min` and at most 65535, as bad input otherwise. */
+function intOption(flag: string, min: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > 65_535) throw inputError('agent.bad-port', `${flag} '${value}' is not a port number`, `pass an integer from ${min} to 65535`);
+    return n;
+  };
 }
 
 function formatDiscovery(d: Discovery): string {

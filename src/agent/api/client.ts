@@ -1,0 +1,148 @@
+import { readFile } from 'node:fs/promises';
+import { Agent, request } from 'node:https';
+import { EdgeboxError, failure, inputError } from '../../diagnostics/diagnostic.js';
+import type { ApiTarget } from './kubeconfig.js';
+
+export interface ApiResponse {
+  status: number;
+  /** Parsed JSON, or the raw text when the server sent something else. */
+  body: unknown;
+}
+
+export interface ApiClientOptions {
+  /** Per request, from sending to the whole response. Default 2500 ms (under a 3 s agent Lease). */
+  timeoutMs?: number;
+}
+
+/** A response larger than this is not one of the small objects the agent reads. */
+const MAX_BODY_BYTES = 1 << 20;
+
+/**
+ * Minimal Kubernetes API client over node:https: one kept-alive connection (a TLS handshake per
+ * second would cost the agent more CPU than everything else it does), JSON in and out. Statuses
+ * are returned, not thrown; only a request that got no answer throws (`agent.api-unreachable`).
+ */
+export class ApiClient {
+  private readonly agent: Agent;
+  private readonly url: URL;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly target: ApiTarget, opts: ApiClientOptions = {}) {
+    this.url = new URL(target.server);
+    if (this.url.protocol !== 'https:') {
+      throw inputError('agent.bad-kubeconfig', `the API server ${target.server} is not https`, 'the agent talks to the API server over HTTPS only; fix the kubeconfig\'s server');
+    }
+    this.timeoutMs = opts.timeoutMs ?? 2500;
+    this.agent = new Agent({
+      keepAlive: true,
+      maxSockets: 1,
+      rejectUnauthorized: !target.insecureSkipTlsVerify,
+      ...(target.ca ? { ca: target.ca } : {}),
+      ...(target.cert && target.key ? { cert: target.cert, key: target.key } : {}),
+      ...(target.tlsServerName ? { servername: target.tlsServerName } : {}),
+    });
+  }
+
+  get server(): string {
+    return this.target.server;
+  }
+
+  async request(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<ApiResponse> {
+    const token = this.target.tokenFile ? (await readFile(this.target.tokenFile, 'utf8')).trim() : this.target.token;
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
+    const headers: Record<string, string | number> = { Accept: 'application/json', 'User-Agent': 'edgebox-agent' };
+    if (token) headers.Authorization = `Bearer ${token}`;
+    if (payload) {
+      headers['Content-Type'] = 'application/json';
+      headers['Content-Length'] = payload.length;
+    }
+    const what = `${method} ${path}`;
+    return new Promise<ApiResponse>((done, fail) => {
+      const req = request({
+        agent: this.agent,
+        protocol: 'https:',
+        hostname: this.url.hostname.replace(/^\[|\]$/g, ''),
+        port: this.url.port || 443,
+        path: `${this.url.pathname.replace(/\/+$/, '')}${path}`,
+        method,
+        headers,
+        timeout: this.timeoutMs,
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > MAX_BODY_BYTES) req.destroy(new Error(`response larger than ${MAX_BODY_BYTES} bytes`));
+          else chunks.push(c);
+        });
+        res.on('error', (e) => fail(unreachable(this.target.server, what, e)));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown = text;
+          try {
+            parsed = text ? JSON.parse(text) : undefined;
+          } catch {
+            // Not JSON (a proxy's error page): kept as text for the message.
+          }
+          done({ status: res.statusCode ?? 0, body: parsed });
+        });
+      });
+      // The socket timeout only covers idle time; the overall deadline bounds a trickling answer too.
+      const deadline = setTimeout(() => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+      deadline.unref();
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
+      req.on('error', (e) => fail(unreachable(this.target.server, what, e)));
+      req.on('close', () => clearTimeout(deadline));
+      req.end(payload);
+    });
+  }
+
+  /** Closes the kept-alive connection so the process can exit. */
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+function unreachable(server: string, what: string, e: Error): EdgeboxError {
+  const code = (e as NodeJS.ErrnoException).code;
+  return failure('agent.api-unreachable', `${what} on ${server} got no answer: ${code ? `${code} ` : ''}${e.message}`,
+    'the agent keeps heartbeating and retries; check that the API server in the kubeconfig is up and reachable from this module');
+}
+
+/** A response the caller did not expect, as a diagnostic with the API server's own message. */
+export function apiError(res: ApiResponse, what: string, server: string): EdgeboxError {
+  const message = (res.body as { message?: unknown } | undefined)?.message;
+  const said = typeof message === 'string' ? `: ${message}` : '';
+  const hint = res.status === 401 ? 'the kubeconfig\'s token or client certificate is not accepted; fetch a fresh one'
+    : res.status === 403 ? 'grant the kubeconfig\'s user get, create and update on leases in namespace edgebox-system (docs/agent.md has the Role)'
+      : 'see the API server\'s message; the agent retries';
+  return failure(`agent.api-${res.status === 401 ? 'unauthorized' : res.status === 403 ? 'forbidden' : 'error'}`,
+    `${what} on ${server} failed with HTTP ${res.status}${said}`, hint);
+}
+
+export interface UpdateOptions {
+  /** Reads before giving up when another writer keeps winning. Default 3. */
+  attempts?: number;
+}
+
+/**
+ * Read-modify-write with optimistic concurrency: PUT `mutate(current)` carrying the
+ * resourceVersion just read; on 409 Conflict another writer came first, so read again and
+ * retry. Returns the final response (the caller handles 404 and other statuses).
+ */
+export async function updateWithRetry(
+  client: Pick<ApiClient, 'request'>,
+  path: string,
+  mutate: (current: Record<string, unknown>) => Record<string, unknown>,
+  opts: UpdateOptions = {},
+): Promise<ApiResponse> {
+  const attempts = opts.attempts ?? 3;
+  let res: ApiResponse = { status: 0, body: undefined };
+  for (let i = 0; i < attempts; i++) {
+    const current = await client.request('GET', path);
+    if (current.status !== 200) return current;
+    res = await client.request('PUT', path, mutate(current.body as Record<string, unknown>));
+    if (res.status !== 409) return res;
+  }
+  return res;
+}

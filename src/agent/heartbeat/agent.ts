@@ -1,0 +1,196 @@
+import { performance } from 'node:perf_hooks';
+import type { EdgeboxError } from '../../diagnostics/diagnostic.js';
+import { ApiClient } from '../api/client.js';
+import type { ApiTarget } from '../api/kubeconfig.js';
+import type { AgentConfig } from './config.js';
+import { startEndpoint } from './http-endpoint.js';
+import { LeasePublisher } from './lease-publisher.js';
+import type { Log } from './log.js';
+import { AgentMetrics, formatMetrics } from './metrics.js';
+import { PeerTracker, type Transition } from './peer-tracker.js';
+import { peerView, type PeerView } from './peer-view.js';
+import { openTransport } from './transport.js';
+import { HeartbeatVerifier } from './verify.js';
+import { encodeHeartbeat, sequenceStart } from './wire.js';
+
+export interface AgentDeps {
+  log: Log;
+  /** The box secret (HMAC key). */
+  secret: Buffer;
+  /** Where to publish the view; without it the agent only heartbeats and serves HTTP. */
+  api?: ApiTarget;
+  /** Monotonic ms for the detector. Default: performance.now. */
+  monoNow?: () => number;
+  /** Wall-clock ms for timestamps. Default: Date.now. */
+  wallNow?: () => number;
+}
+
+export interface RunningAgent {
+  /** The HTTP port actually bound (useful with --http-port 0). */
+  httpPort: number;
+  view(): PeerView;
+  /** Stops sending, receiving, publishing and serving; the process may then exit. */
+  stop(): Promise<void>;
+}
+
+/** A repeated problem (a flood of forged datagrams, a dead API) is logged once per this window per key. */
+const LOG_REPEAT_MS = 60_000;
+
+/**
+ * One module's agent: heartbeats every peer every interval, tracks which peers it hears from,
+ * publishes that view on its Lease (at once on a change, else every second) and on HTTP.
+ * Every timer is unref'd: the socket and the HTTP server keep the process alive, and closing
+ * them in `stop()` is all an orderly exit needs.
+ */
+export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<RunningAgent> {
+  const { log } = deps;
+  const mono = deps.monoNow ?? (() => performance.now());
+  const wall = deps.wallNow ?? Date.now;
+  const startedMono = mono();
+  const metrics = new AgentMetrics();
+  const tracker = new PeerTracker({ peers: cfg.peers.map((p) => p.name), intervalMs: cfg.intervalMs, missedHeartbeats: cfg.missedHeartbeats, startedAt: startedMono });
+  const addresses = new Map(cfg.peers.map((p) => [p.name, p.address]));
+  const verifier = new HeartbeatVerifier({ box: cfg.box, self: cfg.module, secret: deps.secret, addressOf: (m) => addresses.get(m) });
+
+  const lastLogged = new Map<string, number>();
+  const logOnce = (key: string, level: 'warn' | 'error', msg: string, fields: Record<string, unknown>) => {
+    const now = mono();
+    const last = lastLogged.get(key);
+    if (last !== undefined && now - last < LOG_REPEAT_MS) return;
+    // Forged datagrams from many sources must not grow this without bound.
+    if (lastLogged.size > 1000) lastLogged.clear();
+    lastLogged.set(key, now);
+    log(level, msg, fields);
+  };
+
+  let publisher: LeasePublisher | undefined;
+  const onTransition = (t: Transition) => {
+    metrics.transitions++;
+    log(t.reachable ? 'info' : 'warn', t.reachable ? 'peer reachable' : 'peer unreachable', { peer: t.peer, lastSeen: snapshot()[t.peer]?.lastSeen ?? null });
+    publisher?.poke();
+  };
+  const evaluate = () => {
+    for (const t of tracker.tick(mono())) onTransition(t);
+  };
+  const snapshot = (): PeerView => {
+    const now = mono();
+    return peerView(tracker.states(now), now, wall());
+  };
+  const view = (): PeerView => {
+    evaluate();
+    return snapshot();
+  };
+
+  // One timer for the earliest moment a peer can turn unreachable. Heartbeats only push
+  // deadlines later, so they leave an armed timer alone: when it fires early it just re-arms.
+  let check: NodeJS.Timeout | undefined;
+  const armCheck = () => {
+    clearTimeout(check);
+    check = undefined;
+    const due = tracker.nextDeadline();
+    if (due === null) return;
+    check = setTimeout(() => {
+      check = undefined;
+      evaluate();
+      armCheck();
+    }, Math.max(0, Math.ceil(due - mono())) + 1);
+    check.unref();
+  };
+
+  const transport = await openTransport({
+    address: cfg.address,
+    port: cfg.port,
+    onDatagram: (datagram, source) => {
+      const verdict = verifier.accept(datagram, source);
+      if (!verdict.ok) {
+        metrics.rejected[verdict.reason]++;
+        logOnce(`reject:${verdict.reason}:${source}`, 'warn', 'heartbeat rejected', { reason: verdict.reason, source });
+        return;
+      }
+      metrics.heartbeatsAccepted++;
+      const t = tracker.heard(verdict.heartbeat.from, mono());
+      if (t) onTransition(t);
+      if (t || check === undefined) armCheck();
+    },
+    onError: (e) => {
+      metrics.sendErrors++;
+      logOnce(`socket:${(e as NodeJS.ErrnoException).code ?? e.message}`, 'warn', 'heartbeat socket error', { error: e.message });
+    },
+  });
+
+  let seq = sequenceStart(wall());
+  const sendRound = () => {
+    const datagram = encodeHeartbeat({ box: cfg.box, from: cfg.module, seq: ++seq, sentAt: new Date(wall()).toISOString() }, deps.secret);
+    for (const p of cfg.peers) {
+      transport.send(datagram, p.address, cfg.port);
+      metrics.heartbeatsSent++;
+    }
+  };
+  sendRound();
+  const sender = setInterval(sendRound, cfg.intervalMs);
+  sender.unref();
+  armCheck();
+
+  let client: ApiClient | undefined;
+  if (deps.api) {
+    client = new ApiClient(deps.api);
+    let failing = false;
+    publisher = new LeasePublisher({
+      client, box: cfg.box, module: cfg.module, view, wallNow: wall,
+      onWrite: (ok: boolean, error?: EdgeboxError) => {
+        if (ok) {
+          metrics.leaseWrites++;
+          if (failing) log('info', 'api reachable again: view published', { server: deps.api?.server });
+          failing = false;
+          return;
+        }
+        metrics.leaseWriteFailures++;
+        const d = error?.diagnostics[0];
+        if (!failing) log('warn', 'cannot publish the view; heartbeating goes on, retrying with backoff', { code: d?.code, error: d?.message, hint: d?.hint });
+        failing = true;
+      },
+    });
+    publisher.start();
+  }
+
+  const endpoint = await startEndpoint({
+    address: cfg.http.address,
+    port: cfg.http.port,
+    health: () => ({
+      module: cfg.module,
+      box: cfg.box,
+      uptime: Math.round((mono() - startedMono) / 100) / 10,
+      apiReachable: publisher?.apiReachable ?? false,
+      lastLeaseWrite: publisher?.lastWrite ? new Date(publisher.lastWrite).toISOString() : null,
+    }),
+    peers: view,
+    metrics: () => formatMetrics(metrics, view(), publisher?.apiReachable ?? false),
+  }).catch(async (e: unknown) => {
+    // Nothing may stay bound when start-up fails half way.
+    clearInterval(sender);
+    clearTimeout(check);
+    publisher?.stop();
+    client?.close();
+    await transport.close();
+    throw e;
+  });
+
+  log('info', 'agent started', {
+    address: cfg.address, port: cfg.port, http: `${cfg.http.address}:${endpoint.port}`,
+    peers: cfg.peers, intervalMs: cfg.intervalMs, missedHeartbeats: cfg.missedHeartbeats,
+    api: deps.api?.server ?? null,
+  });
+
+  return {
+    httpPort: endpoint.port,
+    view,
+    async stop() {
+      clearInterval(sender);
+      clearTimeout(check);
+      publisher?.stop();
+      client?.close();
+      await Promise.all([transport.close(), endpoint.close()]);
+      log('info', 'agent stopped');
+    },
+  };
+}

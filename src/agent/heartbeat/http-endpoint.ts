@@ -1,0 +1,60 @@
+import { createServer, type Server } from 'node:http';
+import { failure } from '../../diagnostics/diagnostic.js';
+
+export interface Health {
+  module: string;
+  box: string;
+  /** Seconds since the agent started. */
+  uptime: number;
+  /** The last Lease write reached the API server (false before the first, or without --kubeconfig). */
+  apiReachable: boolean;
+  /** RFC 3339 of the last successful Lease write, or null. */
+  lastLeaseWrite: string | null;
+}
+
+export interface EndpointOptions {
+  address: string;
+  /** 0: an ephemeral port, reported by `port`. */
+  port: number;
+  health: () => Health;
+  /** The view, as JSON text (the same as the Lease annotation). */
+  peers: () => unknown;
+  metrics: () => string;
+}
+
+export interface Endpoint {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** GET /healthz, /peers and /metrics; read-only, so it serves nothing that could change the agent. */
+export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const send = (status: number, type: string, body: string) => {
+      res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store' });
+      res.end(body);
+    };
+    const json = (body: unknown) => send(200, 'application/json', `${JSON.stringify(body)}\n`);
+    if (req.method !== 'GET') send(405, 'text/plain', 'only GET\n');
+    else if (path === '/healthz') json(opts.health());
+    else if (path === '/peers') json(opts.peers());
+    else if (path === '/metrics') send(200, 'text/plain; version=0.0.4', opts.metrics());
+    else send(404, 'text/plain', 'GET /healthz, /peers or /metrics\n');
+  });
+  // Probes are one request each; an idle kept-alive socket would only hold memory.
+  server.keepAliveTimeout = 1000;
+  await new Promise<void>((listening, fail) => {
+    server.once('error', (e: NodeJS.ErrnoException) => fail(failure('agent.http-bind-failed',
+      `cannot serve HTTP on ${opts.address}:${opts.port}: ${e.code ?? e.message}`, 'pass another --http-port (0 picks a free one)')));
+    server.listen(opts.port, opts.address, () => listening());
+  });
+  const addr = server.address();
+  return {
+    port: typeof addr === 'object' && addr ? addr.port : opts.port,
+    close: () => new Promise<void>((closed) => {
+      server.closeAllConnections();
+      server.close(() => closed());
+    }),
+  };
+}

@@ -1,0 +1,52 @@
+import type { BoxSpec, ModuleSpec } from '../spec/schema.js';
+import type { K3sRole } from './k3s-config.js';
+
+/** Where `edgebox agent run` finds its inputs on a module (docs/agent.md). */
+export const AGENT_SPEC_PATH = '/etc/edgebox/box.yaml';
+export const AGENT_SECRET_PATH = '/etc/edgebox/box-secret';
+/** K3s writes the admin kubeconfig here on every server (and only on servers). */
+export const SERVER_KUBECONFIG_PATH = '/etc/rancher/k3s/k3s.yaml';
+/**
+ * K3s agents have no kubeconfig the agent could use (the kubelet's credentials cannot write
+ * Leases in edgebox-system), so agent modules get one of their own, for a ServiceAccount allowed
+ * only that (docs/agent.md says how to make it).
+ */
+export const AGENT_KUBECONFIG_PATH = '/etc/edgebox/agent-kubeconfig.yaml';
+export const AGENT_UNIT_FILE = 'edgebox-agent.service';
+
+/**
+ * The systemd unit of a module's agent. It depends on the network only, never on k3s.service:
+ * the agent must keep heartbeating while K3s on its module is down or restarting, or its peers
+ * would count a K3s restart as a dead module.
+ */
+export function renderAgentUnit(box: BoxSpec, m: ModuleSpec, role: K3sRole): string {
+  const kubeconfig = role === 'agent' ? AGENT_KUBECONFIG_PATH : SERVER_KUBECONFIG_PATH;
+  return [
+    `# Rendered by edgebox from box ${box.metadata.name} for module ${m.name}. Install as`,
+    `# /etc/systemd/system/${AGENT_UNIT_FILE}, then: systemctl enable --now edgebox-agent`,
+    '',
+    '[Unit]',
+    `Description=edgebox agent of module ${m.name}: heartbeats with the box's other modules`,
+    '# The network only, not k3s.service: the agent keeps heartbeating while K3s is down.',
+    'Wants=network-online.target',
+    'After=network-online.target',
+    '# Never give up restarting it: without its agent a module looks dead to its peers.',
+    'StartLimitIntervalSec=0',
+    '',
+    '[Service]',
+    `ExecStart=/usr/bin/env edgebox agent run --spec ${AGENT_SPEC_PATH} --module ${m.name} --secret-file ${AGENT_SECRET_PATH} --kubeconfig ${kubeconfig}`,
+    'Restart=always',
+    'RestartSec=1',
+    '# A busy module must still send its heartbeats on time, or it would look dead.',
+    'Nice=-5',
+    '# It only reads its files and talks on the network.',
+    'NoNewPrivileges=yes',
+    'ProtectSystem=strict',
+    'ProtectHome=yes',
+    'PrivateTmp=yes',
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { renderBox } from '../../src/render/render-box.js';
+import { isRenderedPath } from '../../src/render/output-dir.js';
+import { k3sRoles } from '../../src/render/k3s-config.js';
+import { labBox } from './render-fixtures.js';
+
+const unitOf = (module: string) => renderBox(labBox()).find((f) => f.path === `systemd/${module}/edgebox-agent.service`)?.content ?? '';
+const lines = (text: string) => text.split('\n');
+
+describe('systemd unit of the agent', () => {
+  it('is rendered for every module, at a path render may later remove', () => {
+    const box = labBox();
+    const units = renderBox(box).filter((f) => f.path.startsWith('systemd/'));
+    expect(units.map((f) => f.path)).toEqual(box.spec.modules.map((m) => `systemd/${m.name}/edgebox-agent.service`).sort());
+    for (const u of units) expect(isRenderedPath(u.path)).toBe(true);
+  });
+
+  it('starts after the network, never waits for or stops with K3s, and always restarts', () => {
+    const unit = lines(unitOf('s1'));
+    expect(unit).toContain('After=network-online.target');
+    expect(unit).toContain('Wants=network-online.target');
+    expect(unit).toContain('Restart=always');
+    expect(unit).toContain('StartLimitIntervalSec=0');
+    expect(unit).toContain('WantedBy=multi-user.target');
+    // No ordering or dependency on k3s: a K3s restart must not stop the heartbeats.
+    expect(unit.filter((l) => /^(After|Requires|BindsTo|PartOf|Wants|Requisite)=/.test(l) && /k3s/.test(l))).toEqual([]);
+  });
+
+  it('runs the module\'s agent with the spec and secret paths, K3s\'s kubeconfig on servers and a dedicated one on agents', () => {
+    const roles = k3sRoles(labBox());
+    expect(roles.get('s1')).not.toBe('agent');
+    expect(roles.get('a1')).toBe('agent');
+    expect(lines(unitOf('s1'))).toContain('ExecStart=/usr/bin/env edgebox agent run --spec /etc/edgebox/box.yaml --module s1 --secret-file /etc/edgebox/box-secret --kubeconfig /etc/rancher/k3s/k3s.yaml');
+    expect(lines(unitOf('a1'))).toContain('ExecStart=/usr/bin/env edgebox agent run --spec /etc/edgebox/box.yaml --module a1 --secret-file /etc/edgebox/box-secret --kubeconfig /etc/edgebox/agent-kubeconfig.yaml');
+  });
+});
