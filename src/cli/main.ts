@@ -1,12 +1,5 @@
 import { Command, CommanderError } from 'commander';
 import { EdgeboxError } from '../diagnostics/diagnostic.js';
-import { registerAgent } from './commands/agent.js';
-import { registerApply } from './commands/apply.js';
-import { registerCatalog } from './commands/catalog.js';
-import { registerLocal } from './commands/local.js';
-import { registerPlan } from './commands/plan.js';
-import { registerRender } from './commands/render.js';
-import { registerValidate } from './commands/validate.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { printDiagnostics } from './print-diagnostics.js';
 
@@ -17,13 +10,29 @@ const program = new Command()
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
-registerValidate(program);
-registerCatalog(program);
-registerPlan(program);
-registerRender(program);
-registerLocal(program);
-registerApply(program);
-registerAgent(program);
+type Register = (program: Command) => void;
+
+/**
+ * Each command's module, loaded only when that command runs: the agent (a daemon on every
+ * module, targeted at 60 MB) and quick commands like `validate` must not pay for the Kubernetes
+ * client library and the web server that other commands load. Help and an unknown command load
+ * them all, so commander can list them and suggest the nearest.
+ */
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  validate: async () => (await import('./commands/validate.js')).registerValidate,
+  catalog: async () => (await import('./commands/catalog.js')).registerCatalog,
+  plan: async () => (await import('./commands/plan.js')).registerPlan,
+  render: async () => (await import('./commands/render.js')).registerRender,
+  local: async () => (await import('./commands/local.js')).registerLocal,
+  apply: async () => (await import('./commands/apply.js')).registerApply,
+  agent: async () => (await import('./commands/agent.js')).registerAgent,
+  controller: async () => (await import('./commands/controller.js')).registerController,
+  dashboard: async () => (await import('./commands/dashboard.js')).registerDashboard,
+};
+
+const named = process.argv[2];
+const wanted = named !== undefined && Object.hasOwn(COMMANDS, named) ? [COMMANDS[named]!] : Object.values(COMMANDS);
+for (const register of await Promise.all(wanted.map((load) => load()))) register(program);
 
 try {
   await program.parseAsync(process.argv);
