@@ -1,5 +1,6 @@
 import type { Diagnostic } from '../diagnostics/diagnostic.js';
 import { nodeLabels, nodeTaints } from '../render/node-metadata.js';
+import { renderController } from '../render/controller.js';
 import { renderManifests } from '../render/manifests.js';
 import type { BoxSpec } from '../spec/schema.js';
 import type { Cluster } from './cluster.js';
@@ -26,7 +27,7 @@ export interface ApplyReport {
 export function desiredState(box: BoxSpec): DesiredState {
   return {
     box: box.metadata.name,
-    objects: renderManifests(box),
+    objects: [...renderManifests(box), ...renderController(box)],
     modules: box.spec.modules.map((m) => ({ module: m.name, labels: nodeLabels(box, m), taints: nodeTaints(box, m) })),
   };
 }

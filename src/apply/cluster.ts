@@ -1,4 +1,4 @@
-import { CoreV1Api, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { ApiextensionsV1Api, CoreV1Api, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesObject, type V1CustomResourceDefinition } from '@kubernetes/client-node';
 import { failure } from '../diagnostics/diagnostic.js';
 import type { KubeObject } from '../render/manifests.js';
 import type { Taint } from '../render/node-metadata.js';
@@ -22,11 +22,13 @@ export class Cluster {
   readonly server: string;
   private readonly objects: KubernetesObjectApi;
   private readonly core: CoreV1Api;
+  private readonly extensions: ApiextensionsV1Api;
 
   constructor(kc: KubeConfig) {
     this.server = kc.getCurrentCluster()?.server ?? '(no server)';
     this.objects = KubernetesObjectApi.makeApiClient(kc);
     this.core = kc.makeApiClient(CoreV1Api);
+    this.extensions = kc.makeApiClient(ApiextensionsV1Api);
   }
 
   /** The live object, or undefined when there is none. */
@@ -50,7 +52,13 @@ export class Cluster {
   /** Server-side apply as FIELD_MANAGER; with dryRun the server computes the result and stores nothing. */
   async apply(o: KubeObject, { dryRun, force }: { dryRun: boolean; force: boolean }): Promise<KubeObject> {
     return plain(await this.call({ verb: 'patch', resource: kindInfo(o).resource, target: target(o.metadata) }, () =>
-      this.objects.patch(o as KubernetesObject, undefined, dryRun ? 'All' : undefined, FIELD_MANAGER, force, PatchStrategy.ServerSideApply)));
+      o.kind === 'CustomResourceDefinition'
+        // The generic client maps a CRD through its model, whose `x_kubernetes_*` names are not
+        // the API's: the schema's x-kubernetes-* keys would be dropped. This call sends it as is.
+        ? this.extensions.patchCustomResourceDefinition({
+          name: o.metadata.name, body: o, fieldManager: FIELD_MANAGER, force, ...(dryRun ? { dryRun: 'All' } : {}),
+        }, setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply)) as Promise<V1CustomResourceDefinition>
+        : this.objects.patch(o as KubernetesObject, undefined, dryRun ? 'All' : undefined, FIELD_MANAGER, force, PatchStrategy.ServerSideApply)));
   }
 
   async delete(ref: ObjectRef): Promise<void> {

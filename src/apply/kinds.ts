@@ -9,14 +9,22 @@ export interface KindInfo {
 }
 
 /**
- * Every kind `renderManifests` produces, in the order apply creates them: a namespace before what
- * lives in it, a PriorityClass before the pods that name it, the headless Service before its
+ * Every kind `renderManifests` and `renderController` produce, in the order apply creates them: a
+ * namespace before what lives in it, a PriorityClass before the pods that name it, RBAC before the
+ * controller's pods that use it, the headless Service before its
  * StatefulSet. Prune lists exactly these kinds (an object of a kind the spec no longer renders at
  * all must still be found) and deletes in the reverse order.
  */
 export const APPLY_KINDS: readonly KindInfo[] = [
   { apiVersion: 'v1', kind: 'Namespace', resource: 'namespaces', namespaced: false },
+  // Before anything that could be an EdgeBox object: its resource is served only once the CRD is.
+  { apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', resource: 'customresourcedefinitions.apiextensions.k8s.io', namespaced: false },
   { apiVersion: 'scheduling.k8s.io/v1', kind: 'PriorityClass', resource: 'priorityclasses.scheduling.k8s.io', namespaced: false },
+  { apiVersion: 'v1', kind: 'ServiceAccount', resource: 'serviceaccounts', namespaced: true },
+  { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', resource: 'clusterroles.rbac.authorization.k8s.io', namespaced: false },
+  { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', resource: 'clusterrolebindings.rbac.authorization.k8s.io', namespaced: false },
+  { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', resource: 'roles.rbac.authorization.k8s.io', namespaced: true },
+  { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', resource: 'rolebindings.rbac.authorization.k8s.io', namespaced: true },
   { apiVersion: 'v1', kind: 'Service', resource: 'services', namespaced: true },
   { apiVersion: 'apps/v1', kind: 'StatefulSet', resource: 'statefulsets.apps', namespaced: true },
   { apiVersion: 'apps/v1', kind: 'Deployment', resource: 'deployments.apps', namespaced: true },

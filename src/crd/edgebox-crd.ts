@@ -86,6 +86,9 @@ export const EDGEBOX_CRD = {
                 // fencing, peripheral ownership); open until those define it.
                 modules: { type: 'array', items: preserved },
                 peripherals: { type: 'array', items: preserved },
+                // The controller's last failovers (src/controller/status.ts); declared so the
+                // API server keeps them instead of pruning an unknown field.
+                failovers: { type: 'array', items: preserved },
               },
             },
           },

@@ -2,6 +2,7 @@ import { LABELS } from '../spec/labels.js';
 import { AGENT_KUBECONFIG_PATH, AGENT_SECRET_PATH, AGENT_SPEC_PATH, AGENT_UNIT_FILE, renderAgentUnit, SERVER_KUBECONFIG_PATH } from './agent-unit.js';
 import type { BoxSpec } from '../spec/schema.js';
 import { K3S_CONFIG_PATH, k3sRoles, KUBELET_CONFIG_FILE, KUBELET_CONFIG_PATH, renderK3sConfig, renderKubeletConfig, TOKEN_FILE, type K3sRole } from './k3s-config.js';
+import { COMPONENT_LABEL, renderController } from './controller.js';
 import { renderManifests, type KubeObject } from './manifests.js';
 import { yamlStream } from './yaml-output.js';
 
@@ -17,6 +18,8 @@ export interface RenderedFile {
  * then one file per workload with all of its objects.
  */
 function manifestPath(o: KubeObject): string {
+  // After the PriorityClasses: the controller's pods name one.
+  if (o.kind === 'CustomResourceDefinition' || o.metadata.labels?.[COMPONENT_LABEL] === 'controller') return 'manifests/30-edgebox-controller.yaml';
   if (o.kind === 'Namespace') return 'manifests/00-namespace.yaml';
   if (o.kind === 'PriorityClass') return 'manifests/10-priority-classes.yaml';
   const workload = o.metadata.labels?.[LABELS.workload];
@@ -26,7 +29,7 @@ function manifestPath(o: KubeObject): string {
 
 function manifestFiles(box: BoxSpec): RenderedFile[] {
   const byPath = new Map<string, KubeObject[]>();
-  for (const o of renderManifests(box)) {
+  for (const o of [...renderManifests(box), ...renderController(box)]) {
     const path = manifestPath(o);
     byPath.set(path, [...(byPath.get(path) ?? []), o]);
   }
@@ -96,6 +99,8 @@ function readme(box: BoxSpec): string {
     '- `10-priority-classes.yaml`: `edgebox-critical`, `edgebox-standard`, `edgebox-best-effort`.',
     '- `20-workload-<name>.yaml`: each workload (Deployment, StatefulSet with its headless Service, or',
     '  DaemonSet) and its PodDisruptionBudget when it has one.',
+    '- `30-edgebox-controller.yaml`: the self-healing controller: namespace `edgebox-system`, the',
+    '  EdgeBox CRD, its ServiceAccount and RBAC, and its Deployment (2 replicas, the spec in its env).',
     '',
   ].join('\n');
 }

@@ -43,6 +43,11 @@ function quoteAmbiguous(doc: Document): void {
   visit(doc, {
     Scalar(_key, node) {
       if (typeof node.value !== 'string' || node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE') return;
+      // A block literal is a string to every reader (the box spec in the controller's environment).
+      if (node.value.includes('\n')) {
+        node.type = 'BLOCK_LITERAL';
+        return;
+      }
       let read: unknown;
       try {
         read = parse(node.value, { version: '1.1' });

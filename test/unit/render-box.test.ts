@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EdgeboxError } from '../../src/diagnostics/diagnostic.js';
+import { renderController } from '../../src/render/controller.js';
 import { renderManifests } from '../../src/render/manifests.js';
 import { isRenderedPath, planOutput, writeOutput } from '../../src/render/output-dir.js';
 import { renderBox, type RenderedFile } from '../../src/render/render-box.js';
@@ -30,6 +31,7 @@ describe('renderBox', () => {
       'manifests/20-workload-sts-single.yaml',
       'manifests/20-workload-sts.yaml',
       'manifests/20-workload-vision.yaml',
+      'manifests/30-edgebox-controller.yaml',
       'systemd/a1/edgebox-agent.service',
       'systemd/gpu-1/edgebox-agent.service',
       'systemd/s1/edgebox-agent.service',
@@ -48,12 +50,14 @@ describe('renderBox', () => {
     for (const d of docs) {
       expect(typeof d.apiVersion).toBe('string');
       expect(typeof d.kind).toBe('string');
-      expect(d.metadata?.name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+      // DNS subdomains: the CRD's name has dots.
+      expect(d.metadata?.name).toMatch(/^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/);
     }
-    // The files hold exactly what renderManifests returns, which is what `edgebox apply` sends.
+    // The files hold exactly what renderManifests and renderController return, which is what `edgebox apply` sends.
+    const objects = [...renderManifests(box), ...renderController(box)];
     const key = (o: { kind?: unknown; metadata?: { name?: unknown } }) => `${String(o.kind)}/${String(o.metadata?.name)}`;
-    expect(docs.map(key).sort()).toEqual(renderManifests(box).map(key).sort());
-    expect(docs.map((d) => JSON.stringify(d)).sort()).toEqual(renderManifests(box).map((o) => JSON.stringify(o)).sort());
+    expect(docs.map(key).sort()).toEqual(objects.map(key).sort());
+    expect(docs.map((d) => JSON.stringify(d)).sort()).toEqual(objects.map((o) => JSON.stringify(o)).sort());
   });
 
   it.each(EXAMPLES)('%s: renders the same files twice', (name) => {

@@ -1,0 +1,163 @@
+import type { Server } from 'node:http';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Log } from '../agent/heartbeat/log.js';
+import type { BoxSpec } from '../spec/schema.js';
+import { decide, type Action } from './decide.js';
+import { EventRecorder } from './events.js';
+import { Executor } from './executor.js';
+import { BoxInformers, type InformerTimings } from './informers.js';
+import { LeaderElector, type ElectionTimings } from './leader-election.js';
+import { ControllerMetrics, serveMetrics } from './metrics.js';
+import type { PowerDriver, PowerSpec } from './power/driver.js';
+import { StatusWriter } from './status.js';
+
+/**
+ * `edgebox controller`: leader election, informers, and the reconcile loop that feeds their state
+ * to decide() and its actions to the executor. Every replica keeps its informers warm; only the
+ * leader decides, and only while every informer is synced.
+ */
+
+export interface ControllerOptions {
+  kc: KubeConfig;
+  box: BoxSpec;
+  /** Leader-election identity. */
+  id: string;
+  log: Log;
+  drivers: (p: PowerSpec) => PowerDriver;
+  /** Where /metrics is served. Port 0 takes a free one. */
+  metrics: { host: string; port: number };
+  election?: ElectionTimings;
+  informers?: InformerTimings;
+  /** Between passes when nothing changes (time alone moves views to stale and settle periods on). Default 250 ms. */
+  resyncMs?: number;
+  now?: () => number;
+}
+
+export interface RunningController {
+  /** Where /metrics listens (the port chosen when 0 was asked for). */
+  metricsPort: number;
+  readonly leading: boolean;
+  /** Stops acting, releases the leader Lease, stops the informers and the metrics server. */
+  stop(): Promise<void>;
+}
+
+/** A write not yet seen by the informers is waited for this long before deciding anyway (its precondition protects it). */
+const OWN_WRITE_WAIT_MS = 2000;
+/** The status is rewritten at most this often unless something was done. */
+const STATUS_EVERY_MS = 1000;
+
+export async function startController(o: ControllerOptions): Promise<RunningController> {
+  const now = o.now ?? Date.now;
+  const metrics = new ControllerMetrics();
+  const server: Server = await serveMetrics(metrics, o.metrics);
+  const address = server.address();
+  const metricsPort = typeof address === 'object' && address ? address.port : o.metrics.port;
+
+  const events = new EventRecorder(o.kc, { id: o.id, log: o.log, now });
+  const executor = new Executor({ kc: o.kc, box: o.box, log: o.log, events, metrics, drivers: o.drivers, now });
+  const status = new StatusWriter(o.kc, { box: o.box.metadata.name, log: o.log });
+
+  let stopped = false;
+  let running = false;
+  let current: Promise<void> = Promise.resolve();
+  let again = false;
+  let paused: string | undefined;
+  let lastStatus = 0;
+  /** Our writes the informers have not shown yet: node -> resourceVersion, and deleted pods. */
+  let pending: { nodes: Map<string, string>; pods: { namespace: string; name: string; uid: string }[]; since: number } | undefined;
+
+  const informers = new BoxInformers({ kc: o.kc, box: o.box.metadata.name, log: o.log, onChange: () => kick(), ...(o.informers ? { timings: o.informers } : {}) });
+  const elector = new LeaderElector({
+    kc: o.kc, id: o.id, log: o.log, now, ...(o.election ? { timings: o.election } : {}),
+    onChange: (leading) => {
+      metrics.leader.set(leading ? 1 : 0);
+      if (leading) kick();
+    },
+  });
+
+  const pause = (why: string | undefined) => {
+    if (why !== paused) o.log('info', why ? 'not deciding' : 'deciding again', why ? { why } : {});
+    paused = why;
+  };
+
+  async function pass(): Promise<void> {
+    if (!elector.leading) return;
+    const view = informers.snapshot();
+    // Never decide on state older than the informers' last list or event: after a dropped
+    // watch, wait until every informer has listed again.
+    if (!view) return pause('the informers are not synced (starting, or re-listing after a dropped watch)');
+    if (pending) {
+      const seen = [...pending.nodes].every(([n, rv]) => informers.nodeVersion(n) === rv) &&
+        pending.pods.every((p) => !informers.hasPod(p.namespace, p.name, p.uid));
+      if (!seen && now() - pending.since < OWN_WRITE_WAIT_MS) return;
+      pending = undefined;
+    }
+    pause(undefined);
+    const observed = { now: now(), box: o.box, ...view };
+    const actions = decide(observed);
+    const results = await Promise.all(actions.map((a) => act(a)));
+    const nodes = new Map(results.flatMap((r) => [...r.nodes]));
+    const pods = results.flatMap((r) => r.pods);
+    if (nodes.size || pods.length) pending = { nodes, pods, since: now() };
+    if (actions.length || now() - lastStatus >= STATUS_EVERY_MS) {
+      lastStatus = now();
+      await status.write(observed).catch((e: Error) => o.log('warn', 'could not write the EdgeBox status', { error: e.message }));
+    }
+  }
+
+  async function act(a: Action) {
+    // Leadership is checked before every action: one that was lost mid-pass stops the rest.
+    if (!elector.leading) return { nodes: new Map<string, string>(), pods: [] };
+    try {
+      return await executor.execute(a);
+    } catch (e) {
+      o.log('error', 'action failed; it is decided again on the next pass', { action: a.type, module: a.module, error: (e as Error).message });
+      return { nodes: new Map<string, string>(), pods: [] };
+    }
+  }
+
+  function kick(): void {
+    if (stopped) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    current = pass()
+      .catch((e: Error) => o.log('error', 'reconcile pass failed', { error: e.message }))
+      .finally(() => {
+        running = false;
+        if (again) {
+          again = false;
+          // Let the watch deliver what the pass just wrote before the next one.
+          setImmediate(kick);
+        }
+      });
+  }
+
+  informers.start();
+  elector.start();
+  const resync = setInterval(kick, o.resyncMs ?? 250);
+  o.log('info', 'controller started', { id: o.id, box: o.box.metadata.name, metricsPort });
+
+  return {
+    metricsPort,
+    get leading() {
+      return elector.leading;
+    },
+    async stop() {
+      stopped = true;
+      clearInterval(resync);
+      // Finish what is under way before handing over: the next leader starts from its result.
+      await current;
+      await elector.stop();
+      metrics.leader.set(0);
+      await informers.stop();
+      await new Promise<void>((closed) => {
+        server.close(() => closed());
+        server.closeAllConnections();
+      });
+      o.log('info', 'controller stopped', { id: o.id });
+    },
+  };
+}

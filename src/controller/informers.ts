@@ -1,0 +1,292 @@
+import {
+  CoordinationV1Api, CoreV1Api, makeInformer,
+  type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1Lease, type V1Node, type V1Pod,
+} from '@kubernetes/client-node';
+import type { Log } from '../agent/heartbeat/log.js';
+import { agentLeaseName, SYSTEM_NAMESPACE } from '../agent/heartbeat/lease-publisher.js';
+import { PEER_VIEW_ANNOTATION } from '../agent/heartbeat/peer-view.js';
+import type { Taint } from '../render/node-metadata.js';
+import { LABELS } from '../spec/labels.js';
+import type { AgentView, ObservedNode, ObservedNodeLease, ObservedPod, PeerEntry, Ready } from './model.js';
+import { timeOf } from './model.js';
+
+/**
+ * The controller's view of the cluster: informers (client-node's ListWatch) on Nodes, node
+ * Leases, agent Leases and the box's Pods.
+ *
+ * client-node 1.x informers resume a watch that the server closed cleanly, and re-list after a
+ * 410 Gone; but on any other error (the API server down, a connection reset, a failed list)
+ * they emit `error` and stop for good. Each informer here is therefore restarted after an
+ * error, as a new ListWatch, so it lists afresh, after a capped exponential backoff; and one
+ * that has heard nothing (no list, no event) for `silenceMs` is restarted too, in case its
+ * connection died without an error. Until every informer has listed again, `synced` is false
+ * and the controller does not decide: it never acts on state older than its last list or event.
+ */
+
+export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
+const AGENT_PREFIX = agentLeaseName('');
+
+export interface InformerTimings {
+  /** First restart delay after an error; doubles per failure in a row. Default 200 ms. */
+  retryInitialMs: number;
+  /** Cap of the restart delay. Default 5 s. */
+  retryMaxMs: number;
+  /** Restart (re-list) an informer that heard nothing for this long. Default 15 s. */
+  silenceMs: number;
+}
+
+export const DEFAULT_INFORMER_TIMINGS: InformerTimings = { retryInitialMs: 200, retryMaxMs: 5000, silenceMs: 15_000 };
+
+/** Capped exponential backoff for the n-th failure in a row (n >= 1). Pure. */
+export function restartDelay(failures: number, t: Pick<InformerTimings, 'retryInitialMs' | 'retryMaxMs'>): number {
+  return Math.min(t.retryMaxMs, t.retryInitialMs * 2 ** Math.min(20, Math.max(0, failures - 1)));
+}
+
+export interface ResilientInformerOptions<T extends KubernetesObject> {
+  kc: KubeConfig;
+  name: string;
+  /** Watch path, e.g. /api/v1/nodes. */
+  path: string;
+  list: () => Promise<KubernetesListObject<T>>;
+  labelSelector?: string;
+  log: Log;
+  timings?: InformerTimings;
+  monotonic?: () => number;
+  /** Called on every change of the cache and of `synced`. */
+  onChange: () => void;
+}
+
+/** One informer that re-lists after every error, with capped backoff. */
+export class ResilientInformer<T extends KubernetesObject> {
+  private current: ReturnType<typeof makeInformer<T>> | undefined;
+  private failures = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private silenceTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private lastHeard = 0;
+  /** Listed, and no error since. */
+  synced = false;
+  /** How many times it has listed (the first list included). */
+  lists = 0;
+  private readonly t: InformerTimings;
+  private readonly mono: () => number;
+
+  constructor(private readonly o: ResilientInformerOptions<T>) {
+    this.t = o.timings ?? DEFAULT_INFORMER_TIMINGS;
+    this.mono = o.monotonic ?? (() => performance.now());
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.restart();
+    this.silenceTimer = setInterval(() => {
+      if (this.synced && this.mono() - this.lastHeard > this.t.silenceMs) {
+        this.o.log('info', 'informer heard nothing for a while: re-listing', { informer: this.o.name });
+        this.restart();
+      }
+    }, Math.min(1000, this.t.silenceMs));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.restartTimer);
+    clearInterval(this.silenceTimer);
+    const inf = this.current;
+    this.current = undefined;
+    this.synced = false;
+    await inf?.stop();
+  }
+
+  list(): readonly T[] {
+    return this.synced && this.current ? this.current.list() : [];
+  }
+
+  private restart(): void {
+    const old = this.current;
+    this.current = undefined;
+    if (this.synced) {
+      this.synced = false;
+      this.o.onChange();
+    }
+    void old?.stop();
+    if (this.stopped) return;
+    const inf = makeInformer<T>(this.o.kc, this.o.path, async () => {
+      const list = await this.o.list();
+      // The ListWatch adds the items right after this promise resolves; by the next macrotask
+      // the cache holds the whole list.
+      setImmediate(() => {
+        if (this.current !== inf) return;
+        this.failures = 0;
+        this.lists++;
+        this.heard();
+        this.synced = true;
+        this.o.onChange();
+      });
+      return list;
+    }, this.o.labelSelector);
+    const changed = () => {
+      if (this.current !== inf) return;
+      this.heard();
+      if (this.synced) this.o.onChange();
+    };
+    inf.on('add', changed);
+    inf.on('update', changed);
+    inf.on('delete', changed);
+    inf.on('error', (err?: unknown) => {
+      if (this.current !== inf) return;
+      this.failures++;
+      const delay = restartDelay(this.failures, this.t);
+      this.o.log('warn', 'informer failed: re-listing after a delay', { informer: this.o.name, error: (err as Error | undefined)?.message ?? String(err), retryInMs: delay });
+      this.current = undefined;
+      if (this.synced) {
+        this.synced = false;
+        this.o.onChange();
+      }
+      void inf.stop();
+      clearTimeout(this.restartTimer);
+      this.restartTimer = setTimeout(() => this.restart(), delay);
+    });
+    this.current = inf;
+    inf.start().catch((err: unknown) => {
+      this.o.log('warn', 'informer could not start', { informer: this.o.name, error: (err as Error).message });
+    });
+  }
+
+  private heard(): void {
+    this.lastHeard = this.mono();
+  }
+}
+
+// Conversions to the plain shapes decide reads. Objects come typed from a list (Date fields)
+// and as raw JSON from a watch (strings); both are read the same way.
+
+export function toObservedNode(n: V1Node): ObservedNode {
+  const ready = n.status?.conditions?.find((c) => c.type === 'Ready')?.status;
+  return {
+    name: n.metadata?.name ?? '',
+    resourceVersion: n.metadata?.resourceVersion ?? '',
+    labels: { ...n.metadata?.labels },
+    annotations: { ...n.metadata?.annotations },
+    taints: (n.spec?.taints ?? []).map((t) => ({ key: t.key, value: t.value ?? '', effect: t.effect as Taint['effect'] })),
+    ready: ready === 'True' || ready === 'False' ? ready : 'Unknown' as Ready,
+  };
+}
+
+export function toNodeLease(l: V1Lease): ObservedNodeLease {
+  return { node: l.metadata?.name ?? '', renewTime: timeOf(l.spec?.renewTime), durationSeconds: l.spec?.leaseDurationSeconds ?? 40 };
+}
+
+/** An agent Lease's view, or undefined when it is no agent Lease. A view that does not parse has no peers. */
+export function toAgentView(l: V1Lease): AgentView | undefined {
+  const name = l.metadata?.name ?? '';
+  if (!name.startsWith(AGENT_PREFIX)) return undefined;
+  const peers: Record<string, PeerEntry> = {};
+  try {
+    const raw = JSON.parse(l.metadata?.annotations?.[PEER_VIEW_ANNOTATION] ?? '{}') as Record<string, { reachable?: unknown; lastSeen?: unknown; suspicion?: unknown }>;
+    for (const [peer, e] of Object.entries(raw)) {
+      if (typeof e?.reachable !== 'boolean') continue;
+      peers[peer] = { reachable: e.reachable, lastSeen: timeOf(e.lastSeen), suspicion: typeof e.suspicion === 'number' ? e.suspicion : 0 };
+    }
+  } catch {
+    // A garbled view is no view: it witnesses nothing.
+  }
+  return { module: name.slice(AGENT_PREFIX.length), renewTime: timeOf(l.spec?.renewTime), durationSeconds: l.spec?.leaseDurationSeconds ?? 3, peers };
+}
+
+export function toObservedPod(p: V1Pod): ObservedPod {
+  return {
+    namespace: p.metadata?.namespace ?? '',
+    name: p.metadata?.name ?? '',
+    uid: p.metadata?.uid ?? '',
+    node: p.spec?.nodeName || undefined,
+    workload: p.metadata?.labels?.[LABELS.workload],
+    ownerKind: p.metadata?.ownerReferences?.find((r) => r.controller)?.kind,
+    deleting: Boolean(p.metadata?.deletionTimestamp),
+    ready: p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+    createdAt: timeOf(p.metadata?.creationTimestamp) ?? 0,
+  };
+}
+
+export interface ClusterView {
+  nodes: ObservedNode[];
+  nodeLeases: ObservedNodeLease[];
+  views: AgentView[];
+  pods: ObservedPod[];
+}
+
+/** The four informers of one box. */
+export class BoxInformers {
+  private readonly nodes: ResilientInformer<V1Node>;
+  private readonly nodeLeases: ResilientInformer<V1Lease>;
+  private readonly agentLeases: ResilientInformer<V1Lease>;
+  private readonly pods: ResilientInformer<V1Pod>;
+
+  constructor(o: { kc: KubeConfig; box: string; log: Log; timings?: InformerTimings; onChange: () => void }) {
+    const core = o.kc.makeApiClient(CoreV1Api);
+    const coordination = o.kc.makeApiClient(CoordinationV1Api);
+    const boxSelector = `${LABELS.box}=${o.box}`;
+    const common = { kc: o.kc, log: o.log, onChange: o.onChange, ...(o.timings ? { timings: o.timings } : {}) };
+    this.nodes = new ResilientInformer<V1Node>({
+      ...common, name: 'nodes', path: '/api/v1/nodes', labelSelector: boxSelector,
+      list: () => core.listNode({ labelSelector: boxSelector }),
+    });
+    this.nodeLeases = new ResilientInformer<V1Lease>({
+      ...common, name: 'node-leases', path: `/apis/coordination.k8s.io/v1/namespaces/${NODE_LEASE_NAMESPACE}/leases`,
+      list: () => coordination.listNamespacedLease({ namespace: NODE_LEASE_NAMESPACE }),
+    });
+    // The agents label their Leases with the box (and module); the name prefix tells them from
+    // the leader Lease in the same namespace.
+    this.agentLeases = new ResilientInformer<V1Lease>({
+      ...common, name: 'agent-leases', path: `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NAMESPACE}/leases`, labelSelector: boxSelector,
+      list: () => coordination.listNamespacedLease({ namespace: SYSTEM_NAMESPACE, labelSelector: boxSelector }),
+    });
+    // Pods of the box's workloads carry the box label (their workload's selector); the
+    // controller releases exactly those.
+    this.pods = new ResilientInformer<V1Pod>({
+      ...common, name: 'pods', path: '/api/v1/pods', labelSelector: boxSelector,
+      list: () => core.listPodForAllNamespaces({ labelSelector: boxSelector }),
+    });
+  }
+
+  private get all() {
+    return [this.nodes, this.nodeLeases, this.agentLeases, this.pods];
+  }
+
+  start(): void {
+    for (const i of this.all) i.start();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.all.map((i) => i.stop()));
+  }
+
+  /** Every informer has listed, and none has failed since. */
+  get synced(): boolean {
+    return this.all.every((i) => i.synced);
+  }
+
+  /** Lists done so far, per informer (re-lists show up here). */
+  get lists(): Record<string, number> {
+    return { nodes: this.nodes.lists, nodeLeases: this.nodeLeases.lists, agentLeases: this.agentLeases.lists, pods: this.pods.lists };
+  }
+
+  /** The current state, or undefined while not synced. */
+  snapshot(): ClusterView | undefined {
+    if (!this.synced) return undefined;
+    return {
+      nodes: this.nodes.list().map(toObservedNode),
+      nodeLeases: this.nodeLeases.list().map(toNodeLease),
+      views: this.agentLeases.list().map(toAgentView).filter((v): v is AgentView => v !== undefined),
+      pods: this.pods.list().map(toObservedPod),
+    };
+  }
+
+  /** The resourceVersion the node informer holds for a node, to know when it has seen a write. */
+  nodeVersion(name: string): string | undefined {
+    return this.nodes.list().find((n) => n.metadata?.name === name)?.metadata?.resourceVersion;
+  }
+
+  hasPod(namespace: string, name: string, uid: string): boolean {
+    return this.pods.list().some((p) => p.metadata?.namespace === namespace && p.metadata?.name === name && p.metadata?.uid === uid);
+  }
+}

@@ -1,0 +1,50 @@
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Stages of a failover, each timed from when the witnesses last heard the module. */
+export const FAILOVER_STAGES = ['detected', 'fenced', 'released', 'ready'] as const;
+export type FailoverStage = (typeof FAILOVER_STAGES)[number];
+
+/** The controller's Prometheus metrics, in a registry of their own (no process-global state). */
+export class ControllerMetrics {
+  readonly registry = new Registry();
+  readonly detections = new Counter({ name: 'edgebox_detections_total', help: 'Modules a quorum of agents declared failed.', registers: [this.registry] });
+  readonly fencings = new Counter({ name: 'edgebox_fencings_total', help: 'Modules fenced, by method (power or taint).', labelNames: ['method'] as const, registers: [this.registry] });
+  readonly failoverSeconds = new Histogram({
+    name: 'edgebox_failover_seconds',
+    help: 'Seconds from when the witnesses last heard a failed module to each stage of its failover.',
+    labelNames: ['stage'] as const,
+    // The targets are a few seconds; stock Kubernetes takes about 350.
+    buckets: [0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 30, 60, 120, 300, 600],
+    registers: [this.registry],
+  });
+  readonly leader = new Gauge({ name: 'edgebox_leader', help: '1 while this controller is the leader.', registers: [this.registry] });
+}
+
+/** GET /metrics (text format) and /healthz on host:port; port 0 takes a free one. */
+export async function serveMetrics(metrics: ControllerMetrics, o: { host: string; port: number }): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.method === 'GET' && req.url === '/metrics') {
+      metrics.registry.metrics().then((text) => {
+        res.writeHead(200, { 'content-type': metrics.registry.contentType });
+        res.end(text);
+      }, (e: Error) => {
+        res.writeHead(500);
+        res.end(e.message);
+      });
+      return;
+    }
+    if (req.method === 'GET' && req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('ok\n');
+      return;
+    }
+    res.writeHead(404);
+    res.end();
+  });
+  await new Promise<void>((listening, failed) => {
+    server.once('error', failed);
+    server.listen(o.port, o.host, () => listening());
+  });
+  return server;
+}

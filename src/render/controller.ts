@@ -1,0 +1,126 @@
+import { createRequire } from 'node:module';
+import { stringify } from 'yaml';
+import { SYSTEM_NAMESPACE } from '../agent/heartbeat/lease-publisher.js';
+import { EDGEBOX_CRD, GROUP, PLURAL } from '../crd/edgebox-crd.js';
+import { LABELS } from '../spec/labels.js';
+import type { BoxSpec } from '../spec/schema.js';
+import { boxLabels, type KubeObject } from './kube-object.js';
+import { priorityClassName } from './priority-classes.js';
+
+/**
+ * The in-cluster objects of `edgebox controller` (docs/controller.md): its namespace, the
+ * EdgeBox CRD, its ServiceAccount with only the verbs it uses, and a leader-elected Deployment
+ * of two replicas that carries the box spec. Pure and deterministic.
+ */
+
+export const CONTROLLER_NAME = 'edgebox-controller';
+/** On every controller object: render puts them in their own file, and tests find them by it. */
+export const COMPONENT_LABEL = 'app.kubernetes.io/component';
+const COMPONENT = 'controller';
+export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
+/** The environment variable that carries the box spec itself into the controller's pods. */
+export const SPEC_ENV = 'EDGEBOX_SPEC';
+const METRICS_PORT = 7948;
+/** Where the Turing Pi BMC login comes from, when the box has one (created by hand, never rendered). */
+export const BMC_SECRET = 'edgebox-bmc';
+
+/** This package's version: the controller image is tagged with it. */
+export const EDGEBOX_VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+/** Placeholder until the project publishes an image: built from this package, entrypoint `edgebox`. */
+export const CONTROLLER_IMAGE = `ghcr.io/edgebox/edgebox:${EDGEBOX_VERSION}`;
+
+const rule = (apiGroups: string[], resources: string[], verbs: string[]) => ({ apiGroups, resources, verbs });
+
+/**
+ * What the controller does with each resource, and nothing more (src/controller): nodes are
+ * watched and patched (taint, annotations); pods watched and force-deleted; Events created;
+ * Deployments and StatefulSets read for their uid (their Events); the EdgeBox read and its
+ * status replaced. Leases are granted per namespace (Roles below), not cluster-wide.
+ */
+export const CLUSTER_RULES = [
+  rule([''], ['nodes'], ['list', 'watch', 'patch']),
+  rule([''], ['pods'], ['list', 'watch', 'delete']),
+  rule([''], ['events'], ['create']),
+  rule(['apps'], ['deployments', 'statefulsets'], ['get']),
+  rule([GROUP], [PLURAL], ['get']),
+  rule([GROUP], [`${PLURAL}/status`], ['update']),
+];
+/** Its leader Lease (get, create, update) and the agents' Leases (list, watch). */
+export const SYSTEM_LEASE_RULES = [rule(['coordination.k8s.io'], ['leases'], ['get', 'list', 'watch', 'create', 'update'])];
+/** The kubelets' heartbeats. */
+export const NODE_LEASE_RULES = [rule(['coordination.k8s.io'], ['leases'], ['list', 'watch'])];
+
+export function renderController(box: BoxSpec): KubeObject[] {
+  const labels = { ...boxLabels(box), [COMPONENT_LABEL]: COMPONENT };
+  const meta = (name: string, namespace?: string) => ({ name, ...(namespace ? { namespace } : {}), labels: { ...labels } });
+  const subjects = () => [{ kind: 'ServiceAccount', name: CONTROLLER_NAME, namespace: SYSTEM_NAMESPACE }];
+  const roleRef = (kind: 'ClusterRole' | 'Role') => ({ apiGroup: 'rbac.authorization.k8s.io', kind, name: CONTROLLER_NAME });
+  const podLabels = { 'app.kubernetes.io/name': CONTROLLER_NAME, [LABELS.box]: box.metadata.name };
+  const spec = { apiVersion: box.apiVersion, kind: box.kind, metadata: { name: box.metadata.name }, spec: box.spec };
+  return [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: meta(SYSTEM_NAMESPACE) },
+    // As src/crd defines it, unlabelled: discovery installs the same object with the same field
+    // manager, and labels only one of them set would flip back and forth. Copied through JSON:
+    // its schema shares one object in several places, which YAML would write as anchors.
+    JSON.parse(JSON.stringify(EDGEBOX_CRD)) as KubeObject,
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(CONTROLLER_NAME, SYSTEM_NAMESPACE) },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: meta(CONTROLLER_NAME), rules: CLUSTER_RULES },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: meta(CONTROLLER_NAME), roleRef: roleRef('ClusterRole'), subjects: subjects() },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: meta(CONTROLLER_NAME, SYSTEM_NAMESPACE), rules: SYSTEM_LEASE_RULES },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: meta(CONTROLLER_NAME, SYSTEM_NAMESPACE), roleRef: roleRef('Role'), subjects: subjects() },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: meta(CONTROLLER_NAME, NODE_LEASE_NAMESPACE), rules: NODE_LEASE_RULES },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: meta(CONTROLLER_NAME, NODE_LEASE_NAMESPACE), roleRef: roleRef('Role'), subjects: subjects() },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: meta(CONTROLLER_NAME, SYSTEM_NAMESPACE),
+      spec: {
+        // Two replicas, one leader: the standby takes over within a lease (4 s) of losing it.
+        replicas: 2,
+        selector: { matchLabels: { ...podLabels } },
+        template: {
+          // The box label makes the leader release a standby stuck on a fenced module like any pod.
+          metadata: { labels: { ...podLabels } },
+          spec: {
+            serviceAccountName: CONTROLLER_NAME,
+            priorityClassName: priorityClassName('critical'),
+            affinity: {
+              nodeAffinity: {
+                requiredDuringSchedulingIgnoredDuringExecution: {
+                  nodeSelectorTerms: [{ matchExpressions: [{ key: LABELS.box, operator: 'In', values: [box.metadata.name] }] }],
+                },
+              },
+              // Apart if possible: one module's death must not take both replicas.
+              podAntiAffinity: {
+                preferredDuringSchedulingIgnoredDuringExecution: [{
+                  weight: 100,
+                  podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { ...podLabels } } },
+                }],
+              },
+            },
+            // Server-only modules take critical add-ons only; the controller is one.
+            tolerations: [{ key: 'CriticalAddonsOnly', operator: 'Exists' }],
+            containers: [{
+              name: 'controller',
+              image: CONTROLLER_IMAGE,
+              args: ['controller', '--metrics-address', '0.0.0.0', '--metrics-port', String(METRICS_PORT)],
+              env: [
+                // The spec rides in the pod template, not a ConfigMap: a changed spec changes the
+                // template, so the controllers restart with it.
+                { name: SPEC_ENV, value: stringify(spec, { lineWidth: 0 }) },
+                { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                ...(['username', 'password'] as const).map((key) => ({
+                  name: `EDGEBOX_BMC_${key.toUpperCase()}`,
+                  valueFrom: { secretKeyRef: { name: BMC_SECRET, key, optional: true } },
+                })),
+              ],
+              ports: [{ name: 'metrics', containerPort: METRICS_PORT }],
+              readinessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 5 },
+              resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { memory: '192Mi' } },
+            }],
+          },
+        },
+      },
+    },
+  ];
+}

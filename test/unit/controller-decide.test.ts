@@ -1,0 +1,335 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { assess, decide, nextFenceCount, quorumOf, settleSeconds, type Action, type Observed } from '../../src/controller/decide.js';
+import { ANNOTATIONS, failoverOf, OUT_OF_SERVICE_TAINT, type AgentView, type ObservedNode } from '../../src/controller/model.js';
+import { dead, down, fenced, healthy, node, NOW, pod, record, T, up, view, withNode } from './controller-fixtures.js';
+
+const types = (actions: Action[]) => actions.map((a) => `${a.type} ${a.module}`);
+const only = (actions: Action[]) => {
+  expect(actions).toHaveLength(1);
+  return actions[0]!;
+};
+const annotations = (a: Action) => ('patch' in a ? a.patch.annotations : a.onConfirmed.annotations) ?? {};
+
+describe('quorum', () => {
+  it.each([
+    [1, 2], [2, 2], [3, 2], [4, 2], [5, 3], [6, 3], [7, 4],
+  ])('a box of %i modules needs %i witnesses', (n, q) => expect(quorumOf(n)).toBe(q));
+});
+
+describe('decide: detection', () => {
+  it('a healthy box is converged: no actions', () => {
+    expect(decide(healthy(3))).toEqual([]);
+  });
+
+  it('a quorum of fresh views saying unreachable and a stale node Lease: the module is detected failed', () => {
+    const a = only(decide(dead(healthy(3), 'm1', T(-1500))));
+    expect(a.type).toBe('detect');
+    if (a.type !== 'detect') return;
+    expect(a.record).toEqual({ detectedAt: NOW, lastSeenAt: T(-1500), witnesses: ['m2', 'm3'] });
+    expect(a.patch).toMatchObject({ node: 'm1', resourceVersion: 'rv-m1' });
+    expect(JSON.parse(a.patch.annotations![ANNOTATIONS.failover]!)).toEqual({
+      detectedAt: new Date(NOW).toISOString(), lastSeenAt: new Date(T(-1500)).toISOString(), witnesses: ['m2', 'm3'],
+    });
+  });
+
+  it.each([3, 4, 5, 6])('a module of a %i-module box cut off from only one peer is never failed', (n) => {
+    const o = healthy(n);
+    const cut = { ...o, views: o.views.map((v) => (v.module === 'm2' ? { ...v, peers: { ...v.peers, m1: down() } } : v)),
+      nodeLeases: o.nodeLeases.map((l) => (l.node === 'm1' ? { ...l, renewTime: T(-5000) } : l)) };
+    expect(decide(cut)).toEqual([]);
+  });
+
+  it.each([
+    ['renewed after the last heartbeat plus one interval', T(-1500) + 201, []],
+    ['renewed exactly one interval after the last heartbeat', T(-1500) + 200, ['detect m1']],
+    ['renewed before the last heartbeat', T(-4000), ['detect m1']],
+  ])('node Lease %s', (_what, renewTime, expected) => {
+    const o = dead(healthy(3), 'm1', T(-1500));
+    const leases = o.nodeLeases.map((l) => (l.node === 'm1' ? { ...l, renewTime } : l));
+    expect(types(decide({ ...o, nodeLeases: leases }))).toEqual(expected);
+  });
+
+  it('a view that still hears the module is no witness: its lastSeen does not make the node Lease look stale', () => {
+    // 5 modules: m2-m4 lost m1 5 s ago, m5 still hears it; the kubelet renewed 3 s ago, after the witnesses lost it.
+    const o = dead(healthy(5), 'm1', T(-5000));
+    const views = o.views.map((v) => (v.module === 'm5' ? { ...v, peers: { ...v.peers, m1: up } } : v));
+    const leases = o.nodeLeases.map((l) => (l.node === 'm1' ? { ...l, renewTime: T(-3000) } : l));
+    expect(assess({ ...o, views, nodeLeases: leases }, 'm1', 'm1')).toMatchObject({ unreachableBy: ['m2', 'm3', 'm4'], lastSeen: T(-5000), nodeLeaseStale: false, failed: false });
+    expect(decide({ ...o, views, nodeLeases: leases })).toEqual([]);
+  });
+
+  it('views say unreachable but the kubelet keeps renewing: a partition between agents, nothing happens', () => {
+    const o = dead(healthy(3), 'm1', T(-1500));
+    expect(decide({ ...o, nodeLeases: o.nodeLeases.map((l) => ({ ...l, renewTime: T(-50) })) })).toEqual([]);
+  });
+
+  it('a node without a Lease counts as not renewing', () => {
+    const o = dead(healthy(3), 'm1');
+    expect(types(decide({ ...o, nodeLeases: o.nodeLeases.filter((l) => l.node !== 'm1') }))).toEqual(['detect m1']);
+  });
+
+  it.each([
+    ['stale (not renewed for 3 s)', 3001, []],
+    ['just fresh', 3000, ['detect m1']],
+  ])('a witness whose view is %s', (_what, age, expected) => {
+    const o = dead(healthy(3), 'm1');
+    expect(types(decide({ ...o, views: o.views.map((v) => (v.module === 'm3' ? { ...v, renewTime: T(-age) } : v)) }))).toEqual(expected);
+  });
+
+  it('when no quorum can be formed (most agents down) nothing is fenced', () => {
+    // 5 modules: quorum 3; m4 and m5 are down too (their views stale), so only m2 and m3 can witness.
+    const o = dead(healthy(5), 'm1');
+    const views = o.views.map((v) => (v.module === 'm4' || v.module === 'm5' ? { ...v, renewTime: T(-60_000) } : v));
+    const a = assess({ ...o, views }, 'm1', 'm1');
+    expect(a).toMatchObject({ unreachableBy: ['m2', 'm3'], quorum: 3, nodeLeaseStale: true, failed: false });
+    expect(decide({ ...o, views }).filter((x) => x.module === 'm1')).toEqual([]);
+  });
+
+  it('in a box of two modules one agent is all there is: never fenced', () => {
+    expect(decide(dead(healthy(2), 'm1'))).toEqual([]);
+  });
+
+  it('views of modules outside the spec, and a module\'s view of itself, do not count', () => {
+    const o = dead(healthy(3), 'm1');
+    const views: AgentView[] = [
+      ...o.views.filter((v) => v.module !== 'm3'),
+      view('intruder', { m1: down() }),
+      view('m1', { m1: down() }),
+    ];
+    expect(decide({ ...o, views })).toEqual([]);
+  });
+
+  it('nobody ever heard the module: only an expired node Lease makes it failed', () => {
+    const o = dead(healthy(3), 'm1', T(-1500));
+    const never = { ...o, views: o.views.map((v) => ({ ...v, peers: { ...v.peers, m1: { reachable: false, lastSeen: null, suspicion: 9 } } })) };
+    const lease = (renewTime: number) => never.nodeLeases.map((l) => (l.node === 'm1' ? { ...l, renewTime } : l));
+    expect(decide({ ...never, nodeLeases: lease(T(-39_000)) })).toEqual([]);
+    expect(types(decide({ ...never, nodeLeases: lease(T(-41_000)) }))).toEqual(['detect m1']);
+  });
+
+  it('a module without a node has nothing to decide', () => {
+    const o = dead(healthy(3), 'm1');
+    expect(decide({ ...o, nodes: o.nodes.filter((n) => n.name !== 'm1') })).toEqual([]);
+  });
+
+  it('a node labelled with the module name plays it when names differ', () => {
+    const o = dead(healthy(3), 'm1');
+    const nodes = o.nodes.map((n) => (n.name === 'm1' ? node('host-a', { labels: { 'edgebox.dev/module': 'm1' } }) : n));
+    const leases = o.nodeLeases.map((l) => (l.node === 'm1' ? { ...l, node: 'host-a' } : l));
+    expect(only(decide({ ...o, nodes, nodeLeases: leases }))).toMatchObject({ type: 'detect', patch: { node: 'host-a' } });
+  });
+
+  it('detected but back before it was fenced: the detection is cancelled', () => {
+    const o = withNode(healthy(3), 'm1', { annotations: { [ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(T(-500)).toISOString() }) } });
+    const a = only(decide(o));
+    expect(a.type).toBe('cancel-detection');
+    expect(annotations(a)).toEqual({ [ANNOTATIONS.failover]: null });
+  });
+});
+
+describe('decide: fencing', () => {
+  const detected = (o: Observed, r = record()) => withNode(o, 'm1', { annotations: { [ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(r.detectedAt).toISOString(), lastSeenAt: new Date(r.lastSeenAt!).toISOString(), witnesses: r.witnesses, ...(r.powerError ? { powerError: r.powerError } : {}) }) } });
+
+  it('no power driver: the out-of-service taint, keeping the node\'s other taints, is the fence', () => {
+    const other = { key: 'CriticalAddonsOnly', value: 'true', effect: 'NoExecute' as const };
+    const o = withNode(detected(dead(healthy(3), 'm1')), 'm1', { taints: [other] });
+    const a = only(decide({ ...o, nodes: o.nodes.map((n) => (n.name === 'm1' ? { ...n, annotations: detected(dead(healthy(3), 'm1')).nodes[0]!.annotations } : n)) }));
+    expect(a).toMatchObject({ type: 'taint', method: 'taint', patch: { taints: [other, OUT_OF_SERVICE_TAINT] } });
+    expect(annotations(a)).toEqual({
+      [ANNOTATIONS.fenceMethod]: 'taint', [ANNOTATIONS.fencedAt]: new Date(NOW).toISOString(), [ANNOTATIONS.fenceCount]: '1',
+    });
+  });
+
+  it.each(['local', 'turingpi-bmc'] as const)('a %s power driver powers the module off first', (driver) => {
+    const a = only(decide(detected(dead(healthy(3, { power: driver }), 'm1'))));
+    expect(a).toMatchObject({ type: 'power-off', driver: { driver, slot: 1 } });
+    expect(annotations(a)).toMatchObject({ [ANNOTATIONS.fenceMethod]: 'power' });
+  });
+
+  it('when the power driver failed, the taint fences instead', () => {
+    const a = only(decide(detected(dead(healthy(3, { power: 'turingpi-bmc' }), 'm1'), record({ powerError: 'BMC unreachable' }))));
+    expect(a).toMatchObject({ type: 'taint', method: 'taint' });
+  });
+
+  it('powered off: the taint follows, without changing the fence bookkeeping', () => {
+    const o = withNode(dead(healthy(3, { power: 'local' }), 'm1'), 'm1', { ...fenced('power'), taints: [] });
+    const a = only(decide(o));
+    expect(a).toMatchObject({ type: 'taint', patch: { taints: [OUT_OF_SERVICE_TAINT] } });
+    expect(a.type === 'taint' && a.method).toBeUndefined();
+    expect(annotations(a)).toEqual({});
+  });
+
+  it('pods, singletons included, are never released before the fence is confirmed', () => {
+    const o = { ...detected(dead(healthy(3), 'm1')), pods: [pod('motor-0', 'm1', { ownerKind: 'StatefulSet' })] };
+    expect(types(decide(o))).toEqual(['taint m1']);
+    const powered = { ...o, nodes: o.nodes.map((n) => (n.name === 'm1' ? { ...n, ...fenced('power'), taints: [] } : n)) };
+    expect(types(decide(powered))).toEqual(['taint m1']);
+  });
+
+  it('once fenced, the pods bound to the module are released, Terminating ones too; others stay', () => {
+    const o = {
+      ...withNode(dead(healthy(3), 'm1'), 'm1', fenced('taint')),
+      pods: [pod('vision-a', 'm1'), pod('motor-0', 'm1', { ownerKind: 'StatefulSet', deleting: true }), pod('logs-x', 'm1', { ownerKind: 'DaemonSet' }), pod('ui-b', 'm2')],
+    };
+    const a = only(decide(o));
+    expect(a).toMatchObject({ type: 'release-pods', first: true });
+    if (a.type !== 'release-pods') return;
+    expect(a.pods.map((p) => p.name)).toEqual(['vision-a', 'motor-0', 'logs-x']);
+    // DaemonSet pods have no replacement elsewhere: not waited for.
+    expect(a.record).toMatchObject({ releasedAt: NOW, workloads: ['t/motor', 't/vision'] });
+    expect(a.record.readyAt).toBeUndefined();
+  });
+
+  it('a release with nothing to replace is ready at once', () => {
+    const a = only(decide(withNode(dead(healthy(3), 'm1'), 'm1', fenced('taint'))));
+    expect(a).toMatchObject({ type: 'release-pods', pods: [], record: { releasedAt: NOW, workloads: [], readyAt: NOW } });
+  });
+
+  it('pods still listed after the release are deleted again, without a second release record', () => {
+    const o = { ...withNode(dead(healthy(3), 'm1'), 'm1', fenced('taint', { releasedAt: T(-500), workloads: ['t/vision'] })), pods: [pod('vision-a', 'm1', { deleting: true })] };
+    expect(only(decide(o))).toMatchObject({ type: 'release-pods', first: false, record: { releasedAt: T(-500) } });
+  });
+
+  it.each([
+    ['no replacement yet', [], false],
+    ['a replacement not Ready', [pod('vision-b', 'm2', { ready: false, createdAt: T(0) })], false],
+    ['the sibling that ran before the failure', [pod('vision-b', 'm2', { createdAt: T(-60_000) })], false],
+    ['a replacement on the fenced module', [pod('vision-b', 'm1', { createdAt: T(0) })], false],
+    ['a Ready replacement elsewhere', [pod('vision-b', 'm2', { createdAt: T(-1000) })], true],
+  ])('released, %s: ready recorded %s', (_what, pods, ready) => {
+    const o = { ...withNode(dead(healthy(3), 'm1'), 'm1', fenced('taint', { releasedAt: T(-500), workloads: ['t/vision'] })), pods };
+    // A replacement on the fenced module is still bound to it, so it is released first.
+    const actions = decide(o).filter((a) => a.type !== 'release-pods');
+    expect(types(actions)).toEqual(ready ? ['record-ready m1'] : []);
+  });
+
+  it('fenced, released, ready and still dead: converged, no actions', () => {
+    expect(decide(withNode(dead(healthy(3), 'm1'), 'm1', fenced('taint', { releasedAt: T(-500), workloads: [], readyAt: T(-500) })))).toEqual([]);
+  });
+});
+
+describe('decide: rejoin', () => {
+  const done = { releasedAt: T(-60_000), workloads: [], readyAt: T(-60_000) };
+  const back = (annotations: Record<string, string> = {}, count = 1, settle = 30): Observed => {
+    const f = fenced('taint', done, T(-120_000), count);
+    return withNode(healthy(3, { settleSeconds: settle }), 'm1', { ...f, annotations: { ...f.annotations, ...annotations } });
+  };
+  const since = (ms: number) => ({ [ANNOTATIONS.healthySince]: new Date(T(-ms)).toISOString() });
+
+  it('healthy again: the settle period starts', () => {
+    const a = only(decide(back()));
+    expect(a.type).toBe('mark-healthy');
+    expect(annotations(a)).toEqual({ [ANNOTATIONS.healthySince]: new Date(NOW).toISOString() });
+  });
+
+  it('healthy for less than the settle period: wait', () => {
+    expect(decide(back(since(29_000)))).toEqual([]);
+  });
+
+  it('healthy for the settle period: the taint and the failover bookkeeping go, the fence history stays', () => {
+    const other = { key: 'edgebox.dev/accelerator', value: 'gpu', effect: 'NoSchedule' as const };
+    const o = withNode(back(since(30_000)), 'm1', { taints: [other, OUT_OF_SERVICE_TAINT] });
+    const a = only(decide({ ...o, nodes: o.nodes.map((n) => (n.name === 'm1' ? { ...n, annotations: back(since(30_000)).nodes[0]!.annotations } : n)) }));
+    expect(a).toMatchObject({ type: 'rejoin', patch: { taints: [other] } });
+    expect(annotations(a)).toEqual({ [ANNOTATIONS.fenceMethod]: null, [ANNOTATIONS.healthySince]: null, [ANNOTATIONS.failover]: null });
+  });
+
+  it.each([
+    ['its node is not Ready', (o: Observed) => withNode(o, 'm1', { ready: 'Unknown' })],
+    ['its node Lease is not renewed', (o: Observed) => ({ ...o, nodeLeases: o.nodeLeases.map((l) => (l.node === 'm1' ? { ...l, renewTime: T(-41_000) } : l)) })],
+    ['one agent still cannot hear it', (o: Observed) => ({ ...o, views: o.views.map((v) => (v.module === 'm2' ? { ...v, peers: { ...v.peers, m1: down(T(-100)) } } : v)) })],
+    ['no fresh view hears it', (o: Observed) => ({ ...o, views: o.views.map((v) => ({ ...v, renewTime: T(-10_000) })) })],
+  ])('not healthy when %s: the settle period restarts', (_what, change) => {
+    expect(types(decide(change(back(since(10_000)))))).toEqual(['mark-unhealthy m1']);
+    expect(decide(change(back()))).toEqual([]);
+  });
+
+  it.each([
+    [30, 1, 30], [30, 2, 60], [30, 3, 120], [30, 5, 480], [30, 6, 600], [30, 20, 600], [0, 4, 0], [900, 3, 900],
+  ])('settle %i s after fence number %i: %i s', (settle, count, expected) => {
+    expect(settleSeconds(settle, count)).toBe(expected);
+  });
+
+  it('a module that failed again soon waits longer', () => {
+    expect(decide(back(since(59_000), 2))).toEqual([]);
+    expect(types(decide(back(since(60_000), 2)))).toEqual(['rejoin m1']);
+  });
+
+  it.each([
+    ['never fenced', {}, 1],
+    ['fenced 10 min ago, once', { [ANNOTATIONS.fencedAt]: new Date(T(-600_000)).toISOString(), [ANNOTATIONS.fenceCount]: '1' }, 2],
+    ['fenced 10 min ago, third time', { [ANNOTATIONS.fencedAt]: new Date(T(-600_000)).toISOString(), [ANNOTATIONS.fenceCount]: '3' }, 4],
+    ['fenced 2 h ago', { [ANNOTATIONS.fencedAt]: new Date(T(-7_200_000)).toISOString(), [ANNOTATIONS.fenceCount]: '3' }, 1],
+  ])('the fence count of a module %s is %i', (_what, ann, expected) => {
+    expect(nextFenceCount(node('m1', { annotations: ann }), NOW)).toBe(expected);
+  });
+
+  it('a fence less than an hour after the previous one is recorded with the next count', () => {
+    const o = withNode(dead(healthy(3), 'm1'), 'm1', {
+      annotations: { [ANNOTATIONS.fencedAt]: new Date(T(-600_000)).toISOString(), [ANNOTATIONS.fenceCount]: '1', [ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(T(-100)).toISOString() }) },
+    });
+    expect(annotations(only(decide(o)))).toMatchObject({ [ANNOTATIONS.fenceCount]: '2' });
+  });
+});
+
+describe('decide: properties', () => {
+  const N = 5;
+  const names = Array.from({ length: N }, (_, i) => `m${i + 1}`);
+  const peerEntry = fc.record({ reachable: fc.boolean(), lastSeen: fc.option(fc.integer({ min: -10_000, max: 0 }).map(T)), suspicion: fc.double({ min: 0, max: 20, noNaN: true }) });
+  const agentView = (module: string) => fc.record({
+    age: fc.integer({ min: 0, max: 6000 }),
+    peers: fc.record(Object.fromEntries(names.filter((p) => p !== module).map((p) => [p, peerEntry]))),
+  }).map(({ age, peers }): AgentView => ({ module, renewTime: T(-age), durationSeconds: 3, peers }));
+  const state = fc.constantFrom<Partial<ObservedNode>>({}, { annotations: { [ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(T(-100)).toISOString() }) } }, fenced('power', {}, T(-900)), { ...fenced('taint'), taints: [] });
+  const observed = fc.record({
+    views: fc.tuple(...names.map(agentView)).chain((vs) => fc.subarray(vs)),
+    leases: fc.tuple(...names.map(() => fc.option(fc.integer({ min: -60_000, max: 0 }).map(T)))),
+    states: fc.tuple(...names.map(() => state)),
+  }).map(({ views, leases, states }): Observed => ({
+    ...healthy(N),
+    views,
+    nodeLeases: names.map((n, i) => ({ node: n, renewTime: leases[i] ?? null, durationSeconds: 40 })),
+    nodes: names.map((n, i) => node(n, states[i])),
+    pods: names.map((n) => pod(`w${n}-x`, n)),
+  }));
+
+  it('a module is never detected or fenced unless a quorum of fresh others report it unreachable and its node Lease is stale', () => {
+    fc.assert(fc.property(observed, (o) => {
+      for (const a of decide(o)) {
+        const fencing = a.type === 'detect' || a.type === 'power-off' || (a.type === 'taint' && a.method !== undefined);
+        if (!fencing) continue;
+        const fresh = o.views.filter((v) => v.module !== a.module && NOW - v.renewTime! <= 3000);
+        const witnesses = fresh.filter((v) => v.peers[a.module]?.reachable === false);
+        expect(witnesses.length).toBeGreaterThanOrEqual(quorumOf(N));
+        const lastSeen = Math.max(...witnesses.map((v) => v.peers[a.module]?.lastSeen ?? -Infinity));
+        const renew = o.nodeLeases.find((l) => l.node === a.module)!.renewTime;
+        if (renew !== null && lastSeen !== -Infinity) expect(renew).toBeLessThanOrEqual(lastSeen + 200);
+      }
+    }), { numRuns: 500 });
+  });
+
+  it('pods are released only from a module whose fence is recorded and whose taint is on', () => {
+    fc.assert(fc.property(observed, (o) => {
+      for (const a of decide(o)) {
+        if (a.type !== 'release-pods') continue;
+        const n = o.nodes.find((x) => x.name === a.module)!;
+        expect(n.annotations[ANNOTATIONS.fenceMethod]).toBeDefined();
+        expect(n.taints).toContainEqual(OUT_OF_SERVICE_TAINT);
+      }
+    }), { numRuns: 500 });
+  });
+
+  it('at most one action per module, each on the version of the node it was decided on', () => {
+    fc.assert(fc.property(observed, (o) => {
+      const actions = decide(o);
+      expect(new Set(actions.map((a) => a.module)).size).toBe(actions.length);
+      for (const a of actions) expect(('patch' in a ? a.patch : a.onConfirmed).resourceVersion).toBe(`rv-${a.module}`);
+    }), { numRuns: 200 });
+  });
+
+  it('the record a decision writes reads back the same', () => {
+    const a = only(decide(dead(healthy(3), 'm1')));
+    expect(failoverOf(node('m1', { annotations: a.type === 'detect' ? a.patch.annotations as Record<string, string> : {} }))).toEqual(a.type === 'detect' ? a.record : undefined);
+  });
+});

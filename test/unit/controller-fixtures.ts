@@ -1,0 +1,86 @@
+import type { Observed } from '../../src/controller/decide.js';
+import { ANNOTATIONS, formatFailover, OUT_OF_SERVICE_TAINT, type AgentView, type FailoverRecord, type ObservedNode, type ObservedPod, type PeerEntry } from '../../src/controller/model.js';
+import { parseSpec } from '../../src/spec/load.js';
+import type { BoxSpec } from '../../src/spec/schema.js';
+
+/** A box of `n` CM4 modules m1..mn; `power` gives each a driver. Heartbeat 200 ms, settle 30 s. */
+export function testBox(n: number, opts: { power?: 'local' | 'turingpi-bmc'; settleSeconds?: number } = {}): BoxSpec {
+  const modules = Array.from({ length: n }, (_, i) =>
+    `    - { name: m${i + 1}, hardware: rpi-cm4-4gb, address: 10.0.0.${i + 1}${opts.power ? `, power: { driver: ${opts.power}, slot: ${i + 1} }` : ''} }`);
+  return parseSpec(`
+apiVersion: edgebox.dev/v1alpha1
+kind: EdgeBox
+metadata: { name: t }
+spec:
+  controlPlane: { servers: 1 }
+  modules:
+${modules.join('\n')}
+  failover: { heartbeatIntervalMs: 200, missedHeartbeats: 5, settleSeconds: ${opts.settleSeconds ?? 30} }
+`, 'test.yaml').box;
+}
+
+export const NOW = Date.parse('2026-03-01T12:00:00.000Z');
+export const T = (offsetMs: number) => NOW + offsetMs;
+
+export function node(name: string, o: Partial<ObservedNode> = {}): ObservedNode {
+  return { name, resourceVersion: `rv-${name}`, labels: {}, annotations: {}, taints: [], ready: 'True', ...o };
+}
+
+/** A view from `module`, renewed `ageMs` ago, with the given peers. */
+export function view(module: string, peers: Record<string, Partial<PeerEntry>>, ageMs = 200): AgentView {
+  const full: Record<string, PeerEntry> = {};
+  for (const [p, e] of Object.entries(peers)) full[p] = { reachable: true, lastSeen: T(-100), suspicion: 0.5, ...e };
+  return { module, renewTime: T(-ageMs), durationSeconds: 3, peers: full };
+}
+
+/** Peer entry of a module that went silent at `lastSeen`. */
+export const down = (lastSeen = T(-1500)): Partial<PeerEntry> => ({ reachable: false, lastSeen, suspicion: 7.5 });
+export const up: Partial<PeerEntry> = { reachable: true, lastSeen: T(-100), suspicion: 0.5 };
+
+export function pod(name: string, nodeName: string | undefined, o: Partial<ObservedPod> = {}): ObservedPod {
+  return { namespace: 't', name, uid: `uid-${name}`, node: nodeName, workload: name.replace(/-\w+$/, ''), ownerKind: 'ReplicaSet', deleting: false, ready: true, createdAt: T(-3_600_000), ...o };
+}
+
+/** A healthy n-module box: every node Ready, Leases renewed 1 s ago, every agent hears every peer. */
+export function healthy(n: number, boxOpts: Parameters<typeof testBox>[1] = {}): Observed {
+  const box = testBox(n, boxOpts);
+  const names = box.spec.modules.map((m) => m.name);
+  return {
+    now: NOW,
+    box,
+    nodes: names.map((m) => node(m)),
+    nodeLeases: names.map((m) => ({ node: m, renewTime: T(-1000), durationSeconds: 40 })),
+    views: names.map((m) => view(m, Object.fromEntries(names.filter((p) => p !== m).map((p) => [p, up])))),
+    pods: [],
+  };
+}
+
+/** `victim` dead: every other agent reports it unreachable since `lastSeen`, its node Lease last renewed before that. */
+export function dead(o: Observed, victim: string, lastSeen = T(-1500)): Observed {
+  return {
+    ...o,
+    views: o.views.filter((v) => v.module !== victim).map((v) => ({ ...v, peers: { ...v.peers, [victim]: { reachable: false, lastSeen, suspicion: 7.5 } } })),
+    nodeLeases: o.nodeLeases.map((l) => (l.node === victim ? { ...l, renewTime: lastSeen - 3000 } : l)),
+  };
+}
+
+export function withNode(o: Observed, name: string, change: Partial<ObservedNode>): Observed {
+  return { ...o, nodes: o.nodes.map((n) => (n.name === name ? { ...n, ...change } : n)) };
+}
+
+export function record(r: Partial<FailoverRecord> = {}): FailoverRecord {
+  return { detectedAt: T(-1000), lastSeenAt: T(-1500), witnesses: ['m2', 'm3'], ...r };
+}
+
+/** Annotations of a module fenced at `fencedAt` by `method`, with its failover record. */
+export function fenced(method: 'power' | 'taint', r: Partial<FailoverRecord> = {}, fencedAt = T(-900), count = 1): Partial<ObservedNode> {
+  return {
+    annotations: {
+      [ANNOTATIONS.fenceMethod]: method,
+      [ANNOTATIONS.fencedAt]: new Date(fencedAt).toISOString(),
+      [ANNOTATIONS.fenceCount]: String(count),
+      [ANNOTATIONS.failover]: formatFailover(record(r)),
+    },
+    taints: [OUT_OF_SERVICE_TAINT],
+  };
+}
