@@ -33,4 +33,8 @@ describe('systemd unit of the agent', () => {
     expect(lines(unitOf('s1'))).toContain('ExecStart=/usr/bin/env edgebox agent run --spec /etc/edgebox/box.yaml --module s1 --secret-file /etc/edgebox/box-secret --kubeconfig /etc/rancher/k3s/k3s.yaml');
     expect(lines(unitOf('a1'))).toContain('ExecStart=/usr/bin/env edgebox agent run --spec /etc/edgebox/box.yaml --module a1 --secret-file /etc/edgebox/box-secret --kubeconfig /etc/edgebox/agent-kubeconfig.yaml');
   });
+
+  it('publishes hardware discovery before each start, never blocking the heartbeats on it', () => {
+    expect(lines(unitOf('s1'))).toContain('ExecStartPre=-/usr/bin/env edgebox agent publish --node s1 --spec /etc/edgebox/box.yaml --kubeconfig /etc/rancher/k3s/k3s.yaml');
+  });
 });
