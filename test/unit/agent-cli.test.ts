@@ -79,11 +79,23 @@ describe('edgebox agent run: bad input exits 2 with a hint', () => {
     ['an address map with a non-address', ['--module', 'm1', '--address-map', '{"m2":"nope"}'], 'agent.bad-address-map'],
     ['a missing secret file', ['--module', 'm1', '--secret-file', join(dir, 'none')], 'agent.no-secret'],
     ['a port out of range', ['--module', 'm1', '--port', '70000'], 'agent.bad-port'],
+    // run-only flags, in both forms, must not reach the `agent config` child that validates
+    ['an unknown module beside --kubeconfig', ['--kubeconfig', '/none', '--module', 'm9'], 'agent.unknown-module'],
+    ['an unknown module beside --kubeconfig=', ['--kubeconfig=/none', '--module', 'm9'], 'agent.unknown-module'],
   ])('%s', (_what, args, code) => {
     const r = edgebox('agent', 'run', '--spec', SPEC, '--secret-file', secret, ...args);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(code);
     expect(r.stderr).toContain('hint:');
+  });
+});
+
+describe('edgebox agent config', () => {
+  it('prints the configuration `agent run` resolves, as JSON', async () => {
+    const { box } = await loadSpec(join(root, SPEC));
+    const r = edgebox('agent', 'config', '--spec', SPEC, '--module', 'm2', '--address-map', MAP, '-o', 'json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(resolveAgentConfig(box, { module: 'm2', addressMap: JSON.parse(MAP) }));
   });
 });
 

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import type { Command } from 'commander';
 import { findHardware } from '../../catalog/hardware.js';
 import { discover } from '../../agent/discovery/discover.js';
@@ -6,11 +7,10 @@ import type { Discovery } from '../../agent/discovery/types.js';
 import type { PublishReport } from '../../agent/publish.js';
 import { readApiTarget } from '../../agent/api/kubeconfig.js';
 import { startAgent } from '../../agent/heartbeat/agent.js';
-import { DEFAULT_HTTP_PORT, readAddressMap, resolveAgentConfig } from '../../agent/heartbeat/config.js';
+import { DEFAULT_HTTP_PORT, readAddressMap, resolveAgentConfig, type AgentConfig } from '../../agent/heartbeat/config.js';
 import { jsonLog } from '../../agent/heartbeat/log.js';
 import { createSecretFile, readSecret } from '../../agent/heartbeat/secret.js';
-import { inputError } from '../../diagnostics/diagnostic.js';
-import { loadSpec } from '../../spec/load.js';
+import { EdgeboxError, inputError } from '../../diagnostics/diagnostic.js';
 import { formatBytes } from '../../spec/quantity.js';
 import { emit, outputOption, type OutputFormat } from '../output.js';
 import { table } from '../table.js';
@@ -42,7 +42,8 @@ export function registerAgent(program: Command): void {
     .addOption(outputOption())
     .action(async (opts: { node: string; spec: string; root: string; kubeconfig?: string; output: OutputFormat }) => {
       // The client library is loaded only here: `agent run` must stay within its memory budget.
-      const [{ loadKubeConfig }, { publish }] = await Promise.all([import('../../apply/kubeconfig.js'), import('../../agent/publish.js')]);
+      const [{ loadKubeConfig }, { publish }, { loadSpec }] = await Promise.all([
+        import('../../apply/kubeconfig.js'), import('../../agent/publish.js'), import('../../spec/load.js')]);
       const { box } = await loadSpec(opts.spec);
       const kc = loadKubeConfig(opts.kubeconfig ? { path: opts.kubeconfig } : {});
       const discovery = await discover(hostFs(opts.root));
@@ -50,26 +51,23 @@ export function registerAgent(program: Command): void {
       emit({ discovery, publish: report }, opts.output, (r) => `${formatDiscovery(r.discovery)}\n${formatPublish(r.publish)}`);
     });
 
-  agent
+  agentFlags(agent
+    .command('config')
+    .description('validate the spec and print what `agent run` would use: peers, addresses, ports, timings'))
+    .addOption(outputOption())
+    .action(async (opts: RunFlags & { output: OutputFormat }) => {
+      const cfg = await resolveFromSpec(opts);
+      emit(cfg, opts.output, (c) => `${c.module} of box ${c.box}: heartbeats on ${c.address}:${c.port} every ${c.intervalMs} ms, a peer is unreachable after ${c.missedHeartbeats} missed\n` +
+        table(['PEER', 'ADDRESS'], c.peers.map((p) => [p.name, p.address])));
+    });
+
+  agentFlags(agent
     .command('run')
-    .description('heartbeat the box\'s other modules over UDP, publish this module\'s view of them on its Lease, serve /healthz, /peers and /metrics; runs until SIGTERM or SIGINT')
-    .requiredOption('--spec <file>', 'box spec file (YAML)')
-    .requiredOption('--module <name>', 'the module this agent runs on')
+    .description('heartbeat the box\'s other modules over UDP, publish this module\'s view of them on its Lease, serve /healthz, /peers and /metrics; runs until SIGTERM or SIGINT'))
     .requiredOption('--secret-file <path>', 'the box secret, the same file on every module (`edgebox agent secret <path>` makes one)')
     .option('--kubeconfig <path>', 'kubeconfig of the API server to publish the view to (default: none; the view is then only on HTTP)')
-    .option('--address <ip>', 'address to bind the heartbeat socket to (default: the module\'s address)')
-    .option('--port <udp>', 'UDP port of every agent of the box (default: spec.failover.port)', intOption('--port', 1))
-    .option('--http-port <n>', `TCP port of /healthz, /peers and /metrics; 0 = any free one, printed in the start-up log (default: ${DEFAULT_HTTP_PORT})`, intOption('--http-port', 0))
-    .option('--address-map <json-or-file>', 'module -> address, overriding the spec\'s addresses, as JSON or a JSON file (a local box: {"m1": "127.0.1.1", ...})')
-    .action(async (opts: { spec: string; module: string; secretFile: string; kubeconfig?: string; address?: string; port?: number; httpPort?: number; addressMap?: string }) => {
-      const { box } = await loadSpec(opts.spec);
-      const cfg = resolveAgentConfig(box, {
-        module: opts.module,
-        ...(opts.address !== undefined ? { address: opts.address } : {}),
-        ...(opts.port !== undefined ? { port: opts.port } : {}),
-        ...(opts.httpPort !== undefined ? { httpPort: opts.httpPort } : {}),
-        ...(opts.addressMap !== undefined ? { addressMap: await readAddressMap(opts.addressMap) } : {}),
-      });
+    .action(async (opts: RunFlags & { secretFile: string; kubeconfig?: string }) => {
+      const cfg = resolveInChild();
       const secret = await readSecret(opts.secretFile);
       const api = opts.kubeconfig ? await readApiTarget(opts.kubeconfig) : undefined;
       const log = jsonLog({ module: cfg.module });
@@ -94,6 +92,60 @@ export function registerAgent(program: Command): void {
       const r = await createSecretFile(path);
       emit(r, opts.output, (x) => (x.created ? `created ${x.path} (mode 0600)\n` : `${x.path} exists; left as it is\n`));
     });
+}
+
+interface RunFlags {
+  spec: string;
+  module: string;
+  address?: string;
+  port?: number;
+  httpPort?: number;
+  addressMap?: string;
+}
+
+/** The flags `agent config` and `agent run` share: what decides the agent's configuration. */
+function agentFlags(cmd: Command): Command {
+  return cmd
+    .requiredOption('--spec <file>', 'box spec file (YAML)')
+    .requiredOption('--module <name>', 'the module this agent runs on')
+    .option('--address <ip>', 'address to bind the heartbeat socket to (default: the module\'s address)')
+    .option('--port <udp>', 'UDP port of every agent of the box (default: spec.failover.port)', intOption('--port', 1))
+    .option('--http-port <n>', `TCP port of /healthz, /peers and /metrics; 0 = any free one, printed in the start-up log (default: ${DEFAULT_HTTP_PORT})`, intOption('--http-port', 0))
+    .option('--address-map <json-or-file>', 'module -> address, overriding the spec\'s addresses, as JSON or a JSON file (a local box: {"m1": "127.0.1.1", ...})');
+}
+
+async function resolveFromSpec(opts: RunFlags): Promise<AgentConfig> {
+  const { loadSpec } = await import('../../spec/load.js');
+  const { box } = await loadSpec(opts.spec);
+  return resolveAgentConfig(box, {
+    module: opts.module,
+    ...(opts.address !== undefined ? { address: opts.address } : {}),
+    ...(opts.port !== undefined ? { port: opts.port } : {}),
+    ...(opts.httpPort !== undefined ? { httpPort: opts.httpPort } : {}),
+    ...(opts.addressMap !== undefined ? { addressMap: await readAddressMap(opts.addressMap) } : {}),
+  });
+}
+
+/**
+ * The agent is a daemon on every module with a 60 MB budget, and validating the spec loads the
+ * schema library (about 14 MB that would stay resident for good). So `agent run` has a short-lived
+ * `agent config` process, with the same flags, validate and resolve its configuration; its
+ * diagnostics reach the user unchanged, and its exit code becomes the agent's.
+ */
+function resolveInChild(): AgentConfig {
+  const args = process.argv.slice(2);
+  const runAt = args.indexOf('run');
+  const flags = args.slice(runAt + 1).filter((_, i, all) => !isRunOnly(all, i));
+  const child = spawnSync(process.execPath, [process.argv[1]!, 'agent', 'config', ...flags, '-o', 'json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (child.status !== 0) throw new EdgeboxError(child.status === 2 ? 'input' : 'failure', []);
+  return JSON.parse(child.stdout) as AgentConfig;
+}
+
+/** Whether argument i (or the flag just before it) belongs to `run` alone, not to `config`. */
+function isRunOnly(args: readonly string[], i: number): boolean {
+  const runOnly = ['--secret-file', '--kubeconfig'];
+  const a = args[i]!;
+  return runOnly.some((f) => a === f || a.startsWith(`${f}=`)) || (i > 0 && runOnly.includes(args[i - 1]!) && !args[i - 1]!.includes('='));
 }
 
 /** Parses an integer flag of at least `min` and at most 65535, as bad input otherwise. */
