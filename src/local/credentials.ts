@@ -48,6 +48,11 @@ export async function writeCredentials(files: BoxFiles): Promise<string> {
   return token;
 }
 
+/** The admin token `writeCredentials` made, for the health checks of a component restarted later. */
+export async function readToken(files: BoxFiles): Promise<string> {
+  return (await readFile(files.tokenFile, 'utf8')).split(',')[0] ?? '';
+}
+
 export async function writeKubeconfig(files: BoxFiles, opts: { box: string; server: string; token: string }): Promise<void> {
   const ca = await readFile(servingCertFile(files));
   const name = `edgebox-${opts.box}`;

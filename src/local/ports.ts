@@ -1,3 +1,4 @@
+import { createSocket, type Socket } from 'node:dgram';
 import { createServer, type Server } from 'node:net';
 
 /** Loopback only: the local box never listens beyond 127.0.0.1. */
@@ -21,4 +22,27 @@ export async function freePorts(count: number): Promise<number[]> {
   });
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
   return ports;
+}
+
+/**
+ * A UDP port free on every one of `addresses` (the agents of a box share one port, each on its
+ * own 127.0.1.N): the kernel picks one free on the first address, the others are tried on it,
+ * and another is picked if one of them is taken (by another box's agents, say).
+ */
+export async function freeUdpPortOn(addresses: readonly string[]): Promise<number> {
+  const bind = (address: string, port: number) => new Promise<Socket | undefined>((done) => {
+    const s = createSocket('udp4');
+    s.once('error', () => done(undefined));
+    s.bind(port, address, () => done(s));
+  });
+  const [first, ...rest] = addresses;
+  for (let attempt = 0; attempt < 20 && first !== undefined; attempt++) {
+    const s0 = await bind(first, 0);
+    if (!s0) break;
+    const port = s0.address().port;
+    const others = await Promise.all(rest.map((a) => bind(a, port)));
+    for (const s of [s0, ...others]) s?.close();
+    if (others.every((s) => s !== undefined)) return port;
+  }
+  throw new Error(`no UDP port is free on every one of ${addresses.join(', ')}`);
 }

@@ -26,10 +26,20 @@ export function spawnDetached(opts: { bin: string; args: string[]; log: string; 
 }
 
 /**
- * Whether `pid` is still the component we started: alive, not a zombie, and (where /proc exists)
- * running our binary, so a recycled pid is never taken for one of ours.
+ * A process the box started: a component binary, or (agents, controllers) Node running the
+ * edgebox CLI script, which `script` names so that any other Node process is not taken for it.
  */
-export async function isRunning(pid: number, bin: string): Promise<boolean> {
+export interface ProcessRef {
+  pid: number;
+  bin: string;
+  script?: string;
+}
+
+/**
+ * Whether `pid` is still the process we started: alive, not a zombie, and (where /proc exists)
+ * running our binary (and script), so a recycled pid is never taken for one of ours.
+ */
+export async function isRunning(pid: number, bin: string, script?: string): Promise<boolean> {
   try {
     process.kill(pid, 0);
   } catch {
@@ -38,8 +48,8 @@ export async function isRunning(pid: number, bin: string): Promise<boolean> {
   try {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
     if (/\)\s+Z\s/.test(stat)) return false;
-    const argv0 = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')[0];
-    return argv0 === bin;
+    const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+    return argv[0] === bin && (script === undefined || argv[1] === script);
   } catch {
     // No /proc (macOS): the signal check is all there is.
     return true;
@@ -61,27 +71,44 @@ export async function residentBytes(pid: number): Promise<number | undefined> {
  * SIGTERM, then SIGKILL for whatever has not exited after `graceMs`. Signals go to the process
  * group the component leads (it was spawned detached), and only after checking the pid is still ours.
  */
-export async function stopProcesses(procs: readonly { pid: number; bin: string }[], graceMs = 10_000): Promise<void> {
-  const alive = async () => (await Promise.all(procs.map(async (p) => ((await isRunning(p.pid, p.bin)) ? p : undefined))))
-    .filter((p): p is { pid: number; bin: string } => p !== undefined);
-  const signal = (ps: readonly { pid: number }[], sig: NodeJS.Signals) => {
-    for (const p of ps) {
-      try {
-        process.kill(-p.pid, sig);
-      } catch {
-        // Already gone between the check and the signal.
-      }
-    }
-  };
-  signal(await alive(), 'SIGTERM');
+export async function stopProcesses(procs: readonly ProcessRef[], graceMs = 10_000): Promise<void> {
+  signalGroups(await alive(procs), 'SIGTERM');
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline) {
-    if ((await alive()).length === 0) return;
+    if ((await alive(procs)).length === 0) return;
     await sleep(200);
   }
-  signal(await alive(), 'SIGKILL');
-  const killDeadline = Date.now() + 5000;
-  while ((await alive()).length > 0 && Date.now() < killDeadline) await sleep(100);
+  await killProcesses(procs);
+}
+
+/**
+ * SIGKILL at once, as a power cut would: the process gets no chance to say goodbye (an agent
+ * that told its peers it was leaving would make a kill look gentler than losing power).
+ */
+export async function killProcesses(procs: readonly ProcessRef[]): Promise<void> {
+  signalGroups(await alive(procs), 'SIGKILL');
+  const deadline = Date.now() + 5000;
+  while ((await alive(procs)).length > 0 && Date.now() < deadline) await sleep(50);
+}
+
+/** Sends `signal` to the process group of each process still ours (SIGSTOP/SIGCONT freeze a module). */
+export async function signalProcesses(procs: readonly ProcessRef[], signal: NodeJS.Signals): Promise<void> {
+  signalGroups(await alive(procs), signal);
+}
+
+async function alive(procs: readonly ProcessRef[]): Promise<ProcessRef[]> {
+  const checked = await Promise.all(procs.map(async (p) => ((await isRunning(p.pid, p.bin, p.script)) ? p : undefined)));
+  return checked.filter((p): p is ProcessRef => p !== undefined);
+}
+
+function signalGroups(procs: readonly ProcessRef[], signal: NodeJS.Signals): void {
+  for (const p of procs) {
+    try {
+      process.kill(-p.pid, signal);
+    } catch {
+      // Already gone between the check and the signal.
+    }
+  }
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -28,6 +28,11 @@ function localAddress(index: number): string {
   return `127.0.1.${index + 1}`;
 }
 
+/** Each module's loopback address, by module name: what agents send heartbeats to instead of the spec's addresses. */
+export function localAddresses(box: BoxSpec): Record<string, string> {
+  return Object.fromEntries(box.spec.modules.map((m, i) => [m.name, localAddress(i)]));
+}
+
 function roleOf(box: BoxSpec, m: ModuleSpec): ServingRole {
   return initialServers(box).some((s) => s.name === m.name) ? 'server' : 'agent';
 }

@@ -1,21 +1,40 @@
-import { readFile } from 'node:fs/promises';
+import { CoordinationV1Api } from '@kubernetes/client-node';
 import { LABELS } from '../spec/labels.js';
 import { readState, type BoxState } from './box-state.js';
 import { boxFiles } from './credentials.js';
-import { coreApi, readyStatus } from './kube-client.js';
-import { isRunning, residentBytes } from './processes.js';
+import { coreApi, kubeConfigFrom, readyStatus } from './kube-client.js';
+import { listPartitions, type Partition } from './partition.js';
+import { isRunning, residentBytes, type ProcessRef } from './processes.js';
+import { SYSTEM_NAMESPACE } from './self-healing.js';
 import { LOCAL_ADDRESS_ANNOTATION } from './simulated-nodes.js';
 import { COMPONENTS, type Component } from './toolchain.js';
 
 export type ComponentPhase = 'running' | 'crashed' | 'stopped';
 
-export interface ComponentStatus {
-  name: Component;
+export interface ProcessStatus {
   phase: ComponentPhase;
   pid?: number;
   log?: string;
   rssBytes?: number;
 }
+
+export interface ComponentStatus extends ProcessStatus {
+  name: Component;
+}
+
+export interface AgentStatus extends ProcessStatus {
+  module: string;
+  address: string;
+}
+
+export interface ControllerStatus extends ProcessStatus {
+  id: string;
+  /** Holds the leader Lease (`edgebox-system/edgebox-controller`). */
+  leader: boolean;
+}
+
+/** The controller's leader-election Lease (docs/decisions/0001-self-healing.md). */
+const LEADER_LEASE = { namespace: SYSTEM_NAMESPACE, name: 'edgebox-controller' };
 
 export interface NodeStatus {
   name: string;
@@ -30,6 +49,11 @@ export interface BoxStatus {
   timings?: string;
   kubeconfig?: string;
   components: ComponentStatus[];
+  /** With `up --with-agents`; an agent of a killed module is `stopped`. */
+  agents: AgentStatus[];
+  controllers: ControllerStatus[];
+  /** Pairs of modules whose heartbeats `local partition` drops. */
+  partitions: Partition[];
   nodes: NodeStatus[];
   /** Why the nodes could not be listed, when the API server runs but did not answer. */
   nodesError?: string;
@@ -44,21 +68,48 @@ export async function componentStatuses(state: BoxState | undefined): Promise<Co
   return Promise.all(COMPONENTS.map(async (name): Promise<ComponentStatus> => {
     const c = state.components.find((x) => x.name === name);
     if (!c) return { name, phase: 'stopped' };
-    if (!(await isRunning(c.pid, c.bin))) return { name, phase: 'crashed', pid: c.pid, log: c.log };
-    const rssBytes = await residentBytes(c.pid);
-    return { name, phase: 'running', pid: c.pid, log: c.log, ...(rssBytes !== undefined ? { rssBytes } : {}) };
+    return { name, ...(await processStatus(c, c.log)) };
   }));
+}
+
+async function processStatus(p: ProcessRef, log: string): Promise<ProcessStatus> {
+  if (!(await isRunning(p.pid, p.bin, p.script))) return { phase: 'crashed', pid: p.pid, log };
+  const rssBytes = await residentBytes(p.pid);
+  return { phase: 'running', pid: p.pid, log, ...(rssBytes !== undefined ? { rssBytes } : {}) };
+}
+
+/** Agents and controllers; the leader is read from its Lease when the API server answers. */
+async function selfHealingStatuses(state: BoxState, apiUp: boolean): Promise<Pick<BoxStatus, 'agents' | 'controllers'>> {
+  const agents = await Promise.all((state.agents ?? []).map(async (a): Promise<AgentStatus> => ({
+    module: a.module,
+    address: a.address,
+    // A killed module's agent was stopped with it: not a crash.
+    ...(state.killed.includes(a.module) ? { phase: 'stopped' as const, log: a.log } : await processStatus(a, a.log)),
+  })));
+  let leader: string | undefined;
+  if (apiUp && state.controllers?.length) {
+    const lease = await kubeConfigFrom(boxFiles(state.dir).kubeconfig).makeApiClient(CoordinationV1Api)
+      .readNamespacedLease(LEADER_LEASE).catch(() => undefined);
+    leader = lease?.spec?.holderIdentity ?? undefined;
+  }
+  const controllers = await Promise.all((state.controllers ?? []).map(async (c): Promise<ControllerStatus> => ({
+    id: c.id, leader: c.id === leader, ...(await processStatus(c, c.log)),
+  })));
+  return { agents, controllers };
 }
 
 export async function boxStatus(dir: string): Promise<BoxStatus> {
   const state = await readState(dir);
   const components = await componentStatuses(state);
-  const status: BoxStatus = { dir, components, nodes: [] };
+  const status: BoxStatus = { dir, components, agents: [], controllers: [], partitions: [], nodes: [] };
   if (!state) return status;
   status.box = state.box;
   status.timings = state.timings;
   status.kubeconfig = boxFiles(dir).kubeconfig;
-  if (components.find((c) => c.name === 'kube-apiserver')?.phase !== 'running') return status;
+  const apiUp = components.find((c) => c.name === 'kube-apiserver')?.phase === 'running';
+  Object.assign(status, await selfHealingStatuses(state, apiUp));
+  status.partitions = await listPartitions(dir);
+  if (!apiUp) return status;
   try {
     const list = await coreApi(status.kubeconfig).listNode({ labelSelector: `${LABELS.box}=${state.box}` });
     status.nodes = list.items.map((n) => ({
@@ -71,13 +122,4 @@ export async function boxStatus(dir: string): Promise<BoxStatus> {
     status.nodesError = (e as Error).message;
   }
   return status;
-}
-
-/** The last lines of a component's log, for error messages that say why it stopped. */
-export async function logTail(file: string, lines = 8): Promise<string> {
-  try {
-    return (await readFile(file, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
 }

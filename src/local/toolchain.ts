@@ -48,7 +48,7 @@ export interface Toolchain {
  * The package root, found from this file's location: `dist/local/` once built, `src/local/` when
  * the tests run the sources; both are two levels below the root.
  */
-function packageRoot(): string {
+export function packageRoot(): string {
   return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 }
 

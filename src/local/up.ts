@@ -1,21 +1,24 @@
 import { access, copyFile, mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { EdgeboxError, failure } from '../diagnostics/diagnostic.js';
+import { failure } from '../diagnostics/diagnostic.js';
 import { LABELS } from '../spec/labels.js';
 import { loadSpec } from '../spec/load.js';
+import type { BoxSpec } from '../spec/schema.js';
 import { defaultBoxDir } from './box-dir.js';
-import { readState, removeState, writeState, type BoxState, type ComponentState } from './box-state.js';
+import { readState, removeState, writeState, type BoxState } from './box-state.js';
 import { binaryPath, toolchainPaths, type ToolchainPaths } from './cache.js';
-import { componentCommands, timingsFor, type ComponentCommand, type TimingsName } from './components.js';
+import { componentCommands, timingsFor, type TimingsName } from './components.js';
 import { boxFiles, writeCredentials, writeKubeconfig, type BoxFiles } from './credentials.js';
-import { healthy } from './health.js';
+import { down } from './down.js';
 import { coreApi, isNotFound, readyStatus } from './kube-client.js';
 import { stagesFile } from './kwok-stages.js';
 import { freePorts, LOOPBACK } from './ports.js';
-import { isRunning, sleep, spawnDetached, stopProcesses } from './processes.js';
+import { awaitHealthy, launch, processFailed, START_TIMEOUT_MS } from './launch.js';
+import { isRunning, sleep, stopProcesses } from './processes.js';
 import { seconds, silent, timed, type Progress } from './progress.js';
+import { ensureAgents, ensureControllers } from './self-healing.js';
 import { simulatedNodes } from './simulated-nodes.js';
-import { componentStatuses, logTail } from './status.js';
+import { componentStatuses } from './status.js';
 import { loadToolchain, type Component } from './toolchain.js';
 
 export interface UpOptions {
@@ -23,6 +26,14 @@ export interface UpOptions {
   dir?: string;
   /** Failover timings of the control plane. Default: 'default' (Kubernetes' own). */
   timings?: TimingsName;
+  /** Also run one `edgebox agent run` per module, on its 127.0.1.N. Default: false. */
+  withAgents?: boolean;
+  /** UDP heartbeat port of the agents. Default: the spec's `failover.port`. */
+  agentPort?: number;
+  /** Also run `edgebox controller`. Default: false. */
+  withController?: boolean;
+  /** How many controllers, with `withController` (two or more to exercise leader failover). Default: 1. */
+  controllers?: number;
   progress?: Progress;
 }
 
@@ -31,35 +42,46 @@ export interface UpResult {
   kubeconfig: string;
   /** The box was already running; nothing was started. */
   alreadyRunning: boolean;
+  /** Agents and controllers this call started (`agent <module>`, `controller-<n>`). */
+  started: string[];
   ms: number;
 }
 
-/** How long each component may take to answer its health check, on a busy 2-core machine. */
-const START_TIMEOUT_MS: Record<Component, number> = {
-  etcd: 60_000,
-  'kube-apiserver': 180_000,
-  'kube-controller-manager': 90_000,
-  'kube-scheduler': 90_000,
-  kwok: 90_000,
-};
-
 /** What `up` creates in the box dir and removes before a fresh start (logs of a crash stay until then). */
-const FRESH_START_PATHS = ['etcd', 'pki', 'kwok-home', 'logs', 'kubeconfig', 'kwok.yaml'];
+const FRESH_START_PATHS = ['etcd', 'pki', 'kwok-home', 'logs', 'kubeconfig', 'kwok.yaml', 'box-secret', 'address-map.json'];
 
 /**
  * Starts a local box: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok on
  * 127.0.0.1, then one node per module, and returns once every node is Ready and pods can be
- * created. Idempotent: a box already running is left alone. If any component fails to start,
- * everything started so far is stopped and the error names the component's log.
+ * created; then, if asked, the agents and the controllers. Idempotent: what already runs is left
+ * alone, and only missing agents and controllers are started on a running box. If anything fails
+ * to start on a fresh box, everything is stopped again and the error names the log to read.
  */
 export async function up(specPath: string, opts: UpOptions = {}): Promise<UpResult> {
   const start = Date.now();
   const progress = opts.progress ?? silent;
-  const timingsName = opts.timings ?? 'default';
   const { box } = await loadSpec(specPath);
   const dir = opts.dir ? resolve(opts.dir) : defaultBoxDir(box.metadata.name);
-  const files = boxFiles(dir);
+  const core = await startCore(specPath, box, dir, opts.timings ?? 'default', progress);
+  const started: string[] = [];
+  try {
+    if (opts.withAgents) started.push(...await ensureAgents(dir, { progress, ...(opts.agentPort ? { port: opts.agentPort } : {}) }));
+    if (opts.withController) started.push(...await ensureControllers(dir, opts.controllers ?? 1, progress));
+  } catch (e) {
+    if (!core.alreadyRunning) {
+      progress('start failed: stopping what was started');
+      await down(dir);
+    }
+    throw e;
+  }
+  const state = (await readState(dir))!;
+  const ms = Date.now() - start;
+  if (!core.alreadyRunning) progress(`box '${box.metadata.name}' is up in ${seconds(ms)}`);
+  return { state, kubeconfig: boxFiles(dir).kubeconfig, alreadyRunning: core.alreadyRunning && started.length === 0, started, ms };
+}
 
+async function startCore(specPath: string, box: BoxSpec, dir: string, timingsName: TimingsName, progress: Progress): Promise<{ alreadyRunning: boolean }> {
+  const files = boxFiles(dir);
   const existing = await readState(dir);
   if (existing) {
     const statuses = await componentStatuses(existing);
@@ -68,9 +90,7 @@ export async function up(specPath: string, opts: UpOptions = {}): Promise<UpResu
       throw failure('local.dir-in-use', `${dir} holds the running box '${existing.box}', not '${box.metadata.name}'`,
         `stop it with \`edgebox local down --dir ${dir}\`, or pass another --dir`);
     }
-    if (running.length === statuses.length) {
-      return { state: existing, kubeconfig: files.kubeconfig, alreadyRunning: true, ms: Date.now() - start };
-    }
+    if (running.length === statuses.length) return { alreadyRunning: true };
     if (running.length > 0) {
       const crashed = statuses.filter((s) => s.phase !== 'running');
       throw failure('local.box-degraded',
@@ -125,9 +145,7 @@ export async function up(specPath: string, opts: UpOptions = {}): Promise<UpResu
     await removeState(dir);
     throw e;
   }
-  const ms = Date.now() - start;
-  progress(`box '${box.metadata.name}' is up in ${seconds(ms)}`);
-  return { state, kubeconfig: files.kubeconfig, alreadyRunning: false, ms };
+  return { alreadyRunning: false };
 }
 
 async function requireSetup(paths: ToolchainPaths, names: Component[]): Promise<void> {
@@ -138,30 +156,6 @@ async function requireSetup(paths: ToolchainPaths, names: Component[]): Promise<
     throw failure('local.not-set-up', `the local control plane is not built: ${missing.join(', ')} missing in ${paths.root}`,
       'run `edgebox local setup` (it builds them from Go modules; several minutes the first time)');
   }
-}
-
-function launch(cmd: ComponentCommand, dir: string, bin: string): ComponentState {
-  const log = join(dir, 'logs', `${cmd.name}.log`);
-  const pid = spawnDetached({ bin, args: cmd.args, log, cwd: dir, ...(cmd.env ? { env: cmd.env } : {}) });
-  return { name: cmd.name, pid, bin, log };
-}
-
-async function awaitHealthy(cmd: ComponentCommand, c: ComponentState, token: string, progress: Progress): Promise<void> {
-  const { ms } = await timed(progress, `waiting for ${cmd.name}`, async () => {
-    const deadline = Date.now() + START_TIMEOUT_MS[cmd.name];
-    for (;;) {
-      if (!(await isRunning(c.pid, c.bin))) throw await componentFailed(c, 'exited during start-up');
-      if (!cmd.health || (await healthy(cmd.health, token))) return;
-      if (Date.now() > deadline) throw await componentFailed(c, `did not become healthy within ${seconds(START_TIMEOUT_MS[cmd.name])} (${cmd.health.url})`);
-      await sleep(250);
-    }
-  });
-  progress(`  ${cmd.name} started (pid ${c.pid}, ${seconds(ms)})`);
-}
-
-async function componentFailed(c: ComponentState, why: string): Promise<EdgeboxError> {
-  return failure('local.component-failed', `${c.name} ${why}; last lines of ${c.log}:\n${await logTail(c.log)}`,
-    `read ${c.log}; a port taken by another process or a stale binary are the usual causes (re-run \`edgebox local setup\`)`);
 }
 
 /**
@@ -176,7 +170,7 @@ async function createNodes(files: BoxFiles, boxName: string, nodes: ReturnType<t
   const { ms } = await timed(progress, 'waiting for the nodes to become Ready', async () => {
     const deadline = Date.now() + START_TIMEOUT_MS.kwok;
     for (;;) {
-      if (!(await isRunning(kwok.pid, kwok.bin))) throw await componentFailed(kwok, 'exited');
+      if (!(await isRunning(kwok.pid, kwok.bin))) throw await processFailed(kwok, 'exited');
       const list = await core.listNode({ labelSelector: `${LABELS.box}=${boxName}` });
       const notReady = list.items.filter((n) => readyStatus(n) !== 'True').map((n) => n.metadata?.name);
       const sa = await core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' }).then(() => true, (e) => {
@@ -185,7 +179,7 @@ async function createNodes(files: BoxFiles, boxName: string, nodes: ReturnType<t
       });
       if (notReady.length === 0 && sa) return;
       if (Date.now() > deadline) {
-        throw await componentFailed(kwok, `did not make every node Ready (still not Ready: ${notReady.join(', ') || 'none'}; default ServiceAccount ${sa ? 'exists' : 'missing: see the kube-controller-manager log'})`);
+        throw await processFailed(kwok, `did not make every node Ready (still not Ready: ${notReady.join(', ') || 'none'}; default ServiceAccount ${sa ? 'exists' : 'missing: see the kube-controller-manager log'})`);
       }
       await sleep(250);
     }

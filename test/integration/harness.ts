@@ -1,6 +1,7 @@
 /**
  * Integration-test harness: a real local box (etcd, kube-apiserver, kube-controller-manager,
- * kube-scheduler, KWOK) per test file, started by the same code as `edgebox local up`.
+ * kube-scheduler, KWOK; with `withAgents`/`withController` also the agents and controllers) per
+ * test file, started by the same code as `edgebox local up`.
  *
  *   let box: Box;
  *   beforeAll(async () => { box = await startBox('examples/article-box.yaml', { timings: 'tuned' }); });
@@ -8,16 +9,21 @@
  *
  * Missing binaries fail the test (never skip it) with the command that builds them.
  */
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { formatDiagnostic } from '../../src/cli/print-diagnostics.js';
 import { EdgeboxError } from '../../src/diagnostics/diagnostic.js';
+import { statePath, type BoxState } from '../../src/local/box-state.js';
 import type { TimingsName } from '../../src/local/components.js';
 import { down } from '../../src/local/down.js';
 import { kubeConfigFrom } from '../../src/local/kube-client.js';
+import { freeUdpPortOn } from '../../src/local/ports.js';
+import { localAddresses } from '../../src/local/simulated-nodes.js';
 import { up } from '../../src/local/up.js';
+import { loadSpec } from '../../src/spec/load.js';
 
 export interface Box {
   /** The box directory (a fresh temporary directory): state.json, kubeconfig, logs/. */
@@ -31,15 +37,30 @@ export interface Box {
 export interface StartBoxOptions {
   /** Failover timings. Default: 'default' (Kubernetes' own). */
   timings?: TimingsName;
+  /** One `edgebox agent run` per module. Default: false. */
+  withAgents?: boolean;
+  /** `edgebox controller`. Default: false. */
+  withController?: boolean;
+  /** How many controllers with `withController`. Default: 1. */
+  controllers?: number;
 }
 
-/** Components of boxes not yet stopped, killed if the test process exits without `stop()`. */
-const started = new Map<string, number[]>();
+/**
+ * Boxes not yet stopped; their processes are killed if the test process exits without `stop()`.
+ * Read from the state file then, not remembered: `revive` and restarts change the pids.
+ */
+const started = new Set<string>();
 process.once('exit', () => {
-  for (const pids of started.values()) {
-    for (const pid of pids) {
+  for (const dir of started) {
+    let state: BoxState;
+    try {
+      state = JSON.parse(readFileSync(statePath(dir), 'utf8')) as BoxState;
+    } catch {
+      continue;
+    }
+    for (const p of [...(state.controllers ?? []), ...(state.agents ?? []), ...state.components]) {
       try {
-        process.kill(-pid, 'SIGKILL');
+        process.kill(-p.pid, 'SIGKILL');
       } catch {
         // Already gone.
       }
@@ -51,10 +72,20 @@ export async function startBox(specPath: string, opts: StartBoxOptions = {}): Pr
   const dir = await mkdtemp(join(tmpdir(), 'edgebox-it-'));
   let kubeconfigPath: string;
   try {
-    const result = await up(specPath, { dir, timings: opts.timings ?? 'default' });
-    started.set(dir, result.state.components.map((c) => c.pid));
+    started.add(dir);
+    const result = await up(specPath, {
+      dir,
+      timings: opts.timings ?? 'default',
+      withAgents: opts.withAgents ?? false,
+      // A free port, not the spec's: another box on this machine (a CI run beside a developer's)
+      // would hold the spec's port on the same 127.0.1.N addresses.
+      ...(opts.withAgents ? { agentPort: await freeUdpPortOn(Object.values(localAddresses((await loadSpec(specPath)).box))) } : {}),
+      withController: opts.withController ?? false,
+      controllers: opts.controllers ?? 1,
+    });
     kubeconfigPath = result.kubeconfig;
   } catch (e) {
+    started.delete(dir);
     await rm(dir, { recursive: true, force: true });
     // Diagnostics carry the hint (e.g. "run `edgebox local setup`"); an Error message shows it.
     if (e instanceof EdgeboxError) throw new Error(e.diagnostics.map((d) => formatDiagnostic(d)).join('\n'));

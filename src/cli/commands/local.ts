@@ -1,14 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
-import { failure } from '../../diagnostics/diagnostic.js';
+import { failure, inputError } from '../../diagnostics/diagnostic.js';
 import { requireBoxDir, resolveBoxDir } from '../../local/box-dir.js';
 import { TIMINGS_NAMES, type TimingsName } from '../../local/components.js';
 import { boxFiles } from '../../local/credentials.js';
 import { down } from '../../local/down.js';
 import { killModule, reviveModule } from '../../local/failure-injection.js';
+import { healPartitions, partitionModules } from '../../local/partition.js';
 import { seconds, type Progress } from '../../local/progress.js';
 import { setup } from '../../local/setup.js';
-import { boxStatus, type BoxStatus } from '../../local/status.js';
+import { boxStatus, type BoxStatus, type ProcessStatus } from '../../local/status.js';
 import { up } from '../../local/up.js';
 import { formatBytes } from '../../spec/quantity.js';
 import { emit, outputOption, type OutputFormat } from '../output.js';
@@ -42,16 +43,31 @@ export function registerLocal(program: Command): void {
 
   local
     .command('up')
-    .description('start a local box for a spec and create one Ready node per module')
+    .description('start a local box for a spec and create one Ready node per module (with agents and controllers if asked)')
     .argument('<spec>', 'box spec file (YAML)')
     .addOption(dirOption('<cache>/boxes/<box name>'))
     .addOption(new Option('--timings <timings>', 'failover timings: Kubernetes defaults, or the tuned values render writes').choices(TIMINGS_NAMES).default('default'))
-    .action(async (spec: string, opts: { dir?: string; timings: TimingsName }) => {
-      const result = await up(spec, { ...(opts.dir ? { dir: opts.dir } : {}), timings: opts.timings, progress: toStderr });
+    .option('--with-agents', 'also run one `edgebox agent run` per module, on its 127.0.1.N (UDP port: the spec\'s failover.port)')
+    .option('--with-controller', 'also run `edgebox controller` (self-healing: detection, fencing, rejoin)')
+    .addOption(new Option('--controllers <n>', 'how many controllers with --with-controller (2 or more: leader failover)').argParser(controllerCount).default(1))
+    .action(async (spec: string, opts: { dir?: string; timings: TimingsName; withAgents?: boolean; withController?: boolean; controllers: number }) => {
+      const result = await up(spec, {
+        ...(opts.dir ? { dir: opts.dir } : {}),
+        timings: opts.timings,
+        withAgents: opts.withAgents === true,
+        withController: opts.withController === true,
+        controllers: opts.controllers,
+        progress: toStderr,
+      });
       const { state } = result;
+      const extras = [
+        ...(state.agents?.length ? [`${state.agents.length} agents (UDP ${state.agents[0]!.port})`] : []),
+        ...(state.controllers?.length ? [`${state.controllers.length} controller(s)`] : []),
+      ];
+      const what = `${state.components.length} components${extras.map((e) => `, ${e}`).join('')}`;
       process.stdout.write(result.alreadyRunning
-        ? `box '${state.box}' is already running in ${state.dir} (timings: ${state.timings})\n`
-        : `box '${state.box}' is up in ${seconds(result.ms)}: ${state.components.length} components, API server https://127.0.0.1:${state.ports.apiserver}\n`);
+        ? `box '${state.box}' is already running in ${state.dir} (timings: ${state.timings}; ${what})\n`
+        : `box '${state.box}' is up in ${seconds(result.ms)}: ${what}, API server https://127.0.0.1:${state.ports.apiserver}${result.started.length ? `; started ${result.started.join(', ')}` : ''}\n`);
       process.stdout.write(`kubeconfig: ${result.kubeconfig}\n  export KUBECONFIG=${result.kubeconfig}\n  kubectl get nodes -L edgebox.dev/module,edgebox.dev/hardware\n`);
     });
 
@@ -86,10 +102,17 @@ export function registerLocal(program: Command): void {
       }
       const status = await boxStatus(dir);
       emit(status, opts.output, statusText);
-      const crashed = status.components.filter((c) => c.phase === 'crashed');
+      const crashedComponents = status.components.filter((c) => c.phase === 'crashed').map((c) => ({ label: c.name, log: c.log }));
+      const crashed = [
+        ...crashedComponents,
+        ...status.agents.filter((a) => a.phase === 'crashed').map((a) => ({ label: `agent ${a.module}`, log: a.log })),
+        ...status.controllers.filter((c) => c.phase === 'crashed').map((c) => ({ label: c.id, log: c.log })),
+      ];
       if (crashed.length > 0) {
-        throw failure('local.component-crashed', `crashed: ${crashed.map((c) => `${c.name} (log: ${c.log})`).join(', ')}`,
-          `read the log; then \`edgebox local down --dir ${dir}\` and \`edgebox local up\` to start afresh`);
+        throw failure('local.component-crashed', `crashed: ${crashed.map((c) => `${c.label} (log: ${c.log})`).join(', ')}`,
+          crashedComponents.length > 0
+            ? `read the log; then \`edgebox local down --dir ${dir}\` and \`edgebox local up\` to start afresh`
+            : `read the log; \`edgebox local up <spec> --dir ${dir}\` with --with-agents / --with-controller restarts only what crashed`);
       }
     });
 
@@ -112,8 +135,8 @@ export function registerLocal(program: Command): void {
     });
 
   for (const [name, act, verb] of [
-    ['kill', killModule, 'stop the module\'s heartbeat, as if it lost power: its node goes NotReady through the node lifecycle controller'],
-    ['revive', reviveModule, 'restart a killed module\'s heartbeat: its node becomes Ready again'],
+    ['kill', killModule, 'stop the module\'s heartbeat and its agent, as if it lost power: its node goes NotReady through the node lifecycle controller'],
+    ['revive', reviveModule, 'restart a killed module\'s heartbeat and its agent: its node becomes Ready again'],
   ] as const) {
     local
       .command(name)
@@ -129,6 +152,43 @@ export function registerLocal(program: Command): void {
         process.stdout.write(result.changed ? `module ${module} ${done}\n` : `module ${module} ${already}; nothing to do\n`);
       });
   }
+
+  local
+    .command('partition')
+    .description('drop the agents\' heartbeats between a module and one peer, both ways (iptables; needs root)')
+    .argument('<module>', 'module name (as in the spec)')
+    .requiredOption('--from <peer>', 'the one peer it is cut off from')
+    .option('--spec <spec>', 'box spec file, to find its box directory')
+    .addOption(dirOption())
+    .action(async (module: string, opts: { from: string; dir?: string; spec?: string }) => {
+      const dir = await requireBoxDir(opts);
+      const result = await partitionModules(dir, module, opts.from);
+      process.stdout.write(result.changed
+        ? `heartbeats between ${module} and ${opts.from} are dropped (UDP ${result.rules[0]!.port}); undo with \`edgebox local heal ${module}\`\n`
+        : `${module} is already cut off from ${opts.from}; nothing to do\n`);
+    });
+
+  local
+    .command('heal')
+    .description('undo `partition`: the module hears its peers again')
+    .argument('[module]', 'module name (default: every partition of the box)')
+    .option('--from <peer>', 'only the partition from this peer')
+    .option('--spec <spec>', 'box spec file, to find its box directory')
+    .addOption(dirOption())
+    .action(async (module: string | undefined, opts: { from?: string; dir?: string; spec?: string }) => {
+      const dir = await requireBoxDir(opts);
+      const healed = await healPartitions(dir, { ...(module ? { module } : {}), ...(opts.from ? { peer: opts.from } : {}) });
+      process.stdout.write(healed.length === 0 ? 'no partition to heal\n' : `healed ${healed.map((p) => `${p.module} <-> ${p.peer}`).join(', ')}\n`);
+    });
+}
+
+/** `--controllers`: 1-3 (more would only load a 2-core machine; two are enough for leader failover). */
+function controllerCount(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 3) {
+    throw inputError('local.bad-controllers', `--controllers must be 1, 2 or 3, not '${value}'`, 'pass --controllers 2 to run a standby beside the leader');
+  }
+  return n;
 }
 
 function boxArgs(spec: string | undefined, opts: { dir?: string }): BoxArgs {
@@ -137,12 +197,18 @@ function boxArgs(spec: string | undefined, opts: { dir?: string }): BoxArgs {
 
 function statusText(s: BoxStatus): string {
   const head = s.box ? `box '${s.box}' in ${s.dir} (timings: ${s.timings})\n` : `no box running in ${s.dir}\n`;
-  const components = table(['COMPONENT', 'STATE', 'PID', 'RSS', 'LOG'], s.components.map((c) => [
-    c.name, c.phase, c.pid ? String(c.pid) : '-', c.rssBytes ? formatBytes(c.rssBytes) : '-', c.log ?? '-',
-  ]));
+  const row = (name: string, p: ProcessStatus, note = '') => [
+    name, `${p.phase}${note}`, p.pid ? String(p.pid) : '-', p.rssBytes ? formatBytes(p.rssBytes) : '-', p.log ?? '-',
+  ];
+  const components = table(['COMPONENT', 'STATE', 'PID', 'RSS', 'LOG'], [
+    ...s.components.map((c) => row(c.name, c)),
+    ...s.agents.map((a) => row(`agent ${a.module} (${a.address})`, a)),
+    ...s.controllers.map((c) => row(c.id, c, c.leader ? ' (leader)' : '')),
+  ]);
   const nodes = s.nodes.length === 0
     ? ''
     : `\n${table(['NODE', 'READY', 'ADDRESS', 'HEARTBEAT'], s.nodes.map((n) => [n.name, n.ready, n.address ?? '-', n.killed ? 'killed' : 'kwok']))}`;
+  const partitions = s.partitions.length === 0 ? '' : `\npartitioned (heartbeats dropped): ${s.partitions.map((p) => `${p.module} <-> ${p.peer}`).join(', ')}\n`;
   const nodesError = s.nodesError ? `\nnodes: cannot list (${s.nodesError})\n` : '';
-  return `${head}${components}${nodes}${nodesError}${s.kubeconfig ? `kubeconfig: ${s.kubeconfig}\n` : ''}`;
+  return `${head}${components}${nodes}${partitions}${nodesError}${s.kubeconfig ? `kubeconfig: ${s.kubeconfig}\n` : ''}`;
 }

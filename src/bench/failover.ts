@@ -1,0 +1,385 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Watch, type KubeConfig } from '@kubernetes/client-node';
+import { parseDocument } from 'yaml';
+import { applyBox } from '../apply/apply.js';
+import { Cluster } from '../apply/cluster.js';
+import { loadKubeConfig } from '../apply/kubeconfig.js';
+import { readState } from '../local/box-state.js';
+import { down } from '../local/down.js';
+import { freezeAgent, killModule, reviveModule } from '../local/failure-injection.js';
+import { healPartitions, partitionModules } from '../local/partition.js';
+import { freeUdpPortOn } from '../local/ports.js';
+import { KWOK_SELECTOR, localAddresses } from '../local/simulated-nodes.js';
+import { up } from '../local/up.js';
+import { LABELS } from '../spec/labels.js';
+import { loadSpec } from '../spec/load.js';
+
+/**
+ * `npm run bench:failover [-- --kills N] [--skip-baseline] [--false-fencing-seconds S]`
+ *
+ * On a local box with agents and a controller (test/fixtures/failover-box.yaml, each workload
+ * with two capable modules of its own, settle period 0 so that the module killed last rejoins at
+ * once and the next kill can move the workload back):
+ *
+ * 1. For a critical Deployment, a StatefulSet and a singleton, N kills each (default 20) of the
+ *    module the workload runs on: the time from the kill to the replacement pod Ready, both
+ *    taken from watch events as they arrive (the kill is the node event that drops KWOK's
+ *    heartbeat label, the end the pod event showing a pod of the workload Ready on another
+ *    module), as in `bench:failover-baseline`. The module is revived and waited for (taint
+ *    removed, Ready) before the next kill. p50, p95, max per workload.
+ * 2. False fencing: for a fixed time, one module cut off from one peer (iptables) and another
+ *    one's agent repeatedly frozen (SIGSTOP) for 60% of the detection window. Every fencing is a
+ *    false one; the target is 0.
+ * 3. The stock-Kubernetes baseline: `bench:failover-baseline` itself (one kill with Kubernetes'
+ *    default timings, then one with render's tuned timings), run as it is and its figures read
+ *    from its report, and the ratio to the self-healing figures. `--skip-baseline` for quick runs.
+ */
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const FIXTURE = join(ROOT, 'test/fixtures/failover-box.yaml');
+const WORKLOADS = [
+  { name: 'detector', kind: 'critical Deployment', targetP95Ms: 5000 },
+  { name: 'recorder', kind: 'StatefulSet', targetP95Ms: 10_000 },
+  { name: 'motor', kind: 'singleton Deployment', targetP95Ms: undefined },
+] as const;
+const OUT_OF_SERVICE = 'node.kubernetes.io/out-of-service';
+/** Per kill: far above the target, so a slow one is measured rather than aborting the run. */
+const FAILOVER_DEADLINE_MS = 120_000;
+const REJOIN_DEADLINE_MS = 120_000;
+
+const log = (line: string) => process.stdout.write(`${line}\n`);
+const s = (ms: number | undefined) => (ms === undefined ? '-' : `${(ms / 1000).toFixed(2)} s`);
+
+interface Options {
+  kills: number;
+  skipBaseline: boolean;
+  falseFencingSeconds: number;
+}
+
+function parseArgs(argv: string[]): Options {
+  const opts: Options = { kills: 20, skipBaseline: false, falseFencingSeconds: 120 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const num = () => {
+      const n = Number(argv[++i]);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`${a} needs a positive whole number`);
+      return n;
+    };
+    if (a === '--skip-baseline') opts.skipBaseline = true;
+    else if (a === '--kills') opts.kills = num();
+    else if (a === '--false-fencing-seconds') opts.falseFencingSeconds = num();
+    else throw new Error(`unknown argument ${a} (use --kills N, --skip-baseline, --false-fencing-seconds S)`);
+  }
+  return opts;
+}
+
+/** Nearest-rank percentile of a non-empty sample. */
+function percentile(sorted: readonly number[], p: number): number {
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[Math.min(sorted.length, rank) - 1]!;
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the watches saw
+
+interface PodSeen {
+  /** A StatefulSet's replacement has the old pod's name: only the uid tells them apart. */
+  uid: string;
+  workload: string;
+  node?: string;
+  ready: boolean;
+  terminating: boolean;
+}
+
+interface NodeSeen {
+  killed: boolean;
+  ready: boolean;
+  fenced: boolean;
+}
+
+/** Pods and nodes as the watches last showed them, and hooks for the moments being timed. */
+class Observed {
+  readonly pods = new Map<string, PodSeen>();
+  readonly nodes = new Map<string, NodeSeen>();
+  /** Out-of-service taints added (a fencing), by node, with arrival times. */
+  readonly fencings: { node: string; at: number }[] = [];
+  onPod: (name: string, p: PodSeen, at: number) => void = () => {};
+  onNode: (name: string, n: NodeSeen, at: number) => void = () => {};
+
+  pod(type: string, obj: Record<string, any>, at: number): void {
+    const name = obj.metadata.name as string;
+    const p: PodSeen = {
+      uid: obj.metadata.uid as string,
+      workload: obj.metadata.labels?.[LABELS.workload] ?? '',
+      ...(obj.spec?.nodeName ? { node: obj.spec.nodeName as string } : {}),
+      ready: (obj.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True'),
+      terminating: Boolean(obj.metadata.deletionTimestamp),
+    };
+    if (type === 'DELETED') this.pods.delete(name);
+    else this.pods.set(name, p);
+    this.onPod(name, p, at);
+  }
+
+  node(type: string, obj: Record<string, any>, at: number): void {
+    const name = obj.metadata.name as string;
+    const n: NodeSeen = {
+      killed: obj.metadata.labels?.[KWOK_SELECTOR.key] === undefined,
+      ready: (obj.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True'),
+      fenced: (obj.spec?.taints ?? []).some((t: { key: string }) => t.key === OUT_OF_SERVICE),
+    };
+    const was = this.nodes.get(name);
+    if (n.fenced && was && !was.fenced) this.fencings.push({ node: name, at });
+    if (type === 'DELETED') this.nodes.delete(name);
+    else this.nodes.set(name, n);
+    this.onNode(name, n, at);
+  }
+
+  readyPods(workload: string): [string, PodSeen][] {
+    return [...this.pods.entries()].filter(([, p]) => p.workload === workload && p.ready && !p.terminating);
+  }
+}
+
+/**
+ * A watch that survives drops: when the server ends it, it starts again from the last
+ * resourceVersion seen, or from scratch after 410 Gone. Stops on abort.
+ */
+function keepWatching(kc: KubeConfig, path: string, onEvent: (type: string, obj: Record<string, any>, at: number) => void, signal: AbortSignal): void {
+  let resourceVersion: string | undefined;
+  const start = async (): Promise<void> => {
+    if (signal.aborted) return;
+    const req = await new Watch(kc).watch(path, { allowWatchBookmarks: true, ...(resourceVersion ? { resourceVersion } : {}) }, (type, obj) => {
+      const at = Date.now();
+      if (type === 'ERROR') {
+        resourceVersion = undefined;
+        return;
+      }
+      resourceVersion = obj?.metadata?.resourceVersion ?? resourceVersion;
+      if (type !== 'BOOKMARK') onEvent(type, obj, at);
+    }, () => {
+      if (!signal.aborted) setTimeout(() => void start(), 500);
+    });
+    signal.addEventListener('abort', () => req.abort(), { once: true });
+  };
+  void start();
+}
+
+async function until(what: string, done: () => boolean, deadlineMs: number): Promise<void> {
+  const start = Date.now();
+  while (!done()) {
+    if (interrupted.signal.aborted) throw new Error('interrupted');
+    if (Date.now() - start > deadlineMs) throw new Error(`timed out after ${s(deadlineMs)} waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Kills
+
+/** One kill of the module `workload` runs on: ms from the kill event to the replacement Ready event. */
+async function killOnce(dir: string, seen: Observed, workload: string): Promise<{ ms: number; from: string; to: string }> {
+  await until(`one Ready pod of ${workload}`, () => seen.readyPods(workload).length === 1, FAILOVER_DEADLINE_MS);
+  const [, victim] = seen.readyPods(workload)[0]!;
+  const module = victim.node!;
+  let killAt: number | undefined;
+  let readyAt: number | undefined;
+  let to = '';
+  seen.onNode = (name, n, at) => {
+    if (name === module && n.killed) killAt ??= at;
+  };
+  seen.onPod = (_name, p, at) => {
+    if (killAt === undefined || p.uid === victim.uid || p.workload !== workload) return;
+    if (p.ready && !p.terminating && p.node && p.node !== module && readyAt === undefined) {
+      readyAt = at;
+      to = p.node;
+    }
+  };
+  await killModule(dir, module);
+  await until(`a replacement of ${workload} Ready off ${module}`, () => readyAt !== undefined, FAILOVER_DEADLINE_MS);
+  seen.onNode = () => {};
+  seen.onPod = () => {};
+  await reviveModule(dir, module);
+  // Settle 0 in the bench spec: the taint goes as soon as the controller sees the module healthy.
+  await until(`${module} to rejoin`, () => {
+    const n = seen.nodes.get(module);
+    return n !== undefined && !n.killed && n.ready && !n.fenced;
+  }, REJOIN_DEADLINE_MS);
+  return { ms: readyAt! - killAt!, from: module, to };
+}
+
+interface Stats {
+  n: number;
+  p50: number;
+  p95: number;
+  max: number;
+}
+
+function stats(samples: readonly number[]): Stats {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return { n: sorted.length, p50: percentile(sorted, 50), p95: percentile(sorted, 95), max: sorted[sorted.length - 1]! };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. False fencing
+
+interface FalseFencing {
+  seconds: number;
+  partitioned: string;
+  from: string;
+  slow: string;
+  freezeMs: number;
+  freezes: number;
+  fencings: { node: string; at: number }[];
+  podsReplaced: number;
+}
+
+async function falseFencingRun(dir: string, seen: Observed, detectionMs: number, durationS: number): Promise<FalseFencing> {
+  await until('every workload Ready', () => WORKLOADS.every((w) => seen.readyPods(w.name).length === 1), FAILOVER_DEADLINE_MS);
+  const partitioned = seen.readyPods('motor')[0]![1].node!;
+  const from = partitioned === 'core-1' ? 'core-2' : 'core-1';
+  const slow = seen.readyPods('detector')[0]![1].node!;
+  const podsBefore = new Set([...seen.pods.values()].map((p) => p.uid));
+  const fencingsBefore = seen.fencings.length;
+  const freezeMs = Math.round(detectionMs * 0.6);
+  log(`\n== false fencing: ${partitioned} cut off from ${from}, ${slow}'s agent frozen for ${s(freezeMs)} of every ${s(freezeMs + detectionMs)}, for ${durationS} s`);
+  await partitionModules(dir, partitioned, from);
+  let freezes = 0;
+  try {
+    const end = Date.now() + durationS * 1000;
+    while (Date.now() < end) {
+      if (interrupted.signal.aborted) throw new Error('interrupted');
+      await freezeAgent(dir, slow, freezeMs);
+      freezes++;
+      await new Promise((r) => setTimeout(r, detectionMs));
+    }
+    // Anything the controller decided at the very end still shows up.
+    await new Promise((r) => setTimeout(r, 3000));
+  } finally {
+    await healPartitions(dir, { module: partitioned });
+  }
+  const podsNow = new Set([...seen.pods.values()].map((p) => p.uid));
+  const podsReplaced = [...podsBefore].filter((uid) => !podsNow.has(uid)).length;
+  return { seconds: durationS, partitioned, from, slow, freezeMs, freezes, fencings: seen.fencings.slice(fencingsBefore), podsReplaced };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Baseline
+
+interface Baseline {
+  defaultMs: number;
+  tunedMs: number;
+}
+
+/**
+ * Runs `bench:failover-baseline` (built: dist/bench/failover-baseline.js) as it is, its output
+ * shown indented, and reads its summary line: its measurement is reused, not repeated here.
+ */
+async function baseline(): Promise<Baseline> {
+  log('\n== stock-Kubernetes baseline: bench:failover-baseline (about 7 minutes: one kill with default timings, one with tuned)');
+  const script = join(ROOT, 'dist/bench/failover-baseline.js');
+  const out = await new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, [script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      for (const line of chunk.toString().split('\n').filter(Boolean)) log(`  | ${line}`);
+    });
+    const stop = () => child.kill('SIGINT');
+    interrupted.signal.addEventListener('abort', stop, { once: true });
+    child.once('exit', (code) => {
+      interrupted.signal.removeEventListener('abort', stop);
+      if (code === 0) resolve(text);
+      else reject(new Error(`bench:failover-baseline exited with ${code}`));
+    });
+  });
+  const m = /default ([\d.]+) s, tuned ([\d.]+) s/.exec(out);
+  if (!m) throw new Error('bench:failover-baseline printed no "default <s> s, tuned <s> s" summary; has its report changed?');
+  return { defaultMs: Number(m[1]) * 1000, tunedMs: Number(m[2]) * 1000 };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** The fixture with settle 0 and a free UDP port, written beside the box. */
+async function benchSpec(dir: string): Promise<string> {
+  const doc = parseDocument(await readFile(FIXTURE, 'utf8'));
+  const { box } = await loadSpec(FIXTURE);
+  doc.setIn(['spec', 'failover', 'settleSeconds'], 0);
+  doc.setIn(['spec', 'failover', 'port'], await freeUdpPortOn(Object.values(localAddresses(box))));
+  const file = join(dir, 'failover-bench.yaml');
+  await writeFile(file, `# bench:failover: ${FIXTURE} with settleSeconds 0 and a free port\n${doc.toString()}`);
+  return file;
+}
+
+async function selfHealing(opts: Options): Promise<{ results: Map<string, number[]>; falseFencing: FalseFencing }> {
+  const dir = await mkdtemp(join(tmpdir(), 'edgebox-bench-failover-'));
+  const watches = new AbortController();
+  try {
+    const spec = await benchSpec(dir);
+    const { box } = await loadSpec(spec);
+    const detectionMs = box.spec.failover.heartbeatIntervalMs * box.spec.failover.missedHeartbeats;
+    log(`== self-healing: ${box.spec.modules.length} modules, heartbeat ${box.spec.failover.heartbeatIntervalMs} ms x ${box.spec.failover.missedHeartbeats} (detection ${detectionMs} ms), settle 0 s, tuned timings`);
+    const boxDir = join(dir, 'box');
+    const started = await up(spec, { dir: boxDir, timings: 'tuned', withAgents: true, withController: true, progress: (l) => log(`  ${l.trim()}`) });
+    const kc = loadKubeConfig({ path: started.kubeconfig });
+    await applyBox({ box, cluster: new Cluster(kc) });
+    const seen = new Observed();
+    keepWatching(kc, `/api/v1/namespaces/${box.metadata.name}/pods`, (t, o, at) => seen.pod(t, o, at), watches.signal);
+    keepWatching(kc, '/api/v1/nodes', (t, o, at) => seen.node(t, o, at), watches.signal);
+
+    const results = new Map<string, number[]>();
+    for (const w of WORKLOADS) {
+      log(`\n== ${w.name} (${w.kind}): ${opts.kills} kills`);
+      const samples: number[] = [];
+      for (let i = 1; i <= opts.kills; i++) {
+        const r = await killOnce(boxDir, seen, w.name);
+        samples.push(r.ms);
+        log(`  kill ${String(i).padStart(2)}: ${r.from} -> ${r.to} Ready in ${s(r.ms)}`);
+      }
+      results.set(w.name, samples);
+    }
+    const falseFencing = await falseFencingRun(boxDir, seen, detectionMs, opts.falseFencingSeconds);
+    const state = await readState(boxDir);
+    log(`\n  (processes: ${state?.agents?.length ?? 0} agents, ${state?.controllers?.length ?? 0} controller; logs in ${boxDir}/logs until the box is removed)`);
+    return { results, falseFencing };
+  } finally {
+    watches.abort();
+    const stopped = await down(join(dir, 'box'));
+    log(`  stopped ${stopped.stopped.length} processes`);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function report(results: Map<string, number[]>, ff: FalseFencing, base: Baseline | undefined): void {
+  log('\nfailover: seconds from the kill of a module to the replacement pod Ready (watch events)');
+  log(`  ${'workload'.padEnd(32)}${'n'.padStart(4)}${'p50'.padStart(10)}${'p95'.padStart(10)}${'max'.padStart(10)}   target p95`);
+  const deployment = stats(results.get('detector') ?? [0]);
+  for (const w of WORKLOADS) {
+    const st = stats(results.get(w.name)!);
+    const verdict = w.targetP95Ms === undefined ? '-' : `<= ${s(w.targetP95Ms)} ${st.p95 <= w.targetP95Ms ? 'met' : 'MISSED'}`;
+    log(`  ${`${w.name} (${w.kind})`.padEnd(32)}${String(st.n).padStart(4)}${s(st.p50).padStart(10)}${s(st.p95).padStart(10)}${s(st.max).padStart(10)}   ${verdict}`);
+  }
+  log(`\nfalse fencing: ${ff.fencings.length} fencing(s) in ${ff.seconds} s (target 0) with ${ff.partitioned} cut off from ${ff.from} and ${ff.slow}'s agent frozen ${ff.freezes} times for ${s(ff.freezeMs)}; pods replaced: ${ff.podsReplaced}`);
+  for (const f of ff.fencings) log(`  fenced ${f.node} at ${new Date(f.at).toISOString()}`);
+  if (!base) {
+    log('\nbaseline skipped (--skip-baseline)');
+    return;
+  }
+  log(`\nstock Kubernetes (default timings): ${s(base.defaultMs)}; render's tuned timings without edgebox's controller: ${s(base.tunedMs)}`);
+  log(`  the critical Deployment fails over ${(base.defaultMs / deployment.p50).toFixed(0)}x faster than stock at p50 (${(base.defaultMs / deployment.p95).toFixed(0)}x at p95), ${(base.tunedMs / deployment.p50).toFixed(0)}x faster than tuned alone at p50`);
+  log('  (stock Kubernetes never replaces the StatefulSet pod on its own: see ../shared/notes/failover-facts.md)');
+}
+
+const interrupted = new AbortController();
+// Ctrl-C stops the waiting; the `finally` blocks then stop the box, so nothing is left behind.
+process.once('SIGINT', () => interrupted.abort());
+try {
+  const opts = parseArgs(process.argv.slice(2));
+  const { results, falseFencing } = await selfHealing(opts);
+  const base = opts.skipBaseline ? undefined : await baseline();
+  report(results, falseFencing, base);
+} catch (e) {
+  process.stderr.write(`failover: ${(e as Error).message}\n`);
+  process.exitCode = 1;
+}
