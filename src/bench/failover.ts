@@ -1,9 +1,7 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import { parseDocument } from 'yaml';
 import { applyBox } from '../apply/apply.js';
 import { Cluster } from '../apply/cluster.js';
@@ -17,6 +15,8 @@ import { KWOK_SELECTOR, localAddresses } from '../local/simulated-nodes.js';
 import { up } from '../local/up.js';
 import { LABELS } from '../spec/labels.js';
 import { loadSpec } from '../spec/load.js';
+import { failoverMs, measureBaseline, reportBaseline, type Run } from './baseline.js';
+import { keepWatching, log, seconds as s, until } from './watch.js';
 
 /**
  * `npm run bench:failover [-- --kills N] [--skip-baseline] [--false-fencing-seconds S]`
@@ -34,9 +34,10 @@ import { loadSpec } from '../spec/load.js';
  * 2. False fencing: for a fixed time, one module cut off from one peer (iptables) and another
  *    one's agent repeatedly frozen (SIGSTOP) for 60% of the detection window. Every fencing is a
  *    false one; the target is 0.
- * 3. The stock-Kubernetes baseline: `bench:failover-baseline` itself (one kill with Kubernetes'
- *    default timings, then one with render's tuned timings), run as it is and its figures read
- *    from its report, and the ratio to the self-healing figures. `--skip-baseline` for quick runs.
+ * 3. The stock-Kubernetes baseline, measured in the same run with `bench:failover-baseline`'s
+ *    code (src/bench/baseline.ts: one kill with Kubernetes' default timings, then one with
+ *    render's tuned timings), and the ratio to the self-healing figures. `--skip-baseline` for
+ *    quick runs.
  */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const FIXTURE = join(ROOT, 'test/fixtures/failover-box.yaml');
@@ -50,8 +51,6 @@ const OUT_OF_SERVICE = 'node.kubernetes.io/out-of-service';
 const FAILOVER_DEADLINE_MS = 120_000;
 const REJOIN_DEADLINE_MS = 120_000;
 
-const log = (line: string) => process.stdout.write(`${line}\n`);
-const s = (ms: number | undefined) => (ms === undefined ? '-' : `${(ms / 1000).toFixed(2)} s`);
 
 interface Options {
   kills: number;
@@ -142,45 +141,12 @@ class Observed {
   }
 }
 
-/**
- * A watch that survives drops: when the server ends it, it starts again from the last
- * resourceVersion seen, or from scratch after 410 Gone. Stops on abort.
- */
-function keepWatching(kc: KubeConfig, path: string, onEvent: (type: string, obj: Record<string, any>, at: number) => void, signal: AbortSignal): void {
-  let resourceVersion: string | undefined;
-  const start = async (): Promise<void> => {
-    if (signal.aborted) return;
-    const req = await new Watch(kc).watch(path, { allowWatchBookmarks: true, ...(resourceVersion ? { resourceVersion } : {}) }, (type, obj) => {
-      const at = Date.now();
-      if (type === 'ERROR') {
-        resourceVersion = undefined;
-        return;
-      }
-      resourceVersion = obj?.metadata?.resourceVersion ?? resourceVersion;
-      if (type !== 'BOOKMARK') onEvent(type, obj, at);
-    }, () => {
-      if (!signal.aborted) setTimeout(() => void start(), 500);
-    });
-    signal.addEventListener('abort', () => req.abort(), { once: true });
-  };
-  void start();
-}
-
-async function until(what: string, done: () => boolean, deadlineMs: number): Promise<void> {
-  const start = Date.now();
-  while (!done()) {
-    if (interrupted.signal.aborted) throw new Error('interrupted');
-    if (Date.now() - start > deadlineMs) throw new Error(`timed out after ${s(deadlineMs)} waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // 1. Kills
 
 /** One kill of the module `workload` runs on: ms from the kill event to the replacement Ready event. */
 async function killOnce(dir: string, seen: Observed, workload: string): Promise<{ ms: number; from: string; to: string }> {
-  await until(`one Ready pod of ${workload}`, () => seen.readyPods(workload).length === 1, FAILOVER_DEADLINE_MS);
+  await until(`one Ready pod of ${workload}`, () => seen.readyPods(workload).length === 1, { deadlineMs: FAILOVER_DEADLINE_MS, signal: interrupted.signal, pollMs: 20 });
   const [, victim] = seen.readyPods(workload)[0]!;
   const module = victim.node!;
   let killAt: number | undefined;
@@ -197,7 +163,7 @@ async function killOnce(dir: string, seen: Observed, workload: string): Promise<
     }
   };
   await killModule(dir, module);
-  await until(`a replacement of ${workload} Ready off ${module}`, () => readyAt !== undefined, FAILOVER_DEADLINE_MS);
+  await until(`a replacement of ${workload} Ready off ${module}`, () => readyAt !== undefined, { deadlineMs: FAILOVER_DEADLINE_MS, signal: interrupted.signal, pollMs: 20 });
   seen.onNode = () => {};
   seen.onPod = () => {};
   await reviveModule(dir, module);
@@ -205,7 +171,7 @@ async function killOnce(dir: string, seen: Observed, workload: string): Promise<
   await until(`${module} to rejoin`, () => {
     const n = seen.nodes.get(module);
     return n !== undefined && !n.killed && n.ready && !n.fenced;
-  }, REJOIN_DEADLINE_MS);
+  }, { deadlineMs: REJOIN_DEADLINE_MS, signal: interrupted.signal, pollMs: 20 });
   return { ms: readyAt! - killAt!, from: module, to };
 }
 
@@ -236,7 +202,7 @@ interface FalseFencing {
 }
 
 async function falseFencingRun(dir: string, seen: Observed, detectionMs: number, durationS: number): Promise<FalseFencing> {
-  await until('every workload Ready', () => WORKLOADS.every((w) => seen.readyPods(w.name).length === 1), FAILOVER_DEADLINE_MS);
+  await until('every workload Ready', () => WORKLOADS.every((w) => seen.readyPods(w.name).length === 1), { deadlineMs: FAILOVER_DEADLINE_MS, signal: interrupted.signal, pollMs: 20 });
   const partitioned = seen.readyPods('motor')[0]![1].node!;
   const from = partitioned === 'core-1' ? 'core-2' : 'core-1';
   const slow = seen.readyPods('detector')[0]![1].node!;
@@ -272,31 +238,13 @@ interface Baseline {
   tunedMs: number;
 }
 
-/**
- * Runs `bench:failover-baseline` (built: dist/bench/failover-baseline.js) as it is, its output
- * shown indented, and reads its summary line: its measurement is reused, not repeated here.
- */
+/** The stock-Kubernetes yardstick, measured in this run: the same kill with default, then tuned timings. */
 async function baseline(): Promise<Baseline> {
-  log('\n== stock-Kubernetes baseline: bench:failover-baseline (about 7 minutes: one kill with default timings, one with tuned)');
-  const script = join(ROOT, 'dist/bench/failover-baseline.js');
-  const out = await new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, [script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-    let text = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      for (const line of chunk.toString().split('\n').filter(Boolean)) log(`  | ${line}`);
-    });
-    const stop = () => child.kill('SIGINT');
-    interrupted.signal.addEventListener('abort', stop, { once: true });
-    child.once('exit', (code) => {
-      interrupted.signal.removeEventListener('abort', stop);
-      if (code === 0) resolve(text);
-      else reject(new Error(`bench:failover-baseline exited with ${code}`));
-    });
-  });
-  const m = /default ([\d.]+) s, tuned ([\d.]+) s/.exec(out);
-  if (!m) throw new Error('bench:failover-baseline printed no "default <s> s, tuned <s> s" summary; has its report changed?');
-  return { defaultMs: Number(m[1]) * 1000, tunedMs: Number(m[2]) * 1000 };
+  log('\n== stock-Kubernetes baseline (about 7 minutes: one kill with default timings, one with tuned)');
+  const runs: Run[] = [];
+  for (const timings of ['default', 'tuned'] as const) runs.push(await measureBaseline(timings, interrupted.signal));
+  reportBaseline(runs);
+  return { defaultMs: failoverMs(runs[0])!, tunedMs: failoverMs(runs[1])! };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -325,8 +273,8 @@ async function selfHealing(opts: Options): Promise<{ results: Map<string, number
     const kc = loadKubeConfig({ path: started.kubeconfig });
     await applyBox({ box, cluster: new Cluster(kc) });
     const seen = new Observed();
-    keepWatching(kc, `/api/v1/namespaces/${box.metadata.name}/pods`, (t, o, at) => seen.pod(t, o, at), watches.signal);
-    keepWatching(kc, '/api/v1/nodes', (t, o, at) => seen.node(t, o, at), watches.signal);
+    keepWatching(kc, `/api/v1/namespaces/${box.metadata.name}/pods`, {}, (t, o, at) => seen.pod(t, o, at), watches.signal);
+    keepWatching(kc, '/api/v1/nodes', {}, (t, o, at) => seen.node(t, o, at), watches.signal);
 
     const results = new Map<string, number[]>();
     for (const w of WORKLOADS) {
