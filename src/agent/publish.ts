@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ApiException, CoreV1Api, PatchStrategy, setHeaderOptions, type CoreV1Event, type KubeConfig, type V1Node } from '@kubernetes/client-node';
-import { describeRequestError, type RequestContext } from '../apply/errors.js';
+import { describeRequestError, type RequestContext } from '../kube/request-errors.js';
 import { ensureEdgeBox } from '../crd/edgebox-crd.js';
 import { recordFindings } from '../crd/findings-status.js';
 import { inputError } from '../diagnostics/diagnostic.js';

@@ -3,7 +3,7 @@ import { failure } from '../diagnostics/diagnostic.js';
 import type { KubeObject } from '../render/manifests.js';
 import type { Taint } from '../render/node-metadata.js';
 import { FIELD_MANAGER } from '../spec/labels.js';
-import { describeRequestError, type RequestContext } from './errors.js';
+import { describeRequestError, type RequestContext } from '../kube/request-errors.js';
 import { kindInfo, NODE_KIND, POD_KIND, type KindInfo, type ObjectRef } from './kinds.js';
 import type { ObservedNode } from './node-plan.js';
 

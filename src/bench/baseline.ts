@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { applyDesired, desiredState } from '../apply/apply.js';
 import { Cluster } from '../apply/cluster.js';
-import { loadKubeConfig } from '../apply/kubeconfig.js';
+import { loadKubeConfig } from '../kube/kubeconfig.js';
 import { timingsFor, type TimingsName } from '../local/components.js';
 import { down } from '../local/down.js';
 import { killModule } from '../local/failure-injection.js';

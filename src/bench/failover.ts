@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { applyBox } from '../apply/apply.js';
 import { Cluster } from '../apply/cluster.js';
-import { loadKubeConfig } from '../apply/kubeconfig.js';
+import { loadKubeConfig } from '../kube/kubeconfig.js';
 import { readState } from '../local/box-state.js';
 import { down } from '../local/down.js';
 import { freezeAgent, killModule, reviveModule } from '../local/failure-injection.js';

@@ -1,9 +1,8 @@
 import { resolve } from 'node:path';
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { loadKubeConfig } from '../apply/kubeconfig.js';
+import { loadKubeConfig } from '../kube/kubeconfig.js';
 import { GROUP, PLURAL, VERSION } from '../crd/edgebox-crd.js';
 import { failure, inputError } from '../diagnostics/diagnostic.js';
-import { kubeConfigFrom } from '../local/kube-client.js';
 import { loadSpec, parseSpec, type LoadedSpec } from '../spec/load.js';
 import { API_VERSION, KIND } from '../spec/schema.js';
 import { LocalBox } from './local-box.js';
@@ -29,7 +28,7 @@ export async function resolveSources(opts: SourceOptions): Promise<Sources> {
   const local = opts.localDir ? await LocalBox.open(resolve(opts.localDir)) : undefined;
   const kc = opts.kubeconfig
     ? loadKubeConfig({ path: opts.kubeconfig })
-    : local ? kubeConfigFrom(local.kubeconfig) : defaultKubeConfig();
+    : local ? loadKubeConfig({ path: local.kubeconfig }) : defaultKubeConfig();
   const specFile = opts.spec ?? local?.spec;
   const spec = specFile ? await loadSpec(specFile) : await specFromCluster(kc);
   return { spec, ...(kc ? { kc } : {}), ...(local ? { local } : {}) };

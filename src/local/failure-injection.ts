@@ -4,7 +4,7 @@ import { LABELS } from '../spec/labels.js';
 import { readState, updateState, type BoxState } from './box-state.js';
 import { componentCommands, timingsFor } from './components.js';
 import { boxFiles, readToken } from './credentials.js';
-import { coreApi } from './kube-client.js';
+import { coreApi } from '../kube/client.js';
 import { awaitHealthy, launch } from './launch.js';
 import { killProcesses, signalProcesses, sleep } from './processes.js';
 import { silent } from './progress.js';

@@ -6,7 +6,7 @@ import { loadSpec } from '../spec/load.js';
 import type { BoxSpec } from '../spec/schema.js';
 import { readState, updateState, type AgentState, type BoxState, type CliProcessState, type ControllerState } from './box-state.js';
 import { boxFiles } from './credentials.js';
-import { coreApi } from './kube-client.js';
+import { coreApi } from '../kube/client.js';
 import { awaitProcessHealthy } from './launch.js';
 import { freePorts, LOOPBACK } from './ports.js';
 import { isRunning, killProcesses, spawnDetached, stopProcesses } from './processes.js';

@@ -2,7 +2,8 @@ import { CoordinationV1Api } from '@kubernetes/client-node';
 import { LABELS } from '../spec/labels.js';
 import { readState, type BoxState } from './box-state.js';
 import { boxFiles } from './credentials.js';
-import { coreApi, kubeConfigFrom, readyStatus } from './kube-client.js';
+import { coreApi, readyStatus } from '../kube/client.js';
+import { loadKubeConfig } from '../kube/kubeconfig.js';
 import { listPartitions, type Partition } from './partition.js';
 import { isRunning, residentBytes, type ProcessRef } from './processes.js';
 import { SYSTEM_NAMESPACE } from './self-healing.js';
@@ -88,7 +89,7 @@ async function selfHealingStatuses(state: BoxState, apiUp: boolean): Promise<Pic
   })));
   let leader: string | undefined;
   if (apiUp && state.controllers?.length) {
-    const lease = await kubeConfigFrom(boxFiles(state.dir).kubeconfig).makeApiClient(CoordinationV1Api)
+    const lease = await loadKubeConfig({ path: boxFiles(state.dir).kubeconfig }).makeApiClient(CoordinationV1Api)
       .readNamespacedLease(LEADER_LEASE).catch(() => undefined);
     leader = lease?.spec?.holderIdentity ?? undefined;
   }

@@ -10,7 +10,7 @@ import { binaryPath, toolchainPaths, type ToolchainPaths } from './cache.js';
 import { componentCommands, timingsFor, type TimingsName } from './components.js';
 import { boxFiles, writeCredentials, writeKubeconfig, type BoxFiles } from './credentials.js';
 import { down } from './down.js';
-import { coreApi, isNotFound, readyStatus } from './kube-client.js';
+import { coreApi, isNotFound, readyStatus } from '../kube/client.js';
 import { stagesFile } from './kwok-stages.js';
 import { freePorts, LOOPBACK } from './ports.js';
 import { awaitHealthy, launch, processFailed, START_TIMEOUT_MS } from './launch.js';

@@ -67,7 +67,7 @@ describe('edgebox apply when a module is full, a module has no node, or RBAC say
     }));
     const run = await edgebox(['apply', SPEC, '--kubeconfig', noCa]);
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/error apply\.cluster-tls: TLS handshake with https:\/\/127\.0\.0\.1:\d+ failed: [A-Z_]+/);
+    expect(run.stderr).toMatch(/error kube\.cluster-tls: TLS handshake with https:\/\/127\.0\.0\.1:\d+ failed: [A-Z_]+/);
     expect(run.stderr).toContain('certificate-authority-data');
   });
 
@@ -92,7 +92,7 @@ describe('edgebox apply when a module is full, a module has no node, or RBAC say
     const run = await edgebox(['apply', SPEC, '--kubeconfig', reader]);
     expect(run.code).toBe(1);
     // Even the server-side dry-run apply that decides "unchanged" is a patch as far as RBAC goes.
-    expect(run.stderr).toMatch(/error apply\.forbidden: RBAC forbids edgebox to patch namespaces \(full-cell\): .*User "reader" cannot patch resource "namespaces"/);
+    expect(run.stderr).toMatch(/error kube\.forbidden: RBAC forbids edgebox to patch namespaces \(full-cell\): .*User "reader" cannot patch resource "namespaces"/);
     expect(run.stderr).toContain("hint: grant the kubeconfig's user a Role or ClusterRole that allows 'patch' on 'namespaces'");
   });
 });

@@ -19,7 +19,7 @@ import { EdgeboxError } from '../../src/diagnostics/diagnostic.js';
 import { statePath, type BoxState } from '../../src/local/box-state.js';
 import type { TimingsName } from '../../src/local/components.js';
 import { down } from '../../src/local/down.js';
-import { kubeConfigFrom } from '../../src/local/kube-client.js';
+import { loadKubeConfig } from '../../src/kube/kubeconfig.js';
 import { freeUdpPortOn } from '../../src/local/ports.js';
 import { localAddresses } from '../../src/local/simulated-nodes.js';
 import { up } from '../../src/local/up.js';
@@ -94,7 +94,7 @@ export async function startBox(specPath: string, opts: StartBoxOptions = {}): Pr
   return {
     dir,
     kubeconfigPath,
-    kc: kubeConfigFrom(kubeconfigPath),
+    kc: loadKubeConfig({ path: kubeconfigPath }),
     async stop() {
       await down(dir);
       started.delete(dir);

@@ -2,7 +2,7 @@ import { CoreV1Api, type V1Node } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readState } from '../../src/local/box-state.js';
 import { killModule, reviveModule } from '../../src/local/failure-injection.js';
-import { isNotFound } from '../../src/local/kube-client.js';
+import { isNotFound } from '../../src/kube/client.js';
 import { isRunning } from '../../src/local/processes.js';
 import { boxStatus } from '../../src/local/status.js';
 import { TUNED } from '../../src/render/tuning.js';

@@ -43,7 +43,7 @@ export function registerAgent(program: Command): void {
     .action(async (opts: { node: string; spec: string; root: string; kubeconfig?: string; output: OutputFormat }) => {
       // The client library is loaded only here: `agent run` must stay within its memory budget.
       const [{ loadKubeConfig }, { publish }, { loadSpec }] = await Promise.all([
-        import('../../apply/kubeconfig.js'), import('../../agent/publish.js'), import('../../spec/load.js')]);
+        import('../../kube/kubeconfig.js'), import('../../agent/publish.js'), import('../../spec/load.js')]);
       const { box } = await loadSpec(opts.spec);
       const kc = loadKubeConfig(opts.kubeconfig ? { path: opts.kubeconfig } : {});
       const discovery = await discover(hostFs(opts.root));

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import pc from 'picocolors';
 import { applyBox } from '../../apply/apply.js';
 import { Cluster } from '../../apply/cluster.js';
-import { loadKubeConfig } from '../../apply/kubeconfig.js';
+import { loadKubeConfig } from '../../kube/kubeconfig.js';
 import { formatReport, reportView } from '../../apply/report.js';
 import { loadSpec } from '../../spec/load.js';
 import { emit, outputOption, useColor, type OutputFormat } from '../output.js';

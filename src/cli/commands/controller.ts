@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Command } from 'commander';
 import { jsonLog } from '../../agent/heartbeat/log.js';
-import { loadKubeConfig } from '../../apply/kubeconfig.js';
+import { loadKubeConfig } from '../../kube/kubeconfig.js';
 import { startController } from '../../controller/controller.js';
 import { powerDrivers } from '../../controller/power/driver.js';
 import { inputError } from '../../diagnostics/diagnostic.js';

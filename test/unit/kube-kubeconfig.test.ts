@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadKubeConfig } from '../../src/apply/kubeconfig.js';
+import { loadKubeConfig } from '../../src/kube/kubeconfig.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'edgebox-kubeconfig-'));
 function kubeconfig(name: string, server: string): string {

@@ -19,7 +19,7 @@ export function loadKubeConfig({ path, env = process.env, home = homedir() }: Ku
   const present = files.filter((f) => existsSync(f));
   if (!present.length) {
     const source = path ? '--kubeconfig' : fromEnv.length ? 'KUBECONFIG' : 'the default location';
-    throw inputError('apply.no-kubeconfig', `no kubeconfig at ${files.join(', ')} (from ${source})`,
+    throw inputError('kube.no-kubeconfig', `no kubeconfig at ${files.join(', ')} (from ${source})`,
       'pass --kubeconfig PATH or set KUBECONFIG; for a local box, `edgebox local up <spec>` prints its kubeconfig path');
   }
   try {
@@ -31,10 +31,10 @@ export function loadKubeConfig({ path, env = process.env, home = homedir() }: Ku
       kc.mergeConfig(more, true);
     }
   } catch (e) {
-    throw inputError('apply.bad-kubeconfig', `cannot read the kubeconfig: ${(e as Error).message}`, 'check that the file is a kubeconfig (kubectl config view)');
+    throw inputError('kube.bad-kubeconfig', `cannot read the kubeconfig: ${(e as Error).message}`, 'check that the file is a kubeconfig (kubectl config view)');
   }
   if (!kc.getCurrentCluster()) {
-    throw inputError('apply.bad-kubeconfig', `the kubeconfig (${present.join(', ')}) has no current context with a cluster`,
+    throw inputError('kube.bad-kubeconfig', `the kubeconfig (${present.join(', ')}) has no current context with a cluster`,
       'set one with `kubectl config use-context NAME`');
   }
   return kc;

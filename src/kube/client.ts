@@ -1,13 +1,8 @@
-import { ApiException, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-
-export function kubeConfigFrom(file: string): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromFile(file);
-  return kc;
-}
+import { ApiException, CoreV1Api } from '@kubernetes/client-node';
+import { loadKubeConfig } from './kubeconfig.js';
 
 export function coreApi(file: string): CoreV1Api {
-  return kubeConfigFrom(file).makeApiClient(CoreV1Api);
+  return loadKubeConfig({ path: file }).makeApiClient(CoreV1Api);
 }
 
 export function isNotFound(e: unknown): boolean {
