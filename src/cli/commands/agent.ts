@@ -12,6 +12,7 @@ import { jsonLog } from '../../agent/heartbeat/log.js';
 import { createSecretFile, readSecret } from '../../agent/heartbeat/secret.js';
 import { EdgeboxError, inputError } from '../../diagnostics/diagnostic.js';
 import { formatBytes } from '../../spec/quantity.js';
+import { untilSignal } from '../until-signal.js';
 import { emit, outputOption, type OutputFormat } from '../output.js';
 import { table } from '../table.js';
 
@@ -73,14 +74,7 @@ export function registerAgent(program: Command): void {
       const log = jsonLog({ module: cfg.module });
       if (secret.readableByOthers) log('warn', 'the box secret is readable by group or others', { path: opts.secretFile, hint: `chmod 600 ${opts.secretFile}` });
       const running = await startAgent(cfg, { log, secret: secret.key, ...(api ? { api } : {}) });
-      await new Promise<void>((stopped) => {
-        const stop = (signal: string) => {
-          log('info', 'stopping', { signal });
-          void running.stop().then(stopped);
-        };
-        process.once('SIGTERM', () => stop('SIGTERM'));
-        process.once('SIGINT', () => stop('SIGINT'));
-      });
+      await untilSignal(() => running.stop(), (signal) => log('info', 'stopping', { signal }));
     });
 
   agent

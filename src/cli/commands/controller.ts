@@ -9,6 +9,7 @@ import { powerDrivers } from '../../controller/power/driver.js';
 import { inputError } from '../../diagnostics/diagnostic.js';
 import { SPEC_ENV } from '../../render/controller.js';
 import { loadSpec, parseSpec, type LoadedSpec } from '../../spec/load.js';
+import { untilSignal } from '../until-signal.js';
 
 /** Where /metrics listens unless --metrics-port says otherwise (beside the agent's 7947). */
 export const DEFAULT_METRICS_PORT = 7948;
@@ -46,14 +47,7 @@ export function registerController(program: Command): void {
         kc: kubeConfig(flags.kubeconfig), box, id, log, drivers,
         metrics: { host: flags.metricsAddress, port: flags.metricsPort },
       });
-      await new Promise<void>((stopped) => {
-        const stop = (signal: string) => {
-          log('info', 'stopping', { signal });
-          void running.stop().then(stopped);
-        };
-        process.once('SIGTERM', () => stop('SIGTERM'));
-        process.once('SIGINT', () => stop('SIGINT'));
-      });
+      await untilSignal(() => running.stop(), (signal) => log('info', 'stopping', { signal }));
     });
 }
 

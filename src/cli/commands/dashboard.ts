@@ -3,6 +3,7 @@ import { inputError } from '../../diagnostics/diagnostic.js';
 import { startDashboard } from '../../dashboard/server.js';
 import { resolveSources } from '../../dashboard/sources.js';
 import { printDiagnostics } from '../print-diagnostics.js';
+import { untilSignal } from '../until-signal.js';
 
 /** A fixed default, so a bookmark keeps working; `--port 0` takes any free port. */
 const DEFAULT_PORT = 8470;
@@ -36,10 +37,6 @@ export function registerDashboard(program: Command): void {
         `  open ${dashboard.url}#token=${dashboard.token} to use them from this browser`,
         '',
       ].join('\n'));
-      await new Promise<void>((done) => {
-        process.once('SIGINT', done);
-        process.once('SIGTERM', done);
-      });
-      await dashboard.close();
+      await untilSignal(() => dashboard.close());
     });
 }
