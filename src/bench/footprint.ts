@@ -31,10 +31,6 @@ const SAMPLE_EVERY_S = 5;
 const TARGET_RSS_MB = 60;
 const TARGET_CPU_PCT = 1;
 const BASELINE = 'setInterval(() => {}, 1000)';
-/** `edgebox agent run` with only the agent command registered (variant 2). */
-const AGENT_ONLY = "import { Command } from 'commander'; import { registerAgent } from './dist/cli/commands/agent.js'; "
-  + "const p = new Command(); registerAgent(p); await p.parseAsync(process.argv.slice(1), { from: 'user' });";
-
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 
@@ -120,15 +116,6 @@ function report(title: string, figures: Figures[]): void {
     + `above the baseline: ${(mean(agents.map((f) => f.rssMb)) - base.rssMb).toFixed(1)} MB, ${(mean(agents.map((f) => f.cpuPct)) - base.cpuPct).toFixed(2)} %`);
 }
 
-/** Whether the CLI has the command (an unknown one's --help prints the top-level usage instead). */
-function controllerAvailable(): boolean {
-  try {
-    return execFileSync(process.execPath, [CLI, 'controller', '--help'], { cwd: ROOT, encoding: 'utf8', stdio: 'pipe' }).includes('Usage: edgebox controller');
-  } catch {
-    return false;
-  }
-}
-
 /** Everything this run started, so that both the end and Ctrl-C stop it. */
 const procs: Proc[] = [];
 let boxDir: string | undefined;
@@ -164,26 +151,10 @@ async function run(): Promise<void> {
     const agentArgs = (module: string) => ['agent', 'run', '--spec', SPEC, '--module', module, '--secret-file', secret,
       '--kubeconfig', kubeconfig, '--port', port, '--http-port', '0', '--address-map', addressMap];
 
-    const variants: [string, (module: string) => string[]][] = [
-      ['1. `node bin/edgebox.js agent run` (as shipped)', (m) => [CLI, ...agentArgs(m)]],
-      ['2. the agent command alone (a CLI that loads only the command it runs)', (m) => ['--input-type=module', '-e', AGENT_ONLY, ...agentArgs(m)]],
-    ];
-    const controller = controllerAvailable();
-    if (!controller) log('`edgebox controller` does not exist yet (src/controller is being written): measuring the agents only');
-    for (const [title, args] of variants) {
-      procs.push(await start('baseline', ['-e', BASELINE]));
-      procs.push(...await Promise.all(box.spec.modules.map((m) => start(`agent ${m.name}`, args(m.name), /"msg":"agent started"/))));
-      if (controller) {
-        // Its flags are not settled yet: if it is gone after a few seconds, the agents' figures still stand.
-        const c = await start('controller', [CLI, 'controller', '--kubeconfig', kubeconfig, '--spec', SPEC]);
-        await new Promise((r) => setTimeout(r, 3000));
-        if (exits.has(c.child.pid!)) log(`the controller did not keep running (${exits.get(c.child.pid!)!.message}); measuring the agents only`);
-        else procs.push(c);
-      }
-      report(title, await measure(procs));
-      stopAll();
-      await new Promise((r) => setTimeout(r, 1000));
-    }
+    procs.push(await start('baseline', ['-e', BASELINE]));
+    procs.push(...await Promise.all(box.spec.modules.map((m) => start(`agent ${m.name}`, [CLI, ...agentArgs(m.name)], /"msg":"agent started"/))));
+    procs.push(await start('controller', [CLI, 'controller', '--kubeconfig', kubeconfig, '--spec', SPEC, '--metrics-port', '0']));
+    report('`node bin/edgebox.js agent run` and `edgebox controller`', await measure(procs));
   } finally {
     await cleanUp();
   }

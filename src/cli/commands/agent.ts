@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { findHardware } from '../../catalog/hardware.js';
 import { discover } from '../../agent/discovery/discover.js';
@@ -68,7 +69,7 @@ export function registerAgent(program: Command): void {
     .requiredOption('--secret-file <path>', 'the box secret, the same file on every module (`edgebox agent secret <path>` makes one)')
     .option('--kubeconfig <path>', 'kubeconfig of the API server to publish the view to (default: none; the view is then only on HTTP)')
     .action(async (opts: RunFlags & { secretFile: string; kubeconfig?: string }) => {
-      const cfg = resolveInChild();
+      const cfg = resolveInChild(opts);
       const secret = await readSecret(opts.secretFile);
       const api = opts.kubeconfig ? await readApiTarget(opts.kubeconfig) : undefined;
       const log = jsonLog({ module: cfg.module });
@@ -120,26 +121,26 @@ async function resolveFromSpec(opts: RunFlags): Promise<AgentConfig> {
   });
 }
 
+/** The CLI entry, found from this module so it holds however the agent was started. */
+const CLI = fileURLToPath(new URL('../../../bin/edgebox.js', import.meta.url));
+
 /**
  * The agent is a daemon on every module with a 60 MB budget, and validating the spec loads the
  * schema library (about 14 MB that would stay resident for good). So `agent run` has a short-lived
  * `agent config` process, with the same flags, validate and resolve its configuration; its
  * diagnostics reach the user unchanged, and its exit code becomes the agent's.
  */
-function resolveInChild(): AgentConfig {
-  const args = process.argv.slice(2);
-  const runAt = args.indexOf('run');
-  const flags = args.slice(runAt + 1).filter((_, i, all) => !isRunOnly(all, i));
-  const child = spawnSync(process.execPath, [process.argv[1]!, 'agent', 'config', ...flags, '-o', 'json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+function resolveInChild(opts: RunFlags): AgentConfig {
+  const flags = [
+    '--spec', opts.spec, '--module', opts.module,
+    ...(opts.address !== undefined ? ['--address', opts.address] : []),
+    ...(opts.port !== undefined ? ['--port', String(opts.port)] : []),
+    ...(opts.httpPort !== undefined ? ['--http-port', String(opts.httpPort)] : []),
+    ...(opts.addressMap !== undefined ? ['--address-map', opts.addressMap] : []),
+  ];
+  const child = spawnSync(process.execPath, [CLI, 'agent', 'config', ...flags, '-o', 'json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   if (child.status !== 0) throw new EdgeboxError(child.status === 2 ? 'input' : 'failure', []);
   return JSON.parse(child.stdout) as AgentConfig;
-}
-
-/** Whether argument i (or the flag just before it) belongs to `run` alone, not to `config`. */
-function isRunOnly(args: readonly string[], i: number): boolean {
-  const runOnly = ['--secret-file', '--kubeconfig'];
-  const a = args[i]!;
-  return runOnly.some((f) => a === f || a.startsWith(`${f}=`)) || (i > 0 && runOnly.includes(args[i - 1]!) && !args[i - 1]!.includes('='));
 }
 
 /** Parses an integer flag of at least `min` and at most 65535, as bad input otherwise. */
