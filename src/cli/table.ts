@@ -1,7 +1,14 @@
-/** A plain, aligned text table, as kubectl prints them: upper-case headers, two-space gaps. */
+/** Visible width: colour codes take no room on the terminal. */
+const width = (s: string): number => s.replace(/\x1b\[[0-9;]*m/g, '').length;
+
+/** Rows as aligned lines, as kubectl prints them: columns padded to the widest cell, two-space gaps. */
+export function columns(rows: readonly (readonly string[])[]): string[] {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, width(cell))));
+  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell + ' '.repeat(widths[i]! - width(cell)))).join('  ').trimEnd());
+}
+
+/** A table with upper-case headers, ending in a newline. */
 export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) =>
-    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
-  return [line(headers), ...rows.map(line)].join('\n') + '\n';
+  return `${columns([headers, ...rows]).join('\n')}\n`;
 }

@@ -1,6 +1,7 @@
 import pc from 'picocolors';
 import type { Severity } from '../diagnostics/diagnostic.js';
 import type { Plan, Scenario } from './model.js';
+import { columns } from '../cli/table.js';
 
 export interface ReportOptions {
   /** Colour the output (only on a terminal; the CLI passes useColor()). Default: false. */
@@ -20,7 +21,7 @@ export function renderPlanReport(plan: Plan, opts: ReportOptions = {}): string {
 
   out.push(c.bold(`Box ${plan.box}`), '');
   out.push(c.bold('Control plane'));
-  out.push(...table([
+  out.push(...columns([
     ['servers', cp.servers.map((s, i) => (i === 0 ? `${s} (cluster-init)` : s)).join(', ')],
     ['quorum', `${cp.quorum} of ${cp.servers.length}`],
     ['tolerates', `${cp.failuresTolerated} module failure(s) with no restoration`],
@@ -32,7 +33,7 @@ export function renderPlanReport(plan: Plan, opts: ReportOptions = {}): string {
     const short = plan.unplaced.find((u) => u.workload === workload);
     return [workload, summarize(modules) || '-', short ? c.red(`${short.missingReplicas} unplaced`) : '', (plan.capable[workload] ?? []).join(', ')];
   });
-  out.push(...table([['WORKLOAD', 'REPLICAS ON', '', 'CAPABLE MODULES'].map(c.dim), ...rows]).map((l) => `  ${l}`), '');
+  out.push(...columns([['WORKLOAD', 'REPLICAS ON', '', 'CAPABLE MODULES'].map(c.dim), ...rows]).map((l) => `  ${l}`), '');
 
   out.push(c.bold('Failure scenarios'));
   for (const size of [1, 2]) {
@@ -47,7 +48,7 @@ export function renderPlanReport(plan: Plan, opts: ReportOptions = {}): string {
   const shown = opts.allScenarios ? plan.scenarios : failing.slice(0, opts.maxScenarios ?? 30);
   if (shown.length) {
     out.push('', opts.allScenarios ? '  every scenario:' : '  failing scenarios:');
-    out.push(...table(shown.map((s) => [
+    out.push(...columns(shown.map((s) => [
       `lose ${s.failed.join(' + ')}`,
       s.quorumKept ? c.green('quorum kept') : s.restorable ? c.yellow('quorum lost, restorable') : c.red('quorum lost, not restorable'),
       s.restorable ? `restores to ${s.votersAfterRestore} voter(s)${s.promoted.length ? ` (promote ${s.promoted.join(', ')})` : ''}` : '-',
@@ -84,10 +85,3 @@ function summarize(modules: readonly string[]): string {
   return [...counts].map(([m, n]) => (n > 1 ? `${m} x${n}` : m)).join(', ');
 }
 
-/** Left-aligned columns padded to the widest cell; colour codes do not count as width. */
-function table(rows: readonly string[][]): string[] {
-  const width = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '').length;
-  const widths: number[] = [];
-  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, width(cell))));
-  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell + ' '.repeat(widths[i]! - width(cell)))).join('  ').trimEnd());
-}
