@@ -39,6 +39,8 @@ export interface FailoverStatus {
   lastSeenAt?: string;
   detectedAt: string;
   witnesses: string[];
+  /** The workloads whose pods it released, so a view can tie the failover to each of them. */
+  workloads?: string[];
   method?: FenceMethod;
   fencedAt?: string;
   releasedAt?: string;
@@ -108,6 +110,7 @@ export function currentFailovers(o: Observed): FailoverStatus[] {
       ...(r.lastSeenAt !== null ? { lastSeenAt: iso(r.lastSeenAt) } : {}),
       detectedAt: iso(r.detectedAt),
       witnesses: r.witnesses,
+      ...(r.workloads !== undefined ? { workloads: r.workloads } : {}),
       ...(method ? { method } : {}),
       ...(fenced !== undefined ? { fencedAt: iso(fenced) } : {}),
       ...(r.releasedAt !== undefined ? { releasedAt: iso(r.releasedAt) } : {}),

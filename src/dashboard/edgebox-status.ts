@@ -1,9 +1,11 @@
+import type { FailoverStatus, Health as ControllerHealth } from '../controller/status.js';
 import type { Health } from './view.js';
 
 /**
- * Tolerant readers of the EdgeBox status fields the self-healing, control-plane and peripheral
- * issues add (`modules[]`, `failovers[]`, `peripherals[]`, `controlPlane.leader`). The CRD keeps
- * those open, so anything unexpected reads as absent instead of breaking the dashboard.
+ * Tolerant readers of the EdgeBox status fields the controller writes (`modules[]`,
+ * `failovers[]`: src/controller/status.ts) and later issues add (`peripherals[]`,
+ * `controlPlane.leader`). The CRD keeps those open, so anything unexpected reads as absent
+ * instead of breaking the dashboard.
  */
 
 export interface StatusModule {
@@ -22,7 +24,10 @@ export interface StatusFailover {
   readyMs?: number;
 }
 
-const HEALTHS: readonly Health[] = ['healthy', 'suspect', 'failed', 'fenced', 'unknown'];
+/** The controller's health words, as the dashboard shows them; settling = fenced until the settle period ends. */
+const HEALTHS: Record<ControllerHealth, Health> = {
+  Healthy: 'healthy', Suspected: 'suspect', Failed: 'failed', Fenced: 'fenced', Settling: 'fenced', Unknown: 'unknown',
+};
 const record = (v: unknown): Record<string, unknown> | undefined =>
   typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
@@ -33,39 +38,37 @@ export function statusModules(status: Record<string, unknown> | undefined): Stat
   return list(status?.modules).flatMap((m) => {
     const name = str(m.name) ?? str(m.module);
     if (!name) return [];
-    const health = str(m.health)?.toLowerCase();
+    const health = HEALTHS[str(m.health) as ControllerHealth];
     const role = str(m.role)?.toLowerCase();
     const suspicion = num(m.suspicion);
     return [{
       name,
-      ...(health && (HEALTHS as readonly string[]).includes(health) ? { health: health as Health } : {}),
+      ...(health ? { health } : {}),
       ...(role === 'server' || role === 'agent' ? { role } : {}),
       ...(suspicion !== undefined ? { suspicion } : {}),
     }];
   });
 }
 
-/** A duration given either as `<name>Ms` or `<name>Seconds`. */
-function duration(entry: Record<string, unknown>, name: string): number | undefined {
-  const msValue = num(entry[`${name}Ms`]);
-  if (msValue !== undefined) return msValue;
-  const s = num(entry[`${name}Seconds`]);
+/** A duration of the controller's `durations` (seconds) in ms. */
+function durationMs(durations: Record<string, unknown> | undefined, name: keyof FailoverStatus['durations']): number | undefined {
+  const s = num(durations?.[name]);
   return s === undefined ? undefined : Math.round(s * 1000);
 }
 
 export function statusFailovers(status: Record<string, unknown> | undefined): StatusFailover[] {
   return list(status?.failovers).map((f) => {
-    const at = str(f.detectedAt) ?? str(f.at) ?? str(f.startedAt);
-    const workloads = Array.isArray(f.workloads) ? f.workloads.filter((w): w is string => typeof w === 'string') : [];
-    const one = str(f.workload);
+    const at = str(f.detectedAt);
     const t = at ? new Date(at).getTime() : NaN;
     const module = str(f.module);
-    const detectionMs = duration(f, 'detection');
-    const fencingMs = duration(f, 'fencing');
-    const readyMs = duration(f, 'ready');
+    const durations = record(f.durations);
+    const detectionMs = durationMs(durations, 'detection');
+    const fencingMs = durationMs(durations, 'fencing');
+    // The whole failover, from the module's last heartbeat to the replacement Ready.
+    const readyMs = durationMs(durations, 'total');
     return {
       ...(module ? { module } : {}),
-      workloads: one ? [...workloads, one] : workloads,
+      workloads: Array.isArray(f.workloads) ? f.workloads.filter((w): w is string => typeof w === 'string') : [],
       ...(Number.isNaN(t) ? {} : { at: t }),
       ...(detectionMs !== undefined ? { detectionMs } : {}),
       ...(fencingMs !== undefined ? { fencingMs } : {}),

@@ -9,11 +9,8 @@ import type { BoxSpec, ModuleSpec } from '../spec/schema.js';
 import { statusLeader, statusModules, statusPeripheralOwners, type StatusModule } from './edgebox-status.js';
 import { ms, podActive, podRef, type ClusterSnapshot } from './snapshot.js';
 import type { Health, ModuleView, PeripheralRef } from './view.js';
+import { ANNOTATIONS, OUT_OF_SERVICE_TAINT } from '../controller/model.js';
 
-/** The taint the controller fences with when a module has no power driver (and Kubernetes' own graceful-shutdown fence). */
-export const OUT_OF_SERVICE_TAINT = 'node.kubernetes.io/out-of-service';
-/** Set by the controller on a node it fenced (docs/decisions/0001-self-healing.md). */
-export const FENCED_AT_ANNOTATION = `${PREFIX}/fenced-at`;
 /** The peripheral issue's owner label on the owning module's node. */
 export const ownsLabel = (peripheral: string): string => `${PREFIX}/owns.${peripheral}`;
 const CONTROL_PLANE_LABELS = ['node-role.kubernetes.io/control-plane', 'node-role.kubernetes.io/master'];
@@ -131,7 +128,9 @@ export function healthOf(e: { node: V1Node | undefined; statusEntry?: StatusModu
   if (e.statusEntry?.health) return { health: e.statusEntry.health, reason: `the controller reports it ${e.statusEntry.health}` };
   if (!e.hasCluster) return { health: 'unknown', reason: 'no cluster connected' };
   if (!e.node) return { health: 'unknown', reason: 'no node has joined for this module' };
-  if (e.node.spec?.taints?.some((t) => t.key === OUT_OF_SERVICE_TAINT) || e.node.metadata?.annotations?.[FENCED_AT_ANNOTATION]) {
+  // fence-method is on the node exactly while the controller holds it fenced (fenced-at stays
+  // after rejoin, for the backoff); the taint alone may also be Kubernetes' own shutdown fence.
+  if (e.node.spec?.taints?.some((t) => t.key === OUT_OF_SERVICE_TAINT.key) || e.node.metadata?.annotations?.[ANNOTATIONS.fenceMethod]) {
     return { health: 'fenced', reason: 'fenced: out of service until it is healthy again' };
   }
   const ready = e.node.status?.conditions?.find((c) => c.type === 'Ready');

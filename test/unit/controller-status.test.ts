@@ -29,10 +29,10 @@ describe('EdgeBox status', () => {
   });
 
   it('a failover in progress, with its durations', () => {
-    const o = withNode(dead(healthy(3), 'm1'), 'm1', fenced('power', { lastSeenAt: T(-2000), detectedAt: T(-1500), releasedAt: T(-700), readyAt: T(0) }, T(-1000)));
+    const o = withNode(dead(healthy(3), 'm1'), 'm1', fenced('power', { lastSeenAt: T(-2000), detectedAt: T(-1500), releasedAt: T(-700), readyAt: T(0), workloads: ['detector'] }, T(-1000)));
     expect(currentFailovers(o)).toEqual([{
       module: 'm1', lastSeenAt: new Date(T(-2000)).toISOString(), detectedAt: new Date(T(-1500)).toISOString(), witnesses: ['m2', 'm3'],
-      method: 'power', fencedAt: new Date(T(-1000)).toISOString(), releasedAt: new Date(T(-700)).toISOString(), readyAt: new Date(T(0)).toISOString(),
+      workloads: ['detector'], method: 'power', fencedAt: new Date(T(-1000)).toISOString(), releasedAt: new Date(T(-700)).toISOString(), readyAt: new Date(T(0)).toISOString(),
       durations: { detection: 0.5, fencing: 0.5, release: 0.3, ready: 0.7, total: 2 },
     }]);
   });

@@ -43,6 +43,8 @@ const agentLease = (module: string, renewedSecondsAgo: number, view: Record<stri
 
 const snapshot = (s: Partial<ClusterSnapshot>): ClusterSnapshot => ({ nodes: [], pods: [], departedPods: [], events: [], leases: [], ...s });
 
+const annotated = (n: V1Node, annotations: Record<string, string>): V1Node => ({ ...n, metadata: { ...n.metadata, annotations } });
+
 describe('module health', () => {
   const w = (unreachable: number, views = 4, suspicion = 0) => ({ unreachable, views, quorum: 3, suspicion });
   it.each([
@@ -56,6 +58,9 @@ describe('module health', () => {
     ['missed heartbeats, still reachable', { node: node('m'), witnesses: w(0, 4, 2), hasCluster: true }, 'suspect', /missed 2/],
     ['all well', { node: node('m'), witnesses: w(0), hasCluster: true }, 'healthy', /4 peers hear it/],
     ['all well, no agents', { node: node('m'), witnesses: undefined, hasCluster: true }, 'healthy', /^node Ready$/],
+    // The controller keeps fenced-at after a rejoin (for its backoff); only fence-method means "fenced now".
+    ['fenced by the controller, taint not yet seen', { node: annotated(node('m'), { 'edgebox.dev/fence-method': 'power' }), witnesses: undefined, hasCluster: true }, 'fenced', /fenced/],
+    ['rejoined after an earlier fencing', { node: annotated(node('m'), { 'edgebox.dev/fenced-at': at(-60), 'edgebox.dev/fence-count': '1' }), witnesses: w(0), hasCluster: true }, 'healthy', /peers hear it/],
   ])('%s', (_name, input, health, reason) => {
     const h = healthOf(input);
     expect(h.health).toBe(health);
@@ -173,14 +178,24 @@ describe('what-if', () => {
 describe('EdgeBox status readers', () => {
   it('read what is there, ignore what is malformed', () => {
     const status = {
-      modules: [{ name: 'a', health: 'Failed', role: 'server', suspicion: 4 }, { health: 'healthy' }, 'junk', { module: 'b', health: 'weird' }],
-      failovers: [{ module: 'a', workloads: ['w'], detectedAt: at(0), detectionMs: 900, fencingSeconds: 0.4, readyMs: 2100 }, { workload: 'x', at: 'not a date' }],
+      // The shapes src/controller/status.ts writes.
+      modules: [
+        { name: 'a', health: 'Failed', role: 'server', suspicion: 4 }, { health: 'Healthy' }, 'junk', { module: 'b', health: 'weird' },
+        { name: 'c', health: 'Suspected', role: 'agent', suspicion: 3 }, { name: 'd', health: 'Settling', role: 'agent', suspicion: 0 },
+      ],
+      failovers: [
+        { module: 'a', detectedAt: at(0), witnesses: ['c', 'd'], workloads: ['w'], method: 'out-of-service-taint', durations: { detection: 0.9, fencing: 0.4, release: 0.05, ready: 0.3, total: 2.1 } },
+        { module: 'x', detectedAt: 'not a date', durations: {} },
+      ],
       controlPlane: { leader: { module: 'c' } },
     };
-    expect(statusModules(status)).toEqual([{ name: 'a', health: 'failed', role: 'server', suspicion: 4 }, { name: 'b' }]);
+    expect(statusModules(status)).toEqual([
+      { name: 'a', health: 'failed', role: 'server', suspicion: 4 }, { name: 'b' },
+      { name: 'c', health: 'suspect', role: 'agent', suspicion: 3 }, { name: 'd', health: 'fenced', role: 'agent', suspicion: 0 },
+    ]);
     expect(statusFailovers(status)).toEqual([
       { module: 'a', workloads: ['w'], at: NOW, detectionMs: 900, fencingMs: 400, readyMs: 2100 },
-      { workloads: ['x'] },
+      { module: 'x', workloads: [] },
     ]);
     expect(statusLeader(status)).toBe('c');
     expect(statusModules(undefined)).toEqual([]);
