@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ApiException, CoreV1Api, PatchStrategy, setHeaderOptions, type CoreV1Event, type KubeConfig, type V1Node } from '@kubernetes/client-node';
+import { CoreV1Api, PatchStrategy, setHeaderOptions, type CoreV1Event, type KubeConfig, type V1Node } from '@kubernetes/client-node';
 import { describeRequestError, type RequestContext } from '../kube/request-errors.js';
 import { ensureEdgeBox } from '../crd/edgebox-crd.js';
 import { recordFindings } from '../crd/findings-status.js';
@@ -10,6 +10,7 @@ import type { BoxSpec, ModuleSpec } from '../spec/schema.js';
 import type { Discovery } from './discovery/types.js';
 import { compareWithSpec, eventReason, type Finding } from './findings.js';
 import { planNodeUpdate } from './node-plan.js';
+import { apiStatus, isNotFound } from '../kube/client.js';
 
 /** The field manager of the agent's writes, distinct from `edgebox apply`'s. */
 export const AGENT_FIELD_MANAGER = 'edgebox-agent';
@@ -58,7 +59,7 @@ export async function publish({ kc, box, node: nodeName, discovery, now = () => 
     try {
       return await core.readNode({ name: nodeName });
     } catch (e) {
-      if (e instanceof ApiException && e.code === 404) {
+      if (isNotFound(e)) {
         throw inputError('agent.node-not-found', `there is no node '${nodeName}' in the cluster at ${server}`,
           'pass the name the module registered with (kubectl get nodes); it registers when k3s starts on the module');
       }
@@ -124,7 +125,7 @@ async function recordEvent(core: CoreV1Api, node: V1Node, reason: string, messag
   try {
     await core.createNamespacedEvent({ namespace: EVENT_NAMESPACE, body: event });
   } catch (e) {
-    if (!(e instanceof ApiException && e.code === 409)) throw e;
+    if (!(apiStatus(e) === 409)) throw e;
     const existing = await core.readNamespacedEvent({ name, namespace: EVENT_NAMESPACE });
     await core.replaceNamespacedEvent({ name, namespace: EVENT_NAMESPACE, body: { ...existing, count: (existing.count ?? 1) + 1, lastTimestamp: at } });
   }

@@ -6,6 +6,7 @@ import { FIELD_MANAGER } from '../spec/labels.js';
 import { describeRequestError, type RequestContext } from '../kube/request-errors.js';
 import { kindInfo, NODE_KIND, POD_KIND, type KindInfo, type ObjectRef } from './kinds.js';
 import type { ObservedNode } from './node-plan.js';
+import { apiStatus } from '../kube/client.js';
 
 /** A pod as the pending-workload report reads it. */
 export interface ObservedPod {
@@ -36,7 +37,7 @@ export class Cluster {
     try {
       return plain(await this.objects.read(header(ref)));
     } catch (e) {
-      if (statusOf(e) === 404) return undefined;
+      if (apiStatus(e) === 404) return undefined;
       throw this.explain(e, { verb: 'get', resource: kindInfo(ref).resource, target: target(ref) });
     }
   }
@@ -66,7 +67,7 @@ export class Cluster {
       // Background: the garbage collector removes the ReplicaSets and pods after the owner is gone.
       await this.objects.delete(header(ref), undefined, undefined, undefined, undefined, 'Background');
     } catch (e) {
-      if (statusOf(e) === 404) return;
+      if (apiStatus(e) === 404) return;
       throw this.explain(e, { verb: 'delete', resource: kindInfo(ref).resource, target: target(ref) });
     }
   }
@@ -101,7 +102,7 @@ export class Cluster {
       await this.core.patchNode({ name, body, fieldManager: FIELD_MANAGER });
     } catch (e) {
       // The API server answers a failed `test` with 422.
-      if (statusOf(e) === 422) {
+      if (apiStatus(e) === 422) {
         throw failure('apply.node-changed', `the taints of node ${name} changed while edgebox was updating them`,
           'run `edgebox apply` again; it re-reads the node');
       }
@@ -126,10 +127,6 @@ export class Cluster {
   private explain(e: unknown, ctx: Omit<RequestContext, 'server'>): unknown {
     return describeRequestError(e, { ...ctx, server: this.server }) ?? e;
   }
-}
-
-function statusOf(e: unknown): unknown {
-  return (e as { code?: unknown } | null)?.code;
 }
 
 function header(ref: ObjectRef) {

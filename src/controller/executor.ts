@@ -1,4 +1,4 @@
-import { ApiException, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Node } from '@kubernetes/client-node';
+import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Node } from '@kubernetes/client-node';
 import type { Log } from '../agent/heartbeat/log.js';
 import { EdgeboxError } from '../diagnostics/diagnostic.js';
 import type { BoxSpec } from '../spec/schema.js';
@@ -7,6 +7,7 @@ import type { EventRecorder } from './events.js';
 import type { ControllerMetrics, FailoverStage } from './metrics.js';
 import { ANNOTATIONS, formatFailover, type FailoverRecord } from './model.js';
 import type { PowerDriver, PowerSpec } from './power/driver.js';
+import { apiStatus } from '../kube/client.js';
 
 /**
  * Carries out decide's actions, nothing more: every node write is a merge patch with the
@@ -37,7 +38,6 @@ export interface Written {
 }
 
 const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-const statusOf = (e: unknown) => (e instanceof ApiException ? e.code : undefined);
 const fmt = (t: number | null) => (t === null ? 'never' : new Date(t).toISOString());
 
 export class Executor {
@@ -164,7 +164,7 @@ export class Executor {
       const n: V1Node = await this.core.patchNode({ name: p.node, body }, merge);
       return n.metadata?.resourceVersion;
     } catch (e) {
-      if (statusOf(e) === 409 || statusOf(e) === 404) {
+      if (apiStatus(e) === 409 || apiStatus(e) === 404) {
         this.o.log('info', 'node changed since the decision: deciding again', { node: p.node });
         return undefined;
       }
@@ -179,7 +179,7 @@ export class Executor {
       return true;
     } catch (e) {
       // 404: already gone; 409: the name now belongs to a new pod (a StatefulSet replacement).
-      if (statusOf(e) === 404 || statusOf(e) === 409) return false;
+      if (apiStatus(e) === 404 || apiStatus(e) === 409) return false;
       throw e;
     }
   }

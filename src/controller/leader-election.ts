@@ -1,6 +1,7 @@
-import { ApiException, CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import type { Log } from '../agent/heartbeat/log.js';
 import { SYSTEM_NAMESPACE } from '../agent/heartbeat/lease-publisher.js';
+import { apiStatus } from '../kube/client.js';
 
 /**
  * Leader election on the Lease `edgebox-system/edgebox-controller`, written through the
@@ -100,7 +101,6 @@ function recordOf(lease: V1Lease): LeaseRecord {
   };
 }
 
-const status = (e: unknown) => (e instanceof ApiException ? e.code : undefined);
 
 export interface ElectorOptions {
   kc: KubeConfig;
@@ -176,7 +176,7 @@ export class LeaderElector {
       if (this.mine) await this.renew();
       else await this.tryAcquire();
     } catch (e) {
-      this.o.log('warn', 'leader election request failed', { error: (e as Error).message, code: status(e) });
+      this.o.log('warn', 'leader election request failed', { error: (e as Error).message, code: apiStatus(e) });
     }
     if (this.mine && mustStepDown(this.mine.renewedAt, this.mono(), this.t.renewDeadlineMs)) this.lose('could not renew the leader Lease within the deadline');
   }
@@ -189,7 +189,7 @@ export class LeaderElector {
       this.mine = { ...mine, lease, renewedAt: this.mono() };
     } catch (e) {
       // Someone else wrote the Lease: it is no longer ours to renew.
-      if (status(e) === 409 || status(e) === 404) this.lose('the leader Lease was changed by someone else');
+      if (apiStatus(e) === 409 || apiStatus(e) === 404) this.lose('the leader Lease was changed by someone else');
       else throw e;
     }
   }
@@ -199,7 +199,7 @@ export class LeaderElector {
     try {
       current = await this.api.readNamespacedLease({ name: LEADER_LEASE, namespace: SYSTEM_NAMESPACE });
     } catch (e) {
-      if (status(e) !== 404) throw e;
+      if (apiStatus(e) !== 404) throw e;
     }
     const now = this.mono();
     this.seen = observe(this.seen, current ? recordOf(current) : undefined, now);
@@ -218,7 +218,7 @@ export class LeaderElector {
       this.o.onChange(true);
     } catch (e) {
       // Another candidate won this round (409: created or replaced first).
-      if (status(e) !== 409) throw e;
+      if (apiStatus(e) !== 409) throw e;
     }
   }
 

@@ -1,4 +1,4 @@
-import { ApiException, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Log } from '../agent/heartbeat/log.js';
 import { nodeOfModule } from '../apply/node-plan.js';
 import { GROUP, PLURAL, VERSION } from '../crd/edgebox-crd.js';
@@ -6,6 +6,7 @@ import type { EdgeBoxStatus } from '../crd/findings-status.js';
 import { initialServers } from '../plan/control-plane.js';
 import { assess, isHealthy, type Observed } from './decide.js';
 import { ANNOTATIONS, failoverOf, fenceMethodOf, type FenceMethod } from './model.js';
+import { apiStatus, isNotFound } from '../kube/client.js';
 
 /**
  * The controller's part of the EdgeBox status: `modules[]` (health, role, suspicion of every
@@ -161,7 +162,7 @@ export class StatusWriter {
       try {
         box = (await this.api.getClusterCustomObject(ref)) as EdgeBoxObject;
       } catch (e) {
-        if (e instanceof ApiException && e.code === 404) {
+        if (isNotFound(e)) {
           if (!this.missingReported) this.o.log('warn', 'no EdgeBox object to report status on', { box: this.o.box, hint: 'run `edgebox apply` (it installs the CRD) or discovery (it creates the object)' });
           this.missingReported = true;
           return;
@@ -176,7 +177,7 @@ export class StatusWriter {
         await this.api.replaceClusterCustomObjectStatus({ ...ref, body: { ...box, status: { ...status, modules, failovers } } });
         return;
       } catch (e) {
-        if (!(e instanceof ApiException && e.code === 409)) throw e;
+        if (!(apiStatus(e) === 409)) throw e;
       }
     }
     this.o.log('warn', 'the EdgeBox status kept changing under the controller; trying again on the next pass', { box: this.o.box });

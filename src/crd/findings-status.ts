@@ -1,6 +1,7 @@
-import { ApiException, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { failure, type Severity } from '../diagnostics/diagnostic.js';
 import { GROUP, PLURAL, VERSION } from './edgebox-crd.js';
+import { apiStatus } from '../kube/client.js';
 
 /** One entry of `status.findings`. */
 export interface EdgeBoxFinding {
@@ -113,7 +114,7 @@ export async function recordFindings(
       await api.replaceClusterCustomObjectStatus({ ...ref, body: { ...box, status: change.status } });
       return change;
     } catch (e) {
-      if (!(e instanceof ApiException && e.code === 409)) throw e;
+      if (!(apiStatus(e) === 409)) throw e;
       if (attempt === attempts) {
         throw failure('crd.status-conflict', `the status of EdgeBox ${boxName} kept changing under edgebox (${attempts} attempts)`,
           'another writer updates it constantly; run the command again');

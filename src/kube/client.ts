@@ -5,8 +5,13 @@ export function coreApi(file: string): CoreV1Api {
   return loadKubeConfig({ path: file }).makeApiClient(CoreV1Api);
 }
 
+/** The HTTP status of a failed API request, or undefined when the request never got an answer. */
+export function apiStatus(e: unknown): number | undefined {
+  return e instanceof ApiException ? e.code : undefined;
+}
+
 export function isNotFound(e: unknown): boolean {
-  return e instanceof ApiException && e.code === 404;
+  return apiStatus(e) === 404;
 }
 
 /** The Ready condition's status: 'True', 'False', 'Unknown', or 'Unknown' when absent (a new node). */
