@@ -15,6 +15,7 @@ import { FAILOVER_TAINTS } from '../render/workloads.js';
 import { LABELS } from '../spec/labels.js';
 import { loadSpec } from '../spec/load.js';
 import { keepWatching, log, seconds as s, until } from './watch.js';
+import { isReady } from '../kube/client.js';
 
 /**
  * The stock-Kubernetes yardstick (`npm run bench:failover-baseline`, and reused by
@@ -92,7 +93,7 @@ export async function measureBaseline(timings: TimingsName, signal: AbortSignal)
       const name = obj.metadata.name as string;
       const p: PodSeen = {
         ...(obj.spec?.nodeName ? { node: obj.spec.nodeName as string } : {}),
-        ready: (obj.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True'),
+        ready: isReady(obj),
         terminating: Boolean(obj.metadata.deletionTimestamp),
       };
       if (type === 'DELETED') pods.delete(name);

@@ -17,6 +17,7 @@ import { LABELS } from '../spec/labels.js';
 import { loadSpec } from '../spec/load.js';
 import { failoverMs, measureBaseline, reportBaseline, type Run } from './baseline.js';
 import { keepWatching, log, seconds as s, until } from './watch.js';
+import { isReady } from '../kube/client.js';
 
 /**
  * `npm run bench:failover [-- --kills N] [--skip-baseline] [--false-fencing-seconds S]`
@@ -114,7 +115,7 @@ class Observed {
       uid: obj.metadata.uid as string,
       workload: obj.metadata.labels?.[LABELS.workload] ?? '',
       ...(obj.spec?.nodeName ? { node: obj.spec.nodeName as string } : {}),
-      ready: (obj.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True'),
+      ready: isReady(obj),
       terminating: Boolean(obj.metadata.deletionTimestamp),
     };
     if (type === 'DELETED') this.pods.delete(name);
@@ -126,7 +127,7 @@ class Observed {
     const name = obj.metadata.name as string;
     const n: NodeSeen = {
       killed: obj.metadata.labels?.[KWOK_SELECTOR.key] === undefined,
-      ready: (obj.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True'),
+      ready: isReady(obj),
       fenced: (obj.spec?.taints ?? []).some((t: { key: string }) => t.key === OUT_OF_SERVICE),
     };
     const was = this.nodes.get(name);

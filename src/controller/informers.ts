@@ -9,6 +9,7 @@ import type { Taint } from '../render/node-metadata.js';
 import { LABELS } from '../spec/labels.js';
 import type { AgentView, ObservedNode, ObservedNodeLease, ObservedPod, PeerEntry, Ready } from './model.js';
 import { timeOf } from './model.js';
+import { isReady } from '../kube/client.js';
 
 /**
  * The controller's view of the cluster: informers (client-node's ListWatch) on Nodes, node
@@ -202,7 +203,7 @@ export function toObservedPod(p: V1Pod): ObservedPod {
     workload: p.metadata?.labels?.[LABELS.workload],
     ownerKind: p.metadata?.ownerReferences?.find((r) => r.controller)?.kind,
     deleting: Boolean(p.metadata?.deletionTimestamp),
-    ready: p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+    ready: isReady(p),
     createdAt: timeOf(p.metadata?.creationTimestamp) ?? 0,
   };
 }

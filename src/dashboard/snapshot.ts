@@ -1,6 +1,7 @@
 import type { CoreV1Event, V1Lease, V1Node, V1Pod } from '@kubernetes/client-node';
 import { LABELS } from '../spec/labels.js';
 import type { PodRef } from './view.js';
+import { isReady } from '../kube/client.js';
 
 /** The EdgeBox object as the dashboard reads it: the status is open while other issues extend it. */
 export interface EdgeBoxObject {
@@ -31,10 +32,6 @@ export const ms = (t: Date | string | undefined | null): number | undefined => {
 
 export const iso = (t: number): string => new Date(t).toISOString();
 
-export function podReady(p: V1Pod): boolean {
-  return p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-}
-
 /** When the pod last became Ready, if it is. */
 export function podReadyAt(p: V1Pod): number | undefined {
   const c = p.status?.conditions?.find((x) => x.type === 'Ready' && x.status === 'True');
@@ -50,7 +47,7 @@ export function podRef(p: V1Pod): PodRef {
     ...(workload ? { workload } : {}),
     ...(p.spec?.nodeName ? { node: p.spec.nodeName } : {}),
     phase: p.status?.phase ?? 'Pending',
-    ready: podReady(p),
+    ready: isReady(p),
     terminating: Boolean(p.metadata?.deletionTimestamp),
     ...(created ? { createdAt: new Date(created).toISOString() } : {}),
   };

@@ -14,7 +14,17 @@ export function isNotFound(e: unknown): boolean {
   return apiStatus(e) === 404;
 }
 
+/** A node or pod, typed from a list or raw JSON from a watch: only its conditions matter here. */
+interface WithConditions {
+  status?: { conditions?: readonly { type: string; status: string }[] };
+}
+
 /** The Ready condition's status: 'True', 'False', 'Unknown', or 'Unknown' when absent (a new node). */
-export function readyStatus(node: { status?: { conditions?: { type: string; status: string }[] } }): string {
-  return node.status?.conditions?.find((c) => c.type === 'Ready')?.status ?? 'Unknown';
+export function readyStatus(o: WithConditions): string {
+  return o.status?.conditions?.find((c) => c.type === 'Ready')?.status ?? 'Unknown';
+}
+
+/** Whether a node or pod is Ready. */
+export function isReady(o: WithConditions): boolean {
+  return readyStatus(o) === 'True';
 }
