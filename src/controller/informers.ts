@@ -4,7 +4,7 @@ import {
 } from '@kubernetes/client-node';
 import type { Log } from '../agent/heartbeat/log.js';
 import { agentLeaseName, SYSTEM_NAMESPACE } from '../agent/heartbeat/lease-publisher.js';
-import { PEER_VIEW_ANNOTATION } from '../agent/heartbeat/peer-view.js';
+import { parsePeerView, PEER_VIEW_ANNOTATION } from '../agent/heartbeat/peer-view.js';
 import type { Taint } from '../render/node-metadata.js';
 import { LABELS } from '../spec/labels.js';
 import type { AgentView, ObservedNode, ObservedNodeLease, ObservedPod, PeerEntry, Ready } from './model.js';
@@ -182,14 +182,8 @@ export function toAgentView(l: V1Lease): AgentView | undefined {
   const name = l.metadata?.name ?? '';
   if (!name.startsWith(AGENT_PREFIX)) return undefined;
   const peers: Record<string, PeerEntry> = {};
-  try {
-    const raw = JSON.parse(l.metadata?.annotations?.[PEER_VIEW_ANNOTATION] ?? '{}') as Record<string, { reachable?: unknown; lastSeen?: unknown; suspicion?: unknown }>;
-    for (const [peer, e] of Object.entries(raw)) {
-      if (typeof e?.reachable !== 'boolean') continue;
-      peers[peer] = { reachable: e.reachable, lastSeen: timeOf(e.lastSeen), suspicion: typeof e.suspicion === 'number' ? e.suspicion : 0 };
-    }
-  } catch {
-    // A garbled view is no view: it witnesses nothing.
+  for (const [peer, e] of Object.entries(parsePeerView(l.metadata?.annotations?.[PEER_VIEW_ANNOTATION]))) {
+    peers[peer] = { reachable: e.reachable, lastSeen: timeOf(e.lastSeen), suspicion: e.suspicion };
   }
   return { module: name.slice(AGENT_PREFIX.length), renewTime: timeOf(l.spec?.renewTime), durationSeconds: l.spec?.leaseDurationSeconds ?? 3, peers };
 }

@@ -1,6 +1,6 @@
 import type { V1Lease, V1Node, V1Pod } from '@kubernetes/client-node';
 import { AGENT_LEASE_SECONDS, agentLeaseName, SYSTEM_NAMESPACE } from '../agent/heartbeat/lease-publisher.js';
-import { PEER_VIEW_ANNOTATION, type PeerView } from '../agent/heartbeat/peer-view.js';
+import { parsePeerView, PEER_VIEW_ANNOTATION, type PeerView } from '../agent/heartbeat/peer-view.js';
 import { findHardware } from '../catalog/hardware.js';
 import type { Plan } from '../plan/model.js';
 import { PREFIX } from '../spec/labels.js';
@@ -83,11 +83,7 @@ export function agentViews(leases: readonly V1Lease[], now: number): Map<string,
     const renewed = ms(l.spec?.renewTime);
     const lifetime = (l.spec?.leaseDurationSeconds ?? AGENT_LEASE_SECONDS) * 1000;
     if (renewed === undefined || renewed + lifetime < now) continue;
-    try {
-      out.set(module, JSON.parse(l.metadata?.annotations?.[PEER_VIEW_ANNOTATION] ?? '{}') as PeerView);
-    } catch {
-      // A malformed view counts as no view, as it does for the controller.
-    }
+    out.set(module, parsePeerView(l.metadata?.annotations?.[PEER_VIEW_ANNOTATION]));
   }
   return out;
 }

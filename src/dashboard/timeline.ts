@@ -1,5 +1,5 @@
 import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
-import { PEER_VIEW_ANNOTATION, type PeerView } from '../agent/heartbeat/peer-view.js';
+import { parsePeerView, PEER_VIEW_ANNOTATION } from '../agent/heartbeat/peer-view.js';
 import { LABELS } from '../spec/labels.js';
 import type { BoxSpec } from '../spec/schema.js';
 import { iso, ms, type ClusterSnapshot } from './snapshot.js';
@@ -53,13 +53,7 @@ export function lastHeartbeats(cluster: ClusterSnapshot): Map<string, number> {
   };
   for (const l of cluster.leases) {
     if (l.metadata?.namespace === NODE_LEASE_NAMESPACE && l.metadata.name) bump(l.metadata.name, ms(l.spec?.renewTime));
-    const view = l.metadata?.annotations?.[PEER_VIEW_ANNOTATION];
-    if (!view) continue;
-    try {
-      for (const [peer, entry] of Object.entries(JSON.parse(view) as PeerView)) bump(peer, ms(entry.lastSeen));
-    } catch {
-      // A malformed view tells nothing.
-    }
+    for (const [peer, entry] of Object.entries(parsePeerView(l.metadata?.annotations?.[PEER_VIEW_ANNOTATION]))) bump(peer, ms(entry.lastSeen));
   }
   return out;
 }

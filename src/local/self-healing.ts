@@ -13,6 +13,7 @@ import { isRunning, killProcesses, spawnDetached, stopProcesses } from './proces
 import { seconds, timed, type Progress } from './progress.js';
 import { localAddresses } from './simulated-nodes.js';
 import { packageRoot } from './toolchain.js';
+import { SYSTEM_NAMESPACE } from '../agent/heartbeat/lease-publisher.js';
 
 /**
  * The self-healing processes of a local box (docs/decisions/0001-self-healing.md): one
@@ -22,7 +23,6 @@ import { packageRoot } from './toolchain.js';
  */
 
 /** Where agents publish their views and the controller holds its leader Lease. */
-export const SYSTEM_NAMESPACE = 'edgebox-system';
 
 /** Node startup plus the first Lease write, several at once on a busy 2-core machine. */
 const START_TIMEOUT_MS = 60_000;

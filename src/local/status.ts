@@ -6,7 +6,7 @@ import { coreApi, readyStatus } from '../kube/client.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
 import { listPartitions, type Partition } from './partition.js';
 import { isRunning, residentBytes, type ProcessRef } from './processes.js';
-import { SYSTEM_NAMESPACE } from './self-healing.js';
+import { SYSTEM_NAMESPACE } from '../agent/heartbeat/lease-publisher.js';
 import { LOCAL_ADDRESS_ANNOTATION } from './simulated-nodes.js';
 import { COMPONENTS, type Component } from './toolchain.js';
 

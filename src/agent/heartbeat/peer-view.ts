@@ -31,3 +31,27 @@ export function peerView(states: ReadonlyMap<string, PeerState>, monoNow: number
   }
   return view;
 }
+
+/**
+ * Reads a published view. Tolerant, for every reader (controller, dashboard): an annotation that
+ * does not parse is no view, and an entry without a boolean `reachable` witnesses nothing.
+ */
+export function parsePeerView(annotation: string | undefined): PeerView {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(annotation ?? '{}');
+  } catch {
+    return {};
+  }
+  const view: PeerView = {};
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return view;
+  for (const [peer, e] of Object.entries(raw as Record<string, { reachable?: unknown; lastSeen?: unknown; suspicion?: unknown } | null>)) {
+    if (typeof e?.reachable !== 'boolean') continue;
+    view[peer] = {
+      reachable: e.reachable,
+      lastSeen: typeof e.lastSeen === 'string' ? e.lastSeen : null,
+      suspicion: typeof e.suspicion === 'number' ? e.suspicion : 0,
+    };
+  }
+  return view;
+}
