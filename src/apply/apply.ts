@@ -1,3 +1,4 @@
+import { edgeBoxObject } from '../crd/edgebox-crd.js';
 import type { Diagnostic } from '../diagnostics/diagnostic.js';
 import { nodeLabels, nodeTaints } from '../render/node-metadata.js';
 import { renderController } from '../render/controller.js';
@@ -27,7 +28,8 @@ export interface ApplyReport {
 export function desiredState(box: BoxSpec): DesiredState {
   return {
     box: box.metadata.name,
-    objects: [...renderManifests(box), ...renderController(box)],
+    // The EdgeBox object too: the controller, the agents and discovery write their status on it.
+    objects: [...renderManifests(box), ...renderController(box), edgeBoxObject(box)],
     modules: box.spec.modules.map((m) => ({ module: m.name, labels: nodeLabels(box, m), taints: nodeTaints(box, m) })),
   };
 }

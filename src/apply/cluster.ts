@@ -1,8 +1,10 @@
-import { ApiextensionsV1Api, CoreV1Api, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesObject, type V1CustomResourceDefinition } from '@kubernetes/client-node';
+import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesObject, type V1CustomResourceDefinition } from '@kubernetes/client-node';
+import { GROUP, PLURAL, VERSION, waitForCrdEstablished } from '../crd/edgebox-crd.js';
 import { failure } from '../diagnostics/diagnostic.js';
 import type { KubeObject } from '../render/manifests.js';
 import type { Taint } from '../render/node-metadata.js';
 import { FIELD_MANAGER } from '../spec/labels.js';
+import { KIND } from '../spec/schema.js';
 import { describeRequestError, type RequestContext } from '../kube/request-errors.js';
 import { kindInfo, NODE_KIND, POD_KIND, type KindInfo, type ObjectRef } from './kinds.js';
 import type { ObservedNode } from './node-plan.js';
@@ -24,17 +26,22 @@ export class Cluster {
   private readonly objects: KubernetesObjectApi;
   private readonly core: CoreV1Api;
   private readonly extensions: ApiextensionsV1Api;
+  private readonly custom: CustomObjectsApi;
 
-  constructor(kc: KubeConfig) {
+  constructor(private readonly kc: KubeConfig) {
     this.server = kc.getCurrentCluster()?.server ?? '(no server)';
     this.objects = KubernetesObjectApi.makeApiClient(kc);
     this.core = kc.makeApiClient(CoreV1Api);
     this.extensions = kc.makeApiClient(ApiextensionsV1Api);
+    this.custom = kc.makeApiClient(CustomObjectsApi);
   }
 
   /** The live object, or undefined when there is none. */
   async read(ref: ObjectRef): Promise<KubeObject | undefined> {
     try {
+      // The generic client looks a kind up in the API's discovery first, and fails with a plain
+      // Error while the EdgeBox CRD is not installed; by its path that is an ordinary 404.
+      if (ref.kind === KIND) return plain(await this.custom.getClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, name: ref.name }));
       return plain(await this.objects.read(header(ref)));
     } catch (e) {
       if (apiStatus(e) === 404) return undefined;
@@ -52,8 +59,14 @@ export class Cluster {
 
   /** Server-side apply as FIELD_MANAGER; with dryRun the server computes the result and stores nothing. */
   async apply(o: KubeObject, { dryRun, force }: { dryRun: boolean; force: boolean }): Promise<KubeObject> {
+    // An EdgeBox is served only once its CRD, applied just before it, is established.
+    if (o.kind === KIND && !dryRun) await this.call({ verb: 'get', resource: 'customresourcedefinitions.apiextensions.k8s.io' }, () => waitForCrdEstablished(this.kc));
     return plain(await this.call({ verb: 'patch', resource: kindInfo(o).resource, target: target(o.metadata) }, () =>
-      o.kind === 'CustomResourceDefinition'
+      o.kind === KIND
+        ? this.custom.patchClusterCustomObject({
+          group: GROUP, version: VERSION, plural: PLURAL, name: o.metadata.name, body: o, fieldManager: FIELD_MANAGER, force, ...(dryRun ? { dryRun: 'All' } : {}),
+        }, setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply)) as Promise<KubeObject>
+        : o.kind === 'CustomResourceDefinition'
         // The generic client maps a CRD through its model, whose `x_kubernetes_*` names are not
         // the API's: the schema's x-kubernetes-* keys would be dropped. This call sends it as is.
         ? this.extensions.patchCustomResourceDefinition({

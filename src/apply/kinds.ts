@@ -6,6 +6,11 @@ export interface KindInfo {
   /** Plural resource and group as RBAC names it, e.g. `deployments.apps`. */
   resource: string;
   namespaced: boolean;
+  /**
+   * Whether apply lists this kind by its ownership labels and deletes what the spec dropped.
+   * Default: true. False for the EdgeBox object: one per box, carrying its status history.
+   */
+  pruned?: false;
 }
 
 /**
@@ -19,6 +24,8 @@ export const APPLY_KINDS: readonly KindInfo[] = [
   { apiVersion: 'v1', kind: 'Namespace', resource: 'namespaces', namespaced: false },
   // Before anything that could be an EdgeBox object: its resource is served only once the CRD is.
   { apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', resource: 'customresourcedefinitions.apiextensions.k8s.io', namespaced: false },
+  // Right after its CRD, so the controller and the agents have it to write status on from the start.
+  { apiVersion: 'edgebox.dev/v1alpha1', kind: 'EdgeBox', resource: 'edgeboxes.edgebox.dev', namespaced: false, pruned: false },
   { apiVersion: 'scheduling.k8s.io/v1', kind: 'PriorityClass', resource: 'priorityclasses.scheduling.k8s.io', namespaced: false },
   { apiVersion: 'v1', kind: 'ServiceAccount', resource: 'serviceaccounts', namespaced: true },
   { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', resource: 'clusterroles.rbac.authorization.k8s.io', namespaced: false },

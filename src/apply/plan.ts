@@ -54,9 +54,11 @@ export function ownershipSelector(box: string): string {
  * declares, and the spec wins, as in any GitOps loop. No on an object someone else created
  * under the same name: apply must not silently take it over, so a conflict there stops with an
  * error that names the other manager. A new object has no conflicts, so force changes nothing.
+ * The box's EdgeBox object carries no ownership labels (src/crd edgeBoxObject) but is this box's
+ * by its kind and name: its spec is the spec file's.
  */
 export function shouldForce(live: KubeObject | undefined, box: string): boolean {
-  return live === undefined || ownedBy(live, box);
+  return live === undefined || ownedBy(live, box) || (live.kind === 'EdgeBox' && live.metadata.name === box);
 }
 
 /**
@@ -91,7 +93,7 @@ export function planApply({ desired, observed, dryRunResults }: PlanInput): Acti
   const wantedKeys = new Set(wanted.map((o) => refKey(refOf(o))));
   const prunes: Action[] = observed.objects
     // An object already being deleted needs nothing more; asking again would report a prune on every run.
-    .filter((o) => ownedBy(o, desired.box) && !wantedKeys.has(refKey(refOf(o))) && !o.metadata.deletionTimestamp)
+    .filter((o) => ownedBy(o, desired.box) && kindInfo(o).pruned !== false && !wantedKeys.has(refKey(refOf(o))) && !o.metadata.deletionTimestamp)
     .sort((a, b) => kindInfo(b).order - kindInfo(a).order)
     .map((o) => ({ type: 'prune', ref: refOf(o), before: comparable(o) }));
 

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { applyDesired, desiredState } from '../apply/apply.js';
 import { Cluster } from '../apply/cluster.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
-import { timingsFor, type TimingsName } from '../local/components.js';
+import { timingsFor, type TimingsName } from '../local/timings.js';
 import { down } from '../local/down.js';
 import { killModule } from '../local/failure-injection.js';
 import { KWOK_SELECTOR } from '../local/simulated-nodes.js';
@@ -77,7 +77,7 @@ export async function measureBaseline(timings: TimingsName, signal: AbortSignal)
   const stopWatches = () => watches.abort();
   signal.addEventListener('abort', stopWatches, { once: true });
   try {
-    const started = await up(SPEC, { dir, timings, progress: (line) => log(`  ${line.trim()}`) });
+    const started = await up(SPEC, { dir, timings, controlPlane: 'single', progress: (line) => log(`  ${line.trim()}`) });
     const kc = loadKubeConfig({ path: started.kubeconfig });
     const { box } = await loadSpec(SPEC);
     const desired = desiredState(box);

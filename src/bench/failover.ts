@@ -270,7 +270,7 @@ async function selfHealing(opts: Options): Promise<{ results: Map<string, number
     const detectionMs = box.spec.failover.heartbeatIntervalMs * box.spec.failover.missedHeartbeats;
     log(`== self-healing: ${box.spec.modules.length} modules, heartbeat ${box.spec.failover.heartbeatIntervalMs} ms x ${box.spec.failover.missedHeartbeats} (detection ${detectionMs} ms), settle 0 s, tuned timings`);
     const boxDir = join(dir, 'box');
-    const started = await up(spec, { dir: boxDir, timings: 'tuned', withAgents: true, withController: true, progress: (l) => log(`  ${l.trim()}`) });
+    const started = await up(spec, { dir: boxDir, timings: 'tuned', withAgents: true, withController: true, controlPlane: 'single', progress: (l) => log(`  ${l.trim()}`) });
     const kc = loadKubeConfig({ path: started.kubeconfig });
     await applyBox({ box, cluster: new Cluster(kc) });
     const seen = new Observed();

@@ -28,6 +28,9 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   agent: async () => (await import('./commands/agent.js')).registerAgent,
   controller: async () => (await import('./commands/controller.js')).registerController,
   dashboard: async () => (await import('./commands/dashboard.js')).registerDashboard,
+  peripheral: async () => (await import('./commands/peripheral.js')).registerPeripheral,
+  status: async () => (await import('./commands/status.js')).registerStatus,
+  drain: async () => (await import('./commands/drain.js')).registerDrain,
 };
 
 const named = process.argv[2];

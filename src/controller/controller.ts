@@ -10,6 +10,9 @@ import { LeaderElector, type ElectionTimings } from './leader-election.js';
 import { ControllerMetrics, serveMetrics } from './metrics.js';
 import type { PowerDriver, PowerSpec } from './power/driver.js';
 import { StatusWriter } from './status.js';
+import { PeripheralReconciler } from './peripherals/reconciler.js';
+import { DEFAULT_PERIPHERAL_TIMINGS, type PeripheralTimings } from '../peripherals/names.js';
+import { Guardian } from './guardian/guardian.js';
 
 /**
  * `edgebox controller`: leader election, informers, and the reconcile loop that feeds their state
@@ -31,6 +34,8 @@ export interface ControllerOptions {
   /** Between passes when nothing changes (time alone moves views to stale and settle periods on). Default 250 ms. */
   resyncMs?: number;
   now?: () => number;
+  /** Ownership Lease timings of exclusive peripherals. Default DEFAULT_PERIPHERAL_TIMINGS. */
+  peripheralTimings?: PeripheralTimings;
 }
 
 export interface RunningController {
@@ -56,6 +61,8 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
   const events = new EventRecorder(o.kc, { id: o.id, log: o.log, now });
   const executor = new Executor({ kc: o.kc, box: o.box, log: o.log, events, metrics, drivers: o.drivers, now });
   const status = new StatusWriter(o.kc, { box: o.box.metadata.name, log: o.log });
+  const guardian = new Guardian({ kc: o.kc, log: o.log, events, metrics, now });
+  const peripherals = new PeripheralReconciler({ kc: o.kc, box: o.box.metadata.name, log: o.log, events, metrics, timings: o.peripheralTimings ?? DEFAULT_PERIPHERAL_TIMINGS, now });
 
   let stopped = false;
   let running = false;
@@ -98,10 +105,19 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
     const results = await Promise.all(actions.map((a) => act(a)));
     const nodes = new Map(results.flatMap((r) => [...r.nodes]));
     const pods = results.flatMap((r) => r.pods);
+    // Control-plane membership (src/controller/guardian), on the same snapshot; it leaves alone the nodes just written.
+    const guarded = await guardian.pass({ ...observed, reports: informers.controlPlaneReports() }, () => elector.leading, new Set(nodes.keys()));
+    for (const [n, rv] of guarded.nodes) nodes.set(n, rv);
     if (nodes.size || pods.length) pending = { nodes, pods, since: now() };
-    if (actions.length || now() - lastStatus >= STATUS_EVERY_MS) {
+    // Exclusive peripherals: one owner each (src/controller/peripherals), on the same snapshot.
+    const owned = await peripherals.pass({ ...observed, timings: peripherals.timings, leases: informers.peripheralLeases() }, () => elector.leading);
+    if (actions.length || owned.acted || guarded.acted || now() - lastStatus >= STATUS_EVERY_MS) {
       lastStatus = now();
-      await status.write(observed).catch((e: Error) => o.log('warn', 'could not write the EdgeBox status', { error: e.message }));
+      const wrote = await status.write(observed, owned.status, guardian.status).then(() => true, (e: Error) => {
+        o.log('warn', 'could not write the EdgeBox status', { error: e.message });
+        return false;
+      });
+      if (wrote) await guardian.written();
     }
   }
 

@@ -2,7 +2,7 @@ import { nodeOfModule } from '../apply/node-plan.js';
 import type { Taint } from '../render/node-metadata.js';
 import type { BoxSpec, ModuleSpec } from '../spec/schema.js';
 import {
-  ANNOTATIONS, failoverOf, fenceMethodOf, formatFailover, hasTaint, OUT_OF_SERVICE_TAINT,
+  ANNOTATIONS, FENCE_TAINTS, failoverOf, fenceMethodOf, formatFailover, hasTaint, SELF_FENCE_MARGIN_MS,
   type AgentView, type FailoverRecord, type FenceMethod, type ObservedNode, type ObservedNodeLease, type ObservedPod,
 } from './model.js';
 
@@ -164,6 +164,18 @@ function fenceAnnotations(method: FenceMethod, node: ObservedNode, now: number):
   };
 }
 
+/**
+ * The earliest time the singletons of a module fenced by the taint alone may be released: its
+ * agent's last Lease renewal plus the self-fence bound and a margin (SELF_FENCE_MARGIN_MS). Nothing
+ * stopped such a module, so a singleton there may still run until the module, cut off but alive,
+ * has stopped it itself. Without an agent Lease (its agent never reached the API) the wait counts
+ * from the detection.
+ */
+export function selfFenceDeadline(o: Pick<Observed, 'box' | 'views'>, module: string, record: FailoverRecord): number {
+  const renewed = o.views.find((v) => v.module === module)?.renewTime ?? null;
+  return (renewed ?? record.detectedAt) + o.box.spec.failover.selfFenceSeconds * 1000 + SELF_FENCE_MARGIN_MS;
+}
+
 const podKey = (namespace: string, workload: string) => `${namespace}/${workload}`;
 
 /** Seconds are all a creationTimestamp keeps: a replacement made in the second of detection counts. */
@@ -183,8 +195,8 @@ function decideModule(o: Observed, m: ModuleSpec): Action | undefined {
   const record = failoverOf(n);
   const method = fenceMethodOf(n);
   const patch = (p: Omit<NodePatch, 'node' | 'resourceVersion'>): NodePatch => ({ node: n.name, resourceVersion: n.resourceVersion, ...p });
-  const tainted = hasTaint(n.taints, OUT_OF_SERVICE_TAINT);
-  const withTaint = () => [...n.taints, OUT_OF_SERVICE_TAINT];
+  const tainted = FENCE_TAINTS.every((t) => hasTaint(n.taints, t));
+  const withTaint = () => [...n.taints, ...FENCE_TAINTS.filter((t) => !hasTaint(n.taints, t))];
 
   if (method === undefined) {
     if (!a.failed) {
@@ -207,14 +219,18 @@ function decideModule(o: Observed, m: ModuleSpec): Action | undefined {
   // Fencing is confirmed (the method is recorded and the taint is on): only now may anything
   // that ran on the module be replaced, singletons included.
   const bound = o.pods.filter((p) => p.node === n.name);
-  if (bound.length > 0 || current.releasedAt === undefined) {
+  // Fenced by the taint alone: the other pods go at once, singletons (which render lets tolerate
+  // the taint) once the module has had time to stop them itself.
+  const holdSingletons = method === 'taint' && o.now < selfFenceDeadline(o, m.name, current);
+  const releasable = holdSingletons ? bound.filter((p) => !p.singleton) : bound;
+  if (releasable.length > 0 || current.releasedAt === undefined) {
     const tracked = bound.filter((p) => p.workload !== undefined && p.ownerKind !== 'DaemonSet').map((p) => podKey(p.namespace, p.workload!));
     const workloads = [...new Set([...(current.workloads ?? []), ...tracked])].sort();
     const releasedAt = current.releasedAt ?? o.now;
     const released: FailoverRecord = { ...current, releasedAt, workloads, ...(workloads.length === 0 && current.readyAt === undefined ? { readyAt: releasedAt } : {}) };
     return {
       type: 'release-pods', module: m.name, first: current.releasedAt === undefined, record: released,
-      pods: bound.map((p) => ({ namespace: p.namespace, name: p.name, uid: p.uid, workload: p.workload })),
+      pods: releasable.map((p) => ({ namespace: p.namespace, name: p.name, uid: p.uid, workload: p.workload })),
       patch: patch({ annotations: { [ANNOTATIONS.failover]: formatFailover(released) } }),
     };
   }
@@ -235,7 +251,7 @@ function decideModule(o: Observed, m: ModuleSpec): Action | undefined {
   return {
     type: 'rejoin', module: m.name, record,
     patch: patch({
-      taints: n.taints.filter((t) => !(t.key === OUT_OF_SERVICE_TAINT.key && t.effect === OUT_OF_SERVICE_TAINT.effect)),
+      taints: n.taints.filter((t) => !FENCE_TAINTS.some((f) => t.key === f.key && t.effect === f.effect)),
       annotations: { [ANNOTATIONS.fenceMethod]: null, [ANNOTATIONS.healthySince]: null, [ANNOTATIONS.failover]: null },
     }),
   };

@@ -12,7 +12,11 @@ export interface EventTarget {
   uid?: string;
 }
 
-export type EventReason = 'ModuleFailed' | 'ModuleRecovered' | 'ModuleFenced' | 'FenceFailed' | 'PodsReleased' | 'WorkloadsReady' | 'ModuleRejoined';
+export type EventReason = 'ModuleFailed' | 'ModuleRecovered' | 'ModuleFenced' | 'FenceFailed' | 'PodsReleased' | 'WorkloadsReady' | 'ModuleRejoined'
+  | 'PeripheralAssigned' | 'PeripheralReleaseRequested' | 'PeripheralOwnerUnavailable'
+  // The guardian's control-plane changes (src/controller/guardian).
+  | 'MemberRemovalRequested' | 'ServerPromotionRequested' | 'ModuleDemotionRequested' | 'ModuleResetRequested'
+  | 'ServerPromoted' | 'MemberRemoved' | 'ModuleDemoted' | 'ModuleReset' | 'PromotionCancelled' | 'QuorumRestored' | 'DrainRefused';
 
 /**
  * core/v1 Events, as `kubectl describe` and `kubectl get events` show them. Recording is best
@@ -33,6 +37,11 @@ export class EventRecorder {
    */
   node(name: string, type: 'Normal' | 'Warning', reason: EventReason, message: string): Promise<void> {
     return this.record({ apiVersion: 'v1', kind: 'Node', name, namespace: 'default', uid: name }, 'default', type, reason, message);
+  }
+
+  /** An Event on a Lease (a peripheral's ownership Lease: `kubectl describe lease -n edgebox-system peripheral-<name>`). */
+  lease(namespace: string, name: string, type: 'Normal' | 'Warning', reason: EventReason, message: string): Promise<void> {
+    return this.record({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', name, namespace }, namespace, type, reason, message);
   }
 
   /** An Event on a workload's Deployment or StatefulSet (read for its uid). */

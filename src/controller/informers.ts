@@ -10,6 +10,9 @@ import { LABELS } from '../spec/labels.js';
 import type { AgentView, ObservedNode, ObservedNodeLease, ObservedPod, PeerEntry, Ready } from './model.js';
 import { timeOf } from './model.js';
 import { isReady } from '../kube/client.js';
+import { toPeripheralLease, type PeripheralLease } from '../peripherals/lease.js';
+import { CONTROL_PLANE_ANNOTATIONS, parseControlPlaneReport } from './guardian/names.js';
+import type { ModuleReport } from './guardian/view.js';
 
 /**
  * The controller's view of the cluster: informers (client-node's ListWatch) on Nodes, node
@@ -188,6 +191,13 @@ export function toAgentView(l: V1Lease): AgentView | undefined {
   return { module: name.slice(AGENT_PREFIX.length), renewTime: timeOf(l.spec?.renewTime), durationSeconds: l.spec?.leaseDurationSeconds ?? 3, peers };
 }
 
+/** An agent Lease's control-plane report (the guardian's input), or undefined when it has none that parses. */
+export function toModuleReport(l: V1Lease): ModuleReport | undefined {
+  const v = toAgentView(l);
+  const report = parseControlPlaneReport(l.metadata?.annotations?.[CONTROL_PLANE_ANNOTATIONS.report]);
+  return v && report ? { module: v.module, renewTime: v.renewTime, durationSeconds: v.durationSeconds, report } : undefined;
+}
+
 export function toObservedPod(p: V1Pod): ObservedPod {
   return {
     namespace: p.metadata?.namespace ?? '',
@@ -195,6 +205,7 @@ export function toObservedPod(p: V1Pod): ObservedPod {
     uid: p.metadata?.uid ?? '',
     node: p.spec?.nodeName || undefined,
     workload: p.metadata?.labels?.[LABELS.workload],
+    singleton: p.metadata?.labels?.[LABELS.singleton] === 'true',
     ownerKind: p.metadata?.ownerReferences?.find((r) => r.controller)?.kind,
     deleting: Boolean(p.metadata?.deletionTimestamp),
     ready: isReady(p),
@@ -274,6 +285,16 @@ export class BoxInformers {
       views: this.agentLeases.list().map(toAgentView).filter((v): v is AgentView => v !== undefined),
       pods: this.pods.list().map(toObservedPod),
     };
+  }
+
+  /** The peripherals' ownership Leases (box-labelled, in the agents' namespace: the agent-Lease informer holds them too). */
+  peripheralLeases(): PeripheralLease[] {
+    return this.agentLeases.list().map(toPeripheralLease).filter((l): l is PeripheralLease => l !== undefined);
+  }
+
+  /** The agents' control-plane reports (`edgebox.dev/control-plane` on their Leases), for the guardian. */
+  controlPlaneReports(): ModuleReport[] {
+    return this.agentLeases.list().map(toModuleReport).filter((r): r is ModuleReport => r !== undefined);
   }
 
   /** The resourceVersion the node informer holds for a node, to know when it has seen a write. */

@@ -21,8 +21,28 @@ export const ANNOTATIONS = {
   failover: `${PREFIX}/failover`,
 } as const;
 
+/**
+ * How much longer than the module's own self-fence bound the controller waits before it releases
+ * the singletons of a module fenced by the taint alone (docs/decisions/0001-self-healing.md,
+ * "Self-fencing"). The agent fences itself at most `selfFenceSeconds` plus one heartbeat interval
+ * (its check) after the start of its last successful Lease write, and freezing the kubelet and
+ * stopping a sandbox take well under a second; the rest is for the clocks: the renewTime is the
+ * module's wall clock and the wait runs on the controller's, so their offset must stay under about
+ * one second (NTP on the box network keeps it to milliseconds).
+ */
+export const SELF_FENCE_MARGIN_MS = 2000;
+
 /** The taint of Kubernetes' non-graceful node shutdown: pods are deleted and volumes detached at once. */
 export const OUT_OF_SERVICE_TAINT: Taint = { key: 'node.kubernetes.io/out-of-service', value: 'nodeshutdown', effect: 'NoExecute' };
+/**
+ * Put on with the out-of-service taint and removed with it. Singleton pods tolerate the
+ * out-of-service taint (the controller releases them itself, after the module's self-fence
+ * bound), and a toleration also lets the scheduler place a pod: without this taint their
+ * replacement would land on the fenced module again.
+ */
+export const FENCED_TAINT: Taint = { key: `${PREFIX}/fenced`, value: 'true', effect: 'NoSchedule' };
+/** The taints of a fenced module. */
+export const FENCE_TAINTS: readonly Taint[] = [OUT_OF_SERVICE_TAINT, FENCED_TAINT];
 
 export const FENCE_METHODS = ['power', 'taint'] as const;
 export type FenceMethod = (typeof FENCE_METHODS)[number];
@@ -83,6 +103,8 @@ export interface ObservedPod {
   node: string | undefined;
   /** The `edgebox.dev/workload` label. */
   workload: string | undefined;
+  /** The `edgebox.dev/singleton` label: released from a module fenced by the taint alone only after its self-fence bound. */
+  singleton: boolean;
   /** Kind of the pod's controller (ReplicaSet, StatefulSet, DaemonSet...), if any. */
   ownerKind: string | undefined;
   deleting: boolean;

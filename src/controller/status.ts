@@ -7,6 +7,8 @@ import { initialServers } from '../plan/control-plane.js';
 import { assess, isHealthy, type Observed } from './decide.js';
 import { ANNOTATIONS, failoverOf, fenceMethodOf, type FenceMethod } from './model.js';
 import { apiStatus, isNotFound } from '../kube/client.js';
+import type { PeripheralStatus } from './peripherals/status.js';
+import type { ControlPlaneStatus } from './guardian/status.js';
 
 /**
  * The controller's part of the EdgeBox status: `modules[]` (health, role, suspicion of every
@@ -136,7 +138,7 @@ export function mergeFailovers(existing: readonly FailoverStatus[], current: rea
 
 interface EdgeBoxObject {
   metadata: { name: string; resourceVersion?: string };
-  status?: EdgeBoxStatus & { modules?: ModuleStatus[]; failovers?: FailoverStatus[] };
+  status?: EdgeBoxStatus & { modules?: ModuleStatus[]; failovers?: FailoverStatus[]; peripherals?: PeripheralStatus[]; controlPlane?: ControlPlaneStatus };
 }
 
 /**
@@ -153,9 +155,14 @@ export class StatusWriter {
     this.api = kc.makeApiClient(CustomObjectsApi);
   }
 
-  async write(observed: Observed): Promise<void> {
+  /** `peripherals`: the peripheral reconciler's part (src/controller/peripherals/status.ts), written with the rest. */
+  /**
+   * `controlPlane`: the guardian's part (src/controller/guardian/status.ts), computed from the
+   * one read here (it carries the history); its voters also say which modules are servers.
+   */
+  async write(observed: Observed, peripherals?: PeripheralStatus[], controlPlane?: (previous: ControlPlaneStatus | undefined) => ControlPlaneStatus | undefined): Promise<void> {
     const ref = { group: GROUP, version: VERSION, plural: PLURAL, name: this.o.box };
-    const modules = moduleStatuses(observed);
+    const listed = moduleStatuses(observed);
     const current = currentFailovers(observed);
     for (let attempt = 1; attempt <= 5; attempt++) {
       let box: EdgeBoxObject;
@@ -163,7 +170,7 @@ export class StatusWriter {
         box = (await this.api.getClusterCustomObject(ref)) as EdgeBoxObject;
       } catch (e) {
         if (isNotFound(e)) {
-          if (!this.missingReported) this.o.log('warn', 'no EdgeBox object to report status on', { box: this.o.box, hint: 'run `edgebox apply` (it installs the CRD) or discovery (it creates the object)' });
+          if (!this.missingReported) this.o.log('warn', 'no EdgeBox object to report status on', { box: this.o.box, hint: 'run `edgebox apply` (it creates the object; so does `edgebox agent publish`)' });
           this.missingReported = true;
           return;
         }
@@ -172,9 +179,13 @@ export class StatusWriter {
       this.missingReported = false;
       const status = box.status ?? {};
       const failovers = mergeFailovers(status.failovers ?? [], current);
-      if (JSON.stringify(status.modules) === JSON.stringify(modules) && JSON.stringify(status.failovers ?? []) === JSON.stringify(failovers)) return;
+      const cp = controlPlane?.(status.controlPlane);
+      const modules = cp?.voters.length ? listed.map((m) => ({ ...m, role: cp.voters.some((v) => v.module === m.name) ? 'server' as const : 'agent' as const })) : listed;
+      if (JSON.stringify(status.modules) === JSON.stringify(modules) && JSON.stringify(status.failovers ?? []) === JSON.stringify(failovers) &&
+        (peripherals === undefined || JSON.stringify(status.peripherals) === JSON.stringify(peripherals)) &&
+        (cp === undefined || JSON.stringify(status.controlPlane) === JSON.stringify(cp))) return;
       try {
-        await this.api.replaceClusterCustomObjectStatus({ ...ref, body: { ...box, status: { ...status, modules, failovers } } });
+        await this.api.replaceClusterCustomObjectStatus({ ...ref, body: { ...box, status: { ...status, modules, failovers, ...(peripherals ? { peripherals } : {}), ...(cp ? { controlPlane: cp } : {}) } } });
         return;
       } catch (e) {
         if (!(apiStatus(e) === 409)) throw e;

@@ -89,6 +89,8 @@ export const EDGEBOX_CRD = {
                 // The controller's last failovers (src/controller/status.ts); declared so the
                 // API server keeps them instead of pruning an unknown field.
                 failovers: { type: 'array', items: preserved },
+                // The guardian's voters, leader, pending change and history (src/controller/guardian/status.ts).
+                controlPlane: preserved,
               },
             },
           },
@@ -108,29 +110,43 @@ export interface EnsureOptions {
 const apply = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
 
 /**
- * Installs the EdgeBox CRD and creates or updates the box's EdgeBox object from the spec. Both
- * go by server-side apply with edgebox's field manager, so running it again changes nothing.
+ * The box's EdgeBox object as edgebox applies it: the spec file's `spec`, no `status` (written
+ * through the subresource by the controller, the agents and discovery, so an apply never touches
+ * it), and no ownership labels, so that apply's prune never deletes it with its status history
+ * and discovery, which applies the same object with the same field manager, agrees on every field.
  */
-export async function ensureEdgeBox(kc: KubeConfig, box: BoxSpec, opts: EnsureOptions = {}): Promise<void> {
+export function edgeBoxObject(box: BoxSpec): { apiVersion: string; kind: string; metadata: { name: string }; spec: BoxSpec['spec'] } {
+  return { apiVersion: API_VERSION, kind: KIND, metadata: { name: box.metadata.name }, spec: box.spec };
+}
+
+/**
+ * Waits until the API server has established the EdgeBox CRD: a new CRD's resource is served
+ * only then, and an EdgeBox applied before that 404s.
+ */
+export async function waitForCrdEstablished(kc: KubeConfig, opts: EnsureOptions = {}): Promise<void> {
   const { timeoutMs = 30_000, sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) } = opts;
   const ext = kc.makeApiClient(ApiextensionsV1Api);
-  await ext.patchCustomResourceDefinition({ name: CRD_NAME, body: EDGEBOX_CRD, fieldManager: FIELD_MANAGER, force: true }, apply);
-
-  // A new CRD's resource is served only once Established; applying an EdgeBox before that 404s.
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const crd = await ext.readCustomResourceDefinition({ name: CRD_NAME });
-    if (crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
+    if (crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) return;
     if (Date.now() > deadline) {
       throw failure('crd.not-established', `the API server has not established ${CRD_NAME} after ${timeoutMs / 1000} s`,
         `look at its conditions: kubectl get crd ${CRD_NAME} -o yaml`);
     }
     await sleep(200);
   }
+}
 
+/**
+ * Installs the EdgeBox CRD and creates or updates the box's EdgeBox object from the spec. Both
+ * go by server-side apply with edgebox's field manager, so running it again changes nothing.
+ */
+export async function ensureEdgeBox(kc: KubeConfig, box: BoxSpec, opts: EnsureOptions = {}): Promise<void> {
+  await kc.makeApiClient(ApiextensionsV1Api).patchCustomResourceDefinition({ name: CRD_NAME, body: EDGEBOX_CRD, fieldManager: FIELD_MANAGER, force: true }, apply);
+  await waitForCrdEstablished(kc, opts);
   await kc.makeApiClient(CustomObjectsApi).patchClusterCustomObject({
     group: GROUP, version: VERSION, plural: PLURAL, name: box.metadata.name,
-    body: { apiVersion: API_VERSION, kind: KIND, metadata: { name: box.metadata.name }, spec: box.spec },
-    fieldManager: FIELD_MANAGER, force: true,
+    body: edgeBoxObject(box), fieldManager: FIELD_MANAGER, force: true,
   }, apply);
 }

@@ -1,9 +1,8 @@
 import { open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { failure } from '../diagnostics/diagnostic.js';
-import type { TimingsName } from './components.js';
+import type { TimingsName } from './timings.js';
 import { sleep } from './processes.js';
-import type { Component } from './toolchain.js';
 
 /**
  * What a running box is, written to `<box dir>/state.json` so that `down`, `status`, `kill` and
@@ -11,14 +10,30 @@ import type { Component } from './toolchain.js';
  */
 export interface BoxState {
   /** Bumped when the shape changes incompatibly. */
-  version: 1;
+  version: 2;
   box: string;
   spec: string;
   dir: string;
   timings: TimingsName;
   startedAt: string;
+  /** The built binaries (`<cache>/<versions>/bin`): agents start etcd and kube-apiserver from here. */
+  binDir: string;
+  /** Module -> its loopback address (127.0.1.N). */
+  addresses: Record<string, string>;
+  controlPlane: {
+    mode: ControlPlaneMode;
+    /**
+     * The modules `up` started as servers (src/plan/control-plane.ts initialServers); promotions
+     * change who serves later. `single`: the host member `control-plane` (server-layout.ts).
+     */
+    initialServers: string[];
+  };
   ports: Ports;
-  /** In start order; `down` stops them in reverse. */
+  /**
+   * The box-level processes, in start order; `down` stops them in reverse. Each module's etcd and
+   * kube-apiserver are in `<box dir>/modules/<module>/control-plane.json` instead (server-layout.ts):
+   * the module's agent starts and stops them.
+   */
   components: ComponentState[];
   /** Modules whose heartbeat `local kill` stopped. */
   killed: string[];
@@ -52,18 +67,32 @@ export interface ControllerState extends CliProcessState {
   metricsPort: number;
 }
 
+/**
+ * `spec`: as many etcd + kube-apiserver pairs as the spec's `controlPlane.servers`, on the initial
+ * servers' addresses (killing a server module stops its pair). `single`: one pair on 127.0.0.1
+ * that belongs to no module, whatever the spec says, for tests and benchmarks whose subject is not
+ * the control plane (a killed module never takes the API with it, and no role changes happen).
+ */
+export type ControlPlaneMode = 'spec' | 'single';
+
 export interface Ports {
-  etcdClient: number;
-  etcdPeer: number;
+  /** The box's API address on 127.0.0.1 (the API proxy): what the kubeconfig names. */
   apiserver: number;
   controllerManager: number;
   scheduler: number;
+  /** Each module's etcd and kube-apiserver, the same ports on every module address. */
+  server: { etcdClient: number; etcdPeer: number; apiserver: number };
 }
 
+export const BOX_COMPONENTS = ['api-proxy', 'kube-controller-manager', 'kube-scheduler', 'kwok'] as const;
+export type BoxComponent = (typeof BOX_COMPONENTS)[number];
+
 export interface ComponentState {
-  name: Component;
+  name: BoxComponent;
   pid: number;
   bin: string;
+  /** The API proxy is the edgebox CLI: Node (`bin`) running this script. */
+  script?: string;
   log: string;
 }
 

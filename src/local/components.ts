@@ -1,20 +1,12 @@
 import { join } from 'node:path';
-import { KUBERNETES_DEFAULTS, TUNED, type Timings } from '../render/tuning.js';
-import type { Ports } from './box-state.js';
-import { servingCertFile, type BoxFiles } from './credentials.js';
+import type { Timings } from '../render/tuning.js';
+import type { BoxComponent, Ports } from './box-state.js';
+import type { BoxFiles } from './credentials.js';
 import { LOOPBACK } from './ports.js';
 import { KWOK_SELECTOR } from './simulated-nodes.js';
 import type { Component } from './toolchain.js';
 
-export const TIMINGS_NAMES = ['default', 'tuned'] as const;
-export type TimingsName = (typeof TIMINGS_NAMES)[number];
-
-export function timingsFor(name: TimingsName): Timings {
-  return name === 'tuned' ? TUNED : KUBERNETES_DEFAULTS;
-}
-
-/** K3s's default service and cluster CIDRs, so addresses look as they will on the box. Never routed. */
-const SERVICE_CIDR = '10.43.0.0/16';
+/** K3s's default cluster CIDR, so pod addresses look as they will on the box. Never routed. */
 const POD_CIDR = '10.42.0.0/16';
 
 /** How to tell a component has started: an HTTP(S) endpoint that answers 200. */
@@ -27,7 +19,7 @@ export interface HealthCheck {
 }
 
 export interface ComponentCommand {
-  name: Component;
+  name: Extract<BoxComponent, Component>;
   args: string[];
   env?: NodeJS.ProcessEnv;
   health?: HealthCheck;
@@ -41,15 +33,15 @@ export interface CommandContext {
 }
 
 /**
- * The command line of every component, in start order. Pure: `up` runs these, the docs describe
- * them. Everything binds 127.0.0.1 and gets a free port; kube-controller-manager and
- * kube-scheduler write their self-signed serving certificates to the box dir so their /healthz
- * can be checked with verification. Leader election is off: each runs once per box.
+ * The command line of the box-level components, in start order (each module's etcd and
+ * kube-apiserver are the role driver's: src/agent/role/process-plan.ts). Pure: `up` runs these,
+ * the docs describe them. They bind 127.0.0.1 on free ports and reach the API through the box's
+ * API address; kube-controller-manager and kube-scheduler write their self-signed serving
+ * certificates to the box dir so their /healthz can be checked with verification. Leader
+ * election is on, as on a box with several servers: a restarted or second instance waits its turn.
  */
 export function componentCommands(ctx: CommandContext): ComponentCommand[] {
   const { files, ports, timings } = ctx;
-  const etcdClient = `http://${LOOPBACK}:${ports.etcdClient}`;
-  const etcdPeer = `http://${LOOPBACK}:${ports.etcdPeer}`;
   // No --authentication-kubeconfig / --authorization-kubeconfig: with token auth only, the API
   // server publishes no extension-apiserver-authentication ConfigMap, and delegated auth would
   // retry reading it forever (log noise, API load). The health paths are always allowed.
@@ -59,54 +51,17 @@ export function componentCommands(ctx: CommandContext): ComponentCommand[] {
     `--secure-port=${port}`,
     `--cert-dir=${certDir}`,
     '--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics',
-    '--leader-elect=false',
+    '--leader-elect=true',
   ];
   const kcmCerts = join(ctx.dir, 'pki', 'kube-controller-manager');
   const schedulerCerts = join(ctx.dir, 'pki', 'kube-scheduler');
   return [
     {
-      name: 'etcd',
-      args: [
-        '--name=edgebox',
-        `--data-dir=${files.etcdData}`,
-        `--listen-client-urls=${etcdClient}`,
-        `--advertise-client-urls=${etcdClient}`,
-        `--listen-peer-urls=${etcdPeer}`,
-        `--initial-advertise-peer-urls=${etcdPeer}`,
-        `--initial-cluster=edgebox=${etcdPeer}`,
-        // A throwaway test cluster: durability across power loss is not worth the fsync latency.
-        '--unsafe-no-fsync',
-      ],
-      health: { url: `${etcdClient}/health` },
-    },
-    {
-      name: 'kube-apiserver',
-      args: [
-        `--etcd-servers=${etcdClient}`,
-        `--bind-address=${LOOPBACK}`,
-        // Without it the API server advertises the host's first non-loopback address.
-        `--advertise-address=${LOOPBACK}`,
-        `--secure-port=${ports.apiserver}`,
-        `--cert-dir=${files.certDir}`,
-        `--token-auth-file=${files.tokenFile}`,
-        '--authorization-mode=RBAC',
-        `--service-cluster-ip-range=${SERVICE_CIDR}`,
-        '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-        `--service-account-key-file=${files.serviceAccountKey}`,
-        `--service-account-signing-key-file=${files.serviceAccountKey}`,
-        // No kube-proxy or endpoints to keep: the `kubernetes` Service's endpoints are not needed.
-        '--endpoint-reconciler-type=none',
-        `--default-not-ready-toleration-seconds=${timings.defaultTolerationSeconds}`,
-        `--default-unreachable-toleration-seconds=${timings.defaultTolerationSeconds}`,
-      ],
-      health: { url: `https://${LOOPBACK}:${ports.apiserver}/readyz`, caFile: servingCertFile(files), auth: true },
-    },
-    {
       name: 'kube-controller-manager',
       args: [
         ...serving(kcmCerts, ports.controllerManager),
         `--service-account-private-key-file=${files.serviceAccountKey}`,
-        `--root-ca-file=${servingCertFile(files)}`,
+        `--root-ca-file=${files.caFile}`,
         `--node-monitor-period=${timings.nodeMonitorPeriodSeconds}s`,
         `--node-monitor-grace-period=${timings.nodeMonitorGracePeriodSeconds}s`,
       ],

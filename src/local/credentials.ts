@@ -2,39 +2,34 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { boxPki } from './server-layout.js';
 
 /**
- * The box's credentials, all made with node:crypto, so no client certificates and no openssl:
- * a static admin bearer token in group system:masters (kube-apiserver --token-auth-file), used
- * by the user and by every component, and the service-account signing key pair.
+ * The box's credentials: a static admin bearer token in group system:masters (kube-apiserver
+ * --token-auth-file), used by the user and by every component, the service-account signing key
+ * pair (node:crypto), and the box CA with the API servers' serving certificate (box-ca.ts).
  */
 export interface BoxFiles {
   tokenFile: string;
   serviceAccountKey: string;
-  /** kube-apiserver writes its self-signed serving certificate (and its CA) here. */
-  certDir: string;
+  /** The box CA: what the kubeconfig and the components trust. */
+  caFile: string;
   kubeconfig: string;
-  etcdData: string;
   kwokConfig: string;
   /** KWOK reads ~/.kwok/kwok.yaml before its --config: it gets a HOME of its own. */
   kwokHome: string;
 }
 
 export function boxFiles(dir: string): BoxFiles {
+  const pki = boxPki(dir);
   return {
-    tokenFile: join(dir, 'pki', 'tokens.csv'),
-    serviceAccountKey: join(dir, 'pki', 'service-account.key'),
-    certDir: join(dir, 'pki', 'apiserver'),
+    tokenFile: pki.tokenFile,
+    serviceAccountKey: pki.serviceAccountKey,
+    caFile: pki.ca,
     kubeconfig: join(dir, 'kubeconfig'),
-    etcdData: join(dir, 'etcd'),
     kwokConfig: join(dir, 'kwok.yaml'),
     kwokHome: join(dir, 'kwok-home'),
   };
-}
-
-/** The self-signed certificate kube-apiserver generates when given only --cert-dir. */
-export function servingCertFile(files: BoxFiles): string {
-  return join(files.certDir, 'apiserver.crt');
 }
 
 const ADMIN_USER = 'edgebox-admin';
@@ -54,7 +49,7 @@ export async function readToken(files: BoxFiles): Promise<string> {
 }
 
 export async function writeKubeconfig(files: BoxFiles, opts: { box: string; server: string; token: string }): Promise<void> {
-  const ca = await readFile(servingCertFile(files));
+  const ca = await readFile(files.caFile);
   const name = `edgebox-${opts.box}`;
   const config = {
     apiVersion: 'v1',

@@ -1,19 +1,21 @@
 import { readState, removeState } from './box-state.js';
 import { healAll } from './partition.js';
 import { isRunning, stopProcesses, type ProcessRef } from './processes.js';
+import { memberAddresses, readServerRecord } from './server-layout.js';
 
 export interface DownResult {
   box?: string;
-  /** What was still running and was stopped: components, `agent <module>`, `controller-<n>`. */
+  /** What was still running and was stopped: components, `agent <module>`, `controller-<n>`, `etcd <module>`, `kube-apiserver <module>`. */
   stopped: string[];
 }
 
 /**
  * Stops every process of the box (SIGTERM, SIGKILL after `graceMs`): first the controllers and
- * agents (together: they only talk to the API server and each other), then the components in
- * reverse start order, so KWOK and the controllers go before the API server and etcd. Removes
- * the box's partition rules. Idempotent. Logs and data stay in the box dir for inspection until
- * the next `up` replaces them.
+ * agents (together: they only talk to the API server and each other), then the box-level
+ * components in reverse start order (KWOK first, the API proxy last), then every module's API
+ * server and, once those are gone, its etcd member, wherever the agents' role drivers started
+ * them since `up`. Removes the box's partition rules. Idempotent. Logs and data stay in the box
+ * dir for inspection until the next `up` replaces them.
  */
 export async function down(dir: string, opts: { graceMs?: number } = {}): Promise<DownResult> {
   const state = await readState(dir);
@@ -27,12 +29,20 @@ export async function down(dir: string, opts: { graceMs?: number } = {}): Promis
   const agents = await stillRunning(state.agents ?? []);
   await stopProcesses([...controllers, ...agents], opts.graceMs);
   const components = await stillRunning(state.components);
-  // Reverse order, one at a time: etcd must outlive the API server's shutdown.
   for (const c of [...components].reverse()) await stopProcesses([c], opts.graceMs);
+  const records = await Promise.all(Object.keys(memberAddresses(state)).map(async (module) => ({ module, record: await readServerRecord(dir, module) })));
+  const apiservers = await stillRunning(records.flatMap(({ module, record }) => (record.apiserver ? [{ ...record.apiserver, module }] : [])));
+  await stopProcesses(apiservers, opts.graceMs);
+  // After the API servers: etcd must outlive their shutdown.
+  const members = await stillRunning(records.flatMap(({ module, record }) => (record.etcd ? [{ ...record.etcd, module }] : [])));
+  await stopProcesses(members, opts.graceMs);
   await healAll(dir);
   await removeState(dir);
   return {
     box: state.box,
-    stopped: [...controllers.map((c) => c.id), ...agents.map((a) => `agent ${a.module}`), ...components.map((c) => c.name)],
+    stopped: [
+      ...controllers.map((c) => c.id), ...agents.map((a) => `agent ${a.module}`), ...components.map((c) => c.name),
+      ...apiservers.map((a) => `kube-apiserver ${a.module}`), ...members.map((m) => `etcd ${m.module}`),
+    ],
   };
 }

@@ -2,11 +2,14 @@ import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { failure, inputError } from '../diagnostics/diagnostic.js';
 import { LABELS } from '../spec/labels.js';
 import { readState, updateState, type BoxState } from './box-state.js';
-import { componentCommands, timingsFor } from './components.js';
+import { componentCommands } from './components.js';
+import { timingsFor } from './timings.js';
+import { memberAddresses, readServerRecord, serverLayout } from './server-layout.js';
+import { awaitApiserverReady, awaitEtcdAnswers, createProcessDriver, hasMemberData, launchApiserver, launchEtcd, runningServerProcesses } from '../agent/role/process-driver.js';
 import { boxFiles, readToken } from './credentials.js';
 import { coreApi } from '../kube/client.js';
 import { awaitHealthy, launch } from './launch.js';
-import { killProcesses, signalProcesses, sleep } from './processes.js';
+import { isRunning, killProcesses, signalProcesses, sleep } from './processes.js';
 import { silent } from './progress.js';
 import { killAgent, restartAgent } from './self-healing.js';
 import { KWOK_SELECTOR } from './simulated-nodes.js';
@@ -20,22 +23,26 @@ export interface InjectionResult {
 }
 
 /**
- * `local kill`: the module stops heartbeating, as a module that lost power does. Its agent (if
- * the box runs agents) dies at once with SIGKILL: a powered-off module says no goodbye. Its node
- * loses the label KWOK selects on; KWOK's watch (server-side label selector) drops it, nobody
- * renews its Lease, and after --node-monitor-grace-period the node lifecycle controller marks it
- * Unknown and taints it. Its pods are evicted after their toleration and then stay Terminating,
- * since nothing on the "module" confirms they stopped: what real hardware does.
+ * `local kill` (and the `local` power driver): the module loses power. Its node loses the label
+ * KWOK selects on; KWOK's watch (server-side label selector) drops it, nobody renews its Lease,
+ * and after --node-monitor-grace-period the node lifecycle controller marks it Unknown and taints
+ * it. Its pods are evicted after their toleration and then stay Terminating, since nothing on the
+ * "module" confirms they stopped: what real hardware does. Its agent, etcd member and API server
+ * die at once with SIGKILL: a powered-off module says no goodbye.
+ * Works without the API (a quorum loss is when the agents' power driver needs it most): the
+ * label is best-effort, the processes and the state file are what a power-off is.
  */
 export async function killModule(dir: string, module: string): Promise<InjectionResult> {
-  const state = await runningBox(dir, module);
+  const state = await knownModule(dir, module);
   const wasKilled = state.killed.includes(module);
   // The label goes first, so that a failover timed from the watch event of the kill (as the
-  // benchmarks do) includes the agent's death rather than starting after it.
-  if (!wasKilled) await setSelectorLabel(dir, module, null);
-  // Also when the module is already killed: an agent started since then (by hand) must go too.
+  // benchmarks do) includes the processes' death rather than starting after it.
+  if (!wasKilled) await setSelectorLabel(dir, module, null).catch(() => undefined);
+  // Also when the module is already killed: processes started since then (by hand) must go too.
   const agentKilled = await killAgent(state, module);
-  if (wasKilled) return { module, changed: agentKilled };
+  const servers = await runningServerProcesses(await readServerRecord(dir, module));
+  await killProcesses(servers);
+  if (wasKilled) return { module, changed: agentKilled || servers.length > 0 };
   await updateState(dir, (s) => {
     s.killed = [...new Set([...s.killed, module])].sort();
   });
@@ -44,7 +51,10 @@ export async function killModule(dir: string, module: string): Promise<Injection
 
 /**
  * `local revive`: KWOK plays the node again (its node-initialize stage makes it Ready), then
- * the module's agent starts, as both do when a module boots. Returns once the agent answers.
+ * the module's agent starts, as both do when a module boots; its role loop decides whether its
+ * etcd member restarts (still a member) or its data is discarded (replaced meanwhile). A box
+ * without agents has no role loop: a module with member data restarts it. Returns once the
+ * agent (or the member) answers.
  */
 export async function reviveModule(dir: string, module: string): Promise<InjectionResult> {
   const state = await runningBox(dir, module);
@@ -53,7 +63,8 @@ export async function reviveModule(dir: string, module: string): Promise<Injecti
   await updateState(dir, (s) => {
     s.killed = s.killed.filter((m) => m !== module);
   });
-  await restartAgent(dir, module);
+  if (state.agents?.length) await restartAgent(dir, module);
+  else if (module in memberAddresses(state) && (await hasMemberData(serverLayout(state, module)))) await createProcessDriver({ dir, module }).restart();
   return { module, changed: true };
 }
 
@@ -85,15 +96,34 @@ export async function killController(dir: string, id: string): Promise<void> {
 }
 
 /**
- * The control plane briefly unavailable: kills one component (SIGKILL, a crash: kube-apiserver
- * would otherwise keep serving for seconds while it drains), waits `downForMs`, and starts it
- * again with the same command line (ports, certificates and data stay, so clients reconnect as
- * they would after a real restart). Returns once it answers its health check again.
+ * The control plane briefly unavailable: kills a box component, or every module's API server
+ * (`kube-apiserver`) or etcd member (`etcd`) at once (SIGKILL, a crash: kube-apiserver would
+ * otherwise keep serving for seconds while it drains), waits `downForMs`, and starts them again
+ * with the same command lines (ports, certificates and data stay, so clients reconnect as they
+ * would after a real restart). Returns once they answer their health checks again.
  */
 export async function restartComponent(dir: string, name: Component, opts: { downForMs: number }): Promise<void> {
   const state = await readState(dir);
-  const current = state?.components.find((c) => c.name === name);
-  if (!state || !current) throw failure('local.no-box', `no local box with ${name} is running in ${dir}`, 'start one with `edgebox local up <spec>`');
+  if (!state) throw failure('local.no-box', `no local box is running in ${dir}`, 'start one with `edgebox local up <spec>`');
+  if (name === 'kube-apiserver' || name === 'etcd') {
+    const which = name === 'etcd' ? 'etcd' : 'apiserver';
+    const modules: string[] = [];
+    for (const m of Object.keys(memberAddresses(state))) {
+      const p = (await readServerRecord(dir, m))[which];
+      if (p && (await isRunning(p.pid, p.bin))) modules.push(m);
+    }
+    if (modules.length === 0) throw failure('local.no-box', `no ${name} is running in ${dir}`, 'see `edgebox local status`');
+    await killProcesses(await Promise.all(modules.map(async (m) => (await readServerRecord(dir, m))[which]!)));
+    await sleep(opts.downForMs);
+    await Promise.all(modules.map(async (m) => {
+      const l = serverLayout(state, m);
+      if (which === 'apiserver') return awaitApiserverReady(l, await launchApiserver(dir, l));
+      return awaitEtcdAnswers(l, await launchEtcd(dir, l, { initialCluster: `${m}=http://${l.address}:${l.ports.etcdPeer}`, state: 'existing' }));
+    }));
+    return;
+  }
+  const current = state.components.find((c) => c.name === name);
+  if (!current) throw failure('local.no-box', `no local box with ${name} is running in ${dir}`, 'start one with `edgebox local up <spec>`');
   await killProcesses([current]);
   await sleep(opts.downForMs);
   const files = boxFiles(dir);
@@ -103,6 +133,16 @@ export async function restartComponent(dir: string, name: Component, opts: { dow
     s.components = s.components.map((c) => (c.name === name ? started : c));
   });
   await awaitHealthy(cmd, started, await readToken(files), silent);
+}
+
+/** The box state, if `module` is one of its modules; nothing else is required (no API). */
+async function knownModule(dir: string, module: string): Promise<BoxState> {
+  const state = await readState(dir);
+  if (!state) throw failure('local.no-box', `no local box is running in ${dir}`, 'start one with `edgebox local up <spec>`');
+  if (!(module in state.addresses)) {
+    throw inputError('local.unknown-module', `box '${state.box}' has no module '${module}'`, `modules: ${Object.keys(state.addresses).join(', ')}`);
+  }
+  return state;
 }
 
 async function runningBox(dir: string, module: string): Promise<BoxState> {
@@ -121,7 +161,8 @@ async function runningBox(dir: string, module: string): Promise<BoxState> {
   return state;
 }
 
-async function setSelectorLabel(dir: string, module: string, value: string | null): Promise<void> {
+/** Whether KWOK plays a module's node (renews its Lease, runs its pods' lifecycle): null stops it. */
+export async function setSelectorLabel(dir: string, module: string, value: string | null): Promise<void> {
   await coreApi(boxFiles(dir).kubeconfig).patchNode(
     { name: module, body: { metadata: { labels: { [KWOK_SELECTOR.key]: value } } } },
     setHeaderOptions('Content-Type', PatchStrategy.MergePatch),

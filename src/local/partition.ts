@@ -2,6 +2,8 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { failure, inputError } from '../diagnostics/diagnostic.js';
 import { readState, type BoxState } from './box-state.js';
+import { setSelectorLabel } from './failure-injection.js';
+import { KWOK_SELECTOR } from './simulated-nodes.js';
 
 /**
  * A partial partition of a local box: the heartbeats between two modules are dropped, both
@@ -104,6 +106,115 @@ export async function listPartitions(dir: string): Promise<Partition[]> {
 /** `down`: every rule of the box goes, whether or not the agents still run. Quiet when there is nothing to do. */
 export async function healAll(dir: string): Promise<void> {
   if ((await listPartitions(dir)).length > 0) await healPartitions(dir);
+  if (isRoot()) await deleteIsolationRules(await iptables(['-S', 'INPUT']).catch(() => ''), dir, undefined);
+}
+
+/*
+ * Isolation: a module alive but cut off from everything, as a module whose switch port died is.
+ * Its heartbeats are dropped both ways with every peer, its own TCP connections to the API server
+ * are dropped (the agent binds them to the module's address, so they are told apart from the
+ * host's), and its node stops being renewed by KWOK (a kubelet that cannot reach the API renews
+ * nothing). Its agent keeps running: that is what self-fencing is for. The rules carry a comment
+ * `edgebox-isolate:<box tag>:<module>` and match only this box's heartbeat and API ports.
+ */
+
+const ISOLATE_PREFIX = 'edgebox-isolate';
+
+export interface IsolationRule {
+  protocol: 'udp' | 'tcp';
+  source?: string;
+  destination?: string;
+  port: number;
+  comment: string;
+}
+
+/**
+ * The DROP rules isolating a module at `address`: its heartbeats out and every peer's in (UDP to
+ * the box's heartbeat port), and its connections to each API port. Pure.
+ */
+export function isolationRules(o: { dir: string; module: string; address: string; heartbeatPort: number; apiPorts: readonly number[] }): IsolationRule[] {
+  const comment = `${ISOLATE_PREFIX}:${boxTag(o.dir)}:${o.module}`;
+  return [
+    { protocol: 'udp', source: o.address, port: o.heartbeatPort, comment },
+    { protocol: 'udp', destination: o.address, port: o.heartbeatPort, comment },
+    ...o.apiPorts.map((port) => ({ protocol: 'tcp' as const, source: o.address, port, comment })),
+  ];
+}
+
+export function isolationRuleArgs(r: IsolationRule): string[] {
+  return [
+    ...(r.source ? ['-s', r.source] : []), ...(r.destination ? ['-d', r.destination] : []),
+    '-p', r.protocol, '--dport', String(r.port), '-m', 'comment', '--comment', r.comment, '-j', 'DROP',
+  ];
+}
+
+/** The modules a box's rules in `iptables -S INPUT` output isolate, sorted. Pure. */
+export function isolationsIn(listing: string, dir: string): string[] {
+  const tag = `${ISOLATE_PREFIX}:${boxTag(dir)}:`;
+  const found = new Set<string>();
+  for (const line of listing.split('\n')) {
+    const comment = /--comment "?([^"\s]+)"?/.exec(line)?.[1];
+    if (comment?.startsWith(tag) && comment.length > tag.length) found.add(comment.slice(tag.length));
+  }
+  return [...found].sort();
+}
+
+/**
+ * The API ports a module's connections to the API server go to: the box's API address (the
+ * proxy on 127.0.0.1) and the port every module's API server listens on.
+ */
+export function apiPorts(state: BoxState): number[] {
+  return [state.ports.apiserver, state.ports.server.apiserver];
+}
+
+/** `isolate <module>`: cuts it off from its peers and the API; its node stops heartbeating. Idempotent. */
+export async function isolateModule(dir: string, module: string): Promise<{ changed: boolean; rules: IsolationRule[] }> {
+  const state = await readState(dir);
+  if (!state) throw failure('local.no-box', `no local box is running in ${dir}`, 'start one with `edgebox local up <spec>`');
+  const agent = (state.agents ?? []).find((a) => a.module === module);
+  if ((state.agents ?? []).length === 0) {
+    throw failure('local.no-agents', `box '${state.box}' runs no agents: isolation is about what a module's agent does when cut off`, `start them with \`edgebox local up ${state.spec} --dir ${dir} --with-agents\``);
+  }
+  if (!agent) throw inputError('local.unknown-module', `box '${state.box}' has no module '${module}'`, `modules: ${moduleNames(state).join(', ')}`);
+  const rules = isolationRules({ dir, module, address: agent.address, heartbeatPort: agent.port, apiPorts: apiPorts(state) });
+  // KWOK first: its last renewal of the node Lease must come before the peers last hear the
+  // module, or the controller would rightly take the node for alive (renewed after that).
+  if (!state.killed.includes(module)) await setSelectorLabel(dir, module, null);
+  let changed = false;
+  for (const r of rules) {
+    if (await iptables(['-C', 'INPUT', ...isolationRuleArgs(r)]).then(() => true, () => false)) continue;
+    await iptables(['-I', 'INPUT', ...isolationRuleArgs(r)]);
+    changed = true;
+  }
+  return { changed, rules };
+}
+
+/**
+ * `heal [module]`: lifts the isolation of `module` (every isolated module without one): its rules
+ * go and KWOK plays its node again, unless it was killed meanwhile. Returns the modules healed.
+ */
+export async function healIsolations(dir: string, module?: string): Promise<string[]> {
+  const healed = await deleteIsolationRules(await iptables(['-S', 'INPUT']), dir, module);
+  const state = await readState(dir);
+  for (const m of healed) if (state && !state.killed.includes(m)) await setSelectorLabel(dir, m, KWOK_SELECTOR.value);
+  return healed;
+}
+
+/** The box's isolated modules, for `status`; none when iptables cannot be read (not root: none were made). */
+export async function listIsolations(dir: string): Promise<string[]> {
+  if (!isRoot()) return [];
+  return isolationsIn(await iptables(['-S', 'INPUT']).catch(() => ''), dir);
+}
+
+async function deleteIsolationRules(listing: string, dir: string, module: string | undefined): Promise<string[]> {
+  const healed = isolationsIn(listing, dir).filter((m) => module === undefined || m === module);
+  const comments = new Set(healed.map((m) => `${ISOLATE_PREFIX}:${boxTag(dir)}:${m}`));
+  for (const line of listing.split('\n')) {
+    const comment = /--comment "?([^"\s]+)"?/.exec(line)?.[1];
+    if (!line.startsWith('-A INPUT ') || !comment || !comments.has(comment)) continue;
+    await iptables(['-D', ...line.slice(3).replaceAll('"', '').split(/\s+/)]);
+  }
+  return healed;
 }
 
 async function pairOf(dir: string, module: string, peer: string): Promise<{ dir: string; port: number; a: { module: string; address: string }; b: { module: string; address: string } }> {

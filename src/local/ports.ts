@@ -46,3 +46,25 @@ export async function freeUdpPortOn(addresses: readonly string[]): Promise<numbe
   }
   throw new Error(`no UDP port is free on every one of ${addresses.join(', ')}`);
 }
+
+/**
+ * `count` distinct TCP ports free on every one of `addresses`: each module's etcd and API server
+ * use the same ports on its own 127.0.1.N, so a module promoted later finds them free too.
+ */
+export async function freeTcpPortsOn(addresses: readonly string[], count: number): Promise<number[]> {
+  const bind = (address: string, port: number) => new Promise<Server | undefined>((done) => {
+    const s = createServer();
+    s.once('error', () => done(undefined));
+    s.listen(port, address, () => done(s));
+  });
+  const chosen: number[] = [];
+  for (let attempt = 0; attempt < 50 && chosen.length < count; attempt++) {
+    const [candidate] = await freePorts(1);
+    if (chosen.includes(candidate!)) continue;
+    const held = await Promise.all(addresses.map((a) => bind(a, candidate!)));
+    await Promise.all(held.map((s) => (s ? new Promise((r) => s.close(r)) : undefined)));
+    if (held.every((s) => s !== undefined)) chosen.push(candidate!);
+  }
+  if (chosen.length < count) throw new Error(`no ${count} TCP ports are free on every one of ${addresses.join(', ')}`);
+  return chosen;
+}

@@ -37,6 +37,14 @@ export function addressMapFile(dir: string): string {
   return join(dir, 'address-map.json');
 }
 
+/**
+ * Where a module's agent records the singletons it stops when it fences itself: KWOK runs no
+ * containers, so the `local` runtime driver writes what it would stop (src/agent/self-fence).
+ */
+export function runtimeFile(dir: string, module: string): string {
+  return join(dir, 'modules', module, 'runtime.jsonl');
+}
+
 export interface AgentArgs {
   spec: string;
   module: string;
@@ -46,6 +54,12 @@ export interface AgentArgs {
   port: number;
   httpPort: number;
   addressMap: string;
+  runtimeFile: string;
+  /**
+   * The box dir: the agent's `process` role driver runs the module's etcd member and API server
+   * from it. None in a `single` box, whose control plane is no module's: no role loop.
+   */
+  localDir?: string;
 }
 
 /** The `edgebox` arguments of one module's agent. Pure: `up`, `revive` and the unit tests share it. */
@@ -60,6 +74,8 @@ export function agentArgs(a: AgentArgs): string[] {
     '--port', String(a.port),
     '--http-port', String(a.httpPort),
     '--address-map', a.addressMap,
+    '--runtime', 'local', '--runtime-file', a.runtimeFile,
+    ...(a.localDir ? ['--role-driver', 'process', '--local-dir', a.localDir] : []),
   ];
 }
 
@@ -85,7 +101,7 @@ export function controllerIds(count: number): string[] {
  * Node and the CLI script of this package. Agents and controllers run the built CLI (`dist/`),
  * also when the caller runs from sources (the integration tests), so it must have been built.
  */
-async function edgeboxCli(): Promise<{ bin: string; script: string }> {
+export async function edgeboxCli(): Promise<{ bin: string; script: string }> {
   const root = packageRoot();
   const main = join(root, 'dist', 'cli', 'main.js');
   if (!(await access(main).then(() => true, () => false))) {
@@ -181,7 +197,8 @@ async function spawnAgents(dir: string, state: BoxState, box: BoxSpec, modules: 
     const log = join(dir, 'logs', `agent-${module}.log`);
     const args = agentArgs({
       spec: state.spec, module, secretFile: boxSecretFile(dir), kubeconfig: boxFiles(dir).kubeconfig,
-      address, port, httpPort, addressMap: addressMapFile(dir),
+      address, port, httpPort, addressMap: addressMapFile(dir), runtimeFile: runtimeFile(dir, module),
+      ...(state.controlPlane.mode === 'spec' ? { localDir: dir } : {}),
     });
     const pid = spawnDetached({ bin: cli.bin, args: [cli.script, ...args], log, cwd: dir });
     return { module, address, port, httpPort, pid, log, ...cli };

@@ -1,14 +1,14 @@
 import { CoordinationV1Api } from '@kubernetes/client-node';
 import { LABELS } from '../spec/labels.js';
-import { readState, type BoxState } from './box-state.js';
+import { BOX_COMPONENTS, readState, type BoxComponent, type BoxState } from './box-state.js';
 import { boxFiles } from './credentials.js';
 import { coreApi, readyStatus } from '../kube/client.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
-import { listPartitions, type Partition } from './partition.js';
+import { listIsolations, listPartitions, type Partition } from './partition.js';
 import { isRunning, residentBytes, type ProcessRef } from './processes.js';
 import { SYSTEM_NAMESPACE } from '../agent/heartbeat/lease-publisher.js';
 import { LOCAL_ADDRESS_ANNOTATION } from './simulated-nodes.js';
-import { COMPONENTS, type Component } from './toolchain.js';
+import { memberAddresses, readServerRecord, type ServerProcess } from './server-layout.js';
 
 export type ComponentPhase = 'running' | 'crashed' | 'stopped';
 
@@ -20,7 +20,15 @@ export interface ProcessStatus {
 }
 
 export interface ComponentStatus extends ProcessStatus {
-  name: Component;
+  name: BoxComponent;
+}
+
+/** A module's control-plane member processes (its agent's role driver runs them; `up` the first ones). */
+export interface ServerStatus {
+  module: string;
+  address: string;
+  etcd: ProcessStatus;
+  apiserver: ProcessStatus;
 }
 
 export interface AgentStatus extends ProcessStatus {
@@ -50,11 +58,15 @@ export interface BoxStatus {
   timings?: string;
   kubeconfig?: string;
   components: ComponentStatus[];
+  /** Every module that runs, or ran, an etcd member and an API server. */
+  servers: ServerStatus[];
   /** With `up --with-agents`; an agent of a killed module is `stopped`. */
   agents: AgentStatus[];
   controllers: ControllerStatus[];
   /** Pairs of modules whose heartbeats `local partition` drops. */
   partitions: Partition[];
+  /** Modules `local isolate` cut off from their peers and the API. */
+  isolated: string[];
   nodes: NodeStatus[];
   /** Why the nodes could not be listed, when the API server runs but did not answer. */
   nodesError?: string;
@@ -65,8 +77,8 @@ export interface BoxStatus {
  * process is gone: its log says why) or `stopped` (no box is up in the directory).
  */
 export async function componentStatuses(state: BoxState | undefined): Promise<ComponentStatus[]> {
-  if (!state) return COMPONENTS.map((name) => ({ name, phase: 'stopped' as const }));
-  return Promise.all(COMPONENTS.map(async (name): Promise<ComponentStatus> => {
+  if (!state) return BOX_COMPONENTS.map((name) => ({ name, phase: 'stopped' as const }));
+  return Promise.all(BOX_COMPONENTS.map(async (name): Promise<ComponentStatus> => {
     const c = state.components.find((x) => x.name === name);
     if (!c) return { name, phase: 'stopped' };
     return { name, ...(await processStatus(c, c.log)) };
@@ -77,6 +89,25 @@ async function processStatus(p: ProcessRef, log: string): Promise<ProcessStatus>
   if (!(await isRunning(p.pid, p.bin, p.script))) return { phase: 'crashed', pid: p.pid, log };
   const rssBytes = await residentBytes(p.pid);
   return { phase: 'running', pid: p.pid, log, ...(rssBytes !== undefined ? { rssBytes } : {}) };
+}
+
+/**
+ * Each module's member processes from its record: `running`, `crashed` (recorded, gone; a killed
+ * module's are `stopped`), or `stopped` (none recorded: an agent, or demoted).
+ */
+export async function serverStatuses(state: BoxState): Promise<ServerStatus[]> {
+  const one = async (p: ServerProcess | undefined, killed: boolean): Promise<ProcessStatus> => {
+    if (!p) return { phase: 'stopped' };
+    const s = await processStatus(p, p.log);
+    return s.phase === 'crashed' && killed ? { phase: 'stopped', log: p.log } : s;
+  };
+  const all = await Promise.all(Object.entries(memberAddresses(state)).map(async ([module, address]) => {
+    const record = await readServerRecord(state.dir, module);
+    if (!record.etcd && !record.apiserver) return undefined;
+    const killed = state.killed.includes(module);
+    return { module, address, etcd: await one(record.etcd, killed), apiserver: await one(record.apiserver, killed) };
+  }));
+  return all.filter((s): s is ServerStatus => s !== undefined);
 }
 
 /** Agents and controllers; the leader is read from its Lease when the API server answers. */
@@ -102,14 +133,16 @@ async function selfHealingStatuses(state: BoxState, apiUp: boolean): Promise<Pic
 export async function boxStatus(dir: string): Promise<BoxStatus> {
   const state = await readState(dir);
   const components = await componentStatuses(state);
-  const status: BoxStatus = { dir, components, agents: [], controllers: [], partitions: [], nodes: [] };
+  const status: BoxStatus = { dir, components, servers: [], agents: [], controllers: [], partitions: [], isolated: [], nodes: [] };
   if (!state) return status;
+  status.servers = await serverStatuses(state);
   status.box = state.box;
   status.timings = state.timings;
   status.kubeconfig = boxFiles(dir).kubeconfig;
-  const apiUp = components.find((c) => c.name === 'kube-apiserver')?.phase === 'running';
+  const apiUp = components.find((c) => c.name === 'api-proxy')?.phase === 'running' && status.servers.some((x) => x.apiserver.phase === 'running');
   Object.assign(status, await selfHealingStatuses(state, apiUp));
   status.partitions = await listPartitions(dir);
+  status.isolated = await listIsolations(dir);
   if (!apiUp) return status;
   try {
     const list = await coreApi(status.kubeconfig).listNode({ labelSelector: `${LABELS.box}=${state.box}` });

@@ -1,25 +1,32 @@
 import { access, copyFile, mkdir, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { failure } from '../diagnostics/diagnostic.js';
 import { LABELS } from '../spec/labels.js';
 import { loadSpec } from '../spec/load.js';
 import type { BoxSpec } from '../spec/schema.js';
 import { defaultBoxDir } from './box-dir.js';
-import { readState, removeState, writeState, type BoxState } from './box-state.js';
+import { readState, removeState, writeState, type BoxState, type ComponentState, type ControlPlaneMode } from './box-state.js';
 import { binaryPath, toolchainPaths, type ToolchainPaths } from './cache.js';
-import { componentCommands, timingsFor, type TimingsName } from './components.js';
+import { componentCommands } from './components.js';
 import { boxFiles, writeCredentials, writeKubeconfig, type BoxFiles } from './credentials.js';
 import { down } from './down.js';
 import { coreApi, isNotFound, readyStatus } from '../kube/client.js';
 import { stagesFile } from './kwok-stages.js';
-import { freePorts, LOOPBACK } from './ports.js';
-import { awaitHealthy, launch, processFailed, START_TIMEOUT_MS } from './launch.js';
-import { isRunning, sleep, stopProcesses } from './processes.js';
+import { freePorts, freeTcpPortsOn, LOOPBACK } from './ports.js';
+import { awaitHealthy, awaitProcessHealthy, launch, processFailed, START_TIMEOUT_MS } from './launch.js';
+import { isRunning, sleep, spawnDetached } from './processes.js';
 import { seconds, silent, timed, type Progress } from './progress.js';
-import { ensureAgents, ensureControllers } from './self-healing.js';
-import { simulatedNodes } from './simulated-nodes.js';
+import { edgeboxCli, ensureAgents, ensureControllers } from './self-healing.js';
+import { localAddresses, simulatedNodes } from './simulated-nodes.js';
 import { componentStatuses } from './status.js';
 import { loadToolchain, type Component } from './toolchain.js';
+import { timingsFor, type TimingsName } from './timings.js';
+import { writeBoxCa } from './box-ca.js';
+import type { ApiProxyOptions } from './api-proxy.js';
+import { HOST_MEMBER, memberAddresses, serverLayout } from './server-layout.js';
+import { initialServers } from '../plan/control-plane.js';
+import { bootstrapCluster } from '../agent/role/process-plan.js';
+import { awaitApiserverReady, awaitEtcdLeader, launchApiserver, launchEtcd } from '../agent/role/process-driver.js';
 
 export interface UpOptions {
   /** Box directory. Default: `<cache>/boxes/<box name>`. */
@@ -34,6 +41,12 @@ export interface UpOptions {
   withController?: boolean;
   /** How many controllers, with `withController` (two or more to exercise leader failover). Default: 1. */
   controllers?: number;
+  /**
+   * `spec`: `controlPlane.servers` etcd + kube-apiserver pairs, on the initial servers' addresses.
+   * `single`: one pair on 127.0.0.1, no module's (`kill` never stops it), for tests and
+   * benchmarks whose subject is not the control plane. Default: 'spec'.
+   */
+  controlPlane?: ControlPlaneMode;
   progress?: Progress;
 }
 
@@ -48,11 +61,13 @@ export interface UpResult {
 }
 
 /** What `up` creates in the box dir and removes before a fresh start (logs of a crash stay until then). */
-const FRESH_START_PATHS = ['etcd', 'pki', 'kwok-home', 'logs', 'kubeconfig', 'kwok.yaml', 'box-secret', 'address-map.json'];
+const FRESH_START_PATHS = ['modules', 'pki', 'kwok-home', 'logs', 'kubeconfig', 'kwok.yaml', 'box-secret', 'address-map.json', 'peripherals'];
 
 /**
- * Starts a local box: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok on
- * 127.0.0.1, then one node per module, and returns once every node is Ready and pods can be
+ * Starts a local box: an etcd member and a kube-apiserver on the address of each initial server
+ * (src/plan/control-plane.ts), the box's API address (a proxy on 127.0.0.1 that forwards to a
+ * serving API server), kube-controller-manager, kube-scheduler and kwok on 127.0.0.1 through it,
+ * then one node per module, and returns once every node is Ready and pods can be
  * created; then, if asked, the agents and the controllers. Idempotent: what already runs is left
  * alone, and only missing agents and controllers are started on a running box. If anything fails
  * to start on a fresh box, everything is stopped again and the error names the log to read.
@@ -62,7 +77,7 @@ export async function up(specPath: string, opts: UpOptions = {}): Promise<UpResu
   const progress = opts.progress ?? silent;
   const { box } = await loadSpec(specPath);
   const dir = opts.dir ? resolve(opts.dir) : defaultBoxDir(box.metadata.name);
-  const core = await startCore(specPath, box, dir, opts.timings ?? 'default', progress);
+  const core = await startCore(specPath, box, dir, { timings: opts.timings ?? 'default', controlPlane: opts.controlPlane ?? 'spec' }, progress);
   const started: string[] = [];
   try {
     if (opts.withAgents) started.push(...await ensureAgents(dir, { progress, ...(opts.agentPort ? { port: opts.agentPort } : {}) }));
@@ -80,7 +95,8 @@ export async function up(specPath: string, opts: UpOptions = {}): Promise<UpResu
   return { state, kubeconfig: boxFiles(dir).kubeconfig, alreadyRunning: core.alreadyRunning && started.length === 0, started, ms };
 }
 
-async function startCore(specPath: string, box: BoxSpec, dir: string, timingsName: TimingsName, progress: Progress): Promise<{ alreadyRunning: boolean }> {
+async function startCore(specPath: string, box: BoxSpec, dir: string, o: { timings: TimingsName; controlPlane: ControlPlaneMode }, progress: Progress): Promise<{ alreadyRunning: boolean }> {
+  const timingsName = o.timings;
   const files = boxFiles(dir);
   const existing = await readState(dir);
   if (existing) {
@@ -106,25 +122,38 @@ async function startCore(specPath: string, box: BoxSpec, dir: string, timingsNam
   await requireSetup(paths, toolchain.binaries.map((b) => b.name));
 
   for (const p of FRESH_START_PATHS) await rm(join(dir, p), { recursive: true, force: true });
-  for (const d of [dir, join(dir, 'logs'), files.certDir, files.kwokHome]) await mkdir(d, { recursive: true });
+  for (const d of [dir, join(dir, 'logs'), join(dir, 'pki'), files.kwokHome]) await mkdir(d, { recursive: true });
+  const addresses = localAddresses(box);
+  const servers = o.controlPlane === 'single' ? [HOST_MEMBER] : initialServers(box).map((m) => m.name);
   const token = await writeCredentials(files);
+  await writeBoxCa(dir, box.metadata.name, Object.values(addresses));
   await copyFile(stagesFile(paths), files.kwokConfig);
-  const [etcdClient, etcdPeer, apiserver, controllerManager, scheduler] = await freePorts(5);
+  const [apiserver, controllerManager, scheduler] = await freePorts(3);
+  const [etcdClient, etcdPeer, serverApi] = await freeTcpPortsOn([...Object.values(addresses), LOOPBACK], 3);
   const state: BoxState = {
-    version: 1,
+    version: 2,
     box: box.metadata.name,
     spec: resolve(specPath),
     dir,
     timings: timingsName,
     startedAt: new Date().toISOString(),
-    ports: { etcdClient: etcdClient!, etcdPeer: etcdPeer!, apiserver: apiserver!, controllerManager: controllerManager!, scheduler: scheduler! },
+    binDir: paths.bin,
+    addresses,
+    controlPlane: { mode: o.controlPlane, initialServers: servers },
+    ports: {
+      apiserver: apiserver!, controllerManager: controllerManager!, scheduler: scheduler!,
+      server: { etcdClient: etcdClient!, etcdPeer: etcdPeer!, apiserver: serverApi! },
+    },
     components: [],
     killed: [],
   };
   await writeState(state);
-  progress(`starting box '${box.metadata.name}' in ${dir} (timings: ${timingsName})`);
+  progress(`starting box '${box.metadata.name}' in ${dir} (timings: ${timingsName}; servers: ${servers.join(', ')})`);
 
   try {
+    await startServers(state, servers, progress);
+    await startApiProxy(state, token, progress);
+    await writeKubeconfig(files, { box: box.metadata.name, server: `https://${LOOPBACK}:${state.ports.apiserver}`, token });
     const commands = componentCommands({ files, ports: state.ports, timings: timingsFor(timingsName), dir });
     for (const cmd of commands) {
       const c = launch(cmd, dir, binaryPath(paths, cmd.name));
@@ -132,20 +161,55 @@ async function startCore(specPath: string, box: BoxSpec, dir: string, timingsNam
       state.components.push(c);
       await writeState(state);
       await awaitHealthy(cmd, c, token, progress);
-      // Everything after the API server talks to it through the kubeconfig, which needs the
-      // certificate the API server generated on start.
-      if (cmd.name === 'kube-apiserver') {
-        await writeKubeconfig(files, { box: box.metadata.name, server: `https://${LOOPBACK}:${state.ports.apiserver}`, token });
-      }
     }
     await createNodes(files, box.metadata.name, simulatedNodes(box), state, progress);
   } catch (e) {
     progress('start failed: stopping what was started');
-    await stopProcesses(state.components);
-    await removeState(dir);
+    await down(dir);
     throw e;
   }
   return { alreadyRunning: false };
+}
+
+/**
+ * The initial servers' etcd members (one cluster, started together) and then their API servers,
+ * through the same code the agents' `process` role driver runs later.
+ */
+async function startServers(state: BoxState, servers: string[], progress: Progress): Promise<void> {
+  const layouts = servers.map((m) => serverLayout(state, m));
+  const cluster = bootstrapCluster(layouts);
+  await timed(progress, `starting ${servers.length} etcd member(s)`, async () => {
+    const procs = await Promise.all(layouts.map((l) => launchEtcd(state.dir, l, { initialCluster: cluster, state: 'new' })));
+    await Promise.all(layouts.map((l, i) => awaitEtcdLeader(l, procs[i]!, START_TIMEOUT_MS.etcd)));
+  });
+  const { ms } = await timed(progress, `starting ${servers.length} kube-apiserver(s)`, async () => {
+    const procs = await Promise.all(layouts.map((l) => launchApiserver(state.dir, l)));
+    await Promise.all(layouts.map((l, i) => awaitApiserverReady(l, procs[i]!, START_TIMEOUT_MS['kube-apiserver'])));
+  });
+  progress(`  servers up: ${layouts.map((l) => `${l.module} (${l.address})`).join(', ')} in ${seconds(ms)}`);
+}
+
+/** The box's API address (api-proxy.ts), forwarding to the API server port of every module address. */
+async function startApiProxy(state: BoxState, token: string, progress: Progress): Promise<void> {
+  const cli = await edgeboxCli();
+  const files = boxFiles(state.dir);
+  const log = join(state.dir, 'logs', 'api-proxy.log');
+  const script = join(dirname(cli.script), '..', 'dist', 'local', 'api-proxy-process.js');
+  const opts: ApiProxyOptions = {
+    host: LOOPBACK, port: state.ports.apiserver,
+    backends: Object.values(memberAddresses(state)).map((a) => `${a}:${state.ports.server.apiserver}`),
+    caFile: files.caFile, tokenFile: files.tokenFile,
+  };
+  const args = [script, JSON.stringify(opts)];
+  const pid = spawnDetached({ bin: cli.bin, args, log, cwd: state.dir });
+  const proxy: ComponentState = { name: 'api-proxy', pid, log, bin: cli.bin, script };
+  state.components.push(proxy);
+  await writeState(state);
+  await awaitProcessHealthy({
+    name: 'api-proxy', proc: proxy, log, token, timeoutMs: 30_000,
+    health: { url: `https://${LOOPBACK}:${state.ports.apiserver}/readyz`, caFile: files.caFile, auth: true },
+  });
+  progress(`  API address https://${LOOPBACK}:${state.ports.apiserver} (pid ${pid})`);
 }
 
 async function requireSetup(paths: ToolchainPaths, names: Component[]): Promise<void> {

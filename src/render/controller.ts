@@ -33,7 +33,8 @@ const rule = (apiGroups: string[], resources: string[], verbs: string[]) => ({ a
 
 /**
  * What the controller does with each resource, and nothing more (src/controller): nodes are
- * watched and patched (taint, annotations); pods watched and force-deleted; Events created;
+ * watched and patched (taint, annotations: fencing, and the guardian's desired roles and member
+ * removals, src/controller/guardian, which needs no verb beyond these); pods watched and force-deleted; Events created;
  * Deployments and StatefulSets read for their uid (their Events); the EdgeBox read and its
  * status replaced. Leases are granted per namespace (Roles below), not cluster-wide.
  */
@@ -45,8 +46,8 @@ export const CLUSTER_RULES = [
   rule([GROUP], [PLURAL], ['get']),
   rule([GROUP], [`${PLURAL}/status`], ['update']),
 ];
-/** Its leader Lease (get, create, update) and the agents' Leases (list, watch). */
-export const SYSTEM_LEASE_RULES = [rule(['coordination.k8s.io'], ['leases'], ['get', 'list', 'watch', 'create', 'update'])];
+/** Its leader Lease (get, create, update), the agents' Leases (list, watch) and the peripherals' ownership Leases (create, patch). */
+export const SYSTEM_LEASE_RULES = [rule(['coordination.k8s.io'], ['leases'], ['get', 'list', 'watch', 'create', 'update', 'patch'])];
 /** The kubelets' heartbeats. */
 export const NODE_LEASE_RULES = [rule(['coordination.k8s.io'], ['leases'], ['list', 'watch'])];
 

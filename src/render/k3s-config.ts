@@ -100,10 +100,22 @@ function serverEntries(): ConfigEntry[] {
   ];
 }
 
+/**
+ * What to render instead of the module's initial role: the agent's k3s role driver
+ * (src/agent/role/k3s-driver.ts) renders a promoted module as a server, a demoted one as an agent
+ * and a cluster-reset survivor as `cluster-init`, with the same labels, taints and tuning.
+ */
+export interface K3sConfigOptions {
+  /** Default: the module's initial role (k3sRoles). */
+  role?: K3sRole;
+  /** `server:` of a joining module. Default: joinUrl(box). */
+  joinUrl?: string;
+}
+
 /** `/etc/rancher/k3s/config.yaml` of one module, with the reason for each value as a comment. */
-export function renderK3sConfig(box: BoxSpec, m: ModuleSpec): string {
-  const role = k3sRoles(box).get(m.name);
-  if (!role) throw new Error(`module '${m.name}' is not in box '${box.metadata.name}'`);
+export function renderK3sConfig(box: BoxSpec, m: ModuleSpec, opts: K3sConfigOptions = {}): string {
+  const role = opts.role ?? k3sRoles(box).get(m.name);
+  if (!role || !box.spec.modules.some((x) => x.name === m.name)) throw new Error(`module '${m.name}' is not in box '${box.metadata.name}'`);
   const serving: ServingRole = role === 'agent' ? 'agent' : 'server';
   const apiAddress = box.spec.controlPlane.apiAddress;
   const taints = nodeTaints(box, m);
@@ -111,7 +123,7 @@ export function renderK3sConfig(box: BoxSpec, m: ModuleSpec): string {
   const entries: ConfigEntry[] = [
     ...(role === 'cluster-init'
       ? [{ key: 'cluster-init', value: true, comment: 'first server: it creates the embedded etcd cluster the other modules join' }]
-      : [{ key: 'server', value: joinUrl(box), comment: apiAddress ? 'join through the API virtual address, which must already answer (kube-vip)' : 'join through the first server' }]),
+      : [{ key: 'server', value: opts.joinUrl ?? joinUrl(box), comment: opts.joinUrl ? 'join through the API address the agent was given' : apiAddress ? 'join through the API virtual address, which must already answer (kube-vip)' : 'join through the first server' }]),
     {
       key: 'token-file',
       value: TOKEN_FILE,

@@ -4,6 +4,8 @@ import { selectorLabels, workloadLabels, type KubeObject } from './kube-object.j
 import { placementTolerations, type Toleration } from './node-metadata.js';
 import { priorityClassName } from './priority-classes.js';
 import { TUNED } from './tuning.js';
+import { ownsLabel } from '../peripherals/names.js';
+import { OUT_OF_SERVICE_TAINT } from '../controller/model.js';
 
 /** The taints the node lifecycle controller puts on a module it stops hearing from. */
 export const FAILOVER_TAINTS = ['node.kubernetes.io/not-ready', 'node.kubernetes.io/unreachable'] as const;
@@ -17,7 +19,8 @@ export interface NodeSelectorRequirement {
 /**
  * Required node affinity: a module of this box (a cluster may hold other nodes), with every
  * capability the workload requires and every peripheral it uses. These are the labels
- * nodeLabels() puts on each module's node, so the scheduler sees what the planner saw.
+ * nodeLabels() puts on each module's node, so the scheduler sees what the planner saw; and, for
+ * an exclusive peripheral, the owner label the controller keeps on its one owner's node.
  */
 export function affinityRequirements(box: BoxSpec, w: WorkloadSpec): NodeSelectorRequirement[] {
   const is = (key: string, value: string): NodeSelectorRequirement => ({ key, operator: 'In', values: [value] });
@@ -25,6 +28,8 @@ export function affinityRequirements(box: BoxSpec, w: WorkloadSpec): NodeSelecto
     is(LABELS.box, box.metadata.name),
     ...[...new Set(w.requires.capabilities)].map((c) => is(capabilityLabel(c), 'true')),
     ...[...new Set(w.peripherals)].map((p) => is(peripheralLabel(p), 'true')),
+    // An exclusive peripheral is driven from its owner only (the controller labels that node).
+    ...[...new Set(w.peripherals)].filter((p) => box.spec.peripherals.some((x) => x.name === p && x.exclusive)).map((p) => is(ownsLabel(p), 'true')),
   ];
 }
 
@@ -37,7 +42,13 @@ export function affinityRequirements(box: BoxSpec, w: WorkloadSpec): NodeSelecto
 export function failoverTolerations(w: WorkloadSpec): Toleration[] {
   if (w.kind === 'daemonset') return [];
   const seconds = TUNED.tolerationSeconds[w.criticality];
-  return FAILOVER_TAINTS.map((key) => ({ key, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: seconds }));
+  return [
+    ...FAILOVER_TAINTS.map((key) => ({ key, operator: 'Exists' as const, effect: 'NoExecute' as const, tolerationSeconds: seconds })),
+    // A singleton is not evicted by the out-of-service taint: the controller releases it itself,
+    // and on a module fenced by that taint alone only once the module has had time to stop it
+    // (self-fencing, docs/decisions/0001-self-healing.md); its other pods move at once.
+    ...(w.singleton ? [{ key: OUT_OF_SERVICE_TAINT.key, operator: 'Exists' as const, effect: 'NoExecute' as const }] : []),
+  ];
 }
 
 /**
@@ -75,7 +86,8 @@ function podTemplate(box: BoxSpec, w: WorkloadSpec): Record<string, unknown> {
   // must. One replica has nothing to spread; a DaemonSet spreads by construction.
   const spread = w.kind !== 'daemonset' && w.replicas >= 2;
   return {
-    metadata: { labels: { ...selectorLabels(box, w), [LABELS.criticality]: w.criticality } },
+    // The singleton label is not in the selector (immutable): the spec may make a workload a singleton later.
+    metadata: { labels: { ...selectorLabels(box, w), [LABELS.criticality]: w.criticality, ...(w.singleton ? { [LABELS.singleton]: 'true' } : {}) } },
     spec: {
       priorityClassName: priorityClassName(w.criticality),
       affinity: {

@@ -7,6 +7,8 @@ export const LABELS = {
   hardware: `${PREFIX}/hardware`,
   workload: `${PREFIX}/workload`,
   criticality: `${PREFIX}/criticality`,
+  /** On the pods of a `singleton` workload: what an agent stops when it fences itself (src/agent/self-fence). */
+  singleton: `${PREFIX}/singleton`,
   /** On objects `edgebox apply` created, so it can prune what the spec no longer has. */
   managedBy: 'app.kubernetes.io/managed-by',
 } as const;

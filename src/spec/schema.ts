@@ -55,6 +55,12 @@ export const failoverSchema = z.strictObject({
   settleSeconds: z.number().int().min(0).max(3600).default(30),
   /** UDP port the agents heartbeat on. Default 7946. */
   port: z.number().int().min(1).max(65_535).default(7946),
+  /**
+   * Self-fencing bound, in s: an agent that hears fewer peers than a majority of the box and has
+   * not written to the API for this long stops its module's singletons; the controller waits this
+   * long (plus a margin) after the agent's last Lease renewal before a taint-only fence. Default 3.
+   */
+  selfFenceSeconds: z.number().int().min(1).max(300).default(3),
 });
 
 export const moduleSchema = z.strictObject({
@@ -76,6 +82,8 @@ export const peripheralSchema = z.strictObject({
   attachedTo: z.array(z.string()).min(1, { message: 'must name at least one module' }),
   /** At most one module may drive it at a time. Default: false. */
   exclusive: z.boolean().default(false),
+  /** The device on each attached module, where the agent acts on it (a CAN interface: default `can0`). */
+  device: z.string().min(1).optional(),
 });
 
 export const workloadSchema = z.strictObject({
@@ -102,6 +110,13 @@ export const controlPlaneSchema = z.strictObject({
   servers: z.number().int().min(1).default(3),
   /** Optional virtual IP for the API (kube-vip); added to every server's tls-san. */
   apiAddress: ipAddress.optional(),
+  /**
+   * Quorum loss: how long, in s, every surviving agent must have heard nothing from a missing
+   * voter without a power driver before the survivor resets the cluster without it. A voter that
+   * is only cut off would keep running as a second cluster, so this is a bet on its silence.
+   * Default: none, only a power driver's confirmed power-off counts (src/agent/quorum).
+   */
+  quorumLossSafetySeconds: z.number().int().min(10).max(86_400).optional(),
 });
 
 export const boxSchema = z.strictObject({
@@ -113,7 +128,7 @@ export const boxSchema = z.strictObject({
     modules: z.array(moduleSchema).min(1, { message: 'a box needs at least one module' }),
     peripherals: z.array(peripheralSchema).default([]),
     workloads: z.array(workloadSchema).default([]),
-    failover: failoverSchema.default({ heartbeatIntervalMs: 200, missedHeartbeats: 5, settleSeconds: 30, port: 7946 }),
+    failover: failoverSchema.default({ heartbeatIntervalMs: 200, missedHeartbeats: 5, settleSeconds: 30, port: 7946, selfFenceSeconds: 3 }),
   }),
 });
 

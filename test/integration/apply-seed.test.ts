@@ -1,10 +1,11 @@
 import { join } from 'node:path';
-import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyBox } from '../../src/apply/apply.js';
 import { Cluster } from '../../src/apply/cluster.js';
 import { reportView } from '../../src/apply/report.js';
 import { renderManifests } from '../../src/render/manifests.js';
+import { ownsLabel } from '../../src/peripherals/names.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { edgebox, editedSpec, ROOT, workloadPods } from './apply-helpers.js';
 import { eventually, startBox } from './harness.js';
@@ -37,7 +38,7 @@ async function versions(spec: string): Promise<Record<string, string>> {
 }
 
 // Counts include the 10 objects of the self-healing controller (renderController): CRD,
-// namespace edgebox-system, ServiceAccount, RBAC and its Deployment.
+// namespace edgebox-system, ServiceAccount, RBAC and its Deployment; and the EdgeBox object.
 describe('edgebox apply on the seed box', () => {
   it('--dry-run on an empty box prints the diff and changes nothing', async () => {
     const run = await edgebox(['apply', SPEC, '--kubeconfig', box.kubeconfigPath, '--dry-run']);
@@ -45,14 +46,15 @@ describe('edgebox apply on the seed box', () => {
     expect(run.stdout).toMatch(/^create\s+Namespace vision-cell$/m);
     expect(run.stdout).toMatch(/^create\s+Deployment vision-cell\/detector-a$/m);
     expect(run.stdout).toContain('+kind: Deployment');
-    expect(run.stdout).toMatch(/box vision-cell: dry run, nothing was changed \(20 to create, 0 to update, 5 unchanged/);
+    expect(run.stdout).toMatch(/^create\s+EdgeBox vision-cell$/m);
+    expect(run.stdout).toMatch(/box vision-cell: dry run, nothing was changed \(21 to create, 0 to update, 5 unchanged/);
     expect(await cluster.read({ apiVersion: 'v1', kind: 'Namespace', name: NS })).toBeUndefined();
   });
 
   it('applies the box; the scheduler puts the AI workloads on Jetsons with CUDA and motor control on the CAN bus', async () => {
     const { box: spec } = await loadSpec(SPEC);
     const report = await applyBox({ box: spec, cluster });
-    expect(reportView(report).summary).toMatchObject({ created: 20, updated: 0, pruned: 0, 'missing-node': 0 });
+    expect(reportView(report).summary).toMatchObject({ created: 21, updated: 0, pruned: 0, 'missing-node': 0 });
 
     for (const w of ['detector-a', 'detector-b']) {
       const pods = await eventually(async () => {
@@ -63,6 +65,9 @@ describe('edgebox apply on the seed box', () => {
       expect(pods[0]?.nodeLabels['edgebox.dev/cap.gpu.cuda']).toBe('true');
       expect(pods[0]?.nodeLabels['edgebox.dev/hardware']).toMatch(/^jetson-/);
     }
+    // motor-bus is exclusive: its workload runs only on the owner, which the controller labels
+    // (docs/decisions/0003-peripherals.md). This box runs no controller: label motor-1 as it would.
+    await box.kc.makeApiClient(CoreV1Api).patchNode({ name: 'motor-1', body: { metadata: { labels: { [ownsLabel('motor-bus')]: 'true' } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
     const motor = await eventually(async () => {
       const p = await workloadPods(box.kc, NS, 'motor-controller');
       if (p[0]?.phase !== 'Running') throw new Error(JSON.stringify(p));
@@ -90,8 +95,24 @@ describe('edgebox apply on the seed box', () => {
     expect(run.code, run.stderr).toBe(0);
     const view = JSON.parse(run.stdout) as { actions: { outcome: string }[]; summary: Record<string, number> };
     expect(view.actions.every((a) => a.outcome === 'unchanged')).toBe(true);
-    expect(view.summary).toMatchObject({ unchanged: 25, created: 0, updated: 0, pruned: 0, labelled: 0 });
+    expect(view.summary).toMatchObject({ unchanged: 26, created: 0, updated: 0, pruned: 0, labelled: 0 });
     expect(await versions(SPEC)).toEqual(before);
+  });
+
+  it('creates the EdgeBox object with the spec; a re-apply leaves the status others wrote', async () => {
+    const custom = box.kc.makeApiClient(CustomObjectsApi);
+    const ref = { group: 'edgebox.dev', version: 'v1alpha1', plural: 'edgeboxes', name: 'vision-cell' };
+    type EdgeBoxObject = { metadata: { labels?: Record<string, string> }; spec: { modules: { name: string }[] }; status?: { modules?: unknown[] } };
+    const created = await custom.getClusterCustomObject(ref) as EdgeBoxObject;
+    expect(created.spec.modules.map((m) => m.name)).toContain('jetson-1');
+    // Unlabelled: prune never finds it.
+    expect(created.metadata.labels?.['app.kubernetes.io/managed-by']).toBeUndefined();
+    const modules = [{ name: 'jetson-1', health: 'Healthy', role: 'agent' }];
+    await custom.replaceClusterCustomObjectStatus({ ...ref, body: { ...created, status: { modules } } });
+
+    const { box: spec } = await loadSpec(SPEC);
+    expect(outcomes(await applyBox({ box: spec, cluster }))).toContain('unchanged EdgeBox vision-cell');
+    expect((await custom.getClusterCustomObject(ref) as EdgeBoxObject).status?.modules).toEqual(modules);
   });
 
   it('takes back a hand edit: --dry-run shows the diff and changes nothing, apply reverts it', async () => {
@@ -147,6 +168,6 @@ describe('edgebox apply on the seed box', () => {
     expect(await cluster.read({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'detector-a', namespace: NS })).toBeDefined();
 
     const again = await edgebox(['apply', smaller, '--kubeconfig', box.kubeconfigPath]);
-    expect(again.stdout).toMatch(/no changes \(0 created, 0 updated, 24 unchanged, 0 deleted/);
+    expect(again.stdout).toMatch(/no changes \(0 created, 0 updated, 25 unchanged, 0 deleted/);
   });
 });

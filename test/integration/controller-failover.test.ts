@@ -50,7 +50,7 @@ describe('edgebox controller: detection, fencing, release, rejoin', () => {
   };
 
   beforeAll(async () => {
-    box = await startBox(SPEC);
+    box = await startBox(SPEC, { controlPlane: 'single' });
     spec = await fixture();
     core = box.kc.makeApiClient(CoreV1Api);
     await applyFixture(box, spec);

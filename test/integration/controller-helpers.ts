@@ -12,7 +12,6 @@ import { applyBox } from '../../src/apply/apply.js';
 import { Cluster } from '../../src/apply/cluster.js';
 import { startController, type RunningController } from '../../src/controller/controller.js';
 import { powerDrivers } from '../../src/controller/power/driver.js';
-import { ensureEdgeBox } from '../../src/crd/edgebox-crd.js';
 import { CONTROLLER_NAME } from '../../src/render/controller.js';
 import { loadSpec } from '../../src/spec/load.js';
 import type { BoxSpec } from '../../src/spec/schema.js';
@@ -27,10 +26,9 @@ export async function fixture(): Promise<BoxSpec> {
   return (await loadSpec(SPEC)).box;
 }
 
-/** `edgebox apply` of the fixture (CRD, RBAC, controller Deployment, workloads), then the EdgeBox object discovery would create. */
+/** `edgebox apply` of the fixture (CRD, the EdgeBox object, RBAC, controller Deployment, workloads). */
 export async function applyFixture(box: Box, spec: BoxSpec): Promise<void> {
   await applyBox({ box: spec, cluster: new Cluster(box.kc) });
-  await ensureEdgeBox(box.kc, spec);
 }
 
 /** A kubeconfig that authenticates as the controller's ServiceAccount (a fresh token from the TokenRequest API). */

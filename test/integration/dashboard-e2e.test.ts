@@ -36,7 +36,7 @@ describe('edgebox dashboard on a local box', () => {
 
   beforeAll(async () => {
     spec = (await loadSpec(SPEC)).box;
-    box = await startBox(SPEC, { timings: 'tuned', withAgents: true, withController: true });
+    box = await startBox(SPEC, { timings: 'tuned', withAgents: true, withController: true, controlPlane: 'single' });
     await applyBox({ box: spec, cluster: new Cluster(box.kc) });
     for (const w of ['detector-a', 'motor-controller']) {
       await eventually(async () => expect((await workloadPods(box.kc, NS, w)).map((p) => p.phase)).toEqual(['Running']),

@@ -18,7 +18,7 @@ describe('controller leader failover', () => {
   let settleMs: number;
 
   beforeAll(async () => {
-    box = await startBox(SPEC, { timings: 'tuned', withAgents: true, withController: true, controllers: 2 });
+    box = await startBox(SPEC, { timings: 'tuned', withAgents: true, withController: true, controllers: 2, controlPlane: 'single' });
     settleMs = (await loadSpec(SPEC)).box.spec.failover.settleSeconds * 1000;
     await applyFixture(box);
   });

@@ -17,7 +17,7 @@ describe('no false fencing', () => {
   let detectionMs: number;
 
   beforeAll(async () => {
-    box = await startBox(SPEC, { timings: 'tuned', withAgents: true, withController: true });
+    box = await startBox(SPEC, { timings: 'tuned', withAgents: true, withController: true, controlPlane: 'single' });
     const { failover } = (await loadSpec(SPEC)).box.spec;
     detectionMs = failover.heartbeatIntervalMs * failover.missedHeartbeats;
     await applyFixture(box);

@@ -1,6 +1,7 @@
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killModule, reviveModule } from '../../src/local/failure-injection.js';
+import { SELF_FENCE_MARGIN_MS } from '../../src/controller/model.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { CAPABLE, applyFixture, fencedTaint, NS, readyPod, rejoined, seconds, SPEC, watchPods } from './failover-helpers.js';
 import { eventually, startBox, type Box } from './harness.js';
@@ -18,10 +19,15 @@ const FAILOVER_BOUND_MS = 15_000;
 describe('failover of a critical Deployment, a StatefulSet and a singleton', () => {
   let box: Box;
   let settleMs: number;
+  let selfFenceMs: number;
 
   beforeAll(async () => {
-    box = await startBox(SPEC, { timings: 'tuned', withAgents: true, withController: true });
-    settleMs = (await loadSpec(SPEC)).box.spec.failover.settleSeconds * 1000;
+    box = await startBox(SPEC, { timings: 'tuned', withAgents: true, withController: true, controlPlane: 'single' });
+    const { failover } = (await loadSpec(SPEC)).box.spec;
+    settleMs = failover.settleSeconds * 1000;
+    // A singleton on a module fenced by the taint alone is released only once the module could
+    // have stopped it itself: its agent's last Lease renewal + selfFenceSeconds + a margin.
+    selfFenceMs = failover.selfFenceSeconds * 1000 + SELF_FENCE_MARGIN_MS;
     await applyFixture(box);
   });
   afterAll(() => box?.stop());
@@ -46,12 +52,13 @@ describe('failover of a critical Deployment, a StatefulSet and a singleton', () 
 
       // Fenced the fast way (no power driver in the fixture): the out-of-service taint, and the
       // old pod force-deleted rather than left Terminating on a module nobody hears from (the
-      // taint's own eviction may have marked it Terminating a moment before).
+      // taint's own eviction may have marked it Terminating a moment before; a singleton, which
+      // tolerates the taint, is held until the module could have fenced itself).
       const fence = await fencedTaint(box.kc, before.node, 5_000);
       await eventually(async () => {
         const old = await core.readNamespacedPod({ name: before.name, namespace: NS }).catch(() => undefined);
         expect(old?.metadata?.uid, 'the old pod is deleted').not.toBe(before.uid);
-      }, { timeoutMs: 5_000, message: `${before.name} deleted` });
+      }, { timeoutMs: 5_000 + (workload === 'motor' ? selfFenceMs : 0), message: `${before.name} deleted` });
 
       // The replacement was created only once the module was fenced, and (one watch stream,
       // so in order) only after the old pod was deleted or terminating: never two live copies.

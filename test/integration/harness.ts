@@ -16,8 +16,9 @@ import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { formatDiagnostic } from '../../src/cli/print-diagnostics.js';
 import { EdgeboxError } from '../../src/diagnostics/diagnostic.js';
-import { statePath, type BoxState } from '../../src/local/box-state.js';
-import type { TimingsName } from '../../src/local/components.js';
+import { statePath, type BoxState, type ControlPlaneMode } from '../../src/local/box-state.js';
+import { memberAddresses, moduleDir, type ServerRecord } from '../../src/local/server-layout.js';
+import type { TimingsName } from '../../src/local/timings.js';
 import { down } from '../../src/local/down.js';
 import { loadKubeConfig } from '../../src/kube/kubeconfig.js';
 import { freeUdpPortOn } from '../../src/local/ports.js';
@@ -43,6 +44,20 @@ export interface StartBoxOptions {
   withController?: boolean;
   /** How many controllers with `withController`. Default: 1. */
   controllers?: number;
+  /** `single`: one etcd + API server whatever the spec says (tests whose subject is not the control plane). Default: 'spec'. */
+  controlPlane?: ControlPlaneMode;
+}
+
+/** Each module's etcd and API server (the role drivers record them per module), read synchronously at exit. */
+function serverProcessesSync(dir: string, state: BoxState): { pid: number }[] {
+  return Object.keys(memberAddresses(state)).flatMap((m) => {
+    try {
+      const r = JSON.parse(readFileSync(join(moduleDir(dir, m), 'control-plane.json'), 'utf8')) as ServerRecord;
+      return [r.apiserver, r.etcd].filter((p): p is { pid: number; bin: string; log: string } => p !== undefined);
+    } catch {
+      return [];
+    }
+  });
 }
 
 /**
@@ -58,7 +73,7 @@ process.once('exit', () => {
     } catch {
       continue;
     }
-    for (const p of [...(state.controllers ?? []), ...(state.agents ?? []), ...state.components]) {
+    for (const p of [...(state.controllers ?? []), ...(state.agents ?? []), ...state.components, ...serverProcessesSync(dir, state)]) {
       try {
         process.kill(-p.pid, 'SIGKILL');
       } catch {
@@ -82,6 +97,7 @@ export async function startBox(specPath: string, opts: StartBoxOptions = {}): Pr
       ...(opts.withAgents ? { agentPort: await freeUdpPortOn(Object.values(localAddresses((await loadSpec(specPath)).box))) } : {}),
       withController: opts.withController ?? false,
       controllers: opts.controllers ?? 1,
+      controlPlane: opts.controlPlane ?? 'spec',
     });
     kubeconfigPath = result.kubeconfig;
   } catch (e) {

@@ -4,6 +4,7 @@ import { readState } from '../../src/local/box-state.js';
 import { killModule, reviveModule } from '../../src/local/failure-injection.js';
 import { isNotFound } from '../../src/kube/client.js';
 import { isRunning } from '../../src/local/processes.js';
+import { readServerRecord } from '../../src/local/server-layout.js';
 import { boxStatus } from '../../src/local/status.js';
 import { TUNED } from '../../src/render/tuning.js';
 import { capabilityLabel } from '../../src/spec/labels.js';
@@ -105,9 +106,12 @@ describe('edgebox local kill / revive / down', () => {
 
   it('down stops every component and leaves no process behind', async () => {
     const state = await readState(box.dir);
-    expect(state?.components.map((c) => c.name)).toEqual(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok']);
+    expect(state?.components.map((c) => c.name)).toEqual(['api-proxy', 'kube-controller-manager', 'kube-scheduler', 'kwok']);
+    const members = (await Promise.all(state!.controlPlane.initialServers.map((m) => readServerRecord(box.dir, m))))
+      .flatMap((r) => [r.etcd, r.apiserver]).filter((p) => p !== undefined);
+    expect(members).toHaveLength(2 * state!.controlPlane.initialServers.length);
     await box.stop();
-    for (const c of state!.components) expect(await isRunning(c.pid, c.bin), c.name).toBe(false);
+    for (const c of [...state!.components, ...members]) expect(await isRunning(c.pid, c.bin), c.bin).toBe(false);
     expect((await boxStatus(box.dir)).components.every((c) => c.phase === 'stopped')).toBe(true);
     await box.stop();
   });

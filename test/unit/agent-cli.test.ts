@@ -68,6 +68,12 @@ describe('edgebox agent secret', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('agent.weak-secret');
   });
+
+  it('refuses --runtime local without --runtime-file (bad input, exit 2)', () => {
+    const r = edgebox('agent', 'run', '--spec', SPEC, '--module', 'm1', '--secret-file', join(dir, 'short'), '--runtime', 'local');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('agent.runtime-file-missing');
+  });
 });
 
 describe('edgebox agent run: bad input exits 2 with a hint', () => {
@@ -106,6 +112,9 @@ describe('resolveAgentConfig', () => {
       box: 'agents-3', module: 'm2', address: '127.0.3.2', port: 7946, intervalMs: 200, missedHeartbeats: 5,
       peers: [{ name: 'm1', address: '127.0.3.1' }, { name: 'm3', address: '127.0.3.3' }],
       http: { address: '127.0.3.2', port: 7947 },
+      selfFenceMs: 3000,
+      peripherals: [],
+      quorum: { power: {} },
     });
   });
 

@@ -30,8 +30,14 @@ describe('systemd unit of the agent', () => {
     const roles = k3sRoles(labBox());
     expect(roles.get('s1')).not.toBe('agent');
     expect(roles.get('a1')).toBe('agent');
-    expect(lines(unitOf('s1'))).toContain('ExecStart=/usr/bin/env edgebox agent run --spec /etc/edgebox/box.yaml --module s1 --secret-file /etc/edgebox/box-secret --kubeconfig /etc/rancher/k3s/k3s.yaml');
-    expect(lines(unitOf('a1'))).toContain('ExecStart=/usr/bin/env edgebox agent run --spec /etc/edgebox/box.yaml --module a1 --secret-file /etc/edgebox/box-secret --kubeconfig /etc/edgebox/agent-kubeconfig.yaml');
+    expect(lines(unitOf('s1'))).toContain('ExecStart=/usr/bin/env edgebox agent run --spec /etc/edgebox/box.yaml --module s1 --secret-file /etc/edgebox/box-secret --kubeconfig /etc/rancher/k3s/k3s.yaml --role-driver k3s --runtime k3s');
+    expect(lines(unitOf('a1'))).toContain('ExecStart=/usr/bin/env edgebox agent run --spec /etc/edgebox/box.yaml --module a1 --secret-file /etc/edgebox/box-secret --kubeconfig /etc/edgebox/agent-kubeconfig.yaml --role-driver k3s --runtime k3s');
+  });
+
+  it('may write only what the k3s role driver changes: K3s\'s config and data dirs', () => {
+    const unit = lines(unitOf('a1'));
+    expect(unit).toContain('ProtectSystem=strict');
+    expect(unit).toContain('ReadWritePaths=-/etc/rancher/k3s -/var/lib/rancher/k3s');
   });
 
   it('publishes hardware discovery before each start, never blocking the heartbeats on it', () => {

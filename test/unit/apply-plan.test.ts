@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { refKey, refOf } from '../../src/apply/kinds.js';
 import { planApply, type Action, type DesiredState, type ObservedState } from '../../src/apply/plan.js';
 import type { KubeObject } from '../../src/render/manifests.js';
+import { EDGEBOX_CRD, edgeBoxObject } from '../../src/crd/edgebox-crd.js';
+import type { BoxSpec } from '../../src/spec/schema.js';
 
 const BOX = 'vision-cell';
 const OWN = { 'app.kubernetes.io/managed-by': 'edgebox', 'edgebox.dev/box': BOX };
@@ -82,6 +84,30 @@ describe('planApply: objects', () => {
       dryRunResults: new Map([[key(mine), live(mine)], [key(theirs), live(theirs)]]),
     });
     expect(actions.map((a) => (a.type === 'create' || a.type === 'update' ? `${a.ref.name}:${a.force}` : a.type))).toEqual(['detector-a:true', 'manual:false', 'new:true']);
+  });
+
+  describe('the EdgeBox object', () => {
+    const edgeBox = edgeBoxObject({ metadata: { name: BOX }, spec: { modules: [] } } as unknown as BoxSpec) as KubeObject;
+    const crd = EDGEBOX_CRD as KubeObject;
+    const withStatus = (o: KubeObject) => live(o, { status: { modules: [{ name: 'jetson-1', health: 'Healthy' }] } });
+
+    it('is created right after its CRD and before anything else of the box', () => {
+      const actions = planApply({ desired: { box: BOX, objects: [deployment('detector-a'), edgeBox, crd, namespace], ...noNodes }, observed: { objects: [], nodes: [] }, dryRunResults: new Map() });
+      expect(summary(actions)).toEqual(['create Namespace/vision-cell', 'create CustomResourceDefinition/edgeboxes.edgebox.dev', `create EdgeBox/${BOX}`, 'create Deployment/detector-a']);
+    });
+
+    it('is unchanged when only its status (written by the controller and agents) differs', () => {
+      const actions = planApply({ desired: { box: BOX, objects: [edgeBox], ...noNodes }, observed: { objects: [withStatus(edgeBox)], nodes: [] }, dryRunResults: new Map([[key(edgeBox), withStatus(edgeBox)]]) });
+      expect(summary(actions)).toEqual([`unchanged EdgeBox/${BOX}`]);
+    });
+
+    it('is forced although unlabelled (its spec is the spec file\'s), and never pruned, even when labelled', () => {
+      const changed = { ...edgeBox, spec: { modules: [{ name: 'jetson-1' }] } } as KubeObject;
+      const [update] = planApply({ desired: { box: BOX, objects: [changed], ...noNodes }, observed: { objects: [live(edgeBox)], nodes: [] }, dryRunResults: new Map([[key(edgeBox), live(changed)]]) });
+      expect(update).toMatchObject({ type: 'update', force: true });
+      const labelled = live({ ...edgeBox, metadata: { ...edgeBox.metadata, labels: OWN } });
+      expect(planApply({ desired: { box: BOX, objects: [], ...noNodes }, observed: { objects: [labelled], nodes: [] }, dryRunResults: new Map() })).toEqual([]);
+    });
   });
 
   it('an update carries the compared objects without server fields or status', () => {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { assess, decide, nextFenceCount, quorumOf, settleSeconds, type Action, type Observed } from '../../src/controller/decide.js';
-import { ANNOTATIONS, failoverOf, OUT_OF_SERVICE_TAINT, type AgentView, type ObservedNode } from '../../src/controller/model.js';
+import { assess, decide, nextFenceCount, quorumOf, selfFenceDeadline, settleSeconds, type Action, type Observed } from '../../src/controller/decide.js';
+import { ANNOTATIONS, FENCED_TAINT, failoverOf, OUT_OF_SERVICE_TAINT, SELF_FENCE_MARGIN_MS, type AgentView, type ObservedNode } from '../../src/controller/model.js';
 import { dead, down, fenced, healthy, node, NOW, pod, record, T, up, view, withNode } from './controller-fixtures.js';
 
 const types = (actions: Action[]) => actions.map((a) => `${a.type} ${a.module}`);
@@ -129,13 +129,15 @@ describe('decide: detection', () => {
 });
 
 describe('decide: fencing', () => {
+  /** Detected long enough ago that a module without an agent Lease has fenced itself. */
+  const waited = record({ detectedAt: T(-10_000) });
   const detected = (o: Observed, r = record()) => withNode(o, 'm1', { annotations: { [ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(r.detectedAt).toISOString(), lastSeenAt: new Date(r.lastSeenAt!).toISOString(), witnesses: r.witnesses, ...(r.powerError ? { powerError: r.powerError } : {}) }) } });
 
   it('no power driver: the out-of-service taint, keeping the node\'s other taints, is the fence', () => {
     const other = { key: 'CriticalAddonsOnly', value: 'true', effect: 'NoExecute' as const };
-    const o = withNode(detected(dead(healthy(3), 'm1')), 'm1', { taints: [other] });
-    const a = only(decide({ ...o, nodes: o.nodes.map((n) => (n.name === 'm1' ? { ...n, annotations: detected(dead(healthy(3), 'm1')).nodes[0]!.annotations } : n)) }));
-    expect(a).toMatchObject({ type: 'taint', method: 'taint', patch: { taints: [other, OUT_OF_SERVICE_TAINT] } });
+    const o = withNode(detected(dead(healthy(3), 'm1'), waited), 'm1', { taints: [other] });
+    const a = only(decide({ ...o, nodes: o.nodes.map((n) => (n.name === 'm1' ? { ...n, annotations: detected(dead(healthy(3), 'm1'), waited).nodes[0]!.annotations } : n)) }));
+    expect(a).toMatchObject({ type: 'taint', method: 'taint', patch: { taints: [other, OUT_OF_SERVICE_TAINT, FENCED_TAINT] } });
     expect(annotations(a)).toEqual({
       [ANNOTATIONS.fenceMethod]: 'taint', [ANNOTATIONS.fencedAt]: new Date(NOW).toISOString(), [ANNOTATIONS.fenceCount]: '1',
     });
@@ -148,23 +150,69 @@ describe('decide: fencing', () => {
   });
 
   it('when the power driver failed, the taint fences instead', () => {
-    const a = only(decide(detected(dead(healthy(3, { power: 'turingpi-bmc' }), 'm1'), record({ powerError: 'BMC unreachable' }))));
+    const a = only(decide(detected(dead(healthy(3, { power: 'turingpi-bmc' }), 'm1'), record({ detectedAt: waited.detectedAt, powerError: 'BMC unreachable' }))));
     expect(a).toMatchObject({ type: 'taint', method: 'taint' });
   });
 
   it('powered off: the taint follows, without changing the fence bookkeeping', () => {
     const o = withNode(dead(healthy(3, { power: 'local' }), 'm1'), 'm1', { ...fenced('power'), taints: [] });
     const a = only(decide(o));
-    expect(a).toMatchObject({ type: 'taint', patch: { taints: [OUT_OF_SERVICE_TAINT] } });
+    expect(a).toMatchObject({ type: 'taint', patch: { taints: [OUT_OF_SERVICE_TAINT, FENCED_TAINT] } });
     expect(a.type === 'taint' && a.method).toBeUndefined();
     expect(annotations(a)).toEqual({});
   });
 
+  it('a module fenced with the out-of-service taint alone (an older controller) gets the NoSchedule fence taint too', () => {
+    const o = withNode(dead(healthy(3), 'm1'), 'm1', { ...fenced('taint'), taints: [OUT_OF_SERVICE_TAINT] });
+    expect(only(decide(o))).toMatchObject({ type: 'taint', patch: { taints: [OUT_OF_SERVICE_TAINT, FENCED_TAINT] } });
+  });
+
   it('pods, singletons included, are never released before the fence is confirmed', () => {
-    const o = { ...detected(dead(healthy(3), 'm1')), pods: [pod('motor-0', 'm1', { ownerKind: 'StatefulSet' })] };
+    const o = { ...detected(dead(healthy(3), 'm1'), waited), pods: [pod('motor-0', 'm1', { ownerKind: 'StatefulSet' })] };
     expect(types(decide(o))).toEqual(['taint m1']);
     const powered = { ...o, nodes: o.nodes.map((n) => (n.name === 'm1' ? { ...n, ...fenced('power'), taints: [] } : n)) };
     expect(types(decide(powered))).toEqual(['taint m1']);
+  });
+
+  describe('a module fenced by the taint alone: its singletons wait until it has fenced itself', () => {
+    const singleton = pod('motor-0', 'm1', { singleton: true, ownerKind: 'StatefulSet' });
+    const other = pod('vision-a', 'm1');
+    /** m1 fenced by `method` (detected 1 s ago), dead to its peers; its own agent last renewed its Lease `renewedAgo` ms ago (none: undefined). */
+    const cutOff = (renewedAgo: number | undefined, o: { method?: 'power' | 'taint'; r?: Parameters<typeof record>[0]; boxOpts?: Parameters<typeof healthy>[1]; pods?: ReturnType<typeof pod>[] } = {}): Observed => {
+      const base = { ...withNode(dead(healthy(3, o.boxOpts), 'm1'), 'm1', fenced(o.method ?? 'taint', o.r)), pods: o.pods ?? [singleton, other] };
+      return renewedAgo === undefined ? base : { ...base, views: [...base.views, view('m1', { m2: down(), m3: down() }, renewedAgo)] };
+    };
+    const released = (actions: Action[]) => actions.flatMap((a) => (a.type === 'release-pods' ? a.pods.map((p) => p.name) : []));
+
+    it.each<{ name: string; o: Observed; at: number; expected: string[] }>([
+      { name: 'agent Lease renewed 4 s ago, bound 3 s + margin 2 s: the other pods go, the singleton stays', o: cutOff(4000), at: NOW, expected: ['vision-a'] },
+      { name: 'the same, 1 ms before the deadline', o: cutOff(4000), at: T(999), expected: ['vision-a'] },
+      { name: 'the same, at the deadline: the singleton goes too', o: cutOff(4000), at: T(1000), expected: ['motor-0', 'vision-a'] },
+      { name: 'agent Lease renewed 6 s ago: the deadline is past', o: cutOff(6000), at: NOW, expected: ['motor-0', 'vision-a'] },
+      { name: 'a longer bound from the spec (10 s) holds it longer', o: cutOff(6000, { boxOpts: { selfFenceSeconds: 10 } }), at: NOW, expected: ['vision-a'] },
+      { name: 'no agent Lease: counted from the detection (1 s ago)', o: cutOff(undefined), at: NOW, expected: ['vision-a'] },
+      { name: 'no agent Lease, detected 5 s ago', o: cutOff(undefined, { r: { detectedAt: T(-5000) } }), at: NOW, expected: ['motor-0', 'vision-a'] },
+      { name: 'powered off: nothing runs there, everything goes at once', o: cutOff(500, { method: 'power' }), at: NOW, expected: ['motor-0', 'vision-a'] },
+      { name: 'the others already released, the singleton held: nothing to do yet', o: cutOff(4000, { r: { releasedAt: T(-500), workloads: ['t/motor', 't/vision'] }, pods: [singleton] }), at: NOW, expected: [] },
+      { name: 'then at the deadline it is released', o: cutOff(4000, { r: { releasedAt: T(-500), workloads: ['t/motor', 't/vision'] }, pods: [singleton] }), at: T(1000), expected: ['motor-0'] },
+    ])('$name', ({ o, at, expected }) => {
+      expect(released(decide({ ...o, now: at })).sort()).toEqual(expected);
+    });
+
+    it('the held singleton\'s workload is in the failover record from the first release', () => {
+      const a = only(decide(cutOff(4000)));
+      expect(a).toMatchObject({ type: 'release-pods', first: true, record: { workloads: ['t/motor', 't/vision'] } });
+    });
+
+    it('the out-of-service taint itself is not held back: the module is fenced at once', () => {
+      const o = withNode(dead(healthy(3), 'm1'), 'm1', { annotations: { [ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(T(-100)).toISOString() }) } });
+      expect(types(decide({ ...o, views: [...o.views, view('m1', {}, 200)] }))).toEqual(['taint m1']);
+    });
+
+    it('the deadline is the agent Lease\'s renewTime plus the bound plus the margin', () => {
+      expect(selfFenceDeadline(cutOff(4000), 'm1', record())).toBe(T(-4000) + 3000 + SELF_FENCE_MARGIN_MS);
+      expect(selfFenceDeadline(cutOff(undefined), 'm1', record())).toBe(record().detectedAt + 3000 + SELF_FENCE_MARGIN_MS);
+    });
   });
 
   it('once fenced, the pods bound to the module are released, Terminating ones too; others stay', () => {
@@ -229,7 +277,7 @@ describe('decide: rejoin', () => {
 
   it('healthy for the settle period: the taint and the failover bookkeeping go, the fence history stays', () => {
     const other = { key: 'edgebox.dev/accelerator', value: 'gpu', effect: 'NoSchedule' as const };
-    const o = withNode(back(since(30_000)), 'm1', { taints: [other, OUT_OF_SERVICE_TAINT] });
+    const o = withNode(back(since(30_000)), 'm1', { taints: [other, OUT_OF_SERVICE_TAINT, FENCED_TAINT] });
     const a = only(decide({ ...o, nodes: o.nodes.map((n) => (n.name === 'm1' ? { ...n, annotations: back(since(30_000)).nodes[0]!.annotations } : n)) }));
     expect(a).toMatchObject({ type: 'rejoin', patch: { taints: [other] } });
     expect(annotations(a)).toEqual({ [ANNOTATIONS.fenceMethod]: null, [ANNOTATIONS.healthySince]: null, [ANNOTATIONS.failover]: null });
@@ -267,7 +315,7 @@ describe('decide: rejoin', () => {
 
   it('a fence less than an hour after the previous one is recorded with the next count', () => {
     const o = withNode(dead(healthy(3), 'm1'), 'm1', {
-      annotations: { [ANNOTATIONS.fencedAt]: new Date(T(-600_000)).toISOString(), [ANNOTATIONS.fenceCount]: '1', [ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(T(-100)).toISOString() }) },
+      annotations: { [ANNOTATIONS.fencedAt]: new Date(T(-600_000)).toISOString(), [ANNOTATIONS.fenceCount]: '1', [ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(T(-10_000)).toISOString() }) },
     });
     expect(annotations(only(decide(o)))).toMatchObject({ [ANNOTATIONS.fenceCount]: '2' });
   });
@@ -281,7 +329,7 @@ describe('decide: properties', () => {
     age: fc.integer({ min: 0, max: 6000 }),
     peers: fc.record(Object.fromEntries(names.filter((p) => p !== module).map((p) => [p, peerEntry]))),
   }).map(({ age, peers }): AgentView => ({ module, renewTime: T(-age), durationSeconds: 3, peers }));
-  const state = fc.constantFrom<Partial<ObservedNode>>({}, { annotations: { [ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(T(-100)).toISOString() }) } }, fenced('power', {}, T(-900)), { ...fenced('taint'), taints: [] });
+  const state = fc.constantFrom<Partial<ObservedNode>>({}, { annotations: { [ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(T(-100)).toISOString() }) } }, fenced('power', {}, T(-900)), { ...fenced('taint'), taints: [] }, fenced('taint', { detectedAt: T(-4000) }), fenced('taint', { detectedAt: T(-8000) }));
   const observed = fc.record({
     views: fc.tuple(...names.map(agentView)).chain((vs) => fc.subarray(vs)),
     leases: fc.tuple(...names.map(() => fc.option(fc.integer({ min: -60_000, max: 0 }).map(T)))),
@@ -291,7 +339,7 @@ describe('decide: properties', () => {
     views,
     nodeLeases: names.map((n, i) => ({ node: n, renewTime: leases[i] ?? null, durationSeconds: 40 })),
     nodes: names.map((n, i) => node(n, states[i])),
-    pods: names.map((n) => pod(`w${n}-x`, n)),
+    pods: names.map((n, i) => pod(`w${n}-x`, n, { singleton: i % 2 === 0 })),
   }));
 
   it('a module is never detected or fenced unless a quorum of fresh others report it unreachable and its node Lease is stale', () => {
@@ -305,6 +353,17 @@ describe('decide: properties', () => {
         const lastSeen = Math.max(...witnesses.map((v) => v.peers[a.module]?.lastSeen ?? -Infinity));
         const renew = o.nodeLeases.find((l) => l.node === a.module)!.renewTime;
         if (renew !== null && lastSeen !== -Infinity) expect(renew).toBeLessThanOrEqual(lastSeen + 200);
+      }
+    }), { numRuns: 500 });
+  });
+
+  it('a singleton is never released from a module fenced by the taint alone before its agent\'s last renewal plus the bound and margin', () => {
+    fc.assert(fc.property(observed, (o) => {
+      for (const a of decide(o)) {
+        if (a.type !== 'release-pods' || o.nodes.find((n) => n.name === a.module)?.annotations[ANNOTATIONS.fenceMethod] !== 'taint') continue;
+        if (!a.pods.some((p) => o.pods.find((x) => x.uid === p.uid)?.singleton)) continue;
+        const renewed = o.views.find((v) => v.module === a.module)?.renewTime ?? a.record.detectedAt;
+        expect(o.now).toBeGreaterThanOrEqual(renewed + o.box.spec.failover.selfFenceSeconds * 1000 + SELF_FENCE_MARGIN_MS);
       }
     }), { numRuns: 500 });
   });

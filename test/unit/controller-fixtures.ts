@@ -1,10 +1,10 @@
 import type { Observed } from '../../src/controller/decide.js';
-import { ANNOTATIONS, formatFailover, OUT_OF_SERVICE_TAINT, type AgentView, type FailoverRecord, type ObservedNode, type ObservedPod, type PeerEntry } from '../../src/controller/model.js';
+import { ANNOTATIONS, FENCE_TAINTS, formatFailover, type AgentView, type FailoverRecord, type ObservedNode, type ObservedPod, type PeerEntry } from '../../src/controller/model.js';
 import { parseSpec } from '../../src/spec/load.js';
 import type { BoxSpec } from '../../src/spec/schema.js';
 
-/** A box of `n` CM4 modules m1..mn; `power` gives each a driver. Heartbeat 200 ms, settle 30 s. */
-export function testBox(n: number, opts: { power?: 'local' | 'turingpi-bmc'; settleSeconds?: number } = {}): BoxSpec {
+/** A box of `n` CM4 modules m1..mn; `power` gives each a driver. Heartbeat 200 ms, settle 30 s, self-fence 3 s. */
+export function testBox(n: number, opts: { power?: 'local' | 'turingpi-bmc'; settleSeconds?: number; selfFenceSeconds?: number } = {}): BoxSpec {
   const modules = Array.from({ length: n }, (_, i) =>
     `    - { name: m${i + 1}, hardware: rpi-cm4-4gb, address: 10.0.0.${i + 1}${opts.power ? `, power: { driver: ${opts.power}, slot: ${i + 1} }` : ''} }`);
   return parseSpec(`
@@ -15,7 +15,7 @@ spec:
   controlPlane: { servers: 1 }
   modules:
 ${modules.join('\n')}
-  failover: { heartbeatIntervalMs: 200, missedHeartbeats: 5, settleSeconds: ${opts.settleSeconds ?? 30} }
+  failover: { heartbeatIntervalMs: 200, missedHeartbeats: 5, settleSeconds: ${opts.settleSeconds ?? 30}, selfFenceSeconds: ${opts.selfFenceSeconds ?? 3} }
 `, 'test.yaml').box;
 }
 
@@ -38,7 +38,7 @@ export const down = (lastSeen = T(-1500)): Partial<PeerEntry> => ({ reachable: f
 export const up: Partial<PeerEntry> = { reachable: true, lastSeen: T(-100), suspicion: 0.5 };
 
 export function pod(name: string, nodeName: string | undefined, o: Partial<ObservedPod> = {}): ObservedPod {
-  return { namespace: 't', name, uid: `uid-${name}`, node: nodeName, workload: name.replace(/-\w+$/, ''), ownerKind: 'ReplicaSet', deleting: false, ready: true, createdAt: T(-3_600_000), ...o };
+  return { namespace: 't', name, uid: `uid-${name}`, node: nodeName, workload: name.replace(/-\w+$/, ''), singleton: false, ownerKind: 'ReplicaSet', deleting: false, ready: true, createdAt: T(-3_600_000), ...o };
 }
 
 /** A healthy n-module box: every node Ready, Leases renewed 1 s ago, every agent hears every peer. */
@@ -81,6 +81,6 @@ export function fenced(method: 'power' | 'taint', r: Partial<FailoverRecord> = {
       [ANNOTATIONS.fenceCount]: String(count),
       [ANNOTATIONS.failover]: formatFailover(record(r)),
     },
-    taints: [OUT_OF_SERVICE_TAINT],
+    taints: [...FENCE_TAINTS],
   };
 }

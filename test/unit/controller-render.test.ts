@@ -40,7 +40,7 @@ describe('renderController', () => {
       'edgebox.dev/edgeboxes': ['get'],
       'edgebox.dev/edgeboxes/status': ['update'],
     });
-    expect(verbs(find('Role', 'edgebox-system'))).toEqual({ 'coordination.k8s.io/leases': ['get', 'list', 'watch', 'create', 'update'] });
+    expect(verbs(find('Role', 'edgebox-system'))).toEqual({ 'coordination.k8s.io/leases': ['get', 'list', 'watch', 'create', 'update', 'patch'] });
     expect(verbs(find('Role', 'kube-node-lease'))).toEqual({ 'coordination.k8s.io/leases': ['list', 'watch'] });
     for (const kind of ['ClusterRoleBinding', 'RoleBinding']) {
       for (const b of objects.filter((o) => o.kind === kind) as { subjects?: unknown }[]) {

@@ -76,6 +76,6 @@ describe('informer conversions', () => {
       metadata: { name: 'p', namespace: 'ns', uid: 'u', labels: { 'edgebox.dev/workload': 'w' }, creationTimestamp: new Date(T(-1000)), deletionTimestamp: new Date(T(0)), ownerReferences: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'w', uid: 'o', controller: true }] },
       spec: { nodeName: 'm1', containers: [] },
       status: { conditions: [{ type: 'Ready', status: 'False' }] },
-    })).toEqual({ namespace: 'ns', name: 'p', uid: 'u', node: 'm1', workload: 'w', ownerKind: 'StatefulSet', deleting: true, ready: false, createdAt: T(-1000) });
+    })).toEqual({ namespace: 'ns', name: 'p', uid: 'u', node: 'm1', workload: 'w', singleton: false, ownerKind: 'StatefulSet', deleting: true, ready: false, createdAt: T(-1000) });
   });
 });

@@ -3,13 +3,15 @@ import { boxTag, partitionRules, partitionsIn, ruleArgs } from '../../src/local/
 import { agentArgs, controllerArgs, controllerIds } from '../../src/local/self-healing.js';
 
 describe('local box: agent and controller command lines', () => {
-  it('an agent binds its module\'s loopback address and gets the box-wide UDP port, its HTTP port and the address map', () => {
+  it('an agent binds its module\'s loopback address and gets the box-wide UDP port, its HTTP port, the address map, its runtime file and the process role driver', () => {
     expect(agentArgs({
       spec: '/s/box.yaml', module: 'm2', secretFile: '/b/box-secret', kubeconfig: '/b/kubeconfig',
-      address: '127.0.1.2', port: 17946, httpPort: 40001, addressMap: '/b/address-map.json',
+      address: '127.0.1.2', port: 17946, httpPort: 40001, addressMap: '/b/address-map.json', runtimeFile: '/b/modules/m2/runtime.jsonl', localDir: '/b',
     })).toEqual([
       'agent', 'run', '--spec', '/s/box.yaml', '--module', 'm2', '--secret-file', '/b/box-secret', '--kubeconfig', '/b/kubeconfig',
       '--address', '127.0.1.2', '--port', '17946', '--http-port', '40001', '--address-map', '/b/address-map.json',
+      '--runtime', 'local', '--runtime-file', '/b/modules/m2/runtime.jsonl',
+      '--role-driver', 'process', '--local-dir', '/b',
     ]);
   });
 

@@ -12,6 +12,12 @@ export interface ApiResponse {
 export interface ApiClientOptions {
   /** Per request, from sending to the whole response. Default 2500 ms (under a 3 s agent Lease). */
   timeoutMs?: number;
+  /**
+   * Local address of the connection: the module's own (`agent run --address`), so the API server
+   * and a firewall see which module is talking (a local box cuts a module off the API by it).
+   * Default: whatever the routing table picks.
+   */
+  localAddress?: string;
 }
 
 /** A response larger than this is not one of the small objects the agent reads. */
@@ -26,6 +32,7 @@ export class ApiClient {
   private readonly agent: Agent;
   private readonly url: URL;
   private readonly timeoutMs: number;
+  private readonly localAddress: string | undefined;
 
   constructor(private readonly target: ApiTarget, opts: ApiClientOptions = {}) {
     this.url = new URL(target.server);
@@ -33,6 +40,7 @@ export class ApiClient {
       throw inputError('agent.bad-kubeconfig', `the API server ${target.server} is not https`, 'the agent talks to the API server over HTTPS only; fix the kubeconfig\'s server');
     }
     this.timeoutMs = opts.timeoutMs ?? 2500;
+    this.localAddress = opts.localAddress;
     this.agent = new Agent({
       keepAlive: true,
       maxSockets: 1,
@@ -67,6 +75,7 @@ export class ApiClient {
         method,
         headers,
         timeout: this.timeoutMs,
+        ...(this.localAddress ? { localAddress: this.localAddress } : {}),
       }, (res) => {
         const chunks: Buffer[] = [];
         let size = 0;

@@ -12,6 +12,17 @@ import { peerView, type PeerView } from './peer-view.js';
 import { openTransport } from './transport.js';
 import { HeartbeatVerifier } from './verify.js';
 import { encodeHeartbeat, sequenceStart } from './wire.js';
+import type { RuntimeDriver } from '../self-fence/runtime.js';
+import type { RoleDriver } from '../role/driver.js';
+import { RoleLoop } from '../role/role-loop.js';
+import { QUORUM_RECOVERY_ANNOTATION, QuorumRecovery } from '../quorum/recovery.js';
+import type { PowerDriver, PowerSpec } from '../../controller/power/driver.js';
+import { CONTROL_PLANE_ANNOTATIONS } from '../../controller/guardian/names.js';
+import { SelfFence } from '../self-fence/self-fence.js';
+import { DEFAULT_PERIPHERAL_TIMINGS, type PeripheralTimings } from '../../peripherals/names.js';
+import type { DeviceRunner } from '../grant/device.js';
+import type { Append } from '../grant/history-file.js';
+import { GrantService } from '../grant/service.js';
 
 export interface AgentDeps {
   log: Log;
@@ -23,6 +34,24 @@ export interface AgentDeps {
   monoNow?: () => number;
   /** Wall-clock ms for timestamps. Default: Date.now. */
   wallNow?: () => number;
+  /**
+   * How the module stops its singletons when it fences itself (needs `api`: without one the agent
+   * cannot tell that it is cut off from it). Default: none, the agent decides and reports only.
+   */
+  runtime?: RuntimeDriver;
+  /** The grant API of the module's exclusive peripherals (needs `api`): where grants are logged and how devices are acted on. */
+  grants?: { history: Append; runDevice: DeviceRunner; timings?: PeripheralTimings };
+  /**
+   * How the module changes between agent and server (needs `api`): the role loop acts on the
+   * guardian's annotations through it and reports the module's member on the agent Lease.
+   * Default: none, the module keeps its role.
+   */
+  roleDriver?: RoleDriver;
+  /**
+   * How this agent powers a missing voter off when the control plane lost its quorum
+   * (src/agent/quorum; needs `roleDriver`). Default: none, it fences nothing itself.
+   */
+  powerDriver?: (p: PowerSpec) => PowerDriver;
 }
 
 export interface RunningAgent {
@@ -64,6 +93,8 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
   };
 
   let publisher: LeasePublisher | undefined;
+  let roleLoop: RoleLoop | undefined;
+  let quorum: QuorumRecovery | undefined;
   const onTransition = (t: Transition) => {
     metrics.transitions++;
     log(t.reachable ? 'info' : 'warn', t.reachable ? 'peer reachable' : 'peer unreachable', { peer: t.peer, lastSeen: snapshot()[t.peer]?.lastSeen ?? null });
@@ -108,6 +139,7 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
         return;
       }
       metrics.heartbeatsAccepted++;
+      quorum?.heard(verdict.heartbeat.from, verdict.heartbeat.cp);
       const t = tracker.heard(verdict.heartbeat.from, mono());
       if (t) onTransition(t);
       if (t || check === undefined) armCheck();
@@ -120,7 +152,9 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
 
   let seq = sequenceStart(wall());
   const sendRound = () => {
-    const datagram = encodeHeartbeat({ box: cfg.box, from: cfg.module, seq: ++seq, sentAt: new Date(wall()).toISOString() }, deps.secret);
+    const datagram = encodeHeartbeat({
+      box: cfg.box, from: cfg.module, seq: ++seq, sentAt: new Date(wall()).toISOString(), ...(quorum ? { cp: quorum.summary() } : {}),
+    }, deps.secret);
     for (const p of cfg.peers) {
       transport.send(datagram, p.address, cfg.port);
       metrics.heartbeatsSent++;
@@ -133,10 +167,17 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
 
   let client: ApiClient | undefined;
   if (deps.api) {
-    client = new ApiClient(deps.api);
+    client = new ApiClient(deps.api, cfg.apiLocalAddress ? { localAddress: cfg.apiLocalAddress } : {});
     let failing = false;
     publisher = new LeasePublisher({
-      client, box: cfg.box, module: cfg.module, view, wallNow: wall,
+      client, box: cfg.box, module: cfg.module, view, wallNow: wall, monoNow: mono,
+      annotations: (): Record<string, string> => {
+        const report = roleLoop?.latest();
+        return {
+          ...(report ? { [CONTROL_PLANE_ANNOTATIONS.report]: JSON.stringify(report) } : {}),
+          ...(quorum ? { [QUORUM_RECOVERY_ANNOTATION]: JSON.stringify(quorum.status()) } : {}),
+        };
+      },
       onWrite: (ok: boolean, error?: EdgeboxError) => {
         if (ok) {
           metrics.leaseWrites++;
@@ -153,6 +194,55 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
     publisher.start();
   }
 
+  // The module's control-plane role: acts on the guardian's annotations through the driver and
+  // reports its member on the Lease; a changed role or health is published at once.
+  if (client && deps.roleDriver) {
+    let lastShape = '';
+    roleLoop = new RoleLoop({
+      driver: deps.roleDriver, client, box: cfg.box, module: cfg.module, log,
+      // A former voter never starts its stale member while another module recovers the quorum.
+      mayStartMember: () => quorum?.mayStartMember() ?? { ok: true },
+      onReport: ({ raftIndex: _i, revision: _r, ...shape }) => {
+        const text = JSON.stringify(shape);
+        if (text !== lastShape) publisher?.poke();
+        lastShape = text;
+      },
+    });
+    roleLoop.start();
+    // Quorum loss: with the API gone the agents recover the control plane over their heartbeats.
+    const loop = roleLoop;
+    quorum = new QuorumRecovery({
+      self: cfg.module, modules: [cfg.module, ...cfg.peers.map((p) => p.name)], ...cfg.quorum,
+      ...(deps.powerDriver ? { powerDriver: deps.powerDriver } : {}),
+      driver: deps.roleDriver, report: () => loop.latest() ?? null,
+      peers: () => Object.fromEntries(Object.entries(view()).map(([peer, v]) => [peer, { reachable: v.reachable, silentMs: v.suspicion * cfg.intervalMs }])),
+      log, monoNow: mono, wallNow: wall,
+    });
+    quorum.start();
+  }
+
+  // Self-fencing: a module cut off from a majority of its peers and from the API stops its singletons.
+  const selfFence = publisher && deps.runtime
+    ? new SelfFence({
+      modules: cfg.peers.length + 1, boundMs: cfg.selfFenceMs, checkEveryMs: cfg.intervalMs, runtime: deps.runtime,
+      reachablePeers: () => Object.values(view()).filter((p) => p.reachable).length,
+      lastApiWrite: () => publisher?.lastWriteStartedMono ?? null,
+      startedAt: startedMono, monoNow: mono, wallNow: wall, log,
+      onFence: () => { metrics.selfFences++; },
+      onFailure: () => { metrics.selfFenceFailures++; },
+    })
+    : undefined;
+  await selfFence?.start();
+
+  // Exclusive peripherals: this module grants one only while it holds its ownership Lease.
+  const grants = client && deps.grants && cfg.peripherals.length > 0
+    ? new GrantService({
+      module: cfg.module, peripherals: cfg.peripherals, client, timings: deps.grants.timings ?? DEFAULT_PERIPHERAL_TIMINGS,
+      history: deps.grants.history, runDevice: deps.grants.runDevice, log, mono, wall,
+    })
+    : undefined;
+  grants?.start();
+
   const endpoint = await startEndpoint({
     address: cfg.http.address,
     port: cfg.http.port,
@@ -162,14 +252,22 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
       uptime: Math.round((mono() - startedMono) / 100) / 10,
       apiReachable: publisher?.apiReachable ?? false,
       lastLeaseWrite: publisher?.lastWrite ? new Date(publisher.lastWrite).toISOString() : null,
+      selfFenced: selfFence?.report ?? null,
+      controlPlane: roleLoop?.latest() ?? null,
+      quorumRecovery: quorum?.status() ?? null,
     }),
     peers: view,
-    metrics: () => formatMetrics(metrics, view(), publisher?.apiReachable ?? false),
+    metrics: () => formatMetrics(metrics, view(), publisher?.apiReachable ?? false, selfFence?.report != null),
+    ...(grants ? { handle: (req, res) => grants.handle(req, res) } : {}),
   }).catch(async (e: unknown) => {
     // Nothing may stay bound when start-up fails half way.
     clearInterval(sender);
     clearTimeout(check);
     publisher?.stop();
+    roleLoop?.stop();
+    quorum?.stop();
+    selfFence?.stop();
+    grants?.stop();
     client?.close();
     await transport.close();
     throw e;
@@ -179,6 +277,7 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
     address: cfg.address, port: cfg.port, http: `${cfg.http.address}:${endpoint.port}`,
     peers: cfg.peers, intervalMs: cfg.intervalMs, missedHeartbeats: cfg.missedHeartbeats,
     api: deps.api?.server ?? null,
+    selfFence: selfFence ? { boundMs: cfg.selfFenceMs, runtime: deps.runtime?.name } : null,
   });
 
   return {
@@ -188,6 +287,10 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
       clearInterval(sender);
       clearTimeout(check);
       publisher?.stop();
+      roleLoop?.stop();
+      quorum?.stop();
+      selfFence?.stop();
+      grants?.stop();
       client?.close();
       await Promise.all([transport.close(), endpoint.close()]);
       log('info', 'agent stopped');

@@ -3,6 +3,9 @@ import { isIP } from 'node:net';
 import { inputError } from '../../diagnostics/diagnostic.js';
 import { didYouMean } from '../../diagnostics/suggest.js';
 import type { BoxSpec } from '../../spec/schema.js';
+import { TuringPiBmcDriver } from '../../controller/power/turingpi-bmc.js';
+import type { AgentPeripheral } from '../grant/device.js';
+import { quorumSpecOptions, type QuorumRecoveryOptions } from '../quorum/recovery.js';
 
 /** TCP port of GET /healthz, /peers and /metrics unless --http-port says otherwise. */
 export const DEFAULT_HTTP_PORT = 7947;
@@ -25,6 +28,14 @@ export interface AgentConfig {
   intervalMs: number;
   missedHeartbeats: number;
   http: { address: string; port: number };
+  /** spec.failover.selfFenceSeconds in ms (src/agent/self-fence). */
+  selfFenceMs: number;
+  /** --address when given: the API connection's local address too, so it is attributable to the module. */
+  apiLocalAddress?: string;
+  /** The exclusive peripherals attached to this module: its grant API serves these. */
+  peripherals: AgentPeripheral[];
+  /** Quorum-loss recovery (src/agent/quorum): each module's power spec, and the safety period in ms if the spec sets one. */
+  quorum: Pick<QuorumRecoveryOptions, 'power' | 'safetyMs'>;
 }
 
 export interface AgentFlags {
@@ -68,7 +79,23 @@ export function resolveAgentConfig(box: BoxSpec, flags: AgentFlags): AgentConfig
     // Health and views are for this host only; in a local box every agent has its own loopback
     // address, so each can serve on the same port.
     http: { address: isLoopback(address) ? address : '127.0.0.1', port: flags.httpPort ?? DEFAULT_HTTP_PORT },
+    selfFenceMs: box.spec.failover.selfFenceSeconds * 1000,
+    ...(flags.address !== undefined ? { apiLocalAddress: flags.address } : {}),
+    peripherals: agentPeripherals(box, flags.module),
+    quorum: quorumSpecOptions(box),
   };
+}
+
+/** The exclusive peripherals attached to a module, with what the agent needs to act on each. */
+export function agentPeripherals(box: BoxSpec, module: string): AgentPeripheral[] {
+  const power = box.spec.modules.find((m) => m.name === module)?.power;
+  return box.spec.peripherals.filter((p) => p.exclusive && p.attachedTo.includes(module)).map((p) => ({
+    name: p.name,
+    kind: p.kind,
+    ...(p.device ? { device: p.device } : {}),
+    // A USB bus on a Turing Pi 2 is the BMC's to route: this module's slot on that board.
+    ...(p.kind === 'usb' && power?.driver === 'turingpi-bmc' ? { bmc: { endpoint: power.endpoint ?? TuringPiBmcDriver.DEFAULT_ENDPOINT, slot: power.slot } } : {}),
+  }));
 }
 
 /** --address-map: inline JSON (`{"m1":"127.0.1.1"}`) or the path of a JSON file. */

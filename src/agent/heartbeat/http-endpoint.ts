@@ -1,5 +1,7 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { failure } from '../../diagnostics/diagnostic.js';
+import type { SelfFenceReport } from '../self-fence/self-fence.js';
+import type { QuorumStatus } from '../quorum/recovery.js';
 
 export interface Health {
   module: string;
@@ -10,6 +12,10 @@ export interface Health {
   apiReachable: boolean;
   /** RFC 3339 of the last successful Lease write, or null. */
   lastLeaseWrite: string | null;
+  /** Since when and which singletons the module stopped because it fenced itself; null when it runs normally. */
+  selfFenced: SelfFenceReport | null;
+  /** The agent's part in a quorum-loss recovery (src/agent/quorum); null without a role driver. */
+  quorumRecovery?: QuorumStatus | null;
 }
 
 export interface EndpointOptions {
@@ -20,6 +26,8 @@ export interface EndpointOptions {
   /** The view, as JSON text (the same as the Lease annotation). */
   peers: () => unknown;
   metrics: () => string;
+  /** Other routes (the grant API, src/agent/grant/service.ts): true when it answered the request. */
+  handle?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 export interface Endpoint {
@@ -27,7 +35,7 @@ export interface Endpoint {
   close(): Promise<void>;
 }
 
-/** GET /healthz, /peers and /metrics; read-only, so it serves nothing that could change the agent. */
+/** GET /healthz, /peers and /metrics, read-only; and whatever `handle` answers (the grant API). */
 export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -36,6 +44,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
       res.end(body);
     };
     const json = (body: unknown) => send(200, 'application/json', `${JSON.stringify(body)}\n`);
+    if (opts.handle?.(req, res)) return;
     if (req.method !== 'GET') send(405, 'text/plain', 'only GET\n');
     else if (path === '/healthz') json(opts.health());
     else if (path === '/peers') json(opts.peers());

@@ -21,7 +21,7 @@ export function microTime(wallMs: number): string {
 type Lease = Record<string, unknown> & { metadata?: Record<string, unknown> & { annotations?: Record<string, string> }; spec?: Record<string, unknown> };
 
 /** The agent Lease with this view and renewTime, keeping whatever else `current` has. */
-export function leaseWithView(current: Lease | undefined, opts: { box: string; module: string; view: PeerView; wallNow: number }): Lease {
+export function leaseWithView(current: Lease | undefined, opts: { box: string; module: string; view: PeerView; wallNow: number; annotations?: Record<string, string> }): Lease {
   const now = microTime(opts.wallNow);
   const meta = current?.metadata ?? {};
   return {
@@ -33,7 +33,7 @@ export function leaseWithView(current: Lease | undefined, opts: { box: string; m
       name: agentLeaseName(opts.module),
       namespace: SYSTEM_NAMESPACE,
       labels: { ...(meta.labels as Record<string, string> | undefined), [LABELS.box]: opts.box, [LABELS.module]: opts.module },
-      annotations: { ...meta.annotations, [PEER_VIEW_ANNOTATION]: JSON.stringify(opts.view) },
+      annotations: { ...meta.annotations, ...opts.annotations, [PEER_VIEW_ANNOTATION]: JSON.stringify(opts.view) },
     },
     spec: {
       ...current?.spec,
@@ -52,9 +52,11 @@ type Client = Pick<ApiClient, 'request' | 'server'>;
  * resourceVersion is the precondition); on 409 it re-reads and retries; on 404 it creates the
  * Lease, and the namespace first if that is what is missing. Returns the Lease as stored.
  */
-export async function writeAgentLease(client: Client, cached: Lease | undefined, opts: { box: string; module: string; view: () => PeerView; wallNow: () => number }): Promise<Lease> {
+export async function writeAgentLease(client: Client, cached: Lease | undefined, opts: { box: string; module: string; view: () => PeerView; wallNow: () => number; annotations?: () => Record<string, string> }): Promise<Lease> {
   const path = leasePath(opts.module);
-  const build = (current: Lease | undefined) => leaseWithView(current, { box: opts.box, module: opts.module, view: opts.view(), wallNow: opts.wallNow() });
+  const build = (current: Lease | undefined) => leaseWithView(current, {
+    box: opts.box, module: opts.module, view: opts.view(), wallNow: opts.wallNow(), ...(opts.annotations ? { annotations: opts.annotations() } : {}),
+  });
   let res = cached
     ? await client.request('PUT', path, build(cached))
     : await client.request('GET', path).then((r) => (r.status === 200 ? client.request('PUT', path, build(r.body as Lease)) : r));
@@ -84,6 +86,8 @@ export interface LeasePublisherOptions {
   /** The current view, read at each write. */
   view: () => PeerView;
   wallNow: () => number;
+  /** More annotations of this agent, read at each write (the control-plane report, a quorum-loss recovery). */
+  annotations?: () => Record<string, string>;
   /** Default 1000 ms. */
   renewEveryMs?: number;
   /** After a failed write, waits double each time from here... Default 250 ms. */
@@ -92,6 +96,8 @@ export interface LeasePublisherOptions {
   retryMaxMs?: number;
   /** Each write's outcome; the error when it failed. */
   onWrite?: (ok: boolean, error?: EdgeboxError) => void;
+  /** Monotonic ms for `lastWriteStartedMono`. Default: wallNow. */
+  monoNow?: () => number;
 }
 
 /** Capped exponential backoff: initial, 2x, 4x, ... up to max, for the n-th failure in a row (n >= 1). */
@@ -116,6 +122,12 @@ export class LeasePublisher {
   private readonly retryMaxMs: number;
   /** Wall time of the last successful write; null before the first. */
   lastWrite: number | null = null;
+  /**
+   * Monotonic time at which the last successful write started: never later than the renewTime it
+   * stored, so an agent that fences itself this long after it does so no later than the
+   * controller, which counts from that renewTime, expects (src/agent/self-fence).
+   */
+  lastWriteStartedMono: number | null = null;
 
   constructor(private readonly opts: LeasePublisherOptions) {
     this.renewEveryMs = opts.renewEveryMs ?? 1000;
@@ -151,10 +163,12 @@ export class LeasePublisher {
   private async write(): Promise<void> {
     this.writing = true;
     this.again = false;
+    const started = (this.opts.monoNow ?? this.opts.wallNow)();
     try {
       this.cached = await writeAgentLease(this.opts.client, this.cached, this.opts);
       this.failures = 0;
       this.lastWrite = this.opts.wallNow();
+      this.lastWriteStartedMono = started;
       this.opts.onWrite?.(true);
     } catch (e) {
       // Next time read the Lease afresh: the cached resourceVersion may be what failed.

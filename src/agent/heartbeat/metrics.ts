@@ -10,6 +10,8 @@ export class AgentMetrics {
   transitions = 0;
   leaseWrites = 0;
   leaseWriteFailures = 0;
+  selfFences = 0;
+  selfFenceFailures = 0;
 }
 
 const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
@@ -18,7 +20,7 @@ const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace
  * Prometheus text exposition format 0.0.4, written by hand: prom-client would cost several MB of
  * the agent's budget for a dozen series.
  */
-export function formatMetrics(m: AgentMetrics, view: PeerView, apiReachable: boolean): string {
+export function formatMetrics(m: AgentMetrics, view: PeerView, apiReachable: boolean, selfFenced = false): string {
   const lines: string[] = [];
   const metric = (name: string, type: 'counter' | 'gauge', help: string, samples: [Record<string, string>, number][]) => {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -35,6 +37,9 @@ export function formatMetrics(m: AgentMetrics, view: PeerView, apiReachable: boo
   metric('edgebox_agent_peer_transitions_total', 'counter', 'Peers turning reachable or unreachable.', [[{}, m.transitions]]);
   metric('edgebox_agent_lease_writes_total', 'counter', 'Agent Lease writes, by result.', [[{ result: 'ok' }, m.leaseWrites], [{ result: 'failed' }, m.leaseWriteFailures]]);
   metric('edgebox_agent_api_reachable', 'gauge', '1 when the last Lease write reached the API server.', [[{}, apiReachable ? 1 : 0]]);
+  metric('edgebox_agent_self_fenced', 'gauge', '1 while the module has fenced itself (singletons stopped).', [[{}, selfFenced ? 1 : 0]]);
+  metric('edgebox_agent_self_fences_total', 'counter', 'Times the module fenced itself.', [[{}, m.selfFences]]);
+  metric('edgebox_agent_self_fence_failures_total', 'counter', 'Runtime calls of self-fencing that failed.', [[{}, m.selfFenceFailures]]);
   metric('edgebox_agent_peer_reachable', 'gauge', '1 when the peer is reachable.', peers.map(([p, v]) => [{ peer: p }, v.reachable ? 1 : 0]));
   metric('edgebox_agent_peer_suspicion', 'gauge', 'Heartbeat intervals since the peer was last heard.', peers.map(([p, v]) => [{ peer: p }, v.suspicion]));
   return `${lines.join('\n')}\n`;

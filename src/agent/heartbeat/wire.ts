@@ -1,11 +1,12 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { parseSummary, type ControlPlaneSummary } from '../quorum/summary.js';
 
 /**
  * One heartbeat datagram:
  *
  *   "EBH1" (4 bytes) | HMAC-SHA256(secret, "EBH1" | payload) (32 bytes) | payload (UTF-8 JSON)
  *
- * payload = {"box": string, "from": string, "seq": number, "sentAt": RFC3339}. The MAC covers the
+ * payload = {"box": string, "from": string, "seq": number, "sentAt": RFC3339, "cp"?: summary}. The MAC covers the
  * payload bytes exactly as sent, so there is no canonical JSON form to agree on, and it is
  * checked before the payload is parsed: nothing unauthenticated is ever interpreted.
  */
@@ -16,19 +17,46 @@ export interface Heartbeat {
   seq: number;
   /** The sender's wall clock; informative only (clocks of modules may differ). */
   sentAt: string;
+  /**
+   * The sender's control plane, for quorum-loss recovery (src/agent/quorum). Optional both ways:
+   * older agents neither send nor read it, and a summary that does not parse is dropped alone.
+   */
+  cp?: ControlPlaneSummary;
 }
 
 const MAGIC = Buffer.from('EBH1', 'ascii');
 const MAC_BYTES = 32;
-/** Far above a real heartbeat (about 120 bytes); anything larger is dropped unread. */
-export const MAX_DATAGRAM_BYTES = 512;
+/**
+ * Anything larger is dropped unread. A heartbeat is about 120 bytes, 200 with a control-plane
+ * summary; 1200 stays under the IPv6 minimum MTU (1280 minus IP and UDP headers), so no
+ * datagram is ever fragmented. `encodeHeartbeat` never produces more.
+ */
+export const MAX_DATAGRAM_BYTES = 1200;
 
 function mac(secret: Buffer, payload: Buffer): Buffer {
   return createHmac('sha256', secret).update(MAGIC).update(payload).digest();
 }
 
+/**
+ * Signs a heartbeat. A summary too large for one datagram (witness statements about many peers
+ * with long names) loses its `down` statements first, then goes whole: a heartbeat that peers
+ * would drop as oversized makes its sender look dead, and a missing statement only ever delays a
+ * recovery (nothing is reset on a statement that was not made).
+ */
 export function encodeHeartbeat(hb: Heartbeat, secret: Buffer): Buffer {
-  const payload = Buffer.from(JSON.stringify({ box: hb.box, from: hb.from, seq: hb.seq, sentAt: hb.sentAt }), 'utf8');
+  const base = { box: hb.box, from: hb.from, seq: hb.seq, sentAt: hb.sentAt };
+  const shapes: object[] = [];
+  if (hb.cp) {
+    shapes.push({ ...base, cp: hb.cp });
+    if (hb.cp.down) {
+      const { down: _dropped, ...rest } = hb.cp;
+      shapes.push({ ...base, cp: rest });
+    }
+  }
+  shapes.push(base);
+  const room = MAX_DATAGRAM_BYTES - MAGIC.length - MAC_BYTES;
+  const payloads = shapes.map((s) => Buffer.from(JSON.stringify(s), 'utf8'));
+  const payload = payloads.find((p) => p.length <= room) ?? payloads[payloads.length - 1]!;
   return Buffer.concat([MAGIC, mac(secret, payload), payload]);
 }
 
@@ -52,7 +80,8 @@ export function decodeHeartbeat(datagram: Buffer, secret: Buffer): DecodeResult 
     || typeof p.seq !== 'number' || !Number.isSafeInteger(p.seq) || typeof p.sentAt !== 'string') {
     return { ok: false, reason: 'malformed' };
   }
-  return { ok: true, heartbeat: { box: p.box, from: p.from, seq: p.seq, sentAt: p.sentAt } };
+  const cp = p.cp === undefined ? undefined : parseSummary(p.cp);
+  return { ok: true, heartbeat: { box: p.box, from: p.from, seq: p.seq, sentAt: p.sentAt, ...(cp ? { cp } : {}) } };
 }
 
 /**

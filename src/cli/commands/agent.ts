@@ -1,16 +1,22 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { Option, type Command } from 'commander';
+import { execRunner } from '../../agent/grant/device.js';
+import { historyFile } from '../../agent/grant/history-file.js';
 import { findHardware } from '../../catalog/hardware.js';
 import { discover } from '../../agent/discovery/discover.js';
 import { hostFs } from '../../agent/discovery/host-fs.js';
 import type { Discovery } from '../../agent/discovery/types.js';
 import type { PublishReport } from '../../agent/publish.js';
-import { readApiTarget } from '../../agent/api/kubeconfig.js';
+import { readApiTarget, type ApiTarget } from '../../agent/api/kubeconfig.js';
 import { startAgent } from '../../agent/heartbeat/agent.js';
+import { agentPowerDrivers } from '../../agent/quorum/power.js';
 import { DEFAULT_HTTP_PORT, readAddressMap, resolveAgentConfig, type AgentConfig } from '../../agent/heartbeat/config.js';
-import { jsonLog } from '../../agent/heartbeat/log.js';
+import { jsonLog, type Log } from '../../agent/heartbeat/log.js';
 import { createSecretFile, readSecret } from '../../agent/heartbeat/secret.js';
+import { noRuntime, RUNTIME_DRIVERS, type RuntimeDriverName } from '../../agent/self-fence/runtime.js';
+import type { RoleDriver, RoleDriverName } from '../../agent/role/driver.js';
 import { EdgeboxError, inputError } from '../../diagnostics/diagnostic.js';
 import { formatBytes } from '../../spec/quantity.js';
 import { untilSignal } from '../until-signal.js';
@@ -68,13 +74,39 @@ export function registerAgent(program: Command): void {
     .description('heartbeat the box\'s other modules over UDP, publish this module\'s view of them on its Lease, serve /healthz, /peers and /metrics; runs until SIGTERM or SIGINT'))
     .requiredOption('--secret-file <path>', 'the box secret, the same file on every module (`edgebox agent secret <path>` makes one)')
     .option('--kubeconfig <path>', 'kubeconfig of the API server to publish the view to (default: none; the view is then only on HTTP)')
-    .action(async (opts: RunFlags & { secretFile: string; kubeconfig?: string }) => {
+    .option('--peripheral-history <file>', 'where grants and releases of exclusive peripherals are logged, JSON lines (default: /var/lib/edgebox/peripherals/<module>.jsonl; in a local box, peripherals/<module>.jsonl in the working directory, the box dir)')
+    .addOption(new Option('--runtime <driver>', 'how the module stops its singletons when it fences itself (cut off from most peers and the API): k3s (crictl and systemctl), local (a local box: records them in --runtime-file), none (decide and report only)').choices(RUNTIME_DRIVERS).default('none'))
+    .option('--runtime-file <file>', 'with --runtime local: the JSON-lines file it records stops and resumes in (a local box: modules/<module>/runtime.jsonl in its box dir)')
+    .addOption(new Option('--device-actions <how>', 'exec: act on devices (ip link, the Turing Pi BMC); record: only log what would be done (default: record when bound to a loopback address, a local box; else exec)').choices(['exec', 'record']))
+    .addOption(new Option('--role-driver <driver>', 'how the agent takes its module between agent and server when the guardian asks: k3s (a K3s module: config.yaml and the k3s/k3s-agent units, docs/runbooks/control-plane.md), process (a local box: an etcd member and an API server run by the agent) (default: none, the module keeps its role)').choices(ROLE_DRIVERS))
+    .option('--local-dir <dir>', 'with --role-driver process: the local box directory (its state.json says ports and binaries; the member\'s data and pids go under modules/<module>/)')
+    .action(async (opts: RunFlags & { secretFile: string; kubeconfig?: string; peripheralHistory?: string; deviceActions?: 'exec' | 'record'; runtime: RuntimeDriverName; runtimeFile?: string; roleDriver?: RoleDriverName; localDir?: string }) => {
+      if (opts.roleDriver === 'process' && !opts.localDir) throw inputError('agent.local-dir-missing', '--role-driver process needs --local-dir', 'pass --local-dir <box dir> (`edgebox local up --with-agents` does)');
+      if (opts.runtime === 'local' && !opts.runtimeFile) throw inputError('agent.runtime-file-missing', '--runtime local needs --runtime-file', 'pass --runtime-file <box dir>/modules/<module>/runtime.jsonl');
       const cfg = resolveInChild(opts);
       const secret = await readSecret(opts.secretFile);
       const api = opts.kubeconfig ? await readApiTarget(opts.kubeconfig) : undefined;
       const log = jsonLog({ module: cfg.module });
       if (secret.readableByOthers) log('warn', 'the box secret is readable by group or others', { path: opts.secretFile, hint: `chmod 600 ${opts.secretFile}` });
-      const running = await startAgent(cfg, { log, secret: secret.key, ...(api ? { api } : {}) });
+      const local = cfg.address === '::1' || cfg.address.startsWith('127.');
+      const user = process.env.EDGEBOX_BMC_USERNAME;
+      const password = process.env.EDGEBOX_BMC_PASSWORD;
+      const grants = {
+        history: historyFile(opts.peripheralHistory ?? (local ? resolve('peripherals', `${cfg.module}.jsonl`) : `/var/lib/edgebox/peripherals/${cfg.module}.jsonl`)),
+        // Recorded: the history already holds each action as a `device` line.
+        runDevice: (opts.deviceActions ?? (local ? 'record' : 'exec')) === 'exec'
+          ? execRunner(user !== undefined && password !== undefined ? { bmc: { username: user, password } } : {})
+          : () => Promise.resolve(),
+      };
+      const runtime = await runtimeDriver(opts.runtime, { module: cfg.module, ...(opts.runtimeFile ? { file: opts.runtimeFile } : {}), ...(api ? { api } : {}) });
+      const role = opts.roleDriver ? await roleDriver(opts.roleDriver, { cfg, spec: opts.spec, log, ...(api ? { api } : {}), ...(opts.localDir ? { localDir: opts.localDir } : {}) }) : undefined;
+      // Quorum loss: the agent powers missing voters off with their power driver (a local box's `local` needs --local-dir).
+      const power = role ? await agentPowerDrivers(cfg.quorum.power, {
+        ...(opts.localDir ? { localDir: resolve(opts.localDir) } : {}), ...(user !== undefined && password !== undefined ? { bmc: { username: user, password } } : {}),
+      }) : undefined;
+      const running = await startAgent(cfg, { log, secret: secret.key, grants, runtime, ...(api ? { api } : {}), ...(role ? { roleDriver: role } : {}), ...(power ? { powerDriver: power } : {}) });
+      // What the module's control-plane member is at start (the role loop reports it from then on).
+      if (role) log('info', 'role driver', { driver: role.name, controlPlane: await role.observe() });
       await untilSignal(() => running.stop(), (signal) => log('info', 'stopping', { signal }));
     });
 
@@ -87,6 +119,43 @@ export function registerAgent(program: Command): void {
       const r = await createSecretFile(path);
       emit(r, opts.output, (x) => (x.created ? `created ${x.path} (mode 0600)\n` : `${x.path} exists; left as it is\n`));
     });
+}
+
+const ROLE_DRIVERS = ['k3s', 'process'] as const satisfies readonly RoleDriverName[];
+
+/** The role driver, loaded only when asked for (the agent's memory budget). */
+async function roleDriver(name: RoleDriverName, o: { cfg: AgentConfig; spec: string; log: Log; api?: ApiTarget; localDir?: string }): Promise<RoleDriver> {
+  switch (name) {
+    case 'k3s': {
+      const [{ createK3sDriver }, { ApiClient }] = await Promise.all([import('../../agent/role/k3s-driver.js'), import('../../agent/api/client.js')]);
+      return createK3sDriver({
+        module: o.cfg.module,
+        modules: [{ name: o.cfg.module, address: o.cfg.address }, ...o.cfg.peers],
+        loadBox: async () => (await (await import('../../spec/load.js')).loadSpec(o.spec)).box,
+        ...(o.api ? { api: new ApiClient(o.api) } : {}),
+      });
+    }
+    case 'process': {
+      const { createProcessDriver } = await import('../../agent/role/process-driver.js');
+      return createProcessDriver({ dir: resolve(o.localDir!), module: o.cfg.module, log: o.log });
+    }
+  }
+}
+
+/** The self-fence runtime driver, loaded only when asked for (the agent's memory budget). */
+async function runtimeDriver(name: RuntimeDriverName, o: { module: string; file?: string; api?: ApiTarget }) {
+  switch (name) {
+    case 'k3s': {
+      const [{ k3sRuntime }, { hostRunner }] = await Promise.all([import('../../agent/self-fence/k3s-runtime.js'), import('../../agent/role/command-runner.js')]);
+      return k3sRuntime(hostRunner());
+    }
+    case 'local': {
+      const { localRuntime, apiSingletonLister } = await import('../../agent/self-fence/local-runtime.js');
+      return localRuntime({ file: o.file!, module: o.module, listPods: o.api ? apiSingletonLister(o.api, o.module) : async () => [] });
+    }
+    case 'none':
+      return noRuntime();
+  }
 }
 
 interface RunFlags {

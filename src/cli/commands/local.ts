@@ -2,15 +2,16 @@ import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { failure, inputError } from '../../diagnostics/diagnostic.js';
 import { requireBoxDir, resolveBoxDir } from '../../local/box-dir.js';
-import { TIMINGS_NAMES, type TimingsName } from '../../local/components.js';
+import { TIMINGS_NAMES, type TimingsName } from '../../local/timings.js';
 import { boxFiles } from '../../local/credentials.js';
 import { down } from '../../local/down.js';
 import { killModule, reviveModule } from '../../local/failure-injection.js';
-import { healPartitions, partitionModules } from '../../local/partition.js';
+import { healIsolations, healPartitions, isolateModule, partitionModules } from '../../local/partition.js';
 import { seconds, type Progress } from '../../local/progress.js';
 import { setup } from '../../local/setup.js';
 import { boxStatus, type BoxStatus, type ProcessStatus } from '../../local/status.js';
 import { up } from '../../local/up.js';
+import type { ControlPlaneMode } from '../../local/box-state.js';
 import { formatBytes } from '../../spec/quantity.js';
 import { emit, outputOption, type OutputFormat } from '../output.js';
 import { table } from '../table.js';
@@ -48,12 +49,14 @@ export function registerLocal(program: Command): void {
     .addOption(dirOption('<cache>/boxes/<box name>'))
     .addOption(new Option('--timings <timings>', 'failover timings: Kubernetes defaults, or the tuned values render writes').choices(TIMINGS_NAMES).default('default'))
     .option('--with-agents', 'also run one `edgebox agent run` per module, on its 127.0.1.N (UDP port: the spec\'s failover.port)')
+    .addOption(new Option('--control-plane <mode>', 'spec: as many etcd + kube-apiserver pairs as controlPlane.servers, on the initial servers\' addresses; single: one pair (tests and benchmarks whose subject is not the control plane)').choices(['spec', 'single']).default('spec'))
     .option('--with-controller', 'also run `edgebox controller` (self-healing: detection, fencing, rejoin)')
     .addOption(new Option('--controllers <n>', 'how many controllers with --with-controller (2 or more: leader failover)').argParser(controllerCount).default(1))
-    .action(async (spec: string, opts: { dir?: string; timings: TimingsName; withAgents?: boolean; withController?: boolean; controllers: number }) => {
+    .action(async (spec: string, opts: { dir?: string; timings: TimingsName; controlPlane: ControlPlaneMode; withAgents?: boolean; withController?: boolean; controllers: number }) => {
       const result = await up(spec, {
         ...(opts.dir ? { dir: opts.dir } : {}),
         timings: opts.timings,
+        controlPlane: opts.controlPlane,
         withAgents: opts.withAgents === true,
         withController: opts.withController === true,
         controllers: opts.controllers,
@@ -64,7 +67,7 @@ export function registerLocal(program: Command): void {
         ...(state.agents?.length ? [`${state.agents.length} agents (UDP ${state.agents[0]!.port})`] : []),
         ...(state.controllers?.length ? [`${state.controllers.length} controller(s)`] : []),
       ];
-      const what = `${state.components.length} components${extras.map((e) => `, ${e}`).join('')}`;
+      const what = `${state.controlPlane.initialServers.length} server(s) (${state.controlPlane.initialServers.join(', ')}), ${state.components.length} components${extras.map((e) => `, ${e}`).join('')}`;
       process.stdout.write(result.alreadyRunning
         ? `box '${state.box}' is already running in ${state.dir} (timings: ${state.timings}; ${what})\n`
         : `box '${state.box}' is up in ${seconds(result.ms)}: ${what}, API server https://127.0.0.1:${state.ports.apiserver}${result.started.length ? `; started ${result.started.join(', ')}` : ''}\n`);
@@ -169,8 +172,23 @@ export function registerLocal(program: Command): void {
     });
 
   local
+    .command('isolate')
+    .description('cut a module off from every peer\'s heartbeats and from the API server, alive (iptables; needs root): its agent fences itself, its node stops heartbeating')
+    .argument('<module>', 'module name (as in the spec)')
+    .option('--spec <spec>', 'box spec file, to find its box directory')
+    .addOption(dirOption())
+    .action(async (module: string, opts: { dir?: string; spec?: string }) => {
+      const dir = await requireBoxDir(opts);
+      const result = await isolateModule(dir, module);
+      const ports = [...new Set(result.rules.map((r) => `${r.protocol.toUpperCase()} ${r.port}`))].join(', ');
+      process.stdout.write(result.changed
+        ? `${module} is cut off from its peers and the API (${ports} dropped); undo with \`edgebox local heal ${module}\`\n`
+        : `${module} is already isolated; nothing to do\n`);
+    });
+
+  local
     .command('heal')
-    .description('undo `partition`: the module hears its peers again')
+    .description('undo `partition` and `isolate`: the module hears its peers and reaches the API again')
     .argument('[module]', 'module name (default: every partition of the box)')
     .option('--from <peer>', 'only the partition from this peer')
     .option('--spec <spec>', 'box spec file, to find its box directory')
@@ -178,7 +196,10 @@ export function registerLocal(program: Command): void {
     .action(async (module: string | undefined, opts: { from?: string; dir?: string; spec?: string }) => {
       const dir = await requireBoxDir(opts);
       const healed = await healPartitions(dir, { ...(module ? { module } : {}), ...(opts.from ? { peer: opts.from } : {}) });
-      process.stdout.write(healed.length === 0 ? 'no partition to heal\n' : `healed ${healed.map((p) => `${p.module} <-> ${p.peer}`).join(', ')}\n`);
+      // --from names one partition; isolation has no peer.
+      const rejoined = opts.from ? [] : await healIsolations(dir, module);
+      const what = [...healed.map((p) => `${p.module} <-> ${p.peer}`), ...rejoined.map((m) => `${m} (isolated)`)];
+      process.stdout.write(what.length === 0 ? 'no partition or isolation to heal\n' : `healed ${what.join(', ')}\n`);
     });
 }
 
@@ -202,6 +223,7 @@ function statusText(s: BoxStatus): string {
   ];
   const components = table(['COMPONENT', 'STATE', 'PID', 'RSS', 'LOG'], [
     ...s.components.map((c) => row(c.name, c)),
+    ...s.servers.flatMap((x) => [row(`etcd ${x.module} (${x.address})`, x.etcd), row(`kube-apiserver ${x.module} (${x.address})`, x.apiserver)]),
     ...s.agents.map((a) => row(`agent ${a.module} (${a.address})`, a)),
     ...s.controllers.map((c) => row(c.id, c, c.leader ? ' (leader)' : '')),
   ]);
@@ -209,6 +231,7 @@ function statusText(s: BoxStatus): string {
     ? ''
     : `\n${table(['NODE', 'READY', 'ADDRESS', 'HEARTBEAT'], s.nodes.map((n) => [n.name, n.ready, n.address ?? '-', n.killed ? 'killed' : 'kwok']))}`;
   const partitions = s.partitions.length === 0 ? '' : `\npartitioned (heartbeats dropped): ${s.partitions.map((p) => `${p.module} <-> ${p.peer}`).join(', ')}\n`;
+  const isolated = s.isolated.length === 0 ? '' : `\nisolated (cut off from peers and API): ${s.isolated.join(', ')}\n`;
   const nodesError = s.nodesError ? `\nnodes: cannot list (${s.nodesError})\n` : '';
-  return `${head}${components}${nodes}${partitions}${nodesError}${s.kubeconfig ? `kubeconfig: ${s.kubeconfig}\n` : ''}`;
+  return `${head}${components}${nodes}${partitions}${isolated}${nodesError}${s.kubeconfig ? `kubeconfig: ${s.kubeconfig}\n` : ''}`;
 }

@@ -53,6 +53,15 @@ export class TuringPiBmcDriver implements PowerDriver {
     await this.call(module, { opt: 'set', type: 'power', [`node${checkSlot(module, slot)}`]: '0' });
   }
 
+  /**
+   * Routes the board's USB bus to the slot, with the module as USB host (`opt=set&type=usb&mode=0&node=<slot-1>`;
+   * `node=` counts from 0 here): the bus then reaches that module only. Used by the agent that
+   * takes ownership of a peripheral on that bus (src/agent/grant/device.ts).
+   */
+  async routeUsb(module: string, slot: number): Promise<void> {
+    await this.call(module, { opt: 'set', type: 'usb', mode: '0', node: String(checkSlot(module, slot) - 1) });
+  }
+
   async state(module: string, slot: number): Promise<PowerState> {
     const body = await this.call(module, { opt: 'get', type: 'power' });
     const key = `node${checkSlot(module, slot)}`;

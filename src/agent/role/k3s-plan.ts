@@ -1,0 +1,246 @@
+import { K3S_CONFIG_PATH, TOKEN_FILE } from '../../render/k3s-config.js';
+
+/**
+ * What the k3s role driver does to a module, decided from what it observed, without I/O: the
+ * exact command sequences of docs/runbooks/control-plane.md. The driver (k3s-driver.ts) runs them
+ * in order through a CommandRunner and stops at the first failure with the step's hint.
+ */
+
+/** K3s's data dir (`--data-dir` default). */
+export const K3S_DATA_DIR = '/var/lib/rancher/k3s';
+/**
+ * The embedded etcd's data: `db/etcd` (the member's WAL and name file), `db/reset-flag`,
+ * `db/snapshots`. K3s's own message after a cluster reset says to "backup and delete
+ * ${datadir}/server/db on each peer etcd server and rejoin" (k3s pkg/etcd/etcd.go, Reset).
+ */
+export const ETCD_DB_DIR = `${K3S_DATA_DIR}/server/db`;
+/** K3s counts a member's data as there when this exists (k3s pkg/etcd/etcd.go, IsInitialized). */
+export const ETCD_WAL_DIR = `${ETCD_DB_DIR}/etcd/member/wal`;
+/** Written by `k3s server --cluster-reset`, removed by the next normal start (k3s pkg/cluster/managed.go). */
+export const RESET_FLAG = `${ETCD_DB_DIR}/reset-flag`;
+/** Client certificate and CA K3s's own etcd client uses (server-ca.crt, client.crt, client.key). */
+export const ETCD_TLS_DIR = `${K3S_DATA_DIR}/server/tls/etcd`;
+/** K3s's embedded etcd listens here as well as on the node address (k3s pkg/etcd/etcd.go). */
+export const K3S_ETCD_ENDPOINT = 'https://127.0.0.1:2379';
+
+/** Unit names of the K3s install script: `k3s` for `server`, `k3s-<cmd>` (k3s-agent) otherwise. */
+export const SERVER_UNIT = 'k3s';
+export const AGENT_UNIT = 'k3s-agent';
+/** The transient unit the cluster reset runs in: outside the agent's sandbox and cgroup. */
+export const RESET_UNIT = 'edgebox-k3s-cluster-reset';
+
+/**
+ * K3s's member removal request (k3s pkg/etcd/member_controller.go): on a Node labelled
+ * `node-role.kubernetes.io/etcd`, `etcd.k3s.cattle.io/remove: "true"` makes the leader-elected
+ * server remove the member named in `etcd.k3s.cattle.io/node-name`; it then records it in
+ * `etcd.k3s.cattle.io/removed-node-name` and drops the node-name and node-address annotations.
+ */
+export const REMOVE_ANNOTATION = 'etcd.k3s.cattle.io/remove';
+export const REMOVED_NODE_NAME_ANNOTATION = 'etcd.k3s.cattle.io/removed-node-name';
+export const NODE_NAME_ANNOTATION = 'etcd.k3s.cattle.io/node-name';
+export const ETCD_ROLE_LABEL = 'node-role.kubernetes.io/etcd';
+
+/** One unit as `systemctl show` describes it. */
+export interface UnitState {
+  /** The unit file exists (LoadState=loaded). */
+  loaded: boolean;
+  /** ActiveState: active, activating, inactive, failed, deactivating, reloading. */
+  active: string;
+  /** UnitFileState=enabled: it starts at boot. */
+  enabled: boolean;
+}
+
+export interface HostState {
+  server: UnitState;
+  agent: UnitState;
+}
+
+/** The local etcd member, as far as it answers. */
+export type MemberState = 'voter' | 'learner' | 'none';
+
+export const SHOW_UNITS = ['systemctl', 'show', '--property=LoadState,ActiveState,UnitFileState', SERVER_UNIT, AGENT_UNIT] as const;
+
+/** `systemctl show` of the two units: one block of Key=Value lines per unit, in argument order. */
+export function parseUnitStates(stdout: string): HostState {
+  const blocks = stdout.trim().split(/\n\s*\n/);
+  const unit = (text: string | undefined): UnitState => {
+    const kv = new Map((text ?? '').split('\n').map((l) => {
+      const i = l.indexOf('=');
+      return [l.slice(0, i).trim(), l.slice(i + 1).trim()] as const;
+    }));
+    return { loaded: kv.get('LoadState') === 'loaded', active: kv.get('ActiveState') ?? 'inactive', enabled: kv.get('UnitFileState') === 'enabled' };
+  };
+  return { server: unit(blocks[0]), agent: unit(blocks[1]) };
+}
+
+/** Running or on its way: a Type=notify unit is `activating` until K3s reports ready. */
+export function isUp(u: UnitState): boolean {
+  return u.active === 'active' || u.active === 'activating' || u.active === 'reloading';
+}
+
+export type Step =
+  | { kind: 'run'; step: string; argv: string[]; timeoutMs?: number; hint: string }
+  | { kind: 'write'; step: string; path: string; content: string; mode: number; hint: string };
+
+export type Plan =
+  | { kind: 'steps'; steps: Step[] }
+  /** Nothing to change; `wait` says whether the goal still has to be waited for. */
+  | { kind: 'nothing'; wait: boolean; why: string }
+  | { kind: 'refuse'; code: string; message: string; hint: string };
+
+const JOURNAL = (unit: string) => `see \`journalctl -u ${unit} -n 100\``;
+
+const noServerUnit: Plan = {
+  kind: 'refuse',
+  code: 'k3s.no-server-unit',
+  message: `this module has no ${SERVER_UNIT}.service unit, so it cannot serve`,
+  hint: 'install it without enabling or starting it: `curl -sfL https://get.k3s.io | INSTALL_K3S_SKIP_DOWNLOAD=true INSTALL_K3S_SKIP_ENABLE=true INSTALL_K3S_SKIP_START=true sh -s - server` (docs/runbooks/control-plane.md, before you start)',
+};
+const noAgentUnit: Plan = {
+  kind: 'refuse',
+  code: 'k3s.no-agent-unit',
+  message: `this module has no ${AGENT_UNIT}.service unit, so it cannot run as an agent`,
+  hint: 'install it without enabling or starting it: `curl -sfL https://get.k3s.io | INSTALL_K3S_SKIP_DOWNLOAD=true INSTALL_K3S_SKIP_ENABLE=true INSTALL_K3S_SKIP_START=true sh -s - agent` (docs/runbooks/control-plane.md, before you start)',
+};
+
+const writeConfig = (content: string, what: string): Step => ({
+  kind: 'write',
+  step: 'write-config',
+  path: K3S_CONFIG_PATH,
+  content,
+  mode: 0o600,
+  hint: `the agent could not write ${K3S_CONFIG_PATH} (${what}); check that the directory exists and the agent's unit may write it (ReadWritePaths=/etc/rancher/k3s)`,
+});
+
+const discardEtcdData: Step = {
+  kind: 'run',
+  step: 'discard-etcd-data',
+  argv: ['rm', '-rf', ETCD_DB_DIR],
+  hint: `remove ${ETCD_DB_DIR} by hand; check that the agent's unit may write ${K3S_DATA_DIR} (ReadWritePaths)`,
+};
+
+/**
+ * Agent -> server. Already a voter: nothing. Already joining (K3s up, its member a learner or
+ * starting): wait, never switch twice. K3s up but its etcd silent: refuse rather than delete a
+ * running server's data. Otherwise: config for a server joining through the API address, the
+ * agent unit off, no stale etcd data (a datastore on disk makes K3s ignore `server:`), server on.
+ */
+export function planPromote(host: HostState, member: MemberState, config: string): Plan {
+  if (!host.server.loaded) return noServerUnit;
+  if (isUp(host.server)) {
+    if (member === 'voter') return { kind: 'nothing', wait: false, why: 'already an etcd voter' };
+    if (member === 'learner' || host.server.active === 'activating') return { kind: 'nothing', wait: true, why: 'already joining' };
+    return {
+      kind: 'refuse',
+      code: 'k3s.server-silent',
+      message: `${SERVER_UNIT}.service runs but its etcd member does not answer on ${K3S_ETCD_ENDPOINT}`,
+      hint: `${JOURNAL(SERVER_UNIT)}; if this module was replaced, demote it (docs/runbooks/control-plane.md, section 3)`,
+    };
+  }
+  return {
+    kind: 'steps',
+    steps: [
+      {
+        kind: 'run',
+        step: 'check-token',
+        argv: ['test', '-s', TOKEN_FILE],
+        hint: `create ${TOKEN_FILE} with the box's join token (the same file as on every module; docs/render.md)`,
+      },
+      writeConfig(config, 'a server joining through the API address'),
+      ...(host.agent.loaded
+        ? [{ kind: 'run' as const, step: 'stop-agent', argv: ['systemctl', 'disable', '--now', AGENT_UNIT], hint: `${JOURNAL(AGENT_UNIT)}; stop it by hand with \`systemctl disable --now ${AGENT_UNIT}\`` }]
+        : []),
+      discardEtcdData,
+      {
+        kind: 'run',
+        step: 'start-server',
+        argv: ['systemctl', 'enable', '--now', '--no-block', SERVER_UNIT],
+        hint: `${JOURNAL(SERVER_UNIT)}; then start it by hand with \`systemctl enable --now ${SERVER_UNIT}\``,
+      },
+    ],
+  };
+}
+
+/**
+ * Server -> agent, discarding the member's data so it never rejoins stale. Already an agent with
+ * the server off: only make sure no etcd data is left.
+ */
+export function planDemote(host: HostState, config: string): Plan {
+  if (!host.agent.loaded) return noAgentUnit;
+  const serverOff = !isUp(host.server) && !host.server.enabled;
+  if (serverOff && isUp(host.agent)) return { kind: 'steps', steps: [discardEtcdData] };
+  return {
+    kind: 'steps',
+    steps: [
+      ...(host.server.loaded
+        ? [{ kind: 'run' as const, step: 'stop-server', argv: ['systemctl', 'disable', '--now', SERVER_UNIT], hint: `${JOURNAL(SERVER_UNIT)}; stop it by hand with \`systemctl disable --now ${SERVER_UNIT}\`` }]
+        : []),
+      discardEtcdData,
+      writeConfig(config, 'an agent'),
+      {
+        kind: 'run',
+        step: 'start-agent',
+        argv: ['systemctl', 'enable', '--now', '--no-block', AGENT_UNIT],
+        hint: `${JOURNAL(AGENT_UNIT)}; then start it by hand with \`systemctl enable --now ${AGENT_UNIT}\``,
+      },
+    ],
+  };
+}
+
+/** Serve again with the data on disk (a reboot while still a member). */
+export function planRestart(host: HostState): Plan {
+  if (!host.server.loaded) return noServerUnit;
+  return {
+    kind: 'steps',
+    steps: [{
+      kind: 'run',
+      step: 'restart-server',
+      argv: ['systemctl', 'restart', '--no-block', SERVER_UNIT],
+      hint: `${JOURNAL(SERVER_UNIT)}; if the member was removed meanwhile, demote this module instead`,
+    }],
+  };
+}
+
+/** How long `k3s server --cluster-reset` may take before the driver gives up on it. */
+export const RESET_TIMEOUT_MS = 10 * 60_000;
+
+/**
+ * Quorum loss, on the chosen survivor, which must have etcd data (a reset without any would start
+ * an empty cluster). K3s refuses `--cluster-reset` while a server URL is
+ * configured (k3s pkg/cli/server/server.go), so the config first loses `server:` (rendered as
+ * `cluster-init`, which K3s ignores once a datastore is on disk). The reset runs as a transient
+ * unit so an agent restart cannot kill it half way; it exits once etcd runs as a one-member
+ * cluster. A reset-flag already there means K3s already reset this data and was not started
+ * normally since (the start clears it): then only the start is left.
+ */
+export function planReset(host: HostState, resetFlag: boolean, config: string): Plan {
+  if (!host.server.loaded) return noServerUnit;
+  return {
+    kind: 'steps',
+    steps: [
+      {
+        kind: 'run',
+        step: 'check-etcd-data',
+        argv: ['test', '-d', ETCD_WAL_DIR],
+        hint: 'this module has no etcd data: a reset here would start an empty cluster and lose every object; reset the surviving server with the highest raft index instead',
+      },
+      { kind: 'run', step: 'stop-server', argv: ['systemctl', 'stop', SERVER_UNIT], hint: `${JOURNAL(SERVER_UNIT)}; stop it by hand with \`systemctl stop ${SERVER_UNIT}\`` },
+      writeConfig(config, 'the survivor, without server:'),
+      ...(resetFlag
+        ? []
+        : [{
+            kind: 'run' as const,
+            step: 'cluster-reset',
+            argv: ['systemd-run', `--unit=${RESET_UNIT}`, '--collect', '--wait', '--pipe', 'k3s', 'server', '--cluster-reset'],
+            timeoutMs: RESET_TIMEOUT_MS,
+            hint: `${JOURNAL(RESET_UNIT)}; K3s must log "restart without --cluster-reset flag now". If it says the membership "was previously reset", delete ${RESET_FLAG} only after checking no other server still runs`,
+          }]),
+      {
+        kind: 'run',
+        step: 'start-server',
+        argv: ['systemctl', 'enable', '--now', '--no-block', SERVER_UNIT],
+        hint: `${JOURNAL(SERVER_UNIT)}; then start it by hand with \`systemctl enable --now ${SERVER_UNIT}\``,
+      },
+    ],
+  };
+}

@@ -1,0 +1,158 @@
+import { CONTROL_PLANE_ANNOTATIONS, parseControlPlaneReport, type DesiredRole } from '../../controller/guardian/names.js';
+import { LABELS } from '../../spec/labels.js';
+import type { ApiClient } from '../api/client.js';
+import { AGENT_LEASE_SECONDS, SYSTEM_NAMESPACE } from '../heartbeat/lease-publisher.js';
+import type { Log } from '../heartbeat/log.js';
+import type { ControlPlaneReport, RoleDriver } from './driver.js';
+import { clusterView, decideRole, type ClusterView, type RoleAction } from './role-decide.js';
+
+/**
+ * The agent's role loop (docs/decisions/0002-control-plane.md): every second it observes its
+ * module's control-plane member through the role driver and publishes that report (on the agent
+ * Lease, through `onReport`); when no action is in flight it reads its Node's desired role, the
+ * removals asked for, and the cluster as other agents report it, and acts through the driver:
+ * one action at a time, each idempotent, retried with capped backoff when it fails.
+ */
+
+export interface RoleLoopOptions {
+  driver: RoleDriver;
+  client: Pick<ApiClient, 'request' | 'server'>;
+  box: string;
+  module: string;
+  log: Log;
+  /** Default 1000 ms. */
+  everyMs?: number;
+  /** Default Date.now. */
+  wallNow?: () => number;
+  /** Each report as observed (the Lease publisher and the heartbeats carry it). */
+  onReport?: (report: ControlPlaneReport) => void;
+  /** Quorum-loss recovery's veto before a member is started (src/agent/quorum). Default: always ok. */
+  mayStartMember?: () => { ok: boolean; reason?: string };
+}
+
+/** A report older than this is not evidence of a healthy cluster (a few missed Lease renewals). */
+const FRESH_MS = AGENT_LEASE_SECONDS * 3000;
+/** Backoff after a failed action: doubles from 1 s up to 30 s. */
+const BACKOFF_MAX_MS = 30_000;
+
+type Annotated = { metadata?: { name?: string; annotations?: Record<string, string> }; spec?: { renewTime?: string } };
+
+export class RoleLoop {
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private acting: Promise<void> | undefined;
+  private failures = 0;
+  private notBefore = 0;
+  private lastReport: ControlPlaneReport | undefined;
+  private lastWait = '';
+  private readonly everyMs: number;
+  private readonly wall: () => number;
+
+  constructor(private readonly o: RoleLoopOptions) {
+    this.everyMs = o.everyMs ?? 1000;
+    this.wall = o.wallNow ?? Date.now;
+  }
+
+  /** The last report observed (undefined before the first). */
+  latest(): ControlPlaneReport | undefined {
+    return this.lastReport;
+  }
+
+  start(): void {
+    void this.tick();
+  }
+
+  /** Stops ticking; an action in flight finishes (the driver's processes are detached anyway). */
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  private async tick(): Promise<void> {
+    try {
+      const report = await this.o.driver.observe();
+      this.lastReport = report;
+      this.o.onReport?.(report);
+      if (!this.acting && this.wall() >= this.notBefore) await this.decideAndAct(report);
+    } catch (e) {
+      this.o.log('warn', 'role loop: cannot observe or read the API; retrying', { error: (e as Error).message });
+    }
+    if (this.stopped) return;
+    this.timer = setTimeout(() => void this.tick(), this.everyMs);
+    this.timer.unref();
+  }
+
+  private async decideAndAct(report: ControlPlaneReport): Promise<void> {
+    const own = await this.get(`/api/v1/nodes/${this.o.module}`);
+    const annotations = (own as Annotated | undefined)?.metadata?.annotations ?? {};
+    const desiredValue = annotations[CONTROL_PLANE_ANNOTATIONS.desiredRole];
+    const desired: DesiredRole | undefined = desiredValue === 'server' || desiredValue === 'agent' ? desiredValue : undefined;
+    // Only a healthy voter acts on removals, and only it lists the nodes for them.
+    const removals = report.role === 'server' && report.healthy ? await this.removals() : [];
+    const needsCluster = desired !== undefined || (report.role === 'server' && !report.running);
+    const cluster = needsCluster ? await this.cluster() : undefined;
+    const action = decideRole({
+      module: this.o.module, report, removals, apiServer: this.o.client.server,
+      mayStartMember: this.o.mayStartMember?.() ?? { ok: true },
+      ...(desired ? { desired } : {}), ...(cluster ? { cluster } : {}),
+    });
+    if (action.type === 'none') return;
+    if (action.type === 'wait') {
+      if (action.reason !== this.lastWait) this.o.log('info', 'role loop waiting', { reason: action.reason });
+      this.lastWait = action.reason;
+      return;
+    }
+    this.lastWait = '';
+    this.acting = this.act(action).finally(() => {
+      this.acting = undefined;
+    });
+  }
+
+  private async act(action: Exclude<RoleAction, { type: 'none' | 'wait' }>): Promise<void> {
+    const started = this.wall();
+    this.o.log('info', `role: ${action.type}`, { reason: action.reason, ...(action.type === 'remove' ? { member: action.member } : {}) });
+    try {
+      switch (action.type) {
+        case 'promote': await this.o.driver.promote(action.target); break;
+        case 'demote': await this.o.driver.demote(); break;
+        case 'restart': await this.o.driver.restart(); break;
+        case 'remove': await this.o.driver.removeMember(action.member); break;
+      }
+      this.failures = 0;
+      this.o.log('info', `role: ${action.type} done`, { ms: this.wall() - started });
+    } catch (e) {
+      this.failures++;
+      const delay = Math.min(BACKOFF_MAX_MS, 1000 * 2 ** Math.min(10, this.failures - 1));
+      this.notBefore = this.wall() + delay;
+      this.o.log('warn', `role: ${action.type} failed; retrying`, { error: (e as Error).message, retryInMs: delay });
+    }
+  }
+
+  private async get(path: string): Promise<unknown> {
+    const res = await this.o.client.request('GET', path);
+    if (res.status !== 200) throw new Error(`GET ${path} answered HTTP ${res.status}`);
+    return res.body;
+  }
+
+  private async removals(): Promise<string[]> {
+    const list = await this.get(`/api/v1/nodes?labelSelector=${encodeURIComponent(`${LABELS.box}=${this.o.box}`)}`) as { items?: Annotated[] };
+    return (list.items ?? [])
+      .filter((n) => n.metadata?.annotations?.[CONTROL_PLANE_ANNOTATIONS.etcdRemove] === 'true')
+      .map((n) => n.metadata?.name ?? '')
+      .filter((n) => n !== '');
+  }
+
+  /** Other agents' fresh reports, read from their Leases. */
+  private async cluster(): Promise<ClusterView | undefined> {
+    const path = `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NAMESPACE}/leases?labelSelector=${encodeURIComponent(`${LABELS.box}=${this.o.box}`)}`;
+    const list = await this.get(path).catch(() => undefined) as { items?: (Annotated & { metadata?: { labels?: Record<string, string> } })[] } | undefined;
+    const now = this.wall();
+    const reports = (list?.items ?? []).flatMap((l) => {
+      const module = l.metadata?.labels?.[LABELS.module];
+      const renewed = l.spec?.renewTime ? Date.parse(l.spec.renewTime) : Number.NaN;
+      const report = parseControlPlaneReport(l.metadata?.annotations?.[CONTROL_PLANE_ANNOTATIONS.report]);
+      return module && report && now - renewed <= FRESH_MS ? [{ module, report }] : [];
+    });
+    return clusterView(reports, this.o.module);
+  }
+}

@@ -1,0 +1,310 @@
+import { request } from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { etcdGateway } from '../agent/role/etcd-gateway.js';
+import { applyBox } from '../apply/apply.js';
+import { Cluster } from '../apply/cluster.js';
+import { ANNOTATIONS } from '../controller/model.js';
+import { CONTROL_PLANE_ANNOTATIONS as A } from '../controller/guardian/names.js';
+import type { ControlPlaneStatus } from '../controller/guardian/status.js';
+import { GROUP, PLURAL, VERSION } from '../crd/edgebox-crd.js';
+import { loadKubeConfig } from '../kube/kubeconfig.js';
+import { readState, type BoxState } from '../local/box-state.js';
+import { down } from '../local/down.js';
+import { killModule, reviveModule } from '../local/failure-injection.js';
+import { freeUdpPortOn } from '../local/ports.js';
+import { localAddresses } from '../local/simulated-nodes.js';
+import { up } from '../local/up.js';
+import { loadSpec } from '../spec/load.js';
+import { log, seconds as s } from './watch.js';
+
+/**
+ * `npm run bench:control-plane [-- --trials N] [--kinds one,majority] [--trials-per-box N]`
+ *
+ * On a local box with real etcd members and API servers run by the agents (process role
+ * driver), agents and a controller (test/fixtures/control-plane-box.yaml: 3 servers, 2 modules
+ * that may serve, the `local` power driver on every module), for each trial:
+ *   - write 20 ConfigMaps (labelled, so the data-loss check finds every one written so far);
+ *   - kill one voter (one-server loss) or two (majority loss: the agents' recovery, then the
+ *     guardian) at once, as a power cut;
+ *   - time from the kill to: 3 voters (from etcd's own member list), each member answering with a
+ *     leader, none of them a killed module, and the API serving (a list through the box's API
+ *     address);
+ *   - check that every object written before is still there (data loss) and that every member
+ *     that answers agrees on one cluster (same cluster id, same voters; split brain otherwise);
+ *   - revive the killed modules and wait until they are back as agents and the box is settled
+ *     (3 healthy voters, nothing pending, no module fenced), then check split brain again.
+ * Printed: p50/p95/max of the restore time per kind, objects lost, split-brain trials.
+ * Targets: one-server loss p95 < 30 s, majority loss < 60 s, 0 lost, 0 split brain. Stock K3s:
+ * never, without a person (a lost member stays until removed by hand; a lost quorum until
+ * `k3s server --cluster-reset`).
+ */
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const FIXTURE = join(ROOT, 'test/fixtures/control-plane-box.yaml');
+const RESTORE_DEADLINE_MS = 180_000;
+const SETTLE_DEADLINE_MS = 240_000;
+const OBJECTS_PER_TRIAL = 20;
+const NS = 'default';
+const LABEL = 'bench.edgebox.dev/control-plane';
+const KINDS = ['one', 'majority'] as const;
+type Kind = (typeof KINDS)[number];
+
+interface Options {
+  trials: number;
+  kinds: Kind[];
+  trialsPerBox: number;
+}
+
+function parseArgs(argv: string[]): Options {
+  const opts: Options = { trials: 10, kinds: [...KINDS], trialsPerBox: 5 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const v = argv[++i] ?? '';
+    if (a === '--kinds') {
+      const kinds = v.split(',');
+      if (!kinds.every((k): k is Kind => (KINDS as readonly string[]).includes(k))) throw new Error(`--kinds takes ${KINDS.join(',')}`);
+      opts.kinds = kinds;
+      continue;
+    }
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${a} needs a whole number`);
+    if (a === '--trials') opts.trials = n;
+    else if (a === '--trials-per-box') opts.trialsPerBox = n;
+    else throw new Error(`unknown argument ${a} (use --trials N, --kinds one,majority, --trials-per-box N)`);
+  }
+  return opts;
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[Math.min(sorted.length, rank) - 1]!;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** etcd's maintenance status, raw: the gateway client keeps no cluster id, which is what tells two clusters apart. */
+function clusterId(address: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: address, port, path: '/v3/maintenance/status', method: 'POST', timeout: 2000, headers: { 'content-type': 'application/json' } }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => {
+        try {
+          resolve(String((JSON.parse(body) as { header?: { cluster_id?: string } }).header?.cluster_id ?? ''));
+        } catch (e) {
+          reject(e as Error);
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end('{}');
+  });
+}
+
+interface MemberAnswer {
+  module: string;
+  cluster: string;
+  voters: string[];
+  leader: boolean;
+}
+
+/** Every module whose etcd member answers: its cluster id, the voters it lists, whether it follows a leader. */
+async function members(state: BoxState): Promise<MemberAnswer[]> {
+  const answers = await Promise.all(Object.entries(state.addresses).map(async ([module, address]) => {
+    const g = etcdGateway({ endpoint: `http://${address}:${state.ports.server.etcdClient}`, timeoutMs: 1500 });
+    try {
+      const [list, status, cluster] = await Promise.all([g.memberList(), g.status(), clusterId(address, state.ports.server.etcdClient)]);
+      return { module, cluster, voters: list.filter((m) => !m.learner).map((m) => m.name).sort(), leader: status.leaderId !== undefined };
+    } catch {
+      return undefined;
+    }
+  }));
+  return answers.filter((a): a is MemberAnswer => a !== undefined);
+}
+
+/** Split brain: members that answer disagree on the cluster id or on the voters (a stale member serving its own view). */
+function splitBrain(answers: readonly MemberAnswer[]): string | undefined {
+  const serving = answers.filter((a) => a.leader);
+  const clusters = new Set(serving.map((a) => a.cluster));
+  const views = new Set(serving.map((a) => a.voters.join(',')));
+  if (clusters.size > 1 || views.size > 1) return serving.map((a) => `${a.module}: cluster ${a.cluster} voters [${a.voters.join(', ')}]`).join('; ');
+  return undefined;
+}
+
+/** 3 voters, each answering with a leader, none killed, and the API serving. */
+async function restored(kc: KubeConfig, state: BoxState, killed: readonly string[]): Promise<boolean> {
+  const answers = await members(state);
+  const withLeader = answers.filter((a) => a.leader);
+  const voters = withLeader[0]?.voters ?? [];
+  if (voters.length !== 3 || voters.some((v) => killed.includes(v))) return false;
+  if (!voters.every((v) => withLeader.some((a) => a.module === v))) return false;
+  try {
+    await kc.makeApiClient(CoreV1Api).listNamespacedConfigMap({ namespace: NS, labelSelector: LABEL, limit: 1 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function controlPlane(kc: KubeConfig, box: string): Promise<ControlPlaneStatus | undefined> {
+  const o = await kc.makeApiClient(CustomObjectsApi).getClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, name: box }).catch(() => undefined) as { status?: { controlPlane?: ControlPlaneStatus } } | undefined;
+  return o?.status?.controlPlane;
+}
+
+/** Settled: 3 healthy voters in the status, nothing pending, no node fenced or with a role change asked. */
+async function settled(kc: KubeConfig, box: string): Promise<boolean> {
+  const cp = await controlPlane(kc, box);
+  if (!cp || cp.pending || cp.voters.length !== 3 || !cp.voters.every((v) => v.healthy)) return false;
+  const nodes = await kc.makeApiClient(CoreV1Api).listNode({ labelSelector: `edgebox.dev/box=${box}` }).catch(() => undefined);
+  if (!nodes) return false;
+  return nodes.items.every((n) => {
+    const a = n.metadata?.annotations ?? {};
+    return a[ANNOTATIONS.fenceMethod] === undefined && a[A.desiredRole] === undefined && a[A.etcdRemove] === undefined;
+  });
+}
+
+async function waitFor(what: string, deadlineMs: number, check: () => Promise<boolean>, everyMs = 250): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    if (await check().catch(() => false)) return Date.now() - t0;
+    if (Date.now() - t0 > deadlineMs) throw new Error(`${what}: not within ${deadlineMs / 1000} s`);
+    await sleep(everyMs);
+  }
+}
+
+interface Trial {
+  kind: Kind;
+  killed: string[];
+  restoreMs?: number;
+  lost: number;
+  splitBrain?: string;
+  error?: string;
+}
+
+class BenchBox {
+  kc!: KubeConfig;
+  state!: BoxState;
+  written: string[] = [];
+  private seq = 0;
+
+  constructor(readonly dir: string, readonly name: string) {}
+
+  async start(): Promise<void> {
+    const { box } = await loadSpec(FIXTURE);
+    const r = await up(FIXTURE, {
+      dir: this.dir, timings: 'tuned', withAgents: true, withController: true, controllers: 1,
+      agentPort: await freeUdpPortOn(Object.values(localAddresses(box))),
+    });
+    this.kc = loadKubeConfig({ path: r.kubeconfig });
+    this.state = (await readState(this.dir))!;
+    await applyBox({ box, cluster: new Cluster(this.kc) });
+    await waitFor('3 healthy voters after up', SETTLE_DEADLINE_MS, () => settled(this.kc, this.name), 1000);
+  }
+
+  async write(n: number): Promise<void> {
+    const core = this.kc.makeApiClient(CoreV1Api);
+    for (let i = 0; i < n; i++) {
+      const name = `cp-${++this.seq}`;
+      await core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name, labels: { [LABEL]: 'true' } }, data: { seq: String(this.seq) } } });
+      this.written.push(name);
+    }
+  }
+
+  async lost(): Promise<number> {
+    const list = await this.kc.makeApiClient(CoreV1Api).listNamespacedConfigMap({ namespace: NS, labelSelector: LABEL });
+    const present = new Set(list.items.map((c) => c.metadata?.name));
+    return this.written.filter((n) => !present.has(n)).length;
+  }
+
+  async trial(kind: Kind): Promise<Trial> {
+    await this.write(OBJECTS_PER_TRIAL);
+    const answers = await members(this.state);
+    const voters = answers.find((a) => a.leader)?.voters ?? [];
+    // Fewest fences first: a module fenced again soon waits longer before it rejoins (#4's backoff).
+    const nodes = (await this.kc.makeApiClient(CoreV1Api).listNode({ labelSelector: `edgebox.dev/box=${this.name}` })).items;
+    const fences = (m: string) => Number(nodes.find((n) => n.metadata?.name === m)?.metadata?.annotations?.[ANNOTATIONS.fenceCount] ?? 0);
+    const killed = [...voters].sort((a, b) => fences(a) - fences(b) || a.localeCompare(b)).slice(0, kind === 'one' ? 1 : 2);
+    const result: Trial = { kind, killed, lost: 0 };
+    const t0 = Date.now();
+    await Promise.all(killed.map((m) => killModule(this.dir, m)));
+    try {
+      await waitFor('3 healthy voters and the API', RESTORE_DEADLINE_MS, () => restored(this.kc, this.state, killed));
+      result.restoreMs = Date.now() - t0;
+    } catch (e) {
+      result.error = (e as Error).message;
+    }
+    result.splitBrain = splitBrain(await members(this.state));
+    if (result.restoreMs !== undefined) result.lost = await this.lost();
+    try {
+      await Promise.all(killed.map((m) => reviveModule(this.dir, m)));
+      await waitFor('the box settled after the revive', SETTLE_DEADLINE_MS, () => settled(this.kc, this.name), 1000);
+    } catch (e) {
+      result.error ??= `after the restore: ${(e as Error).message}`;
+    }
+    result.splitBrain ??= splitBrain(await members(this.state));
+    return result;
+  }
+
+  async stop(): Promise<void> {
+    await down(this.dir);
+  }
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  const { box } = await loadSpec(FIXTURE);
+  log(`bench:control-plane: ${opts.trials} trial(s) of ${opts.kinds.join(' and ')} loss, a fresh box every ${opts.trialsPerBox} trials (${FIXTURE})`);
+  const results: Trial[] = [];
+  for (const kind of opts.kinds) {
+    let bench: BenchBox | undefined;
+    let dir: string | undefined;
+    try {
+      for (let i = 0; i < opts.trials; i++) {
+        if (!bench || i % opts.trialsPerBox === 0) {
+          if (bench) await bench.stop();
+          if (dir) await rm(dir, { recursive: true, force: true });
+          dir = await mkdtemp(join(tmpdir(), 'edgebox-bench-cp-'));
+          bench = new BenchBox(dir, box.metadata.name);
+          await bench.start();
+        }
+        const r = await bench.trial(kind);
+        results.push(r);
+        log(`  ${kind.padEnd(8)} ${String(i + 1).padStart(2)} killed ${r.killed.join('+').padEnd(6)} restored ${s(r.restoreMs)}  lost ${r.lost}${r.splitBrain ? `  SPLIT BRAIN ${r.splitBrain}` : ''}${r.error ? `  ERROR ${r.error}` : ''}`);
+        // A box that did not settle is no start for the next trial.
+        if (r.error) {
+          await bench.stop();
+          bench = undefined;
+        }
+      }
+    } finally {
+      await bench?.stop().catch(() => undefined);
+      if (dir) await rm(dir, { recursive: true, force: true });
+    }
+  }
+  report(results, opts);
+  if (results.some((r) => r.lost > 0 || r.splitBrain)) process.exitCode = 1;
+}
+
+function report(results: readonly Trial[], opts: Options): void {
+  log('');
+  log('time from the kill to 3 healthy voters with the API serving:');
+  for (const kind of opts.kinds) {
+    const rs = results.filter((r) => r.kind === kind);
+    const xs = rs.flatMap((r) => (r.restoreMs !== undefined ? [r.restoreMs] : [])).sort((a, b) => a - b);
+    const target = kind === 'one' ? 30_000 : 60_000;
+    const line = xs.length ? `p50 ${s(percentile(xs, 50))}  p95 ${s(percentile(xs, 95))}  max ${s(xs.at(-1))}` : 'none restored';
+    log(`  ${kind === 'one' ? 'one-server loss' : 'majority loss  '}  n=${rs.length}  restored ${xs.length}/${rs.length}  ${line}  target p95 < ${target / 1000} s${xs.length && percentile(xs, 95) < target && xs.length === rs.length ? ' (met)' : ' (NOT met)'}`);
+  }
+  log(`objects lost: ${results.reduce((n, r) => n + r.lost, 0)} (target 0)`);
+  log(`trials ending with two clusters (split brain): ${results.filter((r) => r.splitBrain).length} (target 0)`);
+  log(`trials not restored within ${RESTORE_DEADLINE_MS / 1000} s: ${results.filter((r) => r.restoreMs === undefined).length}`);
+  log(`trials whose box did not settle after the revive (the next trial starts a fresh box): ${results.filter((r) => r.restoreMs !== undefined && r.error).length}`);
+  log('stock K3s: never, without a person (the dead member stays until removed by hand; a lost quorum needs `k3s server --cluster-reset`)');
+}
+
+await main();

@@ -1,0 +1,43 @@
+import { expiresAt, isReleased, type PeripheralLease } from '../../peripherals/lease.js';
+import type { BoxSpec } from '../../spec/schema.js';
+
+/**
+ * `EdgeBox.status.peripherals[]`: every peripheral of the spec with its owner and fencing token.
+ * `name`, `owner` and `token` are read by `edgebox status` and the dashboard: keep them.
+ */
+export interface PeripheralStatus {
+  name: string;
+  kind: string;
+  exclusive: boolean;
+  attachedTo: string[];
+  /** The module that owns it; null while nobody does, and for shared (non-exclusive) peripherals. */
+  owner: string | null;
+  /** The fencing token of the current ownership (0: never owned, or shared). */
+  token: number;
+  /** `Owned`; `Releasing` (its owner was asked to let go); `Expired` (its owner stopped renewing); `Unowned`; `Shared`. */
+  phase: 'Owned' | 'Releasing' | 'Expired' | 'Unowned' | 'Shared';
+  /** When the owner got it (RFC 3339). */
+  since?: string;
+  /** A planned move asked for and not yet done. */
+  moveTo?: string;
+}
+
+const iso = (t: number | null) => (t === null ? undefined : new Date(t).toISOString());
+
+/** Pure. */
+export function peripheralStatuses(box: BoxSpec, leases: readonly PeripheralLease[], now: number): PeripheralStatus[] {
+  return box.spec.peripherals.map((p) => {
+    const base = { name: p.name, kind: p.kind, exclusive: p.exclusive, attachedTo: [...p.attachedTo] };
+    if (!p.exclusive) return { ...base, owner: null, token: 0, phase: 'Shared' as const };
+    const l = leases.find((x) => x.peripheral === p.name);
+    if (!l || l.holder === null) return { ...base, owner: null, token: l?.token ?? 0, phase: 'Unowned' as const };
+    const expiry = expiresAt(l);
+    const phase = isReleased(l) || l.releaseToken === l.token ? 'Releasing' as const : expiry !== null && now > expiry ? 'Expired' as const : 'Owned' as const;
+    const since = iso(l.acquireTime);
+    return {
+      ...base, owner: l.holder, token: l.token, phase,
+      // Not the renew time: it changes twice a second, and the status is rewritten only on a change.
+      ...(since ? { since } : {}), ...(l.moveTo ? { moveTo: l.moveTo } : {}),
+    };
+  });
+}

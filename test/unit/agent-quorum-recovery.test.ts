@@ -1,0 +1,143 @@
+import { describe, expect, it } from 'vitest';
+import type { PowerDriver, PowerState } from '../../src/controller/power/driver.js';
+import { agentPowerDrivers } from '../../src/agent/quorum/power.js';
+import { QuorumRecovery, quorumSpecOptions } from '../../src/agent/quorum/recovery.js';
+import { LocalPowerDriver } from '../../src/controller/power/local.js';
+import { TuringPiBmcDriver } from '../../src/controller/power/turingpi-bmc.js';
+import type { ControlPlaneReport } from '../../src/agent/role/driver.js';
+import { parseSpec } from '../../src/spec/load.js';
+
+const member = (name: string) => ({ id: name, name, peerURLs: [], clientURLs: [], learner: false });
+const flush = () => new Promise((r) => setImmediate(r));
+
+function setup(o: { powerState?: PowerState; powered?: boolean; safetyMs?: number; peers?: Record<string, { reachable: boolean; silentMs: number }>; resetting?: Promise<void> } = {}) {
+  let now = 1_000_000;
+  let report: ControlPlaneReport = { role: 'server', running: true, healthy: true, leader: 'm1', raftIndex: 100, members: ['m1', 'm2', 'm3'].map(member) };
+  const calls: string[] = [];
+  const power: PowerDriver = {
+    powerOff: async (m) => { calls.push(`powerOff ${m}`); },
+    state: async () => o.powerState ?? 'off',
+  };
+  const r = new QuorumRecovery({
+    self: 'm1', modules: ['m1', 'm2', 'm3'],
+    power: o.powered === false ? {} : { m2: { driver: 'local', slot: 2 }, m3: { driver: 'local', slot: 3 } },
+    powerDriver: () => power,
+    ...(o.safetyMs !== undefined ? { safetyMs: o.safetyMs } : {}),
+    driver: {
+      resetCluster: async () => { calls.push('resetCluster'); await o.resetting; report = { ...report, leader: 'm1', healthy: true, members: [member('m1')] }; },
+      demote: async () => { calls.push('demote'); },
+    },
+    report: () => report,
+    peers: () => o.peers ?? { m2: { reachable: false, silentMs: now - 1_000_000 }, m3: { reachable: false, silentMs: now - 1_000_000 } },
+    log: () => {},
+    monoNow: () => now,
+    wallNow: () => now + 1_700_000_000_000,
+  });
+  return {
+    r, calls,
+    advance: (ms: number) => { now += ms; },
+    loseLeader: () => { report = { ...report, leader: undefined, healthy: false }; },
+  };
+}
+
+describe('QuorumRecovery', () => {
+  it('a survivor alone fences the missing voters with their power driver, then resets once', async () => {
+    const s = setup();
+    s.r.check();
+    s.loseLeader();
+    s.advance(2_000);
+    expect(s.r.check().action).toEqual({ kind: 'wait', reason: 'electing' });
+    expect(s.r.status().state).toBe('electing');
+    s.advance(4_000);
+    expect(s.r.check().action).toEqual({ kind: 'fence', modules: ['m2', 'm3'] });
+    await flush();
+    expect(s.calls).toEqual(['powerOff m2', 'powerOff m3']);
+    expect(s.r.status()).toMatchObject({ state: 'fencing', fenced: ['m2', 'm3'], lost: true, survivor: 'm1' });
+    expect(s.r.check().action).toEqual({ kind: 'reset' });
+    await flush();
+    s.advance(500);
+    expect(s.r.check().action).toEqual({ kind: 'none' });
+    await flush();
+    expect(s.calls).toEqual(['powerOff m2', 'powerOff m3', 'resetCluster']);
+    expect(s.r.status()).toMatchObject({ state: 'reset', survivor: 'm1', resetAfterMs: 0 });
+    expect(s.r.summary()).toMatchObject({ voter: true, leader: true, phase: 'reset', vote: 'm1' });
+  });
+
+  it('the role loop may not start the member while the reset runs', async () => {
+    let done = () => {};
+    const s = setup({ resetting: new Promise<void>((r) => { done = r; }) });
+    s.r.check();
+    s.loseLeader();
+    s.advance(6_000);
+    s.r.check();
+    await flush();
+    expect(s.r.check().action).toEqual({ kind: 'reset' });
+    await flush();
+    expect(s.r.mayStartMember()).toEqual({ ok: false, reason: 'quorum recovery: reset in progress' });
+    done();
+    await flush();
+    await flush();
+    expect(s.r.mayStartMember()).toEqual({ ok: true });
+  });
+
+  it('a power driver that does not confirm the power-off: refuse with the reason, try again later', async () => {
+    const s = setup({ powerState: 'on' });
+    s.r.check();
+    s.loseLeader();
+    s.advance(6_000);
+    s.r.check();
+    await flush();
+    expect(s.r.check().action).toEqual({ kind: 'refuse', reason: 'fence-failed' });
+    expect(s.r.status().message).toMatch(/cannot power off m2 \(the local driver reports it on after powering it off\)/);
+    expect(s.calls).not.toContain('resetCluster');
+    s.advance(30_000);
+    expect(s.r.check().action).toEqual({ kind: 'fence', modules: ['m2', 'm3'] });
+  });
+
+  it('no power driver and no safety period: nothing is reset, the status says why', async () => {
+    const s = setup({ powered: false });
+    s.r.check();
+    s.loseLeader();
+    s.advance(600_000);
+    s.r.check();
+    await flush();
+    expect(s.calls).toEqual([]);
+    expect(s.r.status()).toMatchObject({ state: 'refused', reason: 'no-fence', missing: ['m2', 'm3'] });
+    expect(s.r.status().hint).toMatch(/power driver/);
+  });
+
+  it('a voter that is not the survivor stands by: the role loop must not start its member', () => {
+    const s = setup({ peers: { m2: { reachable: true, silentMs: 100 }, m3: { reachable: false, silentMs: 60_000 } } });
+    s.r.heard('m2', { role: 'server', voter: true, raftIndex: 150, leader: false, phase: 'waiting', vote: 'm2' });
+    s.r.check();
+    expect(s.r.mayStartMember().ok).toBe(true);
+    s.loseLeader();
+    s.advance(6_000);
+    // Two of three voters heard: a majority, so not lost; m3's return or an election settles it.
+    expect(s.r.check().action).toEqual({ kind: 'wait', reason: 'majority-up' });
+  });
+
+  it('reads its options from the spec', () => {
+    const { box } = parseSpec(`apiVersion: edgebox.dev/v1alpha1
+kind: EdgeBox
+metadata: { name: b }
+spec:
+  controlPlane: { servers: 1, quorumLossSafetySeconds: 90 }
+  modules:
+    - { name: m1, hardware: rpi-cm4-4gb, address: 127.0.1.1, power: { driver: local, slot: 1 } }
+    - { name: m2, hardware: rpi-cm4-4gb, address: 127.0.1.2 }
+`, 'box.yaml');
+    expect(quorumSpecOptions(box)).toEqual({ power: { m1: { driver: 'local', slot: 1 } }, safetyMs: 90_000 });
+  });
+
+  it('fences with the controller\'s power drivers, one per board, and none it cannot use', async () => {
+    expect(await agentPowerDrivers({}, {})).toBeUndefined();
+    expect(await agentPowerDrivers({ m2: { driver: 'local', slot: 2 } }, {})).toBeUndefined();
+    const local = (await agentPowerDrivers({ m2: { driver: 'local', slot: 2 } }, { localDir: '/tmp/box' }))!;
+    expect(local({ driver: 'local', slot: 2 })).toBeInstanceOf(LocalPowerDriver);
+    const bmc = (await agentPowerDrivers({ m1: { driver: 'turingpi-bmc', slot: 1 }, m2: { driver: 'turingpi-bmc', slot: 2 }, m3: { driver: 'turingpi-bmc', slot: 1, endpoint: 'http://10.0.0.9' } }, {}))!;
+    expect(bmc({ driver: 'turingpi-bmc', slot: 1 })).toBeInstanceOf(TuringPiBmcDriver);
+    expect(bmc({ driver: 'turingpi-bmc', slot: 2 })).toBe(bmc({ driver: 'turingpi-bmc', slot: 1 }));
+    expect(bmc({ driver: 'turingpi-bmc', slot: 1, endpoint: 'http://10.0.0.9' })).not.toBe(bmc({ driver: 'turingpi-bmc', slot: 1 }));
+  });
+});
