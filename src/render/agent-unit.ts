@@ -1,15 +1,13 @@
 import type { BoxSpec, ModuleSpec } from '../spec/schema.js';
-import type { K3sRole } from './k3s-config.js';
+import { fallbackApiUrls } from './k3s-config.js';
 
 /** Where `edgebox agent run` finds its inputs on a module (docs/agent.md). */
 export const AGENT_SPEC_PATH = '/etc/edgebox/box.yaml';
 export const AGENT_SECRET_PATH = '/etc/edgebox/box-secret';
-/** K3s writes the admin kubeconfig here on every server (and only on servers). */
-export const SERVER_KUBECONFIG_PATH = '/etc/rancher/k3s/k3s.yaml';
 /**
- * K3s agents have no kubeconfig the agent could use (the kubelet's credentials cannot write
- * Leases in edgebox-system), so agent modules get one of their own, for a ServiceAccount allowed
- * only that (docs/agent.md says how to make it).
+ * The agent's own kubeconfig, on every module: K3s's admin kubeconfig exists only on servers,
+ * and a module's role changes at run time (docs/agent.md says how to make it, for the
+ * ServiceAccount of render/agent-rbac.ts).
  */
 export const AGENT_KUBECONFIG_PATH = '/etc/edgebox/agent-kubeconfig.yaml';
 export const AGENT_UNIT_FILE = 'edgebox-agent.service';
@@ -19,8 +17,9 @@ export const AGENT_UNIT_FILE = 'edgebox-agent.service';
  * the agent must keep heartbeating while K3s on its module is down or restarting, or its peers
  * would count a K3s restart as a dead module.
  */
-export function renderAgentUnit(box: BoxSpec, m: ModuleSpec, role: K3sRole): string {
-  const kubeconfig = role === 'agent' ? AGENT_KUBECONFIG_PATH : SERVER_KUBECONFIG_PATH;
+export function renderAgentUnit(box: BoxSpec, m: ModuleSpec): string {
+  const kubeconfig = AGENT_KUBECONFIG_PATH;
+  const fallbacks = fallbackApiUrls(box);
   return [
     `# Rendered by edgebox from box ${box.metadata.name} for module ${m.name}. Install as`,
     `# /etc/systemd/system/${AGENT_UNIT_FILE}, then: systemctl enable --now edgebox-agent`,
@@ -43,7 +42,11 @@ export function renderAgentUnit(box: BoxSpec, m: ModuleSpec, role: K3sRole): str
     '# --runtime k3s: cut off from most of its peers and from the API for failover.selfFenceSeconds,',
     '# it stops its singleton pods itself (freezes the kubelet, `k3s crictl stopp`) before the',
     '# controller lets their replacements start elsewhere (docs/runbooks/self-fence.md).',
-    `ExecStart=/usr/bin/env edgebox agent run --spec ${AGENT_SPEC_PATH} --module ${m.name} --secret-file ${AGENT_SECRET_PATH} --kubeconfig ${kubeconfig} --role-driver k3s --runtime k3s`,
+    ...(fallbacks.length > 0
+      ? ['# --api-servers: when the kubeconfig\'s server gives no answer (dead, demoted, or this module\'s own',
+          '# K3s frozen by its self-fence), the next server that may serve.']
+      : []),
+    `ExecStart=/usr/bin/env edgebox agent run --spec ${AGENT_SPEC_PATH} --module ${m.name} --secret-file ${AGENT_SECRET_PATH} --kubeconfig ${kubeconfig}${fallbacks.length > 0 ? ` --api-servers ${fallbacks.join(',')}` : ''} --role-driver k3s --runtime k3s`,
     'Restart=always',
     'RestartSec=1',
     '# A busy module must still send its heartbeats on time, or it would look dead.',
@@ -52,6 +55,8 @@ export function renderAgentUnit(box: BoxSpec, m: ModuleSpec, role: K3sRole): str
     'NoNewPrivileges=yes',
     'ProtectSystem=strict',
     'ReadWritePaths=-/etc/rancher/k3s -/var/lib/rancher/k3s',
+    '# /var/lib/edgebox, writable: the history of peripheral grants (`edgebox peripheral history`).',
+    'StateDirectory=edgebox',
     'ProtectHome=yes',
     'PrivateTmp=yes',
     '',

@@ -41,6 +41,18 @@ export function joinUrl(box: BoxSpec): string {
   return `https://${isIPv6(host) ? `[${host}]` : host}:${API_PORT}`;
 }
 
+/**
+ * Every API server an agent may fall back to, after `joinUrl`: each module that may serve, since
+ * the guardian may promote any of them (their K3s serving certificates carry their own address).
+ */
+export function fallbackApiUrls(box: BoxSpec): string[] {
+  const first = joinUrl(box);
+  return box.spec.modules
+    .filter((m) => m.roles.includes('server'))
+    .map((m) => `https://${isIPv6(m.address) ? `[${m.address}]` : m.address}:${API_PORT}`)
+    .filter((u) => u !== first);
+}
+
 /** K3s's `node-taint` form, as the kubelet's --register-with-taints reads it: `key=value:Effect`. */
 export function taintArg(t: Taint): string {
   return t.value ? `${t.key}=${t.value}:${t.effect}` : `${t.key}:${t.effect}`;

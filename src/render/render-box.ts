@@ -1,7 +1,8 @@
 import { LABELS } from '../spec/labels.js';
-import { AGENT_KUBECONFIG_PATH, AGENT_SECRET_PATH, AGENT_SPEC_PATH, AGENT_UNIT_FILE, renderAgentUnit, SERVER_KUBECONFIG_PATH } from './agent-unit.js';
+import { AGENT_KUBECONFIG_PATH, AGENT_SECRET_PATH, AGENT_SPEC_PATH, AGENT_UNIT_FILE, renderAgentUnit } from './agent-unit.js';
 import type { BoxSpec } from '../spec/schema.js';
 import { K3S_CONFIG_PATH, k3sRoles, KUBELET_CONFIG_FILE, KUBELET_CONFIG_PATH, renderK3sConfig, renderKubeletConfig, TOKEN_FILE, type K3sRole } from './k3s-config.js';
+import { renderAgentRbac } from './agent-rbac.js';
 import { COMPONENT_LABEL, renderController } from './controller.js';
 import { renderManifests, type KubeObject } from './manifests.js';
 import { yamlStream } from './yaml-output.js';
@@ -20,6 +21,8 @@ export interface RenderedFile {
 function manifestPath(o: KubeObject): string {
   // After the PriorityClasses: the controller's pods name one.
   if (o.kind === 'CustomResourceDefinition' || o.metadata.labels?.[COMPONENT_LABEL] === 'controller') return 'manifests/30-edgebox-controller.yaml';
+  // After the controller's file, which creates their namespace.
+  if (o.metadata.labels?.[COMPONENT_LABEL] === 'agent') return 'manifests/31-edgebox-agent.yaml';
   if (o.kind === 'Namespace') return 'manifests/00-namespace.yaml';
   if (o.kind === 'PriorityClass') return 'manifests/10-priority-classes.yaml';
   const workload = o.metadata.labels?.[LABELS.workload];
@@ -29,7 +32,7 @@ function manifestPath(o: KubeObject): string {
 
 function manifestFiles(box: BoxSpec): RenderedFile[] {
   const byPath = new Map<string, KubeObject[]>();
-  for (const o of [...renderManifests(box), ...renderController(box)]) {
+  for (const o of [...renderManifests(box), ...renderController(box), ...renderAgentRbac(box)]) {
     const path = manifestPath(o);
     byPath.set(path, [...(byPath.get(path) ?? []), o]);
   }
@@ -85,9 +88,9 @@ function readme(box: BoxSpec): string {
     '',
     `1. Create the box secret once (\`edgebox agent secret box-secret\`) and put the same file on every`,
     `   module as \`${AGENT_SECRET_PATH}\` (mode 0600); copy the box spec to \`${AGENT_SPEC_PATH}\`.`,
-    `2. Servers use K3s\'s own \`${SERVER_KUBECONFIG_PATH}\`; agents need`,
-    `   \`${AGENT_KUBECONFIG_PATH}\`, a kubeconfig allowed only to write Leases in namespace`,
-    '   edgebox-system (edgebox\'s docs/agent.md says how to make it).',
+    `2. Every module needs \`${AGENT_KUBECONFIG_PATH}\`, a kubeconfig for the ServiceAccount`,
+    '   `edgebox-agent` of `manifests/31-edgebox-agent.yaml` whose server is the API address; the unit',
+    '   lists the other servers to fall back to (edgebox\'s docs/agent.md says how to make it).',
     `3. Copy \`systemd/<module>/${AGENT_UNIT_FILE}\` to \`/etc/systemd/system/\` and run`,
     '   `systemctl enable --now edgebox-agent`.',
     '',
@@ -101,6 +104,7 @@ function readme(box: BoxSpec): string {
     '  DaemonSet) and its PodDisruptionBudget when it has one.',
     '- `30-edgebox-controller.yaml`: the self-healing controller: namespace `edgebox-system`, the',
     '  EdgeBox CRD, its ServiceAccount and RBAC, and its Deployment (2 replicas, the spec in its env).',
+    '- `31-edgebox-agent.yaml`: the agents\' ServiceAccount and RBAC, one identity for every module.',
     '',
   ].join('\n');
 }
@@ -111,13 +115,12 @@ function readme(box: BoxSpec): string {
  */
 export function renderBox(box: BoxSpec): RenderedFile[] {
   const kubeletConfig = renderKubeletConfig();
-  const roles = k3sRoles(box);
   const files: RenderedFile[] = [
     { path: 'README.md', content: readme(box) },
     ...box.spec.modules.flatMap((m) => [
       { path: `k3s/${m.name}/config.yaml`, content: renderK3sConfig(box, m) },
       { path: `k3s/${m.name}/${KUBELET_CONFIG_FILE}`, content: kubeletConfig },
-      { path: `systemd/${m.name}/${AGENT_UNIT_FILE}`, content: renderAgentUnit(box, m, roles.get(m.name) ?? 'agent') },
+      { path: `systemd/${m.name}/${AGENT_UNIT_FILE}`, content: renderAgentUnit(box, m) },
     ]),
     ...manifestFiles(box),
   ];

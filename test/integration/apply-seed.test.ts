@@ -47,14 +47,14 @@ describe('edgebox apply on the seed box', () => {
     expect(run.stdout).toMatch(/^create\s+Deployment vision-cell\/detector-a$/m);
     expect(run.stdout).toContain('+kind: Deployment');
     expect(run.stdout).toMatch(/^create\s+EdgeBox vision-cell$/m);
-    expect(run.stdout).toMatch(/box vision-cell: dry run, nothing was changed \(21 to create, 0 to update, 5 unchanged/);
+    expect(run.stdout).toMatch(/box vision-cell: dry run, nothing was changed \(26 to create, 0 to update, 5 unchanged/);
     expect(await cluster.read({ apiVersion: 'v1', kind: 'Namespace', name: NS })).toBeUndefined();
   });
 
   it('applies the box; the scheduler puts the AI workloads on Jetsons with CUDA and motor control on the CAN bus', async () => {
     const { box: spec } = await loadSpec(SPEC);
     const report = await applyBox({ box: spec, cluster });
-    expect(reportView(report).summary).toMatchObject({ created: 21, updated: 0, pruned: 0, 'missing-node': 0 });
+    expect(reportView(report).summary).toMatchObject({ created: 26, updated: 0, pruned: 0, 'missing-node': 0 });
 
     for (const w of ['detector-a', 'detector-b']) {
       const pods = await eventually(async () => {
@@ -95,7 +95,7 @@ describe('edgebox apply on the seed box', () => {
     expect(run.code, run.stderr).toBe(0);
     const view = JSON.parse(run.stdout) as { actions: { outcome: string }[]; summary: Record<string, number> };
     expect(view.actions.every((a) => a.outcome === 'unchanged')).toBe(true);
-    expect(view.summary).toMatchObject({ unchanged: 26, created: 0, updated: 0, pruned: 0, labelled: 0 });
+    expect(view.summary).toMatchObject({ unchanged: 31, created: 0, updated: 0, pruned: 0, labelled: 0 });
     expect(await versions(SPEC)).toEqual(before);
   });
 
@@ -168,6 +168,6 @@ describe('edgebox apply on the seed box', () => {
     expect(await cluster.read({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'detector-a', namespace: NS })).toBeDefined();
 
     const again = await edgebox(['apply', smaller, '--kubeconfig', box.kubeconfigPath]);
-    expect(again.stdout).toMatch(/no changes \(0 created, 0 updated, 25 unchanged, 0 deleted/);
+    expect(again.stdout).toMatch(/no changes \(0 created, 0 updated, 30 unchanged, 0 deleted/);
   });
 });

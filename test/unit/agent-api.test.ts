@@ -189,6 +189,21 @@ describe('ApiClient', () => {
     await expect(client.request('GET', '/x')).rejects.toMatchObject({ diagnostics: [{ code: 'agent.api-unreachable' }] });
     client.close();
   });
+
+  it('after a request gets no answer, sends the next ones to the next API server, and comes round again', async () => {
+    const good = `https://127.0.0.1:${api.port}`;
+    const dead = 'https://127.0.0.1:1';
+    const client = new ApiClient({ ...(await readApiTarget(tokenConfig)), server: dead, fallbackServers: [good, `${good}/`] });
+    await expect(client.request('GET', '/api/v1/namespaces')).rejects.toMatchObject({ diagnostics: [{ message: expect.stringContaining(dead) }] });
+    expect(client.server).toBe(good);
+    expect((await client.request('POST', '/api/v1/namespaces', { metadata: { name: 'y' } })).status).toBe(201);
+    expect(client.server).toBe(good);
+    // The good one dies too: the client goes back to the first (the duplicate with a slash is one server).
+    api.down = true;
+    await expect(client.request('GET', '/api/v1/namespaces')).rejects.toMatchObject({ diagnostics: [{ code: 'agent.api-unreachable' }] });
+    expect(client.server).toBe(dead);
+    client.close();
+  });
 });
 
 describe('agent Lease', () => {

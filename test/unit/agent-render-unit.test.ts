@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderBox } from '../../src/render/render-box.js';
 import { isRenderedPath } from '../../src/render/output-dir.js';
-import { k3sRoles } from '../../src/render/k3s-config.js';
+import { joinUrl, k3sRoles } from '../../src/render/k3s-config.js';
 import { labBox } from './render-fixtures.js';
 
 const unitOf = (module: string) => renderBox(labBox()).find((f) => f.path === `systemd/${module}/edgebox-agent.service`)?.content ?? '';
@@ -26,21 +26,36 @@ describe('systemd unit of the agent', () => {
     expect(unit.filter((l) => /^(After|Requires|BindsTo|PartOf|Wants|Requisite)=/.test(l) && /k3s/.test(l))).toEqual([]);
   });
 
-  it('runs the module\'s agent with the spec and secret paths, K3s\'s kubeconfig on servers and a dedicated one on agents', () => {
+  it('runs the module\'s agent with the spec and secret paths and one kubeconfig on every module, roles change at run time', () => {
     const roles = k3sRoles(labBox());
     expect(roles.get('s1')).not.toBe('agent');
     expect(roles.get('a1')).toBe('agent');
-    expect(lines(unitOf('s1'))).toContain('ExecStart=/usr/bin/env edgebox agent run --spec /etc/edgebox/box.yaml --module s1 --secret-file /etc/edgebox/box-secret --kubeconfig /etc/rancher/k3s/k3s.yaml --role-driver k3s --runtime k3s');
-    expect(lines(unitOf('a1'))).toContain('ExecStart=/usr/bin/env edgebox agent run --spec /etc/edgebox/box.yaml --module a1 --secret-file /etc/edgebox/box-secret --kubeconfig /etc/edgebox/agent-kubeconfig.yaml --role-driver k3s --runtime k3s');
+    for (const m of ['s1', 'a1']) {
+      const run = lines(unitOf(m)).find((l) => l.startsWith('ExecStart='));
+      expect(run).toMatch(new RegExp(`^ExecStart=/usr/bin/env edgebox agent run --spec /etc/edgebox/box.yaml --module ${m} --secret-file /etc/edgebox/box-secret --kubeconfig /etc/edgebox/agent-kubeconfig.yaml `));
+      expect(run).toMatch(/ --role-driver k3s --runtime k3s$/);
+    }
+  });
+
+  it('falls back to every other module that may serve, never to one that may not', () => {
+    const box = labBox();
+    const run = lines(unitOf('a1')).find((l) => l.startsWith('ExecStart='))!;
+    const listed = / --api-servers (\S+)/.exec(run)?.[1]?.split(',') ?? [];
+    const first = joinUrl(box);
+    const mayServe = box.spec.modules.filter((m) => m.roles.includes('server')).map((m) => `https://${m.address}:6443`);
+    expect(listed).toEqual(mayServe.filter((u) => u !== first));
+    expect(listed).not.toContain(first);
   });
 
   it('may write only what the k3s role driver changes: K3s\'s config and data dirs', () => {
     const unit = lines(unitOf('a1'));
     expect(unit).toContain('ProtectSystem=strict');
     expect(unit).toContain('ReadWritePaths=-/etc/rancher/k3s -/var/lib/rancher/k3s');
+    // The peripheral grant history.
+    expect(unit).toContain('StateDirectory=edgebox');
   });
 
   it('publishes hardware discovery before each start, never blocking the heartbeats on it', () => {
-    expect(lines(unitOf('s1'))).toContain('ExecStartPre=-/usr/bin/env edgebox agent publish --node s1 --spec /etc/edgebox/box.yaml --kubeconfig /etc/rancher/k3s/k3s.yaml');
+    expect(lines(unitOf('s1'))).toContain('ExecStartPre=-/usr/bin/env edgebox agent publish --node s1 --spec /etc/edgebox/box.yaml --kubeconfig /etc/edgebox/agent-kubeconfig.yaml');
   });
 });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EdgeboxError } from '../../src/diagnostics/diagnostic.js';
+import { renderAgentRbac } from '../../src/render/agent-rbac.js';
 import { renderController } from '../../src/render/controller.js';
 import { renderManifests } from '../../src/render/manifests.js';
 import { isRenderedPath, planOutput, writeOutput } from '../../src/render/output-dir.js';
@@ -32,6 +33,7 @@ describe('renderBox', () => {
       'manifests/20-workload-sts.yaml',
       'manifests/20-workload-vision.yaml',
       'manifests/30-edgebox-controller.yaml',
+      'manifests/31-edgebox-agent.yaml',
       'systemd/a1/edgebox-agent.service',
       'systemd/gpu-1/edgebox-agent.service',
       'systemd/s1/edgebox-agent.service',
@@ -53,8 +55,8 @@ describe('renderBox', () => {
       // DNS subdomains: the CRD's name has dots.
       expect(d.metadata?.name).toMatch(/^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/);
     }
-    // The files hold exactly what renderManifests and renderController return, which is what `edgebox apply` sends.
-    const objects = [...renderManifests(box), ...renderController(box)];
+    // The files hold exactly what renderManifests, renderController and renderAgentRbac return, which is what `edgebox apply` sends.
+    const objects = [...renderManifests(box), ...renderController(box), ...renderAgentRbac(box)];
     const key = (o: { kind?: unknown; metadata?: { name?: unknown } }) => `${String(o.kind)}/${String(o.metadata?.name)}`;
     expect(docs.map(key).sort()).toEqual(objects.map(key).sort());
     expect(docs.map((d) => JSON.stringify(d)).sort()).toEqual(objects.map((o) => JSON.stringify(o)).sort());

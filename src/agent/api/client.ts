@@ -30,14 +30,18 @@ const MAX_BODY_BYTES = 1 << 20;
  */
 export class ApiClient {
   private readonly agent: Agent;
-  private readonly url: URL;
+  /** The kubeconfig's server first, then the fallbacks; `current` is the one in use. */
+  private readonly urls: URL[];
+  private current = 0;
   private readonly timeoutMs: number;
   private readonly localAddress: string | undefined;
 
   constructor(private readonly target: ApiTarget, opts: ApiClientOptions = {}) {
-    this.url = new URL(target.server);
-    if (this.url.protocol !== 'https:') {
-      throw inputError('agent.bad-kubeconfig', `the API server ${target.server} is not https`, 'the agent talks to the API server over HTTPS only; fix the kubeconfig\'s server');
+    const servers = [...new Set([target.server, ...(target.fallbackServers ?? [])].map((s) => s.replace(/\/+$/, '')))];
+    this.urls = servers.map((s) => new URL(s));
+    const plain = this.urls.find((u) => u.protocol !== 'https:');
+    if (plain) {
+      throw inputError('agent.bad-kubeconfig', `the API server ${plain.href} is not https`, 'the agent talks to the API server over HTTPS only; fix the kubeconfig\'s server or --api-servers');
     }
     this.timeoutMs = opts.timeoutMs ?? 2500;
     this.localAddress = opts.localAddress;
@@ -51,8 +55,9 @@ export class ApiClient {
     });
   }
 
+  /** The API server in use: the kubeconfig's until it gives no answer, then the next one. */
   get server(): string {
-    return this.target.server;
+    return this.urls[this.current]!.origin + this.urls[this.current]!.pathname.replace(/\/+$/, '');
   }
 
   async request(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<ApiResponse> {
@@ -65,13 +70,21 @@ export class ApiClient {
       headers['Content-Length'] = payload.length;
     }
     const what = `${method} ${path}`;
+    const url = this.urls[this.current]!;
+    const server = this.server;
+    // A request that gets no answer moves the next one to the next server; the caller retries as it
+    // would for one server, so a dead server costs one timeout, not one per request.
+    const unanswered = (e: Error) => {
+      if (this.urls[this.current] === url) this.current = (this.current + 1) % this.urls.length;
+      return unreachable(server, what, e);
+    };
     return new Promise<ApiResponse>((done, fail) => {
       const req = request({
         agent: this.agent,
         protocol: 'https:',
-        hostname: this.url.hostname.replace(/^\[|\]$/g, ''),
-        port: this.url.port || 443,
-        path: `${this.url.pathname.replace(/\/+$/, '')}${path}`,
+        hostname: url.hostname.replace(/^\[|\]$/g, ''),
+        port: url.port || 443,
+        path: `${url.pathname.replace(/\/+$/, '')}${path}`,
         method,
         headers,
         timeout: this.timeoutMs,
@@ -84,7 +97,7 @@ export class ApiClient {
           if (size > MAX_BODY_BYTES) req.destroy(new Error(`response larger than ${MAX_BODY_BYTES} bytes`));
           else chunks.push(c);
         });
-        res.on('error', (e) => fail(unreachable(this.target.server, what, e)));
+        res.on('error', (e) => fail(unanswered(e)));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           let parsed: unknown = text;
@@ -100,7 +113,7 @@ export class ApiClient {
       const deadline = setTimeout(() => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
       deadline.unref();
       req.on('timeout', () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
-      req.on('error', (e) => fail(unreachable(this.target.server, what, e)));
+      req.on('error', (e) => fail(unanswered(e)));
       req.on('close', () => clearTimeout(deadline));
       req.end(payload);
     });

@@ -12,6 +12,12 @@ import { inputError } from '../../diagnostics/diagnostic.js';
 export interface ApiTarget {
   /** `https://host:port`, with any path prefix the kubeconfig's server has. */
   server: string;
+  /**
+   * Other API servers of the box, tried in turn when `server` gives no answer (`agent run
+   * --api-servers`): a module's role changes at run time, and the server a kubeconfig names may be
+   * the one that died, was demoted, or is frozen by its own self-fence.
+   */
+  fallbackServers?: string[];
   /** PEM; absent: the system's CAs. */
   ca?: Buffer;
   insecureSkipTlsVerify: boolean;

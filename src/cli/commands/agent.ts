@@ -74,18 +74,19 @@ export function registerAgent(program: Command): void {
     .description('heartbeat the box\'s other modules over UDP, publish this module\'s view of them on its Lease, serve /healthz, /peers and /metrics; runs until SIGTERM or SIGINT'))
     .requiredOption('--secret-file <path>', 'the box secret, the same file on every module (`edgebox agent secret <path>` makes one)')
     .option('--kubeconfig <path>', 'kubeconfig of the API server to publish the view to (default: none; the view is then only on HTTP)')
+    .option('--api-servers <urls>', 'other API servers of the box, comma-separated https URLs, tried in turn when the kubeconfig\'s gives no answer (render lists every module that may serve)')
     .option('--peripheral-history <file>', 'where grants and releases of exclusive peripherals are logged, JSON lines (default: /var/lib/edgebox/peripherals/<module>.jsonl; in a local box, peripherals/<module>.jsonl in the working directory, the box dir)')
     .addOption(new Option('--runtime <driver>', 'how the module stops its singletons when it fences itself (cut off from most peers and the API): k3s (crictl and systemctl), local (a local box: records them in --runtime-file), none (decide and report only)').choices(RUNTIME_DRIVERS).default('none'))
     .option('--runtime-file <file>', 'with --runtime local: the JSON-lines file it records stops and resumes in (a local box: modules/<module>/runtime.jsonl in its box dir)')
     .addOption(new Option('--device-actions <how>', 'exec: act on devices (ip link, the Turing Pi BMC); record: only log what would be done (default: record when bound to a loopback address, a local box; else exec)').choices(['exec', 'record']))
     .addOption(new Option('--role-driver <driver>', 'how the agent takes its module between agent and server when the guardian asks: k3s (a K3s module: config.yaml and the k3s/k3s-agent units, docs/runbooks/control-plane.md), process (a local box: an etcd member and an API server run by the agent) (default: none, the module keeps its role)').choices(ROLE_DRIVERS))
     .option('--local-dir <dir>', 'with --role-driver process: the local box directory (its state.json says ports and binaries; the member\'s data and pids go under modules/<module>/)')
-    .action(async (opts: RunFlags & { secretFile: string; kubeconfig?: string; peripheralHistory?: string; deviceActions?: 'exec' | 'record'; runtime: RuntimeDriverName; runtimeFile?: string; roleDriver?: RoleDriverName; localDir?: string }) => {
+    .action(async (opts: RunFlags & { secretFile: string; kubeconfig?: string; apiServers?: string; peripheralHistory?: string; deviceActions?: 'exec' | 'record'; runtime: RuntimeDriverName; runtimeFile?: string; roleDriver?: RoleDriverName; localDir?: string }) => {
       if (opts.roleDriver === 'process' && !opts.localDir) throw inputError('agent.local-dir-missing', '--role-driver process needs --local-dir', 'pass --local-dir <box dir> (`edgebox local up --with-agents` does)');
       if (opts.runtime === 'local' && !opts.runtimeFile) throw inputError('agent.runtime-file-missing', '--runtime local needs --runtime-file', 'pass --runtime-file <box dir>/modules/<module>/runtime.jsonl');
       const cfg = resolveInChild(opts);
       const secret = await readSecret(opts.secretFile);
-      const api = opts.kubeconfig ? await readApiTarget(opts.kubeconfig) : undefined;
+      const api = opts.kubeconfig ? withFallbacks(await readApiTarget(opts.kubeconfig), opts.apiServers) : undefined;
       const log = jsonLog({ module: cfg.module });
       if (secret.readableByOthers) log('warn', 'the box secret is readable by group or others', { path: opts.secretFile, hint: `chmod 600 ${opts.secretFile}` });
       const local = cfg.address === '::1' || cfg.address.startsWith('127.');
@@ -124,6 +125,13 @@ export function registerAgent(program: Command): void {
 const ROLE_DRIVERS = ['k3s', 'process'] as const satisfies readonly RoleDriverName[];
 
 /** The role driver, loaded only when asked for (the agent's memory budget). */
+function withFallbacks(target: ApiTarget, list: string | undefined): ApiTarget {
+  const servers = (list ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const bad = servers.find((s) => !/^https:\/\/[^/\s]+/.test(s));
+  if (bad !== undefined) throw inputError('agent.bad-api-servers', `--api-servers has '${bad}', which is not an https URL`, 'pass https://<address>:<port> URLs separated by commas, e.g. https://192.168.8.11:6443,https://192.168.8.12:6443');
+  return servers.length > 0 ? { ...target, fallbackServers: servers } : target;
+}
+
 async function roleDriver(name: RoleDriverName, o: { cfg: AgentConfig; spec: string; log: Log; api?: ApiTarget; localDir?: string }): Promise<RoleDriver> {
   switch (name) {
     case 'k3s': {
