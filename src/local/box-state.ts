@@ -84,16 +84,20 @@ export interface Ports {
   server: { etcdClient: number; etcdPeer: number; apiserver: number };
 }
 
-export const BOX_COMPONENTS = ['api-proxy', 'kube-controller-manager', 'kube-scheduler', 'kwok'] as const;
+export const BOX_COMPONENTS = ['api-proxy', 'kube-controller-manager', 'kube-scheduler', 'kwok', 'supervisor'] as const;
 export type BoxComponent = (typeof BOX_COMPONENTS)[number];
 
 export interface ComponentState {
   name: BoxComponent;
   pid: number;
   bin: string;
-  /** The API proxy is the edgebox CLI: Node (`bin`) running this script. */
+  /** The API proxy and the supervisor are Node (`bin`) running this script. */
   script?: string;
   log: string;
+  /** Times the supervisor started it again after it exited (supervisor.ts). */
+  restarts?: number;
+  /** The supervisor leaves it alone until then: a test is restarting it on purpose. */
+  heldUntil?: string;
 }
 
 const STATE_FILE = 'state.json';

@@ -57,15 +57,34 @@ export async function killModule(dir: string, module: string): Promise<Injection
  * agent (or the member) answers.
  */
 export async function reviveModule(dir: string, module: string): Promise<InjectionResult> {
-  const state = await runningBox(dir, module);
+  const state = await knownModule(dir, module);
   if (!state.killed.includes(module)) return { module, changed: false };
-  await setSelectorLabel(dir, module, KWOK_SELECTOR.value);
+  // Best-effort first: with the box's only API server on this module, the API answers only once
+  // its member is back, so the label is then set after the start.
+  const labelled = await setSelectorLabel(dir, module, KWOK_SELECTOR.value).then(() => true, () => false);
   await updateState(dir, (s) => {
     s.killed = s.killed.filter((m) => m !== module);
   });
   if (state.agents?.length) await restartAgent(dir, module);
   else if (module in memberAddresses(state) && (await hasMemberData(serverLayout(state, module)))) await createProcessDriver({ dir, module }).restart();
+  if (!labelled) await labelWhenApiAnswers(dir, module);
   return { module, changed: true };
+}
+
+/** The KWOK label, retried while the API comes back (a revived sole server restarting its member). */
+async function labelWhenApiAnswers(dir: string, module: string, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await setSelectorLabel(dir, module, KWOK_SELECTOR.value);
+    } catch (e) {
+      if (Date.now() > deadline) {
+        throw failure('local.revive-no-api', `${module} is revived, but its node cannot be labelled for KWOK: the API does not answer (${(e as Error).message})`,
+          'the box has no API server with quorum; see `edgebox local status`, then run `edgebox local revive` again once it serves');
+      }
+      await sleep(500);
+    }
+  }
 }
 
 /**
@@ -124,6 +143,11 @@ export async function restartComponent(dir: string, name: Component, opts: { dow
   }
   const current = state.components.find((c) => c.name === name);
   if (!current) throw failure('local.no-box', `no local box with ${name} is running in ${dir}`, 'start one with `edgebox local up <spec>`');
+  // The supervisor would start it again while it is meant to be down.
+  await updateState(dir, (s) => {
+    const c = s.components.find((x) => x.name === name);
+    if (c) c.heldUntil = new Date(Date.now() + opts.downForMs + 60_000).toISOString();
+  });
   await killProcesses([current]);
   await sleep(opts.downForMs);
   const files = boxFiles(dir);

@@ -21,6 +21,8 @@ export interface ProcessStatus {
 
 export interface ComponentStatus extends ProcessStatus {
   name: BoxComponent;
+  /** Times the supervisor started it again (kube-controller-manager, kube-scheduler). */
+  restarts?: number;
 }
 
 /** A module's control-plane member processes (its agent's role driver runs them; `up` the first ones). */
@@ -81,7 +83,7 @@ export async function componentStatuses(state: BoxState | undefined): Promise<Co
   return Promise.all(BOX_COMPONENTS.map(async (name): Promise<ComponentStatus> => {
     const c = state.components.find((x) => x.name === name);
     if (!c) return { name, phase: 'stopped' };
-    return { name, ...(await processStatus(c, c.log)) };
+    return { name, ...(await processStatus(c, c.log)), ...(c.restarts ? { restarts: c.restarts } : {}) };
   }));
 }
 

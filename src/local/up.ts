@@ -163,6 +163,7 @@ async function startCore(specPath: string, box: BoxSpec, dir: string, o: { timin
       await awaitHealthy(cmd, c, token, progress);
     }
     await createNodes(files, box.metadata.name, simulatedNodes(box), state, progress);
+    await startSupervisor(state);
   } catch (e) {
     progress('start failed: stopping what was started');
     await down(dir);
@@ -210,6 +211,18 @@ async function startApiProxy(state: BoxState, token: string, progress: Progress)
     health: { url: `https://${LOOPBACK}:${state.ports.apiserver}/readyz`, caFile: files.caFile, auth: true },
   });
   progress(`  API address https://${LOOPBACK}:${state.ports.apiserver} (pid ${pid})`);
+}
+
+/** Last, so `down` (reverse order) stops it before what it would start again (supervisor.ts). */
+async function startSupervisor(state: BoxState): Promise<void> {
+  const cli = await edgeboxCli();
+  const log = join(state.dir, 'logs', 'supervisor.log');
+  const script = join(dirname(cli.script), '..', 'dist', 'local', 'supervisor-process.js');
+  const pid = spawnDetached({ bin: cli.bin, args: [script, state.dir], log, cwd: state.dir });
+  const supervisor: ComponentState = { name: 'supervisor', pid, log, bin: cli.bin, script };
+  state.components.push(supervisor);
+  await writeState(state);
+  await awaitProcessHealthy({ name: 'supervisor', proc: supervisor, log, timeoutMs: 10_000 });
 }
 
 async function requireSetup(paths: ToolchainPaths, names: Component[]): Promise<void> {

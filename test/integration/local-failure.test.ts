@@ -104,9 +104,22 @@ describe('edgebox local kill / revive / down', () => {
     expect(ready(await core.readNode({ name: victim }))?.status).toBe('True');
   });
 
+  it('a kube-controller-manager that exits (as after a lost leader election) is started again by the supervisor', async () => {
+    const before = (await readState(box.dir))!.components.find((c) => c.name === 'kube-controller-manager')!;
+    process.kill(before.pid, 'SIGKILL');
+    const after = await eventually(async () => {
+      const c = (await readState(box.dir))!.components.find((x) => x.name === 'kube-controller-manager')!;
+      expect(c.pid).not.toBe(before.pid);
+      expect(await isRunning(c.pid, c.bin)).toBe(true);
+      return c;
+    }, { timeoutMs: 30_000, message: 'kube-controller-manager started again' });
+    expect(after.restarts).toBe(1);
+    expect((await boxStatus(box.dir)).components.find((c) => c.name === 'kube-controller-manager')).toMatchObject({ phase: 'running', restarts: 1 });
+  });
+
   it('down stops every component and leaves no process behind', async () => {
     const state = await readState(box.dir);
-    expect(state?.components.map((c) => c.name)).toEqual(['api-proxy', 'kube-controller-manager', 'kube-scheduler', 'kwok']);
+    expect(state?.components.map((c) => c.name)).toEqual(['api-proxy', 'kube-controller-manager', 'kube-scheduler', 'kwok', 'supervisor']);
     const members = (await Promise.all(state!.controlPlane.initialServers.map((m) => readServerRecord(box.dir, m))))
       .flatMap((r) => [r.etcd, r.apiserver]).filter((p) => p !== undefined);
     expect(members).toHaveLength(2 * state!.controlPlane.initialServers.length);

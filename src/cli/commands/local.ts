@@ -222,7 +222,7 @@ function statusText(s: BoxStatus): string {
     name, `${p.phase}${note}`, p.pid ? String(p.pid) : '-', p.rssBytes ? formatBytes(p.rssBytes) : '-', p.log ?? '-',
   ];
   const components = table(['COMPONENT', 'STATE', 'PID', 'RSS', 'LOG'], [
-    ...s.components.map((c) => row(c.name, c)),
+    ...s.components.map((c) => row(c.name, c, c.restarts ? ` (restarted ${c.restarts}x)` : '')),
     ...s.servers.flatMap((x) => [row(`etcd ${x.module} (${x.address})`, x.etcd), row(`kube-apiserver ${x.module} (${x.address})`, x.apiserver)]),
     ...s.agents.map((a) => row(`agent ${a.module} (${a.address})`, a)),
     ...s.controllers.map((c) => row(c.id, c, c.leader ? ' (leader)' : '')),
