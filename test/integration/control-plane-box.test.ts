@@ -3,7 +3,8 @@
  * with the `process` driver, on real etcd and real API servers: the API keeps serving through
  * the box's API address when a server dies; the dead member is removed and a spare promoted (as
  * a learner, then a voter) through the guardian's annotations; the dead module, revived, finds
- * itself replaced, discards its data and stays an agent.
+ * itself replaced, discards its data and stays an agent. Then, on a box without agents, the
+ * driver's `resetCluster` recovers a quorum loss on real etcd.
  */
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -112,4 +113,35 @@ describe('a 3-server local box', () => {
     expect(voters(await report('m2'))).toEqual(['m2', 'm3', 'm4']);
     expect((await core.listNode()).items).toHaveLength(4);
   }, 60_000);
+});
+
+/**
+ * The process driver's quorum-loss primitive on real etcd, without agents (so nothing else acts):
+ * two of three servers off, the survivor's member made the only voter on its data, the API back
+ * with everything written before.
+ */
+describe('process driver: resetCluster after a quorum loss', () => {
+  let lone: Box;
+
+  beforeAll(async () => {
+    lone = await startBox(SPEC);
+  }, 240_000);
+  afterAll(() => lone?.stop(), 60_000);
+
+  it('makes the survivor the only voter, keeping its data', async () => {
+    const loneCore = lone.kc.makeApiClient(CoreV1Api);
+    await loneCore.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'before-loss' }, data: { k: 'v' } } });
+    await killModule(lone.dir, 'm1');
+    await killModule(lone.dir, 'm2');
+    const survivor = createProcessDriver({ dir: lone.dir, module: 'm3' });
+    await eventually(async () => expect(await survivor.observe()).toMatchObject({ role: 'server', healthy: false }),
+      { timeoutMs: 30_000, message: 'm3 without a leader' });
+    await survivor.resetCluster();
+    const after = await survivor.observe();
+    expect(after).toMatchObject({ role: 'server', running: true, healthy: true, leader: 'm3' });
+    expect(voters(after)).toEqual(['m3']);
+    const cm = await eventually(() => loneCore.readNamespacedConfigMap({ namespace: 'default', name: 'before-loss' }),
+      { timeoutMs: 30_000, message: 'the API serves again' });
+    expect(cm.data).toEqual({ k: 'v' });
+  }, 120_000);
 });

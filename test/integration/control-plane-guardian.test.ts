@@ -151,6 +151,13 @@ describe('the guardian on a 3-server local box', () => {
     expect(await etcdVoters(state, modules.filter((m) => m !== victim && m !== drained))).not.toContain(drained);
     expect((await core.readNode({ name: drained })).spec?.unschedulable).toBe(true);
     expect((await core.readNamespacedConfigMap({ name: 'precious', namespace: NS })).data).toEqual(DATA);
+
+    // Maintenance over: it may serve again (the next test needs two candidates).
+    const undo = await cli(['drain', drained, '--dir', box.dir, '--undo']);
+    expect(undo.code, undo.stderr).toBe(0);
+    const node = await core.readNode({ name: drained });
+    expect(node.spec?.unschedulable ?? false).toBe(false);
+    expect(node.metadata?.annotations?.[A.drain]).toBeUndefined();
   }, 600_000);
 
   it('with a majority of servers lost, status reads the agents, and the box comes back to 3 voters with its data', async () => {

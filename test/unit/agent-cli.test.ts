@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { resolveAgentConfig } from '../../src/agent/heartbeat/config.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { edgebox, root } from './run-cli.js';
@@ -161,10 +161,12 @@ describe('edgebox agent run without an API server', () => {
     edgebox('agent', 'secret', secret);
     edgebox('agent', 'secret', other);
     const [a, b] = await Promise.all([startAgent('m1', secret), startAgent('m2', other)]);
-    await new Promise((r) => setTimeout(r, 1300));
-    expect((await getJson(`${a.http}/peers`)).m2.reachable).toBe(false);
-    expect((await getJson(`${b.http}/peers`)).m1.reachable).toBe(false);
-    expect(await (await fetch(`${a.http}/metrics`)).text()).toMatch(/edgebox_agent_heartbeats_rejected_total\{reason="bad-mac"\} [1-9]/);
+    // Polled, not slept: on a loaded machine the agents' start-up grace can outlast a fixed wait.
+    await vi.waitFor(async () => {
+      expect(await (await fetch(`${a.http}/metrics`)).text()).toMatch(/edgebox_agent_heartbeats_rejected_total\{reason="bad-mac"\} [1-9]/);
+      expect((await getJson(`${a.http}/peers`)).m2.reachable).toBe(false);
+      expect((await getJson(`${b.http}/peers`)).m1.reachable).toBe(false);
+    }, { timeout: 15_000, interval: 200 });
     expect(a.lines().find((l) => l.msg === 'heartbeat rejected')).toMatchObject({ reason: 'bad-mac', source: '127.0.3.2' });
   });
 });

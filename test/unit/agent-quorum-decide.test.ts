@@ -27,6 +27,9 @@ function input(over: Partial<QuorumInput>): QuorumInput {
     fenced: new Set(), fenceErrors: {}, lossAfterMs: LOSS, safetyMs: SAFETY, resetDone: false, ...over,
   };
 }
+/** A server module whose member is stopped (its data kept): no member list, no raft index. */
+const stopped: ControlPlaneReport = { role: 'server', running: false, healthy: false, message: 'member stopped (its data is kept)' };
+const stoppedSummary: ControlPlaneSummary = { role: 'server', voter: false, leader: false };
 const statements = (s: number, vote = 'm1') => witnessSummary({ vote, down: { m2: s, m3: s } });
 
 describe('chooseSurvivor', () => {
@@ -143,6 +146,36 @@ describe('decideQuorum', () => {
       over: { self: 'm2', own: server(V3, 90), peers: { m1: up(voterSummary(130, { leader: true })), m3: down(90_000), m4: up(), m5: up() } },
       action: { kind: 'standby' },
     },
+    {
+      name: 'every server was off (a box power cycle): a stopped member with data starts again',
+      over: { own: stopped, peers: { m2: up(stoppedSummary), m3: up(stoppedSummary), m4: up(witnessSummary()), m5: down(30_000) } },
+      action: { kind: 'restart' },
+    },
+    {
+      name: 'a stopped member does not start while an agent it hears has a cluster: the live cluster decides',
+      over: { own: stopped, peers: { m2: up(voterSummary(150, { leader: true })), m3: up(stoppedSummary), m4: up(witnessSummary()), m5: down(30_000) } },
+      action: { kind: 'none' },
+    },
+    {
+      name: 'a stopped member does not start while another module recovers the quorum',
+      over: { own: stopped, peers: { m2: up(voterSummary(150, { phase: 'fencing', vote: 'm2' })), m3: down(1_000), m4: up(witnessSummary()), m5: up(witnessSummary()) } },
+      action: { kind: 'none' },
+    },
+    {
+      name: 'a stopped member alone in a minority of the box waits',
+      over: { own: stopped, peers: { m2: up(stoppedSummary), m3: down(30_000), m4: down(30_000), m5: down(30_000) } },
+      action: { kind: 'wait', reason: 'cold-start' }, message: /hears 2 of 5 modules/,
+    },
+    {
+      name: 'a stopped member waits for every agent it hears to say whether it has a cluster',
+      over: { own: stopped, peers: { m2: up(stoppedSummary), m3: up(), m4: up(witnessSummary()), m5: down(30_000) } },
+      action: { kind: 'wait', reason: 'cold-start' }, message: /summaries of m3/,
+    },
+    {
+      name: 'a stopped member waits a little after its agent starts',
+      over: { own: stopped, leaderlessMs: 1_000, peers: { m2: up(stoppedSummary), m3: up(stoppedSummary), m4: up(witnessSummary()), m5: down(30_000) } },
+      action: { kind: 'wait', reason: 'cold-start' },
+    },
     { name: 'after its reset the survivor says so', over: { resetDone: true, own: server(['m1'], 130, 'm1'), leaderlessMs: 0 }, action: { kind: 'none' }, phase: 'reset', vote: 'm1' },
   ])('$name', ({ over, action, phase, vote, message }) => {
     const d = decideQuorum(input(over));
@@ -151,6 +184,14 @@ describe('decideQuorum', () => {
     if (vote) expect(d.vote).toBe(vote);
     if (message) expect(d.message).toMatch(message);
     if (d.action.kind === 'refuse') expect(d.hint).toBeTruthy();
+  });
+
+  it('a witness votes while a voter recovers, and no more once the survivor announces its reset', () => {
+    const witnessOf = (phase: 'waiting' | 'reset') => decideQuorum(input({
+      own: agentReport, self: 'm4', peers: { m1: up(voterSummary(130, { leader: phase === 'reset', phase, vote: 'm1' })), m2: down(90_000), m3: down(90_000), m5: up() },
+    }));
+    expect(witnessOf('waiting')).toMatchObject({ action: { kind: 'none' }, lost: true, vote: 'm1' });
+    expect(witnessOf('reset')).toEqual({ action: { kind: 'none' }, lost: false, missing: [] });
   });
 
   it('summarizes the member, its witness statements and its part', () => {

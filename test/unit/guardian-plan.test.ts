@@ -231,6 +231,7 @@ function shuffled<T>(xs: readonly T[], seed: number): T[] {
   return out;
 }
 
+// Each run parses a spec: slow on a loaded machine, hence the 60 s timeouts.
 describe('planControlPlane: properties', () => {
   it('deterministic, whatever the order of nodes, Leases and reports', () => {
     fc.assert(fc.property(worldArb, fc.nat(), (w, seed) => {
@@ -238,7 +239,7 @@ describe('planControlPlane: properties', () => {
       const again = { ...o, nodes: shuffled(o.nodes, seed), reports: shuffled(o.reports, seed + 1), views: shuffled(o.views, seed + 2), nodeLeases: shuffled(o.nodeLeases, seed + 3) };
       expect(planControlPlane(again).actions).toEqual(planControlPlane(o).actions);
     }), { numRuns: 300 });
-  });
+  }, 60_000);
 
   it('at most one membership change, none while one is in flight, none without quorum', () => {
     fc.assert(fc.property(worldArb, (w) => {
@@ -260,7 +261,7 @@ describe('planControlPlane: properties', () => {
         expect(stillInFlight).toEqual([]);
       }
     }), { numRuns: 500 });
-  });
+  }, 60_000);
 
   it('never promotes a module that may not serve, is unhealthy or fenced', () => {
     fc.assert(fc.property(worldArb, (w) => {
@@ -272,7 +273,7 @@ describe('planControlPlane: properties', () => {
         expect(m.member).toBeUndefined();
       }
     }), { numRuns: 500 });
-  });
+  }, 60_000);
 
   it('with agents that act at once, the voter count is never even for longer than one change, and it converges', () => {
     // Start from a settled world (no annotations, no learners) with an odd voter count.
@@ -292,7 +293,7 @@ describe('planControlPlane: properties', () => {
       expect(plan(w).actions).toEqual([]);
       expect(counts.at(-1)! % 2).toBe(1);
     }), { numRuns: 300 });
-  });
+  }, 60_000);
 });
 
 /** The agents' side, idealised: each annotation is acted on before the next pass. */

@@ -56,7 +56,7 @@ export interface QuorumInput {
 /** Why an agent waits or refuses: stable codes, for status, metrics and tests. */
 export type QuorumReason =
   | 'electing' | 'majority-up' | 'member-not-running' | 'survivor-unknown' | 'votes-pending' | 'survivors-disagree'
-  | 'confirming' | 'no-fence' | 'minority' | 'fence-failed';
+  | 'confirming' | 'no-fence' | 'minority' | 'fence-failed' | 'cold-start';
 
 export type QuorumAction =
   /** Nothing to do: the control plane has a leader, or this agent plays no part. */
@@ -70,6 +70,8 @@ export type QuorumAction =
   | { kind: 'standby' }
   /** The survivor has reset: wipe this stale member so it can only come back by promotion. */
   | { kind: 'demote' }
+  /** Every server was off (a box power cycle): start this member again on its own data. */
+  | { kind: 'restart' }
   | { kind: 'refuse'; reason: QuorumReason };
 
 export interface QuorumDecision {
@@ -142,6 +144,7 @@ export function decideQuorum(i: QuorumInput): QuorumDecision {
     .filter(([, p]) => p.summary?.voter && p.summary.raftIndex !== undefined)
     .map(([name, p]) => ({ name, raftIndex: p.summary!.raftIndex! }));
 
+  if (i.own?.role === 'server' && i.own.members === undefined) return coldStart(i, heard);
   if (!isVoter(i.self, i.own)) return witness(heard, heardVoters);
   const own = i.own!;
   if (i.resetDone && own.leader !== undefined) {
@@ -260,7 +263,7 @@ function unsafeVerdict(i: QuorumInput, heard: [string, PeerInput][], d: Omit<Quo
     return {
       ...d, action: { kind: 'refuse', reason: 'minority' }, phase: 'refused',
       message: `quorum lost; this module hears ${heard.length + 1} of ${i.modules.length} modules (fewer than ${needed}): it cannot tell whether ${list(unsafe)} ${unsafe.length > 1 ? 'are' : 'is'} down or it is cut off, so nothing is reset`,
-      hint: `restore the box network, or power ${list(unsafe)} off with a power driver; or run the cluster reset by hand (docs/runbooks/control-plane.md)`,
+      hint: `restore the box network, or power ${list(unsafe)} off with a power driver; or reset the cluster by hand (docs/runbooks/control-plane.md, "5. Quorum loss")`,
     };
   }
   const secs = Math.round(i.safetyMs / 1000);
@@ -276,9 +279,30 @@ function unsafeVerdict(i: QuorumInput, heard: [string, PeerInput][], d: Omit<Quo
   };
 }
 
+/**
+ * A server whose member is stopped (its data kept) and that no live cluster vouches for: the role
+ * loop waits, since only the live cluster may say it still belongs. When no agent it hears has a
+ * leader or recovers one, every server was off (the box lost power): start the member on its data,
+ * as K3s does at boot, so the old voters find their quorum again. Only among a majority of the
+ * modules, all of which say so, and after `lossAfterMs`: a module alone, or one that has not yet
+ * heard its peers, might be the only one not to see a cluster that was reset meanwhile.
+ */
+function coldStart(i: QuorumInput, heard: [string, PeerInput][]): QuorumDecision {
+  const none: QuorumDecision = { action: { kind: 'none' }, lost: false, missing: [] };
+  const live = heard.filter(([, p]) => p.summary?.leader || (p.summary?.phase !== undefined && p.summary.phase !== 'standby'));
+  if (live.length > 0) return none;
+  const wait = (message: string): QuorumDecision => ({ action: { kind: 'wait', reason: 'cold-start' }, lost: false, missing: [], message });
+  if (heard.length + 1 < majorityOf(i.modules.length)) return wait(`member stopped and no cluster heard; this module hears ${heard.length + 1} of ${i.modules.length} modules, too few to tell that every server was off`);
+  const silent = heard.filter(([, p]) => p.summary === undefined).map(([n]) => n);
+  if (silent.length > 0) return wait(`member stopped and no cluster heard; waiting for the control-plane summaries of ${list(silent)}`);
+  if (i.leaderlessMs < i.lossAfterMs) return wait('member stopped and no cluster heard: waiting a little before starting it on its data');
+  return { action: { kind: 'restart' }, lost: false, missing: [], message: 'every server was off: starting this member on its data, so that the voters find their quorum again' };
+}
+
 /** A module that is not a voter: it votes for the survivor the voters it hears would choose, once one of them recovers. */
 function witness(heard: [string, PeerInput][], heardVoters: Candidate[]): QuorumDecision {
-  const recovering = heard.some(([, p]) => p.summary?.voter && p.summary.phase !== undefined);
+  // A survivor announcing its finished reset, or a voter standing by, recovers nothing any more.
+  const recovering = heard.some(([, p]) => p.summary?.voter && p.summary.phase !== undefined && p.summary.phase !== 'reset' && p.summary.phase !== 'standby');
   if (!recovering) return { action: { kind: 'none' }, lost: false, missing: [] };
   const vote = chooseSurvivor(heardVoters);
   return {

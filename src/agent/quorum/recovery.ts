@@ -26,8 +26,11 @@ const FENCE_RETRY_MS = 30_000;
 
 /** What /healthz and the Lease annotation show. */
 export interface QuorumStatus {
-  /** `ok` while the control plane has a leader; `witness` for a module that is not a voter during a recovery. */
-  state: 'ok' | 'electing' | 'witness' | RecoveryPhase;
+  /**
+   * `ok` while the control plane has a leader; `witness` for a module that is not a voter during a
+   * recovery; `cold-start` for a server whose member is stopped while no agent heard has a cluster.
+   */
+  state: 'ok' | 'electing' | 'witness' | 'cold-start' | RecoveryPhase;
   lost: boolean;
   survivor?: string;
   missing: string[];
@@ -55,7 +58,7 @@ export interface QuorumRecoveryOptions {
   /** spec.controlPlane.quorumLossSafetySeconds in ms; absent: silence alone never counts. */
   safetyMs?: number;
   lossAfterMs?: number;
-  driver: Pick<RoleDriver, 'resetCluster' | 'demote'>;
+  driver: Pick<RoleDriver, 'resetCluster' | 'demote' | 'restart'>;
   /** The module's member as the role loop last observed it; null before the first look. */
   report: () => ControlPlaneReport | null;
   /** The peers as the heartbeat detector sees them now. */
@@ -134,14 +137,15 @@ export class QuorumRecovery {
     const kind = this.last.action.kind;
     if (kind === 'standby' || kind === 'demote') return { ok: false, reason: this.last.message ?? 'a quorum-loss recovery is under way' };
     // The reset stops and starts the member itself; the role loop must not start it in between.
-    if (this.acting === 'reset' || this.acting === 'demote') return { ok: false, reason: `quorum recovery: ${this.acting} in progress` };
+    if (this.acting === 'reset' || this.acting === 'demote' || this.acting === 'restart') return { ok: false, reason: `quorum recovery: ${this.acting} in progress` };
     return { ok: true };
   }
 
   status(): QuorumStatus {
     const d = this.last;
-    const state: QuorumStatus['state'] = d.phase ?? (d.lost ? 'witness' : d.action.kind === 'wait' && d.action.reason === 'electing' ? 'electing' : 'ok');
     const reason = d.action.kind === 'wait' || d.action.kind === 'refuse' ? d.action.reason : undefined;
+    const state: QuorumStatus['state'] = d.phase
+      ?? (d.action.kind === 'restart' || reason === 'cold-start' ? 'cold-start' : d.lost ? 'witness' : reason === 'electing' ? 'electing' : 'ok');
     const iso = (mono: number) => new Date(this.o.wallNow() - (this.o.monoNow() - mono)).toISOString();
     return {
       state, lost: d.lost, missing: d.missing, fenced: [...this.fenced].sort(),
@@ -160,10 +164,13 @@ export class QuorumRecovery {
     const now = this.o.monoNow();
     const own = this.o.report();
     if (own?.leader !== undefined) this.leaderSeenAt = now;
+    // While an action runs the member is in flux (a reset stops and starts it): what was decided
+    // stands, and is what the heartbeats and the status keep saying, until the action is over.
+    if (this.acting !== null) return this.last;
     if (now - this.fenceFailedAt >= FENCE_RETRY_MS) for (const m of Object.keys(this.fenceErrors)) delete this.fenceErrors[m];
     const d = decideQuorum(this.input());
     if (d.lost && this.lostSince === null) this.lostSince = now;
-    if (!d.lost && d.phase !== 'reset' && this.acting === null) {
+    if (!d.lost && d.phase !== 'reset') {
       // The episode is over (or never began): a later loss starts from scratch.
       this.lostSince = null;
       this.fenced.clear();
@@ -171,7 +178,7 @@ export class QuorumRecovery {
     }
     this.last = d;
     this.logChange(d);
-    if (this.acting === null && now >= this.retryAt) void this.act(d);
+    if (now >= this.retryAt) void this.act(d);
     return d;
   }
 
@@ -199,7 +206,7 @@ export class QuorumRecovery {
 
   private async act(d: QuorumDecision): Promise<void> {
     const a = d.action;
-    if (a.kind !== 'fence' && a.kind !== 'reset' && a.kind !== 'demote') return;
+    if (a.kind !== 'fence' && a.kind !== 'reset' && a.kind !== 'demote' && a.kind !== 'restart') return;
     this.acting = a.kind;
     const started = this.o.monoNow();
     // Kept from before the action: the member has a leader again half way through a reset.
@@ -214,9 +221,12 @@ export class QuorumRecovery {
         this.resetAt = now;
         this.resetAfterMs = lostSince === null ? undefined : Math.round(now - lostSince);
         this.o.log('info', 'cluster reset to this module; the guardian promotes modules back up to the voter count', { tookMs: Math.round(now - started), sinceLossMs: this.resetAfterMs });
-      } else {
+      } else if (a.kind === 'demote') {
         this.o.log('warn', 'the survivor reset the cluster: wiping this stale member', { survivor: d.vote });
         await this.o.driver.demote();
+      } else {
+        this.o.log('warn', 'no cluster heard and every server was off: starting this member on its data');
+        await this.o.driver.restart();
       }
     } catch (e) {
       this.retryAt = this.o.monoNow() + (this.o.retryAfterMs ?? 5000);
@@ -231,7 +241,7 @@ export class QuorumRecovery {
     const spec = this.o.power[module]!;
     const driver = this.o.powerDriver!(spec);
     try {
-      this.o.log('warn', 'quorum lost: powering off a missing voter', { module, driver: spec.driver, slot: spec.slot });
+      this.o.log('warn', 'quorum lost: powering off a missing voter', { target: module, driver: spec.driver, slot: spec.slot });
       await driver.powerOff(module, spec.slot);
       const state = await driver.state(module, spec.slot);
       if (state !== 'off') throw new Error(`the ${spec.driver} driver reports it ${state} after powering it off`);
@@ -239,7 +249,7 @@ export class QuorumRecovery {
     } catch (e) {
       this.fenceErrors[module] = (e as Error).message;
       this.fenceFailedAt = this.o.monoNow();
-      this.o.log('error', 'quorum lost: cannot power off a missing voter', { module, error: (e as Error).message });
+      this.o.log('error', 'quorum lost: cannot power off a missing voter', { target: module, error: (e as Error).message });
     }
   }
 

@@ -231,6 +231,9 @@ export function createProcessDriver(o: ProcessDriverOptions): RoleDriver {
       const status = (await alive(record.etcd)) ? await gateway(etcdClientUrl(l)).status().catch(() => undefined) : undefined;
       if (status?.isLearner) {
         await promoteLearner(status.memberId, target.etcdEndpoints.filter((e) => e !== etcdClientUrl(l)));
+      } else if (status && status.leaderId === undefined) {
+        // A voter already, in a cluster without quorum: nothing a promotion can do (quorum-loss recovery's case).
+        throw failure('role.no-quorum', `${o.module} is a voter of a cluster with no leader`, 'the quorum-loss recovery of the agents decides');
       } else if (!status) {
         if (record.etcd) await stopAll();
         await join(l, target);

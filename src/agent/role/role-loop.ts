@@ -45,6 +45,7 @@ export class RoleLoop {
   private notBefore = 0;
   private lastReport: ControlPlaneReport | undefined;
   private lastWait = '';
+  private lastError = '';
   private readonly everyMs: number;
   private readonly wall: () => number;
 
@@ -74,8 +75,12 @@ export class RoleLoop {
       this.lastReport = report;
       this.o.onReport?.(report);
       if (!this.acting && this.wall() >= this.notBefore) await this.decideAndAct(report);
+      this.lastError = '';
     } catch (e) {
-      this.o.log('warn', 'role loop: cannot observe or read the API; retrying', { error: (e as Error).message });
+      // Once per distinct error: an API outage would otherwise log every second.
+      const error = (e as Error).message;
+      if (error !== this.lastError) this.o.log('warn', 'role loop: cannot observe or read the API; retrying every tick', { error });
+      this.lastError = error;
     }
     if (this.stopped) return;
     this.timer = setTimeout(() => void this.tick(), this.everyMs);
