@@ -224,7 +224,9 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
   // Self-fencing: a module cut off from a majority of its peers and from the API stops its singletons.
   const selfFence = publisher && deps.runtime
     ? new SelfFence({
-      modules: cfg.peers.length + 1, boundMs: cfg.selfFenceMs, checkEveryMs: cfg.intervalMs, runtime: deps.runtime,
+      // Every 500 ms at most: well inside the 2 s margin the controller adds to the bound, and each
+      // check is one more wake-up of an otherwise idle agent.
+      modules: cfg.peers.length + 1, boundMs: cfg.selfFenceMs, checkEveryMs: Math.max(cfg.intervalMs, 500), runtime: deps.runtime,
       reachablePeers: () => Object.values(view()).filter((p) => p.reachable).length,
       lastApiWrite: () => publisher?.lastWriteStartedMono ?? null,
       startedAt: startedMono, monoNow: mono, wallNow: wall, log,

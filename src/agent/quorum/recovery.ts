@@ -102,6 +102,7 @@ export class QuorumRecovery {
   private last: QuorumDecision = { action: { kind: 'none' }, lost: false, missing: [] };
   private lastLogged = '';
   private timer: NodeJS.Timeout | undefined;
+  private cachedSummary: ControlPlaneSummary | undefined;
 
   constructor(private readonly o: QuorumRecoveryOptions) {
     // Before the first report the member counts as having just had a leader: a freshly started
@@ -126,7 +127,10 @@ export class QuorumRecovery {
 
   /** What goes in this agent's next heartbeat. */
   summary(): ControlPlaneSummary {
-    return summarize(this.input(), this.last);
+    // Computed once per check, not once per heartbeat: the inputs move in seconds, and an idle
+    // agent's CPU is mostly its heartbeats.
+    this.cachedSummary ??= summarize(this.input(), this.last);
+    return this.cachedSummary;
   }
 
   /**
@@ -161,6 +165,7 @@ export class QuorumRecovery {
 
   /** One decision, and its action started; returns the decision (for tests). */
   check(): QuorumDecision {
+    this.cachedSummary = undefined;
     const now = this.o.monoNow();
     const own = this.o.report();
     if (own?.leader !== undefined) this.leaderSeenAt = now;
@@ -177,6 +182,7 @@ export class QuorumRecovery {
       for (const m of Object.keys(this.fenceErrors)) delete this.fenceErrors[m];
     }
     this.last = d;
+    this.cachedSummary = undefined;
     this.logChange(d);
     if (now >= this.retryAt) void this.act(d);
     return d;
@@ -208,6 +214,7 @@ export class QuorumRecovery {
     const a = d.action;
     if (a.kind !== 'fence' && a.kind !== 'reset' && a.kind !== 'demote' && a.kind !== 'restart') return;
     this.acting = a.kind;
+    this.cachedSummary = undefined;
     const started = this.o.monoNow();
     // Kept from before the action: the member has a leader again half way through a reset.
     const lostSince = this.lostSince;
@@ -219,6 +226,7 @@ export class QuorumRecovery {
         await this.o.driver.resetCluster();
         const now = this.o.monoNow();
         this.resetAt = now;
+        this.cachedSummary = undefined;
         this.resetAfterMs = lostSince === null ? undefined : Math.round(now - lostSince);
         this.o.log('info', 'cluster reset to this module; the guardian promotes modules back up to the voter count', { tookMs: Math.round(now - started), sinceLossMs: this.resetAfterMs });
       } else if (a.kind === 'demote') {
@@ -233,6 +241,7 @@ export class QuorumRecovery {
       this.o.log('error', `quorum recovery: ${a.kind} failed; retrying`, { error: (e as Error).message });
     } finally {
       this.acting = null;
+      this.cachedSummary = undefined;
     }
   }
 
@@ -246,6 +255,7 @@ export class QuorumRecovery {
       const state = await driver.state(module, spec.slot);
       if (state !== 'off') throw new Error(`the ${spec.driver} driver reports it ${state} after powering it off`);
       this.fenced.add(module);
+      this.cachedSummary = undefined;
     } catch (e) {
       this.fenceErrors[module] = (e as Error).message;
       this.fenceFailedAt = this.o.monoNow();

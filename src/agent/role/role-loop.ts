@@ -1,6 +1,6 @@
 import { CONTROL_PLANE_ANNOTATIONS, parseControlPlaneReport, type DesiredRole } from '../../controller/guardian/names.js';
 import { LABELS } from '../../spec/labels.js';
-import type { ApiClient } from '../api/client.js';
+import { METADATA_ONLY, type ApiClient } from '../api/client.js';
 import { AGENT_LEASE_SECONDS, SYSTEM_NAMESPACE } from '../heartbeat/lease-publisher.js';
 import type { Log } from '../heartbeat/log.js';
 import type { ControlPlaneReport, RoleDriver } from './driver.js';
@@ -10,7 +10,8 @@ import { clusterView, decideRole, type ClusterView, type RoleAction } from './ro
  * The agent's role loop (docs/decisions/0002-control-plane.md): every second it observes its
  * module's control-plane member through the role driver and publishes that report (on the agent
  * Lease, through `onReport`); when no action is in flight it reads its Node's desired role, the
- * removals asked for, and the cluster as other agents report it, and acts through the driver:
+ * removals asked for, and the cluster as other agents report it (every 2 s while there is nothing
+ * to do, every second otherwise, never holding up the observations), and acts through the driver:
  * one action at a time, each idempotent, retried with capped backoff when it fails.
  */
 
@@ -20,8 +21,14 @@ export interface RoleLoopOptions {
   box: string;
   module: string;
   log: Log;
-  /** Default 1000 ms. */
+  /** How often the member is observed and reported. Default 1000 ms. */
   everyMs?: number;
+  /**
+   * How often, when the last look found nothing to do, the Node and the cluster are read again
+   * from the API. Default 2000 ms: every agent reads every second otherwise, which is most of an
+   * idle agent's CPU; a pending change (an action, a wait) is looked at again every `everyMs`.
+   */
+  idleApiEveryMs?: number;
   /** Default Date.now. */
   wallNow?: () => number;
   /** Each report as observed (the Lease publisher and the heartbeats carry it). */
@@ -41,16 +48,21 @@ export class RoleLoop {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private acting: Promise<void> | undefined;
+  private deciding = false;
+  private lastDecided = Number.NEGATIVE_INFINITY;
+  private idle = false;
   private failures = 0;
   private notBefore = 0;
   private lastReport: ControlPlaneReport | undefined;
   private lastWait = '';
   private lastError = '';
   private readonly everyMs: number;
+  private readonly idleApiEveryMs: number;
   private readonly wall: () => number;
 
   constructor(private readonly o: RoleLoopOptions) {
     this.everyMs = o.everyMs ?? 1000;
+    this.idleApiEveryMs = o.idleApiEveryMs ?? 2000;
     this.wall = o.wallNow ?? Date.now;
   }
 
@@ -74,17 +86,35 @@ export class RoleLoop {
       const report = await this.o.driver.observe();
       this.lastReport = report;
       this.o.onReport?.(report);
-      if (!this.acting && this.wall() >= this.notBefore) await this.decideAndAct(report);
-      this.lastError = '';
+      const now = this.wall();
+      const due = !this.idle || now - this.lastDecided >= this.idleApiEveryMs;
+      // Not awaited: an API that does not answer (quorum lost) must not delay the next
+      // observation, which quorum-loss recovery and the Lease report rely on.
+      if (!this.acting && !this.deciding && now >= this.notBefore && due) {
+        this.deciding = true;
+        this.lastDecided = now;
+        void this.decideAndAct(report).then(() => {
+          this.lastError = '';
+        }, (e: unknown) => {
+          this.idle = false;
+          this.warnOnce(e);
+        }).finally(() => {
+          this.deciding = false;
+        });
+      }
     } catch (e) {
-      // Once per distinct error: an API outage would otherwise log every second.
-      const error = (e as Error).message;
-      if (error !== this.lastError) this.o.log('warn', 'role loop: cannot observe or read the API; retrying every tick', { error });
-      this.lastError = error;
+      this.warnOnce(e);
     }
     if (this.stopped) return;
     this.timer = setTimeout(() => void this.tick(), this.everyMs);
     this.timer.unref();
+  }
+
+  /** Once per distinct error: an API outage would otherwise log every second. */
+  private warnOnce(e: unknown): void {
+    const error = (e as Error).message;
+    if (error !== this.lastError) this.o.log('warn', 'role loop: cannot observe or read the API; retrying every tick', { error });
+    this.lastError = error;
   }
 
   private async decideAndAct(report: ControlPlaneReport): Promise<void> {
@@ -101,6 +131,7 @@ export class RoleLoop {
       mayStartMember: this.o.mayStartMember?.() ?? { ok: true },
       ...(desired ? { desired } : {}), ...(cluster ? { cluster } : {}),
     });
+    this.idle = action.type === 'none' && desired === undefined;
     if (action.type === 'none') return;
     if (action.type === 'wait') {
       if (action.reason !== this.lastWait) this.o.log('info', 'role loop waiting', { reason: action.reason });
@@ -133,8 +164,9 @@ export class RoleLoop {
     }
   }
 
-  private async get(path: string): Promise<unknown> {
-    const res = await this.o.client.request('GET', path);
+  /** Nodes are read as metadata only: the loop needs their labels and annotations, never their status. */
+  private async get(path: string, accept = METADATA_ONLY): Promise<unknown> {
+    const res = await this.o.client.request('GET', path, undefined, accept);
     if (res.status !== 200) throw new Error(`GET ${path} answered HTTP ${res.status}`);
     return res.body;
   }
@@ -150,7 +182,8 @@ export class RoleLoop {
   /** Other agents' fresh reports, read from their Leases. */
   private async cluster(): Promise<ClusterView | undefined> {
     const path = `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NAMESPACE}/leases?labelSelector=${encodeURIComponent(`${LABELS.box}=${this.o.box}`)}`;
-    const list = await this.get(path).catch(() => undefined) as { items?: (Annotated & { metadata?: { labels?: Record<string, string> } })[] } | undefined;
+    // Whole Leases: their renewTime (spec) says whether a report is fresh.
+    const list = await this.get(path, 'application/json').catch(() => undefined) as { items?: (Annotated & { metadata?: { labels?: Record<string, string> } })[] } | undefined;
     const now = this.wall();
     const reports = (list?.items ?? []).flatMap((l) => {
       const module = l.metadata?.labels?.[LABELS.module];
