@@ -51,6 +51,15 @@ async function healthyVoters(state: BoxState, alive: string[]): Promise<string[]
   return names;
 }
 
+/** Waits for the box's 3 voters to be healthy, before anything is killed. */
+async function threeHealthyVoters(state: BoxState, modules: string[]): Promise<string[]> {
+  return eventually(async () => {
+    const v = await healthyVoters(state, modules);
+    expect(v).toHaveLength(3);
+    return v;
+  }, { timeoutMs: 120_000, message: '3 healthy voters before the loss' });
+}
+
 async function seed(box: Box, spec: string): Promise<void> {
   const { box: parsed } = await loadSpec(spec);
   await applyBox({ box: parsed, cluster: new Cluster(box.kc) });
@@ -86,11 +95,7 @@ describe('quorum loss with power drivers: the agents fence, reset and the guardi
 
   it('recovers from losing 2 of 3 servers by itself, and keeps the data written before', async () => {
     const modules = Object.keys(state.addresses);
-    const before = await eventually(async () => {
-      const v = await healthyVoters(state, modules);
-      expect(v).toHaveLength(3);
-      return v;
-    }, { timeoutMs: 120_000, message: '3 healthy voters before the loss' });
+    const before = await threeHealthyVoters(state, modules);
     await eventually(async () => {
       const d = await box.kc.makeApiClient(AppsV1Api).readNamespacedDeployment({ name: 'keeper', namespace: 'quorum-cell' });
       expect(d.status?.readyReplicas).toBe(2);
@@ -166,11 +171,7 @@ describe('quorum loss without power drivers: nothing is reset before the safety 
 
   it('waits, saying why, until every surviving agent has not heard the missing voters for the safety period', async () => {
     const modules = Object.keys(state.addresses);
-    const before = await eventually(async () => {
-      const v = await healthyVoters(state, modules);
-      expect(v).toHaveLength(3);
-      return v;
-    }, { timeoutMs: 120_000, message: '3 healthy voters before the loss' });
+    const before = await threeHealthyVoters(state, modules);
     const victims = before.slice(1);
     const survivor = before[0]!;
     const agent = (await agentsOf(box)).find((a) => a.module === survivor)!;
