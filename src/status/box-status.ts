@@ -33,7 +33,7 @@ export interface BoxStatusReport {
   peripherals: StatusPeripheral[];
 }
 
-/** The EdgeBox object's status as the controller (and helper B's peripheral reconciler) write it. */
+/** The EdgeBox object's status as the controller (and its peripheral reconciler) write it. */
 export interface EdgeBoxStatusBody {
   modules?: { name: string; health?: string; role?: 'server' | 'agent' }[];
   controlPlane?: ControlPlaneStatus;
