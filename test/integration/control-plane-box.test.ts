@@ -49,7 +49,7 @@ describe('a 3-server local box', () => {
       ['m1', '127.0.1.1', 'running', 'running'], ['m2', '127.0.1.2', 'running', 'running'], ['m3', '127.0.1.3', 'running', 'running'],
     ]);
     expect(status.components.map((c) => [c.name, c.phase])).toEqual([
-      ['api-proxy', 'running'], ['kube-controller-manager', 'running'], ['kube-scheduler', 'running'], ['kwok', 'running'],
+      ['api-proxy', 'running'], ['kube-controller-manager', 'running'], ['kube-scheduler', 'running'], ['kwok', 'running'], ['supervisor', 'running'],
     ]);
     await eventually(async () => {
       for (const m of ['m1', 'm2', 'm3']) {

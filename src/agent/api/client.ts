@@ -20,8 +20,12 @@ export interface ApiClientOptions {
   localAddress?: string;
 }
 
-/** The API server answers a GET or LIST with objects' metadata only (PartialObjectMetadata), falling back to JSON. */
-export const METADATA_ONLY = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
+/**
+ * Accept headers for an object's or a list's metadata only (PartialObjectMetadata), else plain
+ * JSON. Two, because the API server answers 406 to the object form on a list.
+ */
+export const METADATA_ONLY = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
+export const METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
 
 /** A response larger than this is not one of the small objects the agent reads. */
 const MAX_BODY_BYTES = 1 << 20;

@@ -1,6 +1,6 @@
 import { CONTROL_PLANE_ANNOTATIONS, parseControlPlaneReport, type DesiredRole } from '../../controller/guardian/names.js';
 import { LABELS } from '../../spec/labels.js';
-import { METADATA_ONLY, type ApiClient } from '../api/client.js';
+import { METADATA_LIST, METADATA_ONLY, type ApiClient } from '../api/client.js';
 import { AGENT_LEASE_SECONDS, SYSTEM_NAMESPACE } from '../heartbeat/lease-publisher.js';
 import type { Log } from '../heartbeat/log.js';
 import type { ControlPlaneReport, RoleDriver } from './driver.js';
@@ -172,7 +172,7 @@ export class RoleLoop {
   }
 
   private async removals(): Promise<string[]> {
-    const list = await this.get(`/api/v1/nodes?labelSelector=${encodeURIComponent(`${LABELS.box}=${this.o.box}`)}`) as { items?: Annotated[] };
+    const list = await this.get(`/api/v1/nodes?labelSelector=${encodeURIComponent(`${LABELS.box}=${this.o.box}`)}`, METADATA_LIST) as { items?: Annotated[] };
     return (list.items ?? [])
       .filter((n) => n.metadata?.annotations?.[CONTROL_PLANE_ANNOTATIONS.etcdRemove] === 'true')
       .map((n) => n.metadata?.name ?? '')
