@@ -33,6 +33,15 @@ export interface ModuleState {
   module: string;
   /** Its node exists, is Ready, is neither fenced nor failed, and its agent renews its Lease. */
   eligible: boolean;
+  /**
+   * As `eligible`, but its agent's Lease may have gone unrenewed for up to HOLDER_STALE_GRACE_MS:
+   * enough for the holder to keep what it has. An API outage stales every agent's view at once,
+   * and when it ends the agents come back one by one (each at its own retry backoff); taking the
+   * peripheral from a holder that is merely later than the others would move its workload for
+   * nothing. Only while no other agent's fresh view has lost its heartbeats: a frozen or dead
+   * agent loses them at once, and its peripheral moves as soon as that is safe.
+   */
+  mayKeep: boolean;
   /** Powered off by the power driver and confirmed off (a fence the module cannot outlive). */
   poweredOff: boolean;
   /** Fenced by the out-of-service taint after a quorum-confirmed failure. */
@@ -74,7 +83,7 @@ export function chooseOwner(order: readonly string[], l: Pick<PeripheralLease, '
   const holder = l?.holder ?? null;
   const move = l?.moveTo && l.moveTo !== holder && eligible.includes(l.moveTo) ? l.moveTo : undefined;
   if (move) return { desired: move, reason: 'move' };
-  if (holder !== null && eligible.includes(holder)) return { desired: holder };
+  if (holder !== null && (eligible.includes(holder) || states.get(holder)?.mayKeep)) return { desired: holder };
   const next = eligible.find((m) => m !== holder) ?? null;
   if (next === null) return { desired: null };
   return { desired: next, reason: holder === null ? 'unowned' : 'holder-unavailable' };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planPeripherals, type PeripheralAction, type PeripheralObserved } from '../../src/controller/peripherals/plan.js';
+import { HOLDER_STALE_GRACE_MS, planPeripherals, type PeripheralAction, type PeripheralObserved } from '../../src/controller/peripherals/plan.js';
 import { peripheralStatuses } from '../../src/controller/peripherals/status.js';
 import { ANNOTATIONS, OUT_OF_SERVICE_TAINT } from '../../src/controller/model.js';
 import { decideGrant } from '../../src/agent/grant/decide.js';
@@ -8,7 +8,7 @@ import type { PeripheralLease } from '../../src/peripherals/lease.js';
 import { DEFAULT_PERIPHERAL_TIMINGS, ownsLabel } from '../../src/peripherals/names.js';
 import { chooseOwner, handoverSafety, ownerOrder, type ModuleState } from '../../src/peripherals/ownership.js';
 import { parseSpec } from '../../src/spec/load.js';
-import { node, NOW, pod, T, view } from './controller-fixtures.js';
+import { down, node, NOW, pod, T, up, view } from './controller-fixtures.js';
 
 const box = parseSpec(`
 apiVersion: edgebox.dev/v1alpha1
@@ -66,7 +66,7 @@ describe('chooseOwner', () => {
 });
 
 describe('handoverSafety', () => {
-  const s = (o: Partial<ModuleState> = {}): ModuleState => ({ module: 'm1', eligible: false, poweredOff: false, taintFenced: false, ...o });
+  const s = (o: Partial<ModuleState> = {}): ModuleState => ({ module: 'm1', eligible: false, mayKeep: false, poweredOff: false, taintFenced: false, ...o });
   const expiry = T(-200) + t.leaseSeconds * 1000;
   it.each([
     ['a released token: at once', lease({ releasedToken: 4 }), s(), NOW, { safe: true, because: 'released', at: null }],
@@ -94,13 +94,20 @@ describe('planPeripherals', () => {
   });
 
   it('an owner whose agent went silent: not handed over while its lease may be live, and asked to release', () => {
-    const a = planPeripherals(observed({ views: [stale('m1'), view('m2', {}), view('m3', {})] }));
+    const a = planPeripherals(observed({ views: [stale('m1'), view('m2', { m1: down() }), view('m3', { m1: down() })] }));
     expect(kinds(a)).toEqual(['request-release', 'label m1 false']);
   });
 
   it('an owner whose lease expired plus the margin: handed over with the next token', () => {
-    const a = planPeripherals(observed({ views: [stale('m1'), view('m2', {}), view('m3', {})], leases: [lease({ renewTime: T(-4100), releaseToken: 4 })] }));
+    const a = planPeripherals(observed({ views: [stale('m1'), view('m2', { m1: down() }), view('m3', { m1: down() })], leases: [lease({ renewTime: T(-4100), releaseToken: 4 })] }));
     expect(kinds(a)).toEqual(['assign m3 5 expired', 'label m1 false']);
+  });
+
+  it('after an API outage: an owner whose Lease is late but whose heartbeats every agent hears keeps it, up to the grace', () => {
+    const late = { views: [stale('m1'), view('m2', { m1: up }), view('m3', { m1: up })], leases: [lease({ renewTime: T(-8000) })] };
+    expect(kinds(planPeripherals(observed(late)))).toEqual([]);
+    const gone = { ...late, views: [view('m1', {}, HOLDER_STALE_GRACE_MS + 1), view('m2', { m1: up }), view('m3', { m1: up })] };
+    expect(kinds(planPeripherals(observed(gone)))).toEqual(['assign m3 5 expired', 'label m1 false']);
   });
 
   it('an owner fenced by power: handed over at once', () => {

@@ -43,6 +43,9 @@ const nodeOf = (nodes: readonly ObservedNode[], module: string) => {
   return ref ? nodes.find((n) => n.name === ref.metadata.name) : undefined;
 };
 
+/** How long a holder keeps its peripheral while its agent's Lease is not renewed (ModuleState.mayKeep). */
+export const HOLDER_STALE_GRACE_MS = 15_000;
+
 /** What the reconciler needs to know of each module. Pure. */
 export function moduleStates(o: Pick<PeripheralObserved, 'now' | 'box' | 'nodes' | 'views'>): Map<string, ModuleState> {
   return new Map(o.box.spec.modules.map((m) => {
@@ -50,9 +53,13 @@ export function moduleStates(o: Pick<PeripheralObserved, 'now' | 'box' | 'nodes'
     const view = o.views.find((v) => v.module === m.name);
     const method = n ? fenceMethodOf(n) : undefined;
     const taintFenced = n !== undefined && (method === 'taint' || (method === undefined && hasTaint(n.taints, OUT_OF_SERVICE_TAINT)));
-    const eligible = n !== undefined && n.ready === 'True' && method === undefined && !taintFenced && failoverOf(n) === undefined &&
-      view !== undefined && isFresh(view, o.now);
-    return [m.name, { module: m.name, eligible, poweredOff: method === 'power', taintFenced }];
+    const sound = n !== undefined && n.ready === 'True' && method === undefined && !taintFenced && failoverOf(n) === undefined;
+    const eligible = sound && view !== undefined && isFresh(view, o.now);
+    // Late, not gone: no other agent's fresh view has lost its heartbeats (an API outage leaves
+    // the heartbeats alone; a frozen or dead agent does not).
+    const heardByAll = !o.views.some((v) => v.module !== m.name && isFresh(v, o.now) && v.peers[m.name]?.reachable === false);
+    const mayKeep = eligible || (sound && heardByAll && view?.renewTime != null && o.now - view.renewTime <= HOLDER_STALE_GRACE_MS);
+    return [m.name, { module: m.name, eligible, mayKeep, poweredOff: method === 'power', taintFenced }];
   }));
 }
 
