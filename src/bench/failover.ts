@@ -17,7 +17,7 @@ import { LABELS } from '../spec/labels.js';
 import { loadSpec } from '../spec/load.js';
 import { failoverMs, measureBaseline, reportBaseline, type Run } from './baseline.js';
 import { keepWatching, log, seconds as s, until } from './watch.js';
-import { isReady } from '../kube/client.js';
+import { coreApi, isReady } from '../kube/client.js';
 
 /**
  * `npm run bench:failover [-- --kills N] [--skip-baseline] [--false-fencing-seconds S]`
@@ -140,14 +140,43 @@ class Observed {
   readyPods(workload: string): [string, PodSeen][] {
     return [...this.pods.entries()].filter(([, p]) => p.workload === workload && p.ready && !p.terminating);
   }
+
+  /**
+   * The pods as a fresh list has them. A watch that restarts without a resourceVersion (after
+   * 410 Gone) adds what exists but never removes what was deleted meanwhile.
+   */
+  resetPods(items: Record<string, any>[], at: number): void {
+    this.pods.clear();
+    for (const o of items) this.pod('ADDED', o, at);
+  }
+
+  describe(workload: string): string {
+    const pods = [...this.pods.entries()].filter(([, p]) => p.workload === workload);
+    return pods.map(([n, p]) => `${n} on ${p.node ?? '-'}${p.ready ? ' ready' : ''}${p.terminating ? ' terminating' : ''}`).join(', ') || 'no pods';
+  }
+}
+
+/** Until the workload has exactly one Ready pod; re-lists the pods once if the watch alone does not show it. */
+async function oneReadyPod(kubeconfig: string, namespace: string, seen: Observed, workload: string): Promise<void> {
+  const what = `one Ready pod of ${workload}`;
+  const done = () => seen.readyPods(workload).length === 1;
+  const first = await until(what, done, { deadlineMs: 15_000, signal: interrupted.signal, pollMs: 20 }).then(() => true, (e: Error) => {
+    if (interrupted.signal.aborted) throw e;
+    return false;
+  });
+  if (first) return;
+  log(`    not seen in 15 s (${seen.describe(workload)}): re-listing the pods`);
+  const list = await coreApi(kubeconfig).listNamespacedPod({ namespace });
+  seen.resetPods(list.items as Record<string, any>[], Date.now());
+  await until(what, done, { deadlineMs: FAILOVER_DEADLINE_MS, signal: interrupted.signal, pollMs: 20, status: () => seen.describe(workload) });
 }
 
 // ---------------------------------------------------------------------------------------------
 // 1. Kills
 
 /** One kill of the module `workload` runs on: ms from the kill event to the replacement Ready event. */
-async function killOnce(dir: string, seen: Observed, workload: string): Promise<{ ms: number; from: string; to: string }> {
-  await until(`one Ready pod of ${workload}`, () => seen.readyPods(workload).length === 1, { deadlineMs: FAILOVER_DEADLINE_MS, signal: interrupted.signal, pollMs: 20 });
+async function killOnce(dir: string, seen: Observed, workload: string, kubeconfig: string, namespace: string): Promise<{ ms: number; from: string; to: string }> {
+  await oneReadyPod(kubeconfig, namespace, seen, workload);
   const [, victim] = seen.readyPods(workload)[0]!;
   const module = victim.node!;
   let killAt: number | undefined;
@@ -282,7 +311,7 @@ async function selfHealing(opts: Options): Promise<{ results: Map<string, number
       log(`\n== ${w.name} (${w.kind}): ${opts.kills} kills`);
       const samples: number[] = [];
       for (let i = 1; i <= opts.kills; i++) {
-        const r = await killOnce(boxDir, seen, w.name);
+        const r = await killOnce(boxDir, seen, w.name, started.kubeconfig, box.metadata.name);
         samples.push(r.ms);
         log(`  kill ${String(i).padStart(2)}: ${r.from} -> ${r.to} Ready in ${s(r.ms)}`);
       }
