@@ -245,6 +245,19 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
     : undefined;
   grants?.start();
 
+  /** Every timer, loop and socket but the HTTP endpoint: on stop, and when start-up fails. */
+  const stopLoops = async () => {
+    clearInterval(sender);
+    clearTimeout(check);
+    publisher?.stop();
+    roleLoop?.stop();
+    quorum?.stop();
+    selfFence?.stop();
+    grants?.stop();
+    client?.close();
+    await transport.close();
+  };
+
   const endpoint = await startEndpoint({
     address: cfg.http.address,
     port: cfg.http.port,
@@ -263,15 +276,7 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
     ...(grants ? { handle: (req, res) => grants.handle(req, res) } : {}),
   }).catch(async (e: unknown) => {
     // Nothing may stay bound when start-up fails half way.
-    clearInterval(sender);
-    clearTimeout(check);
-    publisher?.stop();
-    roleLoop?.stop();
-    quorum?.stop();
-    selfFence?.stop();
-    grants?.stop();
-    client?.close();
-    await transport.close();
+    await stopLoops();
     throw e;
   });
 
@@ -286,15 +291,7 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
     httpPort: endpoint.port,
     view,
     async stop() {
-      clearInterval(sender);
-      clearTimeout(check);
-      publisher?.stop();
-      roleLoop?.stop();
-      quorum?.stop();
-      selfFence?.stop();
-      grants?.stop();
-      client?.close();
-      await Promise.all([transport.close(), endpoint.close()]);
+      await Promise.all([stopLoops(), endpoint.close()]);
       log('info', 'agent stopped');
     },
   };
