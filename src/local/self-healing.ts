@@ -8,7 +8,7 @@ import { readState, updateState, type AgentState, type BoxState, type CliProcess
 import { boxFiles } from './credentials.js';
 import { coreApi } from '../kube/client.js';
 import { awaitProcessHealthy } from './launch.js';
-import { freePorts, LOOPBACK } from './ports.js';
+import { freePorts, freeTcpPortsOn, LOOPBACK } from './ports.js';
 import { isRunning, killProcesses, spawnDetached, stopProcesses } from './processes.js';
 import { seconds, timed, type Progress } from './progress.js';
 import { localAddresses } from './simulated-nodes.js';
@@ -190,7 +190,10 @@ export async function killAgent(state: BoxState, module: string): Promise<boolea
 
 async function spawnAgents(dir: string, state: BoxState, box: BoxSpec, modules: string[], port: number, cli: { bin: string; script: string }): Promise<AgentState[]> {
   const addresses = localAddresses(box);
-  const httpPorts = await freePorts(modules.length);
+  // Free on the agent's own address, not only on 127.0.0.1: sockets bound to 127.0.1.N (the
+  // module's member processes, agents' API connections) take ports there that 127.0.0.1 does not see.
+  const httpPorts: number[] = [];
+  for (const m of modules) httpPorts.push((await freeTcpPortsOn([addresses[m]!], 1))[0]!);
   return modules.map((module, i) => {
     const address = addresses[module]!;
     const httpPort = httpPorts[i]!;
