@@ -1,4 +1,5 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { CoordinationV1Api } from '@kubernetes/client-node';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +40,9 @@ import { coreApi, isReady } from '../kube/client.js';
  *    code (src/bench/baseline.ts: one kill with Kubernetes' default timings, then one with
  *    render's tuned timings), and the ratio to the self-healing figures. `--skip-baseline` for
  *    quick runs.
+ *
+ * A run that fails stops the box but keeps its directory: the components' logs and the nodes,
+ * pods, Leases and Events as they were (`box/evidence/*.json`).
  */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const FIXTURE = join(ROOT, 'test/fixtures/failover-box.yaml');
@@ -293,6 +297,7 @@ async function benchSpec(dir: string): Promise<string> {
 async function selfHealing(opts: Options): Promise<{ results: Map<string, number[]>; falseFencing: FalseFencing }> {
   const dir = await mkdtemp(join(tmpdir(), 'edgebox-bench-failover-'));
   const watches = new AbortController();
+  let failed = false;
   try {
     const spec = await benchSpec(dir);
     const { box } = await loadSpec(spec);
@@ -321,11 +326,36 @@ async function selfHealing(opts: Options): Promise<{ results: Map<string, number
     const state = await readState(boxDir);
     log(`\n  (processes: ${state?.agents?.length ?? 0} agents, ${state?.controllers?.length ?? 0} controller; logs in ${boxDir}/logs until the box is removed)`);
     return { results, falseFencing };
+  } catch (e) {
+    failed = true;
+    throw e;
   } finally {
     watches.abort();
-    const stopped = await down(join(dir, 'box'));
+    const boxDir = join(dir, 'box');
+    // A failed run keeps what explains it: the components' logs and the objects as they were.
+    if (failed) await keepEvidence(boxDir);
+    const stopped = await down(boxDir);
     log(`  stopped ${stopped.stopped.length} processes`);
-    await rm(dir, { recursive: true, force: true });
+    if (failed) log(`  kept ${dir} for inspection (box/logs, box/evidence); remove it with rm -rf ${dir}`);
+    else await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Nodes, pods, Leases and Events of the box, as JSON under `<box>/evidence`; best effort. */
+async function keepEvidence(boxDir: string): Promise<void> {
+  const state = await readState(boxDir).catch(() => undefined);
+  if (!state) return;
+  const out = join(boxDir, 'evidence');
+  await mkdir(out, { recursive: true });
+  const core = coreApi(join(boxDir, 'kubeconfig'));
+  const lists: [string, () => Promise<unknown>][] = [
+    ['nodes', () => core.listNode()],
+    ['pods', () => core.listPodForAllNamespaces()],
+    ['events', () => core.listEventForAllNamespaces()],
+    ['leases', () => loadKubeConfig({ path: join(boxDir, 'kubeconfig') }).makeApiClient(CoordinationV1Api).listLeaseForAllNamespaces()],
+  ];
+  for (const [name, list] of lists) {
+    await list().then((l) => writeFile(join(out, `${name}.json`), JSON.stringify(l, null, 2)), (e: Error) => log(`  could not keep ${name}: ${e.message}`));
   }
 }
 

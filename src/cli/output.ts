@@ -1,5 +1,11 @@
+import { createRequire } from 'node:module';
 import { Option } from 'commander';
-import { stringify } from 'yaml';
+
+/**
+ * The YAML library, loaded on the first YAML output only: `agent run`, a daemon with a 60 MB budget,
+ * shares this module with commands that print, and the library alone is about 7 MB resident.
+ */
+const yaml = (): typeof import('yaml') => createRequire(import.meta.url)('yaml') as typeof import('yaml');
 
 export const OUTPUT_FORMATS = ['text', 'json', 'yaml'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -12,7 +18,7 @@ export function outputOption(): Option {
 /** Writes a result as JSON or YAML, or as the text a renderer makes of it. */
 export function emit<T>(data: T, format: OutputFormat, text: (data: T) => string): void {
   if (format === 'json') process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
-  else if (format === 'yaml') process.stdout.write(stringify(data, { lineWidth: 0 }));
+  else if (format === 'yaml') process.stdout.write(yaml().stringify(data, { lineWidth: 0 }));
   else process.stdout.write(text(data));
 }
 

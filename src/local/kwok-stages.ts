@@ -14,6 +14,7 @@ import { goRun } from './go.js';
  *  - pod-ready / pod-complete / pod-delete: pods bound to a played node run, Jobs complete, and
  *    deleted pods go away. A node KWOK no longer plays gets none of this: its pods stay Terminating.
  * The chaos stage (node-not-ready) is left out: `local kill` stops the heartbeat instead.
+ * One stage of our own follows them (EDGEBOX_STAGES).
  */
 const STAGE_FILES = [
   'node/fast/node-initialize.yaml',
@@ -24,6 +25,54 @@ const STAGE_FILES = [
 ] as const;
 
 const STAGES_FILE = 'stages.yaml';
+
+/**
+ * What a live kubelet does and KWOK's stages do not: when the node lifecycle controller marked a
+ * running pod NotReady (its node's Lease was late, e.g. KWOK fell behind on a loaded machine), the
+ * kubelet's status manager reports it Ready again on its next sync. KWOK's pod-ready only acts on
+ * Pending pods, so without this a pod on a module that never failed stayed NotReady for good.
+ * Only pods of nodes KWOK still plays match: a killed module's pods stay as they are.
+ */
+export const EDGEBOX_STAGES = `# edgebox: a live kubelet reports a running pod Ready again (src/local/kwok-stages.ts)
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: edgebox-pod-ready-again
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'DoesNotExist'
+    - key: '.status.phase'
+      operator: 'In'
+      values:
+      - 'Running'
+    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
+      operator: 'NotIn'
+      values:
+      - 'True'
+  delay:
+    durationMilliseconds: 1000
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+
+      conditions:
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: Ready
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: ContainersReady
+`;
+
+/** The KWOK config of a box: the stages copied from the kwok module, then ours. */
+export async function boxStages(paths: ToolchainPaths): Promise<string> {
+  return `${(await readFile(stagesFile(paths), 'utf8')).trimEnd()}\n---\n${EDGEBOX_STAGES}`;
+}
 
 export function stagesFile(paths: ToolchainPaths): string {
   return join(paths.stages, STAGES_FILE);

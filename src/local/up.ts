@@ -1,4 +1,4 @@
-import { access, copyFile, mkdir, rm } from 'node:fs/promises';
+import { access, mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { failure } from '../diagnostics/diagnostic.js';
 import { LABELS } from '../spec/labels.js';
@@ -11,7 +11,7 @@ import { componentCommands } from './components.js';
 import { boxFiles, writeCredentials, writeKubeconfig, type BoxFiles } from './credentials.js';
 import { down } from './down.js';
 import { coreApi, isNotFound, readyStatus } from '../kube/client.js';
-import { stagesFile } from './kwok-stages.js';
+import { boxStages, stagesFile } from './kwok-stages.js';
 import { freePorts, freeTcpPortsOn, LOOPBACK } from './ports.js';
 import { awaitHealthy, awaitProcessHealthy, launch, processFailed, START_TIMEOUT_MS } from './launch.js';
 import { isRunning, sleep, spawnDetached } from './processes.js';
@@ -127,7 +127,7 @@ async function startCore(specPath: string, box: BoxSpec, dir: string, o: { timin
   const servers = o.controlPlane === 'single' ? [HOST_MEMBER] : initialServers(box).map((m) => m.name);
   const token = await writeCredentials(files);
   await writeBoxCa(dir, box.metadata.name, Object.values(addresses));
-  await copyFile(stagesFile(paths), files.kwokConfig);
+  await writeFile(files.kwokConfig, await boxStages(paths));
   const [apiserver, controllerManager, scheduler] = await freePorts(3);
   const [etcdClient, etcdPeer, serverApi] = await freeTcpPortsOn([...Object.values(addresses), LOOPBACK], 3);
   const state: BoxState = {

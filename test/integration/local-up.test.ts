@@ -116,6 +116,19 @@ describe('edgebox local up: one real node per module', () => {
     expect(running.status?.hostIP).toBe(`127.0.1.${index + 1}`);
   });
 
+  it('reports a running pod Ready again after it was marked NotReady, as the kubelet of a live module does', async () => {
+    // What the node lifecycle controller writes when a node's Lease is late (MarkPodsNotReady).
+    const pod = await core.readNamespacedPod({ name: 'needs-cuda', namespace: 'default' });
+    pod.status!.conditions = pod.status!.conditions!.map((c) => (c.type === 'Ready' ? { ...c, status: 'False', lastTransitionTime: new Date() } : c));
+    const marked = await core.replaceNamespacedPodStatus({ name: 'needs-cuda', namespace: 'default', body: pod });
+    expect(marked.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('False');
+    await eventually(async () => {
+      const p = await core.readNamespacedPod({ name: 'needs-cuda', namespace: 'default' });
+      expect(p.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+      expect(p.status?.phase).toBe('Running');
+    }, { timeoutMs: 15_000, message: 'needs-cuda Ready again' });
+  });
+
   it('keeps a pod that needs a capability no module has Pending', async () => {
     await core.createNamespacedPod({
       namespace: 'default',

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../src/agent/api/client.js';
 import { readApiTarget } from '../../src/agent/api/kubeconfig.js';
+import { apiTargetFromJson, apiTargetToJson, type ApiTargetJson } from '../../src/agent/api/target-json.js';
 import { LeasePublisher, leaseWithView, microTime, retryDelay, writeAgentLease } from '../../src/agent/heartbeat/lease-publisher.js';
 import { EdgeboxError } from '../../src/diagnostics/diagnostic.js';
 
@@ -156,6 +157,14 @@ describe('readApiTarget', () => {
     expect(e).toBeInstanceOf(EdgeboxError);
     expect((e as EdgeboxError).kind).toBe('input');
     expect((e as Error).message).toMatch(message);
+  });
+});
+
+describe('apiTargetToJson / apiTargetFromJson', () => {
+  it.each([['a token', () => tokenConfig], ['a client certificate', () => certConfig]])('carry a target read from a kubeconfig with %s through JSON unchanged', async (_what, config) => {
+    const target = { ...(await readApiTarget(config())), fallbackServers: ['https://127.0.1.2:6443'], tlsServerName: 'kubernetes' };
+    const back = apiTargetFromJson(JSON.parse(JSON.stringify(apiTargetToJson(target))) as ApiTargetJson);
+    expect(back).toEqual(target);
   });
 });
 

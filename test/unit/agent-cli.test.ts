@@ -88,6 +88,8 @@ describe('edgebox agent run: bad input exits 2 with a hint', () => {
     // run-only flags, in both forms, must not reach the `agent config` child that validates
     ['an unknown module beside --kubeconfig', ['--kubeconfig', '/none', '--module', 'm9'], 'agent.unknown-module'],
     ['an unknown module beside --kubeconfig=', ['--kubeconfig=/none', '--module', 'm9'], 'agent.unknown-module'],
+    // read by the `agent config` child too, so that the daemon never loads the YAML library
+    ['a kubeconfig that cannot be read', ['--module', 'm1', '--kubeconfig', join(dir, 'no-kubeconfig')], 'agent.bad-kubeconfig'],
   ])('%s', (_what, args, code) => {
     const r = edgebox('agent', 'run', '--spec', SPEC, '--secret-file', secret, ...args);
     expect(r.code).toBe(2);

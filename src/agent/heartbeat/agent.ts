@@ -160,9 +160,22 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
       metrics.heartbeatsSent++;
     }
   };
+  // Rounds start on multiples of the interval on the wall clock. Where the modules' clocks agree
+  // (NTP on a box's LAN; one host in a local box) every agent sends at about the same moment, so
+  // each takes its peers' heartbeats in one burst, one wake-up per round instead of one per peer:
+  // most of an idle agent's CPU. Nothing depends on it: skewed clocks only spread the bursts out.
+  let sender: NodeJS.Timeout | undefined;
+  const scheduleRound = () => {
+    const untilBoundary = cfg.intervalMs - (wall() % cfg.intervalMs);
+    // A timer that fires a hair before the boundary must not send twice in a row.
+    sender = setTimeout(() => {
+      sendRound();
+      scheduleRound();
+    }, untilBoundary < cfg.intervalMs / 4 ? untilBoundary + cfg.intervalMs : untilBoundary);
+    sender.unref();
+  };
   sendRound();
-  const sender = setInterval(sendRound, cfg.intervalMs);
-  sender.unref();
+  scheduleRound();
   armCheck();
 
   let client: ApiClient | undefined;
@@ -247,7 +260,7 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
 
   /** Every timer, loop and socket but the HTTP endpoint: on stop, and when start-up fails. */
   const stopLoops = async () => {
-    clearInterval(sender);
+    clearTimeout(sender);
     clearTimeout(check);
     publisher?.stop();
     roleLoop?.stop();

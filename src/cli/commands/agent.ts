@@ -9,7 +9,8 @@ import { discover } from '../../agent/discovery/discover.js';
 import { hostFs } from '../../agent/discovery/host-fs.js';
 import type { Discovery } from '../../agent/discovery/types.js';
 import type { PublishReport } from '../../agent/publish.js';
-import { readApiTarget, type ApiTarget } from '../../agent/api/kubeconfig.js';
+import type { ApiTarget } from '../../agent/api/kubeconfig.js';
+import { apiTargetFromJson, apiTargetToJson, type ApiTargetJson } from '../../agent/api/target-json.js';
 import { startAgent } from '../../agent/heartbeat/agent.js';
 import { agentPowerDrivers } from '../../agent/quorum/power.js';
 import { DEFAULT_HTTP_PORT, readAddressMap, resolveAgentConfig, type AgentConfig } from '../../agent/heartbeat/config.js';
@@ -63,8 +64,16 @@ export function registerAgent(program: Command): void {
     .command('config')
     .description('validate the spec and print what `agent run` would use: peers, addresses, ports, timings'))
     .addOption(outputOption())
-    .action(async (opts: RunFlags & { output: OutputFormat }) => {
+    // For `agent run` only (resolveInChild): the API target read from this kubeconfig, credentials included.
+    .addOption(new Option('--api-target-of <kubeconfig>').hideHelp())
+    .action(async (opts: RunFlags & { output: OutputFormat; apiTargetOf?: string }) => {
       const cfg = await resolveFromSpec(opts);
+      if (opts.apiTargetOf !== undefined) {
+        const { readApiTarget } = await import('../../agent/api/kubeconfig.js');
+        const resolved: Resolved = { config: cfg, api: apiTargetToJson(await readApiTarget(opts.apiTargetOf)) };
+        process.stdout.write(JSON.stringify(resolved));
+        return;
+      }
       emit(cfg, opts.output, (c) => `${c.module} of box ${c.box}: heartbeats on ${c.address}:${c.port} every ${c.intervalMs} ms, a peer is unreachable after ${c.missedHeartbeats} missed\n` +
         table(['PEER', 'ADDRESS'], c.peers.map((p) => [p.name, p.address])));
     });
@@ -84,9 +93,10 @@ export function registerAgent(program: Command): void {
     .action(async (opts: RunFlags & { secretFile: string; kubeconfig?: string; apiServers?: string; peripheralHistory?: string; deviceActions?: 'exec' | 'record'; runtime: RuntimeDriverName; runtimeFile?: string; roleDriver?: RoleDriverName; localDir?: string }) => {
       if (opts.roleDriver === 'process' && !opts.localDir) throw inputError('agent.local-dir-missing', '--role-driver process needs --local-dir', 'pass --local-dir <box dir> (`edgebox local up --with-agents` does)');
       if (opts.runtime === 'local' && !opts.runtimeFile) throw inputError('agent.runtime-file-missing', '--runtime local needs --runtime-file', 'pass --runtime-file <box dir>/modules/<module>/runtime.jsonl');
-      const cfg = resolveInChild(opts);
+      const resolved = resolveInChild(opts, opts.kubeconfig);
+      const cfg = resolved.config;
       const secret = await readSecret(opts.secretFile);
-      const api = opts.kubeconfig ? withFallbacks(await readApiTarget(opts.kubeconfig), opts.apiServers) : undefined;
+      const api = resolved.api ? withFallbacks(apiTargetFromJson(resolved.api), opts.apiServers) : undefined;
       const log = jsonLog({ module: cfg.module });
       if (secret.readableByOthers) log('warn', 'the box secret is readable by group or others', { path: opts.secretFile, hint: `chmod 600 ${opts.secretFile}` });
       const local = cfg.address === '::1' || cfg.address.startsWith('127.');
@@ -201,13 +211,20 @@ async function resolveFromSpec(opts: RunFlags): Promise<AgentConfig> {
 /** The CLI entry, found from this module so it holds however the agent was started. */
 const CLI = fileURLToPath(new URL('../../../bin/edgebox.js', import.meta.url));
 
+/** What `agent config --api-target-of` gives `agent run`. */
+interface Resolved {
+  config: AgentConfig;
+  api?: ApiTargetJson;
+}
+
 /**
  * The agent is a daemon on every module with a 60 MB budget, and validating the spec loads the
- * schema library (about 14 MB that would stay resident for good). So `agent run` has a short-lived
- * `agent config` process, with the same flags, validate and resolve its configuration; its
- * diagnostics reach the user unchanged, and its exit code becomes the agent's.
+ * schema library (about 14 MB that would stay resident for good), reading a kubeconfig the YAML
+ * library (about 7 MB). So `agent run` has a short-lived `agent config` process, with the same
+ * flags, validate and resolve its configuration and read its kubeconfig; its diagnostics reach the
+ * user unchanged, and its exit code becomes the agent's.
  */
-function resolveInChild(opts: RunFlags): AgentConfig {
+function resolveInChild(opts: RunFlags, kubeconfig: string | undefined): Resolved {
   const flags = [
     '--spec', opts.spec, '--module', opts.module,
     ...(opts.address !== undefined ? ['--address', opts.address] : []),
@@ -215,9 +232,10 @@ function resolveInChild(opts: RunFlags): AgentConfig {
     ...(opts.httpPort !== undefined ? ['--http-port', String(opts.httpPort)] : []),
     ...(opts.addressMap !== undefined ? ['--address-map', opts.addressMap] : []),
   ];
-  const child = spawnSync(process.execPath, [CLI, 'agent', 'config', ...flags, '-o', 'json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawnSync(process.execPath, [CLI, 'agent', 'config', ...flags, '-o', 'json', ...(kubeconfig !== undefined ? ['--api-target-of', kubeconfig] : [])],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   if (child.status !== 0) throw new EdgeboxError(child.status === 2 ? 'input' : 'failure', []);
-  return JSON.parse(child.stdout) as AgentConfig;
+  return kubeconfig !== undefined ? JSON.parse(child.stdout) as Resolved : { config: JSON.parse(child.stdout) as AgentConfig };
 }
 
 /** Parses an integer flag of at least `min` and at most 65535, as bad input otherwise. */
