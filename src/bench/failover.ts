@@ -1,4 +1,4 @@
-import { CoordinationV1Api } from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -347,12 +347,13 @@ async function keepEvidence(boxDir: string): Promise<void> {
   if (!state) return;
   const out = join(boxDir, 'evidence');
   await mkdir(out, { recursive: true });
-  const core = coreApi(join(boxDir, 'kubeconfig'));
+  const kc = loadKubeConfig({ path: join(boxDir, 'kubeconfig') });
+  const core = kc.makeApiClient(CoreV1Api);
   const lists: [string, () => Promise<unknown>][] = [
     ['nodes', () => core.listNode()],
     ['pods', () => core.listPodForAllNamespaces()],
     ['events', () => core.listEventForAllNamespaces()],
-    ['leases', () => loadKubeConfig({ path: join(boxDir, 'kubeconfig') }).makeApiClient(CoordinationV1Api).listLeaseForAllNamespaces()],
+    ['leases', () => kc.makeApiClient(CoordinationV1Api).listLeaseForAllNamespaces()],
   ];
   for (const [name, list] of lists) {
     await list().then((l) => writeFile(join(out, `${name}.json`), JSON.stringify(l, null, 2)), (e: Error) => log(`  could not keep ${name}: ${e.message}`));

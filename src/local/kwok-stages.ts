@@ -33,7 +33,7 @@ const STAGES_FILE = 'stages.yaml';
  * Pending pods, so without this a pod on a module that never failed stayed NotReady for good.
  * Only pods of nodes KWOK still plays match: a killed module's pods stay as they are.
  */
-export const EDGEBOX_STAGES = `# edgebox: a live kubelet reports a running pod Ready again (src/local/kwok-stages.ts)
+const EDGEBOX_STAGES = `# edgebox: a live kubelet reports a running pod Ready again (src/local/kwok-stages.ts)
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
 metadata:
