@@ -520,6 +520,8 @@ describe('etcd gateway over TLS with a client certificate, as K3s serves it', ()
   const read = (name: string) => readFileSync(join(dir, name));
   let server: ReturnType<typeof createServer>;
   let endpoint = '';
+  const perSocket = new Map<unknown, number>();
+  let resetSecondRequest = false;
 
   beforeAll(async () => {
     openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'server-ca.crt', '-days', '2', '-subj', '/CN=etcd-server-ca');
@@ -531,6 +533,13 @@ describe('etcd gateway over TLS with a client certificate, as K3s serves it', ()
     }
     // Answers as etcd 3.6's gateway does (captured from etcd v3.6.16), only to a client certificate.
     server = createServer({ key: read('server.key'), cert: read('server.crt'), ca: read('server-ca.crt'), requestCert: true, rejectUnauthorized: true }, (req, res) => {
+      const served = (perSocket.get(req.socket) ?? 0) + 1;
+      perSocket.set(req.socket, served);
+      // A member that restarted: the kept-alive connection dies under the next request.
+      if (resetSecondRequest && served === 2) {
+        req.socket.destroy();
+        return;
+      }
       req.resume();
       req.on('end', () => {
         res.writeHead(req.method === 'POST' ? 200 : 405, { 'Content-Type': 'application/json' });
@@ -542,12 +551,37 @@ describe('etcd gateway over TLS with a client certificate, as K3s serves it', ()
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     endpoint = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
   });
-  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+  afterAll(() => new Promise<void>((r) => {
+    server.close(() => r());
+    server.closeAllConnections();
+  }));
 
   it('reads the member list and status with K3s\'s client certificate', async () => {
     const g = etcdGateway({ endpoint, tls: async () => ({ ca: read('server-ca.crt'), cert: read('client.crt'), key: read('client.key') }) });
     expect(await g.memberList()).toEqual([{ id: 'bdae9bbc11dd390d', name: 's1-1b2c3d4e', peerURLs: ['https://10.0.0.1:2380'], clientURLs: ['https://10.0.0.1:2379'], learner: false }]);
     expect(await g.status()).toMatchObject({ memberId: 'bdae9bbc11dd390d', leaderId: 'bdae9bbc11dd390d', raftIndex: 4, revision: 1 });
+  });
+
+  it('reads over one kept-alive connection: one TLS handshake, not one per observation', async () => {
+    server.closeAllConnections();
+    const connections = perSocket.size;
+    const g = etcdGateway({ endpoint, tls: async () => ({ ca: read('server-ca.crt'), cert: read('client.crt'), key: read('client.key') }) });
+    for (let i = 0; i < 5; i++) expect((await g.status()).raftIndex).toBe(4);
+    expect(perSocket.size - connections).toBe(1);
+  });
+
+  it('reads again on a new connection when the kept-alive one dies under the request (a restarted member)', async () => {
+    server.closeAllConnections();
+    const connections = perSocket.size;
+    resetSecondRequest = true;
+    try {
+      const g = etcdGateway({ endpoint, tls: async () => ({ ca: read('server-ca.crt'), cert: read('client.crt'), key: read('client.key') }) });
+      expect((await g.status()).raftIndex).toBe(4);
+      expect((await g.status()).raftIndex).toBe(4);
+      expect(perSocket.size - connections).toBe(2);
+    } finally {
+      resetSecondRequest = false;
+    }
   });
 
   it('without the client certificate (not a server yet) it fails, and observe reports that', async () => {

@@ -1,5 +1,5 @@
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { MemberInfo } from './driver.js';
 
 /**
@@ -51,15 +51,35 @@ export interface EtcdGatewayOptions {
   timeoutMs?: number;
 }
 
+/**
+ * Kept-alive connections, shared by every gateway of the process: the role loop reads its member
+ * every second, and a new connection each time (a TLS handshake with a client certificate, on
+ * K3s) would cost an idle agent more CPU than its heartbeats. The https pool is keyed by the TLS
+ * options too, so a rotated certificate gets a connection of its own. Idle pooled sockets do not
+ * keep the process alive.
+ */
+const AGENTS = { http: new HttpAgent({ keepAlive: true, maxSockets: 2 }), https: new HttpsAgent({ keepAlive: true, maxSockets: 2 }) };
+
 export function etcdGateway(opts: EtcdGatewayOptions): EtcdGateway & EtcdMembership {
   const post = async (path: string, payload: unknown = {}): Promise<unknown> => {
+    try {
+      return await postOnce(path, payload);
+    } catch (e) {
+      // A kept-alive connection the member closed meanwhile (a restart): once more on a new one.
+      if ((e as { reusedSocket?: boolean }).reusedSocket) return postOnce(path, payload);
+      throw e;
+    }
+  };
+  const postOnce = async (path: string, payload: unknown): Promise<unknown> => {
     const url = new URL(path, opts.endpoint);
     const tls = url.protocol === 'https:' && opts.tls ? await opts.tls() : undefined;
     const timeoutMs = opts.timeoutMs ?? 2000;
     const body = Buffer.from(JSON.stringify(payload));
     return new Promise((done, fail) => {
-      const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+      const https = url.protocol === 'https:';
+      const send = https ? httpsRequest : httpRequest;
       const req = send(url, {
+        agent: https ? AGENTS.https : AGENTS.http,
         method: 'POST',
         headers: { 'Content-Type': 'application/json', 'Content-Length': body.length },
         timeout: timeoutMs,
@@ -79,7 +99,7 @@ export function etcdGateway(opts: EtcdGatewayOptions): EtcdGateway & EtcdMembers
         });
       });
       req.on('timeout', () => req.destroy(new Error(`${path}: no answer within ${timeoutMs} ms`)));
-      req.on('error', fail);
+      req.on('error', (e: NodeJS.ErrnoException) => fail(req.reusedSocket && e.code === 'ECONNRESET' ? Object.assign(e, { reusedSocket: true }) : e));
       req.end(body);
     });
   };
