@@ -61,16 +61,20 @@ export interface EtcdGatewayOptions {
 const AGENTS = { http: new HttpAgent({ keepAlive: true, maxSockets: 2 }), https: new HttpsAgent({ keepAlive: true, maxSockets: 2 }) };
 
 export function etcdGateway(opts: EtcdGatewayOptions): EtcdGateway & EtcdMembership {
-  const post = async (path: string, payload: unknown = {}): Promise<unknown> => {
+  /**
+   * A read on a kept-alive connection the member closed meanwhile (a restart) is made once more on
+   * a new one. Membership changes are not: the member may have made the change before the
+   * connection died, and the callers retry those knowing what the cluster then looks like.
+   */
+  const read = async (path: string): Promise<unknown> => {
     try {
-      return await postOnce(path, payload);
+      return await post(path);
     } catch (e) {
-      // A kept-alive connection the member closed meanwhile (a restart): once more on a new one.
-      if ((e as { reusedSocket?: boolean }).reusedSocket) return postOnce(path, payload);
+      if ((e as { reusedSocket?: boolean }).reusedSocket) return post(path);
       throw e;
     }
   };
-  const postOnce = async (path: string, payload: unknown): Promise<unknown> => {
+  const post = async (path: string, payload: unknown = {}): Promise<unknown> => {
     const url = new URL(path, opts.endpoint);
     const tls = url.protocol === 'https:' && opts.tls ? await opts.tls() : undefined;
     const timeoutMs = opts.timeoutMs ?? 2000;
@@ -104,8 +108,8 @@ export function etcdGateway(opts: EtcdGatewayOptions): EtcdGateway & EtcdMembers
     });
   };
   return {
-    memberList: async () => parseMemberList(await post('/v3/cluster/member/list')),
-    status: async () => parseStatus(await post('/v3/maintenance/status')),
+    memberList: async () => parseMemberList(await read('/v3/cluster/member/list')),
+    status: async () => parseStatus(await read('/v3/maintenance/status')),
     memberAdd: async (peerURLs, o) => {
       const body = await post('/v3/cluster/member/add', { peerURLs, isLearner: o.learner });
       const [member] = parseMemberList({ members: [(body as { member?: unknown } | null)?.member] });
