@@ -12,15 +12,15 @@ import { loadSpec } from '../spec/load.js';
 
 /**
  * `npm run bench:footprint`: the agent's resident memory and CPU while idle, on a local box of
- * six modules (test/fixtures/agents-6.yaml): six agents heartbeating each other on 127.0.1.1-6
- * and renewing their Leases on the box's API server. After a warm-up, each process is sampled
- * from /proc for IDLE_S seconds: VmRSS (largest sample) and utime+stime over the window as a
- * share of one core. In the same run, a bare `node -e "setInterval(()=>{},1000)"` is the
- * baseline. Run twice:
- *   1. `node bin/edgebox.js agent run`: what the systemd unit starts today (the CLI entry loads
- *      every command's modules, including @kubernetes/client-node);
- *   2. the same command registered alone (what a CLI that loads only the command it runs costs).
- * The controller is measured too when `edgebox controller` exists (it is being built alongside).
+ * six modules, three of them servers (test/fixtures/agents-6.yaml). After a warm-up, each process
+ * is sampled from /proc for IDLE_S seconds: VmRSS (largest sample) and CPU over the window as a
+ * share of one core, its own and that of the commands it ran (utime+stime+cutime+cstime). In the
+ * same run, a bare `node -e "setInterval(()=>{},1000)"` is the baseline. Two phases on one box:
+ *   1. the agent alone: six `edgebox agent run` heartbeating each other on 127.0.1.1-6 and
+ *      renewing their Leases on the box's API server, and `edgebox controller`;
+ *   2. the agents as a module runs them: `local up --with-agents`, with a role driver (`process`,
+ *      the local stand-in for the rendered unit's `k3s`: the role loop observes its module's
+ *      member and reads its Node) and a runtime; a server's agent reads its etcd member too.
  */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SPEC = join(ROOT, 'test/fixtures/agents-6.yaml');
@@ -36,7 +36,9 @@ const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }
 
 interface Proc {
   name: string;
-  child: ChildProcess;
+  /** A process this bench started, or one `local up` started (its pid from the box state). */
+  child?: ChildProcess;
+  pid?: number;
 }
 
 interface Figures {
@@ -49,7 +51,9 @@ async function cpuTicks(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   // Fields after the command name (which may hold spaces) start after the last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]); // utime, stime: fields 14 and 15 of stat(5)
+  // utime, stime, cutime, cstime: fields 14-17 of stat(5). The children's share is the commands
+  // the agent runs (a role driver's), once each has ended.
+  return Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
 }
 
 async function rssMb(pid: number): Promise<number> {
@@ -83,9 +87,10 @@ function start(name: string, args: string[], ready?: RegExp): Promise<Proc> {
 /** Why a started process ended, by pid: reported instead of a bare ENOENT on its /proc. */
 const exits = new Map<number, Error>();
 const alive = (p: Proc) => {
-  const e = exits.get(p.child.pid!);
+  const pid = p.child?.pid ?? p.pid!;
+  const e = exits.get(pid);
   if (e) throw e;
-  return p.child.pid!;
+  return pid;
 };
 
 async function measure(procs: Proc[]): Promise<Figures[]> {
@@ -122,8 +127,8 @@ let boxDir: string | undefined;
 
 function stopAll(): void {
   for (const p of procs.splice(0)) {
-    p.child.removeAllListeners('exit');
-    p.child.kill('SIGTERM');
+    p.child?.removeAllListeners('exit');
+    p.child?.kill('SIGTERM');
   }
 }
 
@@ -154,7 +159,19 @@ async function run(): Promise<void> {
     procs.push(await start('baseline', ['-e', BASELINE]));
     procs.push(...await Promise.all(box.spec.modules.map((m) => start(`agent ${m.name}`, [CLI, ...agentArgs(m.name)], /"msg":"agent started"/))));
     procs.push(await start('controller', [CLI, 'controller', '--kubeconfig', kubeconfig, '--spec', SPEC, '--metrics-port', '0']));
-    report('`node bin/edgebox.js agent run` and `edgebox controller`', await measure(procs));
+    report('1. `edgebox agent run` (heartbeats and Lease) and `edgebox controller`', await measure(procs));
+
+    const baseline = procs.shift()!;
+    stopAll();
+    log('\nstarting the agents as `local up --with-agents` does (role driver process, runtime local)');
+    const { state } = await up(SPEC, { dir, withAgents: true, progress: (line) => log(`  ${line.trim()}`) });
+    const servers = new Set(state.controlPlane.initialServers);
+    procs.push(baseline, ...(state.agents ?? []).map((a) => ({ name: `agent ${a.module}${servers.has(a.module) ? ' (s)' : ''}`, pid: a.pid })));
+    const figures = await measure(procs);
+    report('2. the agents with a role driver; (s) = a server module, whose role loop reads its etcd member', figures);
+    const worst = (xs: Figures[]) => `${Math.max(...xs.map((f) => f.cpuPct)).toFixed(2)} %, ${Math.max(...xs.map((f) => f.rssMb)).toFixed(1)} MB`;
+    const agents = figures.filter((f) => f.name.startsWith('agent'));
+    log(`  servers: CPU max, RSS max ${worst(agents.filter((f) => f.name.endsWith('(s)')))}; others: ${worst(agents.filter((f) => !f.name.endsWith('(s)')))}`);
   } finally {
     await cleanUp();
   }

@@ -457,6 +457,47 @@ describe('observe never throws: it reports', () => {
     expect(r.message).toContain(says);
   });
 
+  it('a settled module asks systemd once per unitsMaxAgeMs; a server whose etcd stops answering asks at once', async () => {
+    const SERVER_UP = { k3s: unit('active', true), 'k3s-agent': unit('inactive', false) };
+    const healthy = { status: status('b2', 'a1'), members: [s1, s2] };
+    let clock = 0;
+    const { host, etcd, driver } = setup(SERVER_UP, [healthy, healthy, healthy, 'connect ECONNREFUSED 127.0.0.1:2379'], { now: () => clock, unitsMaxAgeMs: 30_000 }, 's2');
+    const shows = () => host.log.filter((l) => l === SHOW).length;
+    for (let i = 0; i < 3; i++, clock += 1000) expect((await driver.observe()).healthy).toBe(true);
+    expect(shows()).toBe(1);
+    // K3s stopped: its etcd went with it, and the report says so from a fresh look.
+    host.units.k3s.active = 'failed';
+    expect(await driver.observe()).toEqual({ role: 'server', running: false, healthy: false, message: 'k3s is failed' });
+    expect(shows()).toBe(2);
+    expect(etcd.looks).toBe(5);
+  });
+
+  it('an agent module trusts its last look until it is too old', async () => {
+    let clock = 0;
+    const { host, driver } = setup(AGENT_UP, ['refused'], { now: () => clock, unitsMaxAgeMs: 30_000 }, 's2');
+    const shows = () => host.log.filter((l) => l === SHOW).length;
+    await driver.observe();
+    clock += 29_000;
+    await driver.observe();
+    expect(shows()).toBe(1);
+    clock += 1000;
+    expect(await driver.observe()).toMatchObject({ role: 'agent' });
+    expect(shows()).toBe(2);
+    // A person's `systemctl enable --now k3s` shows once the look is old enough.
+    Object.assign(host.units, { k3s: unit('active', true), 'k3s-agent': unit('inactive', false) });
+    expect(await driver.observe()).toMatchObject({ role: 'agent' });
+    clock += 30_000;
+    expect(await driver.observe()).toMatchObject({ role: 'server', healthy: false });
+  });
+
+  it('a change the driver makes is seen at the next observe, however recent the last look', async () => {
+    const healthy = { status: status('b2', 'a1'), members: [s1, s2] };
+    const { driver } = setup({ k3s: unit('active', true), 'k3s-agent': unit('inactive', false) }, [healthy], { unitsMaxAgeMs: 3_600_000 }, 's2');
+    expect(await driver.observe()).toMatchObject({ role: 'server', healthy: true });
+    await driver.demote();
+    expect(await driver.observe()).toMatchObject({ role: 'agent', message: 'k3s-agent is active' });
+  });
+
   it('systemctl failing is a report too', async () => {
     const { host, driver } = setup(AGENT_UP, ['refused']);
     host.failing.set(SHOW, { code: 1, stdout: '', stderr: 'System has not been booted with systemd' });
@@ -522,6 +563,7 @@ describe('etcd gateway over TLS with a client certificate, as K3s serves it', ()
   let endpoint = '';
   const perSocket = new Map<unknown, number>();
   let resetSecondRequest = false;
+  let unavailableOnce = false;
 
   beforeAll(async () => {
     openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'server-ca.crt', '-days', '2', '-subj', '/CN=etcd-server-ca');
@@ -542,6 +584,12 @@ describe('etcd gateway over TLS with a client certificate, as K3s serves it', ()
       }
       req.resume();
       req.on('end', () => {
+        if (unavailableOnce) {
+          unavailableOnce = false;
+          res.writeHead(503, { 'Content-Type': 'application/json' });
+          res.end('{"error":"etcdserver: server stopped","code":14,"message":"etcdserver: server stopped"}');
+          return;
+        }
         res.writeHead(req.method === 'POST' ? 200 : 405, { 'Content-Type': 'application/json' });
         res.end(req.url === '/v3/cluster/member/list'
           ? '{"header":{"cluster_id":"15118495548433857066","member_id":"13668033151171901709","raft_term":"2"},"members":[{"ID":"13668033151171901709","name":"s1-1b2c3d4e","peerURLs":["https://10.0.0.1:2380"],"clientURLs":["https://10.0.0.1:2379"]}]}'
@@ -568,6 +616,21 @@ describe('etcd gateway over TLS with a client certificate, as K3s serves it', ()
     const g = etcdGateway({ endpoint, tls: async () => ({ ca: read('server-ca.crt'), cert: read('client.crt'), key: read('client.key') }) });
     for (let i = 0; i < 5; i++) expect((await g.status()).raftIndex).toBe(4);
     expect(perSocket.size - connections).toBe(1);
+  });
+
+  it('reads the certificates at the first request, and again only after a request failed', async () => {
+    let reads = 0;
+    const g = etcdGateway({ endpoint, tls: async () => {
+      reads++;
+      return { ca: read('server-ca.crt'), cert: read('client.crt'), key: read('client.key') };
+    } });
+    for (let i = 0; i < 5; i++) await g.status();
+    expect(reads).toBe(1);
+    // A failed request (K3s restarting, perhaps with new certificates): read again for the next one.
+    unavailableOnce = true;
+    await expect(g.status()).rejects.toThrow(/HTTP 503/);
+    expect((await g.status()).raftIndex).toBe(4);
+    expect(reads).toBe(2);
   });
 
   it('reads again on a new connection when the kept-alive one dies under the request (a restarted member)', async () => {

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ControlPlaneReport, MemberInfo } from '../../src/agent/role/driver.js';
 import { clusterView, decideRole, removalActor, type ClusterView, type RoleInputs } from '../../src/agent/role/role-decide.js';
+import { cadence } from '../../src/agent/role/role-loop.js';
 
 const member = (name: string, n: number, learner = false): MemberInfo => ({
   id: `${n}`, name, peerURLs: [`http://127.0.1.${n}:2380`], clientURLs: name ? [`http://127.0.1.${n}:2379`] : [], learner,
@@ -101,5 +102,31 @@ describe('role loop decisions', () => {
         if (action.type === 'remove') expect(action.member.name).not.toBe(module);
       },
     ));
+  });
+});
+
+describe('role loop cadence', () => {
+  const sick: ControlPlaneReport = { role: 'server', running: true, healthy: false, message: 'no etcd leader: the cluster has no quorum' };
+  const at = (idle: boolean, report: ControlPlaneReport, sinceDecidedMs: number) => cadence({ idle, report, sinceDecidedMs, everyMs: 1000, idleEveryMs: 2000 });
+  it.each<[string, boolean, ControlPlaneReport, number, { decide: boolean; nextMs: number }]>([
+    ['a settled agent looks and reads every idle period', true, agent, 2000, { decide: true, nextMs: 2000 }],
+    ['a settled healthy server too, however its timer drifted', true, voter('m1', [m1, m2, m3]), 1990, { decide: true, nextMs: 2000 }],
+    ['a server that turned sick is observed every second', true, sick, 1000, { decide: false, nextMs: 1000 }],
+    ['and still reads the API every idle period', true, sick, 2000, { decide: true, nextMs: 1000 }],
+    ['a stopped member waiting for its cluster likewise', true, stopped, 1000, { decide: false, nextMs: 1000 }],
+    ['something pending: every look reads the API, every second', false, voter('m1', [m1, m2, m3]), 1000, { decide: true, nextMs: 1000 }],
+    ['an agent with something pending too', false, agent, 0, { decide: true, nextMs: 1000 }],
+  ])('%s', (_what, idle, report, since, expected) => {
+    expect(at(idle, report, since)).toEqual(expected);
+  });
+
+  it('never waits more than an idle period to look, nor to read the API when idle', () => {
+    fc.assert(fc.property(fc.boolean(), fc.constantFrom(agent, stopped, sick, voter('m1', [m1, m2, m3])), fc.nat(10_000), (idle, report, since) => {
+      const c = at(idle, report, since);
+      expect(c.nextMs).toBeLessThanOrEqual(2000);
+      if (since >= 2000) expect(c.decide).toBe(true);
+      // Only a settled module slows down.
+      if (!idle || (report.role === 'server' && !report.healthy)) expect(c.nextMs).toBe(1000);
+    }));
   });
 });

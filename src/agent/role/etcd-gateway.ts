@@ -45,7 +45,10 @@ export interface EtcdTls {
 export interface EtcdGatewayOptions {
   /** `https://127.0.0.1:2379` (K3s) or `http://127.0.1.3:2379` (a local box). */
   endpoint: string;
-  /** Read before each request, so certificates K3s rotates (or creates when promoted) are used. */
+  /**
+   * Read at the first request and again after any request failed: K3s creates the certificates
+   * when the module is promoted, and rotates them only as it restarts, which fails a request.
+   */
   tls?: () => Promise<EtcdTls>;
   /** Per request. Default 2000 ms. */
   timeoutMs?: number;
@@ -74,15 +77,26 @@ export function etcdGateway(opts: EtcdGatewayOptions): EtcdGateway & EtcdMembers
       throw e;
     }
   };
+  // Three files read for each request of an observation every second or two cost an idle agent
+  // more than the requests themselves.
+  let material: Promise<EtcdTls> | undefined;
   const post = async (path: string, payload: unknown = {}): Promise<unknown> => {
-    const url = new URL(path, opts.endpoint);
-    const tls = url.protocol === 'https:' && opts.tls ? await opts.tls() : undefined;
+    try {
+      const url = new URL(path, opts.endpoint);
+      const tls = url.protocol === 'https:' && opts.tls ? await (material ??= opts.tls()) : undefined;
+      return await send(url, path, payload, tls);
+    } catch (e) {
+      material = undefined;
+      throw e;
+    }
+  };
+  const send = (url: URL, path: string, payload: unknown, tls: EtcdTls | undefined): Promise<unknown> => {
     const timeoutMs = opts.timeoutMs ?? 2000;
     const body = Buffer.from(JSON.stringify(payload));
     return new Promise((done, fail) => {
       const https = url.protocol === 'https:';
-      const send = https ? httpsRequest : httpRequest;
-      const req = send(url, {
+      const request = https ? httpsRequest : httpRequest;
+      const req = request(url, {
         agent: https ? AGENTS.https : AGENTS.http,
         method: 'POST',
         headers: { 'Content-Type': 'application/json', 'Content-Length': body.length },

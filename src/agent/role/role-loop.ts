@@ -7,12 +7,13 @@ import type { ControlPlaneReport, RoleDriver } from './driver.js';
 import { clusterView, decideRole, type ClusterView, type RoleAction } from './role-decide.js';
 
 /**
- * The agent's role loop (docs/decisions/0002-control-plane.md): every second it observes its
- * module's control-plane member through the role driver and publishes that report (on the agent
- * Lease, through `onReport`); when no action is in flight it reads its Node's desired role, the
- * removals asked for, and the cluster as other agents report it (every 2 s while there is nothing
- * to do, every second otherwise, never holding up the observations), and acts through the driver:
- * one action at a time, each idempotent, retried with capped backoff when it fails.
+ * The agent's role loop (docs/decisions/0002-control-plane.md): it observes its module's
+ * control-plane member through the role driver and publishes that report (on the agent Lease,
+ * through `onReport`); when no action is in flight it reads its Node's desired role, the removals
+ * asked for, and the cluster as other agents report it (never holding up the observations), and
+ * acts through the driver: one action at a time, each idempotent, retried with capped backoff
+ * when it fails. Settled (nothing to do, no membership change of the guardian under way, and an
+ * agent or a healthy server), it looks every 2 s; otherwise every second.
  */
 
 export interface RoleLoopOptions {
@@ -21,14 +22,16 @@ export interface RoleLoopOptions {
   box: string;
   module: string;
   log: Log;
-  /** How often the member is observed and reported. Default 1000 ms. */
+  /** How often the member is observed and reported while something is pending or wrong. Default 1000 ms. */
   everyMs?: number;
   /**
    * How often, when the last look found nothing to do, the Node and the cluster are read again
-   * from the API. Default 2000 ms: every agent reads every second otherwise, which is most of an
-   * idle agent's CPU; a pending change (an action, a wait) is looked at again every `everyMs`.
+   * from the API; and, when the member is settled too, how often it is observed. Default 2000
+   * ms: every agent observing and reading every second is most of an idle agent's CPU. A member
+   * that turns sick shows at most one such period later, and is then observed every `everyMs`;
+   * a pending change (an action, a wait) is looked at every `everyMs`.
    */
-  idleApiEveryMs?: number;
+  idleEveryMs?: number;
   /** Default Date.now. */
   wallNow?: () => number;
   /** Each report as observed (the Lease publisher and the heartbeats carry it). */
@@ -41,6 +44,17 @@ export interface RoleLoopOptions {
 const FRESH_MS = AGENT_LEASE_SECONDS * 3000;
 /** Backoff after a failed action: doubles from 1 s up to 30 s. */
 const BACKOFF_MAX_MS = 30_000;
+
+/**
+ * When the loop observes next, and whether this look also reads the API (the caller adds: no
+ * action in flight, no read in flight, no backoff). Pure.
+ */
+export function cadence(o: { idle: boolean; report: ControlPlaneReport; sinceDecidedMs: number; everyMs: number; idleEveryMs: number }): { decide: boolean; nextMs: number } {
+  const settled = o.idle && (o.report.role === 'agent' || o.report.healthy);
+  // Settled, each look is already one idle period after the last.
+  if (settled) return { decide: true, nextMs: o.idleEveryMs };
+  return { decide: !o.idle || o.sinceDecidedMs >= o.idleEveryMs, nextMs: o.everyMs };
+}
 
 type Annotated = { metadata?: { name?: string; annotations?: Record<string, string> }; spec?: { renewTime?: string } };
 
@@ -57,12 +71,12 @@ export class RoleLoop {
   private lastWait = '';
   private lastError = '';
   private readonly everyMs: number;
-  private readonly idleApiEveryMs: number;
+  private readonly idleEveryMs: number;
   private readonly wall: () => number;
 
   constructor(private readonly o: RoleLoopOptions) {
     this.everyMs = o.everyMs ?? 1000;
-    this.idleApiEveryMs = o.idleApiEveryMs ?? 2000;
+    this.idleEveryMs = o.idleEveryMs ?? 2000;
     this.wall = o.wallNow ?? Date.now;
   }
 
@@ -82,15 +96,17 @@ export class RoleLoop {
   }
 
   private async tick(): Promise<void> {
+    let next = this.everyMs;
     try {
       const report = await this.o.driver.observe();
       this.lastReport = report;
       this.o.onReport?.(report);
       const now = this.wall();
-      const due = !this.idle || now - this.lastDecided >= this.idleApiEveryMs;
+      const c = cadence({ idle: this.idle, report, sinceDecidedMs: now - this.lastDecided, everyMs: this.everyMs, idleEveryMs: this.idleEveryMs });
+      next = c.nextMs;
       // Not awaited: an API that does not answer (quorum lost) must not delay the next
       // observation, which quorum-loss recovery and the Lease report rely on.
-      if (!this.acting && !this.deciding && now >= this.notBefore && due) {
+      if (!this.acting && !this.deciding && now >= this.notBefore && c.decide) {
         this.deciding = true;
         this.lastDecided = now;
         void this.decideAndAct(report).then(() => {
@@ -106,7 +122,7 @@ export class RoleLoop {
       this.warnOnce(e);
     }
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.tick(), this.everyMs);
+    this.timer = setTimeout(() => void this.tick(), next);
     this.timer.unref();
   }
 
@@ -123,7 +139,7 @@ export class RoleLoop {
     const desiredValue = annotations[CONTROL_PLANE_ANNOTATIONS.desiredRole];
     const desired: DesiredRole | undefined = desiredValue === 'server' || desiredValue === 'agent' ? desiredValue : undefined;
     // Only a healthy voter acts on removals, and only it lists the nodes for them.
-    const removals = report.role === 'server' && report.healthy ? await this.removals() : [];
+    const { removals, changing } = report.role === 'server' && report.healthy ? await this.membership() : { removals: [], changing: false };
     const needsCluster = desired !== undefined || (report.role === 'server' && !report.running);
     const cluster = needsCluster ? await this.cluster() : undefined;
     const action = decideRole({
@@ -131,7 +147,9 @@ export class RoleLoop {
       mayStartMember: this.o.mayStartMember?.() ?? { ok: true },
       ...(desired ? { desired } : {}), ...(cluster ? { cluster } : {}),
     });
-    this.idle = action.type === 'none' && desired === undefined;
+    // A voter is not settled while the guardian changes the membership: each step waits for
+    // every voter's report to show the last one.
+    this.idle = action.type === 'none' && desired === undefined && !changing;
     if (action.type === 'none') return;
     if (action.type === 'wait') {
       if (action.reason !== this.lastWait) this.o.log('info', 'role loop waiting', { reason: action.reason });
@@ -171,12 +189,17 @@ export class RoleLoop {
     return res.body;
   }
 
-  private async removals(): Promise<string[]> {
+  /** The members the guardian asked to remove, and whether it is changing the membership at all. */
+  private async membership(): Promise<{ removals: string[]; changing: boolean }> {
     const list = await this.get(`/api/v1/nodes?labelSelector=${encodeURIComponent(`${LABELS.box}=${this.o.box}`)}`, METADATA_LIST) as { items?: Annotated[] };
-    return (list.items ?? [])
-      .filter((n) => n.metadata?.annotations?.[CONTROL_PLANE_ANNOTATIONS.etcdRemove] === 'true')
-      .map((n) => n.metadata?.name ?? '')
-      .filter((n) => n !== '');
+    const items = list.items ?? [];
+    return {
+      removals: items
+        .filter((n) => n.metadata?.annotations?.[CONTROL_PLANE_ANNOTATIONS.etcdRemove] === 'true')
+        .map((n) => n.metadata?.name ?? '')
+        .filter((n) => n !== ''),
+      changing: items.some((n) => n.metadata?.annotations?.[CONTROL_PLANE_ANNOTATIONS.change] !== undefined),
+    };
   }
 
   /** Other agents' fresh reports, read from their Leases. */
