@@ -1,4 +1,4 @@
-import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import { CoordinationV1Api, Observable, V1MicroTime, type ConfigurationOptions, type KubeConfig, type ObservableMiddleware, type V1Lease } from '@kubernetes/client-node';
 import type { Log } from '../agent/heartbeat/log.js';
 import { SYSTEM_NAMESPACE } from '../agent/heartbeat/lease-publisher.js';
 import { apiStatus } from '../kube/client.js';
@@ -27,6 +27,23 @@ export interface ElectionTimings {
 }
 
 export const DEFAULT_TIMINGS: ElectionTimings = { leaseMs: 4000, renewMs: 1000, renewDeadlineMs: 3000, retryMs: 500 };
+
+/**
+ * A renewal written while etcd's leader dies is answered only at etcd's request timeout (7 s:
+ * 5 s plus two election timeouts), long past the renew deadline, though a new etcd leader is
+ * elected within about 2 s. So each renewal gives up after `renewMs` and is made again after
+ * `retryMs`: the controller keeps leading through the loss of a server, when it is most needed.
+ */
+const giveUpAfter = (ms: number): ConfigurationOptions => {
+  const abort: ObservableMiddleware = {
+    pre: (ctx) => {
+      ctx.setSignal(AbortSignal.timeout(ms));
+      return new Observable(Promise.resolve(ctx));
+    },
+    post: (r) => new Observable(Promise.resolve(r)),
+  };
+  return { middleware: [abort], middlewareMergeStrategy: 'append' };
+};
 
 /** The Lease as the election reads it. */
 export interface LeaseRecord {
@@ -167,30 +184,43 @@ export class LeaderElector {
   private schedule(ms: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      this.running = this.tick().finally(() => this.schedule(this.mine ? this.t.renewMs : this.t.retryMs));
+      this.running = this.tick().then((renewed) => this.schedule(renewed ? this.t.renewMs : this.t.retryMs));
     }, ms);
   }
 
-  private async tick(): Promise<void> {
+  /** Whether this leader renewed: a leader that failed to tries again after `retryMs`. */
+  private async tick(): Promise<boolean> {
+    let renewed = false;
     try {
-      if (this.mine) await this.renew();
+      if (this.mine) renewed = await this.renew();
       else await this.tryAcquire();
     } catch (e) {
       this.o.log('warn', 'leader election request failed', { error: (e as Error).message, code: apiStatus(e) });
     }
     if (this.mine && mustStepDown(this.mine.renewedAt, this.mono(), this.t.renewDeadlineMs)) this.lose('could not renew the leader Lease within the deadline');
+    return renewed || this.mine === undefined;
   }
 
-  private async renew(): Promise<void> {
+  private async renew(): Promise<boolean> {
     const mine = this.mine!;
+    const started = this.mono();
     const body = leaseBody({ id: this.o.id, now: this.now(), leaseMs: this.t.leaseMs, transitions: mine.transitions, acquiredAt: mine.acquiredAt, resourceVersion: mine.lease.metadata!.resourceVersion! });
     try {
-      const lease = await this.api.replaceNamespacedLease({ name: LEADER_LEASE, namespace: SYSTEM_NAMESPACE, body });
-      this.mine = { ...mine, lease, renewedAt: this.mono() };
+      const lease = await this.api.replaceNamespacedLease({ name: LEADER_LEASE, namespace: SYSTEM_NAMESPACE, body }, giveUpAfter(this.t.renewMs));
+      // Counted from when it was sent: that is when the Lease said it was renewed.
+      this.mine = { ...mine, lease, renewedAt: started };
+      return true;
     } catch (e) {
+      if (apiStatus(e) !== 409 && apiStatus(e) !== 404) throw e;
+      // A renewal given up on may still have been written: the Lease still ours is renewed next time.
+      const current = apiStatus(e) === 409 ? await this.api.readNamespacedLease({ name: LEADER_LEASE, namespace: SYSTEM_NAMESPACE }, giveUpAfter(this.t.renewMs)) : undefined;
+      if (current?.spec?.holderIdentity === this.o.id && (current.spec.leaseTransitions ?? 0) === mine.transitions) {
+        this.mine = { ...mine, lease: current };
+        return false;
+      }
       // Someone else wrote the Lease: it is no longer ours to renew.
-      if (apiStatus(e) === 409 || apiStatus(e) === 404) this.lose('the leader Lease was changed by someone else');
-      else throw e;
+      this.lose('the leader Lease was changed by someone else');
+      return false;
     }
   }
 

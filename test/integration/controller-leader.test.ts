@@ -78,8 +78,11 @@ describe('edgebox controller: leader election between two processes', () => {
     await eventually(async () => {
       expect((await core.readNode({ name: 'c4' })).metadata?.annotations?.[ANNOTATIONS.failover]).toBeUndefined();
     }, { timeoutMs: 10_000, message: 'the stale detection cancelled' });
-    const events = (await core.listNamespacedEvent({ namespace: 'default' })).items.filter((e) => e.reason === 'ModuleRecovered');
-    expect(events.map((e) => e.reportingInstance)).toEqual([leader]);
+    // The Event is written after the patch the test saw.
+    await eventually(async () => {
+      const events = (await core.listNamespacedEvent({ namespace: 'default' })).items.filter((e) => e.reason === 'ModuleRecovered');
+      expect(events.map((e) => e.reportingInstance)).toEqual([leader]);
+    }, { timeoutMs: 5000, message: 'one ModuleRecovered Event, from the leader' });
   });
 
   it('SIGKILL of the leader: the standby takes over within about 5 s', async () => {
