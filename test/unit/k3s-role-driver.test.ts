@@ -472,6 +472,13 @@ describe('observe never throws: it reports', () => {
     expect(etcd.looks).toBe(5);
   });
 
+  it('an unhealthy server asks systemd at each observe, but reads etcd once when its units did not change', async () => {
+    const { host, etcd, driver } = setup({ k3s: unit('active', true), 'k3s-agent': unit('inactive', false) }, [{ status: status('b2', undefined), members: [s1, s2] }], {}, 's2');
+    for (let i = 0; i < 3; i++) expect(await driver.observe()).toMatchObject({ role: 'server', healthy: false, message: expect.stringContaining('no leader') });
+    expect(host.log.filter((l) => l === SHOW)).toHaveLength(3);
+    expect(etcd.looks).toBe(3);
+  });
+
   it('an agent module trusts its last look until it is too old', async () => {
     let clock = 0;
     const { host, driver } = setup(AGENT_UP, ['refused'], { now: () => clock, unitsMaxAgeMs: 30_000 }, 's2');

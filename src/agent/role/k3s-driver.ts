@@ -133,10 +133,8 @@ export function createK3sDriver(opts: K3sDriverOptions): RoleDriver {
 
   async function observe(): Promise<ControlPlaneReport> {
     const last = units !== undefined && now() - units.at < unitsMaxAgeMs ? units.host : undefined;
-    if (last) {
-      const report = await observeOn(last);
-      if (report.role === 'agent' || report.healthy) return report;
-    }
+    const report = last ? await observeOn(last) : undefined;
+    if (report && (report.role === 'agent' || report.healthy)) return report;
     let host: HostState;
     try {
       host = await hostState('observe');
@@ -145,7 +143,9 @@ export function createK3sDriver(opts: K3sDriverOptions): RoleDriver {
       return { role: 'agent', running: false, healthy: false, message: (e as Error).message };
     }
     units = { at: now(), host };
-    return observeOn(host);
+    // Units as they were: etcd was just read on them (an etcd that does not answer takes its
+    // timeout, which a second read would double).
+    return report && JSON.stringify(host) === JSON.stringify(last) ? report : observeOn(host);
   }
 
   async function observeOn(host: HostState): Promise<ControlPlaneReport> {
