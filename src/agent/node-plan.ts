@@ -1,5 +1,5 @@
 import { nodeLabels } from '../render/node-metadata.js';
-import { capabilityLabel, LABELS, PREFIX } from '../spec/labels.js';
+import { capabilityLabel, LABELS, PREFIX } from '../contract/labels.js';
 import type { BoxSpec, ModuleSpec } from '../spec/schema.js';
 import type { Discovery } from './discovery/types.js';
 

@@ -5,7 +5,7 @@ import { ensureEdgeBox } from '../crd/edgebox-crd.js';
 import { recordFindings } from '../crd/findings-status.js';
 import { inputError } from '../diagnostics/diagnostic.js';
 import { didYouMean } from '../diagnostics/suggest.js';
-import { LABELS } from '../spec/labels.js';
+import { LABELS } from '../contract/labels.js';
 import type { BoxSpec, ModuleSpec } from '../spec/schema.js';
 import type { Discovery } from './discovery/types.js';
 import { compareWithSpec, eventReason, type Finding } from './findings.js';

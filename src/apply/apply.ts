@@ -6,7 +6,7 @@ import { renderController } from '../render/controller.js';
 import { renderManifests } from '../render/manifests.js';
 import type { BoxSpec } from '../spec/schema.js';
 import type { Cluster } from './cluster.js';
-import { execute } from './execute.js';
+import { execute } from './executor.js';
 import { observe } from './observe.js';
 import { pendingWorkloads, workloadSelectors } from './pending.js';
 import { planApply, type Action, type DesiredState } from './plan.js';

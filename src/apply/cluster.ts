@@ -2,13 +2,13 @@ import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, KubernetesObjectApi, P
 import { GROUP, PLURAL, VERSION, waitForCrdEstablished } from '../crd/edgebox-crd.js';
 import { failure } from '../diagnostics/diagnostic.js';
 import type { KubeObject } from '../render/manifests.js';
-import type { Taint } from '../render/node-metadata.js';
-import { FIELD_MANAGER } from '../spec/labels.js';
+import { FIELD_MANAGER } from '../contract/labels.js';
 import { KIND } from '../spec/schema.js';
 import { describeRequestError, type RequestContext } from '../kube/request-errors.js';
 import { kindInfo, NODE_KIND, POD_KIND, type KindInfo, type ObjectRef } from './kinds.js';
 import type { ObservedNode } from './node-plan.js';
 import { apiStatus } from '../kube/client.js';
+import type { Taint } from '../contract/taints.js';
 
 /** A pod as the pending-workload report reads it. */
 export interface ObservedPod {

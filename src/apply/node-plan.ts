@@ -1,5 +1,5 @@
-import { ACCELERATOR_TAINT, FIELD_MANAGER, LABELS } from '../spec/labels.js';
-import type { Taint } from '../render/node-metadata.js';
+import { ACCELERATOR_TAINT, FIELD_MANAGER, LABELS } from '../contract/labels.js';
+import type { Taint } from '../contract/taints.js';
 
 /** What apply wants on the node of one module: nodeLabels() and nodeTaints() of the spec. */
 export interface ModuleIntent {

@@ -1,9 +1,9 @@
 import type { KubeObject } from '../render/manifests.js';
-import type { Taint } from '../render/node-metadata.js';
-import { LABELS } from '../spec/labels.js';
+import { LABELS } from '../contract/labels.js';
 import { kindInfo, refKey, refOf, type ObjectRef } from './kinds.js';
 import { comparable, sameContent } from './normalize.js';
 import { nodeOfModule, planNode, type ModuleIntent, type NodeChange, type ObservedNode } from './node-plan.js';
+import type { Taint } from '../contract/taints.js';
 
 export interface DesiredState {
   box: string;

@@ -12,7 +12,7 @@ import { KWOK_SELECTOR } from '../local/simulated-nodes.js';
 import { up } from '../local/up.js';
 import type { KubeObject } from '../render/manifests.js';
 import { FAILOVER_TAINTS } from '../render/workloads.js';
-import { LABELS } from '../spec/labels.js';
+import { LABELS } from '../contract/labels.js';
 import { loadSpec } from '../spec/load.js';
 import { keepWatching, log, seconds as s, until } from './watch.js';
 import { isReady } from '../kube/client.js';
@@ -87,6 +87,8 @@ export async function measureBaseline(timings: TimingsName, signal: AbortSignal)
 
     const pods = new Map<string, PodSeen>();
     const m: Milestones = {};
+    // Set once the workload's pod is known; the watch below reads it from its first event on.
+    // eslint-disable-next-line prefer-const -- assigned after the watch that reads it is opened
     let victim: { pod: string; node: string } | undefined;
     const isReplacement = (name: string, p: PodSeen) => victim !== undefined && name !== victim.pod && !p.terminating;
     keepWatching(kc, `/api/v1/namespaces/${namespace}/pods`, { labelSelector: `${LABELS.workload}=${WORKLOAD}` }, (type, obj, at) => {

@@ -7,9 +7,7 @@ import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client
 import { etcdGateway } from '../agent/role/etcd-gateway.js';
 import { applyBox } from '../apply/apply.js';
 import { Cluster } from '../apply/cluster.js';
-import { ANNOTATIONS } from '../controller/model.js';
-import { CONTROL_PLANE_ANNOTATIONS as A } from '../controller/guardian/names.js';
-import type { ControlPlaneStatus } from '../controller/guardian/status.js';
+import { CONTROL_PLANE_ANNOTATIONS as A } from '../contract/control-plane.js';
 import { GROUP, PLURAL, VERSION } from '../crd/edgebox-crd.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
 import { readState, type BoxState } from '../local/box-state.js';
@@ -20,6 +18,8 @@ import { localAddresses } from '../local/simulated-nodes.js';
 import { up } from '../local/up.js';
 import { loadSpec } from '../spec/load.js';
 import { log, seconds as s } from './watch.js';
+import { FENCE_ANNOTATIONS } from '../contract/fencing.js';
+import type { ControlPlaneStatus } from '../contract/edgebox-status.js';
 
 /**
  * `npm run bench:control-plane [-- --trials N] [--kinds one,majority] [--trials-per-box N]`
@@ -164,7 +164,7 @@ async function settled(kc: KubeConfig, box: string): Promise<boolean> {
   if (!nodes) return false;
   return nodes.items.every((n) => {
     const a = n.metadata?.annotations ?? {};
-    return a[ANNOTATIONS.fenceMethod] === undefined && a[A.desiredRole] === undefined && a[A.etcdRemove] === undefined;
+    return a[FENCE_ANNOTATIONS.fenceMethod] === undefined && a[A.desiredRole] === undefined && a[A.etcdRemove] === undefined;
   });
 }
 
@@ -182,7 +182,7 @@ interface Trial {
   killed: string[];
   restoreMs?: number;
   lost: number;
-  splitBrain?: string;
+  splitBrain?: string | undefined;
   error?: string;
 }
 
@@ -227,7 +227,7 @@ class BenchBox {
     const voters = answers.find((a) => a.leader)?.voters ?? [];
     // Fewest fences first: a module fenced again soon waits longer before it rejoins (#4's backoff).
     const nodes = (await this.kc.makeApiClient(CoreV1Api).listNode({ labelSelector: `edgebox.dev/box=${this.name}` })).items;
-    const fences = (m: string) => Number(nodes.find((n) => n.metadata?.name === m)?.metadata?.annotations?.[ANNOTATIONS.fenceCount] ?? 0);
+    const fences = (m: string) => Number(nodes.find((n) => n.metadata?.name === m)?.metadata?.annotations?.[FENCE_ANNOTATIONS.fenceCount] ?? 0);
     const killed = [...voters].sort((a, b) => fences(a) - fences(b) || a.localeCompare(b)).slice(0, kind === 'one' ? 1 : 2);
     const result: Trial = { kind, killed, lost: 0 };
     const t0 = Date.now();

@@ -14,10 +14,10 @@ import { healPartitions, partitionModules } from '../local/partition.js';
 import { freeUdpPortOn } from '../local/ports.js';
 import { KWOK_SELECTOR, localAddresses } from '../local/simulated-nodes.js';
 import { up } from '../local/up.js';
-import { LABELS } from '../spec/labels.js';
+import { LABELS } from '../contract/labels.js';
 import { loadSpec } from '../spec/load.js';
 import { failoverMs, measureBaseline, reportBaseline, type Run } from './baseline.js';
-import { keepWatching, log, seconds as s, until } from './watch.js';
+import { keepWatching, log, seconds as s, until, type RawObject } from './watch.js';
 import { coreApi, isReady } from '../kube/client.js';
 
 /**
@@ -113,7 +113,7 @@ class Observed {
   onPod: (name: string, p: PodSeen, at: number) => void = () => {};
   onNode: (name: string, n: NodeSeen, at: number) => void = () => {};
 
-  pod(type: string, obj: Record<string, any>, at: number): void {
+  pod(type: string, obj: RawObject, at: number): void {
     const name = obj.metadata.name as string;
     const p: PodSeen = {
       uid: obj.metadata.uid as string,
@@ -127,7 +127,7 @@ class Observed {
     this.onPod(name, p, at);
   }
 
-  node(type: string, obj: Record<string, any>, at: number): void {
+  node(type: string, obj: RawObject, at: number): void {
     const name = obj.metadata.name as string;
     const n: NodeSeen = {
       killed: obj.metadata.labels?.[KWOK_SELECTOR.key] === undefined,
@@ -149,7 +149,7 @@ class Observed {
    * The pods as a fresh list has them. A watch that restarts without a resourceVersion (after
    * 410 Gone) adds what exists but never removes what was deleted meanwhile.
    */
-  resetPods(items: Record<string, any>[], at: number): void {
+  resetPods(items: RawObject[], at: number): void {
     this.pods.clear();
     for (const o of items) this.pod('ADDED', o, at);
   }
@@ -171,7 +171,7 @@ async function oneReadyPod(kubeconfig: string, namespace: string, seen: Observed
   if (first) return;
   log(`    not seen in 15 s (${seen.describe(workload)}): re-listing the pods`);
   const list = await coreApi(kubeconfig).listNamespacedPod({ namespace });
-  seen.resetPods(list.items as Record<string, any>[], Date.now());
+  seen.resetPods(list.items as RawObject[], Date.now());
   await until(what, done, { deadlineMs: FAILOVER_DEADLINE_MS, signal: interrupted.signal, pollMs: 20, status: () => seen.describe(workload) });
 }
 

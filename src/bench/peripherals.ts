@@ -3,8 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CoordinationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { SYSTEM_NAMESPACE } from '../agent/heartbeat/lease-publisher.js';
-import { ANNOTATIONS } from '../controller/model.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
 import { readState } from '../local/box-state.js';
 import { down } from '../local/down.js';
@@ -20,10 +18,12 @@ import { GrantPoller, type Endpoint } from '../peripherals/grant-client.js';
 import type { LocatedRecord } from '../peripherals/history.js';
 import { toPeripheralLease, type PeripheralLease } from '../peripherals/lease.js';
 import { requestMove } from '../peripherals/move.js';
-import { DEFAULT_PERIPHERAL_TIMINGS as T, peripheralLeaseName } from '../peripherals/names.js';
+import { DEFAULT_PERIPHERAL_TIMINGS as T, peripheralLeaseName } from '../contract/peripherals.js';
 import { historyFilesIn, readHistory } from '../peripherals/read-history.js';
 import { loadSpec } from '../spec/load.js';
 import { log, seconds as s } from './watch.js';
+import { FENCE_ANNOTATIONS } from '../contract/fencing.js';
+import { SYSTEM_NAMESPACE } from '../contract/leases.js';
 
 /**
  * `npm run bench:peripherals [-- --trials N] [--seed S] [--trials-per-box N]`
@@ -175,15 +175,15 @@ class BenchBox {
     return this.attached.filter((m) => {
       const n = nodes.find((x) => x.metadata?.name === m);
       const ready = n?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
-      return ready && n?.metadata?.annotations?.[ANNOTATIONS.fenceMethod] === undefined;
+      return ready && n?.metadata?.annotations?.[FENCE_ANNOTATIONS.fenceMethod] === undefined;
     });
   }
 
   /** When the module was fenced, if it is fenced now (by this trial or, still settling, an earlier one). */
   async fence(module: string): Promise<{ at: number; method: string } | undefined> {
     const n = await this.kc.makeApiClient(CoreV1Api).readNode({ name: module }).catch(() => undefined);
-    const method = n?.metadata?.annotations?.[ANNOTATIONS.fenceMethod];
-    const t = Date.parse(n?.metadata?.annotations?.[ANNOTATIONS.fencedAt] ?? '');
+    const method = n?.metadata?.annotations?.[FENCE_ANNOTATIONS.fenceMethod];
+    const t = Date.parse(n?.metadata?.annotations?.[FENCE_ANNOTATIONS.fencedAt] ?? '');
     return method === undefined || Number.isNaN(t) ? undefined : { at: t, method };
   }
 
@@ -255,12 +255,11 @@ async function trial(b: BenchBox, wanted: Fault, r: () => number): Promise<Trial
       await requestMove(b.kc, b.peripheral, other);
       break;
   }
-  let to = owner;
   let firstNew: number | undefined;
   let fence: { at: number; method: string } | undefined;
   try {
     if (expectHandover) {
-      to = await b.newOwner(before.token, TRIAL_DEADLINE_MS);
+      await b.newOwner(before.token, TRIAL_DEADLINE_MS);
       // Read before the fault is undone: a revived module rejoins and loses its fence.
       fence = await b.fence(owner);
     }
@@ -273,7 +272,7 @@ async function trial(b: BenchBox, wanted: Fault, r: () => number): Promise<Trial
     if (fault === 'isolate') await healIsolations(b.dir, owner);
   }
   const after = await b.stable(TRIAL_DEADLINE_MS);
-  to = after.holder!;
+  const to = after.holder!;
   const records = await b.history();
   const check = checkHistory(records);
   const result: TrialResult = { fault, from: owner, to, handedOver: after.token > before.token, violations: check.violations.length };

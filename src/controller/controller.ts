@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { Log } from '../agent/heartbeat/log.js';
+import type { Log } from '../base/log.js';
 import type { BoxSpec } from '../spec/schema.js';
 import { decide, type Action } from './decide.js';
 import { EventRecorder } from './events.js';
@@ -8,10 +8,10 @@ import { Executor } from './executor.js';
 import { BoxInformers, type InformerTimings } from './informers.js';
 import { LeaderElector, type ElectionTimings } from './leader-election.js';
 import { ControllerMetrics, serveMetrics } from './metrics.js';
-import type { PowerDriver, PowerSpec } from './power/driver.js';
+import type { PowerDriver, PowerSpec } from '../power/driver.js';
 import { StatusWriter } from './status.js';
 import { PeripheralReconciler } from './peripherals/reconciler.js';
-import { DEFAULT_PERIPHERAL_TIMINGS, type PeripheralTimings } from '../peripherals/names.js';
+import { DEFAULT_PERIPHERAL_TIMINGS, type PeripheralTimings } from '../contract/peripherals.js';
 import { Guardian } from './guardian/guardian.js';
 
 /**
@@ -26,7 +26,8 @@ export interface ControllerOptions {
   /** Leader-election identity. */
   id: string;
   log: Log;
-  drivers: (p: PowerSpec) => PowerDriver;
+  /** The power driver of each power spec (src/power); without it a power fence fails and the taint fences instead. */
+  drivers?: (p: PowerSpec) => PowerDriver;
   /** Where /metrics is served. Port 0 takes a free one. */
   metrics: { host: string; port: number };
   election?: ElectionTimings;
@@ -59,7 +60,7 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
   const metricsPort = typeof address === 'object' && address ? address.port : o.metrics.port;
 
   const events = new EventRecorder(o.kc, { id: o.id, log: o.log, now });
-  const executor = new Executor({ kc: o.kc, box: o.box, log: o.log, events, metrics, drivers: o.drivers, now });
+  const executor = new Executor({ kc: o.kc, box: o.box, log: o.log, events, metrics, ...(o.drivers ? { drivers: o.drivers } : {}), now });
   const status = new StatusWriter(o.kc, { box: o.box.metadata.name, log: o.log });
   const guardian = new Guardian({ kc: o.kc, log: o.log, events, metrics, now });
   const peripherals = new PeripheralReconciler({ kc: o.kc, box: o.box.metadata.name, log: o.log, events, metrics, timings: o.peripheralTimings ?? DEFAULT_PERIPHERAL_TIMINGS, now });

@@ -1,10 +1,11 @@
 import { nodeOfModule } from '../apply/node-plan.js';
-import type { Taint } from '../render/node-metadata.js';
 import type { BoxSpec, ModuleSpec } from '../spec/schema.js';
 import {
-  ANNOTATIONS, FENCE_TAINTS, failoverOf, fenceMethodOf, formatFailover, hasTaint, SELF_FENCE_MARGIN_MS,
-  type AgentView, type FailoverRecord, type FenceMethod, type ObservedNode, type ObservedNodeLease, type ObservedPod,
+  failoverOf, fenceMethodOf, SELF_FENCE_MARGIN_MS,
+  type AgentView, type ObservedNode, type ObservedNodeLease, type ObservedPod,
 } from './model.js';
+import { type Taint, FENCE_TAINTS, hasTaint } from '../contract/taints.js';
+import { FENCE_ANNOTATIONS, type FenceMethod, type FailoverRecord, formatFailover } from '../contract/fencing.js';
 
 /**
  * The pure decision core of the controller (docs/decisions/0001-self-healing.md): the state the
@@ -94,7 +95,7 @@ export const MAX_SETTLE_SECONDS = 600;
  * with a floor of 2: in a box of two modules the majority of the one other would be that one
  * agent alone, and one agent's view never fences anything (it may be the one cut off).
  */
-export function quorumOf(moduleCount: number): number {
+export function witnessQuorum(moduleCount: number): number {
   return Math.max(2, Math.floor((moduleCount - 1) / 2) + 1);
 }
 
@@ -121,7 +122,7 @@ export function assess(o: Pick<Observed, 'now' | 'box' | 'nodeLeases' | 'views'>
   else if (lastSeen !== null) nodeLeaseStale = lease.renewTime <= lastSeen + o.box.spec.failover.heartbeatIntervalMs;
   // Nobody ever heard the module: only an expired Lease says its node is gone.
   else nodeLeaseStale = !nodeLeaseFresh;
-  const quorum = quorumOf(o.box.spec.modules.length);
+  const quorum = witnessQuorum(o.box.spec.modules.length);
   return {
     module,
     freshViews: entries.map((x) => x.by).sort(),
@@ -146,8 +147,8 @@ export function isHealthy(node: ObservedNode, a: Assessment): boolean {
 
 /** The fence count a new fence gets: one more when the previous fence was less than an hour ago. */
 export function nextFenceCount(node: ObservedNode, now: number): number {
-  const previous = Date.parse(node.annotations[ANNOTATIONS.fencedAt] ?? '');
-  const count = Number.parseInt(node.annotations[ANNOTATIONS.fenceCount] ?? '', 10);
+  const previous = Date.parse(node.annotations[FENCE_ANNOTATIONS.fencedAt] ?? '');
+  const count = Number.parseInt(node.annotations[FENCE_ANNOTATIONS.fenceCount] ?? '', 10);
   return !Number.isNaN(previous) && now - previous < HOUR_MS && count > 0 ? count + 1 : 1;
 }
 
@@ -158,9 +159,9 @@ export function settleSeconds(settle: number, count: number): number {
 
 function fenceAnnotations(method: FenceMethod, node: ObservedNode, now: number): Record<string, string> {
   return {
-    [ANNOTATIONS.fenceMethod]: method,
-    [ANNOTATIONS.fencedAt]: new Date(now).toISOString(),
-    [ANNOTATIONS.fenceCount]: String(nextFenceCount(node, now)),
+    [FENCE_ANNOTATIONS.fenceMethod]: method,
+    [FENCE_ANNOTATIONS.fencedAt]: new Date(now).toISOString(),
+    [FENCE_ANNOTATIONS.fenceCount]: String(nextFenceCount(node, now)),
   };
 }
 
@@ -200,11 +201,11 @@ function decideModule(o: Observed, m: ModuleSpec): Action | undefined {
 
   if (method === undefined) {
     if (!a.failed) {
-      return record ? { type: 'cancel-detection', module: m.name, patch: patch({ annotations: { [ANNOTATIONS.failover]: null } }) } : undefined;
+      return record ? { type: 'cancel-detection', module: m.name, patch: patch({ annotations: { [FENCE_ANNOTATIONS.failover]: null } }) } : undefined;
     }
     if (!record) {
       const detected: FailoverRecord = { detectedAt: o.now, lastSeenAt: a.lastSeen, witnesses: a.unreachableBy };
-      return { type: 'detect', module: m.name, record: detected, patch: patch({ annotations: { [ANNOTATIONS.failover]: formatFailover(detected) } }) };
+      return { type: 'detect', module: m.name, record: detected, patch: patch({ annotations: { [FENCE_ANNOTATIONS.failover]: formatFailover(detected) } }) };
     }
     if (m.power && record.powerError === undefined) {
       return { type: 'power-off', module: m.name, driver: m.power, record, onConfirmed: patch({ annotations: fenceAnnotations('power', n, o.now) }) };
@@ -213,7 +214,7 @@ function decideModule(o: Observed, m: ModuleSpec): Action | undefined {
   }
 
   // Fenced. The record is missing only if someone removed it by hand: rebuild what is known.
-  const current: FailoverRecord = record ?? { detectedAt: Date.parse(n.annotations[ANNOTATIONS.fencedAt] ?? '') || o.now, lastSeenAt: null, witnesses: [] };
+  const current: FailoverRecord = record ?? { detectedAt: Date.parse(n.annotations[FENCE_ANNOTATIONS.fencedAt] ?? '') || o.now, lastSeenAt: null, witnesses: [] };
   if (!tainted) return { type: 'taint', module: m.name, record: current, patch: patch({ taints: withTaint() }) };
 
   // Fencing is confirmed (the method is recorded and the taint is on): only now may anything
@@ -231,28 +232,28 @@ function decideModule(o: Observed, m: ModuleSpec): Action | undefined {
     return {
       type: 'release-pods', module: m.name, first: current.releasedAt === undefined, record: released,
       pods: releasable.map((p) => ({ namespace: p.namespace, name: p.name, uid: p.uid, workload: p.workload })),
-      patch: patch({ annotations: { [ANNOTATIONS.failover]: formatFailover(released) } }),
+      patch: patch({ annotations: { [FENCE_ANNOTATIONS.failover]: formatFailover(released) } }),
     };
   }
   if (current.readyAt === undefined && replacementsReady(current, n.name, o.pods)) {
     const ready: FailoverRecord = { ...current, readyAt: o.now };
-    return { type: 'record-ready', module: m.name, record: ready, patch: patch({ annotations: { [ANNOTATIONS.failover]: formatFailover(ready) } }) };
+    return { type: 'record-ready', module: m.name, record: ready, patch: patch({ annotations: { [FENCE_ANNOTATIONS.failover]: formatFailover(ready) } }) };
   }
 
-  const since = Date.parse(n.annotations[ANNOTATIONS.healthySince] ?? '');
+  const since = Date.parse(n.annotations[FENCE_ANNOTATIONS.healthySince] ?? '');
   if (!isHealthy(n, a)) {
-    return Number.isNaN(since) ? undefined : { type: 'mark-unhealthy', module: m.name, patch: patch({ annotations: { [ANNOTATIONS.healthySince]: null } }) };
+    return Number.isNaN(since) ? undefined : { type: 'mark-unhealthy', module: m.name, patch: patch({ annotations: { [FENCE_ANNOTATIONS.healthySince]: null } }) };
   }
   if (Number.isNaN(since)) {
-    return { type: 'mark-healthy', module: m.name, patch: patch({ annotations: { [ANNOTATIONS.healthySince]: new Date(o.now).toISOString() } }) };
+    return { type: 'mark-healthy', module: m.name, patch: patch({ annotations: { [FENCE_ANNOTATIONS.healthySince]: new Date(o.now).toISOString() } }) };
   }
-  const count = Number.parseInt(n.annotations[ANNOTATIONS.fenceCount] ?? '1', 10) || 1;
+  const count = Number.parseInt(n.annotations[FENCE_ANNOTATIONS.fenceCount] ?? '1', 10) || 1;
   if (o.now - since < settleSeconds(o.box.spec.failover.settleSeconds, count) * 1000) return undefined;
   return {
     type: 'rejoin', module: m.name, record,
     patch: patch({
       taints: n.taints.filter((t) => !FENCE_TAINTS.some((f) => t.key === f.key && t.effect === f.effect)),
-      annotations: { [ANNOTATIONS.fenceMethod]: null, [ANNOTATIONS.healthySince]: null, [ANNOTATIONS.failover]: null },
+      annotations: { [FENCE_ANNOTATIONS.fenceMethod]: null, [FENCE_ANNOTATIONS.healthySince]: null, [FENCE_ANNOTATIONS.failover]: null },
     }),
   };
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import type { Log } from '../agent/heartbeat/log.js';
+import type { Log } from '../base/log.js';
 
 export const EVENT_SOURCE = 'edgebox-controller';
 

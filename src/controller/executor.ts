@@ -1,13 +1,13 @@
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Node } from '@kubernetes/client-node';
-import type { Log } from '../agent/heartbeat/log.js';
+import type { Log } from '../base/log.js';
 import { EdgeboxError } from '../diagnostics/diagnostic.js';
 import type { BoxSpec } from '../spec/schema.js';
 import type { Action, NodePatch, PodRef } from './decide.js';
 import type { EventRecorder } from './events.js';
 import type { ControllerMetrics, FailoverStage } from './metrics.js';
-import { ANNOTATIONS, formatFailover, type FailoverRecord } from './model.js';
-import type { PowerDriver, PowerSpec } from './power/driver.js';
+import type { PowerDriver, PowerSpec } from '../power/driver.js';
 import { apiStatus } from '../kube/client.js';
+import { FENCE_ANNOTATIONS, type FailoverRecord, formatFailover } from '../contract/fencing.js';
 
 /**
  * Carries out decide's actions, nothing more: every node write is a merge patch with the
@@ -22,7 +22,7 @@ export interface ExecutorOptions {
   log: Log;
   events: EventRecorder;
   metrics: ControllerMetrics;
-  drivers: (p: PowerSpec) => PowerDriver;
+  drivers?: (p: PowerSpec) => PowerDriver;
   now: () => number;
   /** How long a power driver has to report the slot off. Default 10 s. */
   powerConfirmMs?: number;
@@ -125,10 +125,11 @@ export class Executor {
   }
 
   private async powerOff(a: Extract<Action, { type: 'power-off' }>, patch: (p: NodePatch) => Promise<boolean>, ev: (t: 'Normal' | 'Warning', reason: 'ModuleFenced' | 'FenceFailed', m: string) => Promise<void>): Promise<void> {
-    const driver = this.o.drivers(a.driver);
+    const driver = this.o.drivers?.(a.driver);
     const confirmMs = this.o.powerConfirmMs ?? 10_000;
     let error: string | undefined;
     try {
+      if (!driver) throw new Error(`no ${a.driver.driver} power driver was given to the controller`);
       await driver.powerOff(a.module, a.driver.slot);
       const deadline = this.o.now() + confirmMs;
       for (;;) {
@@ -147,7 +148,7 @@ export class Executor {
       return;
     }
     const failed = { ...a.record, powerError: error };
-    if (await patch({ node: a.onConfirmed.node, resourceVersion: a.onConfirmed.resourceVersion, annotations: { [ANNOTATIONS.failover]: formatFailover(failed) } })) {
+    if (await patch({ node: a.onConfirmed.node, resourceVersion: a.onConfirmed.resourceVersion, annotations: { [FENCE_ANNOTATIONS.failover]: formatFailover(failed) } })) {
       this.o.log('warn', 'power-off failed: fencing by taint instead', { module: a.module, error });
       await ev('Warning', 'FenceFailed', `powering module ${a.module} off failed (${error}); fencing it with the out-of-service taint instead`);
     }

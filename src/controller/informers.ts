@@ -2,17 +2,14 @@ import {
   CoordinationV1Api, CoreV1Api, makeInformer,
   type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1Lease, type V1Node, type V1Pod,
 } from '@kubernetes/client-node';
-import type { Log } from '../agent/heartbeat/log.js';
-import { agentLeaseName, SYSTEM_NAMESPACE } from '../agent/heartbeat/lease-publisher.js';
-import { parsePeerView, PEER_VIEW_ANNOTATION } from '../agent/heartbeat/peer-view.js';
-import type { Taint } from '../render/node-metadata.js';
-import { LABELS } from '../spec/labels.js';
-import type { AgentView, ObservedNode, ObservedNodeLease, ObservedPod, PeerEntry, Ready } from './model.js';
-import { timeOf } from './model.js';
-import { isReady } from '../kube/client.js';
+import { backoffMs } from '../base/backoff.js';
+import type { Log } from '../base/log.js';
+import { LABELS } from '../contract/labels.js';
+import type { AgentView, ObservedNode, ObservedNodeLease, ObservedPod } from './model.js';
 import { toPeripheralLease, type PeripheralLease } from '../peripherals/lease.js';
-import { CONTROL_PLANE_ANNOTATIONS, parseControlPlaneReport } from './guardian/names.js';
 import type { ModuleReport } from './guardian/view.js';
+import { NODE_LEASE_NAMESPACE, SYSTEM_NAMESPACE } from '../contract/leases.js';
+import { toObservedNode, toNodeLease, toAgentView, toModuleReport, toObservedPod } from './observe.js';
 
 /**
  * The controller's view of the cluster: informers (client-node's ListWatch) on Nodes, node
@@ -27,8 +24,6 @@ import type { ModuleReport } from './guardian/view.js';
  * and the controller does not decide: it never acts on state older than its last list or event.
  */
 
-export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
-const AGENT_PREFIX = agentLeaseName('');
 
 export interface InformerTimings {
   /** First restart delay after an error; doubles per failure in a row. Default 200 ms. */
@@ -40,11 +35,6 @@ export interface InformerTimings {
 }
 
 export const DEFAULT_INFORMER_TIMINGS: InformerTimings = { retryInitialMs: 200, retryMaxMs: 5000, silenceMs: 15_000 };
-
-/** Capped exponential backoff for the n-th failure in a row (n >= 1). Pure. */
-export function restartDelay(failures: number, t: Pick<InformerTimings, 'retryInitialMs' | 'retryMaxMs'>): number {
-  return Math.min(t.retryMaxMs, t.retryInitialMs * 2 ** Math.min(20, Math.max(0, failures - 1)));
-}
 
 export interface ResilientInformerOptions<T extends KubernetesObject> {
   kc: KubeConfig;
@@ -139,7 +129,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     inf.on('error', (err?: unknown) => {
       if (this.current !== inf) return;
       this.failures++;
-      const delay = restartDelay(this.failures, this.t);
+      const delay = backoffMs(this.failures, { initialMs: this.t.retryInitialMs, maxMs: this.t.retryMaxMs });
       this.o.log('warn', 'informer failed: re-listing after a delay', { informer: this.o.name, error: (err as Error | undefined)?.message ?? String(err), retryInMs: delay });
       this.current = undefined;
       if (this.synced) {
@@ -163,55 +153,6 @@ export class ResilientInformer<T extends KubernetesObject> {
 
 // Conversions to the plain shapes decide reads. Objects come typed from a list (Date fields)
 // and as raw JSON from a watch (strings); both are read the same way.
-
-export function toObservedNode(n: V1Node): ObservedNode {
-  const ready = n.status?.conditions?.find((c) => c.type === 'Ready')?.status;
-  return {
-    name: n.metadata?.name ?? '',
-    resourceVersion: n.metadata?.resourceVersion ?? '',
-    labels: { ...n.metadata?.labels },
-    annotations: { ...n.metadata?.annotations },
-    taints: (n.spec?.taints ?? []).map((t) => ({ key: t.key, value: t.value ?? '', effect: t.effect as Taint['effect'] })),
-    ready: ready === 'True' || ready === 'False' ? ready : 'Unknown' as Ready,
-  };
-}
-
-export function toNodeLease(l: V1Lease): ObservedNodeLease {
-  return { node: l.metadata?.name ?? '', renewTime: timeOf(l.spec?.renewTime), durationSeconds: l.spec?.leaseDurationSeconds ?? 40 };
-}
-
-/** An agent Lease's view, or undefined when it is no agent Lease. A view that does not parse has no peers. */
-export function toAgentView(l: V1Lease): AgentView | undefined {
-  const name = l.metadata?.name ?? '';
-  if (!name.startsWith(AGENT_PREFIX)) return undefined;
-  const peers: Record<string, PeerEntry> = {};
-  for (const [peer, e] of Object.entries(parsePeerView(l.metadata?.annotations?.[PEER_VIEW_ANNOTATION]))) {
-    peers[peer] = { reachable: e.reachable, lastSeen: timeOf(e.lastSeen), suspicion: e.suspicion };
-  }
-  return { module: name.slice(AGENT_PREFIX.length), renewTime: timeOf(l.spec?.renewTime), durationSeconds: l.spec?.leaseDurationSeconds ?? 3, peers };
-}
-
-/** An agent Lease's control-plane report (the guardian's input), or undefined when it has none that parses. */
-export function toModuleReport(l: V1Lease): ModuleReport | undefined {
-  const v = toAgentView(l);
-  const report = parseControlPlaneReport(l.metadata?.annotations?.[CONTROL_PLANE_ANNOTATIONS.report]);
-  return v && report ? { module: v.module, renewTime: v.renewTime, durationSeconds: v.durationSeconds, report } : undefined;
-}
-
-export function toObservedPod(p: V1Pod): ObservedPod {
-  return {
-    namespace: p.metadata?.namespace ?? '',
-    name: p.metadata?.name ?? '',
-    uid: p.metadata?.uid ?? '',
-    node: p.spec?.nodeName || undefined,
-    workload: p.metadata?.labels?.[LABELS.workload],
-    singleton: p.metadata?.labels?.[LABELS.singleton] === 'true',
-    ownerKind: p.metadata?.ownerReferences?.find((r) => r.controller)?.kind,
-    deleting: Boolean(p.metadata?.deletionTimestamp),
-    ready: isReady(p),
-    createdAt: timeOf(p.metadata?.creationTimestamp) ?? 0,
-  };
-}
 
 export interface ClusterView {
   nodes: ObservedNode[];

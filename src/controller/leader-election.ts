@@ -1,7 +1,7 @@
 import { CoordinationV1Api, Observable, V1MicroTime, type ConfigurationOptions, type KubeConfig, type ObservableMiddleware, type V1Lease } from '@kubernetes/client-node';
-import type { Log } from '../agent/heartbeat/log.js';
-import { SYSTEM_NAMESPACE } from '../agent/heartbeat/lease-publisher.js';
+import type { Log } from '../base/log.js';
 import { apiStatus } from '../kube/client.js';
+import { SYSTEM_NAMESPACE } from '../contract/leases.js';
 
 /**
  * Leader election on the Lease `edgebox-system/edgebox-controller`, written through the

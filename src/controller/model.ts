@@ -1,25 +1,11 @@
-import { PREFIX } from '../spec/labels.js';
-import type { Taint } from '../render/node-metadata.js';
+import type { Taint } from '../contract/taints.js';
+import { FENCE_ANNOTATIONS, FENCE_METHODS, type FenceMethod, type FailoverRecord } from '../contract/fencing.js';
+import { timeOf } from '../kube/time.js';
 
 /**
- * What the controller reads from the API and writes back: the annotation keys of its fence
- * bookkeeping, the out-of-service taint, and the plain shapes the pure decision core works on.
- * Everything the controller knows lives on the Node (docs/decisions/0001-self-healing.md), so a
- * new leader continues where the old one stopped.
+ * The plain shapes the controller's pure decision core works on, read from the API by the
+ * informers. The names it writes back (fence annotations, taints) are in src/contract.
  */
-
-export const ANNOTATIONS = {
-  /** When fencing was confirmed (RFC 3339); kept after rejoin, for the repeat-failure backoff. */
-  fencedAt: `${PREFIX}/fenced-at`,
-  /** Fences in a row, each less than an hour after the previous one; kept after rejoin. */
-  fenceCount: `${PREFIX}/fence-count`,
-  /** Since when a fenced module has been healthy; removed on rejoin or when it is unhealthy again. */
-  healthySince: `${PREFIX}/healthy-since`,
-  /** `power` or `taint`: present exactly while the module is fenced. */
-  fenceMethod: `${PREFIX}/fence-method`,
-  /** The failover in progress (JSON of FailoverRecord): from detection until rejoin. */
-  failover: `${PREFIX}/failover`,
-} as const;
 
 /**
  * How much longer than the module's own self-fence bound the controller waits before it releases
@@ -31,37 +17,6 @@ export const ANNOTATIONS = {
  * one second (NTP on the box network keeps it to milliseconds).
  */
 export const SELF_FENCE_MARGIN_MS = 2000;
-
-/** The taint of Kubernetes' non-graceful node shutdown: pods are deleted and volumes detached at once. */
-export const OUT_OF_SERVICE_TAINT: Taint = { key: 'node.kubernetes.io/out-of-service', value: 'nodeshutdown', effect: 'NoExecute' };
-/**
- * Put on with the out-of-service taint and removed with it. Singleton pods tolerate the
- * out-of-service taint (the controller releases them itself, after the module's self-fence
- * bound), and a toleration also lets the scheduler place a pod: without this taint their
- * replacement would land on the fenced module again.
- */
-export const FENCED_TAINT: Taint = { key: `${PREFIX}/fenced`, value: 'true', effect: 'NoSchedule' };
-/** The taints of a fenced module. */
-export const FENCE_TAINTS: readonly Taint[] = [OUT_OF_SERVICE_TAINT, FENCED_TAINT];
-
-export const FENCE_METHODS = ['power', 'taint'] as const;
-export type FenceMethod = (typeof FENCE_METHODS)[number];
-
-/** The failover in progress on one module, as its `edgebox.dev/failover` annotation holds it. Times in ms since the epoch. */
-export interface FailoverRecord {
-  detectedAt: number;
-  /** The latest time any witness heard the module: where the failover's durations start. */
-  lastSeenAt: number | null;
-  /** The modules whose views made the quorum. */
-  witnesses: string[];
-  /** Why the power driver could not fence it; the taint fences it instead. */
-  powerError?: string;
-  releasedAt?: number;
-  /** `namespace/workload` of each released pod that a controller elsewhere replaces. */
-  workloads?: string[];
-  /** When every released workload had a Ready replacement on another module. */
-  readyAt?: number;
-}
 
 /** A Node as decide reads it. */
 export interface ObservedNode {
@@ -115,30 +70,9 @@ export interface ObservedPod {
 
 export type Ready = ObservedNode['ready'];
 
-/** ms since the epoch of an API timestamp (a string from a watch, a Date from a typed list), or null. */
-export function timeOf(v: unknown): number | null {
-  if (v instanceof Date) return v.getTime();
-  if (typeof v !== 'string' || v === '') return null;
-  const t = Date.parse(v);
-  return Number.isNaN(t) ? null : t;
-}
-
-const iso = (t: number | undefined | null) => (t === undefined || t === null ? t : new Date(t).toISOString());
-
-/** The annotation value of a failover record: times as RFC 3339, for people reading the node. */
-export function formatFailover(r: FailoverRecord): string {
-  return JSON.stringify({
-    ...r,
-    detectedAt: iso(r.detectedAt),
-    lastSeenAt: iso(r.lastSeenAt),
-    ...(r.releasedAt !== undefined ? { releasedAt: iso(r.releasedAt) } : {}),
-    ...(r.readyAt !== undefined ? { readyAt: iso(r.readyAt) } : {}),
-  });
-}
-
 /** The record in a node's failover annotation, or undefined when absent or unreadable. */
 export function failoverOf(node: ObservedNode): FailoverRecord | undefined {
-  const text = node.annotations[ANNOTATIONS.failover];
+  const text = node.annotations[FENCE_ANNOTATIONS.failover];
   if (!text) return undefined;
   let raw: Record<string, unknown>;
   try {
@@ -162,10 +96,6 @@ export function failoverOf(node: ObservedNode): FailoverRecord | undefined {
 }
 
 export function fenceMethodOf(node: ObservedNode): FenceMethod | undefined {
-  const m = node.annotations[ANNOTATIONS.fenceMethod];
+  const m = node.annotations[FENCE_ANNOTATIONS.fenceMethod];
   return (FENCE_METHODS as readonly string[]).includes(m ?? '') ? (m as FenceMethod) : undefined;
-}
-
-export function hasTaint(taints: readonly Taint[], t: Taint): boolean {
-  return taints.some((x) => x.key === t.key && x.effect === t.effect);
 }

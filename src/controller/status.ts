@@ -1,14 +1,14 @@
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import type { Log } from '../agent/heartbeat/log.js';
+import type { Log } from '../base/log.js';
 import { nodeOfModule } from '../apply/node-plan.js';
 import { GROUP, PLURAL, VERSION } from '../crd/edgebox-crd.js';
 import type { EdgeBoxStatus } from '../crd/findings-status.js';
 import { initialServers } from '../plan/control-plane.js';
 import { assess, isHealthy, type Observed } from './decide.js';
-import { ANNOTATIONS, failoverOf, fenceMethodOf, type FenceMethod } from './model.js';
+import { failoverOf, fenceMethodOf } from './model.js';
 import { apiStatus, isNotFound } from '../kube/client.js';
-import type { PeripheralStatus } from './peripherals/status.js';
-import type { ControlPlaneStatus } from './guardian/status.js';
+import { FENCE_ANNOTATIONS } from '../contract/fencing.js';
+import type { ControlPlaneStatus, PeripheralStatus, ModuleHealth, ModuleStatus, FailoverStatus } from '../contract/edgebox-status.js';
 
 /**
  * The controller's part of the EdgeBox status: `modules[]` (health, role, suspicion of every
@@ -19,40 +19,6 @@ import type { ControlPlaneStatus } from './guardian/status.js';
 
 export const CONTROL_PLANE_LABEL = 'node-role.kubernetes.io/control-plane';
 export const MAX_FAILOVERS = 20;
-
-export type Health = 'Healthy' | 'Suspected' | 'Failed' | 'Fenced' | 'Settling' | 'Unknown';
-
-export interface ModuleStatus {
-  name: string;
-  node?: string;
-  health: Health;
-  role: 'server' | 'agent';
-  /** Highest suspicion (missed heartbeat intervals) among the fresh views of the other agents. */
-  suspicion: number;
-  /** The agents that report it unreachable. */
-  unreachableBy: string[];
-  fenceMethod?: FenceMethod;
-  fenceCount?: number;
-  healthySince?: string;
-}
-
-export interface FailoverStatus {
-  module: string;
-  /** When the witnesses last heard the module. */
-  lastSeenAt?: string;
-  detectedAt: string;
-  witnesses: string[];
-  /** The workloads whose pods it released, so a view can tie the failover to each of them. */
-  workloads?: string[];
-  method?: FenceMethod;
-  fencedAt?: string;
-  releasedAt?: string;
-  readyAt?: string;
-  powerError?: string;
-  /** Seconds: lastSeen -> detected, detected -> fenced, fenced -> released, released -> ready, lastSeen -> ready. */
-  durations: { detection?: number; fencing?: number; release?: number; ready?: number; total?: number };
-}
-
 const iso = (t: number) => new Date(t).toISOString();
 const seconds = (from: number | null | undefined, to: number | null | undefined) =>
   from === null || from === undefined || to === null || to === undefined ? undefined : Math.round((to - from) / 10) / 100;
@@ -69,15 +35,15 @@ export function moduleStatuses(o: Observed): ModuleStatus[] {
     // nodes have no such label) the plan's initial servers are.
     const role = (labelled ? n?.labels[CONTROL_PLANE_LABEL] !== undefined : planned.has(m.name)) ? 'server' : 'agent';
     const method = n ? fenceMethodOf(n) : undefined;
-    const since = n?.annotations[ANNOTATIONS.healthySince];
-    let health: Health;
+    const since = n?.annotations[FENCE_ANNOTATIONS.healthySince];
+    let health: ModuleHealth;
     if (!n) health = 'Unknown';
     else if (method) health = since && isHealthy(n, a) ? 'Settling' : 'Fenced';
     else if (a.failed || failoverOf(n)) health = 'Failed';
     else if (a.unreachableBy.length > 0) health = 'Suspected';
     else if (a.reachableBy.length === 0 && n.ready !== 'True') health = 'Unknown';
     else health = 'Healthy';
-    const count = Number.parseInt(n?.annotations[ANNOTATIONS.fenceCount] ?? '', 10);
+    const count = Number.parseInt(n?.annotations[FENCE_ANNOTATIONS.fenceCount] ?? '', 10);
     return {
       name: m.name,
       ...(n ? { node: n.name } : {}),
@@ -99,7 +65,7 @@ export function currentFailovers(o: Observed): FailoverStatus[] {
     if (!r) return [];
     const module = o.box.spec.modules.find((m) => m.name === n.name || m.name === n.labels['edgebox.dev/module'])?.name ?? n.name;
     const method = fenceMethodOf(n);
-    const fencedAt = method ? Date.parse(n.annotations[ANNOTATIONS.fencedAt] ?? '') : Number.NaN;
+    const fencedAt = method ? Date.parse(n.annotations[FENCE_ANNOTATIONS.fencedAt] ?? '') : Number.NaN;
     const fenced = Number.isNaN(fencedAt) ? undefined : fencedAt;
     const durations = {
       detection: seconds(r.lastSeenAt, r.detectedAt),

@@ -1,6 +1,6 @@
 import { ApiextensionsV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { failure } from '../diagnostics/diagnostic.js';
-import { FIELD_MANAGER } from '../spec/labels.js';
+import { FIELD_MANAGER } from '../contract/labels.js';
 import { API_VERSION, KIND, type BoxSpec } from '../spec/schema.js';
 
 export const GROUP = 'edgebox.dev';

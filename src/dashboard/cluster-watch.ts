@@ -1,10 +1,11 @@
+import { backoffMs, type Backoff } from '../base/backoff.js';
 import {
   CoordinationV1Api, CoreV1Api, CustomObjectsApi, makeInformer,
   type CoreV1Event, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache,
   type V1Lease, type V1Node, type V1Pod,
 } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../crd/edgebox-crd.js';
-import { LABELS } from '../spec/labels.js';
+import { LABELS } from '../contract/labels.js';
 import type { ClusterSnapshot, EdgeBoxObject } from './snapshot.js';
 import type { ClusterState, WatchRecord } from './view.js';
 
@@ -14,19 +15,13 @@ const WATCH_LOG_SIZE = 500;
 const DEPARTED_KEEP_MS = 60 * 60_000;
 const DEPARTED_MAX = 500;
 
-export interface Backoff {
-  /** First retry delay after a watch or list fails. Default 500 ms. */
-  initialMs: number;
-  /** Cap of the doubling delay. Default 10 s. */
-  maxMs: number;
-}
-
 export interface ClusterWatchOptions {
   kc: KubeConfig;
   /** Called for every watch event, as it arrives. */
   onChange: (record: WatchRecord) => void;
   /** Default: Date.now. */
   now?: () => number;
+  /** Retry delays after a watch or list fails. Default 500 ms doubling to 10 s. */
   backoff?: Backoff;
   /** Default: setTimeout; tests inject their own. */
   delay?: (fn: () => void, ms: number) => void;
@@ -41,11 +36,6 @@ interface Source {
   error?: string;
   /** Listed and watching at least once since the last failure. */
   synced: boolean;
-}
-
-/** Capped exponential: the retry delay after `failures` consecutive failures. Pure. */
-export function retryDelay(failures: number, b: Backoff): number {
-  return Math.min(b.maxMs, b.initialMs * 2 ** Math.max(0, failures - 1));
 }
 
 /**
@@ -148,7 +138,7 @@ export class ClusterWatch {
       s.synced = false;
       s.error = describe(err);
       this.opts.onChange({ kind, type: 'update', name: '', receivedAt: this.now() });
-      if (!this.stopped) this.delay(() => void this.run(s), retryDelay(s.failures, this.backoff));
+      if (!this.stopped) this.delay(() => void this.run(s), backoffMs(s.failures, this.backoff));
     });
     return s;
   }

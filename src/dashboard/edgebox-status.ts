@@ -1,5 +1,5 @@
-import type { FailoverStatus, Health as ControllerHealth } from '../controller/status.js';
 import type { Health } from './view.js';
+import type { ModuleHealth, FailoverStatus } from '../contract/edgebox-status.js';
 
 /**
  * Tolerant readers of the EdgeBox status fields the controller writes (`modules[]`,
@@ -25,7 +25,7 @@ export interface StatusFailover {
 }
 
 /** The controller's health words, as the dashboard shows them; settling = fenced until the settle period ends. */
-const HEALTHS: Record<ControllerHealth, Health> = {
+const HEALTHS: Record<ModuleHealth, Health> = {
   Healthy: 'healthy', Suspected: 'suspect', Failed: 'failed', Fenced: 'fenced', Settling: 'fenced', Unknown: 'unknown',
 };
 const record = (v: unknown): Record<string, unknown> | undefined =>
@@ -38,7 +38,7 @@ export function statusModules(status: Record<string, unknown> | undefined): Stat
   return list(status?.modules).flatMap((m) => {
     const name = str(m.name) ?? str(m.module);
     if (!name) return [];
-    const health = HEALTHS[str(m.health) as ControllerHealth];
+    const health = HEALTHS[str(m.health) as ModuleHealth];
     const role = str(m.role)?.toLowerCase();
     const suspicion = num(m.suspicion);
     return [{

@@ -1,18 +1,17 @@
 import type { V1Lease, V1Node, V1Pod } from '@kubernetes/client-node';
-import { AGENT_LEASE_SECONDS, agentLeaseName, SYSTEM_NAMESPACE } from '../agent/heartbeat/lease-publisher.js';
-import { parsePeerView, PEER_VIEW_ANNOTATION, type PeerView } from '../agent/heartbeat/peer-view.js';
 import { findHardware } from '../catalog/hardware.js';
 import type { Plan } from '../plan/model.js';
-import { PREFIX } from '../spec/labels.js';
 import { cpuMillis, memoryBytes } from '../spec/quantity.js';
 import type { BoxSpec, ModuleSpec } from '../spec/schema.js';
 import { statusLeader, statusModules, statusPeripheralOwners, type StatusModule } from './edgebox-status.js';
 import { ms, podActive, podRef, type ClusterSnapshot } from './snapshot.js';
 import type { Health, ModuleView, PeripheralRef } from './view.js';
-import { ANNOTATIONS, OUT_OF_SERVICE_TAINT } from '../controller/model.js';
+import { OUT_OF_SERVICE_TAINT } from '../contract/taints.js';
+import { ownsLabel } from '../contract/peripherals.js';
+import { FENCE_ANNOTATIONS } from '../contract/fencing.js';
+import { SYSTEM_NAMESPACE, AGENT_LEASE_SECONDS, agentLeaseName } from '../contract/leases.js';
+import { PEER_VIEW_ANNOTATION, type PeerView, parsePeerView } from '../contract/peer-view.js';
 
-/** The peripheral issue's owner label on the owning module's node. */
-export const ownsLabel = (peripheral: string): string => `${PREFIX}/owns.${peripheral}`;
 const CONTROL_PLANE_LABELS = ['node-role.kubernetes.io/control-plane', 'node-role.kubernetes.io/master'];
 
 export interface ModulesInput {
@@ -120,13 +119,13 @@ export function witnessesOf(module: string, moduleCount: number, views: Readonly
   };
 }
 
-export function healthOf(e: { node: V1Node | undefined; statusEntry?: StatusModule; witnesses: Witnesses | undefined; hasCluster: boolean }): { health: Health; reason: string } {
+export function healthOf(e: { node: V1Node | undefined; statusEntry?: StatusModule | undefined; witnesses: Witnesses | undefined; hasCluster: boolean }): { health: Health; reason: string } {
   if (e.statusEntry?.health) return { health: e.statusEntry.health, reason: `the controller reports it ${e.statusEntry.health}` };
   if (!e.hasCluster) return { health: 'unknown', reason: 'no cluster connected' };
   if (!e.node) return { health: 'unknown', reason: 'no node has joined for this module' };
   // fence-method is on the node exactly while the controller holds it fenced (fenced-at stays
   // after rejoin, for the backoff); the taint alone may also be Kubernetes' own shutdown fence.
-  if (e.node.spec?.taints?.some((t) => t.key === OUT_OF_SERVICE_TAINT.key) || e.node.metadata?.annotations?.[ANNOTATIONS.fenceMethod]) {
+  if (e.node.spec?.taints?.some((t) => t.key === OUT_OF_SERVICE_TAINT.key) || e.node.metadata?.annotations?.[FENCE_ANNOTATIONS.fenceMethod]) {
     return { health: 'fenced', reason: 'fenced: out of service until it is healthy again' };
   }
   const ready = e.node.status?.conditions?.find((c) => c.type === 'Ready');

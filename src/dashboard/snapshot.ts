@@ -1,5 +1,5 @@
 import type { CoreV1Event, V1Lease, V1Node, V1Pod } from '@kubernetes/client-node';
-import { LABELS } from '../spec/labels.js';
+import { LABELS } from '../contract/labels.js';
 import type { PodRef } from './view.js';
 import { isReady } from '../kube/client.js';
 

@@ -1,9 +1,9 @@
 import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
-import { parsePeerView, PEER_VIEW_ANNOTATION } from '../agent/heartbeat/peer-view.js';
-import { LABELS } from '../spec/labels.js';
+import { LABELS } from '../contract/labels.js';
 import type { BoxSpec } from '../spec/schema.js';
 import { iso, ms, type ClusterSnapshot } from './snapshot.js';
 import type { TimelineEntry, TimelineKind } from './view.js';
+import { PEER_VIEW_ANNOTATION, parsePeerView } from '../contract/peer-view.js';
 
 /** Where Kubernetes keeps each node's heartbeat Lease. */
 const NODE_LEASE_NAMESPACE = 'kube-node-lease';

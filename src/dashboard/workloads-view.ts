@@ -1,6 +1,6 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Plan } from '../plan/model.js';
-import { LABELS } from '../spec/labels.js';
+import { LABELS } from '../contract/labels.js';
 import type { BoxSpec, WorkloadSpec } from '../spec/schema.js';
 import { statusFailovers, type StatusFailover } from './edgebox-status.js';
 import { iso, ms, podReadyAt, podRef, type ClusterSnapshot } from './snapshot.js';

@@ -20,7 +20,7 @@ export interface Diagnostic {
   hint?: string;
   /** Field path inside the spec, e.g. `spec.modules[2].hardware`. */
   path?: string;
-  location?: SourceLocation;
+  location?: SourceLocation | undefined;
 }
 
 /**

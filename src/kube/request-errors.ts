@@ -1,4 +1,4 @@
-import { EdgeboxError, failure } from '../diagnostics/diagnostic.js';
+import { type EdgeboxError, failure } from '../diagnostics/diagnostic.js';
 
 /** Which request failed, so that an error can say what edgebox was doing. */
 export interface RequestContext {

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
 import { failure } from '../diagnostics/diagnostic.js';
-import { SERVICE_IP } from '../agent/role/process-plan.js';
+import { SERVICE_IP } from './process-plan.js';
 import { LOOPBACK } from './ports.js';
 import { boxPki } from './server-layout.js';
 

@@ -34,7 +34,7 @@ export interface CommandContext {
 
 /**
  * The command line of the box-level components, in start order (each module's etcd and
- * kube-apiserver are the role driver's: src/agent/role/process-plan.ts). Pure: `up` runs these,
+ * kube-apiserver are the role driver's: src/local/process-plan.ts). Pure: `up` runs these,
  * the docs describe them. They bind 127.0.0.1 on free ports and reach the API through the box's
  * API address; kube-controller-manager and kube-scheduler write their self-signed serving
  * certificates to the box dir so their /healthz can be checked with verification. Leader

@@ -1,11 +1,11 @@
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { failure, inputError } from '../diagnostics/diagnostic.js';
-import { LABELS } from '../spec/labels.js';
+import { LABELS } from '../contract/labels.js';
 import { readState, updateState, type BoxState } from './box-state.js';
 import { componentCommands } from './components.js';
 import { timingsFor } from './timings.js';
 import { memberAddresses, readServerRecord, serverLayout } from './server-layout.js';
-import { awaitApiserverReady, awaitEtcdAnswers, createProcessDriver, hasMemberData, launchApiserver, launchEtcd, runningServerProcesses } from '../agent/role/process-driver.js';
+import { awaitApiserverReady, awaitEtcdAnswers, createProcessDriver, hasMemberData, launchApiserver, launchEtcd, runningServerProcesses } from './process-driver.js';
 import { boxFiles, readToken } from './credentials.js';
 import { coreApi } from '../kube/client.js';
 import { awaitHealthy, launch } from './launch.js';

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { EdgeboxError, failure } from '../diagnostics/diagnostic.js';
+import { type EdgeboxError, failure } from '../diagnostics/diagnostic.js';
 import type { ComponentState } from './box-state.js';
 import type { ComponentCommand, HealthCheck } from './components.js';
 import { healthy } from './health.js';

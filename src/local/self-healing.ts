@@ -13,7 +13,7 @@ import { isRunning, killProcesses, spawnDetached, stopProcesses } from './proces
 import { seconds, timed, type Progress } from './progress.js';
 import { localAddresses } from './simulated-nodes.js';
 import { packageRoot } from './toolchain.js';
-import { SYSTEM_NAMESPACE } from '../agent/heartbeat/lease-publisher.js';
+import { SYSTEM_NAMESPACE } from '../contract/leases.js';
 
 /**
  * The self-healing processes of a local box (docs/decisions/0001-self-healing.md): one

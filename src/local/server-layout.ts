@@ -1,6 +1,6 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ServerLayout } from '../agent/role/process-plan.js';
+import type { ServerLayout } from './process-plan.js';
 import { LOOPBACK } from './ports.js';
 import { timingsFor, type TimingsName } from './timings.js';
 

@@ -3,7 +3,7 @@ import { allocatable, MAX_PODS, type ServingRole } from '../catalog/reserve.js';
 import { initialServers } from '../plan/control-plane.js';
 import { nodeLabels, nodeTaints } from '../render/node-metadata.js';
 import { hardwareOf } from '../spec/derive.js';
-import { PREFIX } from '../spec/labels.js';
+import { PREFIX } from '../contract/labels.js';
 import type { BoxSpec, ModuleSpec } from '../spec/schema.js';
 
 /**

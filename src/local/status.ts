@@ -1,14 +1,14 @@
 import { CoordinationV1Api } from '@kubernetes/client-node';
-import { LABELS } from '../spec/labels.js';
+import { LABELS } from '../contract/labels.js';
 import { BOX_COMPONENTS, readState, type BoxComponent, type BoxState } from './box-state.js';
 import { boxFiles } from './credentials.js';
 import { coreApi, readyStatus } from '../kube/client.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
 import { listIsolations, listPartitions, type Partition } from './partition.js';
 import { isRunning, residentBytes, type ProcessRef } from './processes.js';
-import { SYSTEM_NAMESPACE } from '../agent/heartbeat/lease-publisher.js';
 import { LOCAL_ADDRESS_ANNOTATION } from './simulated-nodes.js';
 import { memberAddresses, readServerRecord, type ServerProcess } from './server-layout.js';
+import { SYSTEM_NAMESPACE } from '../contract/leases.js';
 
 export type ComponentPhase = 'running' | 'crashed' | 'stopped';
 

@@ -1,3 +1,4 @@
+import { backoffMs } from '../base/backoff.js';
 import { readState, updateState, type BoxState, type ComponentState } from './box-state.js';
 import { componentCommands } from './components.js';
 import { boxFiles } from './credentials.js';
@@ -17,7 +18,7 @@ type Supervised = (typeof SUPERVISED)[number];
 
 /** Between restarts of one component that keeps exiting: 1 s doubling to 16 s; reset after a minute up. */
 export function restartDelayMs(recentRestarts: number): number {
-  return Math.min(16_000, 1000 * 2 ** Math.max(0, recentRestarts - 1));
+  return backoffMs(recentRestarts, { initialMs: 1000, maxMs: 16_000 });
 }
 const STABLE_MS = 60_000;
 

@@ -1,7 +1,7 @@
 import { access, mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { failure } from '../diagnostics/diagnostic.js';
-import { LABELS } from '../spec/labels.js';
+import { LABELS } from '../contract/labels.js';
 import { loadSpec } from '../spec/load.js';
 import type { BoxSpec } from '../spec/schema.js';
 import { defaultBoxDir } from './box-dir.js';
@@ -25,8 +25,8 @@ import { writeBoxCa } from './box-ca.js';
 import type { ApiProxyOptions } from './api-proxy.js';
 import { HOST_MEMBER, memberAddresses, serverLayout } from './server-layout.js';
 import { initialServers } from '../plan/control-plane.js';
-import { bootstrapCluster } from '../agent/role/process-plan.js';
-import { awaitApiserverReady, awaitEtcdLeader, launchApiserver, launchEtcd } from '../agent/role/process-driver.js';
+import { bootstrapCluster } from './process-plan.js';
+import { awaitApiserverReady, awaitEtcdLeader, launchApiserver, launchEtcd } from './process-driver.js';
 
 export interface UpOptions {
   /** Box directory. Default: `<cache>/boxes/<box name>`. */

@@ -1,6 +1,6 @@
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { SYSTEM_NAMESPACE } from '../agent/heartbeat/lease-publisher.js';
-import { peripheralLeaseName } from './names.js';
+import { peripheralLeaseName } from '../contract/peripherals.js';
+import { SYSTEM_NAMESPACE } from '../contract/leases.js';
 
 export interface OwnershipEvent {
   at: string;

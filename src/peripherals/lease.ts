@@ -1,5 +1,5 @@
-import { timeOf } from '../controller/model.js';
-import { PERIPHERAL_ANNOTATIONS, PERIPHERAL_LEASE_PREFIX } from './names.js';
+import { PERIPHERAL_ANNOTATIONS, PERIPHERAL_LEASE_PREFIX } from '../contract/peripherals.js';
+import { timeOf } from '../kube/time.js';
 
 /**
  * An ownership Lease as the controller, the agents and the CLI read it. The fencing token is

@@ -1,10 +1,10 @@
 import { CoordinationV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
-import { SYSTEM_NAMESPACE } from '../agent/heartbeat/lease-publisher.js';
 import { failure, inputError } from '../diagnostics/diagnostic.js';
 import { didYouMean } from '../diagnostics/suggest.js';
 import { apiStatus } from '../kube/client.js';
 import { toPeripheralLease, type PeripheralLease } from './lease.js';
-import { PERIPHERAL_ANNOTATIONS, peripheralLeaseName } from './names.js';
+import { PERIPHERAL_ANNOTATIONS, peripheralLeaseName } from '../contract/peripherals.js';
+import { SYSTEM_NAMESPACE } from '../contract/leases.js';
 
 /**
  * `edgebox peripheral move`: the intent goes on the ownership Lease (`edgebox.dev/move-to`);

@@ -1,7 +1,7 @@
 import { moduleCapabilities } from '../spec/derive.js';
 import type { BoxSpec, PeripheralSpec } from '../spec/schema.js';
 import { expiresAt, isReleased, type PeripheralLease } from './lease.js';
-import type { PeripheralTimings } from './names.js';
+import type { PeripheralTimings } from '../contract/peripherals.js';
 
 /**
  * Who may own an exclusive peripheral, and when ownership may pass from one module to the next.

@@ -27,7 +27,3 @@ export function rankServerCandidates(box: BoxSpec, exclude: ReadonlySet<string> 
 export function initialServers(box: BoxSpec): ModuleSpec[] {
   return rankServerCandidates(box).slice(0, box.spec.controlPlane.servers);
 }
-
-export function quorumOf(voters: number): number {
-  return Math.floor(voters / 2) + 1;
-}

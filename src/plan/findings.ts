@@ -1,7 +1,7 @@
 import { meetsServerMinimum } from '../catalog/reserve.js';
 import type { Severity } from '../diagnostics/diagnostic.js';
 import { hardwareOf } from '../spec/derive.js';
-import { ACCELERATOR_TAINT } from '../spec/labels.js';
+import { ACCELERATOR_TAINT } from '../contract/labels.js';
 import { formatBytes, formatMillis } from '../spec/quantity.js';
 import type { BoxSpec, Criticality } from '../spec/schema.js';
 import type { ControlPlanePlan, Finding, Scenario, UnplacedReason, UnplacedWorkload } from './model.js';

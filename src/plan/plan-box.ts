@@ -1,5 +1,6 @@
 import type { BoxSpec } from '../spec/schema.js';
-import { initialServers, quorumOf, rankServerCandidates } from './control-plane.js';
+import { majorityOf } from '../base/majority.js';
+import { initialServers, rankServerCandidates } from './control-plane.js';
 import { planFindings } from './findings.js';
 import type { ControlPlanePlan, Plan } from './model.js';
 import { compile, place } from './placement.js';
@@ -14,7 +15,7 @@ export function planBox(box: BoxSpec): Plan {
   const index = new Map(model.moduleNames.map((n, i) => [n, i]));
   const servers = initialServers(box).map((m) => m.name);
   const promotable = rankServerCandidates(box, new Set(servers)).map((m) => m.name);
-  const quorum = quorumOf(servers.length);
+  const quorum = majorityOf(servers.length);
   const controlPlane: ControlPlanePlan = {
     servers,
     quorum,

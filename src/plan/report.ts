@@ -1,7 +1,7 @@
 import pc from 'picocolors';
 import type { Severity } from '../diagnostics/diagnostic.js';
 import type { Plan, Scenario } from './model.js';
-import { columns } from '../cli/table.js';
+import { columns } from '../base/table.js';
 
 export interface ReportOptions {
   /** Colour the output (only on a terminal; the CLI passes useColor()). Default: false. */

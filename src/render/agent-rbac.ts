@@ -1,8 +1,8 @@
-import { SYSTEM_NAMESPACE } from '../agent/heartbeat/lease-publisher.js';
 import { CRD_NAME, GROUP, PLURAL } from '../crd/edgebox-crd.js';
 import type { BoxSpec } from '../spec/schema.js';
 import { COMPONENT_LABEL } from './controller.js';
 import { boxLabels, type KubeObject } from './kube-object.js';
+import { SYSTEM_NAMESPACE } from '../contract/leases.js';
 
 /**
  * The identity every module's agent uses (docs/agent.md): one ServiceAccount for all modules,

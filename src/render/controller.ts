@@ -1,11 +1,11 @@
 import { createRequire } from 'node:module';
 import { stringify } from 'yaml';
-import { SYSTEM_NAMESPACE } from '../agent/heartbeat/lease-publisher.js';
 import { EDGEBOX_CRD, GROUP, PLURAL } from '../crd/edgebox-crd.js';
-import { LABELS } from '../spec/labels.js';
+import { LABELS } from '../contract/labels.js';
 import type { BoxSpec } from '../spec/schema.js';
 import { boxLabels, type KubeObject } from './kube-object.js';
 import { priorityClassName } from './priority-classes.js';
+import { SYSTEM_NAMESPACE } from '../contract/leases.js';
 
 /**
  * The in-cluster objects of `edgebox controller` (docs/controller.md): its namespace, the

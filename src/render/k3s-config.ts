@@ -2,9 +2,10 @@ import { isIPv6 } from 'node:net';
 import { kubeReserved, RESERVE, type Resources, type ServingRole } from '../catalog/reserve.js';
 import { initialServers } from '../plan/control-plane.js';
 import type { BoxSpec, ModuleSpec } from '../spec/schema.js';
-import { nodeLabels, nodeTaints, type Taint } from './node-metadata.js';
+import { nodeLabels, nodeTaints } from './node-metadata.js';
 import { TUNED, TUNING_REASONS } from './tuning.js';
 import { commentedYaml, type Commented, type ConfigEntry } from './yaml-output.js';
+import type { Taint } from '../contract/taints.js';
 
 /** Where K3s reads its configuration on a module. */
 export const K3S_CONFIG_PATH = '/etc/rancher/k3s/config.yaml';

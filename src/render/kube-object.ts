@@ -1,4 +1,4 @@
-import { LABELS } from '../spec/labels.js';
+import { LABELS } from '../contract/labels.js';
 import type { BoxSpec, WorkloadSpec } from '../spec/schema.js';
 
 /**

@@ -1,12 +1,7 @@
 import { hardwareOf, moduleCapabilities } from '../spec/derive.js';
-import { ACCELERATOR_TAINT, capabilityLabel, LABELS, peripheralLabel, roleLabel } from '../spec/labels.js';
+import { ACCELERATOR_TAINT, capabilityLabel, LABELS, peripheralLabel, roleLabel } from '../contract/labels.js';
 import type { BoxSpec, ModuleSpec, WorkloadSpec } from '../spec/schema.js';
-
-export interface Taint {
-  key: string;
-  value: string;
-  effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
-}
+import type { Taint } from '../contract/taints.js';
 
 export interface Toleration {
   key?: string;

@@ -1,4 +1,4 @@
-import { LABELS } from '../spec/labels.js';
+import { LABELS } from '../contract/labels.js';
 import { AGENT_KUBECONFIG_PATH, AGENT_SECRET_PATH, AGENT_SPEC_PATH, AGENT_UNIT_FILE, renderAgentUnit } from './agent-unit.js';
 import type { BoxSpec } from '../spec/schema.js';
 import { K3S_CONFIG_PATH, k3sRoles, KUBELET_CONFIG_FILE, KUBELET_CONFIG_PATH, renderK3sConfig, renderKubeletConfig, TOKEN_FILE, type K3sRole } from './k3s-config.js';

@@ -1,11 +1,11 @@
-import { capabilityLabel, LABELS, peripheralLabel } from '../spec/labels.js';
+import { capabilityLabel, LABELS, peripheralLabel } from '../contract/labels.js';
 import type { BoxSpec, WorkloadSpec } from '../spec/schema.js';
 import { selectorLabels, workloadLabels, type KubeObject } from './kube-object.js';
 import { placementTolerations, type Toleration } from './node-metadata.js';
 import { priorityClassName } from './priority-classes.js';
 import { TUNED } from './tuning.js';
-import { ownsLabel } from '../peripherals/names.js';
-import { OUT_OF_SERVICE_TAINT } from '../controller/model.js';
+import { ownsLabel } from '../contract/peripherals.js';
+import { OUT_OF_SERVICE_TAINT } from '../contract/taints.js';
 
 /** The taints the node lifecycle controller puts on a module it stops hearing from. */
 export const FAILOVER_TAINTS = ['node.kubernetes.io/not-ready', 'node.kubernetes.io/unreachable'] as const;

@@ -1,4 +1,3 @@
-import type { Capability } from '../catalog/capabilities.js';
 import { findHardware, type HardwareModel } from '../catalog/hardware.js';
 import type { ModuleSpec } from './schema.js';
 
@@ -12,8 +11,4 @@ export function hardwareOf(m: ModuleSpec): HardwareModel {
   const hw = findHardware(m.hardware);
   if (!hw) throw new Error(`unvalidated spec: unknown hardware '${m.hardware}'`);
   return hw;
-}
-
-export function sortedCapabilities(m: ModuleSpec): Capability[] {
-  return [...moduleCapabilities(m)].sort() as Capability[];
 }

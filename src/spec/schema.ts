@@ -138,4 +138,3 @@ export type PeripheralSpec = BoxSpec['spec']['peripherals'][number];
 export type WorkloadSpec = BoxSpec['spec']['workloads'][number];
 export type Role = (typeof ROLES)[number];
 export type Criticality = (typeof CRITICALITIES)[number];
-export type FailoverSpec = BoxSpec['spec']['failover'];

@@ -1,7 +1,7 @@
-import type { ControlPlaneReport } from '../agent/role/driver.js';
-import type { ControlPlaneStatus } from '../controller/guardian/status.js';
-import { quorumOf } from '../plan/control-plane.js';
-import { table } from '../cli/table.js';
+import type { ControlPlaneReport } from '../contract/role-driver.js';
+import { majorityOf } from '../base/majority.js';
+import { table } from '../base/table.js';
+import type { ControlPlaneStatus } from '../contract/edgebox-status.js';
 
 /**
  * What `edgebox status` prints: the modules, the control plane and the peripherals, read from
@@ -59,7 +59,7 @@ export interface AgentProbe {
   reachable: boolean;
   controlPlane?: ControlPlaneReport | null;
   /** Its part in a quorum-loss recovery (src/agent/quorum), as the agent reports it. */
-  quorum?: { state?: string; survivor?: string; message?: string; hint?: string } | null;
+  quorum?: { state?: string; survivor?: string; message?: string; hint?: string } | null | undefined;
   error?: string;
 }
 
@@ -92,7 +92,7 @@ export function fromAgents(box: string, modules: readonly string[], probes: read
     controlPlane: {
       voters,
       leader: probes.map((p) => p.controlPlane?.leader).find((l): l is string => typeof l === 'string') ?? null,
-      quorum: voters.length > 0 && healthy >= quorumOf(voters.length),
+      quorum: voters.length > 0 && healthy >= majorityOf(voters.length),
       pending: null,
       history: [],
     },

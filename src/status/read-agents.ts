@@ -1,6 +1,5 @@
 import { request } from 'node:http';
-import type { AgentState } from '../local/box-state.js';
-import { parseControlPlaneReport } from '../controller/guardian/names.js';
+import { parseControlPlaneReport } from '../contract/control-plane.js';
 import type { AgentProbe } from './box-status.js';
 
 /**
@@ -32,7 +31,14 @@ function getJson(host: string, port: number, path: string): Promise<unknown> {
   });
 }
 
-export async function probeAgents(agents: readonly Pick<AgentState, 'module' | 'address' | 'httpPort'>[]): Promise<AgentProbe[]> {
+/** Where one agent's HTTP endpoint listens (a local box's state file says it). */
+export interface AgentEndpoint {
+  module: string;
+  address: string;
+  httpPort: number;
+}
+
+export async function probeAgents(agents: readonly AgentEndpoint[]): Promise<AgentProbe[]> {
   return Promise.all(agents.map(async (a): Promise<AgentProbe> => {
     try {
       const h = (await getJson(a.address, a.httpPort, '/healthz')) as Record<string, unknown>;

@@ -5,7 +5,7 @@ import { applyBox } from '../../src/apply/apply.js';
 import { Cluster } from '../../src/apply/cluster.js';
 import { reportView } from '../../src/apply/report.js';
 import { renderManifests } from '../../src/render/manifests.js';
-import { ownsLabel } from '../../src/peripherals/names.js';
+import { ownsLabel } from '../../src/contract/peripherals.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { edgebox, editedSpec, ROOT, workloadPods } from './apply-helpers.js';
 import { eventually, startBox } from './harness.js';

@@ -10,15 +10,15 @@ import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CoordinationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONTROL_PLANE_ANNOTATIONS, parseControlPlaneReport } from '../../src/controller/guardian/names.js';
-import type { ControlPlaneReport } from '../../src/agent/role/driver.js';
-import { createProcessDriver } from '../../src/agent/role/process-driver.js';
-import { SYSTEM_NAMESPACE } from '../../src/agent/heartbeat/lease-publisher.js';
+import { CONTROL_PLANE_ANNOTATIONS, parseControlPlaneReport } from '../../src/contract/control-plane.js';
+import type { ControlPlaneReport } from '../../src/contract/role-driver.js';
+import { createProcessDriver } from '../../src/local/process-driver.js';
 import { killModule, reviveModule } from '../../src/local/failure-injection.js';
 import { moduleDir } from '../../src/local/server-layout.js';
 import { boxStatus } from '../../src/local/status.js';
 import { ROOT } from './apply-helpers.js';
 import { eventually, startBox, type Box } from './harness.js';
+import { SYSTEM_NAMESPACE } from '../../src/contract/leases.js';
 
 const SPEC = join(ROOT, 'test/fixtures/control-plane-4.yaml');
 

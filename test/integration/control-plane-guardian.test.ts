@@ -6,14 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { etcdGateway } from '../../src/agent/role/etcd-gateway.js';
 import { applyBox } from '../../src/apply/apply.js';
 import { Cluster } from '../../src/apply/cluster.js';
-import { CONTROL_PLANE_ANNOTATIONS as A } from '../../src/controller/guardian/names.js';
-import type { ControlPlaneStatus } from '../../src/controller/guardian/status.js';
+import { CONTROL_PLANE_ANNOTATIONS as A } from '../../src/contract/control-plane.js';
 import { GROUP, PLURAL, VERSION } from '../../src/crd/edgebox-crd.js';
 import { readState, type BoxState } from '../../src/local/box-state.js';
 import { killModule, reviveModule } from '../../src/local/failure-injection.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { ROOT } from './apply-helpers.js';
 import { eventually, startBox, type Box } from './harness.js';
+import type { ControlPlaneStatus } from '../../src/contract/edgebox-status.js';
 
 /**
  * The guardian on a real 3-voter control plane (local box: each server module's agent runs an

@@ -1,8 +1,7 @@
 import { join } from 'node:path';
 import { AppsV1Api, CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentLeaseName, SYSTEM_NAMESPACE } from '../../src/agent/heartbeat/lease-publisher.js';
-import { QUORUM_RECOVERY_ANNOTATION, type QuorumStatus } from '../../src/agent/quorum/recovery.js';
+import { type QuorumStatus } from '../../src/agent/quorum/recovery-loop.js';
 import { etcdGateway } from '../../src/agent/role/etcd-gateway.js';
 import { applyBox } from '../../src/apply/apply.js';
 import { Cluster } from '../../src/apply/cluster.js';
@@ -11,6 +10,8 @@ import { killModule, reviveModule } from '../../src/local/failure-injection.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { ROOT } from './apply-helpers.js';
 import { eventually, startBox, type Box } from './harness.js';
+import { SYSTEM_NAMESPACE, agentLeaseName } from '../../src/contract/leases.js';
+import { QUORUM_RECOVERY_ANNOTATION } from '../../src/contract/control-plane.js';
 
 /**
  * Quorum loss on a real 3-voter control plane (a local box: each server module's agent runs its

@@ -1,15 +1,16 @@
 import { CoreV1Api, CustomObjectsApi, type CoreV1Event, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANNOTATIONS, OUT_OF_SERVICE_TAINT } from '../../src/controller/model.js';
 import { killModule, reviveModule } from '../../src/local/failure-injection.js';
 import { readState } from '../../src/local/box-state.js';
-import { LABELS } from '../../src/spec/labels.js';
+import { LABELS } from '../../src/contract/labels.js';
 import type { BoxSpec } from '../../src/spec/schema.js';
 import {
   AgentViews, allReachable, applyFixture, fixture, MODULES, NS, nodeLeaseRenewTime, runController, serviceAccountKubeConfig,
   SPEC, withUnreachable, type TestController,
 } from './controller-helpers.js';
 import { eventually, startBox, type Box } from './harness.js';
+import { OUT_OF_SERVICE_TAINT } from '../../src/contract/taints.js';
+import { FENCE_ANNOTATIONS } from '../../src/contract/fencing.js';
 
 /**
  * The controller against a real control plane (a local box; KWOK plays the nodes), running
@@ -42,7 +43,7 @@ describe('edgebox controller: detection, fencing, release, rejoin', () => {
       for (const m of MODULES) {
         const n = await node(m);
         expect(tainted(n), `${m} tainted`).toBe(false);
-        expect(n.metadata?.annotations?.[ANNOTATIONS.failover], `${m} failover record`).toBeUndefined();
+        expect(n.metadata?.annotations?.[FENCE_ANNOTATIONS.failover], `${m} failover record`).toBeUndefined();
       }
       expect(await edgeboxEvents()).toEqual([]);
       await new Promise((r) => setTimeout(r, 250));
@@ -111,12 +112,12 @@ describe('edgebox controller: detection, fencing, release, rejoin', () => {
     const fencedNode = await eventually(async () => {
       const n = await node(victim);
       expect(tainted(n)).toBe(true);
-      expect(n.metadata?.annotations?.[ANNOTATIONS.fenceMethod]).toBe('power');
+      expect(n.metadata?.annotations?.[FENCE_ANNOTATIONS.fenceMethod]).toBe('power');
       return n;
     }, { timeoutMs: 10_000, intervalMs: 100, message: `${victim} fenced` });
     console.info(`quorum views -> ${victim} fenced in ${Date.now() - start} ms`);
     expect(fencedNode.spec?.taints).toContainEqual(expect.objectContaining({ ...OUT_OF_SERVICE_TAINT }));
-    expect(fencedNode.metadata?.annotations?.[ANNOTATIONS.fenceCount]).toBe('1');
+    expect(fencedNode.metadata?.annotations?.[FENCE_ANNOTATIONS.fenceCount]).toBe('1');
     // The local power driver's "off": the module is killed in the box state.
     expect((await readState(box.dir))?.killed).toEqual([victim]);
 
@@ -169,8 +170,8 @@ describe('edgebox controller: detection, fencing, release, rejoin', () => {
       expect(tainted(x)).toBe(false);
       return x;
     }, { timeoutMs: 30_000, intervalMs: 200, message: `${victim} rejoined` });
-    expect(n.metadata?.annotations?.[ANNOTATIONS.fenceMethod]).toBeUndefined();
-    expect(n.metadata?.annotations?.[ANNOTATIONS.fenceCount]).toBe('1');
+    expect(n.metadata?.annotations?.[FENCE_ANNOTATIONS.fenceMethod]).toBeUndefined();
+    expect(n.metadata?.annotations?.[FENCE_ANNOTATIONS.fenceCount]).toBe('1');
     expect((await edgeboxEvents()).map((e) => e.reason)).toContain('ModuleRejoined');
   });
 });

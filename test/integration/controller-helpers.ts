@@ -6,17 +6,18 @@
  */
 import { join } from 'node:path';
 import { ApiException, CoordinationV1Api, CoreV1Api, KubeConfig, type V1Lease } from '@kubernetes/client-node';
-import { leaseWithView, SYSTEM_NAMESPACE, agentLeaseName } from '../../src/agent/heartbeat/lease-publisher.js';
-import type { PeerView } from '../../src/agent/heartbeat/peer-view.js';
+import { leaseWithView } from '../../src/agent/heartbeat/lease-publisher.js';
 import { applyBox } from '../../src/apply/apply.js';
 import { Cluster } from '../../src/apply/cluster.js';
 import { startController, type RunningController } from '../../src/controller/controller.js';
-import { powerDrivers } from '../../src/controller/power/driver.js';
+import { powerDrivers } from '../../src/power/drivers.js';
 import { CONTROLLER_NAME } from '../../src/render/controller.js';
 import { loadSpec } from '../../src/spec/load.js';
 import type { BoxSpec } from '../../src/spec/schema.js';
 import { ROOT } from './apply-helpers.js';
 import type { Box } from './harness.js';
+import { SYSTEM_NAMESPACE, agentLeaseName } from '../../src/contract/leases.js';
+import type { PeerView } from '../../src/contract/peer-view.js';
 
 export const SPEC = join(ROOT, 'test/fixtures/controller-4.yaml');
 export const NS = 'controller-cell';
@@ -55,10 +56,11 @@ export interface TestController {
 
 export async function runController(kc: KubeConfig, spec: BoxSpec, o: { id: string; localDir: string }): Promise<TestController> {
   const logs: TestController['logs'] = [];
+  const drivers = await powerDrivers(spec.spec.modules.flatMap((m) => (m.power ? [m.power] : [])), { localDir: o.localDir });
   const running = await startController({
     kc, box: spec, id: o.id,
     log: (level, msg, fields = {}) => logs.push({ level, msg, ...fields }),
-    drivers: powerDrivers(spec, { localDir: o.localDir }),
+    ...(drivers ? { drivers } : {}),
     metrics: { host: '127.0.0.1', port: 0 },
   });
   return { running, logs };

@@ -3,14 +3,14 @@ import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SYSTEM_NAMESPACE } from '../../src/agent/heartbeat/lease-publisher.js';
-import { ANNOTATIONS } from '../../src/controller/model.js';
 import { LEADER_LEASE } from '../../src/controller/leader-election.js';
 import { freePorts } from '../../src/local/ports.js';
 import type { BoxSpec } from '../../src/spec/schema.js';
 import { ROOT } from './apply-helpers.js';
 import { AgentViews, allReachable, applyFixture, fixture, MODULES, SPEC } from './controller-helpers.js';
 import { eventually, startBox, type Box } from './harness.js';
+import { FENCE_ANNOTATIONS } from '../../src/contract/fencing.js';
+import { SYSTEM_NAMESPACE } from '../../src/contract/leases.js';
 
 /**
  * Two `edgebox controller` processes (the built CLI) on one box: one leads and acts, the other
@@ -74,9 +74,9 @@ describe('edgebox controller: leader election between two processes', () => {
     // Something to do: a module that is healthy but carries a stale detection (as if a previous
     // leader had detected it). The leader cancels it, once, and the Event names it.
     const core = box.kc.makeApiClient(CoreV1Api);
-    await core.patchNode({ name: 'c4', body: [{ op: 'add', path: `/metadata/annotations/${ANNOTATIONS.failover.replace('/', '~1')}`, value: JSON.stringify({ detectedAt: new Date().toISOString() }) }] });
+    await core.patchNode({ name: 'c4', body: [{ op: 'add', path: `/metadata/annotations/${FENCE_ANNOTATIONS.failover.replace('/', '~1')}`, value: JSON.stringify({ detectedAt: new Date().toISOString() }) }] });
     await eventually(async () => {
-      expect((await core.readNode({ name: 'c4' })).metadata?.annotations?.[ANNOTATIONS.failover]).toBeUndefined();
+      expect((await core.readNode({ name: 'c4' })).metadata?.annotations?.[FENCE_ANNOTATIONS.failover]).toBeUndefined();
     }, { timeoutMs: 10_000, message: 'the stale detection cancelled' });
     // The Event is written after the patch the test saw.
     await eventually(async () => {

@@ -143,7 +143,7 @@ describe('edgebox dashboard on a local box', () => {
     await expect.poll(() => slot(victim).locator('.power-off').count(), { timeout: 5_000 }).toBe(1);
     // The agents stop hearing it within a second; a quorum of their views marks it failed, and
     // the controller fences it a moment later (either may be what the page shows first).
-    await expect.poll(() => slot(victim).locator('.health').textContent(), { timeout: 10_000, intervals: [100] }).toMatch(/failed|fenced/);
+    await expect.poll(() => slot(victim).locator('.health').textContent(), { timeout: 10_000, interval: 100 }).toMatch(/failed|fenced/);
     const failedAfter = Date.now() - clicked;
     console.info(`kill -> ${victim} shown failed after ${failedAfter} ms`);
     expect(failedAfter).toBeLessThan(10_000);
@@ -152,7 +152,7 @@ describe('edgebox dashboard on a local box', () => {
     // seconds (without self-healing it would take the tuned 20 s grace plus 5 s toleration).
     await page.getByRole('link', { name: 'Workloads' }).click();
     const row = page.locator('[data-workload="detector-a"]');
-    await expect.poll(() => row.locator('.runs-on').textContent(), { timeout: 15_000, intervals: [200] }).toBe(other);
+    await expect.poll(() => row.locator('.runs-on').textContent(), { timeout: 15_000, interval: 200 }).toBe(other);
     console.info(`kill -> detector-a shown on ${other} after ${Date.now() - clicked} ms`);
     await expect.poll(() => row.locator('.failover').textContent(), { timeout: 10_000 }).toMatch(new RegExp(`${victim} → ${other} in [\\d.]+ m?s`));
     console.info(`detector-a failover shown: ${await row.locator('.failover').textContent()}`);
@@ -164,7 +164,7 @@ describe('edgebox dashboard on a local box', () => {
     await page.getByRole('link', { name: 'Box' }).click();
     await page.getByRole('button', { name: `Revive ${victim}` }).click();
     await expect.poll(() => slot(victim).locator('.power-off').count(), { timeout: 10_000 }).toBe(0);
-    await expect.poll(() => slot(victim).locator('.health').textContent(), { timeout: 60_000, intervals: [500] }).toContain('healthy');
+    await expect.poll(() => slot(victim).locator('.health').textContent(), { timeout: 60_000, interval: 500 }).toContain('healthy');
   });
 
   it('what-if: losing a server keeps quorum, losing two loses it; no cluster needed for the answer', async () => {

@@ -8,7 +8,7 @@ import { CoordinationV1Api, CoreV1Api, Watch, type KubeConfig, type V1Node, type
 import { expect } from 'vitest';
 import { applyBox } from '../../src/apply/apply.js';
 import { Cluster } from '../../src/apply/cluster.js';
-import { LABELS } from '../../src/spec/labels.js';
+import { LABELS } from '../../src/contract/labels.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { ROOT } from './apply-helpers.js';
 import { eventually, type Box } from './harness.js';

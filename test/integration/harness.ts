@@ -104,7 +104,7 @@ export async function startBox(specPath: string, opts: StartBoxOptions = {}): Pr
     started.delete(dir);
     await rm(dir, { recursive: true, force: true });
     // Diagnostics carry the hint (e.g. "run `edgebox local setup`"); an Error message shows it.
-    if (e instanceof EdgeboxError) throw new Error(e.diagnostics.map((d) => formatDiagnostic(d)).join('\n'));
+    if (e instanceof EdgeboxError) throw new Error(e.diagnostics.map((d) => formatDiagnostic(d)).join('\n'), { cause: e });
     throw e;
   }
   return {

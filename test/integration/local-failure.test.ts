@@ -7,7 +7,7 @@ import { isRunning } from '../../src/local/processes.js';
 import { readServerRecord } from '../../src/local/server-layout.js';
 import { boxStatus } from '../../src/local/status.js';
 import { TUNED } from '../../src/render/tuning.js';
-import { capabilityLabel } from '../../src/spec/labels.js';
+import { capabilityLabel } from '../../src/contract/labels.js';
 import { eventually, startBox, type Box } from './harness.js';
 
 const SPEC = 'examples/article-box.yaml';

@@ -7,7 +7,7 @@ import { allocatable, MAX_PODS } from '../../src/catalog/reserve.js';
 import { initialServers } from '../../src/plan/control-plane.js';
 import { nodeLabels, nodeTaints } from '../../src/render/node-metadata.js';
 import { hardwareOf } from '../../src/spec/derive.js';
-import { capabilityLabel } from '../../src/spec/labels.js';
+import { capabilityLabel } from '../../src/contract/labels.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { parseQuantity } from '../../src/spec/quantity.js';
 import type { BoxSpec } from '../../src/spec/schema.js';

@@ -2,7 +2,6 @@ import { CoordinationV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/clie
 import { GROUP, PLURAL, VERSION } from '../../src/crd/edgebox-crd.js';
 import { ownershipEvents } from '../../src/peripherals/events.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SYSTEM_NAMESPACE } from '../../src/agent/heartbeat/lease-publisher.js';
 import { readState } from '../../src/local/box-state.js';
 import { killModule, reviveModule } from '../../src/local/failure-injection.js';
 import { healIsolations, isolateModule } from '../../src/local/partition.js';
@@ -10,10 +9,11 @@ import { checkHistory } from '../../src/peripherals/check.js';
 import { callGrantApi, GrantPoller, type Endpoint } from '../../src/peripherals/grant-client.js';
 import { toPeripheralLease, type PeripheralLease } from '../../src/peripherals/lease.js';
 import { requestMove } from '../../src/peripherals/move.js';
-import { ownsLabel, peripheralLeaseName } from '../../src/peripherals/names.js';
+import { ownsLabel, peripheralLeaseName } from '../../src/contract/peripherals.js';
 import { historyFilesIn, readHistory } from '../../src/peripherals/read-history.js';
 import { applyFixture, readyPod, rejoined, seconds, SPEC } from './failover-helpers.js';
 import { eventually, startBox, type Box } from './harness.js';
+import { SYSTEM_NAMESPACE } from '../../src/contract/leases.js';
 
 /**
  * Exclusive peripherals end to end on a local box with agents and a controller. The fixture's

@@ -1,20 +1,22 @@
 import { join } from 'node:path';
 import { CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentLeaseName, SYSTEM_NAMESPACE } from '../../src/agent/heartbeat/lease-publisher.js';
 import { readRuntimeRecords } from '../../src/agent/self-fence/local-runtime.js';
-import type { Health } from '../../src/agent/heartbeat/http-endpoint.js';
+import type { AgentHealth } from '../../src/agent/heartbeat/http-endpoint.js';
 import { applyBox } from '../../src/apply/apply.js';
 import { Cluster } from '../../src/apply/cluster.js';
-import { ANNOTATIONS, FENCED_TAINT, SELF_FENCE_MARGIN_MS } from '../../src/controller/model.js';
+import { SELF_FENCE_MARGIN_MS } from '../../src/controller/model.js';
 import { readState } from '../../src/local/box-state.js';
 import { healIsolations, isolateModule, listIsolations } from '../../src/local/partition.js';
 import { runtimeFile } from '../../src/local/self-healing.js';
-import { LABELS } from '../../src/spec/labels.js';
+import { LABELS } from '../../src/contract/labels.js';
 import { loadSpec } from '../../src/spec/load.js';
 import type { BoxSpec } from '../../src/spec/schema.js';
 import { edgebox, ROOT } from './apply-helpers.js';
 import { eventually, startBox, type Box } from './harness.js';
+import { FENCED_TAINT } from '../../src/contract/taints.js';
+import { FENCE_ANNOTATIONS } from '../../src/contract/fencing.js';
+import { SYSTEM_NAMESPACE, agentLeaseName } from '../../src/contract/leases.js';
 
 const SPEC = join(ROOT, 'test/fixtures/self-fence-box.yaml');
 const NS = 'fence-cell';
@@ -43,9 +45,9 @@ describe('self-fencing of a module cut off from its peers and the API', () => {
 
   const core = () => box.kc.makeApiClient(CoreV1Api);
   const motorPods = async () => (await core().listNamespacedPod({ namespace: NS, labelSelector: `${LABELS.workload}=motor` })).items;
-  const health = async (module: string): Promise<Health> => {
+  const health = async (module: string): Promise<AgentHealth> => {
     const a = (await readState(box.dir))!.agents!.find((x) => x.module === module)!;
-    return (await (await fetch(`http://${a.address}:${a.httpPort}/healthz`)).json()) as Health;
+    return (await (await fetch(`http://${a.address}:${a.httpPort}/healthz`)).json()) as AgentHealth;
   };
 
   it('isolate: the agent fences itself within the bound, the controller taints and releases only after it, heal: it rejoins', async () => {
@@ -82,8 +84,8 @@ describe('self-fencing of a module cut off from its peers and the API', () => {
       return n;
     }, { timeoutMs: 30_000, intervalMs: 100, message: `${victim} tainted` });
     const taintSeenAt = Date.now();
-    const fencedAt = Date.parse(node.metadata!.annotations![ANNOTATIONS.fencedAt]!);
-    expect(node.metadata!.annotations![ANNOTATIONS.fenceMethod]).toBe('taint');
+    const fencedAt = Date.parse(node.metadata!.annotations![FENCE_ANNOTATIONS.fencedAt]!);
+    expect(node.metadata!.annotations![FENCE_ANNOTATIONS.fenceMethod]).toBe('taint');
     // NoSchedule too: the singleton tolerates the out-of-service taint, its replacement must not land here.
     expect(node.spec?.taints?.some((t) => t.key === FENCED_TAINT.key && t.effect === 'NoSchedule')).toBe(true);
 

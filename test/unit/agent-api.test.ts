@@ -8,8 +8,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../src/agent/api/client.js';
 import { readApiTarget } from '../../src/agent/api/kubeconfig.js';
 import { apiTargetFromJson, apiTargetToJson, type ApiTargetJson } from '../../src/agent/api/target-json.js';
-import { LeasePublisher, leaseWithView, microTime, retryDelay, writeAgentLease } from '../../src/agent/heartbeat/lease-publisher.js';
+import { backoffMs } from '../../src/base/backoff.js';
+import { LeasePublisher, leaseWithView, writeAgentLease } from '../../src/agent/heartbeat/lease-publisher.js';
 import { EdgeboxError } from '../../src/diagnostics/diagnostic.js';
+import { microTime } from '../../src/kube/time.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'edgebox-agent-api-'));
 const file = (name: string, text: string) => {
@@ -277,6 +279,6 @@ describe('agent Lease', () => {
   });
 
   it.each([[1, 250], [2, 500], [3, 1000], [5, 4000], [6, 5000], [60, 5000]])('retry %i waits %i ms (capped)', (n, ms) => {
-    expect(retryDelay(n, 250, 5000)).toBe(ms);
+    expect(backoffMs(n, { initialMs: 250, maxMs: 5000 })).toBe(ms);
   });
 });

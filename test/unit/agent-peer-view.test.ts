@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parsePeerView } from '../../src/agent/heartbeat/peer-view.js';
+import { parsePeerView } from '../../src/contract/peer-view.js';
 
 describe('parsePeerView: the one reader of an agent Lease view', () => {
   it.each([

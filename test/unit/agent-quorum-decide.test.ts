@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { chooseSurvivor, decideQuorum, majorityOf, summarize, votersOf, type PeerInput, type QuorumInput } from '../../src/agent/quorum/decide.js';
+import { majorityOf } from '../../src/base/majority.js';
+import { chooseSurvivor, decideQuorum, summarize, votersOf, type PeerInput, type QuorumInput } from '../../src/agent/quorum/decide.js';
 import type { ControlPlaneSummary } from '../../src/agent/quorum/summary.js';
-import type { ControlPlaneReport } from '../../src/agent/role/driver.js';
+import type { ControlPlaneReport } from '../../src/contract/role-driver.js';
 
 const SAFETY = 60_000;
 const LOSS = 5_000;
@@ -351,7 +352,7 @@ describe('decideQuorum safety on any input', () => {
 
   it('a module that is not a voter never resets, fences or demotes', () => {
     fc.assert(fc.property(anyInput, (i) => {
-      const own = { ...i, own: i.own?.role === 'server' ? { ...i.own, members: i.own.members?.filter((m) => m.name !== 'm1') } : i.own };
+      const own = { ...i, own: i.own?.role === 'server' ? { ...i.own, ...(i.own.members ? { members: i.own.members.filter((m) => m.name !== 'm1') } : {}) } : i.own };
       expect(['none', 'wait']).toContain(decideQuorum(own).action.kind);
     }), { numRuns: 1000 });
   });

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { PowerDriver, PowerState } from '../../src/controller/power/driver.js';
-import { agentPowerDrivers } from '../../src/agent/quorum/power.js';
-import { QuorumRecovery, quorumSpecOptions } from '../../src/agent/quorum/recovery.js';
-import { LocalPowerDriver } from '../../src/controller/power/local.js';
-import { TuringPiBmcDriver } from '../../src/controller/power/turingpi-bmc.js';
-import type { ControlPlaneReport } from '../../src/agent/role/driver.js';
+import type { PowerDriver, PowerState } from '../../src/power/driver.js';
+import { powerDrivers } from '../../src/power/drivers.js';
+import { QuorumRecovery, quorumSpecOptions } from '../../src/agent/quorum/recovery-loop.js';
+import { LocalPowerDriver } from '../../src/local/power-driver.js';
+import { TuringPiBmcDriver } from '../../src/power/turingpi-bmc.js';
+import type { ControlPlaneReport } from '../../src/contract/role-driver.js';
 import { parseSpec } from '../../src/spec/load.js';
 
 const member = (name: string) => ({ id: name, name, peerURLs: [], clientURLs: [], learner: false });
@@ -26,6 +26,7 @@ function setup(o: { powerState?: PowerState; powered?: boolean; safetyMs?: numbe
     driver: {
       resetCluster: async () => { calls.push('resetCluster'); await o.resetting; report = { ...report, leader: 'm1', healthy: true, members: [member('m1')] }; },
       demote: async () => { calls.push('demote'); },
+      restart: async () => { calls.push('restart'); },
     },
     report: () => report,
     peers: () => o.peers ?? { m2: { reachable: false, silentMs: now - 1_000_000 }, m3: { reachable: false, silentMs: now - 1_000_000 } },
@@ -36,7 +37,10 @@ function setup(o: { powerState?: PowerState; powered?: boolean; safetyMs?: numbe
   return {
     r, calls,
     advance: (ms: number) => { now += ms; },
-    loseLeader: () => { report = { ...report, leader: undefined, healthy: false }; },
+    loseLeader: () => {
+      const { leader: _lost, ...rest } = report;
+      report = { ...rest, healthy: false };
+    },
   };
 }
 
@@ -131,11 +135,11 @@ spec:
   });
 
   it('fences with the controller\'s power drivers, one per board, and none it cannot use', async () => {
-    expect(await agentPowerDrivers({}, {})).toBeUndefined();
-    expect(await agentPowerDrivers({ m2: { driver: 'local', slot: 2 } }, {})).toBeUndefined();
-    const local = (await agentPowerDrivers({ m2: { driver: 'local', slot: 2 } }, { localDir: '/tmp/box' }))!;
+    expect(await powerDrivers([], {})).toBeUndefined();
+    expect(await powerDrivers([{ driver: 'local', slot: 2 }], {})).toBeUndefined();
+    const local = (await powerDrivers([{ driver: 'local', slot: 2 }], { localDir: '/tmp/box' }))!;
     expect(local({ driver: 'local', slot: 2 })).toBeInstanceOf(LocalPowerDriver);
-    const bmc = (await agentPowerDrivers({ m1: { driver: 'turingpi-bmc', slot: 1 }, m2: { driver: 'turingpi-bmc', slot: 2 }, m3: { driver: 'turingpi-bmc', slot: 1, endpoint: 'http://10.0.0.9' } }, {}))!;
+    const bmc = (await powerDrivers([{ driver: 'turingpi-bmc', slot: 1 }, { driver: 'turingpi-bmc', slot: 2 }, { driver: 'turingpi-bmc', slot: 1, endpoint: 'http://10.0.0.9' }], {}))!;
     expect(bmc({ driver: 'turingpi-bmc', slot: 1 })).toBeInstanceOf(TuringPiBmcDriver);
     expect(bmc({ driver: 'turingpi-bmc', slot: 2 })).toBe(bmc({ driver: 'turingpi-bmc', slot: 1 }));
     expect(bmc({ driver: 'turingpi-bmc', slot: 1, endpoint: 'http://10.0.0.9' })).not.toBe(bmc({ driver: 'turingpi-bmc', slot: 1 }));

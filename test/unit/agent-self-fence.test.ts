@@ -4,13 +4,14 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CommandResult, CommandRunner } from '../../src/agent/role/command-runner.js';
-import { decideSelfFence, inMinority, majorityOf, type SelfFenceInput } from '../../src/agent/self-fence/decide.js';
+import { decideSelfFence, inMinority, type SelfFenceInput } from '../../src/agent/self-fence/decide.js';
 import { k3sRuntime } from '../../src/agent/self-fence/k3s-runtime.js';
 import { localRuntime, readRuntimeRecords } from '../../src/agent/self-fence/local-runtime.js';
 import type { RuntimeDriver } from '../../src/agent/self-fence/runtime.js';
-import { SelfFence } from '../../src/agent/self-fence/self-fence.js';
+import { SelfFence } from '../../src/agent/self-fence/self-fence-loop.js';
 import { EdgeboxError } from '../../src/diagnostics/diagnostic.js';
 import { boxTag, isolationRuleArgs, isolationRules, isolationsIn } from '../../src/local/partition.js';
+import { majorityOf } from '../../src/base/majority.js';
 
 const B = 3000;
 const base: SelfFenceInput = { modules: 5, reachablePeers: 4, lastApiWrite: 10_000, startedAt: 0, now: 10_500, boundMs: B, fenced: false };

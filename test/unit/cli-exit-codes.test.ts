@@ -3,15 +3,15 @@ import { edgebox } from './run-cli.js';
 
 describe('edgebox CLI exit codes', () => {
   it.each([
-    ['a valid spec', ['validate', 'examples/article-box.yaml'], 0],
-    ['an invalid spec', ['validate', 'test/fixtures/invalid/many-errors.yaml'], 2],
-    ['broken YAML', ['validate', 'test/fixtures/invalid/bad-yaml.yaml'], 2],
-    ['a requirement nothing satisfies', ['validate', 'test/fixtures/invalid/unsatisfiable.yaml'], 2],
-    ['a missing file', ['validate', 'no/such/box.yaml'], 2],
-    ['an unknown command', ['valdate', 'examples/article-box.yaml'], 2],
-    ['an unknown output format', ['validate', 'examples/article-box.yaml', '-o', 'xml'], 2],
-    ['help', ['--help'], 0],
-  ])('%s exits %i', (_name, args, code) => {
+    ['a valid spec', 0, ['validate', 'examples/article-box.yaml']],
+    ['an invalid spec', 2, ['validate', 'test/fixtures/invalid/many-errors.yaml']],
+    ['broken YAML', 2, ['validate', 'test/fixtures/invalid/bad-yaml.yaml']],
+    ['a requirement nothing satisfies', 2, ['validate', 'test/fixtures/invalid/unsatisfiable.yaml']],
+    ['a missing file', 2, ['validate', 'no/such/box.yaml']],
+    ['an unknown command', 2, ['valdate', 'examples/article-box.yaml']],
+    ['an unknown output format', 2, ['validate', 'examples/article-box.yaml', '-o', 'xml']],
+    ['help', 0, ['--help']],
+  ])('%s exits %i', (_name, code, args) => {
     expect(edgebox(...args).code).toBe(code);
   });
 

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { TuringPiBmcDriver } from '../../src/controller/power/turingpi-bmc.js';
+import { TuringPiBmcDriver } from '../../src/power/turingpi-bmc.js';
 import { EdgeboxError } from '../../src/diagnostics/diagnostic.js';
 
 /**

@@ -1,8 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { assess, decide, nextFenceCount, quorumOf, selfFenceDeadline, settleSeconds, type Action, type Observed } from '../../src/controller/decide.js';
-import { ANNOTATIONS, FENCED_TAINT, failoverOf, OUT_OF_SERVICE_TAINT, SELF_FENCE_MARGIN_MS, type AgentView, type ObservedNode } from '../../src/controller/model.js';
+import { assess, decide, nextFenceCount, witnessQuorum, selfFenceDeadline, settleSeconds, type Action, type Observed } from '../../src/controller/decide.js';
+import { failoverOf, SELF_FENCE_MARGIN_MS, type AgentView, type ObservedNode } from '../../src/controller/model.js';
 import { dead, down, fenced, healthy, node, NOW, pod, record, T, up, view, withNode } from './controller-fixtures.js';
+import { OUT_OF_SERVICE_TAINT, FENCED_TAINT } from '../../src/contract/taints.js';
+import { FENCE_ANNOTATIONS } from '../../src/contract/fencing.js';
 
 const types = (actions: Action[]) => actions.map((a) => `${a.type} ${a.module}`);
 const only = (actions: Action[]) => {
@@ -14,7 +16,7 @@ const annotations = (a: Action) => ('patch' in a ? a.patch.annotations : a.onCon
 describe('quorum', () => {
   it.each([
     [1, 2], [2, 2], [3, 2], [4, 2], [5, 3], [6, 3], [7, 4],
-  ])('a box of %i modules needs %i witnesses', (n, q) => expect(quorumOf(n)).toBe(q));
+  ])('a box of %i modules needs %i witnesses', (n, q) => expect(witnessQuorum(n)).toBe(q));
 });
 
 describe('decide: detection', () => {
@@ -28,7 +30,7 @@ describe('decide: detection', () => {
     if (a.type !== 'detect') return;
     expect(a.record).toEqual({ detectedAt: NOW, lastSeenAt: T(-1500), witnesses: ['m2', 'm3'] });
     expect(a.patch).toMatchObject({ node: 'm1', resourceVersion: 'rv-m1' });
-    expect(JSON.parse(a.patch.annotations![ANNOTATIONS.failover]!)).toEqual({
+    expect(JSON.parse(a.patch.annotations![FENCE_ANNOTATIONS.failover]!)).toEqual({
       detectedAt: new Date(NOW).toISOString(), lastSeenAt: new Date(T(-1500)).toISOString(), witnesses: ['m2', 'm3'],
     });
   });
@@ -121,17 +123,17 @@ describe('decide: detection', () => {
   });
 
   it('detected but back before it was fenced: the detection is cancelled', () => {
-    const o = withNode(healthy(3), 'm1', { annotations: { [ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(T(-500)).toISOString() }) } });
+    const o = withNode(healthy(3), 'm1', { annotations: { [FENCE_ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(T(-500)).toISOString() }) } });
     const a = only(decide(o));
     expect(a.type).toBe('cancel-detection');
-    expect(annotations(a)).toEqual({ [ANNOTATIONS.failover]: null });
+    expect(annotations(a)).toEqual({ [FENCE_ANNOTATIONS.failover]: null });
   });
 });
 
 describe('decide: fencing', () => {
   /** Detected long enough ago that a module without an agent Lease has fenced itself. */
   const waited = record({ detectedAt: T(-10_000) });
-  const detected = (o: Observed, r = record()) => withNode(o, 'm1', { annotations: { [ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(r.detectedAt).toISOString(), lastSeenAt: new Date(r.lastSeenAt!).toISOString(), witnesses: r.witnesses, ...(r.powerError ? { powerError: r.powerError } : {}) }) } });
+  const detected = (o: Observed, r = record()) => withNode(o, 'm1', { annotations: { [FENCE_ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(r.detectedAt).toISOString(), lastSeenAt: new Date(r.lastSeenAt!).toISOString(), witnesses: r.witnesses, ...(r.powerError ? { powerError: r.powerError } : {}) }) } });
 
   it('no power driver: the out-of-service taint, keeping the node\'s other taints, is the fence', () => {
     const other = { key: 'CriticalAddonsOnly', value: 'true', effect: 'NoExecute' as const };
@@ -139,14 +141,14 @@ describe('decide: fencing', () => {
     const a = only(decide({ ...o, nodes: o.nodes.map((n) => (n.name === 'm1' ? { ...n, annotations: detected(dead(healthy(3), 'm1'), waited).nodes[0]!.annotations } : n)) }));
     expect(a).toMatchObject({ type: 'taint', method: 'taint', patch: { taints: [other, OUT_OF_SERVICE_TAINT, FENCED_TAINT] } });
     expect(annotations(a)).toEqual({
-      [ANNOTATIONS.fenceMethod]: 'taint', [ANNOTATIONS.fencedAt]: new Date(NOW).toISOString(), [ANNOTATIONS.fenceCount]: '1',
+      [FENCE_ANNOTATIONS.fenceMethod]: 'taint', [FENCE_ANNOTATIONS.fencedAt]: new Date(NOW).toISOString(), [FENCE_ANNOTATIONS.fenceCount]: '1',
     });
   });
 
   it.each(['local', 'turingpi-bmc'] as const)('a %s power driver powers the module off first', (driver) => {
     const a = only(decide(detected(dead(healthy(3, { power: driver }), 'm1'))));
     expect(a).toMatchObject({ type: 'power-off', driver: { driver, slot: 1 } });
-    expect(annotations(a)).toMatchObject({ [ANNOTATIONS.fenceMethod]: 'power' });
+    expect(annotations(a)).toMatchObject({ [FENCE_ANNOTATIONS.fenceMethod]: 'power' });
   });
 
   it('when the power driver failed, the taint fences instead', () => {
@@ -205,7 +207,7 @@ describe('decide: fencing', () => {
     });
 
     it('the out-of-service taint itself is not held back: the module is fenced at once', () => {
-      const o = withNode(dead(healthy(3), 'm1'), 'm1', { annotations: { [ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(T(-100)).toISOString() }) } });
+      const o = withNode(dead(healthy(3), 'm1'), 'm1', { annotations: { [FENCE_ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(T(-100)).toISOString() }) } });
       expect(types(decide({ ...o, views: [...o.views, view('m1', {}, 200)] }))).toEqual(['taint m1']);
     });
 
@@ -240,12 +242,12 @@ describe('decide: fencing', () => {
   });
 
   it.each([
-    ['no replacement yet', [], false],
-    ['a replacement not Ready', [pod('vision-b', 'm2', { ready: false, createdAt: T(0) })], false],
-    ['the sibling that ran before the failure', [pod('vision-b', 'm2', { createdAt: T(-60_000) })], false],
-    ['a replacement on the fenced module', [pod('vision-b', 'm1', { createdAt: T(0) })], false],
-    ['a Ready replacement elsewhere', [pod('vision-b', 'm2', { createdAt: T(-1000) })], true],
-  ])('released, %s: ready recorded %s', (_what, pods, ready) => {
+    ['no replacement yet', false, []],
+    ['a replacement not Ready', false, [pod('vision-b', 'm2', { ready: false, createdAt: T(0) })]],
+    ['the sibling that ran before the failure', false, [pod('vision-b', 'm2', { createdAt: T(-60_000) })]],
+    ['a replacement on the fenced module', false, [pod('vision-b', 'm1', { createdAt: T(0) })]],
+    ['a Ready replacement elsewhere', true, [pod('vision-b', 'm2', { createdAt: T(-1000) })]],
+  ])('released, %s: ready recorded %s', (_what, ready, pods) => {
     const o = { ...withNode(dead(healthy(3), 'm1'), 'm1', fenced('taint', { releasedAt: T(-500), workloads: ['t/vision'] })), pods };
     // A replacement on the fenced module is still bound to it, so it is released first.
     const actions = decide(o).filter((a) => a.type !== 'release-pods');
@@ -263,12 +265,12 @@ describe('decide: rejoin', () => {
     const f = fenced('taint', done, T(-120_000), count);
     return withNode(healthy(3, { settleSeconds: settle }), 'm1', { ...f, annotations: { ...f.annotations, ...annotations } });
   };
-  const since = (ms: number) => ({ [ANNOTATIONS.healthySince]: new Date(T(-ms)).toISOString() });
+  const since = (ms: number) => ({ [FENCE_ANNOTATIONS.healthySince]: new Date(T(-ms)).toISOString() });
 
   it('healthy again: the settle period starts', () => {
     const a = only(decide(back()));
     expect(a.type).toBe('mark-healthy');
-    expect(annotations(a)).toEqual({ [ANNOTATIONS.healthySince]: new Date(NOW).toISOString() });
+    expect(annotations(a)).toEqual({ [FENCE_ANNOTATIONS.healthySince]: new Date(NOW).toISOString() });
   });
 
   it('healthy for less than the settle period: wait', () => {
@@ -280,7 +282,7 @@ describe('decide: rejoin', () => {
     const o = withNode(back(since(30_000)), 'm1', { taints: [other, OUT_OF_SERVICE_TAINT, FENCED_TAINT] });
     const a = only(decide({ ...o, nodes: o.nodes.map((n) => (n.name === 'm1' ? { ...n, annotations: back(since(30_000)).nodes[0]!.annotations } : n)) }));
     expect(a).toMatchObject({ type: 'rejoin', patch: { taints: [other] } });
-    expect(annotations(a)).toEqual({ [ANNOTATIONS.fenceMethod]: null, [ANNOTATIONS.healthySince]: null, [ANNOTATIONS.failover]: null });
+    expect(annotations(a)).toEqual({ [FENCE_ANNOTATIONS.fenceMethod]: null, [FENCE_ANNOTATIONS.healthySince]: null, [FENCE_ANNOTATIONS.failover]: null });
   });
 
   it.each([
@@ -305,19 +307,19 @@ describe('decide: rejoin', () => {
   });
 
   it.each([
-    ['never fenced', {}, 1],
-    ['fenced 10 min ago, once', { [ANNOTATIONS.fencedAt]: new Date(T(-600_000)).toISOString(), [ANNOTATIONS.fenceCount]: '1' }, 2],
-    ['fenced 10 min ago, third time', { [ANNOTATIONS.fencedAt]: new Date(T(-600_000)).toISOString(), [ANNOTATIONS.fenceCount]: '3' }, 4],
-    ['fenced 2 h ago', { [ANNOTATIONS.fencedAt]: new Date(T(-7_200_000)).toISOString(), [ANNOTATIONS.fenceCount]: '3' }, 1],
-  ])('the fence count of a module %s is %i', (_what, ann, expected) => {
+    ['never fenced', 1, {}],
+    ['fenced 10 min ago, once', 2, { [FENCE_ANNOTATIONS.fencedAt]: new Date(T(-600_000)).toISOString(), [FENCE_ANNOTATIONS.fenceCount]: '1' }],
+    ['fenced 10 min ago, third time', 4, { [FENCE_ANNOTATIONS.fencedAt]: new Date(T(-600_000)).toISOString(), [FENCE_ANNOTATIONS.fenceCount]: '3' }],
+    ['fenced 2 h ago', 1, { [FENCE_ANNOTATIONS.fencedAt]: new Date(T(-7_200_000)).toISOString(), [FENCE_ANNOTATIONS.fenceCount]: '3' }],
+  ])('the next fence count of a module %s is %i', (_what, expected, ann) => {
     expect(nextFenceCount(node('m1', { annotations: ann }), NOW)).toBe(expected);
   });
 
   it('a fence less than an hour after the previous one is recorded with the next count', () => {
     const o = withNode(dead(healthy(3), 'm1'), 'm1', {
-      annotations: { [ANNOTATIONS.fencedAt]: new Date(T(-600_000)).toISOString(), [ANNOTATIONS.fenceCount]: '1', [ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(T(-10_000)).toISOString() }) },
+      annotations: { [FENCE_ANNOTATIONS.fencedAt]: new Date(T(-600_000)).toISOString(), [FENCE_ANNOTATIONS.fenceCount]: '1', [FENCE_ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(T(-10_000)).toISOString() }) },
     });
-    expect(annotations(only(decide(o)))).toMatchObject({ [ANNOTATIONS.fenceCount]: '2' });
+    expect(annotations(only(decide(o)))).toMatchObject({ [FENCE_ANNOTATIONS.fenceCount]: '2' });
   });
 });
 
@@ -329,7 +331,7 @@ describe('decide: properties', () => {
     age: fc.integer({ min: 0, max: 6000 }),
     peers: fc.record(Object.fromEntries(names.filter((p) => p !== module).map((p) => [p, peerEntry]))),
   }).map(({ age, peers }): AgentView => ({ module, renewTime: T(-age), durationSeconds: 3, peers }));
-  const state = fc.constantFrom<Partial<ObservedNode>>({}, { annotations: { [ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(T(-100)).toISOString() }) } }, fenced('power', {}, T(-900)), { ...fenced('taint'), taints: [] }, fenced('taint', { detectedAt: T(-4000) }), fenced('taint', { detectedAt: T(-8000) }));
+  const state = fc.constantFrom<Partial<ObservedNode>>({}, { annotations: { [FENCE_ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(T(-100)).toISOString() }) } }, fenced('power', {}, T(-900)), { ...fenced('taint'), taints: [] }, fenced('taint', { detectedAt: T(-4000) }), fenced('taint', { detectedAt: T(-8000) }));
   const observed = fc.record({
     views: fc.tuple(...names.map(agentView)).chain((vs) => fc.subarray(vs)),
     leases: fc.tuple(...names.map(() => fc.option(fc.integer({ min: -60_000, max: 0 }).map(T)))),
@@ -349,7 +351,7 @@ describe('decide: properties', () => {
         if (!fencing) continue;
         const fresh = o.views.filter((v) => v.module !== a.module && NOW - v.renewTime! <= 3000);
         const witnesses = fresh.filter((v) => v.peers[a.module]?.reachable === false);
-        expect(witnesses.length).toBeGreaterThanOrEqual(quorumOf(N));
+        expect(witnesses.length).toBeGreaterThanOrEqual(witnessQuorum(N));
         const lastSeen = Math.max(...witnesses.map((v) => v.peers[a.module]?.lastSeen ?? -Infinity));
         const renew = o.nodeLeases.find((l) => l.node === a.module)!.renewTime;
         if (renew !== null && lastSeen !== -Infinity) expect(renew).toBeLessThanOrEqual(lastSeen + 200);
@@ -360,7 +362,7 @@ describe('decide: properties', () => {
   it('a singleton is never released from a module fenced by the taint alone before its agent\'s last renewal plus the bound and margin', () => {
     fc.assert(fc.property(observed, (o) => {
       for (const a of decide(o)) {
-        if (a.type !== 'release-pods' || o.nodes.find((n) => n.name === a.module)?.annotations[ANNOTATIONS.fenceMethod] !== 'taint') continue;
+        if (a.type !== 'release-pods' || o.nodes.find((n) => n.name === a.module)?.annotations[FENCE_ANNOTATIONS.fenceMethod] !== 'taint') continue;
         if (!a.pods.some((p) => o.pods.find((x) => x.uid === p.uid)?.singleton)) continue;
         const renewed = o.views.find((v) => v.module === a.module)?.renewTime ?? a.record.detectedAt;
         expect(o.now).toBeGreaterThanOrEqual(renewed + o.box.spec.failover.selfFenceSeconds * 1000 + SELF_FENCE_MARGIN_MS);
@@ -373,7 +375,7 @@ describe('decide: properties', () => {
       for (const a of decide(o)) {
         if (a.type !== 'release-pods') continue;
         const n = o.nodes.find((x) => x.name === a.module)!;
-        expect(n.annotations[ANNOTATIONS.fenceMethod]).toBeDefined();
+        expect(n.annotations[FENCE_ANNOTATIONS.fenceMethod]).toBeDefined();
         expect(n.taints).toContainEqual(OUT_OF_SERVICE_TAINT);
       }
     }), { numRuns: 500 });

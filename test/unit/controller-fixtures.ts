@@ -1,7 +1,9 @@
 import type { Observed } from '../../src/controller/decide.js';
-import { ANNOTATIONS, FENCE_TAINTS, formatFailover, type AgentView, type FailoverRecord, type ObservedNode, type ObservedPod, type PeerEntry } from '../../src/controller/model.js';
+import { type AgentView, type ObservedNode, type ObservedPod, type PeerEntry } from '../../src/controller/model.js';
 import { parseSpec } from '../../src/spec/load.js';
 import type { BoxSpec } from '../../src/spec/schema.js';
+import { FENCE_TAINTS } from '../../src/contract/taints.js';
+import { FENCE_ANNOTATIONS, type FailoverRecord, formatFailover } from '../../src/contract/fencing.js';
 
 /** A box of `n` CM4 modules m1..mn; `power` gives each a driver. Heartbeat 200 ms, settle 30 s, self-fence 3 s. */
 export function testBox(n: number, opts: { power?: 'local' | 'turingpi-bmc'; settleSeconds?: number; selfFenceSeconds?: number } = {}): BoxSpec {
@@ -34,8 +36,8 @@ export function view(module: string, peers: Record<string, Partial<PeerEntry>>, 
 }
 
 /** Peer entry of a module that went silent at `lastSeen`. */
-export const down = (lastSeen = T(-1500)): Partial<PeerEntry> => ({ reachable: false, lastSeen, suspicion: 7.5 });
-export const up: Partial<PeerEntry> = { reachable: true, lastSeen: T(-100), suspicion: 0.5 };
+export const down = (lastSeen = T(-1500)): PeerEntry => ({ reachable: false, lastSeen, suspicion: 7.5 });
+export const up: PeerEntry = { reachable: true, lastSeen: T(-100), suspicion: 0.5 };
 
 export function pod(name: string, nodeName: string | undefined, o: Partial<ObservedPod> = {}): ObservedPod {
   return { namespace: 't', name, uid: `uid-${name}`, node: nodeName, workload: name.replace(/-\w+$/, ''), singleton: false, ownerKind: 'ReplicaSet', deleting: false, ready: true, createdAt: T(-3_600_000), ...o };
@@ -76,10 +78,10 @@ export function record(r: Partial<FailoverRecord> = {}): FailoverRecord {
 export function fenced(method: 'power' | 'taint', r: Partial<FailoverRecord> = {}, fencedAt = T(-900), count = 1): Partial<ObservedNode> {
   return {
     annotations: {
-      [ANNOTATIONS.fenceMethod]: method,
-      [ANNOTATIONS.fencedAt]: new Date(fencedAt).toISOString(),
-      [ANNOTATIONS.fenceCount]: String(count),
-      [ANNOTATIONS.failover]: formatFailover(record(r)),
+      [FENCE_ANNOTATIONS.fenceMethod]: method,
+      [FENCE_ANNOTATIONS.fencedAt]: new Date(fencedAt).toISOString(),
+      [FENCE_ANNOTATIONS.fenceCount]: String(count),
+      [FENCE_ANNOTATIONS.failover]: formatFailover(record(r)),
     },
     taints: [...FENCE_TAINTS],
   };

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { restartDelay, toAgentView, toNodeLease, toObservedNode, toObservedPod } from '../../src/controller/informers.js';
-import { ANNOTATIONS } from '../../src/controller/model.js';
-import { currentFailovers, mergeFailovers, moduleStatuses, type FailoverStatus } from '../../src/controller/status.js';
+import { backoffMs } from '../../src/base/backoff.js';
+import { currentFailovers, mergeFailovers, moduleStatuses } from '../../src/controller/status.js';
 import { dead, fenced, healthy, T, withNode } from './controller-fixtures.js';
+import { FENCE_ANNOTATIONS } from '../../src/contract/fencing.js';
+import type { FailoverStatus } from '../../src/contract/edgebox-status.js';
+import { toObservedNode, toNodeLease, toAgentView, toObservedPod } from '../../src/controller/observe.js';
 
 describe('EdgeBox status', () => {
   it.each([
@@ -10,7 +12,7 @@ describe('EdgeBox status', () => {
     ['one agent cannot hear m1', (o: ReturnType<typeof healthy>) => ({ ...o, views: o.views.map((v) => (v.module === 'm2' ? { ...v, peers: { ...v.peers, m1: { reachable: false, lastSeen: T(-1500), suspicion: 7.5 } } } : v)) }), ['Suspected', 'Healthy', 'Healthy', 'Healthy']],
     ['m1 dead', (o: ReturnType<typeof healthy>) => dead(o, 'm1'), ['Failed', 'Healthy', 'Healthy', 'Healthy']],
     ['m1 fenced', (o: ReturnType<typeof healthy>) => withNode(dead(o, 'm1'), 'm1', fenced('taint')), ['Fenced', 'Healthy', 'Healthy', 'Healthy']],
-    ['m1 fenced and settling', (o: ReturnType<typeof healthy>) => withNode(o, 'm1', { ...fenced('taint'), annotations: { ...fenced('taint').annotations, [ANNOTATIONS.healthySince]: new Date(T(-1000)).toISOString() } }), ['Settling', 'Healthy', 'Healthy', 'Healthy']],
+    ['m1 fenced and settling', (o: ReturnType<typeof healthy>) => withNode(o, 'm1', { ...fenced('taint'), annotations: { ...fenced('taint').annotations, [FENCE_ANNOTATIONS.healthySince]: new Date(T(-1000)).toISOString() } }), ['Settling', 'Healthy', 'Healthy', 'Healthy']],
     ['m1 without a node', (o: ReturnType<typeof healthy>) => ({ ...o, nodes: o.nodes.filter((n) => n.name !== 'm1') }), ['Unknown', 'Healthy', 'Healthy', 'Healthy']],
   ])('health: %s', (_what, change, expected) => {
     expect(moduleStatuses(change(healthy(4))).map((m) => m.health)).toEqual(expected);
@@ -50,7 +52,7 @@ describe('EdgeBox status', () => {
 
 describe('informer conversions', () => {
   it.each([[1, 200], [2, 400], [5, 3200], [6, 5000], [40, 5000]])('restart %i in a row waits %i ms', (n, ms) => {
-    expect(restartDelay(n, { retryInitialMs: 200, retryMaxMs: 5000 })).toBe(ms);
+    expect(backoffMs(n, { initialMs: 200, maxMs: 5000 })).toBe(ms);
   });
 
   it('an agent Lease becomes a view (from a watch: strings)', () => {

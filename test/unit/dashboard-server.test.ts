@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkBearer, isLoopback, isLoopbackHostHeader, newToken } from '../../src/dashboard/auth.js';
-import { retryDelay } from '../../src/dashboard/cluster-watch.js';
+import { backoffMs } from '../../src/base/backoff.js';
 import { startDashboard, type Dashboard } from '../../src/dashboard/server.js';
 import { frame } from '../../src/dashboard/sse.js';
 import { readStatic } from '../../src/dashboard/static-files.js';
@@ -41,7 +41,7 @@ describe('auth', () => {
 
 describe('plumbing', () => {
   it('retry delay doubles up to its cap', () => {
-    expect([1, 2, 3, 4, 5, 6, 10].map((f) => retryDelay(f, { initialMs: 500, maxMs: 10_000 }))).toEqual([500, 1000, 2000, 4000, 8000, 10_000, 10_000]);
+    expect([1, 2, 3, 4, 5, 6, 10].map((f) => backoffMs(f, { initialMs: 500, maxMs: 10_000 }))).toEqual([500, 1000, 2000, 4000, 8000, 10_000, 10_000]);
   });
 
   it('an SSE frame is one event with one data line', () => {

@@ -1,7 +1,8 @@
 import type { V1Lease, V1Node, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { statusFailovers, statusLeader, statusModules } from '../../src/dashboard/edgebox-status.js';
-import { agentViews, healthOf, moduleViews, ownsLabel, userLabels, witnessesOf } from '../../src/dashboard/modules-view.js';
+import { ownsLabel } from '../../src/contract/peripherals.js';
+import { agentViews, healthOf, moduleViews, userLabels, witnessesOf } from '../../src/dashboard/modules-view.js';
 import type { ClusterSnapshot } from '../../src/dashboard/snapshot.js';
 import { whatIf } from '../../src/dashboard/what-if.js';
 import { fromPods, stateOf } from '../../src/dashboard/workloads-view.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { edgebox, root } from './run-cli.js';
+import { edgebox } from './run-cli.js';
 
 describe('edgebox agent discover', () => {
   it('prints the hardware, capabilities, resources and notes as JSON', () => {

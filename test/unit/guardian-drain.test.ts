@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planDrain } from '../../src/controller/guardian/drain-plan.js';
-import { CONTROL_PLANE_ANNOTATIONS as A, formatRoleChange } from '../../src/controller/guardian/names.js';
-import { drainDone } from '../../src/status/drain-request.js';
+import { CONTROL_PLANE_ANNOTATIONS as A, formatRoleChange } from '../../src/contract/control-plane.js';
+import { drainDone } from '../../src/controller/guardian/drain-request.js';
 import { T } from './controller-fixtures.js';
 import { observe, threeServers, type World } from './guardian-fixtures.js';
 

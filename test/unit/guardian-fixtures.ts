@@ -1,20 +1,22 @@
-import type { MemberInfo } from '../../src/agent/role/driver.js';
-import { ANNOTATIONS, OUT_OF_SERVICE_TAINT, type ObservedPod } from '../../src/controller/model.js';
+import type { MemberInfo } from '../../src/contract/role-driver.js';
+import { type ObservedPod } from '../../src/controller/model.js';
 import type { GuardianObserved, ModuleReport } from '../../src/controller/guardian/view.js';
 import { parseSpec } from '../../src/spec/load.js';
 import { NOW, T } from './controller-fixtures.js';
+import { OUT_OF_SERVICE_TAINT } from '../../src/contract/taints.js';
+import { FENCE_ANNOTATIONS } from '../../src/contract/fencing.js';
 
 /** One module of a test world: what it is in etcd and whether it is alive. */
 export interface WorldModule {
   name: string;
   /** Its etcd membership. */
-  member?: 'voter' | 'learner';
+  member?: 'voter' | 'learner' | undefined;
   /** Powered and heard by the others (default true). A dead module has a stale node Lease and no report. */
   alive?: boolean;
   /** Its member answers (default true). */
   etcdHealthy?: boolean;
   /** What its report says it runs as; default: server when a member, else agent. */
-  role?: 'server' | 'agent';
+  role?: 'server' | 'agent' | undefined;
   /** May it serve (default true). */
   serverRole?: boolean;
   fenced?: boolean;
@@ -72,7 +74,7 @@ ${w.workloads ?? ''}
       name: m.name,
       resourceVersion: `rv-${m.name}`,
       labels: {},
-      annotations: { ...(m.fenced ? { [ANNOTATIONS.fenceMethod]: 'power', [ANNOTATIONS.fencedAt]: new Date(T(-900)).toISOString() } : {}), ...m.annotations },
+      annotations: { ...(m.fenced ? { [FENCE_ANNOTATIONS.fenceMethod]: 'power', [FENCE_ANNOTATIONS.fencedAt]: new Date(T(-900)).toISOString() } : {}), ...m.annotations },
       taints: m.fenced ? [OUT_OF_SERVICE_TAINT] : [],
       ready: alive(m) ? 'True' : 'Unknown',
     })),

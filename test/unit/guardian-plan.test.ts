@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CONTROL_PLANE_ANNOTATIONS as A, formatRoleChange, parseControlPlaneReport } from '../../src/controller/guardian/names.js';
+import { CONTROL_PLANE_ANNOTATIONS as A, formatRoleChange, parseControlPlaneReport } from '../../src/contract/control-plane.js';
 import { planControlPlane, PROMOTION_TIMEOUT_MS, type GuardianAction } from '../../src/controller/guardian/plan.js';
 import { rankCandidates } from '../../src/controller/guardian/candidates.js';
 import { controlPlaneView } from '../../src/controller/guardian/view.js';
@@ -50,7 +50,7 @@ describe('planControlPlane: steady state and failures', () => {
 
   it('promotion asked, not yet a voter (or a learner): in flight', () => {
     for (const member of [undefined, 'learner'] as const) {
-      const p = plan(threeServers((m) => (m.name === 'm2' ? { alive: false, member: undefined, annotations: { [A.desiredRole]: 'agent' } }
+      const p = plan(threeServers((m): Partial<WorldModule> => (m.name === 'm2' ? { alive: false, member: undefined, annotations: { [A.desiredRole]: 'agent' } }
         : m.name === 'm4' ? { member, role: 'server', etcdHealthy: member !== undefined, annotations: { [A.desiredRole]: 'server', [A.change]: changeAt('promote') } } : {})));
       expect(p.actions).toEqual([]);
       expect(p.pending).toMatchObject({ type: 'promote', module: 'm4' });
@@ -58,7 +58,7 @@ describe('planControlPlane: steady state and failures', () => {
   });
 
   it('the promoted module is a healthy voter: the promotion completes with its duration', () => {
-    const p = plan(threeServers((m) => (m.name === 'm2' ? { alive: false, member: undefined, annotations: { [A.desiredRole]: 'agent' } }
+    const p = plan(threeServers((m): Partial<WorldModule> => (m.name === 'm2' ? { alive: false, member: undefined, annotations: { [A.desiredRole]: 'agent' } }
       : m.name === 'm4' ? { member: 'voter', annotations: { [A.desiredRole]: 'server', [A.change]: changeAt('promote', T(-8000)) } } : {})));
     expect(summary(p.actions)).toEqual(['complete m4']);
     const done = p.actions[0] as Extract<GuardianAction, { type: 'complete' }>;
@@ -68,7 +68,7 @@ describe('planControlPlane: steady state and failures', () => {
   });
 
   it('a promotion that takes too long is given up: the learner is removed, the module stays an agent', () => {
-    const p = plan(threeServers((m) => (m.name === 'm2' ? { alive: false, member: undefined, annotations: { [A.desiredRole]: 'agent' } }
+    const p = plan(threeServers((m): Partial<WorldModule> => (m.name === 'm2' ? { alive: false, member: undefined, annotations: { [A.desiredRole]: 'agent' } }
       : m.name === 'm4' ? { member: 'learner', etcdHealthy: false, annotations: { [A.desiredRole]: 'server', [A.change]: changeAt('promote', NOW - PROMOTION_TIMEOUT_MS - 1) } } : {})));
     expect(summary(p.actions)).toEqual(['complete m4']);
     expect(p.actions[0]!.patch.annotations).toMatchObject({ [A.desiredRole]: 'agent', [A.etcdRemove]: 'true' });

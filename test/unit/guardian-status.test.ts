@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { CONTROL_PLANE_ANNOTATIONS as A } from '../../src/controller/guardian/names.js';
+import { CONTROL_PLANE_ANNOTATIONS as A } from '../../src/contract/control-plane.js';
 import { planControlPlane } from '../../src/controller/guardian/plan.js';
-import { controlPlaneStatus, mergeHistory, type ControlPlaneHistoryEntry } from '../../src/controller/guardian/status.js';
+import { controlPlaneStatus, mergeHistory } from '../../src/controller/guardian/status.js';
 import { NOW } from './controller-fixtures.js';
 import { observe, threeServers, type World } from './guardian-fixtures.js';
+import type { ControlPlaneHistoryEntry } from '../../src/contract/edgebox-status.js';
 
 const statusOf = (w: World, previous?: Parameters<typeof controlPlaneStatus>[0]['previous'], now = NOW) =>
   controlPlaneStatus({ now, servers: w.servers, plan: planControlPlane(observe({ ...w, now })), previous, added: [] });

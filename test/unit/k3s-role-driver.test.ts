@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostRunner, type CommandResult, type CommandRunner } from '../../src/agent/role/command-runner.js';
-import type { MemberInfo } from '../../src/agent/role/driver.js';
+import type { MemberInfo } from '../../src/contract/role-driver.js';
 import { etcdGateway, parseMemberList, parseStatus, type EtcdGateway, type EtcdStatus } from '../../src/agent/role/etcd-gateway.js';
 import { createK3sDriver, serverUrl, type K3sDriverOptions } from '../../src/agent/role/k3s-driver.js';
 import { parseUnitStates, RESET_FLAG, type UnitState } from '../../src/agent/role/k3s-plan.js';

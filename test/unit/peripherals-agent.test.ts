@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ApiResponse } from '../../src/agent/api/client.js';
 import { PeripheralOwner, type LossReason } from '../../src/agent/grant/owner.js';
-import { PERIPHERAL_ANNOTATIONS, DEFAULT_PERIPHERAL_TIMINGS as T } from '../../src/peripherals/names.js';
+import { PERIPHERAL_ANNOTATIONS, DEFAULT_PERIPHERAL_TIMINGS as T } from '../../src/contract/peripherals.js';
 
 /**
  * The agent's side of an ownership Lease, against an in-memory API that keeps resourceVersions

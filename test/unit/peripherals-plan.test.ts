@@ -1,14 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { HOLDER_STALE_GRACE_MS, planPeripherals, type PeripheralAction, type PeripheralObserved } from '../../src/controller/peripherals/plan.js';
 import { peripheralStatuses } from '../../src/controller/peripherals/status.js';
-import { ANNOTATIONS, OUT_OF_SERVICE_TAINT } from '../../src/controller/model.js';
 import { decideGrant } from '../../src/agent/grant/decide.js';
 import { deviceCommands } from '../../src/agent/grant/device.js';
 import type { PeripheralLease } from '../../src/peripherals/lease.js';
-import { DEFAULT_PERIPHERAL_TIMINGS, ownsLabel } from '../../src/peripherals/names.js';
+import { DEFAULT_PERIPHERAL_TIMINGS, ownsLabel } from '../../src/contract/peripherals.js';
 import { chooseOwner, handoverSafety, ownerOrder, type ModuleState } from '../../src/peripherals/ownership.js';
 import { parseSpec } from '../../src/spec/load.js';
 import { down, node, NOW, pod, T, up, view } from './controller-fixtures.js';
+import { OUT_OF_SERVICE_TAINT } from '../../src/contract/taints.js';
+import { FENCE_ANNOTATIONS } from '../../src/contract/fencing.js';
 
 const box = parseSpec(`
 apiVersion: edgebox.dev/v1alpha1
@@ -52,7 +53,7 @@ describe('ownerOrder', () => {
 });
 
 describe('chooseOwner', () => {
-  const states = (eligible: string[]) => new Map<string, ModuleState>(['m1', 'm3'].map((m) => [m, { module: m, eligible: eligible.includes(m), poweredOff: false, taintFenced: false }]));
+  const states = (eligible: string[]) => new Map<string, ModuleState>(['m1', 'm3'].map((m) => [m, { module: m, eligible: eligible.includes(m), mayKeep: false, poweredOff: false, taintFenced: false }]));
   it.each([
     ['keeps a holder that is fine', { holder: 'm3' }, ['m1', 'm3'], { desired: 'm3' }],
     ['takes the first eligible when nobody holds it', { holder: null }, ['m1', 'm3'], { desired: 'm1', reason: 'unowned' }],
@@ -111,13 +112,13 @@ describe('planPeripherals', () => {
   });
 
   it('an owner fenced by power: handed over at once', () => {
-    const fenced = node('m1', { labels: { [ownsLabel('bus')]: 'true' }, annotations: { [ANNOTATIONS.fenceMethod]: 'power' }, ready: 'Unknown' });
+    const fenced = node('m1', { labels: { [ownsLabel('bus')]: 'true' }, annotations: { [FENCE_ANNOTATIONS.fenceMethod]: 'power' }, ready: 'Unknown' });
     const a = planPeripherals(observed({ nodes: [fenced, node('m2'), node('m3')] }));
     expect(kinds(a)).toEqual(['assign m3 5 powered-off', 'label m1 false']);
   });
 
   it('an owner fenced by taint: handed over once its lease expired, without the margin', () => {
-    const fenced = node('m1', { labels: { [ownsLabel('bus')]: 'true' }, annotations: { [ANNOTATIONS.fenceMethod]: 'taint' }, taints: [OUT_OF_SERVICE_TAINT] });
+    const fenced = node('m1', { labels: { [ownsLabel('bus')]: 'true' }, annotations: { [FENCE_ANNOTATIONS.fenceMethod]: 'taint' }, taints: [OUT_OF_SERVICE_TAINT] });
     expect(kinds(planPeripherals(observed({ nodes: [fenced, node('m2'), node('m3')], leases: [lease({ releaseToken: 4 })] })))).toEqual(['label m1 false']);
     expect(kinds(planPeripherals(observed({ nodes: [fenced, node('m2'), node('m3')], leases: [lease({ renewTime: T(-3000), releaseToken: 4 })] })))).toEqual(['assign m3 5 fenced-and-expired', 'label m1 false']);
   });

@@ -19,7 +19,7 @@ const MEMORIES = [undefined, '64Mi', '512Mi', '1Gi', '2Gi', '4Gi', '12Gi', '40Gi
 const validBox: fc.Arbitrary<BoxSpec> = fc
   .array(fc.record({
     hardware: fc.constantFrom(...HARDWARE_IDS),
-    roles: fc.constantFrom(['server', 'agent'], ['agent'], ['server']),
+    roles: fc.constantFrom<('server' | 'agent')[]>(['server', 'agent'], ['agent'], ['server']),
     capabilities: fc.subarray(CARRIER_CAPABILITIES),
   }), { minLength: 1, maxLength: 7 })
   .chain((modules) => {

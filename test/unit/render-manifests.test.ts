@@ -3,7 +3,7 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { renderManifests, type KubeObject } from '../../src/render/manifests.js';
 import { TUNED } from '../../src/render/tuning.js';
-import { ACCELERATOR_TAINT, LABELS } from '../../src/spec/labels.js';
+import { ACCELERATOR_TAINT, LABELS } from '../../src/contract/labels.js';
 import { CRITICALITIES } from '../../src/spec/schema.js';
 import { canonical, EXAMPLES, example, labBox } from './render-fixtures.js';
 
@@ -83,7 +83,7 @@ describe('renderManifests', () => {
       expect(podLabels[LABELS.criticality]).toBe(w.criticality);
     }
     for (const o of objects.filter((x) => x.kind === 'PodDisruptionBudget' || x.kind === 'Service')) {
-      const spec = (o as { spec: SpecView }).spec;
+      const spec = (o as unknown as { spec: SpecView }).spec;
       const selector = o.kind === 'Service' ? spec.selector : spec.selector?.matchLabels;
       expect(workload(o.metadata.name).spec.template!.metadata.labels).toMatchObject(selector ?? { missing: 'selector' });
     }

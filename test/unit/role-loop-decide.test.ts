@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { ControlPlaneReport, MemberInfo } from '../../src/agent/role/driver.js';
-import { clusterView, decideRole, removalActor, type ClusterView, type RoleInputs } from '../../src/agent/role/role-decide.js';
+import type { ControlPlaneReport, MemberInfo } from '../../src/contract/role-driver.js';
+import { clusterView, decideRole, removalActor, type ClusterView, type RoleInputs } from '../../src/agent/role/decide.js';
 import { cadence } from '../../src/agent/role/role-loop.js';
 
 const member = (name: string, n: number, learner = false): MemberInfo => ({

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
-import { EdgeboxError, failure, inputError } from '../../diagnostics/diagnostic.js';
+import { type EdgeboxError, failure, inputError } from '../../diagnostics/diagnostic.js';
 import type { ApiTarget } from './kubeconfig.js';
 
 export interface ApiResponse {

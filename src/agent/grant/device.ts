@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { TuringPiBmcDriver, type BmcCredentials } from '../../controller/power/turingpi-bmc.js';
+import { TuringPiBmcDriver, type BmcCredentials } from '../../power/turingpi-bmc.js';
 
 /**
  * What the owner's agent does to a device it can act on, when it starts and stops owning it:

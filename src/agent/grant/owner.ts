@@ -1,9 +1,10 @@
-import { EdgeboxError } from '../../diagnostics/diagnostic.js';
+import { type EdgeboxError } from '../../diagnostics/diagnostic.js';
 import { isReleased, toPeripheralLease } from '../../peripherals/lease.js';
-import { PERIPHERAL_ANNOTATIONS, peripheralLeaseName, type PeripheralTimings } from '../../peripherals/names.js';
+import { PERIPHERAL_ANNOTATIONS, peripheralLeaseName, type PeripheralTimings } from '../../contract/peripherals.js';
 import type { ApiClient } from '../api/client.js';
-import { microTime, SYSTEM_NAMESPACE } from '../heartbeat/lease-publisher.js';
 import type { Holding } from './decide.js';
+import { microTime } from '../../kube/time.js';
+import { SYSTEM_NAMESPACE } from '../../contract/leases.js';
 
 /**
  * The agent's side of one peripheral's ownership Lease. The controller alone decides who holds

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { PeripheralTimings } from '../../peripherals/names.js';
+import type { PeripheralTimings } from '../../contract/peripherals.js';
 import type { ApiClient } from '../api/client.js';
-import type { Log } from '../heartbeat/log.js';
+import type { Log } from '../../base/log.js';
 import { decideGrant } from './decide.js';
 import { deviceCommands, describeCommand, type AgentPeripheral, type DeviceRunner } from './device.js';
 import type { Append } from './history-file.js';

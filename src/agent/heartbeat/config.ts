@@ -3,9 +3,9 @@ import { isIP } from 'node:net';
 import { inputError } from '../../diagnostics/diagnostic.js';
 import { didYouMean } from '../../diagnostics/suggest.js';
 import type { BoxSpec } from '../../spec/schema.js';
-import { TuringPiBmcDriver } from '../../controller/power/turingpi-bmc.js';
+import { TuringPiBmcDriver } from '../../power/turingpi-bmc.js';
 import type { AgentPeripheral } from '../grant/device.js';
-import { quorumSpecOptions, type QuorumRecoveryOptions } from '../quorum/recovery.js';
+import { quorumSpecOptions, type QuorumRecoveryOptions } from '../quorum/recovery-loop.js';
 
 /** TCP port of GET /healthz, /peers and /metrics unless --http-port says otherwise. */
 export const DEFAULT_HTTP_PORT = 7947;

@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { failure } from '../../diagnostics/diagnostic.js';
-import type { SelfFenceReport } from '../self-fence/self-fence.js';
-import type { QuorumStatus } from '../quorum/recovery.js';
+import type { SelfFenceReport } from '../self-fence/self-fence-loop.js';
+import type { QuorumStatus } from '../quorum/recovery-loop.js';
 
-export interface Health {
+export interface AgentHealth {
   module: string;
   box: string;
   /** Seconds since the agent started. */
@@ -22,7 +22,7 @@ export interface EndpointOptions {
   address: string;
   /** 0: an ephemeral port, reported by `port`. */
   port: number;
-  health: () => Health;
+  health: () => AgentHealth;
   /** The view, as JSON text (the same as the Lease annotation). */
   peers: () => unknown;
   metrics: () => string;

@@ -1,23 +1,13 @@
+import { backoffMs } from '../../base/backoff.js';
 import { EdgeboxError, failure } from '../../diagnostics/diagnostic.js';
-import { LABELS } from '../../spec/labels.js';
+import { LABELS } from '../../contract/labels.js';
 import { apiError, updateWithRetry, type ApiClient } from '../api/client.js';
-import { PEER_VIEW_ANNOTATION, type PeerView } from './peer-view.js';
-
-/** Where agents and the controller keep their Leases. */
-export const SYSTEM_NAMESPACE = 'edgebox-system';
-/** A view not renewed for this long is stale: the controller does not count it. */
-export const AGENT_LEASE_SECONDS = 3;
-
-export const agentLeaseName = (module: string): string => `agent-${module}`;
+import { PEER_VIEW_ANNOTATION, type PeerView } from '../../contract/peer-view.js';
+import { microTime } from '../../kube/time.js';
+import { SYSTEM_NAMESPACE, AGENT_LEASE_SECONDS, agentLeaseName } from '../../contract/leases.js';
 
 const leasesPath = `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NAMESPACE}/leases`;
 const leasePath = (module: string) => `${leasesPath}/${agentLeaseName(module)}`;
-
-/** Lease times are MicroTime: RFC 3339 with exactly six fractional digits. */
-export function microTime(wallMs: number): string {
-  return new Date(wallMs).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
-
 type Lease = Record<string, unknown> & { metadata?: Record<string, unknown> & { annotations?: Record<string, string> }; spec?: Record<string, unknown> };
 
 /** The agent Lease with this view and renewTime, keeping whatever else `current` has. */
@@ -100,11 +90,6 @@ export interface LeasePublisherOptions {
   monoNow?: () => number;
 }
 
-/** Capped exponential backoff: initial, 2x, 4x, ... up to max, for the n-th failure in a row (n >= 1). */
-export function retryDelay(failures: number, initialMs: number, maxMs: number): number {
-  return Math.min(maxMs, initialMs * 2 ** Math.min(30, failures - 1));
-}
-
 /**
  * Keeps the agent's Lease renewed: a write every `renewEveryMs`, one at once when `poke()`d
  * (a peer changed state), at most one in flight. While the API cannot be reached it retries
@@ -183,7 +168,7 @@ export class LeasePublisher {
       this.poke();
       return;
     }
-    const delay = this.failures ? retryDelay(this.failures, this.retryInitialMs, this.retryMaxMs) : this.renewEveryMs;
+    const delay = this.failures ? backoffMs(this.failures, { initialMs: this.retryInitialMs, maxMs: this.retryMaxMs }) : this.renewEveryMs;
     this.timer = setTimeout(() => this.poke(), delay);
     // The heartbeat socket keeps the process alive; this timer alone must not.
     this.timer.unref();

@@ -1,5 +1,5 @@
-import type { PeerView } from './peer-view.js';
 import { REJECT_REASONS, type RejectReason } from './verify.js';
+import type { PeerView } from '../../contract/peer-view.js';
 
 /** The agent's counters, exposed on GET /metrics. */
 export class AgentMetrics {

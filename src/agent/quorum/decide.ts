@@ -1,5 +1,6 @@
-import type { ControlPlaneReport } from '../role/driver.js';
+import type { ControlPlaneReport } from '../../contract/role-driver.js';
 import type { ControlPlaneSummary, RecoveryPhase } from './summary.js';
+import { majorityOf } from '../../base/majority.js';
 
 /**
  * Quorum-loss recovery without the API (docs/decisions/0002-control-plane.md, "Quorum loss").
@@ -101,10 +102,6 @@ export function chooseSurvivor(candidates: readonly Candidate[]): string | undef
     if (!best || c.raftIndex > best.raftIndex || (c.raftIndex === best.raftIndex && c.name < best.name)) best = c;
   }
   return best?.name;
-}
-
-export function majorityOf(n: number): number {
-  return Math.floor(n / 2) + 1;
 }
 
 /** The voting members this module's member lists (itself included when it is one). */

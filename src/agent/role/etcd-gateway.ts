@@ -1,6 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { MemberInfo } from './driver.js';
+import type { MemberInfo } from '../../contract/role-driver.js';
 
 /**
  * etcd's v3 HTTP/JSON gateway (the gRPC gateway etcd serves on its client port: POST

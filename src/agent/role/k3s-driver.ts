@@ -6,7 +6,7 @@ import { API_PORT, joinUrl, renderK3sConfig } from '../../render/k3s-config.js';
 import type { BoxSpec } from '../../spec/schema.js';
 import { apiError, updateWithRetry, type ApiClient, type ApiResponse } from '../api/client.js';
 import { hostRunner, type CommandRunner } from './command-runner.js';
-import type { ControlPlaneReport, JoinTarget, MemberInfo, RoleDriver } from './driver.js';
+import type { ControlPlaneReport, JoinTarget, MemberInfo, RoleDriver } from '../../contract/role-driver.js';
 import { etcdGateway, type EtcdGateway, type EtcdStatus } from './etcd-gateway.js';
 import {
   ETCD_ROLE_LABEL, ETCD_TLS_DIR, isUp, K3S_ETCD_ENDPOINT, parseUnitStates, planDemote, planPromote, planReset, planRestart,

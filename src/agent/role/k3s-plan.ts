@@ -37,7 +37,6 @@ export const RESET_UNIT = 'edgebox-k3s-cluster-reset';
  */
 export const REMOVE_ANNOTATION = 'etcd.k3s.cattle.io/remove';
 export const REMOVED_NODE_NAME_ANNOTATION = 'etcd.k3s.cattle.io/removed-node-name';
-export const NODE_NAME_ANNOTATION = 'etcd.k3s.cattle.io/node-name';
 export const ETCD_ROLE_LABEL = 'node-role.kubernetes.io/etcd';
 
 /** One unit as `systemctl show` describes it. */

@@ -1,10 +1,11 @@
-import { CONTROL_PLANE_ANNOTATIONS, parseControlPlaneReport, type DesiredRole } from '../../controller/guardian/names.js';
-import { LABELS } from '../../spec/labels.js';
+import { backoffMs } from '../../base/backoff.js';
+import { CONTROL_PLANE_ANNOTATIONS, parseControlPlaneReport, type DesiredRole } from '../../contract/control-plane.js';
+import { LABELS } from '../../contract/labels.js';
 import { METADATA_LIST, METADATA_ONLY, type ApiClient } from '../api/client.js';
-import { AGENT_LEASE_SECONDS, SYSTEM_NAMESPACE } from '../heartbeat/lease-publisher.js';
-import type { Log } from '../heartbeat/log.js';
-import type { ControlPlaneReport, RoleDriver } from './driver.js';
-import { clusterView, decideRole, type ClusterView, type RoleAction } from './role-decide.js';
+import type { Log } from '../../base/log.js';
+import type { ControlPlaneReport, RoleDriver } from '../../contract/role-driver.js';
+import { clusterView, decideRole, type ClusterView, type RoleAction } from './decide.js';
+import { SYSTEM_NAMESPACE, AGENT_LEASE_SECONDS } from '../../contract/leases.js';
 
 /**
  * The agent's role loop (docs/decisions/0002-control-plane.md): it observes its module's
@@ -176,7 +177,7 @@ export class RoleLoop {
       this.o.log('info', `role: ${action.type} done`, { ms: this.wall() - started });
     } catch (e) {
       this.failures++;
-      const delay = Math.min(BACKOFF_MAX_MS, 1000 * 2 ** Math.min(10, this.failures - 1));
+      const delay = backoffMs(this.failures, { initialMs: 1000, maxMs: BACKOFF_MAX_MS });
       this.notBefore = this.wall() + delay;
       this.o.log('warn', `role: ${action.type} failed; retrying`, { error: (e as Error).message, retryInMs: delay });
     }

@@ -1,3 +1,5 @@
+import { majorityOf } from '../../base/majority.js';
+
 /**
  * Whether a module should fence itself (docs/decisions/0001-self-healing.md, "Self-fencing").
  * Pure: times come in on one monotonic clock (ms), nothing here does I/O.
@@ -32,11 +34,6 @@ export interface SelfFenceInput {
 }
 
 export type SelfFenceVerdict = 'fence' | 'lift' | 'stay';
-
-/** Modules needed for a majority of `modules`, this one included. */
-export function majorityOf(modules: number): number {
-  return Math.floor(modules / 2) + 1;
-}
 
 export function inMinority(i: Pick<SelfFenceInput, 'modules' | 'reachablePeers'>): boolean {
   return i.reachablePeers + 1 < majorityOf(i.modules);

@@ -1,5 +1,5 @@
 import { failure } from '../../diagnostics/diagnostic.js';
-import { LABELS } from '../../spec/labels.js';
+import { LABELS } from '../../contract/labels.js';
 import type { CommandResult, CommandRunner } from '../role/command-runner.js';
 import type { RuntimeDriver } from './runtime.js';
 
@@ -18,9 +18,6 @@ import type { RuntimeDriver } from './runtime.js';
  * The frozen main process is also the state: an agent restarted while fenced finds it (`ps`
  * shows state T) and stays fenced, and nothing else has to be remembered.
  */
-
-/** K3s units: a server runs `k3s`, an agent `k3s-agent`; a module may change role (issue #5). */
-export const K3S_UNITS = ['k3s', 'k3s-agent'] as const;
 
 /** A command may take this long; a stuck crictl must not stall the agent's fence loop for good. */
 const COMMAND_TIMEOUT_MS = 10_000;

@@ -1,6 +1,6 @@
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { LABELS } from '../../spec/labels.js';
+import { LABELS } from '../../contract/labels.js';
 import { ApiClient, apiError } from '../api/client.js';
 import type { ApiTarget } from '../api/kubeconfig.js';
 import type { RuntimeDriver } from './runtime.js';

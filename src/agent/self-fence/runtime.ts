@@ -1,7 +1,7 @@
 /**
  * How a self-fencing agent stops its module's singleton pods: `k3s` on a real module (the
  * container runtime, through crictl), `local` in a local box (KWOK runs no containers, so it
- * records what it would stop). The agent's fence loop (self-fence.ts) only speaks this interface.
+ * records what it would stop). The agent's fence loop (self-fence-loop.ts) only speaks this interface.
  */
 
 export const RUNTIME_DRIVERS = ['k3s', 'local', 'none'] as const;

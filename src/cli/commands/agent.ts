@@ -11,18 +11,18 @@ import type { Discovery } from '../../agent/discovery/types.js';
 import type { PublishReport } from '../../agent/publish.js';
 import type { ApiTarget } from '../../agent/api/kubeconfig.js';
 import { apiTargetFromJson, apiTargetToJson, type ApiTargetJson } from '../../agent/api/target-json.js';
-import { startAgent } from '../../agent/heartbeat/agent.js';
-import { agentPowerDrivers } from '../../agent/quorum/power.js';
+import { startAgent } from '../../agent/start-agent.js';
+import { powerDrivers } from '../../power/drivers.js';
 import { DEFAULT_HTTP_PORT, readAddressMap, resolveAgentConfig, type AgentConfig } from '../../agent/heartbeat/config.js';
-import { jsonLog, type Log } from '../../agent/heartbeat/log.js';
+import { jsonLog, type Log } from '../../base/log.js';
 import { createSecretFile, readSecret } from '../../agent/heartbeat/secret.js';
 import { noRuntime, RUNTIME_DRIVERS, type RuntimeDriverName } from '../../agent/self-fence/runtime.js';
-import type { RoleDriver, RoleDriverName } from '../../agent/role/driver.js';
+import type { RoleDriver, RoleDriverName } from '../../contract/role-driver.js';
 import { EdgeboxError, inputError } from '../../diagnostics/diagnostic.js';
 import { formatBytes } from '../../spec/quantity.js';
 import { untilSignal } from '../until-signal.js';
 import { emit, outputOption, type OutputFormat } from '../output.js';
-import { table } from '../table.js';
+import { table } from '../../base/table.js';
 
 const ROOT_HELP = 'the module\'s root filesystem to read /proc, /sys, /dev and /etc under';
 
@@ -112,7 +112,7 @@ export function registerAgent(program: Command): void {
       const runtime = await runtimeDriver(opts.runtime, { module: cfg.module, ...(opts.runtimeFile ? { file: opts.runtimeFile } : {}), ...(api ? { api } : {}) });
       const role = opts.roleDriver ? await roleDriver(opts.roleDriver, { cfg, spec: opts.spec, log, ...(api ? { api } : {}), ...(opts.localDir ? { localDir: opts.localDir } : {}) }) : undefined;
       // Quorum loss: the agent powers missing voters off with their power driver (a local box's `local` needs --local-dir).
-      const power = role ? await agentPowerDrivers(cfg.quorum.power, {
+      const power = role ? await powerDrivers(Object.values(cfg.quorum.power), {
         ...(opts.localDir ? { localDir: resolve(opts.localDir) } : {}), ...(user !== undefined && password !== undefined ? { bmc: { username: user, password } } : {}),
       }) : undefined;
       const running = await startAgent(cfg, { log, secret: secret.key, grants, runtime, ...(api ? { api } : {}), ...(role ? { roleDriver: role } : {}), ...(power ? { powerDriver: power } : {}) });
@@ -154,7 +154,7 @@ async function roleDriver(name: RoleDriverName, o: { cfg: AgentConfig; spec: str
       });
     }
     case 'process': {
-      const { createProcessDriver } = await import('../../agent/role/process-driver.js');
+      const { createProcessDriver } = await import('../../local/process-driver.js');
       return createProcessDriver({ dir: resolve(o.localDir!), module: o.cfg.module, log: o.log });
     }
   }

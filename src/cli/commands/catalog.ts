@@ -3,7 +3,7 @@ import { CAPABILITIES } from '../../catalog/capabilities.js';
 import { HARDWARE } from '../../catalog/hardware.js';
 import { formatBytes } from '../../spec/quantity.js';
 import { emit, outputOption, type OutputFormat } from '../output.js';
-import { table } from '../table.js';
+import { table } from '../../base/table.js';
 
 export function registerCatalog(program: Command): void {
   program

@@ -2,10 +2,10 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Command } from 'commander';
-import { jsonLog } from '../../agent/heartbeat/log.js';
+import { jsonLog } from '../../base/log.js';
 import { loadKubeConfig } from '../../kube/kubeconfig.js';
 import { startController } from '../../controller/controller.js';
-import { powerDrivers } from '../../controller/power/driver.js';
+import { powerDrivers } from '../../power/drivers.js';
 import { inputError } from '../../diagnostics/diagnostic.js';
 import { SPEC_ENV } from '../../render/controller.js';
 import { loadSpec, parseSpec, type LoadedSpec } from '../../spec/load.js';
@@ -39,12 +39,19 @@ export function registerController(program: Command): void {
       const log = jsonLog({ component: 'edgebox-controller', id });
       const user = process.env.EDGEBOX_BMC_USERNAME;
       const password = process.env.EDGEBOX_BMC_PASSWORD;
-      const drivers = powerDrivers(box, {
+      const specs = box.spec.modules.flatMap((m) => (m.power ? [m.power] : []));
+      const drivers = await powerDrivers(specs, {
         ...(flags.localDir ? { localDir: resolve(flags.localDir) } : {}),
         ...(user !== undefined && password !== undefined ? { bmc: { username: user, password } } : {}),
       });
+      // Made at start, so that a missing setting is reported before anything fails.
+      const local = box.spec.modules.find((m) => m.power?.driver === 'local');
+      if (local && !flags.localDir) {
+        throw inputError('controller.local-driver-without-box', `module ${local.name} uses the local power driver, which stops a local box's processes`,
+          'pass --local-dir <box dir> (what `edgebox local up` runs the controller with)');
+      }
       const running = await startController({
-        kc: kubeConfig(flags.kubeconfig), box, id, log, drivers,
+        kc: kubeConfig(flags.kubeconfig), box, id, log, ...(drivers ? { drivers } : {}),
         metrics: { host: flags.metricsAddress, port: flags.metricsPort },
       });
       await untilSignal(() => running.stop(), (signal) => log('info', 'stopping', { signal }));

@@ -27,8 +27,8 @@ export function registerDrain(program: Command): void {
     .action(async (module: string, opts: DrainOptions) => {
       const timeout = Number(opts.timeout);
       if (!Number.isFinite(timeout) || timeout < 0) throw inputError('drain.bad-timeout', `--timeout '${opts.timeout}' is not a number of seconds`, 'pass e.g. --timeout 180');
-      const [{ resolveTarget }, { readEdgeBox, observeBox }, { planDrain }, { requestDrain, undoDrain, recordRefusal, drainDone }] = await Promise.all([
-        import('../../status/target.js'), import('../../status/read-api.js'), import('../../controller/guardian/drain-plan.js'), import('../../status/drain-request.js'),
+      const [{ resolveTarget }, { readEdgeBox }, { observeBox }, { planDrain }, { requestDrain, undoDrain, recordRefusal, drainDone }] = await Promise.all([
+        import('../target.js'), import('../../status/read-api.js'), import('../../controller/observe.js'), import('../../controller/guardian/drain-plan.js'), import('../../controller/guardian/drain-request.js'),
       ]);
       const target = await resolveTarget(opts, 'drain');
       const { box } = await readEdgeBox(target.kc, target.box);

@@ -14,7 +14,7 @@ import { up } from '../../local/up.js';
 import type { ControlPlaneMode } from '../../local/box-state.js';
 import { formatBytes } from '../../spec/quantity.js';
 import { emit, outputOption, type OutputFormat } from '../output.js';
-import { table } from '../table.js';
+import { table } from '../../base/table.js';
 
 /** Progress goes to stderr so stdout stays the command's result. */
 const toStderr: Progress = (line) => process.stderr.write(`${line}\n`);

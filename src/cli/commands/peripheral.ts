@@ -5,7 +5,7 @@ import type { LocatedRecord } from '../../peripherals/history.js';
 import { historyFilesIn, readHistory } from '../../peripherals/read-history.js';
 import { EXIT } from '../exit-codes.js';
 import { emit, outputOption, type OutputFormat } from '../output.js';
-import { table } from '../table.js';
+import { table } from '../../base/table.js';
 
 export function registerPeripheral(program: Command): void {
   const cmd = program

@@ -15,7 +15,7 @@ export function registerStatus(program: Command): void {
     .addOption(outputOption())
     .action(async (opts: { kubeconfig?: string; dir?: string; box?: string; output: OutputFormat }) => {
       const [{ resolveTarget }, { readEdgeBox }, { fromAgents, fromEdgeBoxStatus, formatStatus }] = await Promise.all([
-        import('../../status/target.js'), import('../../status/read-api.js'), import('../../status/box-status.js'),
+        import('../target.js'), import('../../status/read-api.js'), import('../../status/box-status.js'),
       ]);
       const { kc, box, state } = await resolveTarget(opts, 'status');
       let report;

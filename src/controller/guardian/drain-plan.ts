@@ -1,4 +1,4 @@
-import { quorumOf } from '../../plan/control-plane.js';
+import { majorityOf } from '../../base/majority.js';
 import { rankCandidates } from './candidates.js';
 import { planControlPlane } from './plan.js';
 import type { GuardianObserved } from './view.js';
@@ -68,7 +68,7 @@ export function planDrain(o: GuardianObserved, module: string): DrainPlan {
   if (!best) {
     const left = v - 1;
     return refuse('drain.no-replacement',
-      `no module can take ${module}'s server role: draining it would leave ${left} voter(s), ${left === 0 ? 'and no API' : `with a quorum of ${quorumOf(left)} that ${left - quorumOf(left) === 0 ? 'survives no further failure' : 'is smaller than asked'}`} (spec.controlPlane.servers: ${n})`,
+      `no module can take ${module}'s server role: draining it would leave ${left} voter(s), ${left === 0 ? 'and no API' : `with a quorum of ${majorityOf(left)} that ${left - majorityOf(left) === 0 ? 'survives no further failure' : 'is smaller than asked'}`} (spec.controlPlane.servers: ${n})`,
       'make another module eligible (roles: [server, agent], healthy, not drained or fenced), or lower spec.controlPlane.servers');
   }
   return {

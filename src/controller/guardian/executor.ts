@@ -1,10 +1,11 @@
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Node } from '@kubernetes/client-node';
-import type { Log } from '../../agent/heartbeat/log.js';
+import type { Log } from '../../base/log.js';
 import { apiStatus } from '../../kube/client.js';
 import type { NodePatch } from '../decide.js';
 import type { EventReason, EventRecorder } from '../events.js';
 import type { GuardianMetrics } from './metrics.js';
-import type { GuardianAction, HistoryEntry } from './plan.js';
+import type { GuardianAction } from './plan.js';
+import type { HistoryEntry } from '../../contract/edgebox-status.js';
 
 /**
  * Carries out the guardian's actions: each is one merge patch of one Node's annotations with the

@@ -1,12 +1,13 @@
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { Log } from '../../agent/heartbeat/log.js';
+import type { Log } from '../../base/log.js';
 import type { EventRecorder } from '../events.js';
 import type { ControllerMetrics } from '../metrics.js';
 import { GuardianExecutor } from './executor.js';
 import { GuardianMetrics } from './metrics.js';
-import { planControlPlane, type GuardianAction, type GuardianPlan, type HistoryEntry } from './plan.js';
-import { controlPlaneStatus, type ControlPlaneStatus, type StatusResult } from './status.js';
+import { planControlPlane, type GuardianAction, type GuardianPlan } from './plan.js';
+import { controlPlaneStatus, type StatusResult } from './status.js';
 import type { GuardianObserved } from './view.js';
+import type { ControlPlaneStatus, HistoryEntry } from '../../contract/edgebox-status.js';
 
 /**
  * One pass of the guardian, run by the controller's leader after the self-healing decisions of

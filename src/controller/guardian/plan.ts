@@ -1,7 +1,8 @@
 import type { NodePatch } from '../decide.js';
 import { rankCandidates, type Candidate } from './candidates.js';
-import { CONTROL_PLANE_ANNOTATIONS as A, formatRoleChange, type RoleChange } from './names.js';
+import { CONTROL_PLANE_ANNOTATIONS as A, formatRoleChange, type RoleChange } from '../../contract/control-plane.js';
 import { controlPlaneView, isMember, type ControlPlaneView, type GuardianObserved, type ModuleView } from './view.js';
+import type { HistoryType, HistoryEntry, PendingChange } from '../../contract/edgebox-status.js';
 
 /**
  * The guardian's pure core (docs/decisions/0002-control-plane.md): the observed box and the
@@ -24,27 +25,6 @@ import { controlPlaneView, isMember, type ControlPlaneView, type GuardianObserve
 
 /** How long a promotion may take before it is given up (the learner's catch-up and the API server's start included). */
 export const PROMOTION_TIMEOUT_MS = 120_000;
-
-export type HistoryType = 'promote' | 'remove' | 'demote' | 'reset' | 'cancel';
-
-export interface HistoryEntry {
-  /** RFC 3339: when the change ended. */
-  at: string;
-  type: HistoryType;
-  module: string;
-  reason: string;
-  /** From the request to the end of the change. */
-  durationMs?: number;
-}
-
-export interface PendingChange {
-  type: RoleChange['type'];
-  module: string;
-  reason: string;
-  /** RFC 3339: when the guardian asked for it. */
-  since?: string;
-}
-
 export type GuardianAction =
   /** A dead voter: ask the agents of the healthy servers to remove its member. */
   | { type: 'remove-member'; module: string; reason: string; patch: NodePatch }

@@ -1,4 +1,5 @@
-import type { GuardianPlan, HistoryEntry, PendingChange } from './plan.js';
+import type { GuardianPlan } from './plan.js';
+import type { HistoryEntry, ControlPlaneStatus, ControlPlaneHistoryEntry } from '../../contract/edgebox-status.js';
 
 /**
  * `EdgeBox.status.controlPlane`: the voters, the etcd leader, the change in progress, the
@@ -8,27 +9,6 @@ import type { GuardianPlan, HistoryEntry, PendingChange } from './plan.js';
  */
 
 export const MAX_HISTORY = 20;
-
-export interface ControlPlaneStatus {
-  voters: { module: string; healthy: boolean; memberId: string }[];
-  /** Members still catching up (etcd learners): they do not vote yet. */
-  learners: string[];
-  /** The etcd leader's module, or null when unknown. */
-  leader: string | null;
-  /** A majority of the voters is healthy. */
-  quorum: boolean;
-  /** The number of voters to keep (spec.controlPlane.servers). */
-  servers: number;
-  pending: PendingChange | null;
-  history: ControlPlaneHistoryEntry[];
-  message?: string;
-  /** RFC 3339: since when fewer than `servers` voters have been healthy; absent when all are. */
-  degradedSince?: string;
-}
-
-/** A change of HistoryEntry, or the box-wide `restored`: back to `servers` healthy voters (durationMs from degradedSince). */
-export type ControlPlaneHistoryEntry = HistoryEntry | { at: string; type: 'restored'; module?: undefined; reason: string; durationMs: number };
-
 const key = (e: ControlPlaneHistoryEntry) => `${e.at}/${e.type}/${e.module ?? ''}`;
 
 /** Entries merged by time, type and module (a retried write never duplicates one), oldest first, the last `keep` kept. */

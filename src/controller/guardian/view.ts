@@ -1,9 +1,9 @@
-import type { ControlPlaneReport, MemberInfo } from '../../agent/role/driver.js';
+import type { ControlPlaneReport, MemberInfo } from '../../contract/role-driver.js';
 import { nodeOfModule } from '../../apply/node-plan.js';
-import { quorumOf as etcdQuorumOf } from '../../plan/control-plane.js';
+import { majorityOf } from '../../base/majority.js';
 import { assess, isFresh, isHealthy, type Observed } from '../decide.js';
 import { fenceMethodOf, type ObservedNode } from '../model.js';
-import { CONTROL_PLANE_ANNOTATIONS as A, parseRoleChange, type DesiredRole, type RoleChange } from './names.js';
+import { CONTROL_PLANE_ANNOTATIONS as A, parseRoleChange, type DesiredRole, type RoleChange } from '../../contract/control-plane.js';
 
 /**
  * What the guardian sees of the control plane, derived from the same observed state as decide()
@@ -124,7 +124,7 @@ export function controlPlaneView(o: GuardianObserved): ControlPlaneView {
     voters,
     learners: (members ?? []).filter((x) => x.learner).map((x) => x.name).sort(),
     healthyVoters,
-    quorum: voters.length > 0 && healthyVoters >= etcdQuorumOf(voters.length),
+    quorum: voters.length > 0 && healthyVoters >= majorityOf(voters.length),
     modules,
   };
 }

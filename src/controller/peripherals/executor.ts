@@ -1,12 +1,13 @@
 import { CoordinationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
-import type { Log } from '../../agent/heartbeat/log.js';
-import { microTime, SYSTEM_NAMESPACE } from '../../agent/heartbeat/lease-publisher.js';
+import type { Log } from '../../base/log.js';
 import { apiStatus } from '../../kube/client.js';
-import { PERIPHERAL_ANNOTATIONS, peripheralLeaseName, ownsLabel, type PeripheralTimings } from '../../peripherals/names.js';
-import { LABELS } from '../../spec/labels.js';
+import { PERIPHERAL_ANNOTATIONS, peripheralLeaseName, ownsLabel, type PeripheralTimings } from '../../contract/peripherals.js';
+import { LABELS } from '../../contract/labels.js';
 import type { EventRecorder } from '../events.js';
 import type { PeripheralAction } from './plan.js';
 import type { PeripheralMetrics } from './metrics.js';
+import { microTime } from '../../kube/time.js';
+import { SYSTEM_NAMESPACE } from '../../contract/leases.js';
 
 /**
  * Carries out the peripheral plan: Lease writes are merge patches carrying the resourceVersion

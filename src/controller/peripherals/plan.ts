@@ -1,10 +1,11 @@
 import { nodeOfModule } from '../../apply/node-plan.js';
-import { ownsLabel, type PeripheralTimings } from '../../peripherals/names.js';
+import { ownsLabel, type PeripheralTimings } from '../../contract/peripherals.js';
 import { isReleased, type PeripheralLease } from '../../peripherals/lease.js';
 import { chooseOwner, exclusivePeripherals, handoverSafety, ownerOrder, type ModuleState, type SafeBecause } from '../../peripherals/ownership.js';
 import type { BoxSpec } from '../../spec/schema.js';
 import { isFresh, type PodRef } from '../decide.js';
-import { fenceMethodOf, failoverOf, hasTaint, OUT_OF_SERVICE_TAINT, type AgentView, type ObservedNode, type ObservedPod } from '../model.js';
+import { fenceMethodOf, failoverOf, type AgentView, type ObservedNode, type ObservedPod } from '../model.js';
+import { OUT_OF_SERVICE_TAINT, hasTaint } from '../../contract/taints.js';
 
 /**
  * The peripheral reconciler's pure core (docs/decisions/0003-peripherals.md): from the observed
@@ -58,7 +59,7 @@ export function moduleStates(o: Pick<PeripheralObserved, 'now' | 'box' | 'nodes'
     // Late, not gone: no other agent's fresh view has lost its heartbeats (an API outage leaves
     // the heartbeats alone; a frozen or dead agent does not).
     const heardByAll = !o.views.some((v) => v.module !== m.name && isFresh(v, o.now) && v.peers[m.name]?.reachable === false);
-    const mayKeep = eligible || (sound && heardByAll && view?.renewTime != null && o.now - view.renewTime <= HOLDER_STALE_GRACE_MS);
+    const mayKeep = eligible || (sound && heardByAll && view !== undefined && view.renewTime !== null && o.now - view.renewTime <= HOLDER_STALE_GRACE_MS);
     return [m.name, { module: m.name, eligible, mayKeep, poweredOff: method === 'power', taintFenced }];
   }));
 }

@@ -1,12 +1,13 @@
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { Log } from '../../agent/heartbeat/log.js';
-import type { PeripheralTimings } from '../../peripherals/names.js';
+import type { Log } from '../../base/log.js';
+import type { PeripheralTimings } from '../../contract/peripherals.js';
 import type { EventRecorder } from '../events.js';
 import type { ControllerMetrics } from '../metrics.js';
 import { PeripheralExecutor } from './executor.js';
 import { PeripheralMetrics } from './metrics.js';
 import { planPeripherals, type PeripheralAction, type PeripheralObserved } from './plan.js';
-import { peripheralStatuses, type PeripheralStatus } from './status.js';
+import { peripheralStatuses } from './status.js';
+import type { PeripheralStatus } from '../../contract/edgebox-status.js';
 
 /**
  * One pass of the peripheral reconciler, run by the controller's leader after the self-healing

@@ -1,26 +1,6 @@
 import { expiresAt, isReleased, type PeripheralLease } from '../../peripherals/lease.js';
 import type { BoxSpec } from '../../spec/schema.js';
-
-/**
- * `EdgeBox.status.peripherals[]`: every peripheral of the spec with its owner and fencing token.
- * `name`, `owner` and `token` are read by `edgebox status` and the dashboard: keep them.
- */
-export interface PeripheralStatus {
-  name: string;
-  kind: string;
-  exclusive: boolean;
-  attachedTo: string[];
-  /** The module that owns it; null while nobody does, and for shared (non-exclusive) peripherals. */
-  owner: string | null;
-  /** The fencing token of the current ownership (0: never owned, or shared). */
-  token: number;
-  /** `Owned`; `Releasing` (its owner was asked to let go); `Expired` (its owner stopped renewing); `Unowned`; `Shared`. */
-  phase: 'Owned' | 'Releasing' | 'Expired' | 'Unowned' | 'Shared';
-  /** When the owner got it (RFC 3339). */
-  since?: string;
-  /** A planned move asked for and not yet done. */
-  moveTo?: string;
-}
+import type { PeripheralStatus } from '../../contract/edgebox-status.js';
 
 const iso = (t: number | null) => (t === null ? undefined : new Date(t).toISOString());
 

@@ -1,5 +1,5 @@
 import { EdgeboxError } from '../../diagnostics/diagnostic.js';
-import type { Log } from '../heartbeat/log.js';
+import type { Log } from '../../base/log.js';
 import { decideSelfFence } from './decide.js';
 import type { RuntimeDriver } from './runtime.js';
 

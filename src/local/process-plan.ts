@@ -1,4 +1,4 @@
-import type { MemberInfo } from './driver.js';
+import type { MemberInfo } from '../contract/role-driver.js';
 
 /**
  * The pure part of the `process` role driver (docs/decisions/0002-control-plane.md): the command

@@ -1,4 +1,5 @@
 /** Visible width: colour codes take no room on the terminal. */
+// eslint-disable-next-line no-control-regex -- the ESC of an ANSI colour code is what is matched
 const width = (s: string): number => s.replace(/\x1b\[[0-9;]*m/g, '').length;
 
 /** Rows as aligned lines, as kubectl prints them: columns padded to the widest cell, two-space gaps. */

@@ -1,28 +1,25 @@
 import { performance } from 'node:perf_hooks';
-import type { EdgeboxError } from '../../diagnostics/diagnostic.js';
-import { ApiClient } from '../api/client.js';
-import type { ApiTarget } from '../api/kubeconfig.js';
-import type { AgentConfig } from './config.js';
-import { startEndpoint } from './http-endpoint.js';
-import { LeasePublisher } from './lease-publisher.js';
-import type { Log } from './log.js';
-import { AgentMetrics, formatMetrics } from './metrics.js';
-import { PeerTracker, type Transition } from './peer-tracker.js';
-import { peerView, type PeerView } from './peer-view.js';
-import { openTransport } from './transport.js';
-import { HeartbeatVerifier } from './verify.js';
-import { encodeHeartbeat, sequenceStart } from './wire.js';
-import type { RuntimeDriver } from '../self-fence/runtime.js';
-import type { RoleDriver } from '../role/driver.js';
-import { RoleLoop } from '../role/role-loop.js';
-import { QUORUM_RECOVERY_ANNOTATION, QuorumRecovery } from '../quorum/recovery.js';
-import type { PowerDriver, PowerSpec } from '../../controller/power/driver.js';
-import { CONTROL_PLANE_ANNOTATIONS } from '../../controller/guardian/names.js';
-import { SelfFence } from '../self-fence/self-fence.js';
-import { DEFAULT_PERIPHERAL_TIMINGS, type PeripheralTimings } from '../../peripherals/names.js';
-import type { DeviceRunner } from '../grant/device.js';
-import type { Append } from '../grant/history-file.js';
-import { GrantService } from '../grant/service.js';
+import type { Log } from '../base/log.js';
+import { CONTROL_PLANE_ANNOTATIONS, QUORUM_RECOVERY_ANNOTATION } from '../contract/control-plane.js';
+import type { PeerView } from '../contract/peer-view.js';
+import { DEFAULT_PERIPHERAL_TIMINGS, type PeripheralTimings } from '../contract/peripherals.js';
+import type { RoleDriver } from '../contract/role-driver.js';
+import type { EdgeboxError } from '../diagnostics/diagnostic.js';
+import type { PowerDriver, PowerSpec } from '../power/driver.js';
+import { ApiClient } from './api/client.js';
+import type { ApiTarget } from './api/kubeconfig.js';
+import type { DeviceRunner } from './grant/device.js';
+import type { Append } from './grant/history-file.js';
+import { GrantService } from './grant/service.js';
+import type { AgentConfig } from './heartbeat/config.js';
+import { startHeartbeats } from './heartbeat/heartbeats.js';
+import { startEndpoint } from './heartbeat/http-endpoint.js';
+import { LeasePublisher } from './heartbeat/lease-publisher.js';
+import { AgentMetrics, formatMetrics } from './heartbeat/metrics.js';
+import { QuorumRecovery } from './quorum/recovery-loop.js';
+import { RoleLoop } from './role/role-loop.js';
+import type { RuntimeDriver } from './self-fence/runtime.js';
+import { SelfFence } from './self-fence/self-fence-loop.js';
 
 export interface AgentDeps {
   log: Log;
@@ -62,14 +59,12 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
-/** A repeated problem (a flood of forged datagrams, a dead API) is logged once per this window per key. */
-const LOG_REPEAT_MS = 60_000;
-
 /**
- * One module's agent: heartbeats every peer every interval, tracks which peers it hears from,
- * publishes that view on its Lease (at once on a change, else every second) and on HTTP.
- * Every timer is unref'd: the socket and the HTTP server keep the process alive, and closing
- * them in `stop()` is all an orderly exit needs.
+ * One module's agent, the composition root of src/agent: wires the heartbeat loop (which peers
+ * it hears), the Lease publisher (that view, at once on a change, else every second), the role
+ * loop and quorum-loss recovery (its control-plane member), self-fencing, the grant API of its
+ * exclusive peripherals, and the HTTP endpoint. Every timer is unref'd: the socket and the HTTP
+ * server keep the process alive, and closing them in `stop()` is all an orderly exit needs.
  */
 export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<RunningAgent> {
   const { log } = deps;
@@ -77,106 +72,17 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
   const wall = deps.wallNow ?? Date.now;
   const startedMono = mono();
   const metrics = new AgentMetrics();
-  const tracker = new PeerTracker({ peers: cfg.peers.map((p) => p.name), intervalMs: cfg.intervalMs, missedHeartbeats: cfg.missedHeartbeats, startedAt: startedMono });
-  const addresses = new Map(cfg.peers.map((p) => [p.name, p.address]));
-  const verifier = new HeartbeatVerifier({ box: cfg.box, self: cfg.module, secret: deps.secret, addressOf: (m) => addresses.get(m) });
-
-  const lastLogged = new Map<string, number>();
-  const logOnce = (key: string, level: 'warn' | 'error', msg: string, fields: Record<string, unknown>) => {
-    const now = mono();
-    const last = lastLogged.get(key);
-    if (last !== undefined && now - last < LOG_REPEAT_MS) return;
-    // Forged datagrams from many sources must not grow this without bound.
-    if (lastLogged.size > 1000) lastLogged.clear();
-    lastLogged.set(key, now);
-    log(level, msg, fields);
-  };
 
   let publisher: LeasePublisher | undefined;
   let roleLoop: RoleLoop | undefined;
   let quorum: QuorumRecovery | undefined;
-  const onTransition = (t: Transition) => {
-    metrics.transitions++;
-    log(t.reachable ? 'info' : 'warn', t.reachable ? 'peer reachable' : 'peer unreachable', { peer: t.peer, lastSeen: snapshot()[t.peer]?.lastSeen ?? null });
-    publisher?.poke();
-  };
-  const evaluate = () => {
-    for (const t of tracker.tick(mono())) onTransition(t);
-  };
-  const snapshot = (): PeerView => {
-    const now = mono();
-    return peerView(tracker.states(now), now, wall());
-  };
-  const view = (): PeerView => {
-    evaluate();
-    return snapshot();
-  };
-
-  // One timer for the earliest moment a peer can turn unreachable. Heartbeats only push
-  // deadlines later, so they leave an armed timer alone: when it fires early it just re-arms.
-  let check: NodeJS.Timeout | undefined;
-  const armCheck = () => {
-    clearTimeout(check);
-    check = undefined;
-    const due = tracker.nextDeadline();
-    if (due === null) return;
-    check = setTimeout(() => {
-      check = undefined;
-      evaluate();
-      armCheck();
-    }, Math.max(0, Math.ceil(due - mono())) + 1);
-    check.unref();
-  };
-
-  const transport = await openTransport({
-    address: cfg.address,
-    port: cfg.port,
-    onDatagram: (datagram, source) => {
-      const verdict = verifier.accept(datagram, source);
-      if (!verdict.ok) {
-        metrics.rejected[verdict.reason]++;
-        logOnce(`reject:${verdict.reason}:${source}`, 'warn', 'heartbeat rejected', { reason: verdict.reason, source });
-        return;
-      }
-      metrics.heartbeatsAccepted++;
-      quorum?.heard(verdict.heartbeat.from, verdict.heartbeat.cp);
-      const t = tracker.heard(verdict.heartbeat.from, mono());
-      if (t) onTransition(t);
-      if (t || check === undefined) armCheck();
-    },
-    onError: (e) => {
-      metrics.sendErrors++;
-      logOnce(`socket:${(e as NodeJS.ErrnoException).code ?? e.message}`, 'warn', 'heartbeat socket error', { error: e.message });
-    },
+  const heartbeats = await startHeartbeats({
+    cfg, secret: deps.secret, log, metrics, mono, wall,
+    summary: () => quorum?.summary(),
+    onHeard: (from, cp) => quorum?.heard(from, cp),
+    onTransition: () => publisher?.poke(),
   });
-
-  let seq = sequenceStart(wall());
-  const sendRound = () => {
-    const datagram = encodeHeartbeat({
-      box: cfg.box, from: cfg.module, seq: ++seq, sentAt: new Date(wall()).toISOString(), ...(quorum ? { cp: quorum.summary() } : {}),
-    }, deps.secret);
-    for (const p of cfg.peers) {
-      transport.send(datagram, p.address, cfg.port);
-      metrics.heartbeatsSent++;
-    }
-  };
-  // Rounds start on multiples of the interval on the wall clock. Where the modules' clocks agree
-  // (NTP on a box's LAN; one host in a local box) every agent sends at about the same moment, so
-  // each takes its peers' heartbeats in one burst, one wake-up per round instead of one per peer:
-  // most of an idle agent's CPU. Nothing depends on it: skewed clocks only spread the bursts out.
-  let sender: NodeJS.Timeout | undefined;
-  const scheduleRound = () => {
-    const untilBoundary = cfg.intervalMs - (wall() % cfg.intervalMs);
-    // A timer that fires a hair before the boundary must not send twice in a row.
-    sender = setTimeout(() => {
-      sendRound();
-      scheduleRound();
-    }, untilBoundary < cfg.intervalMs / 4 ? untilBoundary + cfg.intervalMs : untilBoundary);
-    sender.unref();
-  };
-  sendRound();
-  scheduleRound();
-  armCheck();
+  const view = heartbeats.view;
 
   let client: ApiClient | undefined;
   if (deps.api) {
@@ -240,7 +146,7 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
       // Every 500 ms at most: well inside the 2 s margin the controller adds to the bound, and each
       // check is one more wake-up of an otherwise idle agent.
       modules: cfg.peers.length + 1, boundMs: cfg.selfFenceMs, checkEveryMs: Math.max(cfg.intervalMs, 500), runtime: deps.runtime,
-      reachablePeers: () => Object.values(view()).filter((p) => p.reachable).length,
+      reachablePeers: heartbeats.reachablePeers,
       lastApiWrite: () => publisher?.lastWriteStartedMono ?? null,
       startedAt: startedMono, monoNow: mono, wallNow: wall, log,
       onFence: () => { metrics.selfFences++; },
@@ -260,15 +166,13 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
 
   /** Every timer, loop and socket but the HTTP endpoint: on stop, and when start-up fails. */
   const stopLoops = async () => {
-    clearTimeout(sender);
-    clearTimeout(check);
     publisher?.stop();
     roleLoop?.stop();
     quorum?.stop();
     selfFence?.stop();
     grants?.stop();
     client?.close();
-    await transport.close();
+    await heartbeats.close();
   };
 
   const endpoint = await startEndpoint({
@@ -285,7 +189,7 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
       quorumRecovery: quorum?.status() ?? null,
     }),
     peers: view,
-    metrics: () => formatMetrics(metrics, view(), publisher?.apiReachable ?? false, selfFence?.report != null),
+    metrics: () => formatMetrics(metrics, view(), publisher?.apiReachable ?? false, (selfFence?.report ?? null) !== null),
     ...(grants ? { handle: (req, res) => grants.handle(req, res) } : {}),
   }).catch(async (e: unknown) => {
     // Nothing may stay bound when start-up fails half way.

@@ -1,5 +1,5 @@
-import type { DesiredRole } from '../../controller/guardian/names.js';
-import type { ControlPlaneReport, JoinTarget, MemberInfo } from './driver.js';
+import type { DesiredRole } from '../../contract/control-plane.js';
+import type { ControlPlaneReport, JoinTarget, MemberInfo } from '../../contract/role-driver.js';
 
 /**
  * What the agent's role loop does next (docs/decisions/0002-control-plane.md). Pure: the loop

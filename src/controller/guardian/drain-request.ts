@@ -1,12 +1,12 @@
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
-import { failure } from '../diagnostics/diagnostic.js';
-import { EventRecorder } from '../controller/events.js';
-import { CONTROL_PLANE_ANNOTATIONS as A } from '../controller/guardian/names.js';
-import { planControlPlane } from '../controller/guardian/plan.js';
-import { isMember } from '../controller/guardian/view.js';
-import type { GuardianObserved } from '../controller/guardian/view.js';
-import { apiStatus } from '../kube/client.js';
-import { describeRequestError } from '../kube/request-errors.js';
+import { failure } from '../../diagnostics/diagnostic.js';
+import { EventRecorder } from '../events.js';
+import { CONTROL_PLANE_ANNOTATIONS as A } from '../../contract/control-plane.js';
+import { planControlPlane } from './plan.js';
+import { isMember } from './view.js';
+import type { GuardianObserved } from './view.js';
+import { apiStatus } from '../../kube/client.js';
+import { describeRequestError } from '../../kube/request-errors.js';
 
 /**
  * The writes of `edgebox drain`: the request (the `edgebox.dev/drain` annotation, read by the

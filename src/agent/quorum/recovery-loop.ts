@@ -1,13 +1,9 @@
-import type { PowerDriver, PowerSpec } from '../../controller/power/driver.js';
+import type { PowerDriver, PowerSpec } from '../../power/driver.js';
 import type { BoxSpec } from '../../spec/schema.js';
-import type { Log } from '../heartbeat/log.js';
-import type { ControlPlaneReport, RoleDriver } from '../role/driver.js';
+import type { Log } from '../../base/log.js';
+import type { ControlPlaneReport, RoleDriver } from '../../contract/role-driver.js';
 import { decideQuorum, summarize, type PeerInput, type QuorumAction, type QuorumDecision, type QuorumInput, type QuorumReason } from './decide.js';
 import type { ControlPlaneSummary, RecoveryPhase } from './summary.js';
-
-/** The annotation on the agent Lease with the agent's part in a quorum-loss recovery (JSON of QuorumStatus). */
-export const QUORUM_RECOVERY_ANNOTATION = 'edgebox.dev/quorum-recovery';
-
 /**
  * No leader for this long before a quorum counts as lost: several of etcd's election timeouts
  * (1 s upstream). Only a second guard: with a majority of voters' agents heard, it never counts
@@ -53,7 +49,7 @@ export interface QuorumRecoveryOptions {
   modules: readonly string[];
   /** Each module's power spec, for those that have one. */
   power: Readonly<Record<string, PowerSpec>>;
-  /** How this agent powers another module off (src/controller/power); absent: it fences nothing. */
+  /** How this agent powers another module off (src/power); absent: it fences nothing. */
   powerDriver?: (p: PowerSpec) => PowerDriver;
   /** spec.controlPlane.quorumLossSafetySeconds in ms; absent: silence alone never counts. */
   safetyMs?: number;

@@ -1,4 +1,4 @@
-import { PREFIX } from '../spec/labels.js';
+import { PREFIX } from './labels.js';
 
 /**
  * The names shared by the controller, the agents and the CLI for exclusive peripherals

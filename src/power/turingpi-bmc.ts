@@ -1,4 +1,4 @@
-import { failure } from '../../diagnostics/diagnostic.js';
+import { failure } from '../diagnostics/diagnostic.js';
 import type { PowerDriver, PowerState } from './driver.js';
 
 /**

@@ -1,6 +1,6 @@
-import { readState } from '../../local/box-state.js';
-import { killModule } from '../../local/failure-injection.js';
-import type { PowerDriver, PowerState } from './driver.js';
+import { readState } from './box-state.js';
+import { killModule } from './failure-injection.js';
+import type { PowerDriver, PowerState } from '../power/driver.js';
 
 /**
  * The `local` driver: in a local box, powering a module off is what `edgebox local kill` does

@@ -1,12 +1,12 @@
 import { access, mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { failure } from '../../diagnostics/diagnostic.js';
-import { healthy } from '../../local/health.js';
-import { isRunning, sleep, spawnDetached, stopProcesses } from '../../local/processes.js';
-import { moduleDir, readLayoutSource, readServerRecord, serverLayout, writeServerRecord, type ServerProcess, type ServerRecord } from '../../local/server-layout.js';
-import type { Log } from '../heartbeat/log.js';
-import type { ControlPlaneReport, JoinTarget, MemberInfo, RoleDriver } from './driver.js';
-import { etcdGateway, type EtcdGateway, type EtcdMembership } from './etcd-gateway.js';
+import { failure } from '../diagnostics/diagnostic.js';
+import { healthy } from './health.js';
+import { isRunning, sleep, spawnDetached, stopProcesses } from './processes.js';
+import { moduleDir, readLayoutSource, readServerRecord, serverLayout, writeServerRecord, type ServerProcess, type ServerRecord } from './server-layout.js';
+import type { Log } from '../base/log.js';
+import type { ControlPlaneReport, JoinTarget, MemberInfo, RoleDriver } from '../contract/role-driver.js';
+import { etcdGateway, type EtcdGateway, type EtcdMembership } from '../agent/role/etcd-gateway.js';
 import {
   alreadyVoter, apiserverArgs, apiserverUrl, etcdArgs, etcdClientUrl, etcdPeerUrl, initialCluster, learnerNotReady, ownMember,
   type EtcdStart, type ServerLayout,

@@ -1,21 +1,21 @@
-import type { ControlPlaneReport, MemberInfo } from '../../agent/role/driver.js';
+import { PREFIX } from './labels.js';
+import type { ControlPlaneReport, MemberInfo } from './role-driver.js';
 
 /**
- * The names the guardian and the agents' role loops share (docs/decisions/0002-control-plane.md).
- * No dependencies beyond the driver's types, so the agent can import it without loading the
- * controller.
+ * The names the guardian and the agents' role loops share (docs/decisions/0002-control-plane.md),
+ * and the agent's quorum-loss report.
  */
 export const CONTROL_PLANE_ANNOTATIONS = {
   /** On the agent Lease `edgebox-system/agent-<module>`: the module's member, JSON of ControlPlaneReport. */
-  report: 'edgebox.dev/control-plane',
+  report: `${PREFIX}/control-plane`,
   /** On a Node: `server` or `agent`, the role the guardian wants the module in. */
-  desiredRole: 'edgebox.dev/desired-role',
+  desiredRole: `${PREFIX}/desired-role`,
   /** On a Node: `"true"`, remove this module's etcd member (our mirror of K3s's `etcd.k3s.cattle.io/remove`). */
-  etcdRemove: 'edgebox.dev/etcd-remove',
+  etcdRemove: `${PREFIX}/etcd-remove`,
   /** On a Node: set by `edgebox drain` (RFC 3339 of the request); the module gives up its server role and is never chosen as a server. */
-  drain: 'edgebox.dev/drain',
+  drain: `${PREFIX}/drain`,
   /** On a Node: the guardian's membership change in progress on this module (JSON of RoleChange). */
-  change: 'edgebox.dev/role-change',
+  change: `${PREFIX}/role-change`,
 } as const;
 
 export type DesiredRole = 'server' | 'agent';
@@ -80,3 +80,6 @@ export function parseRoleChange(text: string | undefined): RoleChange | undefine
     return undefined;
   }
 }
+
+/** The annotation on the agent Lease with the agent's part in a quorum-loss recovery (JSON of QuorumStatus). */
+export const QUORUM_RECOVERY_ANNOTATION = `${PREFIX}/quorum-recovery`;
