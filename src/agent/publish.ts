@@ -11,6 +11,7 @@ import type { Discovery } from './discovery/types.js';
 import { compareWithSpec, eventReason, type Finding } from './findings.js';
 import { planNodeUpdate } from './node-plan.js';
 import { apiStatus, isNotFound } from '../kube/client.js';
+import { PREFIX } from '../contract/labels.js';
 
 /** The field manager of the agent's writes, distinct from `edgebox apply`'s. */
 export const AGENT_FIELD_MANAGER = 'edgebox-agent';
@@ -119,7 +120,7 @@ async function recordEvent(core: CoreV1Api, node: V1Node, reason: string, messag
     involvedObject: { apiVersion: 'v1', kind: 'Node', name: nodeName, ...(node.metadata?.uid ? { uid: node.metadata.uid } : {}) },
     reason, message, type,
     source: { component: AGENT_FIELD_MANAGER, host: nodeName },
-    reportingComponent: `edgebox.dev/agent`, reportingInstance: nodeName,
+    reportingComponent: `${PREFIX}/agent`, reportingInstance: nodeName,
     firstTimestamp: at, lastTimestamp: at, count: 1,
   };
   try {

@@ -20,6 +20,7 @@ import { loadSpec } from '../spec/load.js';
 import { log, seconds as s } from './watch.js';
 import { FENCE_ANNOTATIONS } from '../contract/fencing.js';
 import type { ControlPlaneStatus } from '../contract/edgebox-status.js';
+import { LABELS } from '../contract/labels.js';
 
 /**
  * `npm run bench:control-plane [-- --trials N] [--kinds one,majority] [--trials-per-box N]`
@@ -160,7 +161,7 @@ async function controlPlane(kc: KubeConfig, box: string): Promise<ControlPlaneSt
 async function settled(kc: KubeConfig, box: string): Promise<boolean> {
   const cp = await controlPlane(kc, box);
   if (!cp || cp.pending || cp.voters.length !== 3 || !cp.voters.every((v) => v.healthy)) return false;
-  const nodes = await kc.makeApiClient(CoreV1Api).listNode({ labelSelector: `edgebox.dev/box=${box}` }).catch(() => undefined);
+  const nodes = await kc.makeApiClient(CoreV1Api).listNode({ labelSelector: `${LABELS.box}=${box}` }).catch(() => undefined);
   if (!nodes) return false;
   return nodes.items.every((n) => {
     const a = n.metadata?.annotations ?? {};
@@ -226,7 +227,7 @@ class BenchBox {
     const answers = await members(this.state);
     const voters = answers.find((a) => a.leader)?.voters ?? [];
     // Fewest fences first: a module fenced again soon waits longer before it rejoins (#4's backoff).
-    const nodes = (await this.kc.makeApiClient(CoreV1Api).listNode({ labelSelector: `edgebox.dev/box=${this.name}` })).items;
+    const nodes = (await this.kc.makeApiClient(CoreV1Api).listNode({ labelSelector: `${LABELS.box}=${this.name}` })).items;
     const fences = (m: string) => Number(nodes.find((n) => n.metadata?.name === m)?.metadata?.annotations?.[FENCE_ANNOTATIONS.fenceCount] ?? 0);
     const killed = [...voters].sort((a, b) => fences(a) - fences(b) || a.localeCompare(b)).slice(0, kind === 'one' ? 1 : 2);
     const result: Trial = { kind, killed, lost: 0 };

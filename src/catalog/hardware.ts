@@ -1,4 +1,5 @@
 import type { Capability } from './capabilities.js';
+import { PREFIX } from '../contract/labels.js';
 
 const GiB = 1024 ** 3;
 
@@ -40,7 +41,7 @@ const rk1 = (gb: number): HardwareModel => ({
   soc: 'Rockchip RK3588 (4x Cortex-A76 + 4x Cortex-A55, Mali-G610 MP4)',
   cpuCores: 8,
   memoryBytes: gb * GiB,
-  accelerator: { kind: 'npu', name: 'RK3588 NPU', resource: 'edgebox.dev/npu', count: 1, tops: 6 },
+  accelerator: { kind: 'npu', name: 'RK3588 NPU', resource: `${PREFIX}/npu`, count: 1, tops: 6 },
   capabilities: ['gpu', 'npu', 'nvme', 'camera.csi', 'serial', 'gpio', 'i2c', 'spi', 'usb', 'pcie'],
   source: 'Turing RK1 compute module specifications; Rockchip RK3588 datasheet',
 });

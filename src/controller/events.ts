@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Log } from '../base/log.js';
+import { PREFIX } from '../contract/labels.js';
 
 export const EVENT_SOURCE = 'edgebox-controller';
 
@@ -71,7 +72,7 @@ export class EventRecorder {
           message,
           type,
           source: { component: EVENT_SOURCE },
-          reportingComponent: `edgebox.dev/${EVENT_SOURCE}`,
+          reportingComponent: `${PREFIX}/${EVENT_SOURCE}`,
           reportingInstance: this.o.id,
           firstTimestamp: at,
           lastTimestamp: at,

@@ -9,6 +9,7 @@ import { failoverOf, fenceMethodOf } from './model.js';
 import { apiStatus, isNotFound } from '../kube/client.js';
 import { FENCE_ANNOTATIONS } from '../contract/fencing.js';
 import type { ControlPlaneStatus, PeripheralStatus, ModuleHealth, ModuleStatus, FailoverStatus } from '../contract/edgebox-status.js';
+import { LABELS } from '../contract/labels.js';
 
 /**
  * The controller's part of the EdgeBox status: `modules[]` (health, role, suspicion of every
@@ -63,7 +64,7 @@ export function currentFailovers(o: Observed): FailoverStatus[] {
   return o.nodes.flatMap((n) => {
     const r = failoverOf(n);
     if (!r) return [];
-    const module = o.box.spec.modules.find((m) => m.name === n.name || m.name === n.labels['edgebox.dev/module'])?.name ?? n.name;
+    const module = o.box.spec.modules.find((m) => m.name === n.name || m.name === n.labels[LABELS.module])?.name ?? n.name;
     const method = fenceMethodOf(n);
     const fencedAt = method ? Date.parse(n.annotations[FENCE_ANNOTATIONS.fencedAt] ?? '') : Number.NaN;
     const fenced = Number.isNaN(fencedAt) ? undefined : fencedAt;

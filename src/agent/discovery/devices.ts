@@ -2,6 +2,7 @@ import { posix } from 'node:path';
 import type { Capability } from '../../catalog/capabilities.js';
 import type { HostFs } from './host-fs.js';
 import type { DiscoveredAccelerator, Note } from './types.js';
+import { PREFIX } from '../../contract/labels.js';
 
 /** What the device readers found: capabilities with their evidence, counted devices, notes. */
 export interface DeviceFacts {
@@ -14,9 +15,9 @@ export interface DeviceFacts {
 /** Extended resources edgebox advertises for counted devices it finds. */
 const RESOURCES = {
   nvidiaGpu: 'nvidia.com/gpu',
-  npu: 'edgebox.dev/npu',
-  dla: 'edgebox.dev/dla',
-  can: 'edgebox.dev/can',
+  npu: `${PREFIX}/npu`,
+  dla: `${PREFIX}/dla`,
+  can: `${PREFIX}/can`,
 } as const;
 
 /** ARPHRD_CAN in include/uapi/linux/if_arp.h: `/sys/class/net/<if>/type` of a CAN interface. */
