@@ -22,7 +22,10 @@ const INTRINSIC: ReadonlySet<Capability> = new Set(['gpu', 'gpu.cuda', 'dla', 'n
 /** The Event reason for a finding code (`discovery.capability-missing` → `CapabilityMissing`). */
 export function eventReason(code: string): string {
   const name = code.slice(code.indexOf('.') + 1);
-  return name.split('-').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('');
+  return name
+    .split('-')
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+    .join('');
 }
 
 /**
@@ -32,9 +35,11 @@ export function eventReason(code: string): string {
  */
 function placeableOn(box: BoxSpec, w: WorkloadSpec, m: ModuleSpec): boolean {
   const caps = moduleCapabilities(m);
-  return w.requires.capabilities.every((c) => caps.has(c)) &&
+  return (
+    w.requires.capabilities.every((c) => caps.has(c)) &&
     w.peripherals.every((p) => box.spec.peripherals.find((q) => q.name === p)?.attachedTo.includes(m.name)) &&
-    tolerates(placementTolerations(w), nodeTaints(box, m));
+    tolerates(placementTolerations(w), nodeTaints(box, m))
+  );
 }
 
 /**
@@ -51,11 +56,19 @@ export function compareWithSpec(box: BoxSpec, m: ModuleSpec, d: Discovery): Find
     findings.push({ code, severity, module: m.name, message, hint, source: 'discovery' });
 
   if (d.hardware === null) {
-    add('discovery.hardware-unknown', 'warning', `module '${m.name}' could not be identified; the spec says it is ${m.hardware}`,
-      'run `edgebox agent discover` on the module and read its notes');
+    add(
+      'discovery.hardware-unknown',
+      'warning',
+      `module '${m.name}' could not be identified; the spec says it is ${m.hardware}`,
+      'run `edgebox agent discover` on the module and read its notes',
+    );
   } else if (d.hardware !== m.hardware) {
-    add('discovery.hardware-mismatch', 'error', `module '${m.name}' is ${d.hardware}, but the spec says ${m.hardware}`,
-      `set hardware: ${d.hardware} for module '${m.name}' in the spec, or check that the module in its slot is the one the spec means`);
+    add(
+      'discovery.hardware-mismatch',
+      'error',
+      `module '${m.name}' is ${d.hardware}, but the spec says ${m.hardware}`,
+      `set hardware: ${d.hardware} for module '${m.name}' in the spec, or check that the module in its slot is the one the spec means`,
+    );
   }
 
   const found = new Set<string>(d.capabilities);
@@ -71,10 +84,15 @@ export function compareWithSpec(box: BoxSpec, m: ModuleSpec, d: Discovery): Find
     const workloads = reliedOnBy.get(c);
     const why = workloads
       ? `workload${workloads.length > 1 ? 's' : ''} ${workloads.join(', ')} ${workloads.length > 1 ? 'rely' : 'relies'} on it`
-      : m.capabilities.includes(c) ? 'the spec adds it for the carrier' : `${m.hardware} has it`;
-    add('discovery.capability-missing', workloads ? 'error' : 'warning',
+      : m.capabilities.includes(c)
+        ? 'the spec adds it for the carrier'
+        : `${m.hardware} has it`;
+    add(
+      'discovery.capability-missing',
+      workloads ? 'error' : 'warning',
       `module '${m.name}' has no ${c}, but ${why}`,
-      `check the hardware and drivers behind '${c}' on '${m.name}' (edgebox agent discover lists what was found and why not), or drop '${c}' from the module in the spec`);
+      `check the hardware and drivers behind '${c}' on '${m.name}' (edgebox agent discover lists what was found and why not), or drop '${c}' from the module in the spec`,
+    );
   }
   return findings;
 }

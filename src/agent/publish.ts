@@ -61,8 +61,11 @@ export async function publish({ kc, box, node: nodeName, discovery, now = () => 
       return await core.readNode({ name: nodeName });
     } catch (e) {
       if (isNotFound(e)) {
-        throw inputError('agent.node-not-found', `there is no node '${nodeName}' in the cluster at ${server}`,
-          'pass the name the module registered with (kubectl get nodes); it registers when k3s starts on the module');
+        throw inputError(
+          'agent.node-not-found',
+          `there is no node '${nodeName}' in the cluster at ${server}`,
+          'pass the name the module registered with (kubectl get nodes); it registers when k3s starts on the module',
+        );
       }
       throw e;
     }
@@ -71,27 +74,43 @@ export async function publish({ kc, box, node: nodeName, discovery, now = () => 
 
   const plan = planNodeUpdate(node, box, m, discovery);
   if (Object.keys(plan.labels).length || Object.keys(plan.annotations).length) {
-    await call({ verb: 'patch', resource: 'nodes', target: nodeName }, () => core.patchNode({
-      name: nodeName, fieldManager: AGENT_FIELD_MANAGER,
-      body: { metadata: { labels: plan.labels, annotations: plan.annotations } },
-    }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)));
+    await call({ verb: 'patch', resource: 'nodes', target: nodeName }, () =>
+      core.patchNode(
+        {
+          name: nodeName,
+          fieldManager: AGENT_FIELD_MANAGER,
+          body: { metadata: { labels: plan.labels, annotations: plan.annotations } },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      ),
+    );
   }
   if (plan.status.length) {
     // The documented way to advertise extended resources: a JSON patch of the node's status.
-    await call({ verb: 'patch', resource: 'nodes/status', target: nodeName }, () => core.patchNodeStatus({
-      name: nodeName, fieldManager: AGENT_FIELD_MANAGER, body: plan.status,
-    }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch)));
+    await call({ verb: 'patch', resource: 'nodes/status', target: nodeName }, () =>
+      core.patchNodeStatus(
+        {
+          name: nodeName,
+          fieldManager: AGENT_FIELD_MANAGER,
+          body: plan.status,
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+      ),
+    );
   }
 
   const findings = compareWithSpec(box, m, discovery);
   await call({ verb: 'patch', resource: 'customresourcedefinitions', target: 'edgeboxes.edgebox.dev' }, () => ensureEdgeBox(kc, box));
-  const change = await call({ verb: 'update', resource: 'edgeboxes.edgebox.dev/status', target: box.metadata.name },
-    () => recordFindings(kc, box.metadata.name, { source: 'discovery', module: m.name, findings, now }));
+  const change = await call({ verb: 'update', resource: 'edgeboxes.edgebox.dev/status', target: box.metadata.name }, () =>
+    recordFindings(kc, box.metadata.name, { source: 'discovery', module: m.name, findings, now }),
+  );
 
   const events: string[] = [];
   for (const f of change.added) {
     const reason = eventReason(f.code);
-    await call({ verb: 'create', resource: 'events', namespace: EVENT_NAMESPACE }, () => recordEvent(core, node, reason, f.message, f.severity === 'info' ? 'Normal' : 'Warning', now()));
+    await call({ verb: 'create', resource: 'events', namespace: EVENT_NAMESPACE }, () =>
+      recordEvent(core, node, reason, f.message, f.severity === 'info' ? 'Normal' : 'Warning', now()),
+    );
     events.push(reason);
   }
   return { node: nodeName, module: m.name, changes: plan.changes, findings, events };
@@ -104,8 +123,11 @@ function moduleOf(box: BoxSpec, node: V1Node): ModuleSpec {
   const m = box.spec.modules.find((x) => x.name === name) ?? box.spec.modules.find((x) => x.name === label);
   if (m) return m;
   const names = box.spec.modules.map((x) => x.name);
-  throw inputError('agent.unknown-module', `node '${name}' is no module of box '${box.metadata.name}'`,
-    didYouMean(name, names) ?? `the spec's modules are ${names.join(', ')}; pass the node of one of them, or label the node ${LABELS.module}=<module>`);
+  throw inputError(
+    'agent.unknown-module',
+    `node '${name}' is no module of box '${box.metadata.name}'`,
+    didYouMean(name, names) ?? `the spec's modules are ${names.join(', ')}; pass the node of one of them, or label the node ${LABELS.module}=<module>`,
+  );
 }
 
 /**
@@ -118,10 +140,15 @@ async function recordEvent(core: CoreV1Api, node: V1Node, reason: string, messag
   const event: CoreV1Event = {
     metadata: { name, namespace: EVENT_NAMESPACE },
     involvedObject: { apiVersion: 'v1', kind: 'Node', name: nodeName, ...(node.metadata?.uid ? { uid: node.metadata.uid } : {}) },
-    reason, message, type,
+    reason,
+    message,
+    type,
     source: { component: AGENT_FIELD_MANAGER, host: nodeName },
-    reportingComponent: `${PREFIX}/agent`, reportingInstance: nodeName,
-    firstTimestamp: at, lastTimestamp: at, count: 1,
+    reportingComponent: `${PREFIX}/agent`,
+    reportingInstance: nodeName,
+    firstTimestamp: at,
+    lastTimestamp: at,
+    count: 1,
   };
   try {
     await core.createNamespacedEvent({ namespace: EVENT_NAMESPACE, body: event });

@@ -77,7 +77,12 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
   let roleLoop: RoleLoop | undefined;
   let quorum: QuorumRecovery | undefined;
   const heartbeats = await startHeartbeats({
-    cfg, secret: deps.secret, log, metrics, mono, wall,
+    cfg,
+    secret: deps.secret,
+    log,
+    metrics,
+    mono,
+    wall,
     summary: () => quorum?.summary(),
     onHeard: (from, cp) => quorum?.heard(from, cp),
     onTransition: () => publisher?.poke(),
@@ -89,7 +94,12 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
     client = new ApiClient(deps.api, cfg.apiLocalAddress ? { localAddress: cfg.apiLocalAddress } : {});
     let failing = false;
     publisher = new LeasePublisher({
-      client, box: cfg.box, module: cfg.module, view, wallNow: wall, monoNow: mono,
+      client,
+      box: cfg.box,
+      module: cfg.module,
+      view,
+      wallNow: wall,
+      monoNow: mono,
       annotations: (): Record<string, string> => {
         const report = roleLoop?.latest();
         return {
@@ -118,7 +128,11 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
   if (client && deps.roleDriver) {
     let lastShape = '';
     roleLoop = new RoleLoop({
-      driver: deps.roleDriver, client, box: cfg.box, module: cfg.module, log,
+      driver: deps.roleDriver,
+      client,
+      box: cfg.box,
+      module: cfg.module,
+      log,
       // A former voter never starts its stale member while another module recovers the quorum.
       mayStartMember: () => quorum?.mayStartMember() ?? { ok: true },
       onReport: ({ raftIndex: _i, revision: _r, ...shape }) => {
@@ -131,37 +145,61 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
     // Quorum loss: with the API gone the agents recover the control plane over their heartbeats.
     const loop = roleLoop;
     quorum = new QuorumRecovery({
-      self: cfg.module, modules: [cfg.module, ...cfg.peers.map((p) => p.name)], ...cfg.quorum,
+      self: cfg.module,
+      modules: [cfg.module, ...cfg.peers.map((p) => p.name)],
+      ...cfg.quorum,
       ...(deps.powerDriver ? { powerDriver: deps.powerDriver } : {}),
-      driver: deps.roleDriver, report: () => loop.latest() ?? null,
+      driver: deps.roleDriver,
+      report: () => loop.latest() ?? null,
       peers: () => Object.fromEntries(Object.entries(view()).map(([peer, v]) => [peer, { reachable: v.reachable, silentMs: v.suspicion * cfg.intervalMs }])),
-      log, monoNow: mono, wallNow: wall,
+      log,
+      monoNow: mono,
+      wallNow: wall,
     });
     quorum.start();
   }
 
   // Self-fencing: a module cut off from a majority of its peers and from the API stops its singletons.
-  const selfFence = publisher && deps.runtime
-    ? new SelfFence({
-      // Every 500 ms at most: well inside the 2 s margin the controller adds to the bound, and each
-      // check is one more wake-up of an otherwise idle agent.
-      modules: cfg.peers.length + 1, boundMs: cfg.selfFenceMs, checkEveryMs: Math.max(cfg.intervalMs, 500), runtime: deps.runtime,
-      reachablePeers: heartbeats.reachablePeers,
-      lastApiWrite: () => publisher?.lastWriteStartedMono ?? null,
-      startedAt: startedMono, monoNow: mono, wallNow: wall, log,
-      onFence: () => { metrics.selfFences++; },
-      onFailure: () => { metrics.selfFenceFailures++; },
-    })
-    : undefined;
+  const selfFence =
+    publisher && deps.runtime
+      ? new SelfFence({
+          // Every 500 ms at most: well inside the 2 s margin the controller adds to the bound, and each
+          // check is one more wake-up of an otherwise idle agent.
+          modules: cfg.peers.length + 1,
+          boundMs: cfg.selfFenceMs,
+          checkEveryMs: Math.max(cfg.intervalMs, 500),
+          runtime: deps.runtime,
+          reachablePeers: heartbeats.reachablePeers,
+          lastApiWrite: () => publisher?.lastWriteStartedMono ?? null,
+          startedAt: startedMono,
+          monoNow: mono,
+          wallNow: wall,
+          log,
+          onFence: () => {
+            metrics.selfFences++;
+          },
+          onFailure: () => {
+            metrics.selfFenceFailures++;
+          },
+        })
+      : undefined;
   await selfFence?.start();
 
   // Exclusive peripherals: this module grants one only while it holds its ownership Lease.
-  const grants = client && deps.grants && cfg.peripherals.length > 0
-    ? new GrantService({
-      module: cfg.module, peripherals: cfg.peripherals, client, timings: deps.grants.timings ?? DEFAULT_PERIPHERAL_TIMINGS,
-      history: deps.grants.history, runDevice: deps.grants.runDevice, log, mono, wall,
-    })
-    : undefined;
+  const grants =
+    client && deps.grants && cfg.peripherals.length > 0
+      ? new GrantService({
+          module: cfg.module,
+          peripherals: cfg.peripherals,
+          client,
+          timings: deps.grants.timings ?? DEFAULT_PERIPHERAL_TIMINGS,
+          history: deps.grants.history,
+          runDevice: deps.grants.runDevice,
+          log,
+          mono,
+          wall,
+        })
+      : undefined;
   grants?.start();
 
   /** Every timer, loop and socket but the HTTP endpoint: on stop, and when start-up fails. */
@@ -198,8 +236,12 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
   });
 
   log('info', 'agent started', {
-    address: cfg.address, port: cfg.port, http: `${cfg.http.address}:${endpoint.port}`,
-    peers: cfg.peers, intervalMs: cfg.intervalMs, missedHeartbeats: cfg.missedHeartbeats,
+    address: cfg.address,
+    port: cfg.port,
+    http: `${cfg.http.address}:${endpoint.port}`,
+    peers: cfg.peers,
+    intervalMs: cfg.intervalMs,
+    missedHeartbeats: cfg.missedHeartbeats,
     api: deps.api?.server ?? null,
     selfFence: selfFence ? { boundMs: cfg.selfFenceMs, runtime: deps.runtime?.name } : null,
   });

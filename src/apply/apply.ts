@@ -48,8 +48,9 @@ export async function applyDesired({ box, desired, cluster, dryRun = false }: Ap
   const { observed, dryRunResults } = await observe(cluster, desired);
   const actions = planApply({ desired, observed, dryRunResults });
   if (!dryRun) await execute(cluster, actions);
-  const pods = await Promise.all(workloadSelectors(desired.objects).map(async ({ workload, namespace, selector }) =>
-    ({ workload, pods: await cluster.listPods(namespace, selector) })));
+  const pods = await Promise.all(
+    workloadSelectors(desired.objects).map(async ({ workload, namespace, selector }) => ({ workload, pods: await cluster.listPods(namespace, selector) })),
+  );
   return { box: desired.box, dryRun, actions, diagnostics: [...missingNodes(box, actions), ...pendingWorkloads(pods)] };
 }
 
@@ -57,12 +58,14 @@ function missingNodes(box: BoxSpec, actions: readonly Action[]): Diagnostic[] {
   return actions.flatMap((a) => {
     if (a.type !== 'missing-node') return [];
     const index = box.spec.modules.findIndex((m) => m.name === a.module);
-    return [{
-      code: 'apply.module-without-node',
-      severity: 'warning' as const,
-      message: `module ${a.module} has no node yet: join it with the K3s config from \`edgebox render\``,
-      hint: `once its node (named ${a.module}) registers, run \`edgebox apply\` again to label it; its workloads can only use the other modules until then`,
-      path: `spec.modules[${index}]`,
-    }];
+    return [
+      {
+        code: 'apply.module-without-node',
+        severity: 'warning' as const,
+        message: `module ${a.module} has no node yet: join it with the K3s config from \`edgebox render\``,
+        hint: `once its node (named ${a.module}) registers, run \`edgebox apply\` again to label it; its workloads can only use the other modules until then`,
+        path: `spec.modules[${index}]`,
+      },
+    ];
   });
 }

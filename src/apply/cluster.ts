@@ -1,4 +1,14 @@
-import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesObject, type V1CustomResourceDefinition } from '@kubernetes/client-node';
+import {
+  ApiextensionsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubernetesObjectApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type KubernetesObject,
+  type V1CustomResourceDefinition,
+} from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, waitForCrdEstablished } from '../crd/edgebox-crd.js';
 import { failure } from '../diagnostics/diagnostic.js';
 import type { KubeObject } from '../render/manifests.js';
@@ -52,7 +62,8 @@ export class Cluster {
   /** Every object of a kind that matches a label selector, in all namespaces. */
   async list(kind: KindInfo, labelSelector: string): Promise<KubeObject[]> {
     const list = await this.call({ verb: 'list', resource: kind.resource }, () =>
-      this.objects.list(kind.apiVersion, kind.kind, undefined, undefined, undefined, undefined, undefined, labelSelector));
+      this.objects.list(kind.apiVersion, kind.kind, undefined, undefined, undefined, undefined, undefined, labelSelector),
+    );
     // List items come without apiVersion and kind.
     return list.items.map((o) => ({ ...plain(o), apiVersion: kind.apiVersion, kind: kind.kind }));
   }
@@ -60,19 +71,40 @@ export class Cluster {
   /** Server-side apply as FIELD_MANAGER; with dryRun the server computes the result and stores nothing. */
   async apply(o: KubeObject, { dryRun, force }: { dryRun: boolean; force: boolean }): Promise<KubeObject> {
     // An EdgeBox is served only once its CRD, applied just before it, is established.
-    if (o.kind === KIND && !dryRun) await this.call({ verb: 'get', resource: 'customresourcedefinitions.apiextensions.k8s.io' }, () => waitForCrdEstablished(this.kc));
-    return plain(await this.call({ verb: 'patch', resource: kindInfo(o).resource, target: target(o.metadata) }, () =>
-      o.kind === KIND
-        ? this.custom.patchClusterCustomObject({
-          group: GROUP, version: VERSION, plural: PLURAL, name: o.metadata.name, body: o, fieldManager: FIELD_MANAGER, force, ...(dryRun ? { dryRun: 'All' } : {}),
-        }, setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply)) as Promise<KubeObject>
-        : o.kind === 'CustomResourceDefinition'
-        // The generic client maps a CRD through its model, whose `x_kubernetes_*` names are not
-        // the API's: the schema's x-kubernetes-* keys would be dropped. This call sends it as is.
-        ? this.extensions.patchCustomResourceDefinition({
-          name: o.metadata.name, body: o, fieldManager: FIELD_MANAGER, force, ...(dryRun ? { dryRun: 'All' } : {}),
-        }, setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply)) as Promise<V1CustomResourceDefinition>
-        : this.objects.patch(o as KubernetesObject, undefined, dryRun ? 'All' : undefined, FIELD_MANAGER, force, PatchStrategy.ServerSideApply)));
+    if (o.kind === KIND && !dryRun)
+      await this.call({ verb: 'get', resource: 'customresourcedefinitions.apiextensions.k8s.io' }, () => waitForCrdEstablished(this.kc));
+    return plain(
+      await this.call({ verb: 'patch', resource: kindInfo(o).resource, target: target(o.metadata) }, () =>
+        o.kind === KIND
+          ? (this.custom.patchClusterCustomObject(
+              {
+                group: GROUP,
+                version: VERSION,
+                plural: PLURAL,
+                name: o.metadata.name,
+                body: o,
+                fieldManager: FIELD_MANAGER,
+                force,
+                ...(dryRun ? { dryRun: 'All' } : {}),
+              },
+              setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+            ) as Promise<KubeObject>)
+          : o.kind === 'CustomResourceDefinition'
+            ? // The generic client maps a CRD through its model, whose `x_kubernetes_*` names are not
+              // the API's: the schema's x-kubernetes-* keys would be dropped. This call sends it as is.
+              (this.extensions.patchCustomResourceDefinition(
+                {
+                  name: o.metadata.name,
+                  body: o,
+                  fieldManager: FIELD_MANAGER,
+                  force,
+                  ...(dryRun ? { dryRun: 'All' } : {}),
+                },
+                setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+              ) as Promise<V1CustomResourceDefinition>)
+            : this.objects.patch(o as KubernetesObject, undefined, dryRun ? 'All' : undefined, FIELD_MANAGER, force, PatchStrategy.ServerSideApply),
+      ),
+    );
   }
 
   async delete(ref: ObjectRef): Promise<void> {
@@ -98,7 +130,8 @@ export class Cluster {
   async applyNodeLabels(name: string, labels: Record<string, string>): Promise<void> {
     const patch = { apiVersion: 'v1', kind: 'Node', metadata: { name, labels } };
     await this.call({ verb: 'patch', resource: NODE_KIND.resource, target: name }, () =>
-      this.objects.patch(patch, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply));
+      this.objects.patch(patch, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply),
+    );
   }
 
   /**
@@ -108,24 +141,29 @@ export class Cluster {
    */
   async replaceNodeTaints(name: string, current: Taint[], next: Taint[]): Promise<void> {
     const body = current.length
-      ? [{ op: 'test', path: '/spec/taints', value: current }, { op: 'replace', path: '/spec/taints', value: next }]
-      // A node without taints has no /spec/taints to test.
-      : [{ op: 'add', path: '/spec/taints', value: next }];
+      ? [
+          { op: 'test', path: '/spec/taints', value: current },
+          { op: 'replace', path: '/spec/taints', value: next },
+        ]
+      : // A node without taints has no /spec/taints to test.
+        [{ op: 'add', path: '/spec/taints', value: next }];
     try {
       await this.core.patchNode({ name, body, fieldManager: FIELD_MANAGER });
     } catch (e) {
       // The API server answers a failed `test` with 422.
       if (apiStatus(e) === 422) {
-        throw failure('apply.node-changed', `the taints of node ${name} changed while edgebox was updating them`,
-          'run `edgebox apply` again; it re-reads the node');
+        throw failure(
+          'apply.node-changed',
+          `the taints of node ${name} changed while edgebox was updating them`,
+          'run `edgebox apply` again; it re-reads the node',
+        );
       }
       throw this.explain(e, { verb: 'patch', resource: NODE_KIND.resource, target: name });
     }
   }
 
   async listPods(namespace: string, labelSelector: string): Promise<ObservedPod[]> {
-    const list = await this.call({ verb: 'list', resource: POD_KIND.resource, namespace }, () =>
-      this.core.listNamespacedPod({ namespace, labelSelector }));
+    const list = await this.call({ verb: 'list', resource: POD_KIND.resource, namespace }, () => this.core.listNamespacedPod({ namespace, labelSelector }));
     return list.items.map((p) => plain(p) as ObservedPod);
   }
 

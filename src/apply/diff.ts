@@ -35,7 +35,10 @@ export function unifiedDiff(before: string, after: string, context = 3): string[
   const out: string[] = [];
   let k = 0;
   while (k < ops.length) {
-    if (ops[k]!.op === ' ') { k++; continue; }
+    if (ops[k]!.op === ' ') {
+      k++;
+      continue;
+    }
     // A hunk: from `context` lines before this change to `context` lines after the last change
     // that is within 2*context lines of the previous one.
     const start = Math.max(0, k - context);

@@ -54,7 +54,9 @@ const groupOf = (apiVersion: string): string => (apiVersion.includes('/') ? apiV
 
 export function refOf(o: Pick<KubeObject, 'apiVersion' | 'kind' | 'metadata'>): ObjectRef {
   return {
-    apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name,
+    apiVersion: o.apiVersion,
+    kind: o.kind,
+    name: o.metadata.name,
     ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}),
   };
 }

@@ -87,6 +87,8 @@ function appliedLabelKeys(node: ObservedNode): string[] {
   const entries = (node.metadata.managedFields ?? []).filter((f) => f.manager === FIELD_MANAGER && f.operation === 'Apply' && !f.subresource);
   return entries.flatMap((f) => {
     const labels = ((f.fieldsV1 as Record<string, Record<string, unknown>> | undefined)?.['f:metadata']?.['f:labels'] ?? {}) as Record<string, unknown>;
-    return Object.keys(labels).filter((k) => k.startsWith('f:')).map((k) => k.slice(2));
+    return Object.keys(labels)
+      .filter((k) => k.startsWith('f:'))
+      .map((k) => k.slice(2));
   });
 }

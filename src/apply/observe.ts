@@ -15,8 +15,7 @@ export interface Observation {
  */
 export async function observe(cluster: Cluster, desired: DesiredState): Promise<Observation> {
   const nodes = await cluster.listNodes();
-  const owned = (await Promise.all(APPLY_KINDS.filter((k) => k.pruned !== false)
-    .map((k) => cluster.list(k, ownershipSelector(desired.box))))).flat();
+  const owned = (await Promise.all(APPLY_KINDS.filter((k) => k.pruned !== false).map((k) => cluster.list(k, ownershipSelector(desired.box))))).flat();
   const objects = new Map(owned.map((o) => [refKey(refOf(o)), o]));
   const dryRunResults = new Map<string, KubeObject>();
   for (const o of desired.objects) {

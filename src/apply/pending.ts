@@ -12,11 +12,15 @@ export interface WorkloadPods {
 
 /** The workload objects among rendered ones, with the selector that finds their pods. */
 export function workloadSelectors(objects: readonly KubeObject[]): { workload: KubeObject; namespace: string; selector: string }[] {
-  return objects.filter((o) => WORKLOAD_KINDS.has(o.kind) && o.metadata.namespace).flatMap((o) => {
-    const matchLabels = (o as { spec?: { selector?: { matchLabels?: Record<string, string> } } }).spec?.selector?.matchLabels ?? {};
-    const selector = Object.entries(matchLabels).map(([k, v]) => `${k}=${v}`).join(',');
-    return selector ? [{ workload: o, namespace: o.metadata.namespace!, selector }] : [];
-  });
+  return objects
+    .filter((o) => WORKLOAD_KINDS.has(o.kind) && o.metadata.namespace)
+    .flatMap((o) => {
+      const matchLabels = (o as { spec?: { selector?: { matchLabels?: Record<string, string> } } }).spec?.selector?.matchLabels ?? {};
+      const selector = Object.entries(matchLabels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',');
+      return selector ? [{ workload: o, namespace: o.metadata.namespace!, selector }] : [];
+    });
 }
 
 /**
@@ -31,11 +35,13 @@ export function pendingWorkloads(found: readonly WorkloadPods[]): Diagnostic[] {
     const first = stuck[0];
     if (!first) return [];
     const why = first.status?.conditions?.find((c) => c.type === 'PodScheduled')?.message ?? 'no reason given';
-    return [{
-      code: 'apply.workload-unschedulable',
-      severity: 'warning' as const,
-      message: `workload ${workload.metadata.name}: ${stuck.length === 1 ? `pod ${first.metadata.name} is` : `${stuck.length} pods are`} Pending: ${why}`,
-      hint: 'free cpu/memory on a module that has what it requires, add such a module to the box, or lower its requests in the spec',
-    }];
+    return [
+      {
+        code: 'apply.workload-unschedulable',
+        severity: 'warning' as const,
+        message: `workload ${workload.metadata.name}: ${stuck.length === 1 ? `pod ${first.metadata.name} is` : `${stuck.length} pods are`} Pending: ${why}`,
+        hint: 'free cpu/memory on a module that has what it requires, add such a module to the box, or lower its requests in the spec',
+      },
+    ];
   });
 }

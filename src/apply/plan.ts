@@ -76,7 +76,10 @@ export function planApply({ desired, observed, dryRunResults }: PlanInput): Acti
   });
 
   const live = new Map(observed.objects.map((o) => [refKey(refOf(o)), o]));
-  const wanted = desired.objects.map((o) => ({ o, order: kindInfo(o).order })).sort((a, b) => a.order - b.order).map(({ o }) => o);
+  const wanted = desired.objects
+    .map((o) => ({ o, order: kindInfo(o).order }))
+    .sort((a, b) => a.order - b.order)
+    .map(({ o }) => o);
   const objectActions: Action[] = wanted.map((o) => {
     const ref = refOf(o);
     const key = refKey(ref);

@@ -54,7 +54,12 @@ function ref(r: { kind: string; name: string; namespace?: string }) {
 
 /** What a dry run says instead of the past tense. */
 const FUTURE: Record<Outcome, string> = {
-  created: 'create', updated: 'update', unchanged: 'unchanged', pruned: 'delete', labelled: 'label', 'missing-node': 'no node',
+  created: 'create',
+  updated: 'update',
+  unchanged: 'unchanged',
+  pruned: 'delete',
+  labelled: 'label',
+  'missing-node': 'no node',
 };
 
 /**
@@ -70,9 +75,13 @@ export function formatReport(r: ReportView, paint: (line: string) => string = (l
     if (a.outcome === 'labelled' || r.dryRun) for (const d of a.diff) lines.push(`    ${paint(d)}`);
   }
   const s = r.summary;
-  const counts = [`${s.created} ${r.dryRun ? 'to create' : 'created'}`, `${s.updated} ${r.dryRun ? 'to update' : 'updated'}`,
-    `${s.unchanged} unchanged`, `${s.pruned} ${r.dryRun ? 'to delete' : 'deleted'}`,
-    `${s.labelled} node${s.labelled === 1 ? '' : 's'} ${r.dryRun ? 'to label' : 'labelled'}`];
+  const counts = [
+    `${s.created} ${r.dryRun ? 'to create' : 'created'}`,
+    `${s.updated} ${r.dryRun ? 'to update' : 'updated'}`,
+    `${s.unchanged} unchanged`,
+    `${s.pruned} ${r.dryRun ? 'to delete' : 'deleted'}`,
+    `${s.labelled} node${s.labelled === 1 ? '' : 's'} ${r.dryRun ? 'to label' : 'labelled'}`,
+  ];
   if (s['missing-node']) counts.push(`${s['missing-node']} module${s['missing-node'] === 1 ? '' : 's'} without a node`);
   const changed = s.created + s.updated + s.pruned + s.labelled;
   const verdict = r.dryRun ? 'dry run, nothing was changed' : changed ? 'applied' : 'no changes';

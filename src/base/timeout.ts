@@ -14,4 +14,3 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
 
 /** How long one request may take before the API counts as unavailable (a quorum-less API server hangs rather than fails). */
 export const API_TIMEOUT_MS = 5000;
-

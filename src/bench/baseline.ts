@@ -54,7 +54,6 @@ export interface Run {
   milestones: Milestones;
 }
 
-
 /**
  * The box's objects as plain Kubernetes would run them: without edgebox's not-ready/unreachable
  * tolerations, so the DefaultTolerationSeconds admission plugin gives every pod its 300 s.
@@ -71,7 +70,9 @@ function withDefaultTolerations(o: KubeObject): KubeObject {
 
 export async function measureBaseline(timings: TimingsName, signal: AbortSignal): Promise<Run> {
   const t = timingsFor(timings);
-  log(`\n== ${timings} timings: grace ${t.nodeMonitorGracePeriodSeconds} s, monitor period ${t.nodeMonitorPeriodSeconds} s, lease ${t.nodeLeaseDurationSeconds} s, ${timings === 'default' ? `${t.defaultTolerationSeconds} s default toleration` : `critical toleration ${t.tolerationSeconds.critical} s`}`);
+  log(
+    `\n== ${timings} timings: grace ${t.nodeMonitorGracePeriodSeconds} s, monitor period ${t.nodeMonitorPeriodSeconds} s, lease ${t.nodeLeaseDurationSeconds} s, ${timings === 'default' ? `${t.defaultTolerationSeconds} s default toleration` : `critical toleration ${t.tolerationSeconds.critical} s`}`,
+  );
   const dir = await mkdtemp(join(tmpdir(), `edgebox-bench-${timings}-`));
   const watches = new AbortController();
   const stopWatches = () => watches.abort();
@@ -91,23 +92,29 @@ export async function measureBaseline(timings: TimingsName, signal: AbortSignal)
     // eslint-disable-next-line prefer-const -- assigned after the watch that reads it is opened
     let victim: { pod: string; node: string } | undefined;
     const isReplacement = (name: string, p: PodSeen) => victim !== undefined && name !== victim.pod && !p.terminating;
-    keepWatching(kc, `/api/v1/namespaces/${namespace}/pods`, { labelSelector: `${LABELS.workload}=${WORKLOAD}` }, (type, obj, at) => {
-      const name = obj.metadata.name as string;
-      const p: PodSeen = {
-        ...(obj.spec?.nodeName ? { node: obj.spec.nodeName as string } : {}),
-        ready: isReady(obj),
-        terminating: Boolean(obj.metadata.deletionTimestamp),
-      };
-      if (type === 'DELETED') pods.delete(name);
-      else pods.set(name, p);
-      if (!victim || m.kill === undefined) return;
-      if (name === victim.pod && p.terminating) m.evicted ??= at;
-      if (isReplacement(name, p)) {
-        m.replacementCreated ??= at;
-        if (p.node && p.node !== victim.node) m.replacementScheduled ??= at;
-        if (p.ready && p.node && p.node !== victim.node) m.replacementReady ??= at;
-      }
-    }, watches.signal);
+    keepWatching(
+      kc,
+      `/api/v1/namespaces/${namespace}/pods`,
+      { labelSelector: `${LABELS.workload}=${WORKLOAD}` },
+      (type, obj, at) => {
+        const name = obj.metadata.name as string;
+        const p: PodSeen = {
+          ...(obj.spec?.nodeName ? { node: obj.spec.nodeName as string } : {}),
+          ready: isReady(obj),
+          terminating: Boolean(obj.metadata.deletionTimestamp),
+        };
+        if (type === 'DELETED') pods.delete(name);
+        else pods.set(name, p);
+        if (!victim || m.kill === undefined) return;
+        if (name === victim.pod && p.terminating) m.evicted ??= at;
+        if (isReplacement(name, p)) {
+          m.replacementCreated ??= at;
+          if (p.node && p.node !== victim.node) m.replacementScheduled ??= at;
+          if (p.ready && p.node && p.node !== victim.node) m.replacementReady ??= at;
+        }
+      },
+      watches.signal,
+    );
 
     await until(`${WORKLOAD} Ready`, () => [...pods.values()].some((p) => p.ready), { deadlineMs: 120_000, signal });
     const [pod, seen] = [...pods.entries()].find(([, p]) => p.ready)!;
@@ -115,12 +122,18 @@ export async function measureBaseline(timings: TimingsName, signal: AbortSignal)
     log(`  ${WORKLOAD} runs as ${pod} on ${victim.node}; killing ${victim.node}`);
 
     let nodeWatched = false;
-    keepWatching(kc, '/api/v1/nodes', { fieldSelector: `metadata.name=${victim.node}` }, (_type, obj, at) => {
-      nodeWatched = true;
-      if (obj.metadata.labels?.[KWOK_SELECTOR.key] === undefined) m.kill ??= at;
-      const ready = (obj.status?.conditions ?? []).find((c: { type: string }) => c.type === 'Ready')?.status;
-      if (m.kill !== undefined && ready !== undefined && ready !== 'True') m.nodeNotReady ??= at;
-    }, watches.signal);
+    keepWatching(
+      kc,
+      '/api/v1/nodes',
+      { fieldSelector: `metadata.name=${victim.node}` },
+      (_type, obj, at) => {
+        nodeWatched = true;
+        if (obj.metadata.labels?.[KWOK_SELECTOR.key] === undefined) m.kill ??= at;
+        const ready = (obj.status?.conditions ?? []).find((c: { type: string }) => c.type === 'Ready')?.status;
+        if (m.kill !== undefined && ready !== undefined && ready !== 'True') m.nodeNotReady ??= at;
+      },
+      watches.signal,
+    );
     // The watch's first event (the node as it is) proves it is open before the kill happens.
     await until('the node watch', () => nodeWatched, { deadlineMs: 30_000, signal });
     const killedAt = Date.now();
@@ -132,11 +145,12 @@ export async function measureBaseline(timings: TimingsName, signal: AbortSignal)
       deadlineMs: DEADLINE_MS[timings],
       signal,
       status: () => {
-        const stage = m.nodeNotReady === undefined
-          ? `waiting for the node lifecycle controller to notice (grace ${t.nodeMonitorGracePeriodSeconds} s)`
-          : m.evicted === undefined
-            ? `${victim!.node} NotReady at +${s(since(m.nodeNotReady))}; waiting for the toleration to run out`
-            : `evicted at +${s(since(m.evicted))}; waiting for the replacement`;
+        const stage =
+          m.nodeNotReady === undefined
+            ? `waiting for the node lifecycle controller to notice (grace ${t.nodeMonitorGracePeriodSeconds} s)`
+            : m.evicted === undefined
+              ? `${victim!.node} NotReady at +${s(since(m.nodeNotReady))}; waiting for the toleration to run out`
+              : `evicted at +${s(since(m.evicted))}; waiting for the replacement`;
         return `+${s(Date.now() - m.kill!)}: ${stage}`;
       },
     });

@@ -90,17 +90,20 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** etcd's maintenance status, raw: the gateway client keeps no cluster id, which is what tells two clusters apart. */
 function clusterId(address: string, port: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: address, port, path: '/v3/maintenance/status', method: 'POST', timeout: 2000, headers: { 'content-type': 'application/json' } }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => {
-        try {
-          resolve(String((JSON.parse(body) as { header?: { cluster_id?: string } }).header?.cluster_id ?? ''));
-        } catch (e) {
-          reject(e as Error);
-        }
-      });
-    });
+    const req = request(
+      { host: address, port, path: '/v3/maintenance/status', method: 'POST', timeout: 2000, headers: { 'content-type': 'application/json' } },
+      (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => {
+          try {
+            resolve(String((JSON.parse(body) as { header?: { cluster_id?: string } }).header?.cluster_id ?? ''));
+          } catch (e) {
+            reject(e as Error);
+          }
+        });
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
     req.end('{}');
@@ -116,15 +119,25 @@ interface MemberAnswer {
 
 /** Every module whose etcd member answers: its cluster id, the voters it lists, whether it follows a leader. */
 async function members(state: BoxState): Promise<MemberAnswer[]> {
-  const answers = await Promise.all(Object.entries(state.addresses).map(async ([module, address]) => {
-    const g = etcdGateway({ endpoint: `http://${address}:${state.ports.server.etcdClient}`, timeoutMs: 1500 });
-    try {
-      const [list, status, cluster] = await Promise.all([g.memberList(), g.status(), clusterId(address, state.ports.server.etcdClient)]);
-      return { module, cluster, voters: list.filter((m) => !m.learner).map((m) => m.name).sort(), leader: status.leaderId !== undefined };
-    } catch {
-      return undefined;
-    }
-  }));
+  const answers = await Promise.all(
+    Object.entries(state.addresses).map(async ([module, address]) => {
+      const g = etcdGateway({ endpoint: `http://${address}:${state.ports.server.etcdClient}`, timeoutMs: 1500 });
+      try {
+        const [list, status, cluster] = await Promise.all([g.memberList(), g.status(), clusterId(address, state.ports.server.etcdClient)]);
+        return {
+          module,
+          cluster,
+          voters: list
+            .filter((m) => !m.learner)
+            .map((m) => m.name)
+            .sort(),
+          leader: status.leaderId !== undefined,
+        };
+      } catch {
+        return undefined;
+      }
+    }),
+  );
   return answers.filter((a): a is MemberAnswer => a !== undefined);
 }
 
@@ -153,7 +166,10 @@ async function restored(kc: KubeConfig, state: BoxState, killed: readonly string
 }
 
 async function controlPlane(kc: KubeConfig, box: string): Promise<ControlPlaneStatus | undefined> {
-  const o = await kc.makeApiClient(CustomObjectsApi).getClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, name: box }).catch(() => undefined) as { status?: { controlPlane?: ControlPlaneStatus } } | undefined;
+  const o = (await kc
+    .makeApiClient(CustomObjectsApi)
+    .getClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, name: box })
+    .catch(() => undefined)) as { status?: { controlPlane?: ControlPlaneStatus } } | undefined;
   return o?.status?.controlPlane;
 }
 
@@ -161,7 +177,10 @@ async function controlPlane(kc: KubeConfig, box: string): Promise<ControlPlaneSt
 async function settled(kc: KubeConfig, box: string): Promise<boolean> {
   const cp = await controlPlane(kc, box);
   if (!cp || cp.pending || cp.voters.length !== 3 || !cp.voters.every((v) => v.healthy)) return false;
-  const nodes = await kc.makeApiClient(CoreV1Api).listNode({ labelSelector: `${LABELS.box}=${box}` }).catch(() => undefined);
+  const nodes = await kc
+    .makeApiClient(CoreV1Api)
+    .listNode({ labelSelector: `${LABELS.box}=${box}` })
+    .catch(() => undefined);
   if (!nodes) return false;
   return nodes.items.every((n) => {
     const a = n.metadata?.annotations ?? {};
@@ -193,12 +212,19 @@ class BenchBox {
   written: string[] = [];
   private seq = 0;
 
-  constructor(readonly dir: string, readonly name: string) {}
+  constructor(
+    readonly dir: string,
+    readonly name: string,
+  ) {}
 
   async start(): Promise<void> {
     const { box } = await loadSpec(FIXTURE);
     const r = await up(FIXTURE, {
-      dir: this.dir, timings: 'tuned', withAgents: true, withController: true, controllers: 1,
+      dir: this.dir,
+      timings: 'tuned',
+      withAgents: true,
+      withController: true,
+      controllers: 1,
       agentPort: await freeUdpPortOn(Object.values(localAddresses(box))),
     });
     this.kc = loadKubeConfig({ path: r.kubeconfig });
@@ -275,7 +301,9 @@ async function main(): Promise<void> {
         }
         const r = await bench.trial(kind);
         results.push(r);
-        log(`  ${kind.padEnd(8)} ${String(i + 1).padStart(2)} killed ${r.killed.join('+').padEnd(6)} restored ${s(r.restoreMs)}  lost ${r.lost}${r.splitBrain ? `  SPLIT BRAIN ${r.splitBrain}` : ''}${r.error ? `  ERROR ${r.error}` : ''}`);
+        log(
+          `  ${kind.padEnd(8)} ${String(i + 1).padStart(2)} killed ${r.killed.join('+').padEnd(6)} restored ${s(r.restoreMs)}  lost ${r.lost}${r.splitBrain ? `  SPLIT BRAIN ${r.splitBrain}` : ''}${r.error ? `  ERROR ${r.error}` : ''}`,
+        );
         // A box that did not settle is no start for the next trial.
         if (r.error) {
           await bench.stop();
@@ -299,12 +327,16 @@ function report(results: readonly Trial[], opts: Options): void {
     const xs = rs.flatMap((r) => (r.restoreMs !== undefined ? [r.restoreMs] : [])).sort((a, b) => a - b);
     const target = kind === 'one' ? 30_000 : 60_000;
     const line = xs.length ? `p50 ${s(percentile(xs, 50))}  p95 ${s(percentile(xs, 95))}  max ${s(xs.at(-1))}` : 'none restored';
-    log(`  ${kind === 'one' ? 'one-server loss' : 'majority loss  '}  n=${rs.length}  restored ${xs.length}/${rs.length}  ${line}  target p95 < ${target / 1000} s${xs.length && percentile(xs, 95) < target && xs.length === rs.length ? ' (met)' : ' (NOT met)'}`);
+    log(
+      `  ${kind === 'one' ? 'one-server loss' : 'majority loss  '}  n=${rs.length}  restored ${xs.length}/${rs.length}  ${line}  target p95 < ${target / 1000} s${xs.length && percentile(xs, 95) < target && xs.length === rs.length ? ' (met)' : ' (NOT met)'}`,
+    );
   }
   log(`objects lost: ${results.reduce((n, r) => n + r.lost, 0)} (target 0)`);
   log(`trials ending with two clusters (split brain): ${results.filter((r) => r.splitBrain).length} (target 0)`);
   log(`trials not restored within ${RESTORE_DEADLINE_MS / 1000} s: ${results.filter((r) => r.restoreMs === undefined).length}`);
-  log(`trials whose box did not settle after the revive (the next trial starts a fresh box): ${results.filter((r) => r.restoreMs !== undefined && r.error).length}`);
+  log(
+    `trials whose box did not settle after the revive (the next trial starts a fresh box): ${results.filter((r) => r.restoreMs !== undefined && r.error).length}`,
+  );
   log('stock K3s: never, without a person (the dead member stays until removed by hand; a lost quorum needs `k3s server --cluster-reset`)');
 }
 

@@ -56,7 +56,6 @@ const OUT_OF_SERVICE = 'node.kubernetes.io/out-of-service';
 const FAILOVER_DEADLINE_MS = 120_000;
 const REJOIN_DEADLINE_MS = 120_000;
 
-
 interface Options {
   kills: number;
   skipBaseline: boolean;
@@ -164,10 +163,13 @@ class Observed {
 async function oneReadyPod(kubeconfig: string, namespace: string, seen: Observed, workload: string): Promise<void> {
   const what = `one Ready pod of ${workload}`;
   const done = () => seen.readyPods(workload).length === 1;
-  const first = await until(what, done, { deadlineMs: 15_000, signal: interrupted.signal, pollMs: 20 }).then(() => true, (e: Error) => {
-    if (interrupted.signal.aborted) throw e;
-    return false;
-  });
+  const first = await until(what, done, { deadlineMs: 15_000, signal: interrupted.signal, pollMs: 20 }).then(
+    () => true,
+    (e: Error) => {
+      if (interrupted.signal.aborted) throw e;
+      return false;
+    },
+  );
   if (first) return;
   log(`    not seen in 15 s (${seen.describe(workload)}): re-listing the pods`);
   const list = await coreApi(kubeconfig).listNamespacedPod({ namespace });
@@ -179,7 +181,13 @@ async function oneReadyPod(kubeconfig: string, namespace: string, seen: Observed
 // 1. Kills
 
 /** One kill of the module `workload` runs on: ms from the kill event to the replacement Ready event. */
-async function killOnce(dir: string, seen: Observed, workload: string, kubeconfig: string, namespace: string): Promise<{ ms: number; from: string; to: string }> {
+async function killOnce(
+  dir: string,
+  seen: Observed,
+  workload: string,
+  kubeconfig: string,
+  namespace: string,
+): Promise<{ ms: number; from: string; to: string }> {
   await oneReadyPod(kubeconfig, namespace, seen, workload);
   const [, victim] = seen.readyPods(workload)[0]!;
   const module = victim.node!;
@@ -197,15 +205,23 @@ async function killOnce(dir: string, seen: Observed, workload: string, kubeconfi
     }
   };
   await killModule(dir, module);
-  await until(`a replacement of ${workload} Ready off ${module}`, () => readyAt !== undefined, { deadlineMs: FAILOVER_DEADLINE_MS, signal: interrupted.signal, pollMs: 20 });
+  await until(`a replacement of ${workload} Ready off ${module}`, () => readyAt !== undefined, {
+    deadlineMs: FAILOVER_DEADLINE_MS,
+    signal: interrupted.signal,
+    pollMs: 20,
+  });
   seen.onNode = () => {};
   seen.onPod = () => {};
   await reviveModule(dir, module);
   // Settle 0 in the bench spec: the taint goes as soon as the controller sees the module healthy.
-  await until(`${module} to rejoin`, () => {
-    const n = seen.nodes.get(module);
-    return n !== undefined && !n.killed && n.ready && !n.fenced;
-  }, { deadlineMs: REJOIN_DEADLINE_MS, signal: interrupted.signal, pollMs: 20 });
+  await until(
+    `${module} to rejoin`,
+    () => {
+      const n = seen.nodes.get(module);
+      return n !== undefined && !n.killed && n.ready && !n.fenced;
+    },
+    { deadlineMs: REJOIN_DEADLINE_MS, signal: interrupted.signal, pollMs: 20 },
+  );
   return { ms: readyAt! - killAt!, from: module, to };
 }
 
@@ -236,14 +252,20 @@ interface FalseFencing {
 }
 
 async function falseFencingRun(dir: string, seen: Observed, detectionMs: number, durationS: number): Promise<FalseFencing> {
-  await until('every workload Ready', () => WORKLOADS.every((w) => seen.readyPods(w.name).length === 1), { deadlineMs: FAILOVER_DEADLINE_MS, signal: interrupted.signal, pollMs: 20 });
+  await until('every workload Ready', () => WORKLOADS.every((w) => seen.readyPods(w.name).length === 1), {
+    deadlineMs: FAILOVER_DEADLINE_MS,
+    signal: interrupted.signal,
+    pollMs: 20,
+  });
   const partitioned = seen.readyPods('motor')[0]![1].node!;
   const from = partitioned === 'core-1' ? 'core-2' : 'core-1';
   const slow = seen.readyPods('detector')[0]![1].node!;
   const podsBefore = new Set([...seen.pods.values()].map((p) => p.uid));
   const fencingsBefore = seen.fencings.length;
   const freezeMs = Math.round(detectionMs * 0.6);
-  log(`\n== false fencing: ${partitioned} cut off from ${from}, ${slow}'s agent frozen for ${s(freezeMs)} of every ${s(freezeMs + detectionMs)}, for ${durationS} s`);
+  log(
+    `\n== false fencing: ${partitioned} cut off from ${from}, ${slow}'s agent frozen for ${s(freezeMs)} of every ${s(freezeMs + detectionMs)}, for ${durationS} s`,
+  );
   await partitionModules(dir, partitioned, from);
   let freezes = 0;
   try {
@@ -302,9 +324,18 @@ async function selfHealing(opts: Options): Promise<{ results: Map<string, number
     const spec = await benchSpec(dir);
     const { box } = await loadSpec(spec);
     const detectionMs = box.spec.failover.heartbeatIntervalMs * box.spec.failover.missedHeartbeats;
-    log(`== self-healing: ${box.spec.modules.length} modules, heartbeat ${box.spec.failover.heartbeatIntervalMs} ms x ${box.spec.failover.missedHeartbeats} (detection ${detectionMs} ms), settle 0 s, tuned timings`);
+    log(
+      `== self-healing: ${box.spec.modules.length} modules, heartbeat ${box.spec.failover.heartbeatIntervalMs} ms x ${box.spec.failover.missedHeartbeats} (detection ${detectionMs} ms), settle 0 s, tuned timings`,
+    );
     const boxDir = join(dir, 'box');
-    const started = await up(spec, { dir: boxDir, timings: 'tuned', withAgents: true, withController: true, controlPlane: 'single', progress: (l) => log(`  ${l.trim()}`) });
+    const started = await up(spec, {
+      dir: boxDir,
+      timings: 'tuned',
+      withAgents: true,
+      withController: true,
+      controlPlane: 'single',
+      progress: (l) => log(`  ${l.trim()}`),
+    });
     const kc = loadKubeConfig({ path: started.kubeconfig });
     await applyBox({ box, cluster: new Cluster(kc) });
     const seen = new Observed();
@@ -324,7 +355,9 @@ async function selfHealing(opts: Options): Promise<{ results: Map<string, number
     }
     const falseFencing = await falseFencingRun(boxDir, seen, detectionMs, opts.falseFencingSeconds);
     const state = await readState(boxDir);
-    log(`\n  (processes: ${state?.agents?.length ?? 0} agents, ${state?.controllers?.length ?? 0} controller; logs in ${boxDir}/logs until the box is removed)`);
+    log(
+      `\n  (processes: ${state?.agents?.length ?? 0} agents, ${state?.controllers?.length ?? 0} controller; logs in ${boxDir}/logs until the box is removed)`,
+    );
     return { results, falseFencing };
   } catch (e) {
     failed = true;
@@ -356,7 +389,10 @@ async function keepEvidence(boxDir: string): Promise<void> {
     ['leases', () => kc.makeApiClient(CoordinationV1Api).listLeaseForAllNamespaces()],
   ];
   for (const [name, list] of lists) {
-    await list().then((l) => writeFile(join(out, `${name}.json`), JSON.stringify(l, null, 2)), (e: Error) => log(`  could not keep ${name}: ${e.message}`));
+    await list().then(
+      (l) => writeFile(join(out, `${name}.json`), JSON.stringify(l, null, 2)),
+      (e: Error) => log(`  could not keep ${name}: ${e.message}`),
+    );
   }
 }
 
@@ -367,16 +403,22 @@ function report(results: Map<string, number[]>, ff: FalseFencing, base: Baseline
   for (const w of WORKLOADS) {
     const st = stats(results.get(w.name)!);
     const verdict = w.targetP95Ms === undefined ? '-' : `<= ${s(w.targetP95Ms)} ${st.p95 <= w.targetP95Ms ? 'met' : 'MISSED'}`;
-    log(`  ${`${w.name} (${w.kind})`.padEnd(32)}${String(st.n).padStart(4)}${s(st.p50).padStart(10)}${s(st.p95).padStart(10)}${s(st.max).padStart(10)}   ${verdict}`);
+    log(
+      `  ${`${w.name} (${w.kind})`.padEnd(32)}${String(st.n).padStart(4)}${s(st.p50).padStart(10)}${s(st.p95).padStart(10)}${s(st.max).padStart(10)}   ${verdict}`,
+    );
   }
-  log(`\nfalse fencing: ${ff.fencings.length} fencing(s) in ${ff.seconds} s (target 0) with ${ff.partitioned} cut off from ${ff.from} and ${ff.slow}'s agent frozen ${ff.freezes} times for ${s(ff.freezeMs)}; pods replaced: ${ff.podsReplaced}`);
+  log(
+    `\nfalse fencing: ${ff.fencings.length} fencing(s) in ${ff.seconds} s (target 0) with ${ff.partitioned} cut off from ${ff.from} and ${ff.slow}'s agent frozen ${ff.freezes} times for ${s(ff.freezeMs)}; pods replaced: ${ff.podsReplaced}`,
+  );
   for (const f of ff.fencings) log(`  fenced ${f.node} at ${new Date(f.at).toISOString()}`);
   if (!base) {
     log('\nbaseline skipped (--skip-baseline)');
     return;
   }
   log(`\nstock Kubernetes (default timings): ${s(base.defaultMs)}; render's tuned timings without edgebox's controller: ${s(base.tunedMs)}`);
-  log(`  the critical Deployment fails over ${(base.defaultMs / deployment.p50).toFixed(0)}x faster than stock at p50 (${(base.defaultMs / deployment.p95).toFixed(0)}x at p95), ${(base.tunedMs / deployment.p50).toFixed(0)}x faster than tuned alone at p50`);
+  log(
+    `  the critical Deployment fails over ${(base.defaultMs / deployment.p50).toFixed(0)}x faster than stock at p50 (${(base.defaultMs / deployment.p95).toFixed(0)}x at p95), ${(base.tunedMs / deployment.p50).toFixed(0)}x faster than tuned alone at p50`,
+  );
   log('  (stock Kubernetes never replaces the StatefulSet pod on its own: see ../shared/notes/failover-facts.md)');
 }
 

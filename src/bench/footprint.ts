@@ -68,7 +68,9 @@ function start(name: string, args: string[], ready?: RegExp): Promise<Proc> {
   let out = '';
   let err = '';
   return new Promise((resolve, reject) => {
-    child.stderr!.on('data', (c: Buffer) => { err = (err + c.toString()).slice(-2000); });
+    child.stderr!.on('data', (c: Buffer) => {
+      err = (err + c.toString()).slice(-2000);
+    });
     // Before it is ready this fails the start; after, it fails the measurement that reads its /proc.
     child.once('exit', (code, signal) => {
       const e = new Error(`${name} exited (${code ?? signal}): ${err.trim() || out.trim().split('\n').slice(-3).join('\n')}`);
@@ -100,7 +102,9 @@ async function measure(procs: Proc[]): Promise<Figures[]> {
   for (let t = 0; t < IDLE_S; t += SAMPLE_EVERY_S) {
     await new Promise((r) => setTimeout(r, SAMPLE_EVERY_S * 1000));
     const rss = await Promise.all(procs.map(async (p) => rssMb(alive(p))));
-    rss.forEach((v, i) => { maxRss[i] = Math.max(maxRss[i]!, v); });
+    rss.forEach((v, i) => {
+      maxRss[i] = Math.max(maxRss[i]!, v);
+    });
   }
   const after = await Promise.all(procs.map(async (p) => cpuTicks(alive(p))));
   return procs.map((p, i) => ({ name: p.name, rssMb: maxRss[i]!, cpuPct: ((after[i]! - before[i]!) / CLK_TCK / IDLE_S) * 100 }));
@@ -116,9 +120,11 @@ function report(title: string, figures: Figures[]): void {
   }
   const agents = figures.filter((f) => f.name.startsWith('agent'));
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  log(`  agents: RSS max ${Math.max(...agents.map((f) => f.rssMb)).toFixed(1)} MB (target <= ${TARGET_RSS_MB}), mean ${mean(agents.map((f) => f.rssMb)).toFixed(1)} MB; `
-    + `CPU max ${Math.max(...agents.map((f) => f.cpuPct)).toFixed(2)} % (target < ${TARGET_CPU_PCT}); `
-    + `above the baseline: ${(mean(agents.map((f) => f.rssMb)) - base.rssMb).toFixed(1)} MB, ${(mean(agents.map((f) => f.cpuPct)) - base.cpuPct).toFixed(2)} %`);
+  log(
+    `  agents: RSS max ${Math.max(...agents.map((f) => f.rssMb)).toFixed(1)} MB (target <= ${TARGET_RSS_MB}), mean ${mean(agents.map((f) => f.rssMb)).toFixed(1)} MB; ` +
+      `CPU max ${Math.max(...agents.map((f) => f.cpuPct)).toFixed(2)} % (target < ${TARGET_CPU_PCT}); ` +
+      `above the baseline: ${(mean(agents.map((f) => f.rssMb)) - base.rssMb).toFixed(1)} MB, ${(mean(agents.map((f) => f.cpuPct)) - base.cpuPct).toFixed(2)} %`,
+  );
 }
 
 /** Everything this run started, so that both the end and Ctrl-C stop it. */
@@ -151,13 +157,31 @@ async function run(): Promise<void> {
     const secret = join(dir, 'box-secret');
     await createSecretFile(secret);
     const { box } = await loadSpec(SPEC);
-    const addressMap = JSON.stringify(Object.fromEntries(simulatedNodes(box).map((n) => [n.metadata!.name!, n.metadata!.annotations![LOCAL_ADDRESS_ANNOTATION]!])));
+    const addressMap = JSON.stringify(
+      Object.fromEntries(simulatedNodes(box).map((n) => [n.metadata!.name!, n.metadata!.annotations![LOCAL_ADDRESS_ANNOTATION]!])),
+    );
     const port = String(20_000 + Math.floor(Math.random() * 20_000));
-    const agentArgs = (module: string) => ['agent', 'run', '--spec', SPEC, '--module', module, '--secret-file', secret,
-      '--kubeconfig', kubeconfig, '--port', port, '--http-port', '0', '--address-map', addressMap];
+    const agentArgs = (module: string) => [
+      'agent',
+      'run',
+      '--spec',
+      SPEC,
+      '--module',
+      module,
+      '--secret-file',
+      secret,
+      '--kubeconfig',
+      kubeconfig,
+      '--port',
+      port,
+      '--http-port',
+      '0',
+      '--address-map',
+      addressMap,
+    ];
 
     procs.push(await start('baseline', ['-e', BASELINE]));
-    procs.push(...await Promise.all(box.spec.modules.map((m) => start(`agent ${m.name}`, [CLI, ...agentArgs(m.name)], /"msg":"agent started"/))));
+    procs.push(...(await Promise.all(box.spec.modules.map((m) => start(`agent ${m.name}`, [CLI, ...agentArgs(m.name)], /"msg":"agent started"/)))));
     procs.push(await start('controller', [CLI, 'controller', '--kubeconfig', kubeconfig, '--spec', SPEC, '--metrics-port', '0']));
     report('1. `edgebox agent run` (heartbeats and Lease) and `edgebox controller`', await measure(procs));
 

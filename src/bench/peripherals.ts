@@ -117,12 +117,21 @@ class BenchBox {
   endpoints: Endpoint[] = [];
   kc!: KubeConfig;
 
-  constructor(readonly dir: string, readonly peripheral: string, readonly attached: string[]) {}
+  constructor(
+    readonly dir: string,
+    readonly peripheral: string,
+    readonly attached: string[],
+  ) {}
 
   async start(): Promise<void> {
     const { box } = await loadSpec(FIXTURE);
     const r = await up(FIXTURE, {
-      dir: this.dir, timings: 'tuned', withAgents: true, withController: true, controllers: 1, controlPlane: 'single',
+      dir: this.dir,
+      timings: 'tuned',
+      withAgents: true,
+      withController: true,
+      controllers: 1,
+      controlPlane: 'single',
       agentPort: await freeUdpPortOn(Object.values(localAddresses(box))),
     });
     this.kc = loadKubeConfig({ path: r.kubeconfig });
@@ -139,11 +148,16 @@ class BenchBox {
 
   async refresh(): Promise<void> {
     const state = await readState(this.dir);
-    this.endpoints = (state?.agents ?? []).filter((a) => this.attached.includes(a.module)).map((a) => ({ module: a.module, base: `http://${a.address}:${a.httpPort}` }));
+    this.endpoints = (state?.agents ?? [])
+      .filter((a) => this.attached.includes(a.module))
+      .map((a) => ({ module: a.module, base: `http://${a.address}:${a.httpPort}` }));
   }
 
   async lease(): Promise<PeripheralLease | undefined> {
-    const raw = await this.kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: peripheralLeaseName(this.peripheral), namespace: SYSTEM_NAMESPACE }).catch(() => undefined);
+    const raw = await this.kc
+      .makeApiClient(CoordinationV1Api)
+      .readNamespacedLease({ name: peripheralLeaseName(this.peripheral), namespace: SYSTEM_NAMESPACE })
+      .catch(() => undefined);
     return raw ? toPeripheralLease(raw) : undefined;
   }
 
@@ -154,7 +168,8 @@ class BenchBox {
       const l = await this.lease();
       const g = l?.holder ? this.poller.lastGrant.get(l.holder) : undefined;
       if (l && g && g.token === l.token && Date.now() - g.at < 1000) return l;
-      if (Date.now() > end) throw new Error(`no module granted ${this.peripheral} within ${s(deadlineMs)} (Lease: ${l?.holder ?? 'none'} token ${l?.token ?? '-'})`);
+      if (Date.now() > end)
+        throw new Error(`no module granted ${this.peripheral} within ${s(deadlineMs)} (Lease: ${l?.holder ?? 'none'} token ${l?.token ?? '-'})`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -181,7 +196,10 @@ class BenchBox {
 
   /** When the module was fenced, if it is fenced now (by this trial or, still settling, an earlier one). */
   async fence(module: string): Promise<{ at: number; method: string } | undefined> {
-    const n = await this.kc.makeApiClient(CoreV1Api).readNode({ name: module }).catch(() => undefined);
+    const n = await this.kc
+      .makeApiClient(CoreV1Api)
+      .readNode({ name: module })
+      .catch(() => undefined);
     const method = n?.metadata?.annotations?.[FENCE_ANNOTATIONS.fenceMethod];
     const t = Date.parse(n?.metadata?.annotations?.[FENCE_ANNOTATIONS.fencedAt] ?? '');
     return method === undefined || Number.isNaN(t) ? undefined : { at: t, method };
@@ -291,8 +309,11 @@ async function trial(b: BenchBox, wanted: Fault, r: () => number): Promise<Trial
     const released = records.find((x) => x.kind === 'release' && x.module === owner && x.token === before.token && x.reason === 'release-confirmed');
     if (old.length) {
       const expiry = Math.max(...old.map((x) => x.end)) + T.grantMarginMs;
-      const safeAt = Math.min(released?.atMs ?? Number.POSITIVE_INFINITY, expiry + T.handoverMarginMs,
-        fence?.method === 'power' ? fencedNow! : fencedNow !== undefined ? Math.max(fencedNow, expiry) : Number.POSITIVE_INFINITY);
+      const safeAt = Math.min(
+        released?.atMs ?? Number.POSITIVE_INFINITY,
+        expiry + T.handoverMarginMs,
+        fence?.method === 'power' ? fencedNow! : fencedNow !== undefined ? Math.max(fencedNow, expiry) : Number.POSITIVE_INFINITY,
+      );
       result.afterSafeMs = firstNew - safeAt;
     }
   }
@@ -334,11 +355,16 @@ async function main(): Promise<void> {
       const check = checkHistory(await b!.history());
       res.violations = check.violations.length;
       if (check.violations.length) {
-        for (const v of check.violations) log(`    VIOLATION ${v.kind} ${v.peripheral}: ${v.first.module} t${v.first.token} ${v.first.file}:${v.first.line} / ${v.second.module} t${v.second.token} ${v.second.file}:${v.second.line}`);
+        for (const v of check.violations)
+          log(
+            `    VIOLATION ${v.kind} ${v.peripheral}: ${v.first.module} t${v.first.token} ${v.first.file}:${v.first.line} / ${v.second.module} t${v.second.token} ${v.second.file}:${v.second.line}`,
+          );
       }
       results.push(res);
-      log(`  ${String(i + 1).padStart(3)} ${res.fault.padEnd(18)} ${res.from} -> ${res.to}${res.handedOver ? ` after safe ${s(res.afterSafeMs)}, after fence ${s(res.afterFenceMs)}, from fault ${s(res.fromFaultMs)}, gap ${s(res.gapMs)}` : ''}` +
-        `${res.violations ? `  ${res.violations} VIOLATION(S)` : ''}${res.error ? `  ERROR ${res.error}` : ''}`);
+      log(
+        `  ${String(i + 1).padStart(3)} ${res.fault.padEnd(18)} ${res.from} -> ${res.to}${res.handedOver ? ` after safe ${s(res.afterSafeMs)}, after fence ${s(res.afterFenceMs)}, from fault ${s(res.fromFaultMs)}, gap ${s(res.gapMs)}` : ''}` +
+          `${res.violations ? `  ${res.violations} VIOLATION(S)` : ''}${res.error ? `  ERROR ${res.error}` : ''}`,
+      );
       // The history is cumulative per box: its last check counts every violation once.
       if (i % opts.trialsPerBox === opts.trialsPerBox - 1 || i === opts.trials - 1) {
         violations += check.violations.length;
@@ -363,12 +389,39 @@ function report(results: readonly TrialResult[], byKind: { overlap: number; 'tok
   log(`errors (a trial that did not settle within ${s(TRIAL_DEADLINE_MS)}): ${results.filter((x) => x.error).length}`);
   log(`handovers: ${handovers.length}`);
   log(`overlapping grants: ${byKind.overlap}, token regressions: ${byKind['token-regression']} (the checker over every box's whole history)  target 0`);
-  log(line('handover after fencing (fence first)', handovers.flatMap((x) => (x.afterFenceMs !== undefined ? [x.afterFenceMs] : []))) + '  target p95 < 5 s');
-  log(line('handover after it became safe', handovers.flatMap((x) => (x.afterSafeMs !== undefined ? [x.afterSafeMs] : []))) + '  target p95 < 5 s');
-  log(line('handover from the fault', handovers.flatMap((x) => (x.fromFaultMs !== undefined ? [x.fromFaultMs] : []))));
-  log(line('gap: old last valid -> new first', handovers.flatMap((x) => (x.gapMs !== undefined ? [x.gapMs] : []))));
-  log(line('planned move: request -> new grant', handovers.filter((x) => x.fault === 'move').flatMap((x) => (x.fromFaultMs !== undefined ? [x.fromFaultMs] : []))));
-  log(`minimum gap (must be > 0: the old owner stopped before the new one started): ${s(Math.min(...handovers.flatMap((x) => (x.gapMs !== undefined ? [x.gapMs] : [Number.POSITIVE_INFINITY]))))}`);
+  log(
+    line(
+      'handover after fencing (fence first)',
+      handovers.flatMap((x) => (x.afterFenceMs !== undefined ? [x.afterFenceMs] : [])),
+    ) + '  target p95 < 5 s',
+  );
+  log(
+    line(
+      'handover after it became safe',
+      handovers.flatMap((x) => (x.afterSafeMs !== undefined ? [x.afterSafeMs] : [])),
+    ) + '  target p95 < 5 s',
+  );
+  log(
+    line(
+      'handover from the fault',
+      handovers.flatMap((x) => (x.fromFaultMs !== undefined ? [x.fromFaultMs] : [])),
+    ),
+  );
+  log(
+    line(
+      'gap: old last valid -> new first',
+      handovers.flatMap((x) => (x.gapMs !== undefined ? [x.gapMs] : [])),
+    ),
+  );
+  log(
+    line(
+      'planned move: request -> new grant',
+      handovers.filter((x) => x.fault === 'move').flatMap((x) => (x.fromFaultMs !== undefined ? [x.fromFaultMs] : [])),
+    ),
+  );
+  log(
+    `minimum gap (must be > 0: the old owner stopped before the new one started): ${s(Math.min(...handovers.flatMap((x) => (x.gapMs !== undefined ? [x.gapMs] : [Number.POSITIVE_INFINITY]))))}`,
+  );
 }
 
 await main();

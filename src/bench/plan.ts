@@ -59,7 +59,13 @@ function generateSpecText(seed: number): string {
         cpu: pick(['25m', '50m', '100m', '200m']),
         memory: pick(['32Mi', '64Mi', '128Mi', '256Mi']),
       },
-      peripherals: random() < 0.1 ? peripherals.filter((p) => p.attachedTo.includes(anchor.name)).slice(0, 1).map((p) => p.name) : [],
+      peripherals:
+        random() < 0.1
+          ? peripherals
+              .filter((p) => p.attachedTo.includes(anchor.name))
+              .slice(0, 1)
+              .map((p) => p.name)
+          : [],
       criticality: pick(['critical', 'standard', 'standard', 'best-effort'] as const),
     };
   });

@@ -24,18 +24,23 @@ export function keepWatching(
   let resourceVersion: string | undefined;
   const start = async (): Promise<void> => {
     if (signal.aborted) return;
-    const req = await new Watch(kc).watch(path, { ...query, allowWatchBookmarks: true, ...(resourceVersion ? { resourceVersion } : {}) }, (type, obj) => {
-      const at = Date.now();
-      if (type === 'ERROR') {
-        // 410 Gone: the version is too old to resume from; list afresh.
-        resourceVersion = undefined;
-        return;
-      }
-      resourceVersion = obj?.metadata?.resourceVersion ?? resourceVersion;
-      if (type !== 'BOOKMARK') onEvent(type, obj, at);
-    }, () => {
-      if (!signal.aborted) setTimeout(() => void start(), 500);
-    });
+    const req = await new Watch(kc).watch(
+      path,
+      { ...query, allowWatchBookmarks: true, ...(resourceVersion ? { resourceVersion } : {}) },
+      (type, obj) => {
+        const at = Date.now();
+        if (type === 'ERROR') {
+          // 410 Gone: the version is too old to resume from; list afresh.
+          resourceVersion = undefined;
+          return;
+        }
+        resourceVersion = obj?.metadata?.resourceVersion ?? resourceVersion;
+        if (type !== 'BOOKMARK') onEvent(type, obj, at);
+      },
+      () => {
+        if (!signal.aborted) setTimeout(() => void start(), 500);
+      },
+    );
     signal.addEventListener('abort', () => req.abort(), { once: true });
   };
   void start();
@@ -57,7 +62,8 @@ export async function until(
   let nextReport = start + PROGRESS_EVERY_MS;
   while (!done()) {
     if (opts.signal.aborted) throw new Error('interrupted');
-    if (Date.now() - start > opts.deadlineMs) throw new Error(`timed out after ${seconds(opts.deadlineMs)} waiting for ${what}${opts.status ? ` (${opts.status()})` : ''}`);
+    if (Date.now() - start > opts.deadlineMs)
+      throw new Error(`timed out after ${seconds(opts.deadlineMs)} waiting for ${what}${opts.status ? ` (${opts.status()})` : ''}`);
     if (opts.status && Date.now() >= nextReport) {
       log(`    ${opts.status()}`);
       nextReport += PROGRESS_EVERY_MS;

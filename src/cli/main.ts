@@ -53,6 +53,13 @@ function handle(e: unknown): number {
     // Help and version are not failures; usage errors are bad input.
     return e.exitCode === 0 ? EXIT.ok : EXIT.input;
   }
-  printDiagnostics([{ code: 'internal', severity: 'error', message: (e as Error)?.stack ?? String(e), hint: 'this is a bug in edgebox; please report it with the command you ran' }]);
+  printDiagnostics([
+    {
+      code: 'internal',
+      severity: 'error',
+      message: (e as Error)?.stack ?? String(e),
+      hint: 'this is a bug in edgebox; please report it with the command you ran',
+    },
+  ]);
   return EXIT.failure;
 }

@@ -63,7 +63,15 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
   const executor = new Executor({ kc: o.kc, box: o.box, log: o.log, events, metrics, ...(o.drivers ? { drivers: o.drivers } : {}), now });
   const status = new StatusWriter(o.kc, { box: o.box.metadata.name, log: o.log });
   const guardian = new Guardian({ kc: o.kc, log: o.log, events, metrics, now });
-  const peripherals = new PeripheralReconciler({ kc: o.kc, box: o.box.metadata.name, log: o.log, events, metrics, timings: o.peripheralTimings ?? DEFAULT_PERIPHERAL_TIMINGS, now });
+  const peripherals = new PeripheralReconciler({
+    kc: o.kc,
+    box: o.box.metadata.name,
+    log: o.log,
+    events,
+    metrics,
+    timings: o.peripheralTimings ?? DEFAULT_PERIPHERAL_TIMINGS,
+    now,
+  });
 
   let stopped = false;
   let running = false;
@@ -74,9 +82,19 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
   /** Our writes the informers have not shown yet: node -> resourceVersion, and deleted pods. */
   let pending: { nodes: Map<string, string>; pods: { namespace: string; name: string; uid: string }[]; since: number } | undefined;
 
-  const informers = new BoxInformers({ kc: o.kc, box: o.box.metadata.name, log: o.log, onChange: () => kick(), ...(o.informers ? { timings: o.informers } : {}) });
+  const informers = new BoxInformers({
+    kc: o.kc,
+    box: o.box.metadata.name,
+    log: o.log,
+    onChange: () => kick(),
+    ...(o.informers ? { timings: o.informers } : {}),
+  });
   const elector = new LeaderElector({
-    kc: o.kc, id: o.id, log: o.log, now, ...(o.election ? { timings: o.election } : {}),
+    kc: o.kc,
+    id: o.id,
+    log: o.log,
+    now,
+    ...(o.election ? { timings: o.election } : {}),
     onChange: (leading) => {
       metrics.leader.set(leading ? 1 : 0);
       if (leading) kick();
@@ -95,8 +113,8 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
     // watch, wait until every informer has listed again.
     if (!view) return pause('the informers are not synced (starting, or re-listing after a dropped watch)');
     if (pending) {
-      const seen = [...pending.nodes].every(([n, rv]) => informers.nodeVersion(n) === rv) &&
-        pending.pods.every((p) => !informers.hasPod(p.namespace, p.name, p.uid));
+      const seen =
+        [...pending.nodes].every(([n, rv]) => informers.nodeVersion(n) === rv) && pending.pods.every((p) => !informers.hasPod(p.namespace, p.name, p.uid));
       if (!seen && now() - pending.since < OWN_WRITE_WAIT_MS) return;
       pending = undefined;
     }
@@ -114,10 +132,13 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
     const owned = await peripherals.pass({ ...observed, timings: peripherals.timings, leases: informers.peripheralLeases() }, () => elector.leading);
     if (actions.length || owned.acted || guarded.acted || now() - lastStatus >= STATUS_EVERY_MS) {
       lastStatus = now();
-      const wrote = await status.write(observed, owned.status, guardian.status).then(() => true, (e: Error) => {
-        o.log('warn', 'could not write the EdgeBox status', { error: e.message });
-        return false;
-      });
+      const wrote = await status.write(observed, owned.status, guardian.status).then(
+        () => true,
+        (e: Error) => {
+          o.log('warn', 'could not write the EdgeBox status', { error: e.message });
+          return false;
+        },
+      );
       if (wrote) await guardian.written();
     }
   }

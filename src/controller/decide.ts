@@ -1,9 +1,6 @@
 import { nodeOfModule } from '../apply/node-plan.js';
 import type { BoxSpec, ModuleSpec } from '../spec/schema.js';
-import {
-  failoverOf, fenceMethodOf, SELF_FENCE_MARGIN_MS,
-  type AgentView, type ObservedNode, type ObservedNodeLease, type ObservedPod,
-} from './model.js';
+import { failoverOf, fenceMethodOf, SELF_FENCE_MARGIN_MS, type AgentView, type ObservedNode, type ObservedNodeLease, type ObservedPod } from './model.js';
 import { type Taint, FENCE_TAINTS, hasTaint } from '../contract/taints.js';
 import { FENCE_ANNOTATIONS, type FenceMethod, type FailoverRecord, formatFailover } from '../contract/fencing.js';
 
@@ -107,11 +104,20 @@ export function assess(o: Pick<Observed, 'now' | 'box' | 'nodeLeases' | 'views'>
   const names = new Set(o.box.spec.modules.map((m) => m.name));
   const fresh = o.views.filter((v) => v.module !== module && names.has(v.module) && isFresh(v, o.now) && v.peers[module] !== undefined);
   const entries = fresh.map((v) => ({ by: v.module, e: v.peers[module]! }));
-  const unreachableBy = entries.filter((x) => !x.e.reachable).map((x) => x.by).sort();
-  const reachableBy = entries.filter((x) => x.e.reachable).map((x) => x.by).sort();
+  const unreachableBy = entries
+    .filter((x) => !x.e.reachable)
+    .map((x) => x.by)
+    .sort();
+  const reachableBy = entries
+    .filter((x) => x.e.reachable)
+    .map((x) => x.by)
+    .sort();
   // "Since the witnesses last heard it": the views that report it unreachable. A view that still
   // hears it is no witness, and its recent lastSeen says nothing about the node Lease.
-  const seen = entries.filter((x) => !x.e.reachable).map((x) => x.e.lastSeen).filter((t): t is number => t !== null);
+  const seen = entries
+    .filter((x) => !x.e.reachable)
+    .map((x) => x.e.lastSeen)
+    .filter((t): t is number => t !== null);
   const lastSeen = seen.length ? Math.max(...seen) : null;
   const lease = nodeName === undefined ? undefined : o.nodeLeases.find((l) => l.node === nodeName);
   const nodeLeaseFresh = lease !== undefined && isFresh(lease, o.now);
@@ -183,13 +189,25 @@ const podKey = (namespace: string, workload: string) => `${namespace}/${workload
 const floorSecond = (t: number) => Math.floor(t / 1000) * 1000;
 
 function replacementsReady(record: FailoverRecord, node: string, pods: readonly ObservedPod[]): boolean {
-  return (record.workloads ?? []).every((w) => pods.some((p) =>
-    p.workload !== undefined && podKey(p.namespace, p.workload) === w && p.node !== undefined && p.node !== node &&
-    p.ready && !p.deleting && p.createdAt >= floorSecond(record.detectedAt)));
+  return (record.workloads ?? []).every((w) =>
+    pods.some(
+      (p) =>
+        p.workload !== undefined &&
+        podKey(p.namespace, p.workload) === w &&
+        p.node !== undefined &&
+        p.node !== node &&
+        p.ready &&
+        !p.deleting &&
+        p.createdAt >= floorSecond(record.detectedAt),
+    ),
+  );
 }
 
 function decideModule(o: Observed, m: ModuleSpec): Action | undefined {
-  const node = nodeOfModule(o.nodes.map((n) => ({ metadata: { name: n.name, labels: n.labels } })), m.name);
+  const node = nodeOfModule(
+    o.nodes.map((n) => ({ metadata: { name: n.name, labels: n.labels } })),
+    m.name,
+  );
   if (!node) return undefined;
   const n = o.nodes.find((x) => x.name === node.metadata.name)!;
   const a = assess(o, m.name, n.name);
@@ -210,11 +228,21 @@ function decideModule(o: Observed, m: ModuleSpec): Action | undefined {
     if (m.power && record.powerError === undefined) {
       return { type: 'power-off', module: m.name, driver: m.power, record, onConfirmed: patch({ annotations: fenceAnnotations('power', n, o.now) }) };
     }
-    return { type: 'taint', module: m.name, method: 'taint', record, patch: patch({ taints: tainted ? n.taints : withTaint(), annotations: fenceAnnotations('taint', n, o.now) }) };
+    return {
+      type: 'taint',
+      module: m.name,
+      method: 'taint',
+      record,
+      patch: patch({ taints: tainted ? n.taints : withTaint(), annotations: fenceAnnotations('taint', n, o.now) }),
+    };
   }
 
   // Fenced. The record is missing only if someone removed it by hand: rebuild what is known.
-  const current: FailoverRecord = record ?? { detectedAt: Date.parse(n.annotations[FENCE_ANNOTATIONS.fencedAt] ?? '') || o.now, lastSeenAt: null, witnesses: [] };
+  const current: FailoverRecord = record ?? {
+    detectedAt: Date.parse(n.annotations[FENCE_ANNOTATIONS.fencedAt] ?? '') || o.now,
+    lastSeenAt: null,
+    witnesses: [],
+  };
   if (!tainted) return { type: 'taint', module: m.name, record: current, patch: patch({ taints: withTaint() }) };
 
   // Fencing is confirmed (the method is recorded and the taint is on): only now may anything
@@ -228,9 +256,17 @@ function decideModule(o: Observed, m: ModuleSpec): Action | undefined {
     const tracked = bound.filter((p) => p.workload !== undefined && p.ownerKind !== 'DaemonSet').map((p) => podKey(p.namespace, p.workload!));
     const workloads = [...new Set([...(current.workloads ?? []), ...tracked])].sort();
     const releasedAt = current.releasedAt ?? o.now;
-    const released: FailoverRecord = { ...current, releasedAt, workloads, ...(workloads.length === 0 && current.readyAt === undefined ? { readyAt: releasedAt } : {}) };
+    const released: FailoverRecord = {
+      ...current,
+      releasedAt,
+      workloads,
+      ...(workloads.length === 0 && current.readyAt === undefined ? { readyAt: releasedAt } : {}),
+    };
     return {
-      type: 'release-pods', module: m.name, first: current.releasedAt === undefined, record: released,
+      type: 'release-pods',
+      module: m.name,
+      first: current.releasedAt === undefined,
+      record: released,
       pods: releasable.map((p) => ({ namespace: p.namespace, name: p.name, uid: p.uid, workload: p.workload })),
       patch: patch({ annotations: { [FENCE_ANNOTATIONS.failover]: formatFailover(released) } }),
     };
@@ -242,7 +278,9 @@ function decideModule(o: Observed, m: ModuleSpec): Action | undefined {
 
   const since = Date.parse(n.annotations[FENCE_ANNOTATIONS.healthySince] ?? '');
   if (!isHealthy(n, a)) {
-    return Number.isNaN(since) ? undefined : { type: 'mark-unhealthy', module: m.name, patch: patch({ annotations: { [FENCE_ANNOTATIONS.healthySince]: null } }) };
+    return Number.isNaN(since)
+      ? undefined
+      : { type: 'mark-unhealthy', module: m.name, patch: patch({ annotations: { [FENCE_ANNOTATIONS.healthySince]: null } }) };
   }
   if (Number.isNaN(since)) {
     return { type: 'mark-healthy', module: m.name, patch: patch({ annotations: { [FENCE_ANNOTATIONS.healthySince]: new Date(o.now).toISOString() } }) };
@@ -250,7 +288,9 @@ function decideModule(o: Observed, m: ModuleSpec): Action | undefined {
   const count = Number.parseInt(n.annotations[FENCE_ANNOTATIONS.fenceCount] ?? '1', 10) || 1;
   if (o.now - since < settleSeconds(o.box.spec.failover.settleSeconds, count) * 1000) return undefined;
   return {
-    type: 'rejoin', module: m.name, record,
+    type: 'rejoin',
+    module: m.name,
+    record,
     patch: patch({
       taints: n.taints.filter((t) => !FENCE_TAINTS.some((f) => t.key === f.key && t.effect === f.effect)),
       annotations: { [FENCE_ANNOTATIONS.fenceMethod]: null, [FENCE_ANNOTATIONS.healthySince]: null, [FENCE_ANNOTATIONS.failover]: null },

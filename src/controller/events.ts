@@ -13,11 +13,29 @@ export interface EventTarget {
   uid?: string;
 }
 
-export type EventReason = 'ModuleFailed' | 'ModuleRecovered' | 'ModuleFenced' | 'FenceFailed' | 'PodsReleased' | 'WorkloadsReady' | 'ModuleRejoined'
-  | 'PeripheralAssigned' | 'PeripheralReleaseRequested' | 'PeripheralOwnerUnavailable'
+export type EventReason =
+  | 'ModuleFailed'
+  | 'ModuleRecovered'
+  | 'ModuleFenced'
+  | 'FenceFailed'
+  | 'PodsReleased'
+  | 'WorkloadsReady'
+  | 'ModuleRejoined'
+  | 'PeripheralAssigned'
+  | 'PeripheralReleaseRequested'
+  | 'PeripheralOwnerUnavailable'
   // The guardian's control-plane changes (src/controller/guardian).
-  | 'MemberRemovalRequested' | 'ServerPromotionRequested' | 'ModuleDemotionRequested' | 'ModuleResetRequested'
-  | 'ServerPromoted' | 'MemberRemoved' | 'ModuleDemoted' | 'ModuleReset' | 'PromotionCancelled' | 'QuorumRestored' | 'DrainRefused';
+  | 'MemberRemovalRequested'
+  | 'ServerPromotionRequested'
+  | 'ModuleDemotionRequested'
+  | 'ModuleResetRequested'
+  | 'ServerPromoted'
+  | 'MemberRemoved'
+  | 'ModuleDemoted'
+  | 'ModuleReset'
+  | 'PromotionCancelled'
+  | 'QuorumRestored'
+  | 'DrainRefused';
 
 /**
  * core/v1 Events, as `kubectl describe` and `kubectl get events` show them. Recording is best
@@ -27,7 +45,10 @@ export class EventRecorder {
   private readonly core: CoreV1Api;
   private readonly apps: AppsV1Api;
 
-  constructor(kc: KubeConfig, private readonly o: { id: string; log: Log; now: () => number }) {
+  constructor(
+    kc: KubeConfig,
+    private readonly o: { id: string; log: Log; now: () => number },
+  ) {
     this.core = kc.makeApiClient(CoreV1Api);
     this.apps = kc.makeApiClient(AppsV1Api);
   }
@@ -46,12 +67,18 @@ export class EventRecorder {
   }
 
   /** An Event on a workload's Deployment or StatefulSet (read for its uid). */
-  async workload(kind: 'Deployment' | 'StatefulSet', namespace: string, name: string, type: 'Normal' | 'Warning', reason: EventReason, message: string): Promise<void> {
+  async workload(
+    kind: 'Deployment' | 'StatefulSet',
+    namespace: string,
+    name: string,
+    type: 'Normal' | 'Warning',
+    reason: EventReason,
+    message: string,
+  ): Promise<void> {
     let uid: string | undefined;
     try {
-      const o = kind === 'Deployment'
-        ? await this.apps.readNamespacedDeployment({ name, namespace })
-        : await this.apps.readNamespacedStatefulSet({ name, namespace });
+      const o =
+        kind === 'Deployment' ? await this.apps.readNamespacedDeployment({ name, namespace }) : await this.apps.readNamespacedStatefulSet({ name, namespace });
       uid = o.metadata?.uid;
     } catch (e) {
       this.o.log('warn', 'could not read a workload for its Event', { kind, namespace, name, error: (e as Error).message });

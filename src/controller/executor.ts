@@ -65,7 +65,11 @@ export class Executor {
         this.o.metrics.detections.inc();
         this.observe('detected', a.record, a.record.detectedAt);
         this.o.log('warn', 'module failed', { module: a.module, witnesses: a.record.witnesses, lastSeen: fmt(a.record.lastSeenAt) });
-        await ev('Warning', 'ModuleFailed', `${a.record.witnesses.join(', ')} cannot reach module ${a.module} and its node Lease has not been renewed since they last heard it (${fmt(a.record.lastSeenAt)}): fencing it`);
+        await ev(
+          'Warning',
+          'ModuleFailed',
+          `${a.record.witnesses.join(', ')} cannot reach module ${a.module} and its node Lease has not been renewed since they last heard it (${fmt(a.record.lastSeenAt)}): fencing it`,
+        );
         break;
       case 'cancel-detection':
         if (!(await patch(a.patch))) break;
@@ -86,9 +90,22 @@ export class Executor {
         if (a.record.readyAt !== undefined) this.observe('ready', a.record, a.record.readyAt);
         const names = a.pods.map((p) => `${p.namespace}/${p.name}`);
         this.o.log('info', 'pods released', { module: a.module, pods: names });
-        await ev('Normal', 'PodsReleased', a.pods.length ? `fencing confirmed: force-deleted ${names.join(', ')} so their controllers replace them elsewhere` : 'fencing confirmed: no pods were bound to the module');
+        await ev(
+          'Normal',
+          'PodsReleased',
+          a.pods.length
+            ? `fencing confirmed: force-deleted ${names.join(', ')} so their controllers replace them elsewhere`
+            : 'fencing confirmed: no pods were bound to the module',
+        );
         for (const w of this.workloadsOf(a.pods)) {
-          await this.o.events.workload(w.kind, w.namespace, w.name, 'Normal', 'PodsReleased', `module ${a.module} is fenced: its pod(s) ${w.pods.join(', ')} were force-deleted for a replacement elsewhere`);
+          await this.o.events.workload(
+            w.kind,
+            w.namespace,
+            w.name,
+            'Normal',
+            'PodsReleased',
+            `module ${a.module} is fenced: its pod(s) ${w.pods.join(', ')} were force-deleted for a replacement elsewhere`,
+          );
         }
         break;
       }
@@ -117,14 +134,24 @@ export class Executor {
     this.o.metrics.failoverSeconds.observe({ stage }, Math.max(0, at - (r.lastSeenAt ?? r.detectedAt)) / 1000);
   }
 
-  private async fenced(module: string, method: 'power' | 'taint', r: FailoverRecord, ev: (t: 'Normal' | 'Warning', reason: 'ModuleFenced', m: string) => Promise<void>, how: string): Promise<void> {
+  private async fenced(
+    module: string,
+    method: 'power' | 'taint',
+    r: FailoverRecord,
+    ev: (t: 'Normal' | 'Warning', reason: 'ModuleFenced', m: string) => Promise<void>,
+    how: string,
+  ): Promise<void> {
     this.o.metrics.fencings.inc({ method });
     this.observe('fenced', r, this.o.now());
     this.o.log('warn', 'module fenced', { module, method });
     await ev('Warning', 'ModuleFenced', `module ${module} fenced by ${how}`);
   }
 
-  private async powerOff(a: Extract<Action, { type: 'power-off' }>, patch: (p: NodePatch) => Promise<boolean>, ev: (t: 'Normal' | 'Warning', reason: 'ModuleFenced' | 'FenceFailed', m: string) => Promise<void>): Promise<void> {
+  private async powerOff(
+    a: Extract<Action, { type: 'power-off' }>,
+    patch: (p: NodePatch) => Promise<boolean>,
+    ev: (t: 'Normal' | 'Warning', reason: 'ModuleFenced' | 'FenceFailed', m: string) => Promise<void>,
+  ): Promise<void> {
     const driver = this.o.drivers?.(a.driver);
     const confirmMs = this.o.powerConfirmMs ?? 10_000;
     let error: string | undefined;
@@ -148,7 +175,13 @@ export class Executor {
       return;
     }
     const failed = { ...a.record, powerError: error };
-    if (await patch({ node: a.onConfirmed.node, resourceVersion: a.onConfirmed.resourceVersion, annotations: { [FENCE_ANNOTATIONS.failover]: formatFailover(failed) } })) {
+    if (
+      await patch({
+        node: a.onConfirmed.node,
+        resourceVersion: a.onConfirmed.resourceVersion,
+        annotations: { [FENCE_ANNOTATIONS.failover]: formatFailover(failed) },
+      })
+    ) {
       this.o.log('warn', 'power-off failed: fencing by taint instead', { module: a.module, error });
       await ev('Warning', 'FenceFailed', `powering module ${a.module} off failed (${error}); fencing it with the out-of-service taint instead`);
     }
@@ -176,7 +209,12 @@ export class Executor {
   /** Force-deletes (grace 0) one pod, only the one observed (uid precondition). False when it was already gone. */
   private async forceDelete(p: PodRef): Promise<boolean> {
     try {
-      await this.core.deleteNamespacedPod({ name: p.name, namespace: p.namespace, gracePeriodSeconds: 0, body: { gracePeriodSeconds: 0, preconditions: { uid: p.uid } } });
+      await this.core.deleteNamespacedPod({
+        name: p.name,
+        namespace: p.namespace,
+        gracePeriodSeconds: 0,
+        body: { gracePeriodSeconds: 0, preconditions: { uid: p.uid } },
+      });
       return true;
     } catch (e) {
       // 404: already gone; 409: the name now belongs to a new pod (a StatefulSet replacement).

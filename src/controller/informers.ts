@@ -1,6 +1,13 @@
 import {
-  CoordinationV1Api, CoreV1Api, makeInformer,
-  type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1Lease, type V1Node, type V1Pod,
+  CoordinationV1Api,
+  CoreV1Api,
+  makeInformer,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type V1Lease,
+  type V1Node,
+  type V1Pod,
 } from '@kubernetes/client-node';
 import { backoffMs } from '../base/backoff.js';
 import type { Log } from '../base/log.js';
@@ -23,7 +30,6 @@ import { toObservedNode, toNodeLease, toAgentView, toModuleReport, toObservedPod
  * connection died without an error. Until every informer has listed again, `synced` is false
  * and the controller does not decide: it never acts on state older than its last list or event.
  */
-
 
 export interface InformerTimings {
   /** First restart delay after an error; doubles per failure in a row. Default 200 ms. */
@@ -73,12 +79,15 @@ export class ResilientInformer<T extends KubernetesObject> {
   start(): void {
     this.stopped = false;
     this.restart();
-    this.silenceTimer = setInterval(() => {
-      if (this.synced && this.mono() - this.lastHeard > this.t.silenceMs) {
-        this.o.log('info', 'informer heard nothing for a while: re-listing', { informer: this.o.name });
-        this.restart();
-      }
-    }, Math.min(1000, this.t.silenceMs));
+    this.silenceTimer = setInterval(
+      () => {
+        if (this.synced && this.mono() - this.lastHeard > this.t.silenceMs) {
+          this.o.log('info', 'informer heard nothing for a while: re-listing', { informer: this.o.name });
+          this.restart();
+        }
+      },
+      Math.min(1000, this.t.silenceMs),
+    );
   }
 
   async stop(): Promise<void> {
@@ -104,20 +113,25 @@ export class ResilientInformer<T extends KubernetesObject> {
     }
     void old?.stop();
     if (this.stopped) return;
-    const inf = makeInformer<T>(this.o.kc, this.o.path, async () => {
-      const list = await this.o.list();
-      // The ListWatch adds the items right after this promise resolves; by the next macrotask
-      // the cache holds the whole list.
-      setImmediate(() => {
-        if (this.current !== inf) return;
-        this.failures = 0;
-        this.lists++;
-        this.heard();
-        this.synced = true;
-        this.o.onChange();
-      });
-      return list;
-    }, this.o.labelSelector);
+    const inf = makeInformer<T>(
+      this.o.kc,
+      this.o.path,
+      async () => {
+        const list = await this.o.list();
+        // The ListWatch adds the items right after this promise resolves; by the next macrotask
+        // the cache holds the whole list.
+        setImmediate(() => {
+          if (this.current !== inf) return;
+          this.failures = 0;
+          this.lists++;
+          this.heard();
+          this.synced = true;
+          this.o.onChange();
+        });
+        return list;
+      },
+      this.o.labelSelector,
+    );
     const changed = () => {
       if (this.current !== inf) return;
       this.heard();
@@ -130,7 +144,11 @@ export class ResilientInformer<T extends KubernetesObject> {
       if (this.current !== inf) return;
       this.failures++;
       const delay = backoffMs(this.failures, { initialMs: this.t.retryInitialMs, maxMs: this.t.retryMaxMs });
-      this.o.log('warn', 'informer failed: re-listing after a delay', { informer: this.o.name, error: (err as Error | undefined)?.message ?? String(err), retryInMs: delay });
+      this.o.log('warn', 'informer failed: re-listing after a delay', {
+        informer: this.o.name,
+        error: (err as Error | undefined)?.message ?? String(err),
+        retryInMs: delay,
+      });
       this.current = undefined;
       if (this.synced) {
         this.synced = false;
@@ -174,23 +192,34 @@ export class BoxInformers {
     const boxSelector = `${LABELS.box}=${o.box}`;
     const common = { kc: o.kc, log: o.log, onChange: o.onChange, ...(o.timings ? { timings: o.timings } : {}) };
     this.nodes = new ResilientInformer<V1Node>({
-      ...common, name: 'nodes', path: '/api/v1/nodes', labelSelector: boxSelector,
+      ...common,
+      name: 'nodes',
+      path: '/api/v1/nodes',
+      labelSelector: boxSelector,
       list: () => core.listNode({ labelSelector: boxSelector }),
     });
     this.nodeLeases = new ResilientInformer<V1Lease>({
-      ...common, name: 'node-leases', path: `/apis/coordination.k8s.io/v1/namespaces/${NODE_LEASE_NAMESPACE}/leases`,
+      ...common,
+      name: 'node-leases',
+      path: `/apis/coordination.k8s.io/v1/namespaces/${NODE_LEASE_NAMESPACE}/leases`,
       list: () => coordination.listNamespacedLease({ namespace: NODE_LEASE_NAMESPACE }),
     });
     // The agents label their Leases with the box (and module); the name prefix tells them from
     // the leader Lease in the same namespace.
     this.agentLeases = new ResilientInformer<V1Lease>({
-      ...common, name: 'agent-leases', path: `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NAMESPACE}/leases`, labelSelector: boxSelector,
+      ...common,
+      name: 'agent-leases',
+      path: `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NAMESPACE}/leases`,
+      labelSelector: boxSelector,
       list: () => coordination.listNamespacedLease({ namespace: SYSTEM_NAMESPACE, labelSelector: boxSelector }),
     });
     // Pods of the box's workloads carry the box label (their workload's selector); the
     // controller releases exactly those.
     this.pods = new ResilientInformer<V1Pod>({
-      ...common, name: 'pods', path: '/api/v1/pods', labelSelector: boxSelector,
+      ...common,
+      name: 'pods',
+      path: '/api/v1/pods',
+      labelSelector: boxSelector,
       list: () => core.listPodForAllNamespaces({ labelSelector: boxSelector }),
     });
   }
@@ -223,19 +252,28 @@ export class BoxInformers {
     return {
       nodes: this.nodes.list().map(toObservedNode),
       nodeLeases: this.nodeLeases.list().map(toNodeLease),
-      views: this.agentLeases.list().map(toAgentView).filter((v): v is AgentView => v !== undefined),
+      views: this.agentLeases
+        .list()
+        .map(toAgentView)
+        .filter((v): v is AgentView => v !== undefined),
       pods: this.pods.list().map(toObservedPod),
     };
   }
 
   /** The peripherals' ownership Leases (box-labelled, in the agents' namespace: the agent-Lease informer holds them too). */
   peripheralLeases(): PeripheralLease[] {
-    return this.agentLeases.list().map(toPeripheralLease).filter((l): l is PeripheralLease => l !== undefined);
+    return this.agentLeases
+      .list()
+      .map(toPeripheralLease)
+      .filter((l): l is PeripheralLease => l !== undefined);
   }
 
   /** The agents' control-plane reports (`edgebox.dev/control-plane` on their Leases), for the guardian. */
   controlPlaneReports(): ModuleReport[] {
-    return this.agentLeases.list().map(toModuleReport).filter((r): r is ModuleReport => r !== undefined);
+    return this.agentLeases
+      .list()
+      .map(toModuleReport)
+      .filter((r): r is ModuleReport => r !== undefined);
   }
 
   /** The resourceVersion the node informer holds for a node, to know when it has seen a write. */

@@ -1,4 +1,12 @@
-import { CoordinationV1Api, Observable, V1MicroTime, type ConfigurationOptions, type KubeConfig, type ObservableMiddleware, type V1Lease } from '@kubernetes/client-node';
+import {
+  CoordinationV1Api,
+  Observable,
+  V1MicroTime,
+  type ConfigurationOptions,
+  type KubeConfig,
+  type ObservableMiddleware,
+  type V1Lease,
+} from '@kubernetes/client-node';
 import type { Log } from '../base/log.js';
 import { apiStatus } from '../kube/client.js';
 import { SYSTEM_NAMESPACE } from '../contract/leases.js';
@@ -118,7 +126,6 @@ function recordOf(lease: V1Lease): LeaseRecord {
   };
 }
 
-
 export interface ElectorOptions {
   kc: KubeConfig;
   id: string;
@@ -204,7 +211,14 @@ export class LeaderElector {
   private async renew(): Promise<boolean> {
     const mine = this.mine!;
     const started = this.mono();
-    const body = leaseBody({ id: this.o.id, now: this.now(), leaseMs: this.t.leaseMs, transitions: mine.transitions, acquiredAt: mine.acquiredAt, resourceVersion: mine.lease.metadata!.resourceVersion! });
+    const body = leaseBody({
+      id: this.o.id,
+      now: this.now(),
+      leaseMs: this.t.leaseMs,
+      transitions: mine.transitions,
+      acquiredAt: mine.acquiredAt,
+      resourceVersion: mine.lease.metadata!.resourceVersion!,
+    });
     try {
       const lease = await this.api.replaceNamespacedLease({ name: LEADER_LEASE, namespace: SYSTEM_NAMESPACE, body }, giveUpAfter(this.t.renewMs));
       // Counted from when it was sent: that is when the Lease said it was renewed.
@@ -213,7 +227,8 @@ export class LeaderElector {
     } catch (e) {
       if (apiStatus(e) !== 409 && apiStatus(e) !== 404) throw e;
       // A renewal given up on may still have been written: the Lease still ours is renewed next time.
-      const current = apiStatus(e) === 409 ? await this.api.readNamespacedLease({ name: LEADER_LEASE, namespace: SYSTEM_NAMESPACE }, giveUpAfter(this.t.renewMs)) : undefined;
+      const current =
+        apiStatus(e) === 409 ? await this.api.readNamespacedLease({ name: LEADER_LEASE, namespace: SYSTEM_NAMESPACE }, giveUpAfter(this.t.renewMs)) : undefined;
       if (current?.spec?.holderIdentity === this.o.id && (current.spec.leaseTransitions ?? 0) === mine.transitions) {
         this.mine = { ...mine, lease: current };
         return false;
@@ -238,11 +253,19 @@ export class LeaderElector {
     const wall = this.now();
     // 'renew' here: the Lease still names this id (a restart within the lease); no new holder.
     const transitions = step.kind === 'create' ? 0 : step.kind === 'acquire' ? step.transitions : this.seen!.record.transitions;
-    const body = leaseBody({ id: this.o.id, now: wall, leaseMs: this.t.leaseMs, transitions, acquiredAt: wall, ...(current ? { resourceVersion: current.metadata!.resourceVersion! } : {}) });
+    const body = leaseBody({
+      id: this.o.id,
+      now: wall,
+      leaseMs: this.t.leaseMs,
+      transitions,
+      acquiredAt: wall,
+      ...(current ? { resourceVersion: current.metadata!.resourceVersion! } : {}),
+    });
     try {
-      const lease = step.kind === 'create'
-        ? await this.api.createNamespacedLease({ namespace: SYSTEM_NAMESPACE, body })
-        : await this.api.replaceNamespacedLease({ name: LEADER_LEASE, namespace: SYSTEM_NAMESPACE, body });
+      const lease =
+        step.kind === 'create'
+          ? await this.api.createNamespacedLease({ namespace: SYSTEM_NAMESPACE, body })
+          : await this.api.replaceNamespacedLease({ name: LEADER_LEASE, namespace: SYSTEM_NAMESPACE, body });
       this.mine = { lease, renewedAt: now, acquiredAt: wall, transitions };
       this.o.log('info', 'became leader', { transitions });
       this.o.onChange(true);

@@ -9,7 +9,12 @@ export type FailoverStage = (typeof FAILOVER_STAGES)[number];
 export class ControllerMetrics {
   readonly registry = new Registry();
   readonly detections = new Counter({ name: 'edgebox_detections_total', help: 'Modules a quorum of agents declared failed.', registers: [this.registry] });
-  readonly fencings = new Counter({ name: 'edgebox_fencings_total', help: 'Modules fenced, by method (power or taint).', labelNames: ['method'] as const, registers: [this.registry] });
+  readonly fencings = new Counter({
+    name: 'edgebox_fencings_total',
+    help: 'Modules fenced, by method (power or taint).',
+    labelNames: ['method'] as const,
+    registers: [this.registry],
+  });
   readonly failoverSeconds = new Histogram({
     name: 'edgebox_failover_seconds',
     help: 'Seconds from when the witnesses last heard a failed module to each stage of its failover.',
@@ -25,13 +30,16 @@ export class ControllerMetrics {
 export async function serveMetrics(metrics: ControllerMetrics, o: { host: string; port: number }): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/metrics') {
-      metrics.registry.metrics().then((text) => {
-        res.writeHead(200, { 'content-type': metrics.registry.contentType });
-        res.end(text);
-      }, (e: Error) => {
-        res.writeHead(500);
-        res.end(e.message);
-      });
+      metrics.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.end(text);
+        },
+        (e: Error) => {
+          res.writeHead(500);
+          res.end(e.message);
+        },
+      );
       return;
     }
     if (req.method === 'GET' && req.url === '/healthz') {

@@ -28,7 +28,7 @@ export function toObservedNode(n: V1Node): ObservedNode {
     labels: { ...n.metadata?.labels },
     annotations: { ...n.metadata?.annotations },
     taints: (n.spec?.taints ?? []).map((t) => ({ key: t.key, value: t.value ?? '', effect: t.effect as Taint['effect'] })),
-    ready: ready === 'True' || ready === 'False' ? ready : 'Unknown' as Ready,
+    ready: ready === 'True' || ready === 'False' ? ready : ('Unknown' as Ready),
   };
 }
 
@@ -85,7 +85,8 @@ export async function observeBox(kc: KubeConfig, box: BoxSpec, now: number): Pro
     const views = agentLeases.items.map(toAgentView).filter((v): v is AgentView => v !== undefined);
     const reports = agentLeases.items.map(toModuleReport).filter((r): r is ModuleReport => r !== undefined);
     return {
-      now, box,
+      now,
+      box,
       nodes: nodes.items.map(toObservedNode),
       nodeLeases: nodeLeases.items.map(toNodeLease),
       views,
@@ -96,4 +97,3 @@ export async function observeBox(kc: KubeConfig, box: BoxSpec, now: number): Pro
     throw describeRequestError(e, { server: kc.getCurrentCluster()?.server ?? '?', verb: 'list', resource: 'nodes, leases and pods' }) ?? e;
   }
 }
-

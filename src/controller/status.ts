@@ -29,7 +29,10 @@ export function moduleStatuses(o: Observed): ModuleStatus[] {
   const labelled = o.nodes.some((n) => n.labels[CONTROL_PLANE_LABEL] !== undefined);
   const planned = new Set(initialServers(o.box).map((m) => m.name));
   return o.box.spec.modules.map((m) => {
-    const ref = nodeOfModule(o.nodes.map((n) => ({ metadata: { name: n.name, labels: n.labels } })), m.name);
+    const ref = nodeOfModule(
+      o.nodes.map((n) => ({ metadata: { name: n.name, labels: n.labels } })),
+      m.name,
+    );
     const n = ref ? o.nodes.find((x) => x.name === ref.metadata.name) : undefined;
     const a = assess(o, m.name, n?.name);
     // Nodes say which are servers where K3s labels them; before that (or in a local box, whose
@@ -75,19 +78,21 @@ export function currentFailovers(o: Observed): FailoverStatus[] {
       ready: seconds(r.releasedAt, r.readyAt),
       total: seconds(r.lastSeenAt ?? r.detectedAt, r.readyAt),
     };
-    return [{
-      module,
-      ...(r.lastSeenAt !== null ? { lastSeenAt: iso(r.lastSeenAt) } : {}),
-      detectedAt: iso(r.detectedAt),
-      witnesses: r.witnesses,
-      ...(r.workloads !== undefined ? { workloads: r.workloads } : {}),
-      ...(method ? { method } : {}),
-      ...(fenced !== undefined ? { fencedAt: iso(fenced) } : {}),
-      ...(r.releasedAt !== undefined ? { releasedAt: iso(r.releasedAt) } : {}),
-      ...(r.readyAt !== undefined ? { readyAt: iso(r.readyAt) } : {}),
-      ...(r.powerError !== undefined ? { powerError: r.powerError } : {}),
-      durations: Object.fromEntries(Object.entries(durations).filter(([, v]) => v !== undefined)),
-    }];
+    return [
+      {
+        module,
+        ...(r.lastSeenAt !== null ? { lastSeenAt: iso(r.lastSeenAt) } : {}),
+        detectedAt: iso(r.detectedAt),
+        witnesses: r.witnesses,
+        ...(r.workloads !== undefined ? { workloads: r.workloads } : {}),
+        ...(method ? { method } : {}),
+        ...(fenced !== undefined ? { fencedAt: iso(fenced) } : {}),
+        ...(r.releasedAt !== undefined ? { releasedAt: iso(r.releasedAt) } : {}),
+        ...(r.readyAt !== undefined ? { readyAt: iso(r.readyAt) } : {}),
+        ...(r.powerError !== undefined ? { powerError: r.powerError } : {}),
+        durations: Object.fromEntries(Object.entries(durations).filter(([, v]) => v !== undefined)),
+      },
+    ];
   });
 }
 
@@ -118,7 +123,10 @@ export class StatusWriter {
   private readonly api: CustomObjectsApi;
   private missingReported = false;
 
-  constructor(kc: KubeConfig, private readonly o: { box: string; log: Log }) {
+  constructor(
+    kc: KubeConfig,
+    private readonly o: { box: string; log: Log },
+  ) {
     this.api = kc.makeApiClient(CustomObjectsApi);
   }
 
@@ -127,7 +135,11 @@ export class StatusWriter {
    * `controlPlane`: the guardian's part (src/controller/guardian/status.ts), computed from the
    * one read here (it carries the history); its voters also say which modules are servers.
    */
-  async write(observed: Observed, peripherals?: PeripheralStatus[], controlPlane?: (previous: ControlPlaneStatus | undefined) => ControlPlaneStatus | undefined): Promise<void> {
+  async write(
+    observed: Observed,
+    peripherals?: PeripheralStatus[],
+    controlPlane?: (previous: ControlPlaneStatus | undefined) => ControlPlaneStatus | undefined,
+  ): Promise<void> {
     const ref = { group: GROUP, version: VERSION, plural: PLURAL, name: this.o.box };
     const listed = moduleStatuses(observed);
     const current = currentFailovers(observed);
@@ -137,7 +149,11 @@ export class StatusWriter {
         box = (await this.api.getClusterCustomObject(ref)) as EdgeBoxObject;
       } catch (e) {
         if (isNotFound(e)) {
-          if (!this.missingReported) this.o.log('warn', 'no EdgeBox object to report status on', { box: this.o.box, hint: 'run `edgebox apply` (it creates the object; so does `edgebox agent publish`)' });
+          if (!this.missingReported)
+            this.o.log('warn', 'no EdgeBox object to report status on', {
+              box: this.o.box,
+              hint: 'run `edgebox apply` (it creates the object; so does `edgebox agent publish`)',
+            });
           this.missingReported = true;
           return;
         }
@@ -147,12 +163,21 @@ export class StatusWriter {
       const status = box.status ?? {};
       const failovers = mergeFailovers(status.failovers ?? [], current);
       const cp = controlPlane?.(status.controlPlane);
-      const modules = cp?.voters.length ? listed.map((m) => ({ ...m, role: cp.voters.some((v) => v.module === m.name) ? 'server' as const : 'agent' as const })) : listed;
-      if (JSON.stringify(status.modules) === JSON.stringify(modules) && JSON.stringify(status.failovers ?? []) === JSON.stringify(failovers) &&
+      const modules = cp?.voters.length
+        ? listed.map((m) => ({ ...m, role: cp.voters.some((v) => v.module === m.name) ? ('server' as const) : ('agent' as const) }))
+        : listed;
+      if (
+        JSON.stringify(status.modules) === JSON.stringify(modules) &&
+        JSON.stringify(status.failovers ?? []) === JSON.stringify(failovers) &&
         (peripherals === undefined || JSON.stringify(status.peripherals) === JSON.stringify(peripherals)) &&
-        (cp === undefined || JSON.stringify(status.controlPlane) === JSON.stringify(cp))) return;
+        (cp === undefined || JSON.stringify(status.controlPlane) === JSON.stringify(cp))
+      )
+        return;
       try {
-        await this.api.replaceClusterCustomObjectStatus({ ...ref, body: { ...box, status: { ...status, modules, failovers, ...(peripherals ? { peripherals } : {}), ...(cp ? { controlPlane: cp } : {}) } } });
+        await this.api.replaceClusterCustomObjectStatus({
+          ...ref,
+          body: { ...box, status: { ...status, modules, failovers, ...(peripherals ? { peripherals } : {}), ...(cp ? { controlPlane: cp } : {}) } },
+        });
         return;
       } catch (e) {
         if (!(apiStatus(e) === 409)) throw e;

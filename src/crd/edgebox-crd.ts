@@ -27,76 +27,83 @@ export const EDGEBOX_CRD = {
     group: GROUP,
     scope: 'Cluster',
     names: { plural: PLURAL, singular: 'edgebox', kind: KIND, listKind: `${KIND}List`, shortNames: ['ebox'] },
-    versions: [{
-      name: VERSION,
-      served: true,
-      storage: true,
-      subresources: { status: {} },
-      additionalPrinterColumns: [
-        { name: 'Hardware', type: 'string', description: 'whether discovery agrees with the spec', jsonPath: '.status.conditions[?(@.type=="HardwareMatchesSpec")].status' },
-        { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-      ],
-      schema: {
-        openAPIV3Schema: {
-          type: 'object',
-          required: ['spec'],
-          properties: {
-            apiVersion: { type: 'string' },
-            kind: { type: 'string' },
-            metadata: { type: 'object' },
-            spec: preserved,
-            status: {
-              type: 'object',
-              properties: {
-                observedGeneration: { type: 'integer', format: 'int64' },
-                conditions: {
-                  type: 'array',
-                  'x-kubernetes-list-type': 'map',
-                  'x-kubernetes-list-map-keys': ['type'],
-                  items: {
-                    type: 'object',
-                    required: ['type', 'status', 'lastTransitionTime', 'reason', 'message'],
-                    properties: {
-                      type: { type: 'string' },
-                      status: { type: 'string', enum: ['True', 'False', 'Unknown'] },
-                      observedGeneration: { type: 'integer', format: 'int64' },
-                      lastTransitionTime: { type: 'string', format: 'date-time' },
-                      reason: { type: 'string' },
-                      message: { type: 'string' },
+    versions: [
+      {
+        name: VERSION,
+        served: true,
+        storage: true,
+        subresources: { status: {} },
+        additionalPrinterColumns: [
+          {
+            name: 'Hardware',
+            type: 'string',
+            description: 'whether discovery agrees with the spec',
+            jsonPath: '.status.conditions[?(@.type=="HardwareMatchesSpec")].status',
+          },
+          { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+        ],
+        schema: {
+          openAPIV3Schema: {
+            type: 'object',
+            required: ['spec'],
+            properties: {
+              apiVersion: { type: 'string' },
+              kind: { type: 'string' },
+              metadata: { type: 'object' },
+              spec: preserved,
+              status: {
+                type: 'object',
+                properties: {
+                  observedGeneration: { type: 'integer', format: 'int64' },
+                  conditions: {
+                    type: 'array',
+                    'x-kubernetes-list-type': 'map',
+                    'x-kubernetes-list-map-keys': ['type'],
+                    items: {
+                      type: 'object',
+                      required: ['type', 'status', 'lastTransitionTime', 'reason', 'message'],
+                      properties: {
+                        type: { type: 'string' },
+                        status: { type: 'string', enum: ['True', 'False', 'Unknown'] },
+                        observedGeneration: { type: 'integer', format: 'int64' },
+                        lastTransitionTime: { type: 'string', format: 'date-time' },
+                        reason: { type: 'string' },
+                        message: { type: 'string' },
+                      },
                     },
                   },
-                },
-                findings: {
-                  type: 'array',
-                  description: 'Disagreements between the spec and the box; each source replaces only its own.',
-                  items: {
-                    type: 'object',
-                    required: ['code', 'severity', 'module', 'message', 'source'],
-                    properties: {
-                      code: { type: 'string' },
-                      severity: { type: 'string', enum: ['error', 'warning', 'info'] },
-                      module: { type: 'string' },
-                      message: { type: 'string' },
-                      hint: { type: 'string' },
-                      source: { type: 'string' },
+                  findings: {
+                    type: 'array',
+                    description: 'Disagreements between the spec and the box; each source replaces only its own.',
+                    items: {
+                      type: 'object',
+                      required: ['code', 'severity', 'module', 'message', 'source'],
+                      properties: {
+                        code: { type: 'string' },
+                        severity: { type: 'string', enum: ['error', 'warning', 'info'] },
+                        module: { type: 'string' },
+                        message: { type: 'string' },
+                        hint: { type: 'string' },
+                        source: { type: 'string' },
+                      },
                     },
                   },
+                  // Per-module and per-peripheral state for the agent's later work (heartbeats,
+                  // fencing, peripheral ownership); open until those define it.
+                  modules: { type: 'array', items: preserved },
+                  peripherals: { type: 'array', items: preserved },
+                  // The controller's last failovers (src/controller/status.ts); declared so the
+                  // API server keeps them instead of pruning an unknown field.
+                  failovers: { type: 'array', items: preserved },
+                  // The guardian's voters, leader, pending change and history (src/controller/guardian/status.ts).
+                  controlPlane: preserved,
                 },
-                // Per-module and per-peripheral state for the agent's later work (heartbeats,
-                // fencing, peripheral ownership); open until those define it.
-                modules: { type: 'array', items: preserved },
-                peripherals: { type: 'array', items: preserved },
-                // The controller's last failovers (src/controller/status.ts); declared so the
-                // API server keeps them instead of pruning an unknown field.
-                failovers: { type: 'array', items: preserved },
-                // The guardian's voters, leader, pending change and history (src/controller/guardian/status.ts).
-                controlPlane: preserved,
               },
             },
           },
         },
       },
-    }],
+    ],
   },
 };
 
@@ -131,8 +138,11 @@ export async function waitForCrdEstablished(kc: KubeConfig, opts: EnsureOptions 
     const crd = await ext.readCustomResourceDefinition({ name: CRD_NAME });
     if (crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) return;
     if (Date.now() > deadline) {
-      throw failure('crd.not-established', `the API server has not established ${CRD_NAME} after ${timeoutMs / 1000} s`,
-        `look at its conditions: kubectl get crd ${CRD_NAME} -o yaml`);
+      throw failure(
+        'crd.not-established',
+        `the API server has not established ${CRD_NAME} after ${timeoutMs / 1000} s`,
+        `look at its conditions: kubectl get crd ${CRD_NAME} -o yaml`,
+      );
     }
     await sleep(200);
   }
@@ -143,10 +153,20 @@ export async function waitForCrdEstablished(kc: KubeConfig, opts: EnsureOptions 
  * go by server-side apply with edgebox's field manager, so running it again changes nothing.
  */
 export async function ensureEdgeBox(kc: KubeConfig, box: BoxSpec, opts: EnsureOptions = {}): Promise<void> {
-  await kc.makeApiClient(ApiextensionsV1Api).patchCustomResourceDefinition({ name: CRD_NAME, body: EDGEBOX_CRD, fieldManager: FIELD_MANAGER, force: true }, apply);
+  await kc
+    .makeApiClient(ApiextensionsV1Api)
+    .patchCustomResourceDefinition({ name: CRD_NAME, body: EDGEBOX_CRD, fieldManager: FIELD_MANAGER, force: true }, apply);
   await waitForCrdEstablished(kc, opts);
-  await kc.makeApiClient(CustomObjectsApi).patchClusterCustomObject({
-    group: GROUP, version: VERSION, plural: PLURAL, name: box.metadata.name,
-    body: edgeBoxObject(box), fieldManager: FIELD_MANAGER, force: true,
-  }, apply);
+  await kc.makeApiClient(CustomObjectsApi).patchClusterCustomObject(
+    {
+      group: GROUP,
+      version: VERSION,
+      plural: PLURAL,
+      name: box.metadata.name,
+      body: edgeBoxObject(box),
+      fieldManager: FIELD_MANAGER,
+      force: true,
+    },
+    apply,
+  );
 }

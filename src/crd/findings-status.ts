@@ -80,8 +80,7 @@ export function mergeFindings(
     else conditions.push(next);
   }
   const status: EdgeBoxStatus = { ...current, conditions, findings };
-  const changed = JSON.stringify(before) !== JSON.stringify(findings) ||
-    JSON.stringify(current.conditions ?? []) !== JSON.stringify(conditions);
+  const changed = JSON.stringify(before) !== JSON.stringify(findings) || JSON.stringify(current.conditions ?? []) !== JSON.stringify(conditions);
   return { status, added, changed };
 }
 
@@ -106,7 +105,8 @@ export async function recordFindings(
   for (let attempt = 1; ; attempt++) {
     const box = (await api.getClusterCustomObject(ref)) as EdgeBoxObject;
     const change = mergeFindings(box.status ?? {}, {
-      ...report, now: (report.now ?? (() => new Date()))(),
+      ...report,
+      now: (report.now ?? (() => new Date()))(),
       ...(box.metadata.generation !== undefined ? { generation: box.metadata.generation } : {}),
     });
     if (!change.changed) return change;
@@ -116,8 +116,11 @@ export async function recordFindings(
     } catch (e) {
       if (!(apiStatus(e) === 409)) throw e;
       if (attempt === attempts) {
-        throw failure('crd.status-conflict', `the status of EdgeBox ${boxName} kept changing under edgebox (${attempts} attempts)`,
-          'another writer updates it constantly; run the command again');
+        throw failure(
+          'crd.status-conflict',
+          `the status of EdgeBox ${boxName} kept changing under edgebox (${attempts} attempts)`,
+          'another writer updates it constantly; run the command again',
+        );
       }
     }
   }

@@ -25,13 +25,24 @@ export async function launchChromium(): Promise<HeadlessBrowser> {
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   } catch (e) {
     await rm(profile, { recursive: true, force: true });
-    throw failure('dashboard.no-chromium', `cannot start Chromium at ${CHROMIUM}: ${(e as Error).message.split('\n')[0]}`,
-      'install it with `apt-get install -y chromium` (as root), or point EDGEBOX_CHROMIUM at a Chromium binary');
+    throw failure(
+      'dashboard.no-chromium',
+      `cannot start Chromium at ${CHROMIUM}: ${(e as Error).message.split('\n')[0]}`,
+      'install it with `apt-get install -y chromium` (as root), or point EDGEBOX_CHROMIUM at a Chromium binary',
+    );
   }
   return {
     context,

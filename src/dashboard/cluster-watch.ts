@@ -1,8 +1,18 @@
 import { backoffMs, type Backoff } from '../base/backoff.js';
 import {
-  CoordinationV1Api, CoreV1Api, CustomObjectsApi, makeInformer,
-  type CoreV1Event, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache,
-  type V1Lease, type V1Node, type V1Pod,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  makeInformer,
+  type CoreV1Event,
+  type Informer,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type ObjectCache,
+  type V1Lease,
+  type V1Node,
+  type V1Pod,
 } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../crd/edgebox-crd.js';
 import { LABELS } from '../contract/labels.js';
@@ -64,13 +74,48 @@ export class ClusterWatch {
     const custom = kc.makeApiClient(CustomObjectsApi);
     const list = <T extends KubernetesObject>(f: () => Promise<KubernetesListObject<T>>) => f as () => Promise<KubernetesListObject<KubernetesObject>>;
     this.sources = [
-      this.source('Node', makeInformer(kc, '/api/v1/nodes', list<V1Node>(() => core.listNode()))),
+      this.source(
+        'Node',
+        makeInformer(
+          kc,
+          '/api/v1/nodes',
+          list<V1Node>(() => core.listNode()),
+        ),
+      ),
       // Only edgebox's workloads: the selector is the label's existence.
-      this.source('Pod', makeInformer(kc, '/api/v1/pods', list<V1Pod>(() => core.listPodForAllNamespaces({ labelSelector: LABELS.workload })), LABELS.workload)),
-      this.source('Event', makeInformer(kc, '/api/v1/events', list<CoreV1Event>(() => core.listEventForAllNamespaces()))),
-      this.source('Lease', makeInformer(kc, '/apis/coordination.k8s.io/v1/leases', list<V1Lease>(() => leases.listLeaseForAllNamespaces()))),
-      this.source('EdgeBox', makeInformer(kc, `/apis/${GROUP}/${VERSION}/${PLURAL}`,
-        list(() => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }) as Promise<KubernetesListObject<KubernetesObject>>))),
+      this.source(
+        'Pod',
+        makeInformer(
+          kc,
+          '/api/v1/pods',
+          list<V1Pod>(() => core.listPodForAllNamespaces({ labelSelector: LABELS.workload })),
+          LABELS.workload,
+        ),
+      ),
+      this.source(
+        'Event',
+        makeInformer(
+          kc,
+          '/api/v1/events',
+          list<CoreV1Event>(() => core.listEventForAllNamespaces()),
+        ),
+      ),
+      this.source(
+        'Lease',
+        makeInformer(
+          kc,
+          '/apis/coordination.k8s.io/v1/leases',
+          list<V1Lease>(() => leases.listLeaseForAllNamespaces()),
+        ),
+      ),
+      this.source(
+        'EdgeBox',
+        makeInformer(
+          kc,
+          `/apis/${GROUP}/${VERSION}/${PLURAL}`,
+          list(() => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }) as Promise<KubernetesListObject<KubernetesObject>>),
+        ),
+      ),
     ];
   }
 
@@ -120,7 +165,9 @@ export class ClusterWatch {
     const s: Source = { kind, informer, failures: 0, synced: false };
     const record = (type: WatchRecord['type']) => (obj: KubernetesObject) => {
       const r: WatchRecord = {
-        kind, type, name: obj.metadata?.name ?? '',
+        kind,
+        type,
+        name: obj.metadata?.name ?? '',
         ...(obj.metadata?.namespace ? { namespace: obj.metadata.namespace } : {}),
         ...(obj.metadata?.resourceVersion ? { resourceVersion: obj.metadata.resourceVersion } : {}),
         receivedAt: this.now(),

@@ -26,7 +26,12 @@ export interface StatusFailover {
 
 /** The controller's health words, as the dashboard shows them; settling = fenced until the settle period ends. */
 const HEALTHS: Record<ModuleHealth, Health> = {
-  Healthy: 'healthy', Suspected: 'suspect', Failed: 'failed', Fenced: 'fenced', Settling: 'fenced', Unknown: 'unknown',
+  Healthy: 'healthy',
+  Suspected: 'suspect',
+  Failed: 'failed',
+  Fenced: 'fenced',
+  Settling: 'fenced',
+  Unknown: 'unknown',
 };
 const record = (v: unknown): Record<string, unknown> | undefined =>
   typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
@@ -41,12 +46,14 @@ export function statusModules(status: Record<string, unknown> | undefined): Stat
     const health = HEALTHS[str(m.health) as ModuleHealth];
     const role = str(m.role)?.toLowerCase();
     const suspicion = num(m.suspicion);
-    return [{
-      name,
-      ...(health ? { health } : {}),
-      ...(role === 'server' || role === 'agent' ? { role } : {}),
-      ...(suspicion !== undefined ? { suspicion } : {}),
-    }];
+    return [
+      {
+        name,
+        ...(health ? { health } : {}),
+        ...(role === 'server' || role === 'agent' ? { role } : {}),
+        ...(suspicion !== undefined ? { suspicion } : {}),
+      },
+    ];
   });
 }
 
@@ -79,11 +86,13 @@ export function statusFailovers(status: Record<string, unknown> | undefined): St
 
 /** Peripheral -> owning module, from `status.peripherals[]` (`name`, `owner`). */
 export function statusPeripheralOwners(status: Record<string, unknown> | undefined): Map<string, string> {
-  return new Map(list(status?.peripherals).flatMap((p) => {
-    const name = str(p.name);
-    const owner = str(p.owner);
-    return name && owner ? [[name, owner] as const] : [];
-  }));
+  return new Map(
+    list(status?.peripherals).flatMap((p) => {
+      const name = str(p.name);
+      const owner = str(p.owner);
+      return name && owner ? [[name, owner] as const] : [];
+    }),
+  );
 }
 
 /** The etcd leader: `status.controlPlane.leader`, a module name or an object with `module`. */

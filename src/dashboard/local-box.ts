@@ -14,15 +14,22 @@ export class LocalBox {
   private killedModules: string[];
   private watcher?: FSWatcher;
 
-  private constructor(readonly dir: string, readonly spec: string, killed: string[]) {
+  private constructor(
+    readonly dir: string,
+    readonly spec: string,
+    killed: string[],
+  ) {
     this.killedModules = killed;
   }
 
   static async open(dir: string): Promise<LocalBox> {
     const state = await readState(dir);
     if (!state) {
-      throw failure('dashboard.no-local-box', `no local box in ${dir} (no state.json)`,
-        'start one with `edgebox local up <spec>`; `edgebox local status` shows where it runs');
+      throw failure(
+        'dashboard.no-local-box',
+        `no local box in ${dir} (no state.json)`,
+        'start one with `edgebox local up <spec>`; `edgebox local status` shows where it runs',
+      );
     }
     return new LocalBox(dir, state.spec, [...state.killed]);
   }

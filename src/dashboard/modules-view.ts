@@ -113,13 +113,18 @@ export function witnessesOf(module: string, moduleCount: number, views: Readonly
   }
   if (count === 0) return undefined;
   return {
-    unreachable, views: count, quorum: Math.floor((moduleCount - 1) / 2) + 1,
+    unreachable,
+    views: count,
+    quorum: Math.floor((moduleCount - 1) / 2) + 1,
     ...(suspicion !== undefined ? { suspicion } : {}),
     ...(lastSeen !== undefined ? { lastSeen } : {}),
   };
 }
 
-export function healthOf(e: { node: V1Node | undefined; statusEntry?: StatusModule | undefined; witnesses: Witnesses | undefined; hasCluster: boolean }): { health: Health; reason: string } {
+export function healthOf(e: { node: V1Node | undefined; statusEntry?: StatusModule | undefined; witnesses: Witnesses | undefined; hasCluster: boolean }): {
+  health: Health;
+  reason: string;
+} {
   if (e.statusEntry?.health) return { health: e.statusEntry.health, reason: `the controller reports it ${e.statusEntry.health}` };
   if (!e.hasCluster) return { health: 'unknown', reason: 'no cluster connected' };
   if (!e.node) return { health: 'unknown', reason: 'no node has joined for this module' };
@@ -185,17 +190,25 @@ function peripheralOwners(box: BoxSpec, plan: Plan, cluster: ClusterSnapshot | u
 }
 
 function peripheralsOf(box: BoxSpec, module: string, owners: Map<string, { module: string; source: 'cluster' | 'plan' }>): PeripheralRef[] {
-  return box.spec.peripherals.filter((p) => p.attachedTo.includes(module)).map((p) => {
-    const owner = owners.get(p.name);
-    return {
-      name: p.name, kind: p.kind, exclusive: p.exclusive,
-      owner: owner?.module === module,
-      ...(owner?.module === module ? { ownerSource: owner.source } : {}),
-    };
-  });
+  return box.spec.peripherals
+    .filter((p) => p.attachedTo.includes(module))
+    .map((p) => {
+      const owner = owners.get(p.name);
+      return {
+        name: p.name,
+        kind: p.kind,
+        exclusive: p.exclusive,
+        owner: owner?.module === module,
+        ...(owner?.module === module ? { ownerSource: owner.source } : {}),
+      };
+    });
 }
 
 /** Labels without a prefix: the ones people set (a spec's `labels`), not Kubernetes' or edgebox's own. */
 export function userLabels(labels: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(labels).filter(([k]) => !k.includes('/')).sort(([a], [b]) => a.localeCompare(b)));
+  return Object.fromEntries(
+    Object.entries(labels)
+      .filter(([k]) => !k.includes('/'))
+      .sort(([a], [b]) => a.localeCompare(b)),
+  );
 }

@@ -44,7 +44,12 @@ async function shoot(page: Page, name: string, route: string, ready: [string, st
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'edgebox-screenshots-'));
-const cleanup: (() => Promise<void>)[] = [async () => { await down(dir); await rm(dir, { recursive: true, force: true }); }];
+const cleanup: (() => Promise<void>)[] = [
+  async () => {
+    await down(dir);
+    await rm(dir, { recursive: true, force: true });
+  },
+];
 try {
   await mkdir(OUT, { recursive: true });
   const { box } = await loadSpec(SPEC);
@@ -67,7 +72,10 @@ try {
   await page.getByRole('button', { name: `Kill ${victim}` }).click();
   await until(`${victim} shown failed`, async () => (await view()).modules.find((m) => m.name === victim)?.health === 'failed');
   await shoot(page, 'box-failed', 'box', [`[data-module="${victim}"] .health`, 'failed']);
-  await until('detector-a replaced and Ready', async () => (await view()).workloads.find((w) => w.name === 'detector-a')?.lastFailover?.durationMs !== undefined);
+  await until(
+    'detector-a replaced and Ready',
+    async () => (await view()).workloads.find((w) => w.name === 'detector-a')?.lastFailover?.durationMs !== undefined,
+  );
   await shoot(page, 'workloads', 'workloads', ['[data-workload="detector-a"] .failover', ' in ']);
   await shoot(page, 'timeline', 'timeline', ['.tl-placement', 'detector-a']);
   await shoot(page, 'box-tablet', 'box', ['.terminating', 'detector-a'], 768);

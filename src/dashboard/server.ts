@@ -46,11 +46,19 @@ export interface Dashboard {
 export async function startDashboard(opts: DashboardOptions): Promise<Dashboard> {
   const host = opts.host ?? '127.0.0.1';
   if (!isLoopback(host)) {
-    throw inputError('dashboard.not-loopback', `the dashboard binds loopback addresses only, not ${host}`,
-      'use 127.0.0.1 (the default) and reach it from elsewhere through an SSH tunnel: ssh -L 8470:127.0.0.1:8470 <host>');
+    throw inputError(
+      'dashboard.not-loopback',
+      `the dashboard binds loopback addresses only, not ${host}`,
+      'use 127.0.0.1 (the default) and reach it from elsewhere through an SSH tunnel: ssh -L 8470:127.0.0.1:8470 <host>',
+    );
   }
   const webRoot = opts.webRoot ?? DEFAULT_WEB_ROOT;
-  if (!(await access(join(webRoot, 'index.html')).then(() => true, () => false))) {
+  if (
+    !(await access(join(webRoot, 'index.html')).then(
+      () => true,
+      () => false,
+    ))
+  ) {
     throw failure('dashboard.no-web-app', `the web app is not built (no ${join(webRoot, 'index.html')})`, 'run `npm run build`');
   }
   const token = opts.token ?? newToken();
@@ -67,12 +75,14 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
   const view = (causes: WatchRecord[] = []): DashboardView => {
     const now = Date.now();
     return buildView({
-      box, plan,
+      box,
+      plan,
       ...(watch ? { cluster: watch.snapshot(box.metadata.name) } : {}),
       clusterState: watch ? watch.state() : { state: 'none', message: 'no kubeconfig: showing the spec and its plan only' },
       local: local !== undefined,
       killed: local?.killed() ?? [],
-      causes, now,
+      causes,
+      now,
     });
   };
 
@@ -98,12 +108,22 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
   const app = Fastify({ logger: false });
   app.addHook('onRequest', async (req, reply) => {
     if (!isLoopbackHostHeader(req.headers.host)) {
-      return sendError(reply, 403, { code: 'dashboard.host', severity: 'error', message: `refused: Host ${req.headers.host ?? '(none)'} is not a loopback address`, hint: `open http://${host}:<port>/` });
+      return sendError(reply, 403, {
+        code: 'dashboard.host',
+        severity: 'error',
+        message: `refused: Host ${req.headers.host ?? '(none)'} is not a loopback address`,
+        hint: `open http://${host}:<port>/`,
+      });
     }
   });
   app.setErrorHandler((err, _req, reply) => {
     if (err instanceof EdgeboxError) return sendError(reply, err.kind === 'input' ? 400 : 500, err.diagnostics[0]!);
-    return sendError(reply, 500, { code: 'internal', severity: 'error', message: err instanceof Error ? err.message : String(err), hint: 'this is a bug in edgebox; please report it' });
+    return sendError(reply, 500, {
+      code: 'internal',
+      severity: 'error',
+      message: err instanceof Error ? err.message : String(err),
+      hint: 'this is a bug in edgebox; please report it',
+    });
   });
 
   app.get('/api/view', async () => view());
@@ -112,18 +132,35 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     hub.add(reply.raw, { event: 'view', data: view() });
   });
   app.get('/api/what-if', async (req: FastifyRequest<{ Querystring: { modules?: string } }>) =>
-    whatIf(box, plan, (req.query.modules ?? '').split(',').map((m) => m.trim()).filter(Boolean)));
+    whatIf(
+      box,
+      plan,
+      (req.query.modules ?? '')
+        .split(',')
+        .map((m) => m.trim())
+        .filter(Boolean),
+    ),
+  );
   app.get('/api/watch-log', async (req: FastifyRequest<{ Querystring: { since?: string } }>) => watch?.log(Number(req.query.since ?? 0) || 0) ?? []);
   app.get('/api/auth', async (req, reply) => (authorized(req, reply) ? { authorized: true } : reply));
   app.post('/api/modules/:module/:action', async (req: FastifyRequest<{ Params: { module: string; action: string } }>, reply) => {
     if (!authorized(req, reply)) return reply;
     const { module, action } = req.params;
     if (action !== 'kill' && action !== 'revive') {
-      return sendError(reply, 404, { code: 'dashboard.unknown-action', severity: 'error', message: `no action '${action}'`, hint: 'the actions are kill and revive' });
+      return sendError(reply, 404, {
+        code: 'dashboard.unknown-action',
+        severity: 'error',
+        message: `no action '${action}'`,
+        hint: 'the actions are kill and revive',
+      });
     }
     if (!local) {
-      return sendError(reply, 409, { code: 'dashboard.not-local', severity: 'error', message: 'kill and revive work on a local box only',
-        hint: 'start the dashboard with --local-dir <box dir> of a box started by `edgebox local up`' });
+      return sendError(reply, 409, {
+        code: 'dashboard.not-local',
+        severity: 'error',
+        message: 'kill and revive work on a local box only',
+        hint: 'start the dashboard with --local-dir <box dir> of a box started by `edgebox local up`',
+      });
     }
     if (!box.spec.modules.some((m) => m.name === module)) throw inputError('dashboard.unknown-module', `box '${box.metadata.name}' has no module '${module}'`);
     return action === 'kill' ? local.kill(module) : local.revive(module);
@@ -139,9 +176,14 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     if (check === 'ok') return true;
     const hint = 'pass the token `edgebox dashboard` printed at start: Authorization: Bearer <token> (in the page: open the URL it printed with #token=...)';
     if (check === 'missing') {
-      void sendError(reply.header('www-authenticate', 'Bearer realm="edgebox dashboard"'), 401, { code: 'dashboard.token-required', severity: 'error', message: 'this action needs the dashboard token', hint });
+      void sendError(reply.header('www-authenticate', 'Bearer realm="edgebox dashboard"'), 401, {
+        code: 'dashboard.token-required',
+        severity: 'error',
+        message: 'this action needs the dashboard token',
+        hint,
+      });
     } else {
-      void sendError(reply, 403, { code: 'dashboard.token-wrong', severity: 'error', message: 'the token is not this dashboard\'s', hint });
+      void sendError(reply, 403, { code: 'dashboard.token-wrong', severity: 'error', message: "the token is not this dashboard's", hint });
     }
     return false;
   }
@@ -163,5 +205,8 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
 }
 
 function sendError(reply: FastifyReply, status: number, d: Diagnostic): FastifyReply {
-  return reply.code(status).type('application/json').send({ error: { code: d.code, message: d.message, ...(d.hint ? { hint: d.hint } : {}) } });
+  return reply
+    .code(status)
+    .type('application/json')
+    .send({ error: { code: d.code, message: d.message, ...(d.hint ? { hint: d.hint } : {}) } });
 }

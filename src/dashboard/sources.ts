@@ -26,9 +26,7 @@ export interface Sources {
  */
 export async function resolveSources(opts: SourceOptions): Promise<Sources> {
   const local = opts.localDir ? await LocalBox.open(resolve(opts.localDir)) : undefined;
-  const kc = opts.kubeconfig
-    ? loadKubeConfig({ path: opts.kubeconfig })
-    : local ? loadKubeConfig({ path: local.kubeconfig }) : defaultKubeConfig();
+  const kc = opts.kubeconfig ? loadKubeConfig({ path: opts.kubeconfig }) : local ? loadKubeConfig({ path: local.kubeconfig }) : defaultKubeConfig();
   const specFile = opts.spec ?? local?.spec;
   const spec = specFile ? await loadSpec(specFile) : await specFromCluster(kc);
   return { spec, ...(kc ? { kc } : {}), ...(local ? { local } : {}) };
@@ -54,7 +52,11 @@ async function specFromCluster(kc: KubeConfig | undefined): Promise<LoadedSpec> 
     throw failure('dashboard.no-spec', `cannot read the EdgeBox objects of ${kc.getCurrentCluster()?.server}: ${(e as Error).message}`, hint);
   }
   if (items.length !== 1) {
-    throw inputError('dashboard.no-spec', `the cluster has ${items.length} EdgeBox objects${items.length ? ` (${items.map((i) => i.metadata.name).join(', ')})` : ''}`, hint);
+    throw inputError(
+      'dashboard.no-spec',
+      `the cluster has ${items.length} EdgeBox objects${items.length ? ` (${items.map((i) => i.metadata.name).join(', ')})` : ''}`,
+      hint,
+    );
   }
   const only = items[0]!;
   // The object's spec is the file's spec as validate defaults it, so it parses the same way.

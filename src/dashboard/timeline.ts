@@ -39,8 +39,7 @@ export function kindOf(reason: string): TimelineKind | undefined {
   return undefined;
 }
 
-export const eventTime = (e: CoreV1Event): number | undefined =>
-  ms(e.eventTime ?? e.lastTimestamp ?? e.firstTimestamp ?? e.metadata?.creationTimestamp);
+export const eventTime = (e: CoreV1Event): number | undefined => ms(e.eventTime ?? e.lastTimestamp ?? e.firstTimestamp ?? e.metadata?.creationTimestamp);
 
 /**
  * Each module's last heartbeat: the latest of its node Lease renewal and of the times the
@@ -78,16 +77,18 @@ export function timeline(box: BoxSpec, cluster: ClusterSnapshot): TimelineEntry[
   const podByName = new Map(pods.map((p) => [`${p.metadata?.namespace}/${p.metadata?.name}`, p]));
   const heartbeats = lastHeartbeats(cluster);
 
-  const raw = cluster.events.flatMap((e) => {
-    const kind = kindOf(e.reason ?? '');
-    const at = eventTime(e);
-    if (!kind || at === undefined) return [];
-    // The node lifecycle controller repeats NodeNotReady on every pod of the node: the node's is the detection.
-    if (kind === 'detection' && e.involvedObject.kind !== 'Node') return [];
-    const where = locate(e, podByName, modules, box.metadata.name);
-    if (!where) return [];
-    return [{ e, kind, at, ...where }];
-  }).sort((a, b) => a.at - b.at);
+  const raw = cluster.events
+    .flatMap((e) => {
+      const kind = kindOf(e.reason ?? '');
+      const at = eventTime(e);
+      if (!kind || at === undefined) return [];
+      // The node lifecycle controller repeats NodeNotReady on every pod of the node: the node's is the detection.
+      if (kind === 'detection' && e.involvedObject.kind !== 'Node') return [];
+      const where = locate(e, podByName, modules, box.metadata.name);
+      if (!where) return [];
+      return [{ e, kind, at, ...where }];
+    })
+    .sort((a, b) => a.at - b.at);
 
   const detections: { module: string; at: number; start: number }[] = [];
   const detectionOf = (module: string | undefined, at: number) =>
@@ -142,7 +143,7 @@ function locate(e: CoreV1Event, podByName: Map<string, V1Pod>, modules: Set<stri
     if (!pod && obj.namespace !== boxName) return undefined;
     if (pod && !workload) return undefined;
     // A Scheduled event names the module it placed the pod on; others are about where it ran.
-    const module = e.reason === 'Scheduled' ? named(e.message) : pod?.spec?.nodeName ?? named(e.message);
+    const module = e.reason === 'Scheduled' ? named(e.message) : (pod?.spec?.nodeName ?? named(e.message));
     return { ...(module ? { module } : {}), ...(workload ? { workload } : {}) };
   }
   if (obj.kind === 'EdgeBox' || obj.namespace === boxName) {
@@ -166,10 +167,12 @@ function replacedFrom(
   detections: readonly { module: string; at: number; start: number }[],
 ) {
   if (!placed.workload) return undefined;
-  const hosts = new Set(pods
-    .filter((p) => p.metadata?.labels?.[LABELS.workload] === placed.workload && (ms(p.metadata?.creationTimestamp) ?? Infinity) < placed.at)
-    // A StatefulSet's replacement has its predecessor's name: only an earlier node tells them apart.
-    .filter((p) => p.metadata?.name !== placed.pod || p.metadata?.deletionTimestamp)
-    .map((p) => p.spec?.nodeName));
+  const hosts = new Set(
+    pods
+      .filter((p) => p.metadata?.labels?.[LABELS.workload] === placed.workload && (ms(p.metadata?.creationTimestamp) ?? Infinity) < placed.at)
+      // A StatefulSet's replacement has its predecessor's name: only an earlier node tells them apart.
+      .filter((p) => p.metadata?.name !== placed.pod || p.metadata?.deletionTimestamp)
+      .map((p) => p.spec?.nodeName),
+  );
   return detections.filter((d) => d.at <= placed.at && placed.at - d.at <= FAILOVER_WINDOW_MS && hosts.has(d.module)).at(-1);
 }

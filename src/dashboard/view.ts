@@ -29,9 +29,7 @@ export interface DashboardView {
 
 /** Whether the dashboard sees a cluster; without one, the spec-only views (what-if) still work. */
 export type ClusterState =
-  | { state: 'none'; message: string }
-  | { state: 'connecting' | 'connected'; server: string }
-  | { state: 'error'; server: string; message: string };
+  { state: 'none'; message: string } | { state: 'connecting' | 'connected'; server: string } | { state: 'error'; server: string; message: string };
 
 export interface ModuleView {
   name: string;

@@ -31,7 +31,9 @@ export function workloadViews(input: WorkloadsInput): WorkloadView[] {
       singleton: w.singleton,
       peripherals: [...w.peripherals],
       pods: live.map(podRef),
-      runningOn: [...new Set(live.filter((p) => !p.metadata?.deletionTimestamp && p.status?.phase === 'Running').map((p) => p.spec?.nodeName ?? ''))].filter(Boolean),
+      runningOn: [...new Set(live.filter((p) => !p.metadata?.deletionTimestamp && p.status?.phase === 'Running').map((p) => p.spec?.nodeName ?? ''))].filter(
+        Boolean,
+      ),
       planned,
       capable: plan.capable[w.name] ?? [],
       state: stateOf(w, live, planned.length),
@@ -51,7 +53,10 @@ export function stateOf(w: WorkloadSpec, pods: readonly V1Pod[], plannedCount: n
 
 /** The controller's latest failover record that names this workload. */
 function fromStatus(w: WorkloadSpec, failovers: readonly StatusFailover[]): Failover | undefined {
-  const f = failovers.filter((x) => x.workloads.includes(w.name) && x.at !== undefined).sort((a, b) => a.at! - b.at!).at(-1);
+  const f = failovers
+    .filter((x) => x.workloads.includes(w.name) && x.at !== undefined)
+    .sort((a, b) => a.at! - b.at!)
+    .at(-1);
   if (!f) return undefined;
   const phases = {
     ...(f.detectionMs !== undefined ? { detectionMs: f.detectionMs } : {}),
@@ -76,7 +81,10 @@ function fromStatus(w: WorkloadSpec, failovers: readonly StatusFailover[]): Fail
  */
 export function fromPods(live: readonly V1Pod[], departed: readonly V1Pod[], timeline: readonly TimelineEntry[]): Failover | undefined {
   const created = (p: V1Pod) => ms(p.metadata?.creationTimestamp) ?? 0;
-  const replacement = live.filter((p) => !p.metadata?.deletionTimestamp).sort((a, b) => created(a) - created(b)).at(-1);
+  const replacement = live
+    .filter((p) => !p.metadata?.deletionTimestamp)
+    .sort((a, b) => created(a) - created(b))
+    .at(-1);
   if (!replacement) return undefined;
   // Deletion is stamped when a pod is evicted or force-deleted; grace makes it the end of that grace.
   const deletedAt = (p: V1Pod) => {

@@ -10,7 +10,10 @@ export function suggest(input: string, known: readonly string[]): string | undef
   if (known.length === 0 || input.length === 0) return undefined;
   const best = closest(input, known as string[]);
   if (distance(input, best) <= Math.max(2, Math.floor(best.length / 4))) return best;
-  const parts = input.toLowerCase().split(/[-_.\s]+/).filter(Boolean);
+  const parts = input
+    .toLowerCase()
+    .split(/[-_.\s]+/)
+    .filter(Boolean);
   return known.find((k) => {
     const tokens = k.toLowerCase().split(/[-_.]+/);
     return parts.every((p) => tokens.some((t) => t.startsWith(p) || (p.length > 2 && t.includes(p)) || (t.length > 2 && p.startsWith(t))));

@@ -19,8 +19,11 @@ export function loadKubeConfig({ path, env = process.env, home = homedir() }: Ku
   const present = files.filter((f) => existsSync(f));
   if (!present.length) {
     const source = path ? '--kubeconfig' : fromEnv.length ? 'KUBECONFIG' : 'the default location';
-    throw inputError('kube.no-kubeconfig', `no kubeconfig at ${files.join(', ')} (from ${source})`,
-      'pass --kubeconfig PATH or set KUBECONFIG; for a local box, `edgebox local up <spec>` prints its kubeconfig path');
+    throw inputError(
+      'kube.no-kubeconfig',
+      `no kubeconfig at ${files.join(', ')} (from ${source})`,
+      'pass --kubeconfig PATH or set KUBECONFIG; for a local box, `edgebox local up <spec>` prints its kubeconfig path',
+    );
   }
   try {
     kc.loadFromFile(present[0]!);
@@ -34,8 +37,11 @@ export function loadKubeConfig({ path, env = process.env, home = homedir() }: Ku
     throw inputError('kube.bad-kubeconfig', `cannot read the kubeconfig: ${(e as Error).message}`, 'check that the file is a kubeconfig (kubectl config view)');
   }
   if (!kc.getCurrentCluster()) {
-    throw inputError('kube.bad-kubeconfig', `the kubeconfig (${present.join(', ')}) has no current context with a cluster`,
-      'set one with `kubectl config use-context NAME`');
+    throw inputError(
+      'kube.bad-kubeconfig',
+      `the kubeconfig (${present.join(', ')}) has no current context with a cluster`,
+      'set one with `kubectl config use-context NAME`',
+    );
   }
   return kc;
 }

@@ -64,16 +64,17 @@ export async function startApiProxy(o: ApiProxyOptions): Promise<{ close(): Prom
   let ready = new Set<string>();
   let last: string | undefined;
 
-  const readyz = (backend: string) => new Promise<boolean>((done) => {
-    const [host, port] = [backend.slice(0, backend.lastIndexOf(':')), backend.slice(backend.lastIndexOf(':') + 1)];
-    const req = request({ host, port, path: '/readyz', agent, timeout: 900, headers: { authorization: `Bearer ${token}` } }, (res) => {
-      res.resume();
-      done(res.statusCode === 200);
+  const readyz = (backend: string) =>
+    new Promise<boolean>((done) => {
+      const [host, port] = [backend.slice(0, backend.lastIndexOf(':')), backend.slice(backend.lastIndexOf(':') + 1)];
+      const req = request({ host, port, path: '/readyz', agent, timeout: 900, headers: { authorization: `Bearer ${token}` } }, (res) => {
+        res.resume();
+        done(res.statusCode === 200);
+      });
+      req.on('timeout', () => req.destroy());
+      req.on('error', () => done(false));
+      req.end();
     });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => done(false));
-    req.end();
-  });
   const check = async () => {
     const results = await Promise.all(o.backends.map(async (b) => ((await readyz(b)) ? b : undefined)));
     ready = new Set(results.filter((b): b is string => b !== undefined));
@@ -113,12 +114,13 @@ export async function startApiProxy(o: ApiProxyOptions): Promise<{ close(): Prom
     server.listen(o.port, o.host, () => done());
   });
   return {
-    close: () => new Promise<void>((done) => {
-      clearInterval(checker);
-      agent.destroy();
-      server.close(() => done());
-      // Clients reconnect to the next API address they are given; nobody waits for these.
-      for (const s of open) s.destroy();
-    }),
+    close: () =>
+      new Promise<void>((done) => {
+        clearInterval(checker);
+        agent.destroy();
+        server.close(() => done());
+        // Clients reconnect to the next API address they are given; nobody waits for these.
+        for (const s of open) s.destroy();
+      }),
   };
 }

@@ -23,7 +23,9 @@ function openssl(args: string[]): Promise<void> {
     execFile('openssl', args, (err, _stdout, stderr) => {
       if (!err) return done();
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        return fail(failure('local.openssl-missing', 'openssl is not installed; the local box makes its CA with it', 'install it, e.g. `apt-get install -y openssl`'));
+        return fail(
+          failure('local.openssl-missing', 'openssl is not installed; the local box makes its CA with it', 'install it, e.g. `apt-get install -y openssl`'),
+        );
       }
       fail(failure('local.openssl-failed', `openssl ${args[0]} failed: ${stderr.trim() || err.message}`, 'check the openssl installation'));
     });
@@ -37,13 +39,16 @@ export async function writeBoxCa(dir: string, box: string, moduleAddresses: read
   const csr = `${pki.servingCert}.csr`;
   const ext = `${pki.servingCert}.ext`;
   await openssl(['req', '-new', ...ec, '-keyout', pki.servingKey, '-out', csr, '-subj', '/CN=kube-apiserver']);
-  await writeFile(ext, [
-    'basicConstraints=CA:FALSE',
-    'keyUsage=critical,digitalSignature,keyEncipherment',
-    'extendedKeyUsage=serverAuth',
-    `subjectAltName=${servingNames(moduleAddresses)}`,
-    '',
-  ].join('\n'));
+  await writeFile(
+    ext,
+    [
+      'basicConstraints=CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth',
+      `subjectAltName=${servingNames(moduleAddresses)}`,
+      '',
+    ].join('\n'),
+  );
   await openssl(['x509', '-req', '-in', csr, '-CA', pki.ca, '-CAkey', pki.caKey, '-CAcreateserial', '-out', pki.servingCert, '-days', '3650', '-extfile', ext]);
   await Promise.all([csr, ext].map((f) => rm(f, { force: true })));
 }

@@ -23,7 +23,13 @@ export async function resolveBoxDir(opts: { dir?: string; spec?: string }): Prom
   const names = await readdir(root).catch(() => [] as string[]);
   const withState: string[] = [];
   for (const n of names) {
-    if (await access(statePath(join(root, n))).then(() => true, () => false)) withState.push(join(root, n));
+    if (
+      await access(statePath(join(root, n))).then(
+        () => true,
+        () => false,
+      )
+    )
+      withState.push(join(root, n));
   }
   if (withState.length <= 1) return withState[0];
   throw failure('local.which-box', `several local boxes exist: ${withState.join(', ')}`, 'pass the box spec or --dir to choose one');
@@ -33,8 +39,11 @@ export async function resolveBoxDir(opts: { dir?: string; spec?: string }): Prom
 export async function requireBoxDir(opts: { dir?: string; spec?: string }): Promise<string> {
   const dir = await resolveBoxDir(opts);
   if (dir === undefined) {
-    throw failure('local.no-box', `no local box is running under ${boxesDir()}`,
-      'start one with `edgebox local up <spec>`, or pass --dir for a box started elsewhere');
+    throw failure(
+      'local.no-box',
+      `no local box is running under ${boxesDir()}`,
+      'start one with `edgebox local up <spec>`, or pass --dir for a box started elsewhere',
+    );
   }
   return dir;
 }

@@ -43,8 +43,11 @@ export async function down(dir: string, opts: { graceMs?: number } = {}): Promis
   return {
     box: state.box,
     stopped: [
-      ...controllers.map((c) => c.id), ...agents.map((a) => `agent ${a.module}`), ...components.map((c) => c.name),
-      ...apiservers.map((a) => `kube-apiserver ${a.module}`), ...members.map((m) => `etcd ${m.module}`),
+      ...controllers.map((c) => c.id),
+      ...agents.map((a) => `agent ${a.module}`),
+      ...components.map((c) => c.name),
+      ...apiservers.map((a) => `kube-apiserver ${a.module}`),
+      ...members.map((m) => `etcd ${m.module}`),
     ],
   };
 }

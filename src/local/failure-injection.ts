@@ -5,7 +5,15 @@ import { readState, updateState, type BoxState } from './box-state.js';
 import { componentCommands } from './components.js';
 import { timingsFor } from './timings.js';
 import { memberAddresses, readServerRecord, serverLayout } from './server-layout.js';
-import { awaitApiserverReady, awaitEtcdAnswers, createProcessDriver, hasMemberData, launchApiserver, launchEtcd, runningServerProcesses } from './process-driver.js';
+import {
+  awaitApiserverReady,
+  awaitEtcdAnswers,
+  createProcessDriver,
+  hasMemberData,
+  launchApiserver,
+  launchEtcd,
+  runningServerProcesses,
+} from './process-driver.js';
 import { boxFiles, readToken } from './credentials.js';
 import { coreApi } from '../kube/client.js';
 import { awaitHealthy, launch } from './launch.js';
@@ -61,7 +69,10 @@ export async function reviveModule(dir: string, module: string): Promise<Injecti
   if (!state.killed.includes(module)) return { module, changed: false };
   // Best-effort first: with the box's only API server on this module, the API answers only once
   // its member is back, so the label is then set after the start.
-  const labelled = await setSelectorLabel(dir, module, KWOK_SELECTOR.value).then(() => true, () => false);
+  const labelled = await setSelectorLabel(dir, module, KWOK_SELECTOR.value).then(
+    () => true,
+    () => false,
+  );
   await updateState(dir, (s) => {
     s.killed = s.killed.filter((m) => m !== module);
   });
@@ -79,8 +90,11 @@ async function labelWhenApiAnswers(dir: string, module: string, timeoutMs = 90_0
       return await setSelectorLabel(dir, module, KWOK_SELECTOR.value);
     } catch (e) {
       if (Date.now() > deadline) {
-        throw failure('local.revive-no-api', `${module} is revived, but its node cannot be labelled for KWOK: the API does not answer (${(e as Error).message})`,
-          'the box has no API server with quorum; see `edgebox local status`, then run `edgebox local revive` again once it serves');
+        throw failure(
+          'local.revive-no-api',
+          `${module} is revived, but its node cannot be labelled for KWOK: the API does not answer (${(e as Error).message})`,
+          'the box has no API server with quorum; see `edgebox local status`, then run `edgebox local revive` again once it serves',
+        );
       }
       await sleep(500);
     }
@@ -108,8 +122,11 @@ export async function killController(dir: string, id: string): Promise<void> {
   const state = await readState(dir);
   const controller = state?.controllers?.find((c) => c.id === id);
   if (!controller) {
-    throw inputError('local.unknown-controller', `no controller '${id}' in ${dir}`,
-      `controllers: ${(state?.controllers ?? []).map((c) => c.id).join(', ') || 'none (start the box with --with-controller)'}`);
+    throw inputError(
+      'local.unknown-controller',
+      `no controller '${id}' in ${dir}`,
+      `controllers: ${(state?.controllers ?? []).map((c) => c.id).join(', ') || 'none (start the box with --with-controller)'}`,
+    );
   }
   await killProcesses([controller]);
 }
@@ -134,11 +151,13 @@ export async function restartComponent(dir: string, name: Component, opts: { dow
     if (modules.length === 0) throw failure('local.no-box', `no ${name} is running in ${dir}`, 'see `edgebox local status`');
     await killProcesses(await Promise.all(modules.map(async (m) => (await readServerRecord(dir, m))[which]!)));
     await sleep(opts.downForMs);
-    await Promise.all(modules.map(async (m) => {
-      const l = serverLayout(state, m);
-      if (which === 'apiserver') return awaitApiserverReady(l, await launchApiserver(dir, l));
-      return awaitEtcdAnswers(l, await launchEtcd(dir, l, { initialCluster: `${m}=http://${l.address}:${l.ports.etcdPeer}`, state: 'existing' }));
-    }));
+    await Promise.all(
+      modules.map(async (m) => {
+        const l = serverLayout(state, m);
+        if (which === 'apiserver') return awaitApiserverReady(l, await launchApiserver(dir, l));
+        return awaitEtcdAnswers(l, await launchEtcd(dir, l, { initialCluster: `${m}=http://${l.address}:${l.ports.etcdPeer}`, state: 'existing' }));
+      }),
+    );
     return;
   }
   const current = state.components.find((c) => c.name === name);
@@ -174,8 +193,11 @@ async function runningBox(dir: string, module: string): Promise<BoxState> {
   if (!state) throw failure('local.no-box', `no local box is running in ${dir}`, 'start one with `edgebox local up <spec>`');
   const down = (await componentStatuses(state)).filter((c) => c.phase !== 'running');
   if (down.length > 0) {
-    throw failure('local.box-degraded', `box '${state.box}' is not fully running: ${down.map((c) => `${c.name} ${c.phase}`).join(', ')}`,
-      'see `edgebox local status`');
+    throw failure(
+      'local.box-degraded',
+      `box '${state.box}' is not fully running: ${down.map((c) => `${c.name} ${c.phase}`).join(', ')}`,
+      'see `edgebox local status`',
+    );
   }
   const nodes = await coreApi(boxFiles(dir).kubeconfig).listNode({ labelSelector: `${LABELS.box}=${state.box}` });
   const names = nodes.items.map((n) => n.metadata?.name ?? '');

@@ -5,8 +5,8 @@ import { failure } from '../diagnostics/diagnostic.js';
 
 const run = promisify(execFile);
 
-const GO_HINT = 'install Go >= 1.26 from https://go.dev/dl/ and put its bin directory on PATH ' +
-  '(Debian\'s golang-go package is too old: 1.19 on bookworm, 1.24 on trixie)';
+const GO_HINT =
+  'install Go >= 1.26 from https://go.dev/dl/ and put its bin directory on PATH ' + "(Debian's golang-go package is too old: 1.19 on bookworm, 1.24 on trixie)";
 
 /**
  * The environment every go command runs with. GOTOOLCHAIN=local: never download another Go
@@ -29,8 +29,11 @@ export async function goRun(args: string[], cwd: string): Promise<string> {
     const err = e as NodeJS.ErrnoException & { stderr?: string };
     if (err.code === 'ENOENT') throw failure('local.go-missing', 'Go is not installed (no `go` on PATH)', GO_HINT);
     const tail = (err.stderr ?? err.message).trim().split('\n').slice(-15).join('\n');
-    throw failure('local.go-failed', `go ${args.join(' ')} failed in ${cwd}:\n${tail}`,
-      'check the network (the Go module proxy must be reachable for the first build) and the disk space; re-run `edgebox local setup`');
+    throw failure(
+      'local.go-failed',
+      `go ${args.join(' ')} failed in ${cwd}:\n${tail}`,
+      'check the network (the Go module proxy must be reachable for the first build) and the disk space; re-run `edgebox local setup`',
+    );
   }
 }
 

@@ -19,15 +19,19 @@ export async function healthy(check: HealthCheck, token: string): Promise<boolea
   const url = new URL(check.url);
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve) => {
-    const req = request(url, {
-      method: 'GET',
-      timeout: 3000,
-      ...(ca ? { ca } : {}),
-      headers: check.auth ? { authorization: `Bearer ${token}` } : {},
-    }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
+    const req = request(
+      url,
+      {
+        method: 'GET',
+        timeout: 3000,
+        ...(ca ? { ca } : {}),
+        headers: check.auth ? { authorization: `Bearer ${token}` } : {},
+      },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      },
+    );
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(false));
     req.end();

@@ -79,7 +79,10 @@ export function stagesFile(paths: ToolchainPaths): string {
 }
 
 export async function stagesInstalled(paths: ToolchainPaths): Promise<boolean> {
-  return access(stagesFile(paths)).then(() => true, () => false);
+  return access(stagesFile(paths)).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Copies the stages out of the kwok module (already downloaded by setup) into one multi-document file. */
@@ -91,8 +94,11 @@ export async function installStages(kwokToolModule: string, paths: ToolchainPath
     try {
       docs.push(`# from sigs.k8s.io/kwok kustomize/stage/${f}\n${(await readFile(file, 'utf8')).trim()}\n`);
     } catch {
-      throw failure('local.kwok-stage-missing', `KWOK stage ${file} is missing`,
-        'the kwok version in local/toolchain/kwok/go.mod no longer ships this stage; update STAGE_FILES in src/local/kwok-stages.ts');
+      throw failure(
+        'local.kwok-stage-missing',
+        `KWOK stage ${file} is missing`,
+        'the kwok version in local/toolchain/kwok/go.mod no longer ships this stage; update STAGE_FILES in src/local/kwok-stages.ts',
+      );
     }
   }
   await mkdir(paths.stages, { recursive: true });

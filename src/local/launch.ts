@@ -26,7 +26,8 @@ export function launch(cmd: ComponentCommand, dir: string, bin: string): Compone
 
 export async function awaitHealthy(cmd: ComponentCommand, c: ComponentState, token: string, progress: Progress): Promise<void> {
   const { ms } = await timed(progress, `waiting for ${cmd.name}`, () =>
-    awaitProcessHealthy({ name: c.name, proc: c, log: c.log, timeoutMs: START_TIMEOUT_MS[cmd.name], ...(cmd.health ? { health: cmd.health } : {}), token }));
+    awaitProcessHealthy({ name: c.name, proc: c, log: c.log, timeoutMs: START_TIMEOUT_MS[cmd.name], ...(cmd.health ? { health: cmd.health } : {}), token }),
+  );
   progress(`  ${cmd.name} started (pid ${c.pid}, ${seconds(ms)})`);
 }
 
@@ -52,8 +53,11 @@ export async function awaitProcessHealthy(o: AwaitOptions): Promise<void> {
 }
 
 export async function processFailed(o: { name: string; log: string }, why: string): Promise<EdgeboxError> {
-  return failure('local.component-failed', `${o.name} ${why}; last lines of ${o.log}:\n${await logTail(o.log)}`,
-    `read ${o.log}; a port taken by another process or a stale binary are the usual causes (re-run \`edgebox local setup\`, or \`npm run build\` for agents and controllers)`);
+  return failure(
+    'local.component-failed',
+    `${o.name} ${why}; last lines of ${o.log}:\n${await logTail(o.log)}`,
+    `read ${o.log}; a port taken by another process or a stale binary are the usual causes (re-run \`edgebox local setup\`, or \`npm run build\` for agents and controllers)`,
+  );
 }
 
 /** The last lines of a log, for error messages that say why a process stopped. */

@@ -36,7 +36,12 @@ export function boxTag(dir: string): string {
 }
 
 /** The two DROP rules of a partition between `a` and `b`, one per direction. Pure. */
-export function partitionRules(o: { dir: string; port: number; a: { module: string; address: string }; b: { module: string; address: string } }): PartitionRule[] {
+export function partitionRules(o: {
+  dir: string;
+  port: number;
+  a: { module: string; address: string };
+  b: { module: string; address: string };
+}): PartitionRule[] {
   const [first, second] = [o.a, o.b].sort((x, y) => x.module.localeCompare(y.module));
   const comment = `${COMMENT_PREFIX}:${boxTag(o.dir)}:${first!.module}:${second!.module}`;
   return [
@@ -71,7 +76,13 @@ export async function partitionModules(dir: string, module: string, peer: string
   const rules = partitionRules(await pairOf(dir, module, peer));
   let changed = false;
   for (const r of rules) {
-    if (await iptables(['-C', 'INPUT', ...ruleArgs(r)]).then(() => true, () => false)) continue;
+    if (
+      await iptables(['-C', 'INPUT', ...ruleArgs(r)]).then(
+        () => true,
+        () => false,
+      )
+    )
+      continue;
     await iptables(['-I', 'INPUT', ...ruleArgs(r)]);
     changed = true;
   }
@@ -85,8 +96,9 @@ export async function partitionModules(dir: string, module: string, peer: string
 export async function healPartitions(dir: string, filter: { module?: string; peer?: string } = {}): Promise<Partition[]> {
   const listing = await iptables(['-S', 'INPUT']);
   const involves = (p: Partition, m: string) => p.module === m || p.peer === m;
-  const healed = partitionsIn(listing, dir).filter((p) =>
-    (filter.module === undefined || involves(p, filter.module)) && (filter.peer === undefined || involves(p, filter.peer)));
+  const healed = partitionsIn(listing, dir).filter(
+    (p) => (filter.module === undefined || involves(p, filter.module)) && (filter.peer === undefined || involves(p, filter.peer)),
+  );
   const comments = new Set(healed.map((p) => `${COMMENT_PREFIX}:${boxTag(dir)}:${p.module}:${p.peer}`));
   for (const line of listing.split('\n')) {
     const comment = /--comment "?([^"\s]+)"?/.exec(line)?.[1];
@@ -143,8 +155,18 @@ export function isolationRules(o: { dir: string; module: string; address: string
 
 export function isolationRuleArgs(r: IsolationRule): string[] {
   return [
-    ...(r.source ? ['-s', r.source] : []), ...(r.destination ? ['-d', r.destination] : []),
-    '-p', r.protocol, '--dport', String(r.port), '-m', 'comment', '--comment', r.comment, '-j', 'DROP',
+    ...(r.source ? ['-s', r.source] : []),
+    ...(r.destination ? ['-d', r.destination] : []),
+    '-p',
+    r.protocol,
+    '--dport',
+    String(r.port),
+    '-m',
+    'comment',
+    '--comment',
+    r.comment,
+    '-j',
+    'DROP',
   ];
 }
 
@@ -173,7 +195,11 @@ export async function isolateModule(dir: string, module: string): Promise<{ chan
   if (!state) throw failure('local.no-box', `no local box is running in ${dir}`, 'start one with `edgebox local up <spec>`');
   const agent = (state.agents ?? []).find((a) => a.module === module);
   if ((state.agents ?? []).length === 0) {
-    throw failure('local.no-agents', `box '${state.box}' runs no agents: isolation is about what a module's agent does when cut off`, `start them with \`edgebox local up ${state.spec} --dir ${dir} --with-agents\``);
+    throw failure(
+      'local.no-agents',
+      `box '${state.box}' runs no agents: isolation is about what a module's agent does when cut off`,
+      `start them with \`edgebox local up ${state.spec} --dir ${dir} --with-agents\``,
+    );
   }
   if (!agent) throw inputError('local.unknown-module', `box '${state.box}' has no module '${module}'`, `modules: ${moduleNames(state).join(', ')}`);
   const rules = isolationRules({ dir, module, address: agent.address, heartbeatPort: agent.port, apiPorts: apiPorts(state) });
@@ -182,7 +208,13 @@ export async function isolateModule(dir: string, module: string): Promise<{ chan
   if (!state.killed.includes(module)) await setSelectorLabel(dir, module, null);
   let changed = false;
   for (const r of rules) {
-    if (await iptables(['-C', 'INPUT', ...isolationRuleArgs(r)]).then(() => true, () => false)) continue;
+    if (
+      await iptables(['-C', 'INPUT', ...isolationRuleArgs(r)]).then(
+        () => true,
+        () => false,
+      )
+    )
+      continue;
     await iptables(['-I', 'INPUT', ...isolationRuleArgs(r)]);
     changed = true;
   }
@@ -217,13 +249,21 @@ async function deleteIsolationRules(listing: string, dir: string, module: string
   return healed;
 }
 
-async function pairOf(dir: string, module: string, peer: string): Promise<{ dir: string; port: number; a: { module: string; address: string }; b: { module: string; address: string } }> {
+async function pairOf(
+  dir: string,
+  module: string,
+  peer: string,
+): Promise<{ dir: string; port: number; a: { module: string; address: string }; b: { module: string; address: string } }> {
   const state = await readState(dir);
   if (!state) throw failure('local.no-box', `no local box is running in ${dir}`, 'start one with `edgebox local up <spec>`');
   const agents = state.agents ?? [];
   const find = (m: string) => agents.find((a) => a.module === m);
   if (agents.length === 0) {
-    throw failure('local.no-agents', `box '${state.box}' runs no agents: a partition cuts their heartbeats`, `start them with \`edgebox local up ${state.spec} --dir ${dir} --with-agents\``);
+    throw failure(
+      'local.no-agents',
+      `box '${state.box}' runs no agents: a partition cuts their heartbeats`,
+      `start them with \`edgebox local up ${state.spec} --dir ${dir} --with-agents\``,
+    );
   }
   if (module === peer) throw inputError('local.partition-self', `a module cannot be cut off from itself ('${module}')`, 'name another module with --from');
   for (const m of [module, peer]) {
@@ -245,8 +285,13 @@ function isRoot(): boolean {
 /** Runs iptables (waiting for the xtables lock); fails with a diagnostic that says how to get it working. */
 function iptables(args: string[]): Promise<string> {
   if (!isRoot()) {
-    return Promise.reject(failure('local.partition-needs-root', 'a partition changes the host firewall (iptables), which needs root',
-      'run the command (or the tests) as root, e.g. with sudo'));
+    return Promise.reject(
+      failure(
+        'local.partition-needs-root',
+        'a partition changes the host firewall (iptables), which needs root',
+        'run the command (or the tests) as root, e.g. with sudo',
+      ),
+    );
   }
   return new Promise((resolve, reject) => {
     execFile('iptables', ['-w', ...args], (err, stdout, stderr) => {
@@ -254,8 +299,13 @@ function iptables(args: string[]): Promise<string> {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
         return reject(failure('local.iptables-missing', 'iptables is not installed; a partition needs it', 'install it, e.g. `apt-get install -y iptables`'));
       }
-      reject(failure('local.iptables-failed', `iptables ${args.join(' ')} failed: ${stderr.trim() || err.message}`,
-        'check that the kernel has the iptables (nf_tables) modules and that no other firewall manager rewrites the INPUT chain'));
+      reject(
+        failure(
+          'local.iptables-failed',
+          `iptables ${args.join(' ')} failed: ${stderr.trim() || err.message}`,
+          'check that the kernel has the iptables (nf_tables) modules and that no other firewall manager rewrites the INPUT chain',
+        ),
+      );
     });
   });
 }

@@ -10,11 +10,17 @@ export const LOOPBACK = '127.0.0.1';
  * which the component's start-up check then reports.
  */
 export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: count }, () => new Promise<Server>((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, LOOPBACK, () => resolve(s));
-  })));
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<Server>((resolve, reject) => {
+          const s = createServer();
+          s.once('error', reject);
+          s.listen(0, LOOPBACK, () => resolve(s));
+        }),
+    ),
+  );
   const ports = servers.map((s) => {
     const addr = s.address();
     if (addr === null || typeof addr === 'string') throw new Error('unexpected server address');
@@ -30,11 +36,12 @@ export async function freePorts(count: number): Promise<number[]> {
  * and another is picked if one of them is taken (by another box's agents, say).
  */
 export async function freeUdpPortOn(addresses: readonly string[]): Promise<number> {
-  const bind = (address: string, port: number) => new Promise<Socket | undefined>((done) => {
-    const s = createSocket('udp4');
-    s.once('error', () => done(undefined));
-    s.bind(port, address, () => done(s));
-  });
+  const bind = (address: string, port: number) =>
+    new Promise<Socket | undefined>((done) => {
+      const s = createSocket('udp4');
+      s.once('error', () => done(undefined));
+      s.bind(port, address, () => done(s));
+    });
   const [first, ...rest] = addresses;
   for (let attempt = 0; attempt < 20 && first !== undefined; attempt++) {
     const s0 = await bind(first, 0);
@@ -52,11 +59,12 @@ export async function freeUdpPortOn(addresses: readonly string[]): Promise<numbe
  * use the same ports on its own 127.0.1.N, so a module promoted later finds them free too.
  */
 export async function freeTcpPortsOn(addresses: readonly string[], count: number): Promise<number[]> {
-  const bind = (address: string, port: number) => new Promise<Server | undefined>((done) => {
-    const s = createServer();
-    s.once('error', () => done(undefined));
-    s.listen(port, address, () => done(s));
-  });
+  const bind = (address: string, port: number) =>
+    new Promise<Server | undefined>((done) => {
+      const s = createServer();
+      s.once('error', () => done(undefined));
+      s.listen(port, address, () => done(s));
+    });
   const chosen: number[] = [];
   for (let attempt = 0; attempt < 50 && chosen.length < count; attempt++) {
     const [candidate] = await freePorts(1);

@@ -8,8 +8,17 @@ import type { Log } from '../base/log.js';
 import type { ControlPlaneReport, JoinTarget, MemberInfo, RoleDriver } from '../contract/role-driver.js';
 import { etcdGateway, type EtcdGateway, type EtcdMembership } from '../agent/role/etcd-gateway.js';
 import {
-  alreadyVoter, apiserverArgs, apiserverUrl, etcdArgs, etcdClientUrl, etcdPeerUrl, initialCluster, learnerNotReady, ownMember,
-  type EtcdStart, type ServerLayout,
+  alreadyVoter,
+  apiserverArgs,
+  apiserverUrl,
+  etcdArgs,
+  etcdClientUrl,
+  etcdPeerUrl,
+  initialCluster,
+  learnerNotReady,
+  ownMember,
+  type EtcdStart,
+  type ServerLayout,
 } from './process-plan.js';
 
 /**
@@ -37,7 +46,11 @@ const gateway = (endpoint: string): EtcdGateway & EtcdMembership => etcdGateway(
 
 const alive = (p: ServerProcess | undefined): Promise<boolean> => (p ? isRunning(p.pid, p.bin) : Promise.resolve(false));
 
-const exists = (path: string) => access(path).then(() => true, () => false);
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
 
 /** A member's data: etcd writes `member/` under the data dir once it has started. */
 export const hasMemberData = (l: ServerLayout): Promise<boolean> => exists(join(l.dataDir, 'member'));
@@ -58,7 +71,11 @@ async function until(what: string, proc: ServerProcess, timeoutMs: number, check
     }
     if (await check()) return;
     if (Date.now() > deadline) {
-      throw failure('role.start-timeout', `${what} did not come up within ${Math.round(timeoutMs / 1000)} s; last lines of ${proc.log}:\n${await logTail(proc.log)}`, `read ${proc.log}`);
+      throw failure(
+        'role.start-timeout',
+        `${what} did not come up within ${Math.round(timeoutMs / 1000)} s; last lines of ${proc.log}:\n${await logTail(proc.log)}`,
+        `read ${proc.log}`,
+      );
     }
     await sleep(POLL_MS);
   }
@@ -84,13 +101,23 @@ export function launchEtcd(dir: string, l: ServerLayout, start: EtcdStart): Prom
 /** Until the member answers its status (it need not have a leader: a restarted member waits for its peers). */
 export function awaitEtcdAnswers(l: ServerLayout, proc: ServerProcess, timeoutMs = DEFAULT_TIMEOUTS.etcdMs): Promise<void> {
   const own = gateway(etcdClientUrl(l));
-  return until(`etcd of ${l.module}`, proc, timeoutMs, () => own.status().then(() => true, () => false));
+  return until(`etcd of ${l.module}`, proc, timeoutMs, () =>
+    own.status().then(
+      () => true,
+      () => false,
+    ),
+  );
 }
 
 /** Until the member follows a leader: the cluster it is in has quorum. */
 export function awaitEtcdLeader(l: ServerLayout, proc: ServerProcess, timeoutMs = DEFAULT_TIMEOUTS.etcdMs): Promise<void> {
   const own = gateway(etcdClientUrl(l));
-  return until(`etcd of ${l.module}`, proc, timeoutMs, () => own.status().then((s) => s.leaderId !== undefined, () => false));
+  return until(`etcd of ${l.module}`, proc, timeoutMs, () =>
+    own.status().then(
+      (s) => s.leaderId !== undefined,
+      () => false,
+    ),
+  );
 }
 
 export function launchApiserver(dir: string, l: ServerLayout): Promise<ServerProcess> {
@@ -148,8 +175,11 @@ export function createProcessDriver(o: ProcessDriverOptions): RoleDriver {
         }
       }
       if (Date.now() > deadline) {
-        throw failure('role.promote-timeout', `the learner ${o.module} (${id}) was not promoted within ${Math.round(timeouts.promoteMs / 1000)} s: ${last}`,
-          'see its etcd log; the guardian retries the promotion');
+        throw failure(
+          'role.promote-timeout',
+          `the learner ${o.module} (${id}) was not promoted within ${Math.round(timeouts.promoteMs / 1000)} s: ${last}`,
+          'see its etcd log; the guardian retries the promotion',
+        );
       }
       await sleep(500);
     }
@@ -166,7 +196,11 @@ export function createProcessDriver(o: ProcessDriverOptions): RoleDriver {
         last = (e as Error).message;
       }
     }
-    throw failure('role.no-cluster', `no etcd member answers at ${endpoints.join(', ') || '(none given)'}: ${last}`, 'the promotion is retried once a healthy server is reported');
+    throw failure(
+      'role.no-cluster',
+      `no etcd member answers at ${endpoints.join(', ') || '(none given)'}: ${last}`,
+      'the promotion is retried once a healthy server is reported',
+    );
   };
 
   const join = async (l: ServerLayout, target: JoinTarget) => {
@@ -211,13 +245,22 @@ export function createProcessDriver(o: ProcessDriverOptions): RoleDriver {
         const [status, members] = await Promise.all([own.status(), own.memberList()]);
         const leader = members.find((m) => m.id === status.leaderId)?.name;
         const healthy = status.leaderId !== undefined && !status.isLearner && apiUp;
-        const message = status.isLearner ? 'learner: catching up before its promotion'
-          : status.leaderId === undefined ? 'no etcd leader: the cluster has no quorum'
-            : !apiUp ? 'kube-apiserver is not running' : undefined;
+        const message = status.isLearner
+          ? 'learner: catching up before its promotion'
+          : status.leaderId === undefined
+            ? 'no etcd leader: the cluster has no quorum'
+            : !apiUp
+              ? 'kube-apiserver is not running'
+              : undefined;
         return {
-          role: 'server', running: apiUp, healthy, memberId: status.memberId,
+          role: 'server',
+          running: apiUp,
+          healthy,
+          memberId: status.memberId,
           ...(leader ? { leader } : {}),
-          raftIndex: status.raftIndex, revision: status.revision, members,
+          raftIndex: status.raftIndex,
+          revision: status.revision,
+          members,
           ...(message ? { message } : {}),
         };
       } catch (e) {
@@ -228,9 +271,16 @@ export function createProcessDriver(o: ProcessDriverOptions): RoleDriver {
     async promote(target: JoinTarget): Promise<void> {
       const l = await layout();
       const record = await readServerRecord(o.dir, o.module);
-      const status = (await alive(record.etcd)) ? await gateway(etcdClientUrl(l)).status().catch(() => undefined) : undefined;
+      const status = (await alive(record.etcd))
+        ? await gateway(etcdClientUrl(l))
+            .status()
+            .catch(() => undefined)
+        : undefined;
       if (status?.isLearner) {
-        await promoteLearner(status.memberId, target.etcdEndpoints.filter((e) => e !== etcdClientUrl(l)));
+        await promoteLearner(
+          status.memberId,
+          target.etcdEndpoints.filter((e) => e !== etcdClientUrl(l)),
+        );
       } else if (status && status.leaderId === undefined) {
         // A voter already, in a cluster without quorum: nothing a promotion can do (quorum-loss recovery's case).
         throw failure('role.no-quorum', `${o.module} is a voter of a cluster with no leader`, 'the quorum-loss recovery of the agents decides');

@@ -93,9 +93,7 @@ export function apiserverArgs(l: ServerLayout): string[] {
  * `member add` output does (an unstarted member of another join keeps its empty name).
  */
 export function initialCluster(members: readonly Pick<MemberInfo, 'id' | 'name' | 'peerURLs'>[], self: { id: string; name: string }): string {
-  return members
-    .flatMap((m) => m.peerURLs.map((u) => `${m.id === self.id ? self.name : m.name}=${u}`))
-    .join(',');
+  return members.flatMap((m) => m.peerURLs.map((u) => `${m.id === self.id ? self.name : m.name}=${u}`)).join(',');
 }
 
 /** The `--initial-cluster` of the box's first servers, started together (`local up`). */

@@ -65,16 +65,28 @@ export interface AgentArgs {
 /** The `edgebox` arguments of one module's agent. Pure: `up`, `revive` and the unit tests share it. */
 export function agentArgs(a: AgentArgs): string[] {
   return [
-    'agent', 'run',
-    '--spec', a.spec,
-    '--module', a.module,
-    '--secret-file', a.secretFile,
-    '--kubeconfig', a.kubeconfig,
-    '--address', a.address,
-    '--port', String(a.port),
-    '--http-port', String(a.httpPort),
-    '--address-map', a.addressMap,
-    '--runtime', 'local', '--runtime-file', a.runtimeFile,
+    'agent',
+    'run',
+    '--spec',
+    a.spec,
+    '--module',
+    a.module,
+    '--secret-file',
+    a.secretFile,
+    '--kubeconfig',
+    a.kubeconfig,
+    '--address',
+    a.address,
+    '--port',
+    String(a.port),
+    '--http-port',
+    String(a.httpPort),
+    '--address-map',
+    a.addressMap,
+    '--runtime',
+    'local',
+    '--runtime-file',
+    a.runtimeFile,
     ...(a.localDir ? ['--role-driver', 'process', '--local-dir', a.localDir] : []),
   ];
 }
@@ -104,9 +116,13 @@ export function controllerIds(count: number): string[] {
 export async function edgeboxCli(): Promise<{ bin: string; script: string }> {
   const root = packageRoot();
   const main = join(root, 'dist', 'cli', 'main.js');
-  if (!(await access(main).then(() => true, () => false))) {
-    throw failure('local.cli-not-built', `agents and controllers run the built edgebox CLI, and ${main} is missing`,
-      `run \`npm run build\` in ${root}`);
+  if (
+    !(await access(main).then(
+      () => true,
+      () => false,
+    ))
+  ) {
+    throw failure('local.cli-not-built', `agents and controllers run the built edgebox CLI, and ${main} is missing`, `run \`npm run build\` in ${root}`);
   }
   return { bin: process.execPath, script: join(root, 'bin', 'edgebox.js') };
 }
@@ -188,7 +204,14 @@ export async function killAgent(state: BoxState, module: string): Promise<boolea
   return true;
 }
 
-async function spawnAgents(dir: string, state: BoxState, box: BoxSpec, modules: string[], port: number, cli: { bin: string; script: string }): Promise<AgentState[]> {
+async function spawnAgents(
+  dir: string,
+  state: BoxState,
+  box: BoxSpec,
+  modules: string[],
+  port: number,
+  cli: { bin: string; script: string },
+): Promise<AgentState[]> {
   const addresses = localAddresses(box);
   // Free on the agent's own address, not only on 127.0.0.1: sockets bound to 127.0.1.N (the
   // module's member processes, agents' API connections) take ports there that 127.0.0.1 does not see.
@@ -199,8 +222,15 @@ async function spawnAgents(dir: string, state: BoxState, box: BoxSpec, modules: 
     const httpPort = httpPorts[i]!;
     const log = join(dir, 'logs', `agent-${module}.log`);
     const args = agentArgs({
-      spec: state.spec, module, secretFile: boxSecretFile(dir), kubeconfig: boxFiles(dir).kubeconfig,
-      address, port, httpPort, addressMap: addressMapFile(dir), runtimeFile: runtimeFile(dir, module),
+      spec: state.spec,
+      module,
+      secretFile: boxSecretFile(dir),
+      kubeconfig: boxFiles(dir).kubeconfig,
+      address,
+      port,
+      httpPort,
+      addressMap: addressMapFile(dir),
+      runtimeFile: runtimeFile(dir, module),
       ...(state.controlPlane.mode === 'spec' ? { localDir: dir } : {}),
     });
     const pid = spawnDetached({ bin: cli.bin, args: [cli.script, ...args], log, cwd: dir });
@@ -209,7 +239,13 @@ async function spawnAgents(dir: string, state: BoxState, box: BoxSpec, modules: 
 }
 
 function awaitAgent(a: AgentState): Promise<void> {
-  return awaitProcessHealthy({ name: `agent ${a.module}`, proc: a, log: a.log, health: { url: `http://${a.address}:${a.httpPort}/healthz` }, timeoutMs: START_TIMEOUT_MS });
+  return awaitProcessHealthy({
+    name: `agent ${a.module}`,
+    proc: a,
+    log: a.log,
+    health: { url: `http://${a.address}:${a.httpPort}/healthz` },
+    timeoutMs: START_TIMEOUT_MS,
+  });
 }
 
 /**
@@ -237,9 +273,17 @@ export async function ensureControllers(dir: string, count: number, progress: Pr
   });
   const { ms } = await timed(progress, `waiting for ${started.length} controller(s)`, async () => {
     try {
-      await Promise.all(started.map((c) => awaitProcessHealthy({
-        name: c.id, proc: c, log: c.log, health: { url: `http://${LOOPBACK}:${c.metricsPort}/healthz` }, timeoutMs: START_TIMEOUT_MS,
-      })));
+      await Promise.all(
+        started.map((c) =>
+          awaitProcessHealthy({
+            name: c.id,
+            proc: c,
+            log: c.log,
+            health: { url: `http://${LOOPBACK}:${c.metricsPort}/healthz` },
+            timeoutMs: START_TIMEOUT_MS,
+          }),
+        ),
+      );
     } catch (e) {
       await stopProcesses(started, 2000);
       throw e;

@@ -74,8 +74,11 @@ async function build(toolchain: Toolchain, paths: ToolchainPaths, b: BinarySpec)
   await rm(tmp, { force: true });
   await goRun(['build', '-trimpath', '-ldflags', b.ldflags, '-o', tmp, b.pkg], join(toolchain.dir, b.module));
   if (!(await binaryWorks(tmp, b.versionMark))) {
-    throw failure('local.build-broken', `${b.name} was built but \`${b.name} --version\` does not report ${b.versionMark}`,
-      `remove ${paths.bin} and run \`edgebox local setup\` again`);
+    throw failure(
+      'local.build-broken',
+      `${b.name} was built but \`${b.name} --version\` does not report ${b.versionMark}`,
+      `remove ${paths.bin} and run \`edgebox local setup\` again`,
+    );
   }
   await rename(tmp, target);
 }

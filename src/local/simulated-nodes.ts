@@ -87,8 +87,14 @@ function simulatedNode(box: BoxSpec, m: ModuleSpec, index: number): V1Node {
       nodeInfo: {
         architecture: hw.arch,
         operatingSystem: 'linux',
-        bootID: '', containerRuntimeVersion: '', kernelVersion: '', kubeProxyVersion: '', kubeletVersion: '',
-        machineID: '', osImage: hw.name, systemUUID: '',
+        bootID: '',
+        containerRuntimeVersion: '',
+        kernelVersion: '',
+        kubeProxyVersion: '',
+        kubeletVersion: '',
+        machineID: '',
+        osImage: hw.name,
+        systemUUID: '',
       },
     },
   };

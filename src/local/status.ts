@@ -80,11 +80,13 @@ export interface BoxStatus {
  */
 export async function componentStatuses(state: BoxState | undefined): Promise<ComponentStatus[]> {
   if (!state) return BOX_COMPONENTS.map((name) => ({ name, phase: 'stopped' as const }));
-  return Promise.all(BOX_COMPONENTS.map(async (name): Promise<ComponentStatus> => {
-    const c = state.components.find((x) => x.name === name);
-    if (!c) return { name, phase: 'stopped' };
-    return { name, ...(await processStatus(c, c.log)), ...(c.restarts ? { restarts: c.restarts } : {}) };
-  }));
+  return Promise.all(
+    BOX_COMPONENTS.map(async (name): Promise<ComponentStatus> => {
+      const c = state.components.find((x) => x.name === name);
+      if (!c) return { name, phase: 'stopped' };
+      return { name, ...(await processStatus(c, c.log)), ...(c.restarts ? { restarts: c.restarts } : {}) };
+    }),
+  );
 }
 
 async function processStatus(p: ProcessRef, log: string): Promise<ProcessStatus> {
@@ -103,32 +105,42 @@ export async function serverStatuses(state: BoxState): Promise<ServerStatus[]> {
     const s = await processStatus(p, p.log);
     return s.phase === 'crashed' && killed ? { phase: 'stopped', log: p.log } : s;
   };
-  const all = await Promise.all(Object.entries(memberAddresses(state)).map(async ([module, address]) => {
-    const record = await readServerRecord(state.dir, module);
-    if (!record.etcd && !record.apiserver) return undefined;
-    const killed = state.killed.includes(module);
-    return { module, address, etcd: await one(record.etcd, killed), apiserver: await one(record.apiserver, killed) };
-  }));
+  const all = await Promise.all(
+    Object.entries(memberAddresses(state)).map(async ([module, address]) => {
+      const record = await readServerRecord(state.dir, module);
+      if (!record.etcd && !record.apiserver) return undefined;
+      const killed = state.killed.includes(module);
+      return { module, address, etcd: await one(record.etcd, killed), apiserver: await one(record.apiserver, killed) };
+    }),
+  );
   return all.filter((s): s is ServerStatus => s !== undefined);
 }
 
 /** Agents and controllers; the leader is read from its Lease when the API server answers. */
 async function selfHealingStatuses(state: BoxState, apiUp: boolean): Promise<Pick<BoxStatus, 'agents' | 'controllers'>> {
-  const agents = await Promise.all((state.agents ?? []).map(async (a): Promise<AgentStatus> => ({
-    module: a.module,
-    address: a.address,
-    // A killed module's agent was stopped with it: not a crash.
-    ...(state.killed.includes(a.module) ? { phase: 'stopped' as const, log: a.log } : await processStatus(a, a.log)),
-  })));
+  const agents = await Promise.all(
+    (state.agents ?? []).map(async (a): Promise<AgentStatus> => ({
+      module: a.module,
+      address: a.address,
+      // A killed module's agent was stopped with it: not a crash.
+      ...(state.killed.includes(a.module) ? { phase: 'stopped' as const, log: a.log } : await processStatus(a, a.log)),
+    })),
+  );
   let leader: string | undefined;
   if (apiUp && state.controllers?.length) {
-    const lease = await loadKubeConfig({ path: boxFiles(state.dir).kubeconfig }).makeApiClient(CoordinationV1Api)
-      .readNamespacedLease(LEADER_LEASE).catch(() => undefined);
+    const lease = await loadKubeConfig({ path: boxFiles(state.dir).kubeconfig })
+      .makeApiClient(CoordinationV1Api)
+      .readNamespacedLease(LEADER_LEASE)
+      .catch(() => undefined);
     leader = lease?.spec?.holderIdentity ?? undefined;
   }
-  const controllers = await Promise.all((state.controllers ?? []).map(async (c): Promise<ControllerStatus> => ({
-    id: c.id, leader: c.id === leader, ...(await processStatus(c, c.log)),
-  })));
+  const controllers = await Promise.all(
+    (state.controllers ?? []).map(async (c): Promise<ControllerStatus> => ({
+      id: c.id,
+      leader: c.id === leader,
+      ...(await processStatus(c, c.log)),
+    })),
+  );
   return { agents, controllers };
 }
 

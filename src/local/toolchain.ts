@@ -60,8 +60,11 @@ export async function loadToolchain(root = packageRoot()): Promise<Toolchain> {
     try {
       gomods[m] = await readFile(file, 'utf8');
     } catch {
-      throw failure('local.toolchain-missing', `the tool module ${file} is missing`,
-        'reinstall edgebox: local/toolchain ships in the npm package and in the repository');
+      throw failure(
+        'local.toolchain-missing',
+        `the tool module ${file} is missing`,
+        'reinstall edgebox: local/toolchain ships in the npm package and in the repository',
+      );
     }
   }
   const versions = {} as Record<ToolModule, string>;
@@ -72,8 +75,13 @@ export async function loadToolchain(root = packageRoot()): Promise<Toolchain> {
   const [major, minor] = k8s.replace(/^v/, '').split('.');
   // `-X` makes `/version` and `--version` honest: without it a module build reports v0.0.0.
   const k8sFlags = `-s -w -X k8s.io/component-base/version.gitVersion=${k8s} -X k8s.io/component-base/version.gitMajor=${major} -X k8s.io/component-base/version.gitMinor=${minor}`;
-  const kube = (name: Component): BinarySpec =>
-    ({ name, module: 'kubernetes', pkg: `k8s.io/kubernetes/cmd/${name}`, ldflags: k8sFlags, versionMark: `Kubernetes ${k8s}` });
+  const kube = (name: Component): BinarySpec => ({
+    name,
+    module: 'kubernetes',
+    pkg: `k8s.io/kubernetes/cmd/${name}`,
+    ldflags: k8sFlags,
+    versionMark: `Kubernetes ${k8s}`,
+  });
   const binaries: BinarySpec[] = [
     { name: 'etcd', module: 'etcd', pkg: UPSTREAM.etcd, ldflags: '-s -w', versionMark: `etcd Version: ${versions.etcd.replace(/^v/, '')}` },
     kube('kube-apiserver'),
@@ -89,8 +97,7 @@ function requiredVersion(gomod: string, modulePath: string, file: string): strin
   const escaped = modulePath.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
   const m = new RegExp(`^\\s*(?:require\\s+)?${escaped}\\s+(v\\S+)`, 'm').exec(gomod);
   if (!m?.[1]) {
-    throw failure('local.toolchain-invalid', `${file} does not require ${modulePath}`,
-      `add 'require ${modulePath} <version>' to ${file}`);
+    throw failure('local.toolchain-invalid', `${file} does not require ${modulePath}`, `add 'require ${modulePath} <version>' to ${file}`);
   }
   return m[1];
 }

@@ -80,8 +80,8 @@ export async function up(specPath: string, opts: UpOptions = {}): Promise<UpResu
   const core = await startCore(specPath, box, dir, { timings: opts.timings ?? 'default', controlPlane: opts.controlPlane ?? 'spec' }, progress);
   const started: string[] = [];
   try {
-    if (opts.withAgents) started.push(...await ensureAgents(dir, { progress, ...(opts.agentPort ? { port: opts.agentPort } : {}) }));
-    if (opts.withController) started.push(...await ensureControllers(dir, opts.controllers ?? 1, progress));
+    if (opts.withAgents) started.push(...(await ensureAgents(dir, { progress, ...(opts.agentPort ? { port: opts.agentPort } : {}) })));
+    if (opts.withController) started.push(...(await ensureControllers(dir, opts.controllers ?? 1, progress)));
   } catch (e) {
     if (!core.alreadyRunning) {
       progress('start failed: stopping what was started');
@@ -95,7 +95,13 @@ export async function up(specPath: string, opts: UpOptions = {}): Promise<UpResu
   return { state, kubeconfig: boxFiles(dir).kubeconfig, alreadyRunning: core.alreadyRunning && started.length === 0, started, ms };
 }
 
-async function startCore(specPath: string, box: BoxSpec, dir: string, o: { timings: TimingsName; controlPlane: ControlPlaneMode }, progress: Progress): Promise<{ alreadyRunning: boolean }> {
+async function startCore(
+  specPath: string,
+  box: BoxSpec,
+  dir: string,
+  o: { timings: TimingsName; controlPlane: ControlPlaneMode },
+  progress: Progress,
+): Promise<{ alreadyRunning: boolean }> {
   const timingsName = o.timings;
   const files = boxFiles(dir);
   const existing = await readState(dir);
@@ -103,15 +109,20 @@ async function startCore(specPath: string, box: BoxSpec, dir: string, o: { timin
     const statuses = await componentStatuses(existing);
     const running = statuses.filter((s) => s.phase === 'running');
     if (existing.box !== box.metadata.name && running.length > 0) {
-      throw failure('local.dir-in-use', `${dir} holds the running box '${existing.box}', not '${box.metadata.name}'`,
-        `stop it with \`edgebox local down --dir ${dir}\`, or pass another --dir`);
+      throw failure(
+        'local.dir-in-use',
+        `${dir} holds the running box '${existing.box}', not '${box.metadata.name}'`,
+        `stop it with \`edgebox local down --dir ${dir}\`, or pass another --dir`,
+      );
     }
     if (running.length === statuses.length) return { alreadyRunning: true };
     if (running.length > 0) {
       const crashed = statuses.filter((s) => s.phase !== 'running');
-      throw failure('local.box-degraded',
+      throw failure(
+        'local.box-degraded',
         `box '${existing.box}' in ${dir} is partly running: ${crashed.map((c) => `${c.name} ${c.phase}${c.log ? ` (log: ${c.log})` : ''}`).join(', ')}`,
-        `run \`edgebox local down --dir ${dir}\`, then \`edgebox local up\` again`);
+        `run \`edgebox local down --dir ${dir}\`, then \`edgebox local up\` again`,
+      );
     }
     // Nothing of it runs (a reboot, a killed terminal): start afresh below.
     await removeState(dir);
@@ -119,7 +130,10 @@ async function startCore(specPath: string, box: BoxSpec, dir: string, o: { timin
 
   const toolchain = await loadToolchain();
   const paths = toolchainPaths(toolchain);
-  await requireSetup(paths, toolchain.binaries.map((b) => b.name));
+  await requireSetup(
+    paths,
+    toolchain.binaries.map((b) => b.name),
+  );
 
   for (const p of FRESH_START_PATHS) await rm(join(dir, p), { recursive: true, force: true });
   for (const d of [dir, join(dir, 'logs'), join(dir, 'pki'), files.kwokHome]) await mkdir(d, { recursive: true });
@@ -141,7 +155,9 @@ async function startCore(specPath: string, box: BoxSpec, dir: string, o: { timin
     addresses,
     controlPlane: { mode: o.controlPlane, initialServers: servers },
     ports: {
-      apiserver: apiserver!, controllerManager: controllerManager!, scheduler: scheduler!,
+      apiserver: apiserver!,
+      controllerManager: controllerManager!,
+      scheduler: scheduler!,
       server: { etcdClient: etcdClient!, etcdPeer: etcdPeer!, apiserver: serverApi! },
     },
     components: [],
@@ -197,9 +213,11 @@ async function startApiProxy(state: BoxState, token: string, progress: Progress)
   const log = join(state.dir, 'logs', 'api-proxy.log');
   const script = join(dirname(cli.script), '..', 'dist', 'local', 'api-proxy-process.js');
   const opts: ApiProxyOptions = {
-    host: LOOPBACK, port: state.ports.apiserver,
+    host: LOOPBACK,
+    port: state.ports.apiserver,
     backends: Object.values(memberAddresses(state)).map((a) => `${a}:${state.ports.server.apiserver}`),
-    caFile: files.caFile, tokenFile: files.tokenFile,
+    caFile: files.caFile,
+    tokenFile: files.tokenFile,
   };
   const args = [script, JSON.stringify(opts)];
   const pid = spawnDetached({ bin: cli.bin, args, log, cwd: state.dir });
@@ -207,7 +225,11 @@ async function startApiProxy(state: BoxState, token: string, progress: Progress)
   state.components.push(proxy);
   await writeState(state);
   await awaitProcessHealthy({
-    name: 'api-proxy', proc: proxy, log, token, timeoutMs: 30_000,
+    name: 'api-proxy',
+    proc: proxy,
+    log,
+    token,
+    timeoutMs: 30_000,
     health: { url: `https://${LOOPBACK}:${state.ports.apiserver}/readyz`, caFile: files.caFile, auth: true },
   });
   progress(`  API address https://${LOOPBACK}:${state.ports.apiserver} (pid ${pid})`);
@@ -227,11 +249,27 @@ async function startSupervisor(state: BoxState): Promise<void> {
 
 async function requireSetup(paths: ToolchainPaths, names: Component[]): Promise<void> {
   const missing: string[] = [];
-  for (const n of names) if (!(await access(binaryPath(paths, n)).then(() => true, () => false))) missing.push(n);
-  if (!(await access(stagesFile(paths)).then(() => true, () => false))) missing.push('kwok stages');
+  for (const n of names)
+    if (
+      !(await access(binaryPath(paths, n)).then(
+        () => true,
+        () => false,
+      ))
+    )
+      missing.push(n);
+  if (
+    !(await access(stagesFile(paths)).then(
+      () => true,
+      () => false,
+    ))
+  )
+    missing.push('kwok stages');
   if (missing.length > 0) {
-    throw failure('local.not-set-up', `the local control plane is not built: ${missing.join(', ')} missing in ${paths.root}`,
-      'run `edgebox local setup` (it builds them from Go modules; several minutes the first time)');
+    throw failure(
+      'local.not-set-up',
+      `the local control plane is not built: ${missing.join(', ')} missing in ${paths.root}`,
+      'run `edgebox local setup` (it builds them from Go modules; several minutes the first time)',
+    );
   }
 }
 
@@ -250,13 +288,19 @@ async function createNodes(files: BoxFiles, boxName: string, nodes: ReturnType<t
       if (!(await isRunning(kwok.pid, kwok.bin))) throw await processFailed(kwok, 'exited');
       const list = await core.listNode({ labelSelector: `${LABELS.box}=${boxName}` });
       const notReady = list.items.filter((n) => readyStatus(n) !== 'True').map((n) => n.metadata?.name);
-      const sa = await core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' }).then(() => true, (e) => {
-        if (isNotFound(e)) return false;
-        throw e;
-      });
+      const sa = await core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' }).then(
+        () => true,
+        (e) => {
+          if (isNotFound(e)) return false;
+          throw e;
+        },
+      );
       if (notReady.length === 0 && sa) return;
       if (Date.now() > deadline) {
-        throw await processFailed(kwok, `did not make every node Ready (still not Ready: ${notReady.join(', ') || 'none'}; default ServiceAccount ${sa ? 'exists' : 'missing: see the kube-controller-manager log'})`);
+        throw await processFailed(
+          kwok,
+          `did not make every node Ready (still not Ready: ${notReady.join(', ') || 'none'}; default ServiceAccount ${sa ? 'exists' : 'missing: see the kube-controller-manager log'})`,
+        );
       }
       await sleep(250);
     }

@@ -44,15 +44,18 @@ export function grantSpans(records: readonly LocatedRecord[]): GrantSpan[] {
   const key = (r: { peripheral: string; module: string; token: number }) => `${r.peripheral}\u0000${r.module}\u0000${r.token}`;
   for (const r of records) if (r.kind === 'release') (releases.get(key(r)) ?? releases.set(key(r), []).get(key(r))!).push(r.atMs);
   for (const list of releases.values()) list.sort((a, b) => a - b);
-  return records.filter((r) => r.kind === 'grant').map((g) => {
-    // The first release at or after the grant ends it (a release before it belongs to an earlier grant).
-    const cut = releases.get(key(g))?.find((t) => t >= g.atMs);
-    const end = Math.min(g.untilMs!, cut ?? Number.POSITIVE_INFINITY);
-    return { peripheral: g.peripheral, module: g.module, token: g.token, start: g.atMs, end, file: g.file, line: g.line };
-  });
+  return records
+    .filter((r) => r.kind === 'grant')
+    .map((g) => {
+      // The first release at or after the grant ends it (a release before it belongs to an earlier grant).
+      const cut = releases.get(key(g))?.find((t) => t >= g.atMs);
+      const end = Math.min(g.untilMs!, cut ?? Number.POSITIVE_INFINITY);
+      return { peripheral: g.peripheral, module: g.module, token: g.token, start: g.atMs, end, file: g.file, line: g.line };
+    });
 }
 
-const bySpan = (a: GrantSpan, b: GrantSpan) => a.start - b.start || a.token - b.token || a.end - b.end || a.module.localeCompare(b.module) || a.file.localeCompare(b.file) || a.line - b.line;
+const bySpan = (a: GrantSpan, b: GrantSpan) =>
+  a.start - b.start || a.token - b.token || a.end - b.end || a.module.localeCompare(b.module) || a.file.localeCompare(b.file) || a.line - b.line;
 
 export function checkHistory(records: readonly LocatedRecord[]): CheckResult {
   const spans = grantSpans(records);
@@ -73,7 +76,8 @@ export function checkHistory(records: readonly LocatedRecord[]): CheckResult {
       }
       const f = furthest.get(s.module);
       if (!f || s.end > f.end) furthest.set(s.module, s);
-      if (maxToken && s.token < maxToken.token && s.start > maxToken.start) violations.push({ kind: 'token-regression', peripheral, first: maxToken, second: s });
+      if (maxToken && s.token < maxToken.token && s.start > maxToken.start)
+        violations.push({ kind: 'token-regression', peripheral, first: maxToken, second: s });
       if (!maxToken || s.token > maxToken.token) maxToken = s;
     }
     const holders: string[] = [];

@@ -8,15 +8,35 @@ export type GrantAnswer =
   | { ok: true; status: 200; token: number; until: string; module: string }
   | { ok: false; status: number; refused?: string; current?: number | null; error?: string };
 
-export async function callGrantApi(base: string, peripheral: string, op: 'grant' | 'release' | 'write', token?: number, timeoutMs = 1000): Promise<GrantAnswer> {
+export async function callGrantApi(
+  base: string,
+  peripheral: string,
+  op: 'grant' | 'release' | 'write',
+  token?: number,
+  timeoutMs = 1000,
+): Promise<GrantAnswer> {
   try {
     const res = await fetch(`${base}/peripherals/${peripheral}/${op}`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(token === undefined ? {} : { token }), signal: AbortSignal.timeout(timeoutMs),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(token === undefined ? {} : { token }),
+      signal: AbortSignal.timeout(timeoutMs),
     });
     const body = (await res.json()) as Record<string, unknown>;
-    if (res.status === 200) return { ok: true, status: 200, token: (body.token as number | undefined) ?? token ?? 0, until: (body.until as string | undefined) ?? '', module: (body.module as string | undefined) ?? '' };
-    return { ok: false, status: res.status, ...(typeof body.refused === 'string' ? { refused: body.refused } : {}), current: (body.current as number | null | undefined) ?? null };
+    if (res.status === 200)
+      return {
+        ok: true,
+        status: 200,
+        token: (body.token as number | undefined) ?? token ?? 0,
+        until: (body.until as string | undefined) ?? '',
+        module: (body.module as string | undefined) ?? '',
+      };
+    return {
+      ok: false,
+      status: res.status,
+      ...(typeof body.refused === 'string' ? { refused: body.refused } : {}),
+      current: (body.current as number | null | undefined) ?? null,
+    };
   } catch (e) {
     return { ok: false, status: 0, error: (e as Error).message };
   }
@@ -59,16 +79,18 @@ export class GrantPoller {
     if (this.busy) return;
     this.busy = true;
     try {
-      await Promise.all(this.o.endpoints().map(async (e) => {
-        const asked = Date.now();
-        const a = await callGrantApi(e.base, this.o.peripheral, 'grant', undefined, Math.max(200, this.o.everyMs * 3));
-        if (a.ok) {
-          if (!this.firstGrant.has(e.module)) this.firstGrant.set(e.module, { at: asked, token: a.token });
-          this.lastGrant.set(e.module, { at: asked, token: a.token });
-        } else {
-          this.lastRefusal.set(e.module, Date.now());
-        }
-      }));
+      await Promise.all(
+        this.o.endpoints().map(async (e) => {
+          const asked = Date.now();
+          const a = await callGrantApi(e.base, this.o.peripheral, 'grant', undefined, Math.max(200, this.o.everyMs * 3));
+          if (a.ok) {
+            if (!this.firstGrant.has(e.module)) this.firstGrant.set(e.module, { at: asked, token: a.token });
+            this.lastGrant.set(e.module, { at: asked, token: a.token });
+          } else {
+            this.lastRefusal.set(e.module, Date.now());
+          }
+        }),
+      );
     } finally {
       this.busy = false;
     }

@@ -43,7 +43,8 @@ export function formatRecord(r: HistoryRecord): string {
   return `${JSON.stringify(r)}\n`;
 }
 
-const HINT = 'each line must be one JSON object {"v":1,"kind":"grant|release|refused|device","peripheral","module","token":<integer>,"at":"<RFC 3339>"} and grants an "until"';
+const HINT =
+  'each line must be one JSON object {"v":1,"kind":"grant|release|refused|device","peripheral","module","token":<integer>,"at":"<RFC 3339>"} and grants an "until"';
 
 /** Parses one history file's text: the records, or a diagnostic per bad line (file:line). Pure. */
 export function parseHistory(text: string, file: string): { records: LocatedRecord[]; problems: Diagnostic[] } {
@@ -52,7 +53,8 @@ export function parseHistory(text: string, file: string): { records: LocatedReco
   text.split('\n').forEach((raw, i) => {
     const line = i + 1;
     if (raw.trim() === '') return;
-    const bad = (message: string) => problems.push({ code: 'peripheral.bad-history', severity: 'error', message, hint: HINT, location: { file, line, col: 1 } });
+    const bad = (message: string) =>
+      problems.push({ code: 'peripheral.bad-history', severity: 'error', message, hint: HINT, location: { file, line, col: 1 } });
     let o: unknown;
     try {
       o = JSON.parse(raw);
@@ -75,9 +77,18 @@ export function parseHistory(text: string, file: string): { records: LocatedReco
       if (untilMs < atMs) return void bad('a grant\'s "until" is before its "at"');
     }
     records.push({
-      v: HISTORY_VERSION, kind: r.kind as RecordKind, peripheral: r.peripheral as string, module: r.module as string, token: r.token as number,
-      at: r.at as string, ...(typeof r.until === 'string' ? { until: r.until } : {}), ...(typeof r.reason === 'string' ? { reason: r.reason } : {}),
-      file, line, atMs, ...(untilMs !== undefined ? { untilMs } : {}),
+      v: HISTORY_VERSION,
+      kind: r.kind as RecordKind,
+      peripheral: r.peripheral as string,
+      module: r.module as string,
+      token: r.token as number,
+      at: r.at as string,
+      ...(typeof r.until === 'string' ? { until: r.until } : {}),
+      ...(typeof r.reason === 'string' ? { reason: r.reason } : {}),
+      file,
+      line,
+      atMs,
+      ...(untilMs !== undefined ? { untilMs } : {}),
     });
   });
   return { records, problems };

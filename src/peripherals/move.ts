@@ -20,8 +20,11 @@ export async function readPeripheralLease(kc: KubeConfig, peripheral: string): P
     return { lease: toPeripheralLease(raw)!, attachedTo: attached ? attached.split(',') : [] };
   } catch (e) {
     if (apiStatus(e) === 404) {
-      throw inputError('peripheral.unknown', `no ownership Lease ${SYSTEM_NAMESPACE}/${peripheralLeaseName(peripheral)}: '${peripheral}' is no exclusive peripheral of a box with a running controller`,
-        'check the name (spec.peripherals with exclusive: true) and that `edgebox controller` runs');
+      throw inputError(
+        'peripheral.unknown',
+        `no ownership Lease ${SYSTEM_NAMESPACE}/${peripheralLeaseName(peripheral)}: '${peripheral}' is no exclusive peripheral of a box with a running controller`,
+        'check the name (spec.peripherals with exclusive: true) and that `edgebox controller` runs',
+      );
     }
     throw e;
   }
@@ -30,16 +33,28 @@ export async function readPeripheralLease(kc: KubeConfig, peripheral: string): P
 export async function requestMove(kc: KubeConfig, peripheral: string, module: string): Promise<PeripheralLease> {
   const { lease, attachedTo } = await readPeripheralLease(kc, peripheral);
   if (!attachedTo.includes(module)) {
-    throw inputError('peripheral.not-attached', `${peripheral} is not attached to '${module}'`, didYouMean(module, attachedTo) ?? `it is attached to ${attachedTo.join(', ')}`);
+    throw inputError(
+      'peripheral.not-attached',
+      `${peripheral} is not attached to '${module}'`,
+      didYouMean(module, attachedTo) ?? `it is attached to ${attachedTo.join(', ')}`,
+    );
   }
   if (lease.holder === module) return lease;
   try {
-    await kc.makeApiClient(CoordinationV1Api).patchNamespacedLease({
-      name: peripheralLeaseName(peripheral), namespace: SYSTEM_NAMESPACE,
-      body: { metadata: { annotations: { [PERIPHERAL_ANNOTATIONS.moveTo]: module } } },
-    }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await kc.makeApiClient(CoordinationV1Api).patchNamespacedLease(
+      {
+        name: peripheralLeaseName(peripheral),
+        namespace: SYSTEM_NAMESPACE,
+        body: { metadata: { annotations: { [PERIPHERAL_ANNOTATIONS.moveTo]: module } } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
   } catch (e) {
-    throw failure('peripheral.move-failed', `could not ask for the move of ${peripheral}: ${(e as Error).message}`, 'the kubeconfig\'s user needs patch on leases in edgebox-system');
+    throw failure(
+      'peripheral.move-failed',
+      `could not ask for the move of ${peripheral}: ${(e as Error).message}`,
+      "the kubeconfig's user needs patch on leases in edgebox-system",
+    );
   }
   return lease;
 }

@@ -56,7 +56,12 @@ export type SafeBecause = 'no-holder' | 'released' | 'powered-off' | 'fenced-and
  * fence by taint stops its workloads, not its agent: it is safe once its lease expired (the
  * agent stopped granting a margin before). Otherwise: expired plus the handover margin.
  */
-export function handoverSafety(l: PeripheralLease, holder: ModuleState | undefined, now: number, t: PeripheralTimings): { safe: boolean; because?: SafeBecause; at: number | null } {
+export function handoverSafety(
+  l: PeripheralLease,
+  holder: ModuleState | undefined,
+  now: number,
+  t: PeripheralTimings,
+): { safe: boolean; because?: SafeBecause; at: number | null } {
   if (l.holder === null) return { safe: true, because: 'no-holder', at: null };
   if (isReleased(l)) return { safe: true, because: 'released', at: null };
   if (holder?.poweredOff) return { safe: true, because: 'powered-off', at: null };
@@ -78,7 +83,11 @@ export interface OwnerChoice {
  * The owner it should have: the holder while it is eligible and no move to an eligible module is
  * asked for; else the module a move names; else the first eligible module in preference order.
  */
-export function chooseOwner(order: readonly string[], l: Pick<PeripheralLease, 'holder' | 'moveTo'> | undefined, states: ReadonlyMap<string, ModuleState>): OwnerChoice {
+export function chooseOwner(
+  order: readonly string[],
+  l: Pick<PeripheralLease, 'holder' | 'moveTo'> | undefined,
+  states: ReadonlyMap<string, ModuleState>,
+): OwnerChoice {
   const eligible = order.filter((m) => states.get(m)?.eligible);
   const holder = l?.holder ?? null;
   const move = l?.moveTo && l.moveTo !== holder && eligible.includes(l.moveTo) ? l.moveTo : undefined;

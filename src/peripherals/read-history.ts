@@ -11,14 +11,24 @@ import { parseHistory, type LocatedRecord } from './history.js';
 /** The history files of a directory: its `peripherals/*.jsonl` when it has that folder (a box dir), else its own `*.jsonl`. */
 export async function historyFilesIn(dir: string): Promise<string[]> {
   const sub = join(dir, 'peripherals');
-  const where = await stat(sub).then((s) => (s.isDirectory() ? sub : dir), () => dir);
+  const where = await stat(sub).then(
+    (s) => (s.isDirectory() ? sub : dir),
+    () => dir,
+  );
   let names: string[];
   try {
     names = await readdir(where);
   } catch (e) {
-    throw inputError('peripheral.no-history-dir', `cannot read ${where}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'pass --dir <box dir>, or a directory of *.jsonl history files');
+    throw inputError(
+      'peripheral.no-history-dir',
+      `cannot read ${where}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      'pass --dir <box dir>, or a directory of *.jsonl history files',
+    );
   }
-  return names.filter((n) => n.endsWith('.jsonl')).sort().map((n) => join(where, n));
+  return names
+    .filter((n) => n.endsWith('.jsonl'))
+    .sort()
+    .map((n) => join(where, n));
 }
 
 /** Every record of the files; bad lines are reported together, as bad input (exit 2). */
@@ -30,7 +40,12 @@ export async function readHistory(files: readonly string[]): Promise<LocatedReco
     try {
       text = await readFile(file, 'utf8');
     } catch (e) {
-      problems.push({ code: 'peripheral.unreadable-history', severity: 'error', message: `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, hint: 'pass the path of a history file an agent wrote (JSON lines)' });
+      problems.push({
+        code: 'peripheral.unreadable-history',
+        severity: 'error',
+        message: `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        hint: 'pass the path of a history file an agent wrote (JSON lines)',
+      });
       continue;
     }
     const parsed = parseHistory(text, file);

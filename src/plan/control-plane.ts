@@ -11,15 +11,15 @@ import type { BoxSpec, ModuleSpec } from '../spec/schema.js';
  *  5. the order of the spec.
  */
 export function rankServerCandidates(box: BoxSpec, exclude: ReadonlySet<string> = new Set()): ModuleSpec[] {
-  const eligible = box.spec.modules
-    .map((m, index) => ({ m, index, hw: hardwareOf(m) }))
-    .filter(({ m }) => m.roles.includes('server') && !exclude.has(m.name));
-  eligible.sort((a, b) =>
-    Number(meetsServerMinimum(b.hw)) - Number(meetsServerMinimum(a.hw)) ||
-    Number(a.hw.accelerator !== undefined) - Number(b.hw.accelerator !== undefined) ||
-    b.hw.memoryBytes - a.hw.memoryBytes ||
-    b.hw.cpuCores - a.hw.cpuCores ||
-    a.index - b.index);
+  const eligible = box.spec.modules.map((m, index) => ({ m, index, hw: hardwareOf(m) })).filter(({ m }) => m.roles.includes('server') && !exclude.has(m.name));
+  eligible.sort(
+    (a, b) =>
+      Number(meetsServerMinimum(b.hw)) - Number(meetsServerMinimum(a.hw)) ||
+      Number(a.hw.accelerator !== undefined) - Number(b.hw.accelerator !== undefined) ||
+      b.hw.memoryBytes - a.hw.memoryBytes ||
+      b.hw.cpuCores - a.hw.cpuCores ||
+      a.index - b.index,
+  );
   return eligible.map((e) => e.m);
 }
 

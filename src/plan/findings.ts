@@ -41,40 +41,55 @@ export function planFindings(input: FindingInput): Finding[] {
   if (failuresTolerated === 0) {
     const lost = singles.filter((s) => !s.quorumKept);
     const unrestorable = lost.some((s) => !s.restorable);
-    add('warning', 'plan.quorum-single-failure', [...servers],
+    add(
+      'warning',
+      'plan.quorum-single-failure',
+      [...servers],
       `the control plane has ${servers.length} server(s) (quorum ${quorum}): losing ${list(lost.map((s) => s.failed[0]!))} stops the API` +
         (unrestorable ? ' and loses the etcd data with it, so only a human can rebuild the cluster' : ''),
-      'set spec.controlPlane.servers: 3 (it needs 3 modules that may take the server role) so the box survives any single failure');
+      'set spec.controlPlane.servers: 3 (it needs 3 modules that may take the server role) so the box survives any single failure',
+    );
   }
   if (servers.length > 1 && promotable.length === 0) {
     const candidates = box.spec.modules.filter((m) => !m.roles.includes('server') && meetsServerMinimum(hardwareOf(m))).map((m) => m.name);
-    add('warning', 'plan.no-promotable-module', [...servers],
+    add(
+      'warning',
+      'plan.no-promotable-module',
+      [...servers],
       `every server-eligible module is already a server: after a server fails the control plane cannot get back to ${servers.length} voters, and a second server failure stops the API`,
       candidates.length
         ? `add 'server' to the roles of ${list(candidates)} so it can be promoted`
-        : 'add a module with at least 2 cores and 2 GB that may take the server role');
+        : 'add a module with at least 2 cores and 2 GB that may take the server role',
+    );
   } else if (promotable.length > 0) {
     const reduced = pairs.filter((s) => s.restorable && s.votersAfterRestore < servers.length);
     if (reduced.length > 0) {
       const fewest = Math.min(...reduced.map((s) => s.votersAfterRestore));
-      add('info', 'plan.n2-voters-reduced', [...servers, ...promotable],
+      add(
+        'info',
+        'plan.n2-voters-reduced',
+        [...servers, ...promotable],
         `${reduced.length} of ${pairs.length} module pairs leave too few server-eligible modules: the control plane can then be restored with only ${fewest} voter(s) of ${servers.length}, e.g. after losing ${reduced[0]!.failed.join(' and ')}`,
-        `make another module server-eligible (roles: [server, agent]) so two failures still leave ${servers.length} voters`);
+        `make another module server-eligible (roles: [server, agent]) so two failures still leave ${servers.length} voters`,
+      );
     }
   }
 
   // Workloads.
   const initiallyShort = new Map(input.initialUnplaced.map((u) => [u.workload, u]));
-  const unplacedIn = (ss: Scenario[], name: string) =>
-    ss.flatMap((s) => s.unplaced.filter((u) => u.workload === name).map((u) => ({ scenario: s, u })));
+  const unplacedIn = (ss: Scenario[], name: string) => ss.flatMap((s) => s.unplaced.filter((u) => u.workload === name).map((u) => ({ scenario: s, u })));
   for (const w of model.workloads) {
     const name = w.spec.name;
     const capable = input.capable[w.index]!;
     const short = initiallyShort.get(name);
     if (short) {
-      add('error', 'plan.initial-placement-failed', [name, ...names(capable)],
+      add(
+        'error',
+        'plan.initial-placement-failed',
+        [name, ...names(capable)],
         `${name} cannot be placed even with every module up: ${short.missingReplicas} of ${short.wantedReplicas} replica(s) unplaced (${REASON_TEXT[short.reason]})`,
-        fixHint(w, short.reason, capable, 'run'));
+        fixHint(w, short.reason, capable, 'run'),
+      );
       continue;
     }
     if (w.spec.kind !== 'daemonset' && w.spec.replicas === 0) continue;
@@ -82,9 +97,13 @@ export function planFindings(input: FindingInput): Finding[] {
     const hosts = new Set(input.replicas[w.index]);
     const placed = input.replicas[w.index]!.length;
     if (!w.perModule && w.exclusive.length === 0 && placed > 1 && hosts.size < Math.min(placed, capable.length)) {
-      add('info', 'plan.replicas-colocated', [name, ...names([...hosts])],
+      add(
+        'info',
+        'plan.replicas-colocated',
+        [name, ...names([...hosts])],
         `${name}'s ${placed} replicas share ${list(names([...hosts]))} although ${capable.length} modules could host it: losing one of them stops several replicas at once`,
-        `free room on ${list(names(capable.filter((m) => !hosts.has(m))))} or lower ${name}'s requests so its replicas can spread`);
+        `free room on ${list(names(capable.filter((m) => !hosts.has(m))))} or lower ${name}'s requests so its replicas can spread`,
+      );
     }
 
     const hostOnly = capable.length === 1 ? capable[0]! : undefined;
@@ -92,11 +111,15 @@ export function planFindings(input: FindingInput): Finding[] {
     if (hostOnly !== undefined && host !== undefined) {
       const only = onlyPeripheral(w, hostOnly);
       const req = requirementText(w, { size: false, peripherals: false });
-      add(bySeverity(w.spec.criticality, 'error', 'warning', 'info'), 'plan.single-host', [name, host, ...(only ? [only] : [])],
+      add(
+        bySeverity(w.spec.criticality, 'error', 'warning', 'info'),
+        'plan.single-host',
+        [name, host, ...(only ? [only] : [])],
         `${name} can only run on ${host}: losing ${host} leaves it with no host`,
         only
           ? `${only} is wired only to ${host}: attach it to a second module${req ? ` ${req}` : ''} so ${name} can fail over`
-          : `${name} can only run on ${host}: ${moduleHint(w, 'a second module', 'fail over')}`);
+          : `${name} can only run on ${host}: ${moduleHint(w, 'a second module', 'fail over')}`,
+      );
     }
     const n1 = unplacedIn(singles, name).filter(({ scenario }) => scenario.failed[0] !== host);
     if (n1.length > 0) {
@@ -104,19 +127,32 @@ export function planFindings(input: FindingInput): Finding[] {
       const worst = n1.reduce((a, b) => (b.u.missingReplicas > a.u.missingReplicas ? b : a));
       const severity = w.spec.criticality === 'critical' ? (noHost ? 'error' : 'warning') : bySeverity(w.spec.criticality, 'warning', 'warning', 'info');
       const lost = n1.map(({ scenario }) => scenario.failed[0]!);
-      add(severity, 'plan.n1-unplaced', [name, ...lost],
+      add(
+        severity,
+        'plan.n1-unplaced',
+        [name, ...lost],
         `losing ${list(lost, 'or')} leaves ${name} with ${worst.u.missingReplicas} of ${worst.u.wantedReplicas} replica(s) unplaced (${REASON_TEXT[worst.u.reason]})`,
-        fixHint(w, worst.u.reason, capable, 'fail over'));
+        fixHint(w, worst.u.reason, capable, 'fail over'),
+      );
     }
     // A workload already reported for one failure needs no second report for two.
     if (host !== undefined || n1.length > 0) continue;
     const n2 = unplacedIn(pairs, name);
     if (n2.length > 0) {
       const first = n2[0]!;
-      const involved = names(modulesInOrder(model, n2.map(({ scenario }) => scenario.failed)));
-      add(bySeverity(w.spec.criticality, 'warning', 'info', 'info'), 'plan.n2-unplaced', [name, ...involved],
+      const involved = names(
+        modulesInOrder(
+          model,
+          n2.map(({ scenario }) => scenario.failed),
+        ),
+      );
+      add(
+        bySeverity(w.spec.criticality, 'warning', 'info', 'info'),
+        'plan.n2-unplaced',
+        [name, ...involved],
         `${n2.length} of ${pairs.length} module pairs leave ${name} short, e.g. losing ${first.scenario.failed.join(' and ')} leaves ${first.u.missingReplicas} of ${first.u.wantedReplicas} replica(s) unplaced (${REASON_TEXT[first.u.reason]})`,
-        fixHint(w, first.u.reason, capable, 'survive two failures'));
+        fixHint(w, first.u.reason, capable, 'survive two failures'),
+      );
     }
   }
 
@@ -125,13 +161,19 @@ export function planFindings(input: FindingInput): Finding[] {
     if (p.attached.length !== 1) continue;
     const host = model.moduleNames[p.attached[0]!]!;
     const users = model.workloads.filter((w) => w.spec.peripherals.includes(p.name)).map((w) => w.spec.name);
-    add(users.length ? 'warning' : 'info', 'plan.peripheral-single-module', [p.name, host, ...users],
+    add(
+      users.length ? 'warning' : 'info',
+      'plan.peripheral-single-module',
+      [p.name, host, ...users],
       `exclusive peripheral ${p.name} is attached only to ${host}: losing ${host} orphans it${users.length ? `, stopping ${list(users)}` : ''}`,
-      `wire ${p.name} to a second module as well and list it in attachedTo`);
+      `wire ${p.name} to a second module as well and list it in attachedTo`,
+    );
   }
 
-  return findings.sort((a, b) =>
-    SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] || a.code.localeCompare(b.code) || (a.subjects[0] ?? '').localeCompare(b.subjects[0] ?? ''));
+  return findings.sort(
+    (a, b) =>
+      SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] || a.code.localeCompare(b.code) || (a.subjects[0] ?? '').localeCompare(b.subjects[0] ?? ''),
+  );
 
   /** The peripheral that alone pins a workload to one module, if any. */
   function onlyPeripheral(w: CompiledWorkload, host: number): string | undefined {

@@ -63,9 +63,9 @@ export function compile(box: BoxSpec): PlacementModel {
 
   const workloads: CompiledWorkload[] = box.spec.workloads.map((w, index) => {
     const tolerations = placementTolerations(w);
-    const meetsRequirements = modules.map((m, i) =>
-      w.requires.capabilities.every((c) => caps[i]!.has(c)) &&
-      w.peripherals.every((p) => attached.get(p)?.has(m.name) ?? false));
+    const meetsRequirements = modules.map(
+      (m, i) => w.requires.capabilities.every((c) => caps[i]!.has(c)) && w.peripherals.every((p) => attached.get(p)?.has(m.name) ?? false),
+    );
     const eligible: number[] = [];
     const taintBlocked: number[] = [];
     meetsRequirements.forEach((ok, i) => {
@@ -82,10 +82,17 @@ export function compile(box: BoxSpec): PlacementModel {
     }
     const excl = [...new Set(w.peripherals)].map((p) => exclusiveIndex.get(p)).filter((i): i is number => i !== undefined);
     return {
-      index, spec: w, cpu, mem,
+      index,
+      spec: w,
+      cpu,
+      mem,
       rank: CRITICALITY_RANK[w.criticality],
       perModule: w.kind === 'daemonset' && excl.length === 0,
-      eligible, taintBlocked, fitsEmpty, exclusive: excl, ownerOrder: [],
+      eligible,
+      taintBlocked,
+      fitsEmpty,
+      exclusive: excl,
+      ownerOrder: [],
     };
   });
 
@@ -143,13 +150,10 @@ export function place(model: PlacementModel, situation: Situation, opts: { detai
   const owner = new Int32Array(model.exclusive.length).fill(-1);
   const hosted = new Int32Array(n);
 
-  const capable = model.workloads.map((w) =>
-    w.eligible.filter((m) => alive[m] && (w.fitsEmpty[m]! & (server[m] ? FITS_SERVER : FITS_AGENT)) !== 0));
-  const order = model.workloads.slice().sort((a, b) =>
-    a.rank - b.rank ||
-    Number(b.perModule) - Number(a.perModule) ||
-    capable[a.index]!.length - capable[b.index]!.length ||
-    a.index - b.index);
+  const capable = model.workloads.map((w) => w.eligible.filter((m) => alive[m] && (w.fitsEmpty[m]! & (server[m] ? FITS_SERVER : FITS_AGENT)) !== 0));
+  const order = model.workloads
+    .slice()
+    .sort((a, b) => a.rank - b.rank || Number(b.perModule) - Number(a.perModule) || capable[a.index]!.length - capable[b.index]!.length || a.index - b.index);
 
   const replicas: number[][] | undefined = opts.detail ? model.workloads.map(() => []) : undefined;
   const unplaced: UnplacedWorkload[] = [];

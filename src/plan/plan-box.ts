@@ -37,8 +37,7 @@ export function planBox(box: BoxSpec): Plan {
   const capable = initial.capable!;
 
   const scenarios = failureSets(n).map((failed) => evaluateScenario(model, serverModel, failed));
-  const byName = <T>(perWorkload: T[][], f: (v: T) => string) =>
-    Object.fromEntries(model.workloads.map((w) => [w.spec.name, perWorkload[w.index]!.map(f)]));
+  const byName = <T>(perWorkload: T[][], f: (v: T) => string) => Object.fromEntries(model.workloads.map((w) => [w.spec.name, perWorkload[w.index]!.map(f)]));
   const moduleName = (m: number) => model.moduleNames[m]!;
 
   return {

@@ -21,12 +21,15 @@ export function renderPlanReport(plan: Plan, opts: ReportOptions = {}): string {
 
   out.push(c.bold(`Box ${plan.box}`), '');
   out.push(c.bold('Control plane'));
-  out.push(...columns([
-    ['servers', cp.servers.map((s, i) => (i === 0 ? `${s} (cluster-init)` : s)).join(', ')],
-    ['quorum', `${cp.quorum} of ${cp.servers.length}`],
-    ['tolerates', `${cp.failuresTolerated} module failure(s) with no restoration`],
-    ['promotable', cp.promotable.join(', ') || c.dim('none')],
-  ]).map((l) => `  ${l}`), '');
+  out.push(
+    ...columns([
+      ['servers', cp.servers.map((s, i) => (i === 0 ? `${s} (cluster-init)` : s)).join(', ')],
+      ['quorum', `${cp.quorum} of ${cp.servers.length}`],
+      ['tolerates', `${cp.failuresTolerated} module failure(s) with no restoration`],
+      ['promotable', cp.promotable.join(', ') || c.dim('none')],
+    ]).map((l) => `  ${l}`),
+    '',
+  );
 
   out.push(c.bold('Placement'));
   const rows = Object.entries(plan.placements).map(([workload, modules]) => {
@@ -40,23 +43,29 @@ export function renderPlanReport(plan: Plan, opts: ReportOptions = {}): string {
     const ss = plan.scenarios.filter((s) => s.failed.length === size);
     if (ss.length === 0) continue;
     const count = (f: (s: Scenario) => boolean) => ss.filter(f).length;
-    out.push(`  ${size === 1 ? 'single failures (N-1)' : 'pair failures (N-2)'}: ${ss.length}, quorum kept ${count((s) => s.quorumKept)}, ` +
-      `restorable ${count((s) => s.restorable)}, all workloads placed ${count((s) => s.unplaced.length === 0)}, ` +
-      `peripherals orphaned ${count((s) => s.orphanedPeripherals.length > 0)}`);
+    out.push(
+      `  ${size === 1 ? 'single failures (N-1)' : 'pair failures (N-2)'}: ${ss.length}, quorum kept ${count((s) => s.quorumKept)}, ` +
+        `restorable ${count((s) => s.restorable)}, all workloads placed ${count((s) => s.unplaced.length === 0)}, ` +
+        `peripherals orphaned ${count((s) => s.orphanedPeripherals.length > 0)}`,
+    );
   }
   const failing = plan.scenarios.filter(isFailing);
   const shown = opts.allScenarios ? plan.scenarios : failing.slice(0, opts.maxScenarios ?? 30);
   if (shown.length) {
     out.push('', opts.allScenarios ? '  every scenario:' : '  failing scenarios:');
-    out.push(...columns(shown.map((s) => [
-      `lose ${s.failed.join(' + ')}`,
-      s.quorumKept ? c.green('quorum kept') : s.restorable ? c.yellow('quorum lost, restorable') : c.red('quorum lost, not restorable'),
-      s.restorable ? `restores to ${s.votersAfterRestore} voter(s)${s.promoted.length ? ` (promote ${s.promoted.join(', ')})` : ''}` : '-',
-      [
-        ...s.unplaced.map((u) => `${u.workload} ${u.missingReplicas}/${u.wantedReplicas} unplaced (${u.reason})`),
-        ...s.orphanedPeripherals.map((p) => `${p} orphaned`),
-      ].join('; '),
-    ])).map((l) => `    ${l}`));
+    out.push(
+      ...columns(
+        shown.map((s) => [
+          `lose ${s.failed.join(' + ')}`,
+          s.quorumKept ? c.green('quorum kept') : s.restorable ? c.yellow('quorum lost, restorable') : c.red('quorum lost, not restorable'),
+          s.restorable ? `restores to ${s.votersAfterRestore} voter(s)${s.promoted.length ? ` (promote ${s.promoted.join(', ')})` : ''}` : '-',
+          [
+            ...s.unplaced.map((u) => `${u.workload} ${u.missingReplicas}/${u.wantedReplicas} unplaced (${u.reason})`),
+            ...s.orphanedPeripherals.map((p) => `${p} orphaned`),
+          ].join('; '),
+        ]),
+      ).map((l) => `    ${l}`),
+    );
     if (!opts.allScenarios && failing.length > shown.length) {
       out.push(c.dim(`    ... and ${failing.length - shown.length} more failing scenario(s) (--all-scenarios lists them)`));
     }
@@ -84,4 +93,3 @@ function summarize(modules: readonly string[]): string {
   for (const m of modules) counts.set(m, (counts.get(m) ?? 0) + 1);
   return [...counts].map(([m, n]) => (n > 1 ? `${m} x${n}` : m)).join(', ');
 }
-

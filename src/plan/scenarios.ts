@@ -41,9 +41,7 @@ export function evaluateScenario(model: PlacementModel, cp: ServerModel, failed:
   for (const m of survivingServers) server[m] = 1;
   const survivingPromotable = cp.promotable.filter((m) => alive[m]);
   const restorable = survivingServers.length >= 1;
-  const votersAfterRestore = restorable
-    ? largestOddAtMost(Math.min(cp.servers.length, survivingServers.length + survivingPromotable.length))
-    : 0;
+  const votersAfterRestore = restorable ? largestOddAtMost(Math.min(cp.servers.length, survivingServers.length + survivingPromotable.length)) : 0;
   const promoted = survivingPromotable.slice(0, Math.max(0, votersAfterRestore - survivingServers.length));
   for (const m of promoted) server[m] = 1;
 

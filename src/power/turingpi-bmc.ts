@@ -93,8 +93,11 @@ export class TuringPiBmcDriver implements PowerDriver {
     }
     if (!res.ok) {
       const said = typeof body.response?.[0]?.result === 'string' ? body.response[0].result : text.slice(0, 200);
-      throw failure('controller.bmc-request-failed', `the Turing Pi BMC at ${this.o.endpoint} answered ${res.status} to ${params.opt} ${params.type} for module ${module}: ${said}`,
-        res.status === 401 || res.status === 403 ? 'check EDGEBOX_BMC_USERNAME and EDGEBOX_BMC_PASSWORD' : 'check the BMC firmware (2.x) and its log');
+      throw failure(
+        'controller.bmc-request-failed',
+        `the Turing Pi BMC at ${this.o.endpoint} answered ${res.status} to ${params.opt} ${params.type} for module ${module}: ${said}`,
+        res.status === 401 || res.status === 403 ? 'check EDGEBOX_BMC_USERNAME and EDGEBOX_BMC_PASSWORD' : 'check the BMC firmware (2.x) and its log',
+      );
     }
     return body;
   }
@@ -102,7 +105,9 @@ export class TuringPiBmcDriver implements PowerDriver {
   private async authenticate(module: string): Promise<string> {
     const url = new URL('/api/bmc/authenticate', this.o.endpoint);
     const res = await this.request(module, url, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(this.o.credentials),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(this.o.credentials),
     });
     const text = await res.text();
     let id: unknown;
@@ -113,8 +118,11 @@ export class TuringPiBmcDriver implements PowerDriver {
     }
     const token = res.headers.get('x-auth-token') ?? (typeof id === 'string' ? id : undefined);
     if (!res.ok || !token) {
-      throw failure('controller.bmc-login-failed', `the Turing Pi BMC at ${this.o.endpoint} refused the login (${res.status}): ${text.slice(0, 200)}`,
-        'check EDGEBOX_BMC_USERNAME and EDGEBOX_BMC_PASSWORD (the BMC\'s root login by default)');
+      throw failure(
+        'controller.bmc-login-failed',
+        `the Turing Pi BMC at ${this.o.endpoint} refused the login (${res.status}): ${text.slice(0, 200)}`,
+        "check EDGEBOX_BMC_USERNAME and EDGEBOX_BMC_PASSWORD (the BMC's root login by default)",
+      );
     }
     return token;
   }
@@ -123,8 +131,11 @@ export class TuringPiBmcDriver implements PowerDriver {
     try {
       return await this.fetch(url, { ...init, signal: AbortSignal.timeout(this.timeoutMs) });
     } catch (e) {
-      throw failure('controller.bmc-unreachable', `cannot reach the Turing Pi BMC at ${this.o.endpoint} for module ${module}: ${(e as Error).message}`,
-        'check the module\'s power.endpoint in the spec, the network to the BMC, and NODE_EXTRA_CA_CERTS for its certificate');
+      throw failure(
+        'controller.bmc-unreachable',
+        `cannot reach the Turing Pi BMC at ${this.o.endpoint} for module ${module}: ${(e as Error).message}`,
+        "check the module's power.endpoint in the spec, the network to the BMC, and NODE_EXTRA_CA_CERTS for its certificate",
+      );
     }
   }
 }

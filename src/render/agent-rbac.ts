@@ -13,8 +13,12 @@ import { SYSTEM_NAMESPACE } from '../contract/leases.js';
 export const AGENT_NAME = 'edgebox-agent';
 const COMPONENT = 'agent';
 
-const rule = (apiGroups: string[], resources: string[], verbs: string[], resourceNames?: string[]) =>
-  ({ apiGroups, resources, verbs, ...(resourceNames ? { resourceNames } : {}) });
+const rule = (apiGroups: string[], resources: string[], verbs: string[], resourceNames?: string[]) => ({
+  apiGroups,
+  resources,
+  verbs,
+  ...(resourceNames ? { resourceNames } : {}),
+});
 
 /**
  * Nodes: its own read by the role loop, the box's listed for member removals, annotated by the

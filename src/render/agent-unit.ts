@@ -43,15 +43,17 @@ export function renderAgentUnit(box: BoxSpec, m: ModuleSpec): string {
     '# it stops its singleton pods itself (freezes the kubelet, `k3s crictl stopp`) before the',
     '# controller lets their replacements start elsewhere (docs/runbooks/self-fence.md).',
     ...(fallbacks.length > 0
-      ? ['# --api-servers: when the kubeconfig\'s server gives no answer (dead, demoted, or this module\'s own',
-          '# K3s frozen by its self-fence), the next server that may serve.']
+      ? [
+          "# --api-servers: when the kubeconfig's server gives no answer (dead, demoted, or this module's own",
+          '# K3s frozen by its self-fence), the next server that may serve.',
+        ]
       : []),
     `ExecStart=/usr/bin/env edgebox agent run --spec ${AGENT_SPEC_PATH} --module ${m.name} --secret-file ${AGENT_SECRET_PATH} --kubeconfig ${kubeconfig}${fallbacks.length > 0 ? ` --api-servers ${fallbacks.join(',')}` : ''} --role-driver k3s --runtime k3s`,
     'Restart=always',
     'RestartSec=1',
     '# A busy module must still send its heartbeats on time, or it would look dead.',
     'Nice=-5',
-    '# Read-only system but for what the role driver changes: K3s\'s config file and its etcd data.',
+    "# Read-only system but for what the role driver changes: K3s's config file and its etcd data.",
     'NoNewPrivileges=yes',
     'ProtectSystem=strict',
     'ReadWritePaths=-/etc/rancher/k3s -/var/lib/rancher/k3s',

@@ -66,11 +66,29 @@ export function renderController(box: BoxSpec): KubeObject[] {
     JSON.parse(JSON.stringify(EDGEBOX_CRD)) as KubeObject,
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(CONTROLLER_NAME, SYSTEM_NAMESPACE) },
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: meta(CONTROLLER_NAME), rules: CLUSTER_RULES },
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: meta(CONTROLLER_NAME), roleRef: roleRef('ClusterRole'), subjects: subjects() },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: meta(CONTROLLER_NAME),
+      roleRef: roleRef('ClusterRole'),
+      subjects: subjects(),
+    },
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: meta(CONTROLLER_NAME, SYSTEM_NAMESPACE), rules: SYSTEM_LEASE_RULES },
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: meta(CONTROLLER_NAME, SYSTEM_NAMESPACE), roleRef: roleRef('Role'), subjects: subjects() },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: meta(CONTROLLER_NAME, SYSTEM_NAMESPACE),
+      roleRef: roleRef('Role'),
+      subjects: subjects(),
+    },
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: meta(CONTROLLER_NAME, NODE_LEASE_NAMESPACE), rules: NODE_LEASE_RULES },
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: meta(CONTROLLER_NAME, NODE_LEASE_NAMESPACE), roleRef: roleRef('Role'), subjects: subjects() },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: meta(CONTROLLER_NAME, NODE_LEASE_NAMESPACE),
+      roleRef: roleRef('Role'),
+      subjects: subjects(),
+    },
     {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
@@ -93,32 +111,36 @@ export function renderController(box: BoxSpec): KubeObject[] {
               },
               // Apart if possible: one module's death must not take both replicas.
               podAntiAffinity: {
-                preferredDuringSchedulingIgnoredDuringExecution: [{
-                  weight: 100,
-                  podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { ...podLabels } } },
-                }],
+                preferredDuringSchedulingIgnoredDuringExecution: [
+                  {
+                    weight: 100,
+                    podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { ...podLabels } } },
+                  },
+                ],
               },
             },
             // Server-only modules take critical add-ons only; the controller is one.
             tolerations: [{ key: 'CriticalAddonsOnly', operator: 'Exists' }],
-            containers: [{
-              name: 'controller',
-              image: CONTROLLER_IMAGE,
-              args: ['controller', '--metrics-address', '0.0.0.0', '--metrics-port', String(METRICS_PORT)],
-              env: [
-                // The spec rides in the pod template, not a ConfigMap: a changed spec changes the
-                // template, so the controllers restart with it.
-                { name: SPEC_ENV, value: stringify(spec, { lineWidth: 0 }) },
-                { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-                ...(['username', 'password'] as const).map((key) => ({
-                  name: `EDGEBOX_BMC_${key.toUpperCase()}`,
-                  valueFrom: { secretKeyRef: { name: BMC_SECRET, key, optional: true } },
-                })),
-              ],
-              ports: [{ name: 'metrics', containerPort: METRICS_PORT }],
-              readinessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 5 },
-              resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { memory: '192Mi' } },
-            }],
+            containers: [
+              {
+                name: 'controller',
+                image: CONTROLLER_IMAGE,
+                args: ['controller', '--metrics-address', '0.0.0.0', '--metrics-port', String(METRICS_PORT)],
+                env: [
+                  // The spec rides in the pod template, not a ConfigMap: a changed spec changes the
+                  // template, so the controllers restart with it.
+                  { name: SPEC_ENV, value: stringify(spec, { lineWidth: 0 }) },
+                  { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                  ...(['username', 'password'] as const).map((key) => ({
+                    name: `EDGEBOX_BMC_${key.toUpperCase()}`,
+                    valueFrom: { secretKeyRef: { name: BMC_SECRET, key, optional: true } },
+                  })),
+                ],
+                ports: [{ name: 'metrics', containerPort: METRICS_PORT }],
+                readinessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 5 },
+                resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { memory: '192Mi' } },
+              },
+            ],
           },
         },
       },

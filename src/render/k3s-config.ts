@@ -28,10 +28,12 @@ export type K3sRole = 'cluster-init' | 'server' | 'agent';
  */
 export function k3sRoles(box: BoxSpec): Map<string, K3sRole> {
   const servers = initialServers(box);
-  return new Map(box.spec.modules.map((m) => {
-    const index = servers.findIndex((s) => s.name === m.name);
-    return [m.name, index === 0 ? 'cluster-init' : index > 0 ? 'server' : 'agent'];
-  }));
+  return new Map(
+    box.spec.modules.map((m) => {
+      const index = servers.findIndex((s) => s.name === m.name);
+      return [m.name, index === 0 ? 'cluster-init' : index > 0 ? 'server' : 'agent'];
+    }),
+  );
 }
 
 /** The URL servers and agents join through: the API's virtual address if set, else the first server. */
@@ -77,9 +79,10 @@ function kubeletArgs(role: ServingRole): Commented<string>[] {
     },
     {
       value: `kube-reserved=${reservedArg(kubeReserved(role))}`,
-      comment: role === 'server'
-        ? 'kept for K3s itself: a server with embedded etcd takes about 1.6 GB (docs.k3s.io resource profiling)'
-        : 'kept for K3s itself: an agent takes about 270 MB (docs.k3s.io resource profiling)',
+      comment:
+        role === 'server'
+          ? 'kept for K3s itself: a server with embedded etcd takes about 1.6 GB (docs.k3s.io resource profiling)'
+          : 'kept for K3s itself: an agent takes about 270 MB (docs.k3s.io resource profiling)',
     },
   ];
 }
@@ -105,10 +108,7 @@ function serverEntries(): ConfigEntry[] {
     {
       key: 'etcd-arg',
       comment: `${TUNING_REASONS.etcdHeartbeat}; every server must use the same values`,
-      value: [
-        { value: `heartbeat-interval=${TUNED.etcdHeartbeatMs}` },
-        { value: `election-timeout=${TUNED.etcdElectionTimeoutMs}` },
-      ],
+      value: [{ value: `heartbeat-interval=${TUNED.etcdHeartbeatMs}` }, { value: `election-timeout=${TUNED.etcdElectionTimeoutMs}` }],
     },
   ];
 }
@@ -136,7 +136,17 @@ export function renderK3sConfig(box: BoxSpec, m: ModuleSpec, opts: K3sConfigOpti
   const entries: ConfigEntry[] = [
     ...(role === 'cluster-init'
       ? [{ key: 'cluster-init', value: true, comment: 'first server: it creates the embedded etcd cluster the other modules join' }]
-      : [{ key: 'server', value: opts.joinUrl ?? joinUrl(box), comment: opts.joinUrl ? 'join through the API address the agent was given' : apiAddress ? 'join through the API virtual address, which must already answer (kube-vip)' : 'join through the first server' }]),
+      : [
+          {
+            key: 'server',
+            value: opts.joinUrl ?? joinUrl(box),
+            comment: opts.joinUrl
+              ? 'join through the API address the agent was given'
+              : apiAddress
+                ? 'join through the API virtual address, which must already answer (kube-vip)'
+                : 'join through the first server',
+          },
+        ]),
     {
       key: 'token-file',
       value: TOKEN_FILE,
@@ -149,15 +159,18 @@ export function renderK3sConfig(box: BoxSpec, m: ModuleSpec, opts: K3sConfigOpti
       : []),
     {
       key: 'node-label',
-      comment: 'what the module is, can do and can reach; workloads require these in their node affinity. K3s applies them when the node registers; `edgebox apply` keeps them in sync afterwards',
+      comment:
+        'what the module is, can do and can reach; workloads require these in their node affinity. K3s applies them when the node registers; `edgebox apply` keeps them in sync afterwards',
       value: Object.entries(nodeLabels(box, m)).map(([k, v]) => ({ value: `${k}=${v}` })),
     },
     ...(taints.length
-      ? [{
-          key: 'node-taint',
-          comment: 'an accelerator module: only workloads that ask for an accelerator (and DaemonSets) are scheduled here',
-          value: taints.map((t) => ({ value: taintArg(t) })),
-        }]
+      ? [
+          {
+            key: 'node-taint',
+            comment: 'an accelerator module: only workloads that ask for an accelerator (and DaemonSets) are scheduled here',
+            value: taints.map((t) => ({ value: taintArg(t) })),
+          },
+        ]
       : []),
     ...(serving === 'server' ? serverEntries() : []),
     { key: 'kubelet-arg', value: kubeletArgs(serving) },

@@ -54,17 +54,19 @@ function hasGpu(m: ModuleSpec): boolean {
 /** The placement tolerations a workload needs (failover tolerations are render's concern). */
 export function placementTolerations(w: WorkloadSpec): Toleration[] {
   if (w.kind === 'daemonset') return [{ key: ACCELERATOR_TAINT, operator: 'Exists', effect: 'NoSchedule' }];
-  return w.requires.capabilities.some((c) => GPU_CAPABILITIES.has(c))
-    ? [{ key: ACCELERATOR_TAINT, operator: 'Exists', effect: 'NoSchedule' }]
-    : [];
+  return w.requires.capabilities.some((c) => GPU_CAPABILITIES.has(c)) ? [{ key: ACCELERATOR_TAINT, operator: 'Exists', effect: 'NoSchedule' }] : [];
 }
 
 /** Whether a workload's tolerations let it onto a module (the scheduler's rule, for the planner). */
 export function tolerates(tolerations: readonly Toleration[], taints: readonly Taint[]): boolean {
-  return taints.every((t) =>
-    t.effect === 'PreferNoSchedule' ||
-    tolerations.some((tol) =>
-      (tol.key === undefined || tol.key === t.key) &&
-      (tol.effect === undefined || tol.effect === t.effect) &&
-      (tol.operator === 'Exists' || tol.value === t.value)));
+  return taints.every(
+    (t) =>
+      t.effect === 'PreferNoSchedule' ||
+      tolerations.some(
+        (tol) =>
+          (tol.key === undefined || tol.key === t.key) &&
+          (tol.effect === undefined || tol.effect === t.effect) &&
+          (tol.operator === 'Exists' || tol.value === t.value),
+      ),
+  );
 }

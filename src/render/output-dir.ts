@@ -10,7 +10,8 @@ export type FileAction = { path: string; action: 'write' | 'unchanged' | 'remove
  * them (a dropped workload's manifest must go, or `kubectl apply -f manifests/` would bring it
  * back). Anything else a user keeps in the directory is left alone.
  */
-const RENDERED_PATH = /^(README\.md|k3s\/[a-z0-9-]+\/(config\.yaml|edgebox-kubelet\.conf)|systemd\/[a-z0-9-]+\/edgebox-agent\.service|manifests\/(00-namespace|10-priority-classes|20-workload-[a-z0-9-]+|30-edgebox-controller|31-edgebox-agent)\.yaml)$/;
+const RENDERED_PATH =
+  /^(README\.md|k3s\/[a-z0-9-]+\/(config\.yaml|edgebox-kubelet\.conf)|systemd\/[a-z0-9-]+\/edgebox-agent\.service|manifests\/(00-namespace|10-priority-classes|20-workload-[a-z0-9-]+|30-edgebox-controller|31-edgebox-agent)\.yaml)$/;
 
 export function isRenderedPath(path: string): boolean {
   return RENDERED_PATH.test(path);
@@ -60,7 +61,10 @@ export async function writeOutput(dir: string, files: readonly RenderedFile[]): 
     }
     return actions;
   } catch (e) {
-    throw failure('render.write-failed', `cannot write the rendered files to ${dir}: ${(e as Error).message}`,
-      'pass --out a directory you can write to (it is created if missing)');
+    throw failure(
+      'render.write-failed',
+      `cannot write the rendered files to ${dir}: ${(e as Error).message}`,
+      'pass --out a directory you can write to (it is created if missing)',
+    );
   }
 }

@@ -1,7 +1,16 @@
 import { LABELS } from '../contract/labels.js';
 import { AGENT_KUBECONFIG_PATH, AGENT_SECRET_PATH, AGENT_SPEC_PATH, AGENT_UNIT_FILE, renderAgentUnit } from './agent-unit.js';
 import type { BoxSpec } from '../spec/schema.js';
-import { K3S_CONFIG_PATH, k3sRoles, KUBELET_CONFIG_FILE, KUBELET_CONFIG_PATH, renderK3sConfig, renderKubeletConfig, TOKEN_FILE, type K3sRole } from './k3s-config.js';
+import {
+  K3S_CONFIG_PATH,
+  k3sRoles,
+  KUBELET_CONFIG_FILE,
+  KUBELET_CONFIG_PATH,
+  renderK3sConfig,
+  renderKubeletConfig,
+  TOKEN_FILE,
+  type K3sRole,
+} from './k3s-config.js';
 import { renderAgentRbac } from './agent-rbac.js';
 import { COMPONENT_LABEL, renderController } from './controller.js';
 import { renderManifests, type KubeObject } from './manifests.js';
@@ -75,11 +84,14 @@ function readme(box: BoxSpec): string {
     'If the first server is ever reinstalled from scratch, replace its `cluster-init: true` with the',
     '`server:` line the other servers have, so it rejoins the cluster instead of creating a new one.',
     ...(vip
-      ? ['', `The other modules join through the API address ${vip}: it must answer (kube-vip on the servers)`,
-          'before they start; until then, join them through the first server\'s address.']
+      ? [
+          '',
+          `The other modules join through the API address ${vip}: it must answer (kube-vip on the servers)`,
+          "before they start; until then, join them through the first server's address.",
+        ]
       : []),
     '',
-    'Each file says why each failover setting has its value; edgebox\'s docs/render.md lists them all.',
+    "Each file says why each failover setting has its value; edgebox's docs/render.md lists them all.",
     '',
     `## systemd/<module>/${AGENT_UNIT_FILE}: the edgebox agent of each module`,
     '',
@@ -90,7 +102,7 @@ function readme(box: BoxSpec): string {
     `   module as \`${AGENT_SECRET_PATH}\` (mode 0600); copy the box spec to \`${AGENT_SPEC_PATH}\`.`,
     `2. Every module needs \`${AGENT_KUBECONFIG_PATH}\`, a kubeconfig for the ServiceAccount`,
     '   `edgebox-agent` of `manifests/31-edgebox-agent.yaml` whose server is the API address; the unit',
-    '   lists the other servers to fall back to (edgebox\'s docs/agent.md says how to make it).',
+    "   lists the other servers to fall back to (edgebox's docs/agent.md says how to make it).",
     `3. Copy \`systemd/<module>/${AGENT_UNIT_FILE}\` to \`/etc/systemd/system/\` and run`,
     '   `systemctl enable --now edgebox-agent`.',
     '',
@@ -104,7 +116,7 @@ function readme(box: BoxSpec): string {
     '  DaemonSet) and its PodDisruptionBudget when it has one.',
     '- `30-edgebox-controller.yaml`: the self-healing controller: namespace `edgebox-system`, the',
     '  EdgeBox CRD, its ServiceAccount and RBAC, and its Deployment (2 replicas, the spec in its env).',
-    '- `31-edgebox-agent.yaml`: the agents\' ServiceAccount and RBAC, one identity for every module.',
+    "- `31-edgebox-agent.yaml`: the agents' ServiceAccount and RBAC, one identity for every module.",
     '',
   ].join('\n');
 }

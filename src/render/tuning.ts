@@ -56,5 +56,5 @@ export const TUNING_REASONS = {
   defaultTolerationSeconds: 'pods without an edgebox criticality leave a dead module after 30 s instead of 300 s',
   tolerationSeconds: 'critical workloads leave an unreachable module 5 s after it is declared NotReady, standard 15 s, best-effort 60 s',
   etcdHeartbeat:
-    'etcd heartbeat 250 ms / election 2500 ms: a LAN backplane has sub-millisecond RTT, so this halves K3s\'s 500/5000 ms leader failover while keeping the 10x ratio etcd recommends for slow SD/eMMC disks',
+    "etcd heartbeat 250 ms / election 2500 ms: a LAN backplane has sub-millisecond RTT, so this halves K3s's 500/5000 ms leader failover while keeping the 10x ratio etcd recommends for slow SD/eMMC disks",
 } as const;

@@ -98,12 +98,14 @@ function podTemplate(box: BoxSpec, w: WorkloadSpec): Record<string, unknown> {
       ...(tolerations.length ? { tolerations } : {}),
       ...(spread
         ? {
-            topologySpreadConstraints: [{
-              maxSkew: 1,
-              topologyKey: 'kubernetes.io/hostname',
-              whenUnsatisfiable: 'ScheduleAnyway',
-              labelSelector: { matchLabels: selectorLabels(box, w) },
-            }],
+            topologySpreadConstraints: [
+              {
+                maxSkew: 1,
+                topologyKey: 'kubernetes.io/hostname',
+                whenUnsatisfiable: 'ScheduleAnyway',
+                labelSelector: { matchLabels: selectorLabels(box, w) },
+              },
+            ],
           }
         : {}),
       containers: [{ name: w.name, image: w.image, ...(resources ? { resources } : {}) }],
@@ -128,9 +130,7 @@ function deployment(box: BoxSpec, w: WorkloadSpec): KubeObject {
       // that never lowers the running count. Rendering rollingUpdate explicitly makes edgebox
       // own the field, so server-side apply removes it when a workload becomes a singleton
       // (the API server rejects Recreate beside a left-over rollingUpdate).
-      strategy: w.singleton
-        ? { type: 'Recreate' }
-        : { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+      strategy: w.singleton ? { type: 'Recreate' } : { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
       template: podTemplate(box, w),
     },
   };

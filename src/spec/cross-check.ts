@@ -26,27 +26,47 @@ export function crossCheck(box: BoxSpec): SpecIssue[] {
   const add = (severity: Severity, code: string, path: (string | number)[], message: string, hint?: string, ref?: string) =>
     issues.push({ severity, code, path, message, ...(hint ? { hint } : {}), ...(ref ? { ref } : {}) });
 
-  duplicates(modules.map((m) => m.name), (i, name) =>
-    add('error', 'spec.duplicate-name', ['spec', 'modules', i, 'name'], `module name '${name}' is used twice`, 'give every module a unique name'));
-  duplicates(peripherals.map((p) => p.name), (i, name) =>
-    add('error', 'spec.duplicate-name', ['spec', 'peripherals', i, 'name'], `peripheral name '${name}' is used twice`, 'give every peripheral a unique name'));
-  duplicates(workloads.map((w) => w.name), (i, name) =>
-    add('error', 'spec.duplicate-name', ['spec', 'workloads', i, 'name'], `workload name '${name}' is used twice`, 'give every workload a unique name'));
+  duplicates(
+    modules.map((m) => m.name),
+    (i, name) => add('error', 'spec.duplicate-name', ['spec', 'modules', i, 'name'], `module name '${name}' is used twice`, 'give every module a unique name'),
+  );
+  duplicates(
+    peripherals.map((p) => p.name),
+    (i, name) =>
+      add('error', 'spec.duplicate-name', ['spec', 'peripherals', i, 'name'], `peripheral name '${name}' is used twice`, 'give every peripheral a unique name'),
+  );
+  duplicates(
+    workloads.map((w) => w.name),
+    (i, name) =>
+      add('error', 'spec.duplicate-name', ['spec', 'workloads', i, 'name'], `workload name '${name}' is used twice`, 'give every workload a unique name'),
+  );
 
   const addresses = new Map<string, string>();
   if (controlPlane.apiAddress) addresses.set(normalizeIp(controlPlane.apiAddress), 'spec.controlPlane.apiAddress');
   modules.forEach((m, i) => {
     const key = normalizeIp(m.address);
     const other = addresses.get(key);
-    if (other) add('error', 'spec.address-collision', ['spec', 'modules', i, 'address'], `address ${m.address} of module '${m.name}' is already used by ${other}`, 'every module and the API address need their own IP');
+    if (other)
+      add(
+        'error',
+        'spec.address-collision',
+        ['spec', 'modules', i, 'address'],
+        `address ${m.address} of module '${m.name}' is already used by ${other}`,
+        'every module and the API address need their own IP',
+      );
     else addresses.set(key, `module '${m.name}'`);
   });
 
   const moduleNames = modules.map((m) => m.name);
   modules.forEach((m, i) => {
     if (!findHardware(m.hardware)) {
-      add('error', 'spec.unknown-hardware', ['spec', 'modules', i, 'hardware'], `unknown hardware '${m.hardware}'`,
-        didYouMean(m.hardware, HARDWARE_IDS) ?? 'run `edgebox catalog` to list the hardware ids');
+      add(
+        'error',
+        'spec.unknown-hardware',
+        ['spec', 'modules', i, 'hardware'],
+        `unknown hardware '${m.hardware}'`,
+        didYouMean(m.hardware, HARDWARE_IDS) ?? 'run `edgebox catalog` to list the hardware ids',
+      );
     }
     m.capabilities.forEach((c, j) => checkCapability(c, ['spec', 'modules', i, 'capabilities', j]));
     duplicates(m.roles, (j, role) => add('warning', 'spec.duplicate-role', ['spec', 'modules', i, 'roles', j], `role '${role}' is listed twice`));
@@ -55,11 +75,19 @@ export function crossCheck(box: BoxSpec): SpecIssue[] {
   peripherals.forEach((p, i) => {
     p.attachedTo.forEach((name, j) => {
       if (!moduleNames.includes(name)) {
-        add('error', 'spec.unknown-module', ['spec', 'peripherals', i, 'attachedTo', j], `peripheral '${p.name}' is attached to unknown module '${name}'`,
-          didYouMean(name, moduleNames) ?? `known modules: ${[...new Set(moduleNames)].join(', ')}`, name);
+        add(
+          'error',
+          'spec.unknown-module',
+          ['spec', 'peripherals', i, 'attachedTo', j],
+          `peripheral '${p.name}' is attached to unknown module '${name}'`,
+          didYouMean(name, moduleNames) ?? `known modules: ${[...new Set(moduleNames)].join(', ')}`,
+          name,
+        );
       }
     });
-    duplicates(p.attachedTo, (j, name) => add('warning', 'spec.duplicate-attachment', ['spec', 'peripherals', i, 'attachedTo', j], `module '${name}' is listed twice`));
+    duplicates(p.attachedTo, (j, name) =>
+      add('warning', 'spec.duplicate-attachment', ['spec', 'peripherals', i, 'attachedTo', j], `module '${name}' is listed twice`),
+    );
   });
 
   const peripheralNames = peripherals.map((p) => p.name);
@@ -69,47 +97,94 @@ export function crossCheck(box: BoxSpec): SpecIssue[] {
     w.requires.capabilities.forEach((c, j) => checkCapability(c, [...base, 'requires', 'capabilities', j]));
     w.peripherals.forEach((name, j) => {
       if (!peripheralNames.includes(name)) {
-        add('error', 'spec.unknown-peripheral', [...base, 'peripherals', j], `workload '${w.name}' uses unknown peripheral '${name}'`,
-          didYouMean(name, peripheralNames) ?? (peripheralNames.length ? `known peripherals: ${peripheralNames.join(', ')}` : 'declare it under spec.peripherals'), name);
+        add(
+          'error',
+          'spec.unknown-peripheral',
+          [...base, 'peripherals', j],
+          `workload '${w.name}' uses unknown peripheral '${name}'`,
+          didYouMean(name, peripheralNames) ??
+            (peripheralNames.length ? `known peripherals: ${peripheralNames.join(', ')}` : 'declare it under spec.peripherals'),
+          name,
+        );
       }
     });
     if (w.singleton && w.kind === 'daemonset') {
-      add('error', 'spec.singleton-daemonset', [...base, 'singleton'], `workload '${w.name}' is a daemonset, which runs on every module, so it cannot be a singleton`, "use kind: deployment or statefulset with replicas: 1");
+      add(
+        'error',
+        'spec.singleton-daemonset',
+        [...base, 'singleton'],
+        `workload '${w.name}' is a daemonset, which runs on every module, so it cannot be a singleton`,
+        'use kind: deployment or statefulset with replicas: 1',
+      );
     }
     if (w.singleton && w.kind !== 'daemonset' && w.replicas > 1) {
-      add('error', 'spec.singleton-replicas', [...base, 'replicas'], `singleton workload '${w.name}' asks for ${w.replicas} replicas`, 'a singleton runs exactly one copy: set replicas: 1 or singleton: false');
+      add(
+        'error',
+        'spec.singleton-replicas',
+        [...base, 'replicas'],
+        `singleton workload '${w.name}' asks for ${w.replicas} replicas`,
+        'a singleton runs exactly one copy: set replicas: 1 or singleton: false',
+      );
     }
     // Requirements that no module in the box can meet, whatever fails. Unknown names were
     // reported just above; repeating them as "unsatisfiable" would only add noise.
     if (issues.length > before) return;
     const capable = modules.filter((m) => {
       const caps = moduleCapabilities(m);
-      return w.requires.capabilities.every((c) => caps.has(c)) &&
-        w.peripherals.every((p) => peripherals.find((q) => q.name === p)?.attachedTo.includes(m.name) ?? true);
+      return (
+        w.requires.capabilities.every((c) => caps.has(c)) &&
+        w.peripherals.every((p) => peripherals.find((q) => q.name === p)?.attachedTo.includes(m.name) ?? true)
+      );
     });
     if (capable.length === 0) {
       const missing = [...w.requires.capabilities.map((c) => `capability '${c}'`), ...w.peripherals.map((p) => `peripheral '${p}'`)].join(' and ');
-      add('error', 'spec.unsatisfiable-workload', [...base, 'requires'], `no module of the box offers ${missing} together, so workload '${w.name}' can never run`,
-        'add the capability to a module that reaches the peripheral (spec.modules[].capabilities), or attach the peripheral to a capable module');
+      add(
+        'error',
+        'spec.unsatisfiable-workload',
+        [...base, 'requires'],
+        `no module of the box offers ${missing} together, so workload '${w.name}' can never run`,
+        'add the capability to a module that reaches the peripheral (spec.modules[].capabilities), or attach the peripheral to a capable module',
+      );
     }
   });
 
   const eligible = modules.filter((m) => m.roles.includes('server')).length;
   if (controlPlane.servers % 2 === 0) {
-    add('error', 'spec.even-servers', ['spec', 'controlPlane', 'servers'], `controlPlane.servers is ${controlPlane.servers}; an even number of etcd voters tolerates no more failures than one fewer`,
-      `use ${controlPlane.servers - 1} or ${controlPlane.servers + 1}`);
+    add(
+      'error',
+      'spec.even-servers',
+      ['spec', 'controlPlane', 'servers'],
+      `controlPlane.servers is ${controlPlane.servers}; an even number of etcd voters tolerates no more failures than one fewer`,
+      `use ${controlPlane.servers - 1} or ${controlPlane.servers + 1}`,
+    );
   } else if (controlPlane.servers > eligible) {
-    add('error', 'spec.too-few-server-modules', ['spec', 'controlPlane', 'servers'], `controlPlane.servers is ${controlPlane.servers} but only ${eligible} module(s) may take the server role`,
-      `lower servers to ${eligible % 2 === 1 ? eligible : Math.max(1, eligible - 1)} or add 'server' to more modules' roles`);
+    add(
+      'error',
+      'spec.too-few-server-modules',
+      ['spec', 'controlPlane', 'servers'],
+      `controlPlane.servers is ${controlPlane.servers} but only ${eligible} module(s) may take the server role`,
+      `lower servers to ${eligible % 2 === 1 ? eligible : Math.max(1, eligible - 1)} or add 'server' to more modules' roles`,
+    );
   } else if (controlPlane.servers === 1) {
-    add('warning', 'spec.single-server', ['spec', 'controlPlane', 'servers'], 'one server means the box has no control-plane redundancy: losing that module loses the API',
-      'use servers: 3 so the box survives a server loss');
+    add(
+      'warning',
+      'spec.single-server',
+      ['spec', 'controlPlane', 'servers'],
+      'one server means the box has no control-plane redundancy: losing that module loses the API',
+      'use servers: 3 so the box survives a server loss',
+    );
   }
   return issues;
 
   function checkCapability(c: string, path: (string | number)[]) {
     if (!isCapability(c)) {
-      add('error', 'spec.unknown-capability', path, `unknown capability '${c}'`, didYouMean(c, CAPABILITY_NAMES) ?? `known capabilities: ${CAPABILITY_NAMES.join(', ')}`);
+      add(
+        'error',
+        'spec.unknown-capability',
+        path,
+        `unknown capability '${c}'`,
+        didYouMean(c, CAPABILITY_NAMES) ?? `known capabilities: ${CAPABILITY_NAMES.join(', ')}`,
+      );
     }
   }
 }

@@ -42,10 +42,15 @@ export function parseSpec(text: string, file: string): LoadedSpec {
   try {
     data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
   } catch (e) {
-    throw new EdgeboxError('input', [{
-      code: 'spec.yaml-aliases', severity: 'error', message: `YAML: ${(e as Error).message}`,
-      hint: 'expand the aliases by hand; a box spec needs few of them', location: at([]),
-    }]);
+    throw new EdgeboxError('input', [
+      {
+        code: 'spec.yaml-aliases',
+        severity: 'error',
+        message: `YAML: ${(e as Error).message}`,
+        hint: 'expand the aliases by hand; a box spec needs few of them',
+        location: at([]),
+      },
+    ]);
   }
 
   const parsed = boxSchema.safeParse(data, { reportInput: true });
@@ -53,11 +58,17 @@ export function parseSpec(text: string, file: string): LoadedSpec {
   // Report every problem at once: when the schema fails, the cross-checks still run over the
   // parts that are valid on their own.
   const issues = parsed.success ? crossCheck(parsed.data) : salvagedCrossCheck(data);
-  const diagnostics: Diagnostic[] = [...schemaProblems, ...issues.map((i) => ({
-    code: i.code, severity: i.severity, message: i.message,
-    ...(i.hint ? { hint: i.hint } : {}),
-    path: formatPath(i.path), location: at(i.path),
-  }))];
+  const diagnostics: Diagnostic[] = [
+    ...schemaProblems,
+    ...issues.map((i) => ({
+      code: i.code,
+      severity: i.severity,
+      message: i.message,
+      ...(i.hint ? { hint: i.hint } : {}),
+      path: formatPath(i.path),
+      location: at(i.path),
+    })),
+  ];
   if (!parsed.success || hasErrors(diagnostics)) throw new EdgeboxError('input', sortByLocation(diagnostics));
   return { box: parsed.data, file, diagnostics };
 }
@@ -128,11 +139,14 @@ export async function loadSpec(file: string): Promise<LoadedSpec> {
     text = await readFile(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new EdgeboxError('input', [{
-      code: 'input.unreadable', severity: 'error',
-      message: code === 'ENOENT' ? `spec file ${file} does not exist` : `cannot read spec file ${file}: ${(e as Error).message}`,
-      hint: 'pass the path of a box spec, e.g. examples/article-box.yaml',
-    }]);
+    throw new EdgeboxError('input', [
+      {
+        code: 'input.unreadable',
+        severity: 'error',
+        message: code === 'ENOENT' ? `spec file ${file} does not exist` : `cannot read spec file ${file}: ${(e as Error).message}`,
+        hint: 'pass the path of a box spec, e.g. examples/article-box.yaml',
+      },
+    ]);
   }
   return parseSpec(text, file);
 }
@@ -146,30 +160,43 @@ function schemaDiagnostics(issue: z.core.$ZodIssue, at: Locator): Diagnostic[] {
   switch (issue.code) {
     case 'unrecognized_keys':
       return issue.keys.map((key) => ({
-        ...base, code: 'spec.unknown-field',
+        ...base,
+        code: 'spec.unknown-field',
         message: `unknown field '${key}'${path.length ? ` in ${field}` : ''}`,
         hint: didYouMean(key, knownKeys(issue.path)) ?? `allowed fields: ${knownKeys(issue.path).join(', ')}`,
-        path: formatPath([...path, key]), location: at([...path, key], true),
+        path: formatPath([...path, key]),
+        location: at([...path, key], true),
       }));
     case 'invalid_type':
       if (issue.input === undefined) {
         const name = String(path[path.length - 1] ?? 'value');
         return [{ ...base, code: 'spec.missing-field', message: `${field} is required`, hint: `add '${name}:' here`, path: field, location: at(path) }];
       }
-      return [{
-        ...base, message: `${field}: expected ${issue.expected}, got ${describe(issue.input)}`,
-        hint: path.length === 0 ? 'a box spec is a YAML mapping that starts with apiVersion: edgebox.dev/v1alpha1' : `write ${field} as ${/^[aeiou]/.test(issue.expected) ? 'an' : 'a'} ${issue.expected}`,
-        path: field, location: at(path),
-      }];
+      return [
+        {
+          ...base,
+          message: `${field}: expected ${issue.expected}, got ${describe(issue.input)}`,
+          hint:
+            path.length === 0
+              ? 'a box spec is a YAML mapping that starts with apiVersion: edgebox.dev/v1alpha1'
+              : `write ${field} as ${/^[aeiou]/.test(issue.expected) ? 'an' : 'a'} ${issue.expected}`,
+          path: field,
+          location: at(path),
+        },
+      ];
     case 'invalid_value': {
       const allowed = issue.values.map(String);
       const got = String(issue.input);
-      return [{
-        ...base, code: 'spec.invalid-value',
-        message: `${field}: '${got}' is not allowed`,
-        hint: didYouMean(got, allowed) ?? `use ${allowed.length === 1 ? `'${allowed[0]}'` : `one of: ${allowed.join(', ')}`}`,
-        path: field, location: at(path),
-      }];
+      return [
+        {
+          ...base,
+          code: 'spec.invalid-value',
+          message: `${field}: '${got}' is not allowed`,
+          hint: didYouMean(got, allowed) ?? `use ${allowed.length === 1 ? `'${allowed[0]}'` : `one of: ${allowed.join(', ')}`}`,
+          path: field,
+          location: at(path),
+        },
+      ];
     }
     default:
       return [{ ...base, message: `${field}: ${issue.message}`, hint: hintFor(issue), path: field, location: at(path) }];
@@ -215,4 +242,3 @@ function unwrap(schema: z.core.$ZodType | undefined): z.core.$ZodType | undefine
 function sortByLocation(ds: Diagnostic[]): Diagnostic[] {
   return [...ds].sort((a, b) => (a.location?.line ?? 0) - (b.location?.line ?? 0) || (a.location?.col ?? 0) - (b.location?.col ?? 0));
 }
-

@@ -6,13 +6,7 @@ import type { SourceLocation } from '../diagnostics/diagnostic.js';
  * resolves to the closest existing parent, which is where the user has to add it.
  * With `key: true` the location is the key itself (for unknown fields).
  */
-export function locate(
-  doc: Document,
-  lineCounter: LineCounter,
-  file: string,
-  path: readonly PropertyKey[],
-  opts: { key?: boolean } = {},
-): SourceLocation {
+export function locate(doc: Document, lineCounter: LineCounter, file: string, path: readonly PropertyKey[], opts: { key?: boolean } = {}): SourceLocation {
   let node: Node | null | undefined = doc.contents as Node | null;
   let at: readonly [number, number, number] | undefined = node?.range ?? undefined;
   for (const segment of path) {

@@ -38,7 +38,11 @@ function ceilExact(value: number): number {
 
 /** Human form for reports: `1.5Gi`, `512Mi`. */
 export function formatBytes(bytes: number): string {
-  const units: [string, number][] = [['Gi', 2 ** 30], ['Mi', 2 ** 20], ['Ki', 2 ** 10]];
+  const units: [string, number][] = [
+    ['Gi', 2 ** 30],
+    ['Mi', 2 ** 20],
+    ['Ki', 2 ** 10],
+  ];
   for (const [unit, size] of units) {
     if (Math.abs(bytes) >= size) return `${Number((bytes / size).toFixed(1))}${unit}`;
   }

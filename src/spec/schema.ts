@@ -11,9 +11,9 @@ export const API_VERSION = 'edgebox.dev/v1alpha1';
 export const KIND = 'EdgeBox';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const dnsLabel = z
-  .string()
-  .regex(DNS1123_LABEL, { message: 'must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit, at most 63 characters' });
+const dnsLabel = z.string().regex(DNS1123_LABEL, {
+  message: 'must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit, at most 63 characters',
+});
 
 const ipAddress = z.string().refine((s) => isIP(s) !== 0, { message: 'must be an IPv4 or IPv6 address' });
 

@@ -29,7 +29,8 @@ export interface BoxStatusReport {
   /** Why the API is not used, or what the reader could not tell. */
   message?: string;
   modules: StatusModule[];
-  controlPlane: Pick<ControlPlaneStatus, 'voters' | 'leader' | 'quorum' | 'pending' | 'history'> & Partial<Pick<ControlPlaneStatus, 'learners' | 'servers' | 'message' | 'degradedSince'>>;
+  controlPlane: Pick<ControlPlaneStatus, 'voters' | 'leader' | 'quorum' | 'pending' | 'history'> &
+    Partial<Pick<ControlPlaneStatus, 'learners' | 'servers' | 'message' | 'degradedSince'>>;
   peripherals: StatusPeripheral[];
 }
 
@@ -70,15 +71,25 @@ export interface AgentProbe {
  */
 export function fromAgents(box: string, modules: readonly string[], probes: readonly AgentProbe[], why: string): BoxStatusReport {
   const byModule = new Map(probes.map((p) => [p.module, p]));
-  const listing = probes.filter((p) => p.controlPlane?.members !== undefined)
+  const listing = probes
+    .filter((p) => p.controlPlane?.members !== undefined)
     .sort((a, b) => (b.controlPlane!.raftIndex ?? -1) - (a.controlPlane!.raftIndex ?? -1) || a.module.localeCompare(b.module))[0];
-  const voters = (listing?.controlPlane?.members ?? []).filter((m) => !m.learner).map((m) => {
-    const r = byModule.get(m.name)?.controlPlane;
-    return { module: m.name, healthy: Boolean(r?.running && r.healthy), memberId: m.id };
-  });
+  const voters = (listing?.controlPlane?.members ?? [])
+    .filter((m) => !m.learner)
+    .map((m) => {
+      const r = byModule.get(m.name)?.controlPlane;
+      return { module: m.name, healthy: Boolean(r?.running && r.healthy), memberId: m.id };
+    });
   const healthy = voters.filter((v) => v.healthy).length;
   const recovery = probes.map((p) => p.quorum).find((q) => q && q.state && q.state !== 'ok');
-  const notes = [why, ...(recovery ? [`recovery: ${recovery.state}${recovery.survivor ? ` (survivor ${recovery.survivor})` : ''}${recovery.message ? `: ${recovery.message}` : ''}${recovery.hint ? ` — ${recovery.hint}` : ''}`] : [])];
+  const notes = [
+    why,
+    ...(recovery
+      ? [
+          `recovery: ${recovery.state}${recovery.survivor ? ` (survivor ${recovery.survivor})` : ''}${recovery.message ? `: ${recovery.message}` : ''}${recovery.hint ? ` — ${recovery.hint}` : ''}`,
+        ]
+      : []),
+  ];
   return {
     box,
     source: 'agents',
@@ -105,19 +116,48 @@ export function formatStatus(r: BoxStatusReport): string {
   const out: string[] = [];
   out.push(`box ${r.box} (read from ${r.source === 'api' ? 'the API' : 'the agents: the API is unavailable'})\n`);
   if (r.message) out.push(`note: ${r.message}\n`);
-  out.push('\nMODULES\n', table(['MODULE', 'HEALTH', 'ROLE'], r.modules.map((m) => [m.name, m.health, m.role])));
+  out.push(
+    '\nMODULES\n',
+    table(
+      ['MODULE', 'HEALTH', 'ROLE'],
+      r.modules.map((m) => [m.name, m.health, m.role]),
+    ),
+  );
   const healthy = cp.voters.filter((v) => v.healthy).length;
-  out.push(`\nCONTROL PLANE: ${healthy}/${cp.voters.length} voters healthy${cp.servers !== undefined ? ` (${cp.servers} wanted)` : ''}, quorum ${cp.quorum ? 'yes' : 'NO'}, leader ${cp.leader ?? 'unknown'}\n`);
-  if (cp.voters.length) out.push(table(['VOTER', 'HEALTHY', 'MEMBER ID'], cp.voters.map((v) => [v.module, v.healthy ? 'yes' : 'no', v.memberId ?? ''])));
+  out.push(
+    `\nCONTROL PLANE: ${healthy}/${cp.voters.length} voters healthy${cp.servers !== undefined ? ` (${cp.servers} wanted)` : ''}, quorum ${cp.quorum ? 'yes' : 'NO'}, leader ${cp.leader ?? 'unknown'}\n`,
+  );
+  if (cp.voters.length)
+    out.push(
+      table(
+        ['VOTER', 'HEALTHY', 'MEMBER ID'],
+        cp.voters.map((v) => [v.module, v.healthy ? 'yes' : 'no', v.memberId ?? '']),
+      ),
+    );
   if (cp.learners?.length) out.push(`learners: ${cp.learners.join(', ')}\n`);
-  if (cp.pending) out.push(`pending: ${cp.pending.type} ${cp.pending.module}${cp.pending.since ? ` since ${cp.pending.since}` : ''}${cp.pending.reason ? ` (${cp.pending.reason})` : ''}\n`);
+  if (cp.pending)
+    out.push(
+      `pending: ${cp.pending.type} ${cp.pending.module}${cp.pending.since ? ` since ${cp.pending.since}` : ''}${cp.pending.reason ? ` (${cp.pending.reason})` : ''}\n`,
+    );
   if (cp.degradedSince) out.push(`short of healthy voters since ${cp.degradedSince}\n`);
   if (cp.message && !cp.pending) out.push(`${cp.message}\n`);
   if (cp.history.length) {
-    out.push('history:\n', table(['AT', 'CHANGE', 'MODULE', 'TOOK', 'REASON'], cp.history.map((h) => [h.at, h.type, h.module ?? '-', h.durationMs === undefined ? '' : `${(h.durationMs / 1000).toFixed(1)} s`, h.reason])));
+    out.push(
+      'history:\n',
+      table(
+        ['AT', 'CHANGE', 'MODULE', 'TOOK', 'REASON'],
+        cp.history.map((h) => [h.at, h.type, h.module ?? '-', h.durationMs === undefined ? '' : `${(h.durationMs / 1000).toFixed(1)} s`, h.reason]),
+      ),
+    );
   }
   if (r.peripherals.length) {
-    out.push('\nPERIPHERALS\n', table(['PERIPHERAL', 'OWNER', 'TOKEN'], r.peripherals.map((p) => [p.name, p.owner ?? '-', String(p.token)])));
+    out.push(
+      '\nPERIPHERALS\n',
+      table(
+        ['PERIPHERAL', 'OWNER', 'TOKEN'],
+        r.peripherals.map((p) => [p.name, p.owner ?? '-', String(p.token)]),
+      ),
+    );
   }
   return out.join('');
 }

@@ -39,16 +39,18 @@ export interface AgentEndpoint {
 }
 
 export async function probeAgents(agents: readonly AgentEndpoint[]): Promise<AgentProbe[]> {
-  return Promise.all(agents.map(async (a): Promise<AgentProbe> => {
-    try {
-      const h = (await getJson(a.address, a.httpPort, '/healthz')) as Record<string, unknown>;
-      const cp = h.controlPlane === null || h.controlPlane === undefined ? null : parseControlPlaneReport(JSON.stringify(h.controlPlane)) ?? null;
-      // The agent's part in a quorum-loss recovery (src/agent/quorum), under either name.
-      const raw = h.quorumRecovery ?? h.quorum;
-      const q = typeof raw === 'object' && raw !== null ? raw as AgentProbe['quorum'] : null;
-      return { module: a.module, reachable: true, controlPlane: cp, quorum: q };
-    } catch (e) {
-      return { module: a.module, reachable: false, error: (e as Error).message };
-    }
-  }));
+  return Promise.all(
+    agents.map(async (a): Promise<AgentProbe> => {
+      try {
+        const h = (await getJson(a.address, a.httpPort, '/healthz')) as Record<string, unknown>;
+        const cp = h.controlPlane === null || h.controlPlane === undefined ? null : (parseControlPlaneReport(JSON.stringify(h.controlPlane)) ?? null);
+        // The agent's part in a quorum-loss recovery (src/agent/quorum), under either name.
+        const raw = h.quorumRecovery ?? h.quorum;
+        const q = typeof raw === 'object' && raw !== null ? (raw as AgentProbe['quorum']) : null;
+        return { module: a.module, reachable: true, controlPlane: cp, quorum: q };
+      } catch (e) {
+        return { module: a.module, reachable: false, error: (e as Error).message };
+      }
+    }),
+  );
 }

@@ -26,17 +26,43 @@ const agents = new Map<string, { child: ChildProcess; http: string }>();
 
 /** Starts `node bin/edgebox.js agent run` for a module on its local-box address; resolves once it serves HTTP. */
 function startAgent(module: string): Promise<void> {
-  const child = spawn(process.execPath, ['bin/edgebox.js', 'agent', 'run', '--spec', SPEC, '--module', module, '--secret-file', secretFile,
-    '--kubeconfig', box.kubeconfigPath, '--port', String(UDP_PORT), '--http-port', '0', '--address-map', JSON.stringify(addresses)],
-  { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [
+      'bin/edgebox.js',
+      'agent',
+      'run',
+      '--spec',
+      SPEC,
+      '--module',
+      module,
+      '--secret-file',
+      secretFile,
+      '--kubeconfig',
+      box.kubeconfigPath,
+      '--port',
+      String(UDP_PORT),
+      '--http-port',
+      '0',
+      '--address-map',
+      JSON.stringify(addresses),
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   let err = '';
   return new Promise((resolve, reject) => {
-    child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
+    child.stderr!.on('data', (c: Buffer) => {
+      err += c.toString();
+    });
     child.once('exit', (code) => reject(new Error(`agent ${module} exited ${code}: ${err}`)));
     child.stdout!.on('data', (c: Buffer) => {
       out += c.toString();
-      const started = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; http?: string }).find((l) => l.msg === 'agent started');
+      const started = out
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { msg: string; http?: string })
+        .find((l) => l.msg === 'agent started');
       if (started && !agents.has(module)) {
         agents.set(module, { child, http: `http://${started.http}` });
         resolve();
@@ -87,25 +113,31 @@ afterAll(async () => {
 
 describe('edgebox agent run on a local box', () => {
   it('each agent publishes its Lease in edgebox-system, renewed every second, with every peer reachable', async () => {
-    const first = await eventually(async () => {
-      const all = await Promise.all(MODULES.map(readLease));
-      for (const [i, l] of all.entries()) {
-        const m = MODULES[i]!;
-        expect(l.spec).toMatchObject({ holderIdentity: m, leaseDurationSeconds: 3 });
-        expect(l.metadata?.labels).toMatchObject({ 'edgebox.dev/box': 'agents-3', 'edgebox.dev/module': m });
-        const view = viewOf(l);
-        expect(Object.keys(view).sort()).toEqual(MODULES.filter((x) => x !== m));
-        for (const peer of Object.values(view)) {
-          expect(peer.reachable).toBe(true);
-          expect(peer.lastSeen).not.toBeNull();
-          expect(peer.suspicion).toBeLessThan(5);
+    const first = await eventually(
+      async () => {
+        const all = await Promise.all(MODULES.map(readLease));
+        for (const [i, l] of all.entries()) {
+          const m = MODULES[i]!;
+          expect(l.spec).toMatchObject({ holderIdentity: m, leaseDurationSeconds: 3 });
+          expect(l.metadata?.labels).toMatchObject({ 'edgebox.dev/box': 'agents-3', 'edgebox.dev/module': m });
+          const view = viewOf(l);
+          expect(Object.keys(view).sort()).toEqual(MODULES.filter((x) => x !== m));
+          for (const peer of Object.values(view)) {
+            expect(peer.reachable).toBe(true);
+            expect(peer.lastSeen).not.toBeNull();
+            expect(peer.suspicion).toBeLessThan(5);
+          }
         }
-      }
-      return all;
-    }, { timeoutMs: 15_000, message: 'three agent Leases with every peer reachable' });
-    await eventually(async () => {
-      for (const l of first) expect(renewMs(await readLease(l.spec!.holderIdentity!))).toBeGreaterThan(renewMs(l));
-    }, { timeoutMs: 3000, message: 'every Lease renewed' });
+        return all;
+      },
+      { timeoutMs: 15_000, message: 'three agent Leases with every peer reachable' },
+    );
+    await eventually(
+      async () => {
+        for (const l of first) expect(renewMs(await readLease(l.spec!.holderIdentity!))).toBeGreaterThan(renewMs(l));
+      },
+      { timeoutMs: 3000, message: 'every Lease renewed' },
+    );
     const health = await (await fetch(`${agents.get('m1')!.http}/healthz`)).json();
     expect(health).toMatchObject({ module: 'm1', apiReachable: true });
   });
@@ -113,11 +145,14 @@ describe('edgebox agent run on a local box', () => {
   it('a killed agent is reported unreachable by both others within about 1.5 s', async () => {
     const killedAt = Date.now();
     agents.get('m3')!.child.kill('SIGKILL');
-    const reported = await eventually(async () => {
-      const ls = await Promise.all(['m1', 'm2'].map(readLease));
-      for (const l of ls) expect(viewOf(l).m3?.reachable).toBe(false);
-      return ls;
-    }, { timeoutMs: 5000, intervalMs: 50, message: 'm1 and m2 to report m3 unreachable' });
+    const reported = await eventually(
+      async () => {
+        const ls = await Promise.all(['m1', 'm2'].map(readLease));
+        for (const l of ls) expect(viewOf(l).m3?.reachable).toBe(false);
+        return ls;
+      },
+      { timeoutMs: 5000, intervalMs: 50, message: 'm1 and m2 to report m3 unreachable' },
+    );
     for (const l of reported) {
       const view = viewOf(l).m3!;
       expect(Date.parse(view.lastSeen!)).toBeLessThanOrEqual(killedAt + 50);
@@ -135,7 +170,7 @@ describe('edgebox agent run on a local box', () => {
     for (const m of ['m1', 'm2']) {
       const view = viewOf(await readLease(m));
       expect(view.m3?.reachable).toBe(false);
-      const peers = await (await fetch(`${agents.get(m)!.http}/peers`)).json() as View;
+      const peers = (await (await fetch(`${agents.get(m)!.http}/peers`)).json()) as View;
       expect(peers.m3?.reachable).toBe(false);
     }
     const after = await Promise.all(['m1', 'm2'].map(rejectedBadMac));
@@ -144,8 +179,11 @@ describe('edgebox agent run on a local box', () => {
     // The control: the same datagrams signed with the box secret make m3 reachable, so the test
     // above failed for the secret and nothing else.
     await sendAsM3(Buffer.from((await readFile(secretFile, 'utf8')).trim()), 600);
-    await eventually(async () => {
-      for (const m of ['m1', 'm2']) expect(viewOf(await readLease(m)).m3?.reachable).toBe(true);
-    }, { timeoutMs: 3000, message: 'm3 reachable after correctly signed heartbeats' });
+    await eventually(
+      async () => {
+        for (const m of ['m1', 'm2']) expect(viewOf(await readLease(m)).m3?.reachable).toBe(true);
+      },
+      { timeoutMs: 3000, message: 'm3 reachable after correctly signed heartbeats' },
+    );
   });
 });

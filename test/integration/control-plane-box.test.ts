@@ -36,7 +36,11 @@ async function report(module: string): Promise<ControlPlaneReport | undefined> {
   return parseControlPlaneReport(lease.metadata?.annotations?.[CONTROL_PLANE_ANNOTATIONS.report]);
 }
 
-const voters = (r: ControlPlaneReport | undefined) => (r?.members ?? []).filter((m) => !m.learner).map((m) => m.name).sort();
+const voters = (r: ControlPlaneReport | undefined) =>
+  (r?.members ?? [])
+    .filter((m) => !m.learner)
+    .map((m) => m.name)
+    .sort();
 
 async function annotate(node: string, annotations: Record<string, string | null>): Promise<void> {
   await core.patchNode({ name: node, body: { metadata: { annotations } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
@@ -46,20 +50,29 @@ describe('a 3-server local box', () => {
   it('runs an etcd member and an API server on each initial server, and every agent reports its member', async () => {
     const status = await boxStatus(box.dir);
     expect(status.servers.map((s) => [s.module, s.address, s.etcd.phase, s.apiserver.phase])).toEqual([
-      ['m1', '127.0.1.1', 'running', 'running'], ['m2', '127.0.1.2', 'running', 'running'], ['m3', '127.0.1.3', 'running', 'running'],
+      ['m1', '127.0.1.1', 'running', 'running'],
+      ['m2', '127.0.1.2', 'running', 'running'],
+      ['m3', '127.0.1.3', 'running', 'running'],
     ]);
     expect(status.components.map((c) => [c.name, c.phase])).toEqual([
-      ['api-proxy', 'running'], ['kube-controller-manager', 'running'], ['kube-scheduler', 'running'], ['kwok', 'running'], ['supervisor', 'running'],
+      ['api-proxy', 'running'],
+      ['kube-controller-manager', 'running'],
+      ['kube-scheduler', 'running'],
+      ['kwok', 'running'],
+      ['supervisor', 'running'],
     ]);
-    await eventually(async () => {
-      for (const m of ['m1', 'm2', 'm3']) {
-        const r = await report(m);
-        expect(r, m).toMatchObject({ role: 'server', running: true, healthy: true });
-        expect(voters(r)).toEqual(['m1', 'm2', 'm3']);
-        expect(['m1', 'm2', 'm3']).toContain(r?.leader);
-      }
-      expect(await report('m4')).toMatchObject({ role: 'agent', running: false });
-    }, { timeoutMs: 30_000, message: 'every agent reports its member on its Lease' });
+    await eventually(
+      async () => {
+        for (const m of ['m1', 'm2', 'm3']) {
+          const r = await report(m);
+          expect(r, m).toMatchObject({ role: 'server', running: true, healthy: true });
+          expect(voters(r)).toEqual(['m1', 'm2', 'm3']);
+          expect(['m1', 'm2', 'm3']).toContain(r?.leader);
+        }
+        expect(await report('m4')).toMatchObject({ role: 'agent', running: false });
+      },
+      { timeoutMs: 30_000, message: 'every agent reports its member on its Lease' },
+    );
   });
 
   it('keeps serving through the API address while a server module is off', async () => {
@@ -81,9 +94,12 @@ describe('a 3-server local box', () => {
 
   it('removes the dead member when asked, through the agent of the etcd leader', async () => {
     await annotate('m1', { [CONTROL_PLANE_ANNOTATIONS.etcdRemove]: 'true' });
-    await eventually(async () => {
-      for (const m of ['m2', 'm3']) expect(voters(await report(m)), m).toEqual(['m2', 'm3']);
-    }, { timeoutMs: 30_000, message: 'm1 removed from the member list' });
+    await eventually(
+      async () => {
+        for (const m of ['m2', 'm3']) expect(voters(await report(m)), m).toEqual(['m2', 'm3']);
+      },
+      { timeoutMs: 30_000, message: 'm1 removed from the member list' },
+    );
     // Idempotent: removing it again changes nothing.
     await createProcessDriver({ dir: box.dir, module: 'm2' }).removeMember({ name: 'm1' });
     expect(voters(await createProcessDriver({ dir: box.dir, module: 'm3' }).observe())).toEqual(['m2', 'm3']);
@@ -91,11 +107,14 @@ describe('a 3-server local box', () => {
 
   it('promotes a spare: it joins as a learner, is promoted to voter, and serves', async () => {
     await annotate('m4', { [CONTROL_PLANE_ANNOTATIONS.desiredRole]: 'server' });
-    await eventually(async () => {
-      const r = await report('m4');
-      expect(r).toMatchObject({ role: 'server', running: true, healthy: true });
-      expect(voters(r)).toEqual(['m2', 'm3', 'm4']);
-    }, { timeoutMs: 120_000, intervalMs: 500, message: 'm4 a healthy voter' });
+    await eventually(
+      async () => {
+        const r = await report('m4');
+        expect(r).toMatchObject({ role: 'server', running: true, healthy: true });
+        expect(voters(r)).toEqual(['m2', 'm3', 'm4']);
+      },
+      { timeoutMs: 120_000, intervalMs: 500, message: 'm4 a healthy voter' },
+    );
     const log = await readFile(join(box.dir, 'logs', 'agent-m4.log'), 'utf8');
     const at = (msg: string) => log.indexOf(`"msg":"${msg}"`);
     expect(at('member added as learner')).toBeGreaterThan(-1);
@@ -106,10 +125,18 @@ describe('a 3-server local box', () => {
 
   it('the replaced module, revived, discards its data and stays an agent', async () => {
     await reviveModule(box.dir, 'm1');
-    await eventually(async () => {
-      expect(await report('m1')).toMatchObject({ role: 'agent', running: false });
-    }, { timeoutMs: 30_000, message: 'm1 reports role agent' });
-    expect(await access(join(moduleDir(box.dir, 'm1'), 'etcd')).then(() => true, () => false)).toBe(false);
+    await eventually(
+      async () => {
+        expect(await report('m1')).toMatchObject({ role: 'agent', running: false });
+      },
+      { timeoutMs: 30_000, message: 'm1 reports role agent' },
+    );
+    expect(
+      await access(join(moduleDir(box.dir, 'm1'), 'etcd')).then(
+        () => true,
+        () => false,
+      ),
+    ).toBe(false);
     expect(voters(await report('m2'))).toEqual(['m2', 'm3', 'm4']);
     expect((await core.listNode()).items).toHaveLength(4);
   }, 60_000);
@@ -134,14 +161,18 @@ describe('process driver: resetCluster after a quorum loss', () => {
     await killModule(lone.dir, 'm1');
     await killModule(lone.dir, 'm2');
     const survivor = createProcessDriver({ dir: lone.dir, module: 'm3' });
-    await eventually(async () => expect(await survivor.observe()).toMatchObject({ role: 'server', healthy: false }),
-      { timeoutMs: 30_000, message: 'm3 without a leader' });
+    await eventually(async () => expect(await survivor.observe()).toMatchObject({ role: 'server', healthy: false }), {
+      timeoutMs: 30_000,
+      message: 'm3 without a leader',
+    });
     await survivor.resetCluster();
     const after = await survivor.observe();
     expect(after).toMatchObject({ role: 'server', running: true, healthy: true, leader: 'm3' });
     expect(voters(after)).toEqual(['m3']);
-    const cm = await eventually(() => loneCore.readNamespacedConfigMap({ namespace: 'default', name: 'before-loss' }),
-      { timeoutMs: 30_000, message: 'the API serves again' });
+    const cm = await eventually(() => loneCore.readNamespacedConfigMap({ namespace: 'default', name: 'before-loss' }), {
+      timeoutMs: 30_000,
+      message: 'the API serves again',
+    });
     expect(cm.data).toEqual({ k: 'v' });
   }, 120_000);
 });

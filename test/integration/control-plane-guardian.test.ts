@@ -30,7 +30,9 @@ const DATA = { written: 'before the kill' };
 const BOX = 'guardian-cell';
 
 async function controlPlane(box: Box): Promise<ControlPlaneStatus> {
-  const o = await box.kc.makeApiClient(CustomObjectsApi).getClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, name: BOX }) as { status?: { controlPlane?: ControlPlaneStatus } };
+  const o = (await box.kc.makeApiClient(CustomObjectsApi).getClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, name: BOX })) as {
+    status?: { controlPlane?: ControlPlaneStatus };
+  };
   if (!o.status?.controlPlane) throw new Error('no status.controlPlane yet');
   return o.status.controlPlane;
 }
@@ -40,7 +42,11 @@ async function etcdVoters(state: BoxState, alive: readonly string[]): Promise<st
   for (const m of alive) {
     const g = etcdGateway({ endpoint: `http://${state.addresses[m]}:${state.ports.server.etcdClient}`, timeoutMs: 2000 });
     const [members, status] = await Promise.all([g.memberList(), g.status()]).catch(() => [undefined, undefined] as const);
-    if (members && status?.leaderId !== undefined) return members.filter((x) => !x.learner).map((x) => x.name).sort();
+    if (members && status?.leaderId !== undefined)
+      return members
+        .filter((x) => !x.learner)
+        .map((x) => x.name)
+        .sort();
   }
   throw new Error('no live member with a leader');
 }
@@ -100,36 +106,58 @@ describe('the guardian on a 3-server local box', () => {
     await killModule(box.dir, victim);
 
     // The API keeps serving throughout (two of three voters are left).
-    const served = await eventually(async () => core.listNamespacedConfigMap({ namespace: NS }), { timeoutMs: 20_000, intervalMs: 250, message: 'the API serves with one server down' });
+    const served = await eventually(async () => core.listNamespacedConfigMap({ namespace: NS }), {
+      timeoutMs: 20_000,
+      intervalMs: 250,
+      message: 'the API serves with one server down',
+    });
     expect(served.items.some((c) => c.metadata?.name === 'precious')).toBe(true);
 
     // Drain refuses while a voter is down (or while the guardian's change is under way).
     const other = voters.find((m) => m !== victim)!;
-    await eventually(async () => {
-      const cp = await controlPlane(box);
-      expect(cp.voters.find((v) => v.module === victim)?.healthy ?? false).toBe(false);
-    }, { timeoutMs: 30_000, message: `${victim} unhealthy in the status` });
+    await eventually(
+      async () => {
+        const cp = await controlPlane(box);
+        expect(cp.voters.find((v) => v.module === victim)?.healthy ?? false).toBe(false);
+      },
+      { timeoutMs: 30_000, message: `${victim} unhealthy in the status` },
+    );
     const refused = await cli(['drain', other, '--dir', box.dir]);
     expect(refused.code, refused.stdout + refused.stderr).toBe(1);
     expect(refused.stderr).toMatch(/drain of .* refused: (voter\(s\) .* already unhealthy|another control-plane change is in progress)/);
 
     const after = await eventually(() => restored(box, [victim]), { timeoutMs: 120_000, intervalMs: 500, message: `3 healthy voters without ${victim}` });
     const restoredMs = Date.now() - t0;
-    expect(await etcdVoters(state, modules.filter((m) => m !== victim))).toEqual(after.voters.map((v) => v.module).sort());
+    expect(
+      await etcdVoters(
+        state,
+        modules.filter((m) => m !== victim),
+      ),
+    ).toEqual(after.voters.map((v) => v.module).sort());
     const promoted = after.voters.map((v) => v.module).find((m) => !voters.includes(m))!;
-    expect(after.history.map((h) => `${h.type} ${h.module ?? ''}`.trim())).toEqual(expect.arrayContaining([`remove ${victim}`, `promote ${promoted}`, 'restored']));
+    expect(after.history.map((h) => `${h.type} ${h.module ?? ''}`.trim())).toEqual(
+      expect.arrayContaining([`remove ${victim}`, `promote ${promoted}`, 'restored']),
+    );
     console.log(`one server lost: ${victim} replaced by ${promoted}, 3 healthy voters ${(restoredMs / 1000).toFixed(1)} s after the kill`);
 
     // Revived, the old server resets and stays an agent.
     await reviveModule(box.dir, victim);
-    await eventually(async () => {
-      const cp = await controlPlane(box);
-      expect(cp.history.some((h) => h.module === victim && (h.type === 'reset' || h.type === 'demote'))).toBe(true);
-      expect(cp.voters.map((v) => v.module)).not.toContain(victim);
-      const node = await core.readNode({ name: victim });
-      expect(node.metadata?.annotations?.[A.desiredRole]).toBeUndefined();
-    }, { timeoutMs: 120_000, intervalMs: 1000, message: `${victim} back as an agent` });
-    expect(await etcdVoters(state, modules.filter((m) => m !== victim))).not.toContain(victim);
+    await eventually(
+      async () => {
+        const cp = await controlPlane(box);
+        expect(cp.history.some((h) => h.module === victim && (h.type === 'reset' || h.type === 'demote'))).toBe(true);
+        expect(cp.voters.map((v) => v.module)).not.toContain(victim);
+        const node = await core.readNode({ name: victim });
+        expect(node.metadata?.annotations?.[A.desiredRole]).toBeUndefined();
+      },
+      { timeoutMs: 120_000, intervalMs: 1000, message: `${victim} back as an agent` },
+    );
+    expect(
+      await etcdVoters(
+        state,
+        modules.filter((m) => m !== victim),
+      ),
+    ).not.toContain(victim);
 
     // Data written before the kill.
     expect((await core.readNamespacedConfigMap({ name: 'precious', namespace: NS })).data).toEqual(DATA);
@@ -144,11 +172,19 @@ describe('the guardian on a 3-server local box', () => {
     expect(ok.code, ok.stderr).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ module: drained, done: true });
     // The status follows within a pass or two of what drain saw.
-    await eventually(async () => {
-      const final = await restored(box, [drained]);
-      expect(final.history.some((h) => h.type === 'demote' && h.module === drained)).toBe(true);
-    }, { timeoutMs: 20_000, message: `status.controlPlane after draining ${drained}` });
-    expect(await etcdVoters(state, modules.filter((m) => m !== victim && m !== drained))).not.toContain(drained);
+    await eventually(
+      async () => {
+        const final = await restored(box, [drained]);
+        expect(final.history.some((h) => h.type === 'demote' && h.module === drained)).toBe(true);
+      },
+      { timeoutMs: 20_000, message: `status.controlPlane after draining ${drained}` },
+    );
+    expect(
+      await etcdVoters(
+        state,
+        modules.filter((m) => m !== victim && m !== drained),
+      ),
+    ).not.toContain(drained);
     expect((await core.readNode({ name: drained })).spec?.unschedulable).toBe(true);
     expect((await core.readNamespacedConfigMap({ name: 'precious', namespace: NS })).data).toEqual(DATA);
 
@@ -167,18 +203,26 @@ describe('the guardian on a 3-server local box', () => {
     await Promise.all(victims.map((m) => killModule(box.dir, m)));
 
     // While the API has no quorum, `edgebox status --dir` answers from the agents and says so.
-    const fallback = await eventually(async () => {
-      const st = await cli(['status', '--dir', box.dir, '--output', 'json']);
-      expect(st.code, st.stderr).toBe(0);
-      const json = JSON.parse(st.stdout) as { apiAvailable: boolean; source: string; message?: string; controlPlane: ControlPlaneStatus };
-      expect(json.apiAvailable).toBe(false);
-      return json;
-    }, { timeoutMs: 60_000, intervalMs: 200, message: 'status from the agents while the API is unavailable' });
+    const fallback = await eventually(
+      async () => {
+        const st = await cli(['status', '--dir', box.dir, '--output', 'json']);
+        expect(st.code, st.stderr).toBe(0);
+        const json = JSON.parse(st.stdout) as { apiAvailable: boolean; source: string; message?: string; controlPlane: ControlPlaneStatus };
+        expect(json.apiAvailable).toBe(false);
+        return json;
+      },
+      { timeoutMs: 60_000, intervalMs: 200, message: 'status from the agents while the API is unavailable' },
+    );
     expect(fallback.source).toBe('agents');
     expect(fallback.message).toMatch(/the API is unavailable/);
 
     await eventually(() => restored(box, victims), { timeoutMs: 240_000, intervalMs: 1000, message: `3 healthy voters without ${victims.join(', ')}` });
-    expect(await etcdVoters(state, modules.filter((m) => !victims.includes(m)))).toHaveLength(3);
+    expect(
+      await etcdVoters(
+        state,
+        modules.filter((m) => !victims.includes(m)),
+      ),
+    ).toHaveLength(3);
     const core = box.kc.makeApiClient(CoreV1Api);
     expect((await core.readNamespacedConfigMap({ name: 'precious', namespace: NS })).data).toEqual(DATA);
     expect((await box.kc.makeApiClient(AppsV1Api).readNamespacedDeployment({ name: 'keeper', namespace: BOX })).spec?.replicas).toBe(2);

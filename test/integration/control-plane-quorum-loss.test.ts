@@ -23,17 +23,26 @@ import { QUORUM_RECOVERY_ANNOTATION } from '../../src/contract/control-plane.js'
 const NS = 'default';
 const DATA = { written: 'before the loss', n: '42' };
 
-interface Agent { module: string; base: string }
+interface Agent {
+  module: string;
+  base: string;
+}
 
 async function health(a: Agent): Promise<{ quorumRecovery?: QuorumStatus | null }> {
-  return await (await fetch(`${a.base}/healthz`, { signal: AbortSignal.timeout(2000) })).json() as { quorumRecovery?: QuorumStatus | null };
+  return (await (await fetch(`${a.base}/healthz`, { signal: AbortSignal.timeout(2000) })).json()) as { quorumRecovery?: QuorumStatus | null };
 }
 
 /** The voting members as the member of `module` lists them, each with whether it follows a leader. */
 async function voters(state: BoxState, module: string): Promise<{ names: string[]; leader: boolean }> {
   const g = etcdGateway({ endpoint: `http://${state.addresses[module]}:${state.ports.server.etcdClient}`, timeoutMs: 2000 });
   const [members, status] = await Promise.all([g.memberList(), g.status()]);
-  return { names: members.filter((m) => !m.learner).map((m) => m.name).sort(), leader: status.leaderId !== undefined };
+  return {
+    names: members
+      .filter((m) => !m.learner)
+      .map((m) => m.name)
+      .sort(),
+    leader: status.leaderId !== undefined,
+  };
 }
 
 /** The servers now: the members the first answering live server lists. */
@@ -54,11 +63,14 @@ async function healthyVoters(state: BoxState, alive: string[]): Promise<string[]
 
 /** Waits for the box's 3 voters to be healthy, before anything is killed. */
 async function threeHealthyVoters(state: BoxState, modules: string[]): Promise<string[]> {
-  return eventually(async () => {
-    const v = await healthyVoters(state, modules);
-    expect(v).toHaveLength(3);
-    return v;
-  }, { timeoutMs: 120_000, message: '3 healthy voters before the loss' });
+  return eventually(
+    async () => {
+      const v = await healthyVoters(state, modules);
+      expect(v).toHaveLength(3);
+      return v;
+    },
+    { timeoutMs: 120_000, message: '3 healthy voters before the loss' },
+  );
 }
 
 async function seed(box: Box, spec: string): Promise<void> {
@@ -97,10 +109,13 @@ describe('quorum loss with power drivers: the agents fence, reset and the guardi
   it('recovers from losing 2 of 3 servers by itself, and keeps the data written before', async () => {
     const modules = Object.keys(state.addresses);
     const before = await threeHealthyVoters(state, modules);
-    await eventually(async () => {
-      const d = await box.kc.makeApiClient(AppsV1Api).readNamespacedDeployment({ name: 'keeper', namespace: 'quorum-cell' });
-      expect(d.status?.readyReplicas).toBe(2);
-    }, { timeoutMs: 120_000, message: 'keeper has 2 ready replicas' });
+    await eventually(
+      async () => {
+        const d = await box.kc.makeApiClient(AppsV1Api).readNamespacedDeployment({ name: 'keeper', namespace: 'quorum-cell' });
+        expect(d.status?.readyReplicas).toBe(2);
+      },
+      { timeoutMs: 120_000, message: 'keeper has 2 ready replicas' },
+    );
 
     victims = before.slice(1);
     const survivor = before[0]!;
@@ -108,17 +123,26 @@ describe('quorum loss with power drivers: the agents fence, reset and the guardi
     await Promise.all(victims.map((m) => killModule(box.dir, m)));
 
     const core = box.kc.makeApiClient(CoreV1Api);
-    await eventually(async () => {
-      await core.listNamespacedConfigMap({ namespace: NS });
-    }, { timeoutMs: 150_000, intervalMs: 500, message: 'the API serves again' });
+    await eventually(
+      async () => {
+        await core.listNamespacedConfigMap({ namespace: NS });
+      },
+      { timeoutMs: 150_000, intervalMs: 500, message: 'the API serves again' },
+    );
     const apiBackMs = Date.now() - t0;
 
-    after = await eventually(async () => {
-      const v = await healthyVoters(state, modules.filter((m) => !victims.includes(m)));
-      expect(v).toHaveLength(3);
-      expect(v.filter((m) => victims.includes(m))).toEqual([]);
-      return v;
-    }, { timeoutMs: 240_000, intervalMs: 1000, message: 'back to 3 healthy voters' });
+    after = await eventually(
+      async () => {
+        const v = await healthyVoters(
+          state,
+          modules.filter((m) => !victims.includes(m)),
+        );
+        expect(v).toHaveLength(3);
+        expect(v.filter((m) => victims.includes(m))).toEqual([]);
+        return v;
+      },
+      { timeoutMs: 240_000, intervalMs: 1000, message: 'back to 3 healthy voters' },
+    );
     const restoredMs = Date.now() - t0;
     console.log(`quorum loss: API back after ${(apiBackMs / 1000).toFixed(1)} s, ${after.join(', ')} voters after ${(restoredMs / 1000).toFixed(1)} s`);
 
@@ -127,13 +151,18 @@ describe('quorum loss with power drivers: the agents fence, reset and the guardi
     const s = await health(agents.find((a) => a.module === survivor)!);
     expect(s.quorumRecovery).toMatchObject({ survivor, state: 'reset', fenced: victims });
     const resetAt = Date.parse(s.quorumRecovery!.resetAt!);
-    console.log(`quorum loss: the survivor ${survivor} reset the cluster ${((resetAt - t0) / 1000).toFixed(1)} s after the kill, ${(s.quorumRecovery!.resetAfterMs! / 1000).toFixed(1)} s after it saw the quorum lost`);
+    console.log(
+      `quorum loss: the survivor ${survivor} reset the cluster ${((resetAt - t0) / 1000).toFixed(1)} s after the kill, ${(s.quorumRecovery!.resetAfterMs! / 1000).toFixed(1)} s after it saw the quorum lost`,
+    );
     expect(resetAt).toBeGreaterThan(t0);
     // Once the API is back the agent says so on its Lease too.
-    await eventually(async () => {
-      const lease = await box.kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: agentLeaseName(survivor), namespace: SYSTEM_NAMESPACE });
-      expect(JSON.parse(lease.metadata?.annotations?.[QUORUM_RECOVERY_ANNOTATION] ?? '{}')).toMatchObject({ state: 'reset', survivor });
-    }, { timeoutMs: 30_000, message: 'the recovery on the survivor\'s Lease' });
+    await eventually(
+      async () => {
+        const lease = await box.kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: agentLeaseName(survivor), namespace: SYSTEM_NAMESPACE });
+        expect(JSON.parse(lease.metadata?.annotations?.[QUORUM_RECOVERY_ANNOTATION] ?? '{}')).toMatchObject({ state: 'reset', survivor });
+      },
+      { timeoutMs: 30_000, message: "the recovery on the survivor's Lease" },
+    );
   });
 
   it('the lost servers come back as agents: never a second cluster', async () => {
@@ -142,12 +171,15 @@ describe('quorum loss with power drivers: the agents fence, reset and the guardi
     // second cluster). They must come back as agents, and the voters stay the three of the box.
     await Promise.all(victims.map((m) => reviveModule(box.dir, m)));
     const revived = await agentsOf(box);
-    await eventually(async () => {
-      for (const m of victims) {
-        const h = await health(revived.find((a) => a.module === m)!) as { controlPlane?: { role?: string } | null };
-        expect(h.controlPlane?.role, `${m} is an agent again`).toBe('agent');
-      }
-    }, { timeoutMs: 90_000, intervalMs: 1000, message: 'the revived modules are agents' });
+    await eventually(
+      async () => {
+        for (const m of victims) {
+          const h = (await health(revived.find((a) => a.module === m)!)) as { controlPlane?: { role?: string } | null };
+          expect(h.controlPlane?.role, `${m} is an agent again`).toBe('agent');
+        }
+      },
+      { timeoutMs: 90_000, intervalMs: 1000, message: 'the revived modules are agents' },
+    );
     for (const m of victims) {
       const own = await voters(state, m).catch(() => undefined);
       expect(own, `${m} runs no member of another cluster`).toBeUndefined();
@@ -196,13 +228,19 @@ describe('quorum loss without power drivers: nothing is reset before the safety 
     expect([...seen]).toContain('confirming');
 
     // Then it recovers without a power driver: the survivors are a majority of the modules.
-    await eventually(async () => {
-      const q = (await health(agent)).quorumRecovery;
-      expect(q?.state).toBe('reset');
-    }, { timeoutMs: 120_000, message: 'the survivor resets after the safety period' });
-    await eventually(async () => {
-      await box.kc.makeApiClient(CoreV1Api).listNamespacedConfigMap({ namespace: NS });
-    }, { timeoutMs: 120_000, intervalMs: 500, message: 'the API serves again' });
+    await eventually(
+      async () => {
+        const q = (await health(agent)).quorumRecovery;
+        expect(q?.state).toBe('reset');
+      },
+      { timeoutMs: 120_000, message: 'the survivor resets after the safety period' },
+    );
+    await eventually(
+      async () => {
+        await box.kc.makeApiClient(CoreV1Api).listNamespacedConfigMap({ namespace: NS });
+      },
+      { timeoutMs: 120_000, intervalMs: 500, message: 'the API serves again' },
+    );
     await stillThere(box, 'quorum-unfenced');
   });
 });

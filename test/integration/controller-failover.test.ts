@@ -5,8 +5,18 @@ import { readState } from '../../src/local/box-state.js';
 import { LABELS } from '../../src/contract/labels.js';
 import type { BoxSpec } from '../../src/spec/schema.js';
 import {
-  AgentViews, allReachable, applyFixture, fixture, MODULES, NS, nodeLeaseRenewTime, runController, serviceAccountKubeConfig,
-  SPEC, withUnreachable, type TestController,
+  AgentViews,
+  allReachable,
+  applyFixture,
+  fixture,
+  MODULES,
+  NS,
+  nodeLeaseRenewTime,
+  runController,
+  serviceAccountKubeConfig,
+  SPEC,
+  withUnreachable,
+  type TestController,
 } from './controller-helpers.js';
 import { eventually, startBox, type Box } from './harness.js';
 import { OUT_OF_SERVICE_TAINT } from '../../src/contract/taints.js';
@@ -32,10 +42,10 @@ describe('edgebox controller: detection, fencing, release, rejoin', () => {
   const tainted = (n: V1Node) => (n.spec?.taints ?? []).some((t) => t.key === OUT_OF_SERVICE_TAINT.key);
   const motorPods = async () => (await core.listNamespacedPod({ namespace: NS, labelSelector: `${LABELS.workload}=motor` })).items;
   const ready = (p: V1Pod) => (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
-  const edgeboxEvents = async (): Promise<CoreV1Event[]> => [
-    ...(await core.listNamespacedEvent({ namespace: 'default' })).items,
-    ...(await core.listNamespacedEvent({ namespace: NS })).items,
-  ].filter((e) => e.source?.component === 'edgebox-controller');
+  const edgeboxEvents = async (): Promise<CoreV1Event[]> =>
+    [...(await core.listNamespacedEvent({ namespace: 'default' })).items, ...(await core.listNamespacedEvent({ namespace: NS })).items].filter(
+      (e) => e.source?.component === 'edgebox-controller',
+    );
   /** Nothing the controller owns changes on any node for `ms`: no taint, no bookkeeping, no Event. */
   const quietFor = async (ms: number) => {
     const deadline = Date.now() + ms;
@@ -55,11 +65,14 @@ describe('edgebox controller: detection, fencing, release, rejoin', () => {
     spec = await fixture();
     core = box.kc.makeApiClient(CoreV1Api);
     await applyFixture(box, spec);
-    const pod = await eventually(async () => {
-      const p = (await motorPods()).find((x) => ready(x) && !x.metadata?.deletionTimestamp);
-      expect(p).toBeTruthy();
-      return p!;
-    }, { timeoutMs: 60_000, message: 'motor Ready' });
+    const pod = await eventually(
+      async () => {
+        const p = (await motorPods()).find((x) => ready(x) && !x.metadata?.deletionTimestamp);
+        expect(p).toBeTruthy();
+        return p!;
+      },
+      { timeoutMs: 60_000, message: 'motor Ready' },
+    );
     victim = pod.spec!.nodeName!;
     motorUid = pod.metadata!.uid!;
     survivor = victim === 'c1' ? 'c2' : 'c1';
@@ -76,10 +89,22 @@ describe('edgebox controller: detection, fencing, release, rejoin', () => {
   });
 
   it('a converged box: the status lists every module healthy and nothing is done', async () => {
-    await eventually(async () => {
-      const eb = await box.kc.makeApiClient(CustomObjectsApi).getClusterCustomObject({ group: 'edgebox.dev', version: 'v1alpha1', plural: 'edgeboxes', name: spec.metadata.name }) as { status?: { modules?: { name: string; health: string; role: string }[] } };
-      expect(eb.status?.modules?.map((m) => `${m.name}:${m.health}:${m.role}`)).toEqual(['c1:Healthy:server', 'c2:Healthy:agent', 'c3:Healthy:agent', 'c4:Healthy:agent']);
-    }, { timeoutMs: 15_000, message: 'EdgeBox status.modules' });
+    await eventually(
+      async () => {
+        const eb = (await box.kc
+          .makeApiClient(CustomObjectsApi)
+          .getClusterCustomObject({ group: 'edgebox.dev', version: 'v1alpha1', plural: 'edgeboxes', name: spec.metadata.name })) as {
+          status?: { modules?: { name: string; health: string; role: string }[] };
+        };
+        expect(eb.status?.modules?.map((m) => `${m.name}:${m.health}:${m.role}`)).toEqual([
+          'c1:Healthy:server',
+          'c2:Healthy:agent',
+          'c3:Healthy:agent',
+          'c4:Healthy:agent',
+        ]);
+      },
+      { timeoutMs: 15_000, message: 'EdgeBox status.modules' },
+    );
     await quietFor(1500);
   });
 
@@ -109,12 +134,15 @@ describe('edgebox controller: detection, fencing, release, rejoin', () => {
     for (const m of witnesses) await views.set(m, withUnreachable(m, victim, lastSeen));
     const start = Date.now();
 
-    const fencedNode = await eventually(async () => {
-      const n = await node(victim);
-      expect(tainted(n)).toBe(true);
-      expect(n.metadata?.annotations?.[FENCE_ANNOTATIONS.fenceMethod]).toBe('power');
-      return n;
-    }, { timeoutMs: 10_000, intervalMs: 100, message: `${victim} fenced` });
+    const fencedNode = await eventually(
+      async () => {
+        const n = await node(victim);
+        expect(tainted(n)).toBe(true);
+        expect(n.metadata?.annotations?.[FENCE_ANNOTATIONS.fenceMethod]).toBe('power');
+        return n;
+      },
+      { timeoutMs: 10_000, intervalMs: 100, message: `${victim} fenced` },
+    );
     console.info(`quorum views -> ${victim} fenced in ${Date.now() - start} ms`);
     expect(fencedNode.spec?.taints).toContainEqual(expect.objectContaining({ ...OUT_OF_SERVICE_TAINT }));
     expect(fencedNode.metadata?.annotations?.[FENCE_ANNOTATIONS.fenceCount]).toBe('1');
@@ -123,37 +151,56 @@ describe('edgebox controller: detection, fencing, release, rejoin', () => {
 
     // The old pod was force-deleted (gone, not Terminating), and the real ReplicaSet
     // controller and scheduler placed the replacement on the other capable module.
-    const replacement = await eventually(async () => {
-      const pods = await motorPods();
-      expect(pods.map((p) => p.metadata?.uid)).not.toContain(motorUid);
-      const p = pods.find((x) => ready(x) && !x.metadata?.deletionTimestamp);
-      expect(p?.spec?.nodeName).toBe(survivor);
-      return p!;
-    }, { timeoutMs: 30_000, intervalMs: 100, message: `motor Ready on ${survivor}` });
+    const replacement = await eventually(
+      async () => {
+        const pods = await motorPods();
+        expect(pods.map((p) => p.metadata?.uid)).not.toContain(motorUid);
+        const p = pods.find((x) => ready(x) && !x.metadata?.deletionTimestamp);
+        expect(p?.spec?.nodeName).toBe(survivor);
+        return p!;
+      },
+      { timeoutMs: 30_000, intervalMs: 100, message: `motor Ready on ${survivor}` },
+    );
     console.info(`quorum views -> motor Ready on ${replacement.spec?.nodeName} in ${Date.now() - start} ms`);
 
-    const reasons = await eventually(async () => {
-      const events = await edgeboxEvents();
-      const r = events.map((e) => `${e.involvedObject.kind}/${e.involvedObject.name} ${e.reason}`);
-      expect(r).toEqual(expect.arrayContaining([
-        `Node/${victim} ModuleFailed`, `Node/${victim} ModuleFenced`, `Node/${victim} PodsReleased`, 'Deployment/motor PodsReleased',
-      ]));
-      return r;
-    }, { timeoutMs: 10_000, message: 'Events on the node and the Deployment' });
+    const reasons = await eventually(
+      async () => {
+        const events = await edgeboxEvents();
+        const r = events.map((e) => `${e.involvedObject.kind}/${e.involvedObject.name} ${e.reason}`);
+        expect(r).toEqual(
+          expect.arrayContaining([
+            `Node/${victim} ModuleFailed`,
+            `Node/${victim} ModuleFenced`,
+            `Node/${victim} PodsReleased`,
+            'Deployment/motor PodsReleased',
+          ]),
+        );
+        return r;
+      },
+      { timeoutMs: 10_000, message: 'Events on the node and the Deployment' },
+    );
     // Each transition is reported once.
     expect(reasons.filter((r) => r.endsWith('ModuleFailed'))).toHaveLength(1);
     expect(reasons.filter((r) => r.endsWith('ModuleFenced'))).toHaveLength(1);
 
-    await eventually(async () => {
-      const eb = await box.kc.makeApiClient(CustomObjectsApi).getClusterCustomObject({ group: 'edgebox.dev', version: 'v1alpha1', plural: 'edgeboxes', name: spec.metadata.name }) as {
-        status?: { modules?: { name: string; health: string; unreachableBy: string[] }[]; failovers?: { module: string; method: string; witnesses: string[]; releasedAt?: string; readyAt?: string; durations: Record<string, number> }[] };
-      };
-      expect(eb.status?.modules?.find((m) => m.name === victim)).toMatchObject({ health: 'Fenced', unreachableBy: witnesses });
-      const f = eb.status?.failovers?.find((x) => x.module === victim);
-      expect(f).toMatchObject({ method: 'power', witnesses });
-      expect(f?.readyAt).toBeTruthy();
-      expect(f?.durations.total).toBeGreaterThan(0);
-    }, { timeoutMs: 15_000, message: 'the failover in the EdgeBox status' });
+    await eventually(
+      async () => {
+        const eb = (await box.kc
+          .makeApiClient(CustomObjectsApi)
+          .getClusterCustomObject({ group: 'edgebox.dev', version: 'v1alpha1', plural: 'edgeboxes', name: spec.metadata.name })) as {
+          status?: {
+            modules?: { name: string; health: string; unreachableBy: string[] }[];
+            failovers?: { module: string; method: string; witnesses: string[]; releasedAt?: string; readyAt?: string; durations: Record<string, number> }[];
+          };
+        };
+        expect(eb.status?.modules?.find((m) => m.name === victim)).toMatchObject({ health: 'Fenced', unreachableBy: witnesses });
+        const f = eb.status?.failovers?.find((x) => x.module === victim);
+        expect(f).toMatchObject({ method: 'power', witnesses });
+        expect(f?.readyAt).toBeTruthy();
+        expect(f?.durations.total).toBeGreaterThan(0);
+      },
+      { timeoutMs: 15_000, message: 'the failover in the EdgeBox status' },
+    );
 
     const metrics = await (await fetch(`http://127.0.0.1:${controller.running.metricsPort}/metrics`)).text();
     expect(metrics).toMatch(/^edgebox_detections_total 1$/m);
@@ -165,11 +212,14 @@ describe('edgebox controller: detection, fencing, release, rejoin', () => {
   it('the module comes back: after the settle period the taint goes and it rejoins', async () => {
     await reviveModule(box.dir, victim);
     for (const m of MODULES) await views.set(m, allReachable(m));
-    const n = await eventually(async () => {
-      const x = await node(victim);
-      expect(tainted(x)).toBe(false);
-      return x;
-    }, { timeoutMs: 30_000, intervalMs: 200, message: `${victim} rejoined` });
+    const n = await eventually(
+      async () => {
+        const x = await node(victim);
+        expect(tainted(x)).toBe(false);
+        return x;
+      },
+      { timeoutMs: 30_000, intervalMs: 200, message: `${victim} rejoined` },
+    );
     expect(n.metadata?.annotations?.[FENCE_ANNOTATIONS.fenceMethod]).toBeUndefined();
     expect(n.metadata?.annotations?.[FENCE_ANNOTATIONS.fenceCount]).toBe('1');
     expect((await edgeboxEvents()).map((e) => e.reason)).toContain('ModuleRejoined');

@@ -36,7 +36,9 @@ export async function applyFixture(box: Box, spec: BoxSpec): Promise<void> {
 export async function serviceAccountKubeConfig(admin: KubeConfig): Promise<KubeConfig> {
   const core = admin.makeApiClient(CoreV1Api);
   const req = await core.createNamespacedServiceAccountToken({
-    name: CONTROLLER_NAME, namespace: SYSTEM_NAMESPACE, body: { spec: { audiences: [], expirationSeconds: 3600 } },
+    name: CONTROLLER_NAME,
+    namespace: SYSTEM_NAMESPACE,
+    body: { spec: { audiences: [], expirationSeconds: 3600 } },
   });
   const cluster = admin.getCurrentCluster()!;
   const kc = new KubeConfig();
@@ -56,9 +58,14 @@ export interface TestController {
 
 export async function runController(kc: KubeConfig, spec: BoxSpec, o: { id: string; localDir: string }): Promise<TestController> {
   const logs: TestController['logs'] = [];
-  const drivers = await powerDrivers(spec.spec.modules.flatMap((m) => (m.power ? [m.power] : [])), { localDir: o.localDir });
+  const drivers = await powerDrivers(
+    spec.spec.modules.flatMap((m) => (m.power ? [m.power] : [])),
+    { localDir: o.localDir },
+  );
   const running = await startController({
-    kc, box: spec, id: o.id,
+    kc,
+    box: spec,
+    id: o.id,
     log: (level, msg, fields = {}) => logs.push({ level, msg, ...fields }),
     ...(drivers ? { drivers } : {}),
     metrics: { host: '127.0.0.1', port: 0 },
@@ -77,7 +84,10 @@ export class AgentViews {
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
 
-  constructor(kc: KubeConfig, private readonly box: string) {
+  constructor(
+    kc: KubeConfig,
+    private readonly box: string,
+  ) {
     this.api = kc.makeApiClient(CoordinationV1Api);
   }
 
@@ -102,18 +112,22 @@ export class AgentViews {
   }
 
   private flush(): Promise<void> {
-    this.writing = this.writing.then(async () => {
-      for (const [module, view] of this.views) await this.write(module, view);
-    }).catch(() => undefined);
+    this.writing = this.writing
+      .then(async () => {
+        for (const [module, view] of this.views) await this.write(module, view);
+      })
+      .catch(() => undefined);
     return this.writing;
   }
 
   private async write(module: string, view: PeerView): Promise<void> {
     const name = agentLeaseName(module);
-    const current = this.cached.get(module) ?? await this.api.readNamespacedLease({ name, namespace: SYSTEM_NAMESPACE }).catch((e: unknown) => {
-      if (e instanceof ApiException && e.code === 404) return undefined;
-      throw e;
-    });
+    const current =
+      this.cached.get(module) ??
+      (await this.api.readNamespacedLease({ name, namespace: SYSTEM_NAMESPACE }).catch((e: unknown) => {
+        if (e instanceof ApiException && e.code === 404) return undefined;
+        throw e;
+      }));
     const body = leaseWithView(current ? JSON.parse(JSON.stringify(current)) : undefined, { box: this.box, module, view, wallNow: Date.now() }) as V1Lease;
     try {
       const written = current
@@ -129,7 +143,9 @@ export class AgentViews {
 
 /** Every module's view of its peers: all reachable, last heard just now. */
 export function allReachable(module: string, now = Date.now()): PeerView {
-  return Object.fromEntries(MODULES.filter((m) => m !== module).map((m) => [m, { reachable: true, lastSeen: new Date(now - 50).toISOString(), suspicion: 0.25 }]));
+  return Object.fromEntries(
+    MODULES.filter((m) => m !== module).map((m) => [m, { reachable: true, lastSeen: new Date(now - 50).toISOString(), suspicion: 0.25 }]),
+  );
 }
 
 /** `module`'s view with `peer` unreachable since `lastSeen`. */

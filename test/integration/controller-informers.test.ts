@@ -27,7 +27,8 @@ describe('controller informers across an API server restart', () => {
     for (const m of MODULES) await views.set(m, allReachable(m));
     views.start();
     informers = new BoxInformers({
-      kc: box.kc, box: spec.metadata.name,
+      kc: box.kc,
+      box: spec.metadata.name,
       log: (level, msg, fields = {}) => logs.push({ level, msg, ...fields }),
       timings: { retryInitialMs: 200, retryMaxMs: 2000, silenceMs: 15_000 },
       onChange: () => {
@@ -46,12 +47,15 @@ describe('controller informers across an API server restart', () => {
   });
 
   it('lists everything once synced', async () => {
-    const view = await eventually(async () => {
-      const v = informers.snapshot();
-      expect(v?.nodes.map((n) => n.name).sort()).toEqual(MODULES);
-      expect(v?.views.map((x) => x.module).sort()).toEqual(MODULES);
-      return v!;
-    }, { timeoutMs: 15_000, message: 'informers synced' });
+    const view = await eventually(
+      async () => {
+        const v = informers.snapshot();
+        expect(v?.nodes.map((n) => n.name).sort()).toEqual(MODULES);
+        expect(v?.views.map((x) => x.module).sort()).toEqual(MODULES);
+        return v!;
+      },
+      { timeoutMs: 15_000, message: 'informers synced' },
+    );
     expect(view.nodeLeases.map((l) => l.node).sort()).toEqual(MODULES);
     expect(view.views.find((v) => v.module === 'c1')?.peers.c2).toMatchObject({ reachable: true });
     expect(informers.lists).toEqual({ nodes: 1, nodeLeases: 1, agentLeases: 1, pods: 1 });
@@ -62,10 +66,13 @@ describe('controller informers across an API server restart', () => {
     await restartComponent(box.dir, 'kube-apiserver', { downForMs: 3000 });
     // A change made after the restart must show up: the informers watch again.
     await box.kc.makeApiClient(CoreV1Api).patchNode({ name: 'c3', body: [{ op: 'add', path: '/metadata/labels/it-marker', value: 'after-restart' }] });
-    await eventually(async () => {
-      expect(informers.synced).toBe(true);
-      expect(informers.snapshot()?.nodes.find((n) => n.name === 'c3')?.labels['it-marker']).toBe('after-restart');
-    }, { timeoutMs: 30_000, message: 'informers current after the restart' });
+    await eventually(
+      async () => {
+        expect(informers.synced).toBe(true);
+        expect(informers.snapshot()?.nodes.find((n) => n.name === 'c3')?.labels['it-marker']).toBe('after-restart');
+      },
+      { timeoutMs: 30_000, message: 'informers current after the restart' },
+    );
     expect(syncedLog).toEqual([true, false, true]);
     // Each informer listed again (client-node alone would have stopped for good).
     for (const [name, n] of Object.entries(informers.lists)) expect(n, name).toBeGreaterThanOrEqual(2);
@@ -73,7 +80,9 @@ describe('controller informers across an API server restart', () => {
     // The controller paused while its informers were down, and decides again now.
     const paused = controller.logs.findIndex((l) => l.msg === 'not deciding' && String(l.why).startsWith('the informers are not synced'));
     expect(paused).toBeGreaterThanOrEqual(0);
-    await eventually(async () => expect(controller.logs.slice(paused).some((l) => l.msg === 'deciding again')).toBe(true),
-      { timeoutMs: 15_000, message: 'the controller decides again' });
+    await eventually(async () => expect(controller.logs.slice(paused).some((l) => l.msg === 'deciding again')).toBe(true), {
+      timeoutMs: 15_000,
+      message: 'the controller decides again',
+    });
   });
 });

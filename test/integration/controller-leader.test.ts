@@ -33,8 +33,24 @@ describe('edgebox controller: leader election between two processes', () => {
   async function launch(id: string): Promise<void> {
     const [metricsPort] = await freePorts(1);
     const log = createWriteStream(join(box.dir, `${id}.log`));
-    const child = spawn(process.execPath, [join(ROOT, 'bin/edgebox.js'), 'controller', '--spec', SPEC, '--kubeconfig', box.kubeconfigPath,
-      '--id', id, '--metrics-port', String(metricsPort), '--local-dir', box.dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [
+        join(ROOT, 'bin/edgebox.js'),
+        'controller',
+        '--spec',
+        SPEC,
+        '--kubeconfig',
+        box.kubeconfigPath,
+        '--id',
+        id,
+        '--metrics-port',
+        String(metricsPort),
+        '--local-dir',
+        box.dir,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     child.stdout!.pipe(log);
     child.stderr!.pipe(log);
     procs.set(id, { child, metricsPort: metricsPort! });
@@ -61,28 +77,49 @@ describe('edgebox controller: leader election between two processes', () => {
   });
 
   it('exactly one of the two leads, and only it acts', async () => {
-    const leader = await eventually(async () => {
-      const s = await holder();
-      expect(['c-a', 'c-b']).toContain(s?.holderIdentity);
-      return s!.holderIdentity!;
-    }, { timeoutMs: 15_000, message: 'a leader' });
+    const leader = await eventually(
+      async () => {
+        const s = await holder();
+        expect(['c-a', 'c-b']).toContain(s?.holderIdentity);
+        return s!.holderIdentity!;
+      },
+      { timeoutMs: 15_000, message: 'a leader' },
+    );
     const standby = leader === 'c-a' ? 'c-b' : 'c-a';
-    await eventually(async () => {
-      expect(await leaderGauge(leader)).toBe('1');
-      expect(await leaderGauge(standby)).toBe('0');
-    }, { timeoutMs: 5000, message: 'leader gauges' });
+    await eventually(
+      async () => {
+        expect(await leaderGauge(leader)).toBe('1');
+        expect(await leaderGauge(standby)).toBe('0');
+      },
+      { timeoutMs: 5000, message: 'leader gauges' },
+    );
     // Something to do: a module that is healthy but carries a stale detection (as if a previous
     // leader had detected it). The leader cancels it, once, and the Event names it.
     const core = box.kc.makeApiClient(CoreV1Api);
-    await core.patchNode({ name: 'c4', body: [{ op: 'add', path: `/metadata/annotations/${FENCE_ANNOTATIONS.failover.replace('/', '~1')}`, value: JSON.stringify({ detectedAt: new Date().toISOString() }) }] });
-    await eventually(async () => {
-      expect((await core.readNode({ name: 'c4' })).metadata?.annotations?.[FENCE_ANNOTATIONS.failover]).toBeUndefined();
-    }, { timeoutMs: 10_000, message: 'the stale detection cancelled' });
+    await core.patchNode({
+      name: 'c4',
+      body: [
+        {
+          op: 'add',
+          path: `/metadata/annotations/${FENCE_ANNOTATIONS.failover.replace('/', '~1')}`,
+          value: JSON.stringify({ detectedAt: new Date().toISOString() }),
+        },
+      ],
+    });
+    await eventually(
+      async () => {
+        expect((await core.readNode({ name: 'c4' })).metadata?.annotations?.[FENCE_ANNOTATIONS.failover]).toBeUndefined();
+      },
+      { timeoutMs: 10_000, message: 'the stale detection cancelled' },
+    );
     // The Event is written after the patch the test saw.
-    await eventually(async () => {
-      const events = (await core.listNamespacedEvent({ namespace: 'default' })).items.filter((e) => e.reason === 'ModuleRecovered');
-      expect(events.map((e) => e.reportingInstance)).toEqual([leader]);
-    }, { timeoutMs: 5000, message: 'one ModuleRecovered Event, from the leader' });
+    await eventually(
+      async () => {
+        const events = (await core.listNamespacedEvent({ namespace: 'default' })).items.filter((e) => e.reason === 'ModuleRecovered');
+        expect(events.map((e) => e.reportingInstance)).toEqual([leader]);
+      },
+      { timeoutMs: 5000, message: 'one ModuleRecovered Event, from the leader' },
+    );
   });
 
   it('SIGKILL of the leader: the standby takes over within about 5 s', async () => {
@@ -92,11 +129,14 @@ describe('edgebox controller: leader election between two processes', () => {
     const killedAt = Date.now();
     child.kill('SIGKILL');
     await exited(child);
-    const took = await eventually(async () => {
-      const s = await holder();
-      expect(s?.holderIdentity).toBe(standby);
-      return Date.now() - killedAt;
-    }, { timeoutMs: 15_000, intervalMs: 100, message: `${standby} takes over` });
+    const took = await eventually(
+      async () => {
+        const s = await holder();
+        expect(s?.holderIdentity).toBe(standby);
+        return Date.now() - killedAt;
+      },
+      { timeoutMs: 15_000, intervalMs: 100, message: `${standby} takes over` },
+    );
     console.info(`leader killed -> ${standby} leads after ${took} ms`);
     expect(took).toBeLessThan(6000);
     // The lease was 4 s: not before it ran out.
@@ -114,10 +154,13 @@ describe('edgebox controller: leader election between two processes', () => {
     child.kill('SIGTERM');
     await exited(child);
     expect(child.exitCode).toBe(0);
-    const took = await eventually(async () => {
-      expect((await holder())?.holderIdentity).toBe(other);
-      return Date.now() - stoppedAt;
-    }, { timeoutMs: 10_000, intervalMs: 100, message: `${other} takes over` });
+    const took = await eventually(
+      async () => {
+        expect((await holder())?.holderIdentity).toBe(other);
+        return Date.now() - stoppedAt;
+      },
+      { timeoutMs: 10_000, intervalMs: 100, message: `${other} takes over` },
+    );
     console.info(`leader stopped -> ${other} leads after ${took} ms`);
     expect(took).toBeLessThan(3000);
   });

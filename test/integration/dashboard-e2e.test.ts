@@ -39,8 +39,11 @@ describe('edgebox dashboard on a local box', () => {
     box = await startBox(SPEC, { timings: 'tuned', withAgents: true, withController: true, controlPlane: 'single' });
     await applyBox({ box: spec, cluster: new Cluster(box.kc) });
     for (const w of ['detector-a', 'motor-controller']) {
-      await eventually(async () => expect((await workloadPods(box.kc, NS, w)).map((p) => p.phase)).toEqual(['Running']),
-        { timeoutMs: 60_000, intervalMs: 500, message: `${w} Running` });
+      await eventually(async () => expect((await workloadPods(box.kc, NS, w)).map((p) => p.phase)).toEqual(['Running']), {
+        timeoutMs: 60_000,
+        intervalMs: 500,
+        message: `${w} Running`,
+      });
     }
     dashboard = await startDashboardCli(['--local-dir', box.dir]);
     chromium = await launchChromium();
@@ -66,10 +69,12 @@ describe('edgebox dashboard on a local box', () => {
     const focused: string[] = [];
     for (let i = 0; i < 5; i++) {
       await page.keyboard.press('Tab');
-      focused.push(await page.evaluate(() => {
-        const el = document.activeElement as HTMLElement;
-        return el.tagName === 'INPUT' ? `input#${el.id}` : el.textContent ?? '';
-      }));
+      focused.push(
+        await page.evaluate(() => {
+          const el = document.activeElement as HTMLElement;
+          return el.tagName === 'INPUT' ? `input#${el.id}` : (el.textContent ?? '');
+        }),
+      );
     }
     expect(focused).toEqual(['Skip to content', 'input#token-input', 'Box', 'Workloads', 'Timeline']);
     expect(await page.getByRole('link', { name: 'Box' }).getAttribute('aria-current')).toBe('page');
@@ -107,17 +112,23 @@ describe('edgebox dashboard on a local box', () => {
     for (let i = 0; i < 5; i++) {
       const text = `probe=p${i}-${Date.now()}`;
       // The page records when the label appears; the server records when the watch event arrived.
-      const seen = page.evaluate((want) => new Promise<number>((done) => {
-        const observer = new MutationObserver(() => {
-          if (document.querySelector('[data-module="net-1"] .labels')?.textContent?.includes(want)) {
-            observer.disconnect();
-            done(Date.now());
-          }
-        });
-        observer.observe(document.body, { subtree: true, childList: true, characterData: true });
-      }), text);
-      const patched = await core.patchNode({ name: 'net-1', body: { metadata: { labels: { probe: text.split('=')[1] } } } },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+      const seen = page.evaluate(
+        (want) =>
+          new Promise<number>((done) => {
+            const observer = new MutationObserver(() => {
+              if (document.querySelector('[data-module="net-1"] .labels')?.textContent?.includes(want)) {
+                observer.disconnect();
+                done(Date.now());
+              }
+            });
+            observer.observe(document.body, { subtree: true, childList: true, characterData: true });
+          }),
+        text,
+      );
+      const patched = await core.patchNode(
+        { name: 'net-1', body: { metadata: { labels: { probe: text.split('=')[1] } } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
       const shownAt = await seen;
       const log = await api<WatchRecord[]>('api/watch-log');
       // resourceVersion is opaque: compared for equality only.

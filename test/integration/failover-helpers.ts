@@ -42,39 +42,54 @@ export async function applyFixture(box: Box): Promise<void> {
 /** The workload's one Ready, not terminating pod. */
 export async function readyPod(kc: KubeConfig, workload: string, opts: { timeoutMs: number; notOn?: string; notUid?: string }): Promise<PodRef> {
   const core = kc.makeApiClient(CoreV1Api);
-  return eventually(async () => {
-    const pods = (await core.listNamespacedPod({ namespace: NS, labelSelector: `${LABELS.workload}=${workload}` })).items;
-    const ready = pods.filter((p) => isReady(p) && !p.metadata?.deletionTimestamp && p.spec?.nodeName !== opts.notOn && p.metadata?.uid !== opts.notUid);
-    expect(ready.map((p) => p.metadata?.name), `${workload}: ${pods.map((p) => `${p.metadata?.name}@${p.spec?.nodeName}`).join(', ')}`).toHaveLength(1);
-    const p = ready[0]!;
-    return { name: p.metadata!.name!, uid: p.metadata!.uid!, node: p.spec!.nodeName! };
-  }, { timeoutMs: opts.timeoutMs, intervalMs: 100, message: `a Ready pod of ${workload}${opts.notOn ? ` off ${opts.notOn}` : ''}` });
+  return eventually(
+    async () => {
+      const pods = (await core.listNamespacedPod({ namespace: NS, labelSelector: `${LABELS.workload}=${workload}` })).items;
+      const ready = pods.filter((p) => isReady(p) && !p.metadata?.deletionTimestamp && p.spec?.nodeName !== opts.notOn && p.metadata?.uid !== opts.notUid);
+      expect(
+        ready.map((p) => p.metadata?.name),
+        `${workload}: ${pods.map((p) => `${p.metadata?.name}@${p.spec?.nodeName}`).join(', ')}`,
+      ).toHaveLength(1);
+      const p = ready[0]!;
+      return { name: p.metadata!.name!, uid: p.metadata!.uid!, node: p.spec!.nodeName! };
+    },
+    { timeoutMs: opts.timeoutMs, intervalMs: 100, message: `a Ready pod of ${workload}${opts.notOn ? ` off ${opts.notOn}` : ''}` },
+  );
 }
 
 /** The module that fails over, once the controller fenced it with the out-of-service taint. */
 export async function fencedTaint(kc: KubeConfig, node: string, timeoutMs: number): Promise<{ timeAdded: number }> {
   const core = kc.makeApiClient(CoreV1Api);
-  return eventually(async () => {
-    const t = outOfService(await core.readNode({ name: node }));
-    expect(t, `${OUT_OF_SERVICE} on ${node}`).toBeTruthy();
-    return { timeAdded: new Date(t!.timeAdded ?? 0).getTime() };
-  }, { timeoutMs, intervalMs: 100, message: `${node} fenced (${OUT_OF_SERVICE} taint)` });
+  return eventually(
+    async () => {
+      const t = outOfService(await core.readNode({ name: node }));
+      expect(t, `${OUT_OF_SERVICE} on ${node}`).toBeTruthy();
+      return { timeAdded: new Date(t!.timeAdded ?? 0).getTime() };
+    },
+    { timeoutMs, intervalMs: 100, message: `${node} fenced (${OUT_OF_SERVICE} taint)` },
+  );
 }
 
 /** After a revive: the taint is gone and the node Ready again; returns when that was seen. */
 export async function rejoined(kc: KubeConfig, node: string, timeoutMs: number): Promise<number> {
   const core = kc.makeApiClient(CoreV1Api);
-  await eventually(async () => {
-    const n = await core.readNode({ name: node });
-    expect(outOfService(n), `${OUT_OF_SERVICE} still on ${node}`).toBeUndefined();
-    expect(n.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
-  }, { timeoutMs, intervalMs: 100, message: `${node} rejoined (taint removed, Ready)` });
+  await eventually(
+    async () => {
+      const n = await core.readNode({ name: node });
+      expect(outOfService(n), `${OUT_OF_SERVICE} still on ${node}`).toBeUndefined();
+      expect(n.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+    },
+    { timeoutMs, intervalMs: 100, message: `${node} rejoined (taint removed, Ready)` },
+  );
   return Date.now();
 }
 
 /** Which controller holds the leader Lease (`edgebox-system/edgebox-controller`). */
 export async function leader(kc: KubeConfig): Promise<string | undefined> {
-  const lease = await kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ namespace: 'edgebox-system', name: 'edgebox-controller' }).catch(() => undefined);
+  const lease = await kc
+    .makeApiClient(CoordinationV1Api)
+    .readNamespacedLease({ namespace: 'edgebox-system', name: 'edgebox-controller' })
+    .catch(() => undefined);
   return lease?.spec?.holderIdentity ?? undefined;
 }
 
@@ -96,12 +111,22 @@ export interface PodEvent {
  */
 export async function watchPods(kc: KubeConfig, workload: string): Promise<{ events: PodEvent[]; stop: () => void }> {
   const events: PodEvent[] = [];
-  const req = await new Watch(kc).watch(`/api/v1/namespaces/${NS}/pods`, { labelSelector: `${LABELS.workload}=${workload}` }, (type, p: V1Pod) => {
-    events.push({
-      type, name: p.metadata?.name ?? '', uid: p.metadata?.uid ?? '', ready: isReady(p), terminating: Boolean(p.metadata?.deletionTimestamp), at: Date.now(),
-      ...(p.spec?.nodeName ? { node: p.spec.nodeName } : {}),
-    });
-  }, () => {});
+  const req = await new Watch(kc).watch(
+    `/api/v1/namespaces/${NS}/pods`,
+    { labelSelector: `${LABELS.workload}=${workload}` },
+    (type, p: V1Pod) => {
+      events.push({
+        type,
+        name: p.metadata?.name ?? '',
+        uid: p.metadata?.uid ?? '',
+        ready: isReady(p),
+        terminating: Boolean(p.metadata?.deletionTimestamp),
+        at: Date.now(),
+        ...(p.spec?.nodeName ? { node: p.spec.nodeName } : {}),
+      });
+    },
+    () => {},
+  );
   // The initial ADDED events prove the watch is open before the caller acts.
   await eventually(async () => expect(events.length).toBeGreaterThan(0), { timeoutMs: 10_000, message: `the pod watch of ${workload}` });
   return { events, stop: () => req.abort() };

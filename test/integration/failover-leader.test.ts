@@ -26,12 +26,15 @@ describe('controller leader failover', () => {
 
   /** The leader, once one other than `not` holds the Lease (the dead leader's Lease must expire first). */
   async function currentLeader(not?: string): Promise<string> {
-    return eventually(async () => {
-      const id = await leader(box.kc);
-      expect(id).toMatch(/^controller-\d$/);
-      expect(id).not.toBe(not);
-      return id!;
-    }, { timeoutMs: 30_000, message: `a controller${not ? ` other than ${not}` : ''} holds the leader Lease` });
+    return eventually(
+      async () => {
+        const id = await leader(box.kc);
+        expect(id).toMatch(/^controller-\d$/);
+        expect(id).not.toBe(not);
+        return id!;
+      },
+      { timeoutMs: 30_000, message: `a controller${not ? ` other than ${not}` : ''} holds the leader Lease` },
+    );
   }
 
   it.each([

@@ -47,10 +47,13 @@ describe('no false fencing', () => {
       // The partition is real: the peer's agent reports the module unreachable (and vice versa)...
       const agents = (await readState(box.dir))!.agents!;
       const peerAgent = agents.find((a) => a.module === peer)!;
-      await eventually(async () => {
-        const view = await (await fetch(`http://${peerAgent.address}:${peerAgent.httpPort}/peers`)).json() as Record<string, { reachable: boolean }>;
-        expect(view[motor.node]?.reachable).toBe(false);
-      }, { timeoutMs: detectionMs * 4 + 2000, message: `${peer}'s agent reports ${motor.node} unreachable` });
+      await eventually(
+        async () => {
+          const view = (await (await fetch(`http://${peerAgent.address}:${peerAgent.httpPort}/peers`)).json()) as Record<string, { reachable: boolean }>;
+          expect(view[motor.node]?.reachable).toBe(false);
+        },
+        { timeoutMs: detectionMs * 4 + 2000, message: `${peer}'s agent reports ${motor.node} unreachable` },
+      );
       // ...and yet, well past detection, fencing and failover time, nothing is fenced.
       await neverFenced(Math.max(10_000, detectionMs * 20), uids);
       console.info(`${motor.node} cut off from ${peer} for ${seconds(Math.max(10_000, detectionMs * 20))}: not fenced, pods untouched`);

@@ -55,10 +55,13 @@ describe('failover of a critical Deployment, a StatefulSet and a singleton', () 
       // taint's own eviction may have marked it Terminating a moment before; a singleton, which
       // tolerates the taint, is held until the module could have fenced itself).
       const fence = await fencedTaint(box.kc, before.node, 5_000);
-      await eventually(async () => {
-        const old = await core.readNamespacedPod({ name: before.name, namespace: NS }).catch(() => undefined);
-        expect(old?.metadata?.uid, 'the old pod is deleted').not.toBe(before.uid);
-      }, { timeoutMs: 5_000 + (workload === 'motor' ? selfFenceMs : 0), message: `${before.name} deleted` });
+      await eventually(
+        async () => {
+          const old = await core.readNamespacedPod({ name: before.name, namespace: NS }).catch(() => undefined);
+          expect(old?.metadata?.uid, 'the old pod is deleted').not.toBe(before.uid);
+        },
+        { timeoutMs: 5_000 + (workload === 'motor' ? selfFenceMs : 0), message: `${before.name} deleted` },
+      );
 
       // The replacement was created only once the module was fenced, and (one watch stream,
       // so in order) only after the old pod was deleted or terminating: never two live copies.

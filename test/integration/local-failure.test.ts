@@ -34,11 +34,14 @@ describe('edgebox local kill / revive / down', () => {
         spec: { nodeSelector: { [capabilityLabel('can')]: 'true' }, containers: [{ name: 'c', image: 'ghcr.io/example/motor-controller:2.3' }] },
       },
     });
-    victim = await eventually(async () => {
-      const p = await core.readNamespacedPod({ name: 'motor', namespace: 'default' });
-      expect(p.status?.phase).toBe('Running');
-      return p.spec!.nodeName!;
-    }, { timeoutMs: 30_000, message: 'pod motor Running' });
+    victim = await eventually(
+      async () => {
+        const p = await core.readNamespacedPod({ name: 'motor', namespace: 'default' });
+        expect(p.status?.phase).toBe('Running');
+        return p.spec!.nodeName!;
+      },
+      { timeoutMs: 30_000, message: 'pod motor Running' },
+    );
   });
   afterAll(() => box?.stop());
 
@@ -48,33 +51,42 @@ describe('edgebox local kill / revive / down', () => {
     expect((await readState(box.dir))?.killed).toEqual([victim]);
     expect((await killModule(box.dir, victim)).changed).toBe(false);
 
-    const dead = await eventually(async () => {
-      const n = await core.readNode({ name: victim });
-      expect(ready(n)?.status).not.toBe('True');
-      return n;
-    }, { timeoutMs: 60_000, intervalMs: 200, message: `${victim} NotReady` });
+    const dead = await eventually(
+      async () => {
+        const n = await core.readNode({ name: victim });
+        expect(ready(n)?.status).not.toBe('True');
+        return n;
+      },
+      { timeoutMs: 60_000, intervalMs: 200, message: `${victim} NotReady` },
+    );
     const detectedMs = Date.now() - killedAt;
     console.info(`kill -> ${victim} ${ready(dead)?.status} in ${(detectedMs / 1000).toFixed(1)} s`);
     // The lifecycle controller's own verdict on a silent node, after its grace period.
     expect(ready(dead)?.status).toBe('Unknown');
     expect(ready(dead)?.reason).toBe('NodeStatusUnknown');
     expect(detectedMs).toBeGreaterThan((TUNED.nodeMonitorGracePeriodSeconds - TUNED.nodeLeaseDurationSeconds / 4 - 1) * 1000);
-    const unreachable = await eventually(async () => {
-      const t = (await core.readNode({ name: victim })).spec?.taints?.find((x) => x.key === 'node.kubernetes.io/unreachable' && x.effect === 'NoExecute');
-      expect(t).toBeTruthy();
-      return t!;
-    }, { timeoutMs: 10_000, message: 'unreachable NoExecute taint' });
+    const unreachable = await eventually(
+      async () => {
+        const t = (await core.readNode({ name: victim })).spec?.taints?.find((x) => x.key === 'node.kubernetes.io/unreachable' && x.effect === 'NoExecute');
+        expect(t).toBeTruthy();
+        return t!;
+      },
+      { timeoutMs: 10_000, message: 'unreachable NoExecute taint' },
+    );
 
     // Before the toleration runs out the pod is untouched: no eviction, no second copy.
     const before = await core.readNamespacedPod({ name: 'motor', namespace: 'default' });
     expect(before.metadata?.deletionTimestamp).toBeUndefined();
     expect(before.spec?.tolerations?.find((t) => t.key === 'node.kubernetes.io/unreachable')?.tolerationSeconds).toBe(TUNED.defaultTolerationSeconds);
 
-    const evicted = await eventually(async () => {
-      const p = await core.readNamespacedPod({ name: 'motor', namespace: 'default' });
-      expect(p.metadata?.deletionTimestamp).toBeTruthy();
-      return p;
-    }, { timeoutMs: (TUNED.defaultTolerationSeconds + 30) * 1000, intervalMs: 500, message: 'pod motor evicted after its toleration' });
+    const evicted = await eventually(
+      async () => {
+        const p = await core.readNamespacedPod({ name: 'motor', namespace: 'default' });
+        expect(p.metadata?.deletionTimestamp).toBeTruthy();
+        return p;
+      },
+      { timeoutMs: (TUNED.defaultTolerationSeconds + 30) * 1000, intervalMs: 500, message: 'pod motor evicted after its toleration' },
+    );
     const evictedAt = new Date(evicted.metadata!.deletionTimestamp!).getTime() - (evicted.metadata!.deletionGracePeriodSeconds ?? 0) * 1000;
     const taintedAt = new Date(unreachable.timeAdded!).getTime();
     expect(evictedAt - taintedAt).toBeGreaterThanOrEqual((TUNED.defaultTolerationSeconds - 1) * 1000);
@@ -93,12 +105,20 @@ describe('edgebox local kill / revive / down', () => {
   it('revive: the node is Ready again and the Terminating pod is finally confirmed gone', async () => {
     expect(await reviveModule(box.dir, victim)).toEqual({ module: victim, changed: true });
     expect((await readState(box.dir))?.killed).toEqual([]);
-    await eventually(async () => expect(ready(await core.readNode({ name: victim }))?.status).toBe('True'),
-      { timeoutMs: 30_000, message: `${victim} Ready again` });
-    await eventually(async () => {
-      const gone = await core.readNamespacedPod({ name: 'motor', namespace: 'default' }).then(() => false, (e) => isNotFound(e));
-      expect(gone).toBe(true);
-    }, { timeoutMs: 30_000, message: 'the Terminating pod deleted once its module is back' });
+    await eventually(async () => expect(ready(await core.readNode({ name: victim }))?.status).toBe('True'), {
+      timeoutMs: 30_000,
+      message: `${victim} Ready again`,
+    });
+    await eventually(
+      async () => {
+        const gone = await core.readNamespacedPod({ name: 'motor', namespace: 'default' }).then(
+          () => false,
+          (e) => isNotFound(e),
+        );
+        expect(gone).toBe(true);
+      },
+      { timeoutMs: 30_000, message: 'the Terminating pod deleted once its module is back' },
+    );
     // Still Ready after more than a lease duration: heartbeats really resumed.
     await new Promise((r) => setTimeout(r, (TUNED.nodeMonitorGracePeriodSeconds + 2) * 1000));
     expect(ready(await core.readNode({ name: victim }))?.status).toBe('True');
@@ -107,12 +127,15 @@ describe('edgebox local kill / revive / down', () => {
   it('a kube-controller-manager that exits (as after a lost leader election) is started again by the supervisor', async () => {
     const before = (await readState(box.dir))!.components.find((c) => c.name === 'kube-controller-manager')!;
     process.kill(before.pid, 'SIGKILL');
-    const after = await eventually(async () => {
-      const c = (await readState(box.dir))!.components.find((x) => x.name === 'kube-controller-manager')!;
-      expect(c.pid).not.toBe(before.pid);
-      expect(await isRunning(c.pid, c.bin)).toBe(true);
-      return c;
-    }, { timeoutMs: 30_000, message: 'kube-controller-manager started again' });
+    const after = await eventually(
+      async () => {
+        const c = (await readState(box.dir))!.components.find((x) => x.name === 'kube-controller-manager')!;
+        expect(c.pid).not.toBe(before.pid);
+        expect(await isRunning(c.pid, c.bin)).toBe(true);
+        return c;
+      },
+      { timeoutMs: 30_000, message: 'kube-controller-manager started again' },
+    );
     expect(after.restarts).toBe(1);
     expect((await boxStatus(box.dir)).components.find((c) => c.name === 'kube-controller-manager')).toMatchObject({ phase: 'running', restarts: 1 });
   });
@@ -121,7 +144,8 @@ describe('edgebox local kill / revive / down', () => {
     const state = await readState(box.dir);
     expect(state?.components.map((c) => c.name)).toEqual(['api-proxy', 'kube-controller-manager', 'kube-scheduler', 'kwok', 'supervisor']);
     const members = (await Promise.all(state!.controlPlane.initialServers.map((m) => readServerRecord(box.dir, m))))
-      .flatMap((r) => [r.etcd, r.apiserver]).filter((p) => p !== undefined);
+      .flatMap((r) => [r.etcd, r.apiserver])
+      .filter((p) => p !== undefined);
     expect(members).toHaveLength(2 * state!.controlPlane.initialServers.length);
     await box.stop();
     for (const c of [...state!.components, ...members]) expect(await isRunning(c.pid, c.bin), c.bin).toBe(false);

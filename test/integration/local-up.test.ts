@@ -51,10 +51,13 @@ describe('edgebox local up: one real node per module', () => {
 
   it('gives each node exactly the taints render gives (once the not-ready taint is lifted)', async () => {
     for (const m of spec.spec.modules) {
-      await eventually(async () => {
-        const taints = ((await node(m.name)).spec?.taints ?? []).map((t) => ({ key: t.key, value: t.value, effect: t.effect }));
-        expect(taints).toEqual(nodeTaints(spec, m));
-      }, { timeoutMs: 30_000, message: `${m.name} has exactly its edgebox taints` });
+      await eventually(
+        async () => {
+          const taints = ((await node(m.name)).spec?.taints ?? []).map((t) => ({ key: t.key, value: t.value, effect: t.effect }));
+          expect(taints).toEqual(nodeTaints(spec, m));
+        },
+        { timeoutMs: 30_000, message: `${m.name} has exactly its edgebox taints` },
+      );
     }
     // The seed box has both kinds of module, so Jetsons carry the accelerator taint.
     expect((await node('jetson-1')).spec?.taints?.map((t) => t.key)).toContain('edgebox.dev/accelerator');
@@ -78,7 +81,10 @@ describe('edgebox local up: one real node per module', () => {
         expect(cap[hw.accelerator.resource], m.name).toBe(String(hw.accelerator.count));
         expect(alloc[hw.accelerator.resource], m.name).toBe(String(hw.accelerator.count));
       } else {
-        expect(Object.keys(cap).filter((k) => k.includes('/')), m.name).toEqual([]);
+        expect(
+          Object.keys(cap).filter((k) => k.includes('/')),
+          m.name,
+        ).toEqual([]);
       }
       expect(n.status?.nodeInfo?.architecture).toBe(hw.arch);
     }
@@ -106,11 +112,14 @@ describe('edgebox local up: one real node per module', () => {
       },
     };
     await core.createNamespacedPod({ namespace: 'default', body: pod });
-    const running = await eventually(async () => {
-      const p = await core.readNamespacedPod({ name: 'needs-cuda', namespace: 'default' });
-      expect(p.status?.phase).toBe('Running');
-      return p;
-    }, { timeoutMs: 30_000, message: 'pod needs-cuda Running' });
+    const running = await eventually(
+      async () => {
+        const p = await core.readNamespacedPod({ name: 'needs-cuda', namespace: 'default' });
+        expect(p.status?.phase).toBe('Running');
+        return p;
+      },
+      { timeoutMs: 30_000, message: 'pod needs-cuda Running' },
+    );
     expect(['jetson-1', 'jetson-2']).toContain(running.spec?.nodeName);
     const index = spec.spec.modules.findIndex((m) => m.name === running.spec?.nodeName);
     expect(running.status?.hostIP).toBe(`127.0.1.${index + 1}`);
@@ -122,11 +131,14 @@ describe('edgebox local up: one real node per module', () => {
     pod.status!.conditions = pod.status!.conditions!.map((c) => (c.type === 'Ready' ? { ...c, status: 'False', lastTransitionTime: new Date() } : c));
     const marked = await core.replaceNamespacedPodStatus({ name: 'needs-cuda', namespace: 'default', body: pod });
     expect(marked.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('False');
-    await eventually(async () => {
-      const p = await core.readNamespacedPod({ name: 'needs-cuda', namespace: 'default' });
-      expect(p.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
-      expect(p.status?.phase).toBe('Running');
-    }, { timeoutMs: 15_000, message: 'needs-cuda Ready again' });
+    await eventually(
+      async () => {
+        const p = await core.readNamespacedPod({ name: 'needs-cuda', namespace: 'default' });
+        expect(p.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+        expect(p.status?.phase).toBe('Running');
+      },
+      { timeoutMs: 15_000, message: 'needs-cuda Ready again' },
+    );
   });
 
   it('keeps a pod that needs a capability no module has Pending', async () => {
@@ -137,12 +149,15 @@ describe('edgebox local up: one real node per module', () => {
         spec: { nodeSelector: { [capabilityLabel('npu')]: 'true' }, containers: [{ name: 'c', image: 'ghcr.io/example/npu:1' }] },
       },
     });
-    const reason = await eventually(async () => {
-      const p = await core.readNamespacedPod({ name: 'needs-npu', namespace: 'default' });
-      const scheduled = p.status?.conditions?.find((c) => c.type === 'PodScheduled');
-      expect(scheduled?.status).toBe('False');
-      return scheduled?.reason;
-    }, { timeoutMs: 30_000, message: 'the scheduler reports needs-npu unschedulable' });
+    const reason = await eventually(
+      async () => {
+        const p = await core.readNamespacedPod({ name: 'needs-npu', namespace: 'default' });
+        const scheduled = p.status?.conditions?.find((c) => c.type === 'PodScheduled');
+        expect(scheduled?.status).toBe('False');
+        return scheduled?.reason;
+      },
+      { timeoutMs: 30_000, message: 'the scheduler reports needs-npu unschedulable' },
+    );
     expect(reason).toBe('Unschedulable');
   });
 

@@ -40,11 +40,15 @@ describe('exclusive peripheral: one owner at a time', () => {
     endpoints = (state?.agents ?? []).filter((a) => ATTACHED.includes(a.module)).map((a) => ({ module: a.module, base: `http://${a.address}:${a.httpPort}` }));
   };
   /** Waits until `module` owns it and grants, and returns the token. */
-  const granting = (module: string, timeoutMs: number) => eventually(async () => {
-    const a = await callGrantApi(baseOf(module), P, 'grant');
-    expect(a, `${module} grants ${P}`).toMatchObject({ ok: true });
-    return (a as { token: number }).token;
-  }, { timeoutMs, intervalMs: 100, message: `${module} granting ${P}` });
+  const granting = (module: string, timeoutMs: number) =>
+    eventually(
+      async () => {
+        const a = await callGrantApi(baseOf(module), P, 'grant');
+        expect(a, `${module} grants ${P}`).toMatchObject({ ok: true });
+        return (a as { token: number }).token;
+      },
+      { timeoutMs, intervalMs: 100, message: `${module} granting ${P}` },
+    );
 
   beforeAll(async () => {
     box = await startBox(SPEC, { timings: 'tuned', withAgents: true, withController: true, controlPlane: 'single' });
@@ -69,11 +73,16 @@ describe('exclusive peripheral: one owner at a time', () => {
     const nodes = await box.kc.makeApiClient(CoreV1Api).listNode();
     expect(nodes.items.filter((n) => n.metadata?.labels?.[ownsLabel(P)] === 'true').map((n) => n.metadata!.name)).toEqual(['core-1']);
     // The EdgeBox status lists it (what `edgebox status` and the dashboard read).
-    await eventually(async () => {
-      const eb = await box.kc.makeApiClient(CustomObjectsApi).getClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, name: 'failover-cell' }) as { status?: { peripherals?: unknown[] } };
-      expect(eb.status?.peripherals).toContainEqual(expect.objectContaining({ name: P, owner: 'core-1', token, exclusive: true, phase: 'Owned' }));
-      expect(eb.status?.peripherals).toContainEqual(expect.objectContaining({ name: 'recorder-disk', owner: null, token: 0, phase: 'Shared' }));
-    }, { timeoutMs: 15_000, message: 'status.peripherals' });
+    await eventually(
+      async () => {
+        const eb = (await box.kc
+          .makeApiClient(CustomObjectsApi)
+          .getClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, name: 'failover-cell' })) as { status?: { peripherals?: unknown[] } };
+        expect(eb.status?.peripherals).toContainEqual(expect.objectContaining({ name: P, owner: 'core-1', token, exclusive: true, phase: 'Owned' }));
+        expect(eb.status?.peripherals).toContainEqual(expect.objectContaining({ name: 'recorder-disk', owner: null, token: 0, phase: 'Shared' }));
+      },
+      { timeoutMs: 15_000, message: 'status.peripherals' },
+    );
   });
 
   it('a planned move releases first, then the new owner gets the next token, the workload follows, and the old token is refused', async () => {
@@ -118,7 +127,10 @@ describe('exclusive peripheral: one owner at a time', () => {
     const before = await lease();
     expect(before.holder).toBe('core-1');
     // motor-1 must be a candidate again: its agent renews its view (it rejoined above).
-    await eventually(async () => expect((await callGrantApi(baseOf('motor-1'), P, 'grant')).status).toBe(409), { timeoutMs: 10_000, message: 'motor-1 agent answering' });
+    await eventually(async () => expect((await callGrantApi(baseOf('motor-1'), P, 'grant')).status).toBe(409), {
+      timeoutMs: 10_000,
+      message: 'motor-1 agent answering',
+    });
     poller.reset();
     await isolateModule(box.dir, 'core-1');
     try {
@@ -133,7 +145,9 @@ describe('exclusive peripheral: one owner at a time', () => {
       // It stopped either by a release it recorded (its lease lapsed) or because its last grant ran
       // out first (then there was nothing left to release): whichever, before motor-1's first grant.
       const stoppedAt = stop?.atMs ?? lastOld.untilMs!;
-      console.info(`isolated owner stopped granting at +${seconds(stoppedAt - lastOld.atMs)} after its last grant (${stop ? 'release' : 'grant ran out'}); motor-1 granted ${seconds(firstNew.atMs - stoppedAt)} later`);
+      console.info(
+        `isolated owner stopped granting at +${seconds(stoppedAt - lastOld.atMs)} after its last grant (${stop ? 'release' : 'grant ran out'}); motor-1 granted ${seconds(firstNew.atMs - stoppedAt)} later`,
+      );
       expect(lastOld.untilMs!).toBeLessThanOrEqual(firstNew.atMs);
       expect(stoppedAt).toBeLessThanOrEqual(firstNew.atMs);
     } finally {

@@ -52,11 +52,14 @@ describe('self-fencing of a module cut off from its peers and the API', () => {
 
   it('isolate: the agent fences itself within the bound, the controller taints and releases only after it, heal: it rejoins', async () => {
     const boundMs = spec.spec.failover.selfFenceSeconds * 1000;
-    const running = await eventually(async () => {
-      const ready = (await motorPods()).filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-      expect(ready).toHaveLength(1);
-      return ready[0]!;
-    }, { timeoutMs: 60_000, intervalMs: 250, message: 'motor Ready' });
+    const running = await eventually(
+      async () => {
+        const ready = (await motorPods()).filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+        expect(ready).toHaveLength(1);
+        return ready[0]!;
+      },
+      { timeoutMs: 60_000, intervalMs: 250, message: 'motor Ready' },
+    );
     const victim = running.spec!.nodeName!;
     const oldPod = `${NS}/${running.metadata!.name!}`;
     // The agent has been publishing: its Lease is fresh before the cut.
@@ -78,11 +81,14 @@ describe('self-fencing of a module cut off from its peers and the API', () => {
 
     // 1. The controller fences the module by the taint at once, but holds its singleton (which
     //    tolerates the taint) while the module may still run it.
-    const node = await eventually(async () => {
-      const n = await core().readNode({ name: victim });
-      expect(n.spec?.taints?.some((t) => t.key === OUT_OF_SERVICE)).toBe(true);
-      return n;
-    }, { timeoutMs: 30_000, intervalMs: 100, message: `${victim} tainted` });
+    const node = await eventually(
+      async () => {
+        const n = await core().readNode({ name: victim });
+        expect(n.spec?.taints?.some((t) => t.key === OUT_OF_SERVICE)).toBe(true);
+        return n;
+      },
+      { timeoutMs: 30_000, intervalMs: 100, message: `${victim} tainted` },
+    );
     const taintSeenAt = Date.now();
     const fencedAt = Date.parse(node.metadata!.annotations![FENCE_ANNOTATIONS.fencedAt]!);
     expect(node.metadata!.annotations![FENCE_ANNOTATIONS.fenceMethod]).toBe('taint');
@@ -92,13 +98,19 @@ describe('self-fencing of a module cut off from its peers and the API', () => {
     // 2. The module stops its singleton by itself: bound + one check + a loaded machine. Until it
     //    has, no replacement exists: checked on every poll, and once more right after the record.
     const file = runtimeFile(box.dir, victim);
-    const stop = await eventually(async () => {
-      const offVictim = (await motorPods()).filter((p) => p.spec?.nodeName !== victim);
-      const s = (await readRuntimeRecords(file)).find((r) => r.action === 'stop');
-      expect(offVictim.map((p) => p.metadata?.name), 'a replacement before the module stopped its copy').toEqual([]);
-      expect(s).toBeDefined();
-      return s!;
-    }, { timeoutMs: boundMs + 15_000, intervalMs: 100, message: `${victim} records its self-fence` });
+    const stop = await eventually(
+      async () => {
+        const offVictim = (await motorPods()).filter((p) => p.spec?.nodeName !== victim);
+        const s = (await readRuntimeRecords(file)).find((r) => r.action === 'stop');
+        expect(
+          offVictim.map((p) => p.metadata?.name),
+          'a replacement before the module stopped its copy',
+        ).toEqual([]);
+        expect(s).toBeDefined();
+        return s!;
+      },
+      { timeoutMs: boundMs + 15_000, intervalMs: 100, message: `${victim} records its self-fence` },
+    );
     const stopAt = Date.parse(stop.at);
     expect(stop.pods).toEqual([oldPod]);
     expect((await health(victim)).selfFenced).toMatchObject({ pods: [oldPod] });
@@ -115,20 +127,29 @@ describe('self-fencing of a module cut off from its peers and the API', () => {
     expect(stopAt).toBeLessThan(deadline);
 
     // 3. The replacement runs on the other capable module, created no earlier than the deadline.
-    const replacement = await eventually(async () => {
-      const ready = (await motorPods()).filter((p) => p.spec?.nodeName !== victim && !p.metadata?.deletionTimestamp &&
-        p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-      expect(ready).toHaveLength(1);
-      return ready[0]!;
-    }, { timeoutMs: 30_000, intervalMs: 100, message: 'motor Ready off the isolated module' });
+    const replacement = await eventually(
+      async () => {
+        const ready = (await motorPods()).filter(
+          (p) => p.spec?.nodeName !== victim && !p.metadata?.deletionTimestamp && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+        );
+        expect(ready).toHaveLength(1);
+        return ready[0]!;
+      },
+      { timeoutMs: 30_000, intervalMs: 100, message: 'motor Ready off the isolated module' },
+    );
     const readyAt = Date.now();
     const createdAt = new Date(replacement.metadata!.creationTimestamp!).getTime();
-    expect((await motorPods()).filter((p) => p.spec?.nodeName === victim).map((p) => p.metadata?.name), 'nothing scheduled back onto the fenced module').toEqual([]);
+    expect(
+      (await motorPods()).filter((p) => p.spec?.nodeName === victim).map((p) => p.metadata?.name),
+      'nothing scheduled back onto the fenced module',
+    ).toEqual([]);
     // creationTimestamp keeps whole seconds.
     expect(createdAt).toBeGreaterThanOrEqual(Math.floor(deadline / 1000) * 1000);
-    console.info(`self-fence: ${victim} cut at 0 (rules in at +${cutDone - cutAt} ms); tainted +${fencedAt - cutAt} ms (seen +${taintSeenAt - cutAt} ms); agent Lease last renewed ${renewedAt - cutAt} ms; ` +
-      `self-fenced +${stopAt - cutAt} ms (${stopAt - renewedAt} ms after its last write, bound ${boundMs} ms); singleton release deadline +${deadline - cutAt} ms ` +
-      `(${deadline - stopAt} ms after the self-fence); replacement created ${new Date(createdAt).toISOString()} (+${createdAt - cutAt} ms, whole seconds) on ${replacement.spec!.nodeName}, Ready seen +${readyAt - cutAt} ms`);
+    console.info(
+      `self-fence: ${victim} cut at 0 (rules in at +${cutDone - cutAt} ms); tainted +${fencedAt - cutAt} ms (seen +${taintSeenAt - cutAt} ms); agent Lease last renewed ${renewedAt - cutAt} ms; ` +
+        `self-fenced +${stopAt - cutAt} ms (${stopAt - renewedAt} ms after its last write, bound ${boundMs} ms); singleton release deadline +${deadline - cutAt} ms ` +
+        `(${deadline - stopAt} ms after the self-fence); replacement created ${new Date(createdAt).toISOString()} (+${createdAt - cutAt} ms, whole seconds) on ${replacement.spec!.nodeName}, Ready seen +${readyAt - cutAt} ms`,
+    );
 
     // 4. Heal: the module hears its peers and reaches the API; it lifts its fence, and the
     //    controller removes the taint after the settle period.
@@ -138,18 +159,26 @@ describe('self-fencing of a module cut off from its peers and the API', () => {
     expect(healed.stdout).toContain(`healed ${victim} (isolated)`);
     isolated = undefined;
     expect(await listIsolations(box.dir)).toEqual([]);
-    await eventually(async () => {
-      expect((await health(victim)).selfFenced).toBeNull();
-      expect((await readRuntimeRecords(file)).at(-1)?.action).toBe('resume');
-    }, { timeoutMs: 20_000, intervalMs: 100, message: `${victim} lifts its self-fence` });
+    await eventually(
+      async () => {
+        expect((await health(victim)).selfFenced).toBeNull();
+        expect((await readRuntimeRecords(file)).at(-1)?.action).toBe('resume');
+      },
+      { timeoutMs: 20_000, intervalMs: 100, message: `${victim} lifts its self-fence` },
+    );
     const liftedAt = Date.now();
-    await eventually(async () => {
-      const n = await core().readNode({ name: victim });
-      expect(n.spec?.taints?.some((t) => t.key === OUT_OF_SERVICE) ?? false).toBe(false);
-      expect(n.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
-    }, { timeoutMs: 60_000, intervalMs: 200, message: `${victim} rejoined (taint removed)` });
+    await eventually(
+      async () => {
+        const n = await core().readNode({ name: victim });
+        expect(n.spec?.taints?.some((t) => t.key === OUT_OF_SERVICE) ?? false).toBe(false);
+        expect(n.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+      },
+      { timeoutMs: 60_000, intervalMs: 200, message: `${victim} rejoined (taint removed)` },
+    );
     const rejoinedAt = Date.now();
     expect(rejoinedAt - healAt).toBeGreaterThanOrEqual(spec.spec.failover.settleSeconds * 1000);
-    console.info(`self-fence: healed at 0; fence lifted +${liftedAt - healAt} ms; taint removed +${rejoinedAt - healAt} ms (settle ${spec.spec.failover.settleSeconds} s)`);
+    console.info(
+      `self-fence: healed at 0; fence lifted +${liftedAt - healAt} ms; taint removed +${rejoinedAt - healAt} ms (settle ${spec.spec.failover.settleSeconds} s)`,
+    );
   }, 180_000);
 });

@@ -24,23 +24,43 @@ const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir,
 function makePki(): void {
   openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=test-ca');
   file('san.cnf', 'subjectAltName=IP:127.0.0.1\n');
-  for (const [name, cn] of [['server', '127.0.0.1'], ['client', 'edgebox-agent']] as const) {
+  for (const [name, cn] of [
+    ['server', '127.0.0.1'],
+    ['client', 'edgebox-agent'],
+  ] as const) {
     openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
-    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '2',
-      ...(name === 'server' ? ['-extfile', 'san.cnf'] : []));
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      `${name}.crt`,
+      '-days',
+      '2',
+      ...(name === 'server' ? ['-extfile', 'san.cnf'] : []),
+    );
   }
 }
 const read = (name: string) => readFileSync(join(dir, name));
 const b64 = (name: string) => read(name).toString('base64');
 
 function kubeconfig(name: string, cluster: string, user: string): string {
-  return file(name, `apiVersion: v1
+  return file(
+    name,
+    `apiVersion: v1
 kind: Config
 current-context: c
 contexts: [{ name: c, context: { cluster: k, user: u } }]
 clusters: [{ name: k, cluster: ${cluster} }]
 users: [{ name: u, user: ${user} }]
-`);
+`,
+  );
 }
 
 /**
@@ -57,22 +77,25 @@ class FakeApi {
   private rv = 1;
 
   async start(): Promise<void> {
-    this.server = createServer({ key: read('server.key'), cert: read('server.crt'), ca: read('ca.crt'), requestCert: true, rejectUnauthorized: false }, (req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const reply = (status: number, body: unknown) => {
-          res.writeHead(status, { 'Content-Type': 'application/json' });
-          res.end(JSON.stringify(body));
-        };
-        const certOk = (req.socket as TLSSocket).authorized;
-        const auth = req.headers.authorization;
-        this.requests.push(`${req.method} ${req.url} ${certOk ? 'cert' : auth ?? 'anonymous'}`);
-        if (this.down) return req.socket.destroy();
-        if (!certOk && auth !== 'Bearer good-token') return reply(401, { kind: 'Status', message: 'Unauthorized' });
-        this.handle(req.method!, req.url!, chunks.length ? JSON.parse(Buffer.concat(chunks).toString()) : undefined, reply);
-      });
-    });
+    this.server = createServer(
+      { key: read('server.key'), cert: read('server.crt'), ca: read('ca.crt'), requestCert: true, rejectUnauthorized: false },
+      (req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          const reply = (status: number, body: unknown) => {
+            res.writeHead(status, { 'Content-Type': 'application/json' });
+            res.end(JSON.stringify(body));
+          };
+          const certOk = (req.socket as TLSSocket).authorized;
+          const auth = req.headers.authorization;
+          this.requests.push(`${req.method} ${req.url} ${certOk ? 'cert' : (auth ?? 'anonymous')}`);
+          if (this.down) return req.socket.destroy();
+          if (!certOk && auth !== 'Bearer good-token') return reply(401, { kind: 'Status', message: 'Unauthorized' });
+          this.handle(req.method!, req.url!, chunks.length ? JSON.parse(Buffer.concat(chunks).toString()) : undefined, reply);
+        });
+      },
+    );
     await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
     this.port = (this.server.address() as { port: number }).port;
   }
@@ -151,10 +174,14 @@ describe('readApiTarget', () => {
     ['a certificate without its key', undefined, /without its key/],
     ['no credentials', undefined, /has no credentials/],
   ])('refuses a kubeconfig with %s (bad input)', async (what, text, message) => {
-    const path = text !== undefined ? file('bad.yaml', text)
-      : what === 'an exec plugin' ? kubeconfig('bad.yaml', '{ server: "https://x" }', '{ exec: { command: aws } }')
-        : what === 'no credentials' ? kubeconfig('bad.yaml', '{ server: "https://x" }', '{}')
-          : kubeconfig('bad.yaml', '{ server: "https://x" }', '{ client-certificate-data: eA== }');
+    const path =
+      text !== undefined
+        ? file('bad.yaml', text)
+        : what === 'an exec plugin'
+          ? kubeconfig('bad.yaml', '{ server: "https://x" }', '{ exec: { command: aws } }')
+          : what === 'no credentials'
+            ? kubeconfig('bad.yaml', '{ server: "https://x" }', '{}')
+            : kubeconfig('bad.yaml', '{ server: "https://x" }', '{ client-certificate-data: eA== }');
     const e = await readApiTarget(path).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(EdgeboxError);
     expect((e as EdgeboxError).kind).toBe('input');
@@ -163,7 +190,10 @@ describe('readApiTarget', () => {
 });
 
 describe('apiTargetToJson / apiTargetFromJson', () => {
-  it.each([['a token', () => tokenConfig], ['a client certificate', () => certConfig]])('carry a target read from a kubeconfig with %s through JSON unchanged', async (_what, config) => {
+  it.each([
+    ['a token', () => tokenConfig],
+    ['a client certificate', () => certConfig],
+  ])('carry a target read from a kubeconfig with %s through JSON unchanged', async (_what, config) => {
     const target = { ...(await readApiTarget(config())), fallbackServers: ['https://127.0.1.2:6443'], tlsServerName: 'kubernetes' };
     const back = apiTargetFromJson(JSON.parse(JSON.stringify(apiTargetToJson(target))) as ApiTargetJson);
     expect(back).toEqual(target);
@@ -171,7 +201,10 @@ describe('apiTargetToJson / apiTargetFromJson', () => {
 });
 
 describe('ApiClient', () => {
-  it.each([['a bearer token', () => tokenConfig, 'Bearer good-token'], ['a client certificate', () => certConfig, 'cert']])('authenticates with %s and checks the server against the CA', async (_what, config, seen) => {
+  it.each([
+    ['a bearer token', () => tokenConfig, 'Bearer good-token'],
+    ['a client certificate', () => certConfig, 'cert'],
+  ])('authenticates with %s and checks the server against the CA', async (_what, config, seen) => {
     const client = new ApiClient(await readApiTarget(config()));
     const res = await client.request('POST', '/api/v1/namespaces', { metadata: { name: 'x' } });
     client.close();
@@ -221,13 +254,14 @@ describe('agent Lease', () => {
   const view = { m2: { reachable: true, lastSeen: '2030-01-01T00:00:00.000Z', suspicion: 0.5 } };
   const opts = { box: 'b', module: 'm1', view: () => view, wallNow: () => Date.parse('2030-01-01T00:00:01.234Z') };
 
-  it('has the design record\'s shape: holder, 3 s, MicroTime renewTime, the view annotation, box and module labels', () => {
+  it("has the design record's shape: holder, 3 s, MicroTime renewTime, the view annotation, box and module labels", () => {
     expect(microTime(Date.parse('2030-01-01T00:00:01.234Z'))).toBe('2030-01-01T00:00:01.234000Z');
     expect(leaseWithView(undefined, { ...opts, view, wallNow: opts.wallNow() })).toEqual({
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
       metadata: {
-        name: 'agent-m1', namespace: 'edgebox-system',
+        name: 'agent-m1',
+        namespace: 'edgebox-system',
         labels: { 'edgebox.dev/box': 'b', 'edgebox.dev/module': 'm1' },
         annotations: { 'edgebox.dev/peer-view': JSON.stringify(view) },
       },
@@ -263,7 +297,15 @@ describe('agent Lease', () => {
     const client = new ApiClient(await readApiTarget(tokenConfig));
     const results: boolean[] = [];
     api.down = true;
-    const p = new LeasePublisher({ client, ...opts, wallNow: Date.now, renewEveryMs: 50, retryInitialMs: 20, retryMaxMs: 40, onWrite: (ok) => results.push(ok) });
+    const p = new LeasePublisher({
+      client,
+      ...opts,
+      wallNow: Date.now,
+      renewEveryMs: 50,
+      retryInitialMs: 20,
+      retryMaxMs: 40,
+      onWrite: (ok) => results.push(ok),
+    });
     p.start();
     await new Promise((r) => setTimeout(r, 200));
     expect(results.length).toBeGreaterThanOrEqual(2);
@@ -278,7 +320,14 @@ describe('agent Lease', () => {
     expect(api.lease('m1')?.metadata.annotations['edgebox.dev/peer-view']).toBe(JSON.stringify(view));
   });
 
-  it.each([[1, 250], [2, 500], [3, 1000], [5, 4000], [6, 5000], [60, 5000]])('retry %i waits %i ms (capped)', (n, ms) => {
+  it.each([
+    [1, 250],
+    [2, 500],
+    [3, 1000],
+    [5, 4000],
+    [6, 5000],
+    [60, 5000],
+  ])('retry %i waits %i ms (capped)', (n, ms) => {
     expect(backoffMs(n, { initialMs: 250, maxMs: 5000 })).toBe(ms);
   });
 });

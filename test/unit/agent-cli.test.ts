@@ -26,10 +26,33 @@ afterEach(() => {
 
 /** Starts `edgebox agent run` for a module and resolves once it logged its HTTP address. */
 function startAgent(module: string, secretFile: string): Promise<Agent> {
-  const child = spawn(process.execPath, ['bin/edgebox.js', 'agent', 'run', '--spec', SPEC, '--module', module, '--secret-file', secretFile,
-    '--port', UDP_PORT, '--http-port', '0', '--address-map', MAP], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [
+      'bin/edgebox.js',
+      'agent',
+      'run',
+      '--spec',
+      SPEC,
+      '--module',
+      module,
+      '--secret-file',
+      secretFile,
+      '--port',
+      UDP_PORT,
+      '--http-port',
+      '0',
+      '--address-map',
+      MAP,
+    ],
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
-  const lines = () => out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = () =>
+    out
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   return new Promise((resolve, reject) => {
     child.stdout!.on('data', (c: Buffer) => {
@@ -111,8 +134,16 @@ describe('resolveAgentConfig', () => {
   it('takes peers, port and timings from the spec and addresses from the map; serves HTTP on its own loopback address', async () => {
     const { box } = await loadSpec(join(root, SPEC));
     expect(resolveAgentConfig(box, { module: 'm2', addressMap: JSON.parse(MAP) })).toEqual({
-      box: 'agents-3', module: 'm2', address: '127.0.3.2', port: 7946, intervalMs: 200, missedHeartbeats: 5,
-      peers: [{ name: 'm1', address: '127.0.3.1' }, { name: 'm3', address: '127.0.3.3' }],
+      box: 'agents-3',
+      module: 'm2',
+      address: '127.0.3.2',
+      port: 7946,
+      intervalMs: 200,
+      missedHeartbeats: 5,
+      peers: [
+        { name: 'm1', address: '127.0.3.1' },
+        { name: 'm3', address: '127.0.3.3' },
+      ],
       http: { address: '127.0.3.2', port: 7947 },
       selfFenceMs: 3000,
       peripherals: [],
@@ -153,7 +184,12 @@ describe('edgebox agent run without an API server', () => {
     const metrics = await (await fetch(`${a.http}/metrics`)).text();
     expect(metrics).toContain('edgebox_agent_peer_reachable{peer="m2"} 0');
     expect(metrics).toMatch(/edgebox_agent_heartbeats_accepted_total [1-9]/);
-    expect(a.lines().filter((l) => l.msg === 'peer unreachable').map((l) => l.peer)).toEqual(expect.arrayContaining(['m2', 'm3']));
+    expect(
+      a
+        .lines()
+        .filter((l) => l.msg === 'peer unreachable')
+        .map((l) => l.peer),
+    ).toEqual(expect.arrayContaining(['m2', 'm3']));
     expect((await fetch(`${a.http}/nope`)).status).toBe(404);
   });
 
@@ -164,11 +200,14 @@ describe('edgebox agent run without an API server', () => {
     edgebox('agent', 'secret', other);
     const [a, b] = await Promise.all([startAgent('m1', secret), startAgent('m2', other)]);
     // Polled, not slept: on a loaded machine the agents' start-up grace can outlast a fixed wait.
-    await vi.waitFor(async () => {
-      expect(await (await fetch(`${a.http}/metrics`)).text()).toMatch(/edgebox_agent_heartbeats_rejected_total\{reason="bad-mac"\} [1-9]/);
-      expect((await getJson(`${a.http}/peers`)).m2.reachable).toBe(false);
-      expect((await getJson(`${b.http}/peers`)).m1.reachable).toBe(false);
-    }, { timeout: 15_000, interval: 200 });
+    await vi.waitFor(
+      async () => {
+        expect(await (await fetch(`${a.http}/metrics`)).text()).toMatch(/edgebox_agent_heartbeats_rejected_total\{reason="bad-mac"\} [1-9]/);
+        expect((await getJson(`${a.http}/peers`)).m2.reachable).toBe(false);
+        expect((await getJson(`${b.http}/peers`)).m1.reachable).toBe(false);
+      },
+      { timeout: 15_000, interval: 200 },
+    );
     expect(a.lines().find((l) => l.msg === 'heartbeat rejected')).toMatchObject({ reason: 'bad-mac', source: '127.0.3.2' });
   });
 });

@@ -13,38 +13,72 @@ describe('PeerTracker', () => {
   it.each<{ name: string; steps: Step[]; at: number; expected: Record<string, { reachable: boolean; suspicion: number }>; transitions: string[] }>([
     {
       name: 'a peer never heard counts from the start: still reachable just before the window ends',
-      steps: [['tick', 1999]], at: 1999,
-      expected: { b: { reachable: true, suspicion: 4.995 }, c: { reachable: true, suspicion: 4.995 } }, transitions: [],
+      steps: [['tick', 1999]],
+      at: 1999,
+      expected: { b: { reachable: true, suspicion: 4.995 }, c: { reachable: true, suspicion: 4.995 } },
+      transitions: [],
     },
     {
       name: 'a peer never heard turns unreachable exactly when the window ends',
-      steps: [['tick', 2000]], at: 2000,
-      expected: { b: { reachable: false, suspicion: 5 }, c: { reachable: false, suspicion: 5 } }, transitions: ['b down', 'c down'],
+      steps: [['tick', 2000]],
+      at: 2000,
+      expected: { b: { reachable: false, suspicion: 5 }, c: { reachable: false, suspicion: 5 } },
+      transitions: ['b down', 'c down'],
     },
     {
       name: 'suspicion is intervals since the last heartbeat',
-      steps: [['heard', 'b', 1500], ['tick', 1800]], at: 1800,
-      expected: { b: { reachable: true, suspicion: 1.5 }, c: { reachable: true, suspicion: 4 } }, transitions: [],
+      steps: [
+        ['heard', 'b', 1500],
+        ['tick', 1800],
+      ],
+      at: 1800,
+      expected: { b: { reachable: true, suspicion: 1.5 }, c: { reachable: true, suspicion: 4 } },
+      transitions: [],
     },
     {
       name: 'missing missedHeartbeats in a row makes a peer unreachable',
-      steps: [['heard', 'b', 1500], ['heard', 'c', 1500], ['tick', 2499], ['tick', 2500]], at: 2500,
-      expected: { b: { reachable: false, suspicion: 5 }, c: { reachable: false, suspicion: 5 } }, transitions: ['b down', 'c down'],
+      steps: [
+        ['heard', 'b', 1500],
+        ['heard', 'c', 1500],
+        ['tick', 2499],
+        ['tick', 2500],
+      ],
+      at: 2500,
+      expected: { b: { reachable: false, suspicion: 5 }, c: { reachable: false, suspicion: 5 } },
+      transitions: ['b down', 'c down'],
     },
     {
       name: 'one accepted heartbeat makes an unreachable peer reachable again',
-      steps: [['tick', 2000], ['heard', 'b', 3000], ['tick', 3000]], at: 3000,
-      expected: { b: { reachable: true, suspicion: 0 }, c: { reachable: false, suspicion: 10 } }, transitions: ['b down', 'c down', 'b up'],
+      steps: [
+        ['tick', 2000],
+        ['heard', 'b', 3000],
+        ['tick', 3000],
+      ],
+      at: 3000,
+      expected: { b: { reachable: true, suspicion: 0 }, c: { reachable: false, suspicion: 10 } },
+      transitions: ['b down', 'c down', 'b up'],
     },
     {
       name: 'a transition is reported once',
-      steps: [['tick', 2000], ['tick', 2600], ['heard', 'b', 2700], ['heard', 'b', 2800]], at: 2800,
-      expected: { b: { reachable: true, suspicion: 0 }, c: { reachable: false, suspicion: 9 } }, transitions: ['b down', 'c down', 'b up'],
+      steps: [
+        ['tick', 2000],
+        ['tick', 2600],
+        ['heard', 'b', 2700],
+        ['heard', 'b', 2800],
+      ],
+      at: 2800,
+      expected: { b: { reachable: true, suspicion: 0 }, c: { reachable: false, suspicion: 9 } },
+      transitions: ['b down', 'c down', 'b up'],
     },
     {
       name: 'a module that is not a peer is ignored',
-      steps: [['heard', 'zz', 1100], ['tick', 1100]], at: 1100,
-      expected: { b: { reachable: true, suspicion: 0.5 }, c: { reachable: true, suspicion: 0.5 } }, transitions: [],
+      steps: [
+        ['heard', 'zz', 1100],
+        ['tick', 1100],
+      ],
+      at: 1100,
+      expected: { b: { reachable: true, suspicion: 0.5 }, c: { reachable: true, suspicion: 0.5 } },
+      transitions: [],
     },
   ])('$name', ({ steps, at, expected, transitions }) => {
     const t = tracker();
@@ -62,7 +96,7 @@ describe('PeerTracker', () => {
     expect(seen).toEqual(transitions);
   });
 
-  it('names the next deadline: the end of the oldest reachable peer\'s window, none when all are down', () => {
+  it("names the next deadline: the end of the oldest reachable peer's window, none when all are down", () => {
     const t = tracker();
     expect(t.nextDeadline()).toBe(2000);
     t.heard('b', 1500);
@@ -76,40 +110,46 @@ describe('PeerTracker', () => {
   // Property: heartbeats never further apart than one interval (with any jitter inside it) never
   // make a peer unreachable, however long it runs and whenever the ticks come.
   it('a peer heard at least every interval is never unreachable', () => {
-    fc.assert(fc.property(
-      fc.array(fc.integer({ min: 1, max: I }), { minLength: 1, maxLength: 200 }),
-      fc.array(fc.integer({ min: 0, max: I }), { minLength: 1, maxLength: 200 }),
-      (gaps, tickOffsets) => {
-        const t = new PeerTracker({ peers: ['b'], intervalMs: I, missedHeartbeats: 2, startedAt: 0 });
-        let now = 0;
-        t.heard('b', now);
-        for (const [i, gap] of gaps.entries()) {
-          const tickAt = now + Math.min(gap, tickOffsets[i % tickOffsets.length]!);
-          expect(t.tick(tickAt)).toEqual([]);
-          now += gap;
-          expect(t.heard('b', now)).toBeNull();
-        }
-        expect(t.states(now + I).get('b')!.reachable).toBe(true);
-      },
-    ));
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 1, max: I }), { minLength: 1, maxLength: 200 }),
+        fc.array(fc.integer({ min: 0, max: I }), { minLength: 1, maxLength: 200 }),
+        (gaps, tickOffsets) => {
+          const t = new PeerTracker({ peers: ['b'], intervalMs: I, missedHeartbeats: 2, startedAt: 0 });
+          let now = 0;
+          t.heard('b', now);
+          for (const [i, gap] of gaps.entries()) {
+            const tickAt = now + Math.min(gap, tickOffsets[i % tickOffsets.length]!);
+            expect(t.tick(tickAt)).toEqual([]);
+            now += gap;
+            expect(t.heard('b', now)).toBeNull();
+          }
+          expect(t.states(now + I).get('b')!.reachable).toBe(true);
+        },
+      ),
+    );
   });
 
   // Property: a peer that goes silent turns unreachable exactly missedHeartbeats intervals after
   // its last heartbeat: not a millisecond earlier, and at that tick.
   it('a silent peer becomes unreachable after exactly missedHeartbeats intervals', () => {
-    fc.assert(fc.property(
-      fc.integer({ min: 20, max: 10_000 }), fc.integer({ min: 2, max: 100 }), fc.integer({ min: 0, max: 1_000_000 }),
-      fc.array(fc.double({ min: 0, max: 0.999_999, noNaN: true }), { maxLength: 20 }),
-      (interval, missed, lastHeard, fractions) => {
-        const t = new PeerTracker({ peers: ['b'], intervalMs: interval, missedHeartbeats: missed, startedAt: 0 });
-        t.heard('b', lastHeard);
-        const window = interval * missed;
-        for (const f of [...fractions].sort()) expect(t.tick(lastHeard + Math.floor(f * window))).toEqual([]);
-        expect(t.tick(lastHeard + window - 1)).toEqual([]);
-        expect(t.tick(lastHeard + window)).toEqual([{ peer: 'b', reachable: false, at: lastHeard + window }]);
-        expect(t.states(lastHeard + window).get('b')!.suspicion).toBe(missed);
-      },
-    ));
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 20, max: 10_000 }),
+        fc.integer({ min: 2, max: 100 }),
+        fc.integer({ min: 0, max: 1_000_000 }),
+        fc.array(fc.double({ min: 0, max: 0.999_999, noNaN: true }), { maxLength: 20 }),
+        (interval, missed, lastHeard, fractions) => {
+          const t = new PeerTracker({ peers: ['b'], intervalMs: interval, missedHeartbeats: missed, startedAt: 0 });
+          t.heard('b', lastHeard);
+          const window = interval * missed;
+          for (const f of [...fractions].sort()) expect(t.tick(lastHeard + Math.floor(f * window))).toEqual([]);
+          expect(t.tick(lastHeard + window - 1)).toEqual([]);
+          expect(t.tick(lastHeard + window)).toEqual([{ peer: 'b', reachable: false, at: lastHeard + window }]);
+          expect(t.states(lastHeard + window).get('b')!.suspicion).toBe(missed);
+        },
+      ),
+    );
   });
 });
 

@@ -11,11 +11,21 @@ const LOSS = 5_000;
 const member = (name: string, learner = false) => ({ id: name, name, peerURLs: [], clientURLs: [], learner });
 /** A running server whose member lists `voters` and sees no leader (or `leader`). */
 const server = (voters: string[], raftIndex: number | undefined, leader?: string): ControlPlaneReport => ({
-  role: 'server', running: true, healthy: leader !== undefined, members: voters.map((v) => member(v)),
-  ...(raftIndex !== undefined ? { raftIndex } : {}), ...(leader ? { leader } : {}),
+  role: 'server',
+  running: true,
+  healthy: leader !== undefined,
+  members: voters.map((v) => member(v)),
+  ...(raftIndex !== undefined ? { raftIndex } : {}),
+  ...(leader ? { leader } : {}),
 });
 const agentReport: ControlPlaneReport = { role: 'agent', running: false, healthy: false };
-const voterSummary = (raftIndex: number, over: Partial<ControlPlaneSummary> = {}): ControlPlaneSummary => ({ role: 'server', voter: true, raftIndex, leader: false, ...over });
+const voterSummary = (raftIndex: number, over: Partial<ControlPlaneSummary> = {}): ControlPlaneSummary => ({
+  role: 'server',
+  voter: true,
+  raftIndex,
+  leader: false,
+  ...over,
+});
 const witnessSummary = (over: Partial<ControlPlaneSummary> = {}): ControlPlaneSummary => ({ role: 'agent', voter: false, leader: false, ...over });
 const up = (summary?: ControlPlaneSummary): PeerInput => ({ reachable: true, silentMs: 100, ...(summary ? { summary } : {}) });
 const down = (silentMs: number): PeerInput => ({ reachable: false, silentMs });
@@ -23,9 +33,23 @@ const down = (silentMs: number): PeerInput => ({ reachable: false, silentMs });
 const V3 = ['m1', 'm2', 'm3'];
 function input(over: Partial<QuorumInput>): QuorumInput {
   return {
-    self: 'm1', modules: ['m1', 'm2', 'm3', 'm4', 'm5'], powered: new Set(), own: server(V3, 100), leaderlessMs: 30_000,
-    peers: { m2: down(30_000), m3: down(30_000), m4: up(witnessSummary({ vote: 'm1', down: { m2: 30, m3: 30 } })), m5: up(witnessSummary({ vote: 'm1', down: { m2: 30, m3: 30 } })) },
-    fenced: new Set(), fenceErrors: {}, lossAfterMs: LOSS, safetyMs: SAFETY, resetDone: false, ...over,
+    self: 'm1',
+    modules: ['m1', 'm2', 'm3', 'm4', 'm5'],
+    powered: new Set(),
+    own: server(V3, 100),
+    leaderlessMs: 30_000,
+    peers: {
+      m2: down(30_000),
+      m3: down(30_000),
+      m4: up(witnessSummary({ vote: 'm1', down: { m2: 30, m3: 30 } })),
+      m5: up(witnessSummary({ vote: 'm1', down: { m2: 30, m3: 30 } })),
+    },
+    fenced: new Set(),
+    fenceErrors: {},
+    lossAfterMs: LOSS,
+    safetyMs: SAFETY,
+    resetDone: false,
+    ...over,
   };
 }
 /** A server module whose member is stopped (its data kept): no member list, no raft index. */
@@ -37,17 +61,37 @@ describe('chooseSurvivor', () => {
   it.each([
     [[], undefined],
     [[{ name: 'm2', raftIndex: 5 }], 'm2'],
-    [[{ name: 'm2', raftIndex: 5 }, { name: 'm1', raftIndex: 9 }], 'm1'],
-    [[{ name: 'm3', raftIndex: 9 }, { name: 'm1', raftIndex: 5 }], 'm3'],
-    [[{ name: 'm3', raftIndex: 9 }, { name: 'm2', raftIndex: 9 }], 'm2'],
+    [
+      [
+        { name: 'm2', raftIndex: 5 },
+        { name: 'm1', raftIndex: 9 },
+      ],
+      'm1',
+    ],
+    [
+      [
+        { name: 'm3', raftIndex: 9 },
+        { name: 'm1', raftIndex: 5 },
+      ],
+      'm3',
+    ],
+    [
+      [
+        { name: 'm3', raftIndex: 9 },
+        { name: 'm2', raftIndex: 9 },
+      ],
+      'm2',
+    ],
   ])('%j -> %s', (candidates, expected) => {
     expect(chooseSurvivor(candidates)).toBe(expected);
   });
 
   it('is the same whatever order an agent learnt the candidates in', () => {
-    fc.assert(fc.property(fc.uniqueArray(fc.record({ name: fc.constantFrom('a', 'b', 'c', 'd', 'e'), raftIndex: fc.nat(5) }), { selector: (c) => c.name }), (cs) => {
-      expect(chooseSurvivor([...cs].reverse())).toBe(chooseSurvivor(cs));
-    }));
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.record({ name: fc.constantFrom('a', 'b', 'c', 'd', 'e'), raftIndex: fc.nat(5) }), { selector: (c) => c.name }), (cs) => {
+        expect(chooseSurvivor([...cs].reverse())).toBe(chooseSurvivor(cs));
+      }),
+    );
   });
 });
 
@@ -60,22 +104,36 @@ describe('decideQuorum', () => {
       over: { peers: { m2: up(voterSummary(90)), m3: down(30_000), m4: up(), m5: up() } },
       action: { kind: 'wait', reason: 'majority-up' },
     },
-    { name: 'a non-voter never resets', over: { own: agentReport, self: 'm4', peers: { m1: up(voterSummary(100, { phase: 'waiting' })), m2: down(90_000), m3: down(90_000), m5: up() } }, action: { kind: 'none' }, vote: 'm1' },
-    { name: 'a learner is not a voter', over: { own: { ...server(V3, 100), members: [member('m1', true), member('m2'), member('m3')] } }, action: { kind: 'none' } },
+    {
+      name: 'a non-voter never resets',
+      over: { own: agentReport, self: 'm4', peers: { m1: up(voterSummary(100, { phase: 'waiting' })), m2: down(90_000), m3: down(90_000), m5: up() } },
+      action: { kind: 'none' },
+      vote: 'm1',
+    },
+    {
+      name: 'a learner is not a voter',
+      over: { own: { ...server(V3, 100), members: [member('m1', true), member('m2'), member('m3')] } },
+      action: { kind: 'none' },
+    },
     {
       name: 'missing voters confirmed silent by every agent for the safety period: reset',
       over: { peers: { m2: down(61_000), m3: down(61_000), m4: up(statements(61)), m5: up(statements(60)) } },
-      action: { kind: 'reset' }, phase: 'resetting', vote: 'm1',
+      action: { kind: 'reset' },
+      phase: 'resetting',
+      vote: 'm1',
     },
     {
       name: 'one witness has not heard m3 long enough: wait, saying who is short',
       over: { peers: { m2: down(61_000), m3: down(61_000), m4: up(statements(61)), m5: up(witnessSummary({ vote: 'm1', down: { m2: 61, m3: 12 } })) } },
-      action: { kind: 'wait', reason: 'confirming' }, phase: 'waiting', message: /m3 \(61 s here, 61 s on m4, 12 s on m5\)/,
+      action: { kind: 'wait', reason: 'confirming' },
+      phase: 'waiting',
+      message: /m3 \(61 s here, 61 s on m4, 12 s on m5\)/,
     },
     {
       name: 'a witness that states nothing confirms nothing',
       over: { peers: { m2: down(61_000), m3: down(61_000), m4: up(statements(61)), m5: up() } },
-      action: { kind: 'wait', reason: 'confirming' }, message: /not confirmed on m5/,
+      action: { kind: 'wait', reason: 'confirming' },
+      message: /not confirmed on m5/,
     },
     {
       name: 'this agent itself has not waited the safety period',
@@ -85,17 +143,21 @@ describe('decideQuorum', () => {
     {
       name: 'no power driver and no safety period: refuse, with what a person can do',
       over: { safetyMs: undefined, peers: { m2: down(600_000), m3: down(600_000), m4: up(statements(600)), m5: up(statements(600)) } },
-      action: { kind: 'refuse', reason: 'no-fence' }, phase: 'refused', message: /m2, m3 have no power driver/,
+      action: { kind: 'refuse', reason: 'no-fence' },
+      phase: 'refused',
+      message: /m2, m3 have no power driver/,
     },
     {
       name: 'a survivor in a minority of the modules cannot tell down from cut off: refuse',
       over: { modules: V3, peers: { m2: down(600_000), m3: down(600_000) } },
-      action: { kind: 'refuse', reason: 'minority' }, message: /hears 1 of 3 modules/,
+      action: { kind: 'refuse', reason: 'minority' },
+      message: /hears 1 of 3 modules/,
     },
     {
       name: 'missing voters with a power driver are fenced first',
       over: { powered: new Set(['m2', 'm3']), leaderlessMs: 6_000, peers: { m2: down(6_000), m3: down(6_000), m4: up(statements(6)), m5: up(statements(6)) } },
-      action: { kind: 'fence', modules: ['m2', 'm3'] }, phase: 'fencing',
+      action: { kind: 'fence', modules: ['m2', 'm3'] },
+      phase: 'fencing',
     },
     {
       name: 'once the power driver confirms them off: reset at once, alone in the box too',
@@ -104,33 +166,59 @@ describe('decideQuorum', () => {
     },
     {
       name: 'one fenced, one without a driver and confirmed down: reset',
-      over: { powered: new Set(['m2']), fenced: new Set(['m2']), peers: { m2: down(61_000), m3: down(61_000), m4: up(statements(61)), m5: up(statements(61)) } },
+      over: {
+        powered: new Set(['m2']),
+        fenced: new Set(['m2']),
+        peers: { m2: down(61_000), m3: down(61_000), m4: up(statements(61)), m5: up(statements(61)) },
+      },
       action: { kind: 'reset' },
     },
     {
       name: 'a power-off that failed: refuse, naming the error',
-      over: { modules: V3, powered: new Set(['m2', 'm3']), fenced: new Set(['m3']), fenceErrors: { m2: 'BMC unreachable' }, peers: { m2: down(6_000), m3: down(6_000) } },
-      action: { kind: 'refuse', reason: 'fence-failed' }, message: /m2 \(BMC unreachable\)/,
+      over: {
+        modules: V3,
+        powered: new Set(['m2', 'm3']),
+        fenced: new Set(['m3']),
+        fenceErrors: { m2: 'BMC unreachable' },
+        peers: { m2: down(6_000), m3: down(6_000) },
+      },
+      action: { kind: 'refuse', reason: 'fence-failed' },
+      message: /m2 \(BMC unreachable\)/,
     },
     {
       name: 'a voter with more recent data is the survivor; this one stands by',
-      over: { peers: { m2: up(voterSummary(120, { phase: 'waiting', vote: 'm2' })), m3: down(30_000), m4: down(30_000), m5: down(30_000) }, own: server(['m1', 'm2', 'm3', 'm4', 'm5'], 100) },
-      action: { kind: 'standby' }, phase: 'standby', vote: 'm2',
+      over: {
+        peers: { m2: up(voterSummary(120, { phase: 'waiting', vote: 'm2' })), m3: down(30_000), m4: down(30_000), m5: down(30_000) },
+        own: server(['m1', 'm2', 'm3', 'm4', 'm5'], 100),
+      },
+      action: { kind: 'standby' },
+      phase: 'standby',
+      vote: 'm2',
     },
     {
       name: 'equal raft indexes: the smallest name survives',
-      over: { self: 'm2', own: server(['m1', 'm2', 'm3', 'm4', 'm5'], 100), peers: { m1: up(voterSummary(100)), m3: down(30_000), m4: down(30_000), m5: down(30_000) } },
-      action: { kind: 'standby' }, vote: 'm1',
+      over: {
+        self: 'm2',
+        own: server(['m1', 'm2', 'm3', 'm4', 'm5'], 100),
+        peers: { m1: up(voterSummary(100)), m3: down(30_000), m4: down(30_000), m5: down(30_000) },
+      },
+      action: { kind: 'standby' },
+      vote: 'm1',
     },
     {
       name: 'the survivor waits for the other surviving voters to vote for it',
-      over: { own: server(['m1', 'm2', 'm3', 'm4', 'm5'], 100), peers: { m2: up(voterSummary(90)), m3: down(90_000), m4: down(90_000), m5: down(90_000) }, modules: ['m1', 'm2', 'm3', 'm4', 'm5'] },
+      over: {
+        own: server(['m1', 'm2', 'm3', 'm4', 'm5'], 100),
+        peers: { m2: up(voterSummary(90)), m3: down(90_000), m4: down(90_000), m5: down(90_000) },
+        modules: ['m1', 'm2', 'm3', 'm4', 'm5'],
+      },
       action: { kind: 'wait', reason: 'votes-pending' },
     },
     {
       name: 'an agent voting for another survivor blocks the reset',
       over: { peers: { m2: down(61_000), m3: down(61_000), m4: up(statements(61, 'm3')), m5: up(statements(61)) } },
-      action: { kind: 'wait', reason: 'survivors-disagree' }, message: /m4 votes m3/,
+      action: { kind: 'wait', reason: 'survivors-disagree' },
+      message: /m4 votes m3/,
     },
     {
       name: 'a voter whose agent answers but whose member is down may have newer data: wait',
@@ -139,8 +227,13 @@ describe('decideQuorum', () => {
     },
     {
       name: 'the survivor reported the reset: a stale voter wipes its member',
-      over: { self: 'm2', own: server(V3, 90), peers: { m1: up(voterSummary(130, { leader: true, phase: 'reset', vote: 'm1' })), m3: down(90_000), m4: up(), m5: up() } },
-      action: { kind: 'demote' }, vote: 'm1',
+      over: {
+        self: 'm2',
+        own: server(V3, 90),
+        peers: { m1: up(voterSummary(130, { leader: true, phase: 'reset', vote: 'm1' })), m3: down(90_000), m4: up(), m5: up() },
+      },
+      action: { kind: 'demote' },
+      vote: 'm1',
     },
     {
       name: 'a voter with a leader this member does not follow: stay stopped',
@@ -159,25 +252,36 @@ describe('decideQuorum', () => {
     },
     {
       name: 'a stopped member does not start while another module recovers the quorum',
-      over: { own: stopped, peers: { m2: up(voterSummary(150, { phase: 'fencing', vote: 'm2' })), m3: down(1_000), m4: up(witnessSummary()), m5: up(witnessSummary()) } },
+      over: {
+        own: stopped,
+        peers: { m2: up(voterSummary(150, { phase: 'fencing', vote: 'm2' })), m3: down(1_000), m4: up(witnessSummary()), m5: up(witnessSummary()) },
+      },
       action: { kind: 'none' },
     },
     {
       name: 'a stopped member alone in a minority of the box waits',
       over: { own: stopped, peers: { m2: up(stoppedSummary), m3: down(30_000), m4: down(30_000), m5: down(30_000) } },
-      action: { kind: 'wait', reason: 'cold-start' }, message: /hears 2 of 5 modules/,
+      action: { kind: 'wait', reason: 'cold-start' },
+      message: /hears 2 of 5 modules/,
     },
     {
       name: 'a stopped member waits for every agent it hears to say whether it has a cluster',
       over: { own: stopped, peers: { m2: up(stoppedSummary), m3: up(), m4: up(witnessSummary()), m5: down(30_000) } },
-      action: { kind: 'wait', reason: 'cold-start' }, message: /summaries of m3/,
+      action: { kind: 'wait', reason: 'cold-start' },
+      message: /summaries of m3/,
     },
     {
       name: 'a stopped member waits a little after its agent starts',
       over: { own: stopped, leaderlessMs: 1_000, peers: { m2: up(stoppedSummary), m3: up(stoppedSummary), m4: up(witnessSummary()), m5: down(30_000) } },
       action: { kind: 'wait', reason: 'cold-start' },
     },
-    { name: 'after its reset the survivor says so', over: { resetDone: true, own: server(['m1'], 130, 'm1'), leaderlessMs: 0 }, action: { kind: 'none' }, phase: 'reset', vote: 'm1' },
+    {
+      name: 'after its reset the survivor says so',
+      over: { resetDone: true, own: server(['m1'], 130, 'm1'), leaderlessMs: 0 },
+      action: { kind: 'none' },
+      phase: 'reset',
+      vote: 'm1',
+    },
   ])('$name', ({ over, action, phase, vote, message }) => {
     const d = decideQuorum(input(over));
     expect(d.action).toEqual(action);
@@ -188,16 +292,29 @@ describe('decideQuorum', () => {
   });
 
   it('a witness votes while a voter recovers, and no more once the survivor announces its reset', () => {
-    const witnessOf = (phase: 'waiting' | 'reset') => decideQuorum(input({
-      own: agentReport, self: 'm4', peers: { m1: up(voterSummary(130, { leader: phase === 'reset', phase, vote: 'm1' })), m2: down(90_000), m3: down(90_000), m5: up() },
-    }));
+    const witnessOf = (phase: 'waiting' | 'reset') =>
+      decideQuorum(
+        input({
+          own: agentReport,
+          self: 'm4',
+          peers: { m1: up(voterSummary(130, { leader: phase === 'reset', phase, vote: 'm1' })), m2: down(90_000), m3: down(90_000), m5: up() },
+        }),
+      );
     expect(witnessOf('waiting')).toMatchObject({ action: { kind: 'none' }, lost: true, vote: 'm1' });
     expect(witnessOf('reset')).toEqual({ action: { kind: 'none' }, lost: false, missing: [] });
   });
 
   it('summarizes the member, its witness statements and its part', () => {
     const i = input({ peers: { m2: down(61_900), m3: down(500), m4: up(), m5: up() } });
-    expect(summarize(i, { phase: 'waiting', vote: 'm1' })).toEqual({ role: 'server', voter: true, raftIndex: 100, leader: false, down: { m2: 61, m3: 0 }, phase: 'waiting', vote: 'm1' });
+    expect(summarize(i, { phase: 'waiting', vote: 'm1' })).toEqual({
+      role: 'server',
+      voter: true,
+      raftIndex: 100,
+      leader: false,
+      down: { m2: 61, m3: 0 },
+      phase: 'waiting',
+      vote: 'm1',
+    });
     expect(summarize({ ...i, own: null, peers: {} }, {})).toEqual({ role: 'agent', voter: false, leader: false });
   });
 });
@@ -238,8 +355,17 @@ function simulate(w: World, rounds = 4): Map<string, ReturnType<typeof decideQuo
       }
       const own = w.voters.includes(self) ? server(w.voters, w.raftIndex[self]) : agentReport;
       const i: QuorumInput = {
-        self, modules: w.modules, powered: w.powered, own, leaderlessMs: 60_000, peers,
-        fenced: new Set(), fenceErrors: {}, lossAfterMs: LOSS, safetyMs: w.safetyMs, resetDone: false,
+        self,
+        modules: w.modules,
+        powered: w.powered,
+        own,
+        leaderlessMs: 60_000,
+        peers,
+        fenced: new Set(),
+        fenceErrors: {},
+        lossAfterMs: LOSS,
+        safetyMs: w.safetyMs,
+        resetDone: false,
       };
       const d = decideQuorum(i);
       decisions.set(self, d);
@@ -269,91 +395,132 @@ const world: fc.Arbitrary<World> = fc.integer({ min: 1, max: 6 }).chain((n) => {
 describe('decideQuorum properties', () => {
   it('agents that hear the same modules vote for the same survivor', () => {
     let contested = 0;
-    fc.assert(fc.property(world, (w) => {
-      const full = { ...w, cut: new Set<string>() };
-      for (const decisions of simulate(full)) {
-        const voting = [...decisions.values()].filter((d) => d.vote);
-        expect(new Set(voting.map((d) => d.vote)).size).toBeLessThanOrEqual(1);
-        if (voting.length > 1) contested++;
-      }
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(world, (w) => {
+        const full = { ...w, cut: new Set<string>() };
+        for (const decisions of simulate(full)) {
+          const voting = [...decisions.values()].filter((d) => d.vote);
+          expect(new Set(voting.map((d) => d.vote)).size).toBeLessThanOrEqual(1);
+          if (voting.length > 1) contested++;
+        }
+      }),
+      { numRuns: 300 },
+    );
     expect(contested).toBeGreaterThan(0);
   });
 
   it('without power drivers at most one agent ever resets, however the network is cut', () => {
     let worldsWithReset = 0;
-    fc.assert(fc.property(world, (w) => {
-      const resetting = new Set<string>();
-      // Mostly past the safety period, with few cuts: the worlds where a reset is possible at all.
-      for (const decisions of simulate({ ...w, powered: new Set(), safetyMs: 10_000, silentMs: w.silentMs === 1_000 ? 1_000 : 30_000, cut: new Set([...w.cut].slice(0, 2)) }, 5)) {
-        for (const [m, d] of decisions) if (d.action.kind === 'reset') resetting.add(m);
-      }
-      expect(resetting.size).toBeLessThanOrEqual(1);
-      if (resetting.size > 0) worldsWithReset++;
-    }), { numRuns: 1000 });
+    fc.assert(
+      fc.property(world, (w) => {
+        const resetting = new Set<string>();
+        // Mostly past the safety period, with few cuts: the worlds where a reset is possible at all.
+        for (const decisions of simulate(
+          { ...w, powered: new Set(), safetyMs: 10_000, silentMs: w.silentMs === 1_000 ? 1_000 : 30_000, cut: new Set([...w.cut].slice(0, 2)) },
+          5,
+        )) {
+          for (const [m, d] of decisions) if (d.action.kind === 'reset') resetting.add(m);
+        }
+        expect(resetting.size).toBeLessThanOrEqual(1);
+        if (resetting.size > 0) worldsWithReset++;
+      }),
+      { numRuns: 1000 },
+    );
     // Not vacuous: resets do happen in the generated boxes (about 1.5% of them).
     expect(worldsWithReset).toBeGreaterThan(0);
   });
 
   it('only a voter resets or fences, and only after its peers voted for it', () => {
-    fc.assert(fc.property(world, (w) => {
-      for (const decisions of simulate(w)) {
-        for (const [m, d] of decisions) {
-          if (d.action.kind !== 'reset' && d.action.kind !== 'fence') continue;
-          expect(w.voters).toContain(m);
-          expect(d.vote).toBe(m);
+    fc.assert(
+      fc.property(world, (w) => {
+        for (const decisions of simulate(w)) {
+          for (const [m, d] of decisions) {
+            if (d.action.kind !== 'reset' && d.action.kind !== 'fence') continue;
+            expect(w.voters).toContain(m);
+            expect(d.vote).toBe(m);
+          }
         }
-      }
-    }), { numRuns: 300 });
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 
-const peerInput: fc.Arbitrary<PeerInput> = fc.record({
-  reachable: fc.boolean(),
-  silentMs: fc.constantFrom(0, 5_000, 59_999, 60_000, 200_000),
-  summary: fc.record({
-    role: fc.constantFrom('server' as const, 'agent' as const), voter: fc.boolean(), raftIndex: fc.integer({ min: 1, max: 3 }), leader: fc.boolean(),
-    down: fc.dictionary(fc.constantFrom('m1', 'm2', 'm3', 'm4', 'm5'), fc.constantFrom(0, 59, 60, 200)),
-    phase: fc.constantFrom('waiting' as const, 'reset' as const, 'standby' as const), vote: fc.constantFrom('m1', 'm2', 'm3'),
-  }, { requiredKeys: ['role', 'voter', 'leader'] }),
-}, { requiredKeys: ['reachable', 'silentMs'] });
-const anyInput: fc.Arbitrary<QuorumInput> = fc.record({
-  voters: fc.subarray(['m1', 'm2', 'm3', 'm4', 'm5'], { minLength: 1 }),
-  isServer: fc.boolean(),
-  raftIndex: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
-  peers: fc.record({ m2: peerInput, m3: peerInput, m4: peerInput, m5: peerInput }),
-  powered: fc.subarray(['m2', 'm3', 'm4', 'm5']),
-  fenced: fc.subarray(['m2', 'm3', 'm4', 'm5']),
-  safetyMs: fc.option(fc.constant(60_000), { nil: undefined }),
-  leaderlessMs: fc.constantFrom(0, 4_999, 5_000, 100_000),
-  resetDone: fc.boolean(),
-}).map((r) => ({
-  self: 'm1', modules: ['m1', 'm2', 'm3', 'm4', 'm5'], powered: new Set(r.powered),
-  own: r.isServer ? server(r.voters, r.raftIndex) : agentReport, leaderlessMs: r.leaderlessMs, peers: r.peers,
-  fenced: new Set(r.fenced.filter((m) => r.powered.includes(m))), fenceErrors: {}, lossAfterMs: LOSS, safetyMs: r.safetyMs, resetDone: r.resetDone,
-}));
+const peerInput: fc.Arbitrary<PeerInput> = fc.record(
+  {
+    reachable: fc.boolean(),
+    silentMs: fc.constantFrom(0, 5_000, 59_999, 60_000, 200_000),
+    summary: fc.record(
+      {
+        role: fc.constantFrom('server' as const, 'agent' as const),
+        voter: fc.boolean(),
+        raftIndex: fc.integer({ min: 1, max: 3 }),
+        leader: fc.boolean(),
+        down: fc.dictionary(fc.constantFrom('m1', 'm2', 'm3', 'm4', 'm5'), fc.constantFrom(0, 59, 60, 200)),
+        phase: fc.constantFrom('waiting' as const, 'reset' as const, 'standby' as const),
+        vote: fc.constantFrom('m1', 'm2', 'm3'),
+      },
+      { requiredKeys: ['role', 'voter', 'leader'] },
+    ),
+  },
+  { requiredKeys: ['reachable', 'silentMs'] },
+);
+const anyInput: fc.Arbitrary<QuorumInput> = fc
+  .record({
+    voters: fc.subarray(['m1', 'm2', 'm3', 'm4', 'm5'], { minLength: 1 }),
+    isServer: fc.boolean(),
+    raftIndex: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
+    peers: fc.record({ m2: peerInput, m3: peerInput, m4: peerInput, m5: peerInput }),
+    powered: fc.subarray(['m2', 'm3', 'm4', 'm5']),
+    fenced: fc.subarray(['m2', 'm3', 'm4', 'm5']),
+    safetyMs: fc.option(fc.constant(60_000), { nil: undefined }),
+    leaderlessMs: fc.constantFrom(0, 4_999, 5_000, 100_000),
+    resetDone: fc.boolean(),
+  })
+  .map((r) => ({
+    self: 'm1',
+    modules: ['m1', 'm2', 'm3', 'm4', 'm5'],
+    powered: new Set(r.powered),
+    own: r.isServer ? server(r.voters, r.raftIndex) : agentReport,
+    leaderlessMs: r.leaderlessMs,
+    peers: r.peers,
+    fenced: new Set(r.fenced.filter((m) => r.powered.includes(m))),
+    fenceErrors: {},
+    lossAfterMs: LOSS,
+    safetyMs: r.safetyMs,
+    resetDone: r.resetDone,
+  }));
 
 describe('decideQuorum safety on any input', () => {
   it('never resets while a missing voter is neither fenced nor confirmed down for the safety period by every agent heard', () => {
-    fc.assert(fc.property(anyInput, (i) => {
-      const d = decideQuorum(i);
-      if (d.action.kind !== 'reset') return;
-      const heard = Object.entries(i.peers).filter(([, p]) => p.reachable);
-      for (const m of votersOf(i.own).filter((v) => v !== i.self)) {
-        if (i.peers[m]?.reachable && i.peers[m]?.summary?.voter) continue;
-        if (i.fenced.has(m)) continue;
-        expect(i.safetyMs).toBeDefined();
-        expect(i.peers[m]!.silentMs).toBeGreaterThanOrEqual(i.safetyMs!);
-        for (const [, p] of heard) expect((p.summary?.down?.[m] ?? -1) * 1000).toBeGreaterThanOrEqual(i.safetyMs!);
-        expect(heard.length + 1).toBeGreaterThanOrEqual(majorityOf(i.modules.length));
-      }
-    }), { numRuns: 2000 });
+    fc.assert(
+      fc.property(anyInput, (i) => {
+        const d = decideQuorum(i);
+        if (d.action.kind !== 'reset') return;
+        const heard = Object.entries(i.peers).filter(([, p]) => p.reachable);
+        for (const m of votersOf(i.own).filter((v) => v !== i.self)) {
+          if (i.peers[m]?.reachable && i.peers[m]?.summary?.voter) continue;
+          if (i.fenced.has(m)) continue;
+          expect(i.safetyMs).toBeDefined();
+          expect(i.peers[m]!.silentMs).toBeGreaterThanOrEqual(i.safetyMs!);
+          for (const [, p] of heard) expect((p.summary?.down?.[m] ?? -1) * 1000).toBeGreaterThanOrEqual(i.safetyMs!);
+          expect(heard.length + 1).toBeGreaterThanOrEqual(majorityOf(i.modules.length));
+        }
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('a module that is not a voter never resets, fences or demotes', () => {
-    fc.assert(fc.property(anyInput, (i) => {
-      const own = { ...i, own: i.own?.role === 'server' ? { ...i.own, ...(i.own.members ? { members: i.own.members.filter((m) => m.name !== 'm1') } : {}) } : i.own };
-      expect(['none', 'wait']).toContain(decideQuorum(own).action.kind);
-    }), { numRuns: 1000 });
+    fc.assert(
+      fc.property(anyInput, (i) => {
+        const own = {
+          ...i,
+          own: i.own?.role === 'server' ? { ...i.own, ...(i.own.members ? { members: i.own.members.filter((m) => m.name !== 'm1') } : {}) } : i.own,
+        };
+        expect(['none', 'wait']).toContain(decideQuorum(own).action.kind);
+      }),
+      { numRuns: 1000 },
+    );
   });
 });

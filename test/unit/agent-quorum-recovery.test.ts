@@ -10,23 +10,42 @@ import { parseSpec } from '../../src/spec/load.js';
 const member = (name: string) => ({ id: name, name, peerURLs: [], clientURLs: [], learner: false });
 const flush = () => new Promise((r) => setImmediate(r));
 
-function setup(o: { powerState?: PowerState; powered?: boolean; safetyMs?: number; peers?: Record<string, { reachable: boolean; silentMs: number }>; resetting?: Promise<void> } = {}) {
+function setup(
+  o: {
+    powerState?: PowerState;
+    powered?: boolean;
+    safetyMs?: number;
+    peers?: Record<string, { reachable: boolean; silentMs: number }>;
+    resetting?: Promise<void>;
+  } = {},
+) {
   let now = 1_000_000;
   let report: ControlPlaneReport = { role: 'server', running: true, healthy: true, leader: 'm1', raftIndex: 100, members: ['m1', 'm2', 'm3'].map(member) };
   const calls: string[] = [];
   const power: PowerDriver = {
-    powerOff: async (m) => { calls.push(`powerOff ${m}`); },
+    powerOff: async (m) => {
+      calls.push(`powerOff ${m}`);
+    },
     state: async () => o.powerState ?? 'off',
   };
   const r = new QuorumRecovery({
-    self: 'm1', modules: ['m1', 'm2', 'm3'],
+    self: 'm1',
+    modules: ['m1', 'm2', 'm3'],
     power: o.powered === false ? {} : { m2: { driver: 'local', slot: 2 }, m3: { driver: 'local', slot: 3 } },
     powerDriver: () => power,
     ...(o.safetyMs !== undefined ? { safetyMs: o.safetyMs } : {}),
     driver: {
-      resetCluster: async () => { calls.push('resetCluster'); await o.resetting; report = { ...report, leader: 'm1', healthy: true, members: [member('m1')] }; },
-      demote: async () => { calls.push('demote'); },
-      restart: async () => { calls.push('restart'); },
+      resetCluster: async () => {
+        calls.push('resetCluster');
+        await o.resetting;
+        report = { ...report, leader: 'm1', healthy: true, members: [member('m1')] };
+      },
+      demote: async () => {
+        calls.push('demote');
+      },
+      restart: async () => {
+        calls.push('restart');
+      },
     },
     report: () => report,
     peers: () => o.peers ?? { m2: { reachable: false, silentMs: now - 1_000_000 }, m3: { reachable: false, silentMs: now - 1_000_000 } },
@@ -35,8 +54,11 @@ function setup(o: { powerState?: PowerState; powered?: boolean; safetyMs?: numbe
     wallNow: () => now + 1_700_000_000_000,
   });
   return {
-    r, calls,
-    advance: (ms: number) => { now += ms; },
+    r,
+    calls,
+    advance: (ms: number) => {
+      now += ms;
+    },
     loseLeader: () => {
       const { leader: _lost, ...rest } = report;
       report = { ...rest, healthy: false };
@@ -69,7 +91,11 @@ describe('QuorumRecovery', () => {
 
   it('the role loop may not start the member while the reset runs', async () => {
     let done = () => {};
-    const s = setup({ resetting: new Promise<void>((r) => { done = r; }) });
+    const s = setup({
+      resetting: new Promise<void>((r) => {
+        done = r;
+      }),
+    });
     s.r.check();
     s.loseLeader();
     s.advance(6_000);
@@ -122,7 +148,8 @@ describe('QuorumRecovery', () => {
   });
 
   it('reads its options from the spec', () => {
-    const { box } = parseSpec(`apiVersion: edgebox.dev/v1alpha1
+    const { box } = parseSpec(
+      `apiVersion: edgebox.dev/v1alpha1
 kind: EdgeBox
 metadata: { name: b }
 spec:
@@ -130,16 +157,25 @@ spec:
   modules:
     - { name: m1, hardware: rpi-cm4-4gb, address: 127.0.1.1, power: { driver: local, slot: 1 } }
     - { name: m2, hardware: rpi-cm4-4gb, address: 127.0.1.2 }
-`, 'box.yaml');
+`,
+      'box.yaml',
+    );
     expect(quorumSpecOptions(box)).toEqual({ power: { m1: { driver: 'local', slot: 1 } }, safetyMs: 90_000 });
   });
 
-  it('fences with the controller\'s power drivers, one per board, and none it cannot use', async () => {
+  it("fences with the controller's power drivers, one per board, and none it cannot use", async () => {
     expect(await powerDrivers([], {})).toBeUndefined();
     expect(await powerDrivers([{ driver: 'local', slot: 2 }], {})).toBeUndefined();
     const local = (await powerDrivers([{ driver: 'local', slot: 2 }], { localDir: '/tmp/box' }))!;
     expect(local({ driver: 'local', slot: 2 })).toBeInstanceOf(LocalPowerDriver);
-    const bmc = (await powerDrivers([{ driver: 'turingpi-bmc', slot: 1 }, { driver: 'turingpi-bmc', slot: 2 }, { driver: 'turingpi-bmc', slot: 1, endpoint: 'http://10.0.0.9' }], {}))!;
+    const bmc = (await powerDrivers(
+      [
+        { driver: 'turingpi-bmc', slot: 1 },
+        { driver: 'turingpi-bmc', slot: 2 },
+        { driver: 'turingpi-bmc', slot: 1, endpoint: 'http://10.0.0.9' },
+      ],
+      {},
+    ))!;
     expect(bmc({ driver: 'turingpi-bmc', slot: 1 })).toBeInstanceOf(TuringPiBmcDriver);
     expect(bmc({ driver: 'turingpi-bmc', slot: 2 })).toBe(bmc({ driver: 'turingpi-bmc', slot: 1 }));
     expect(bmc({ driver: 'turingpi-bmc', slot: 1, endpoint: 'http://10.0.0.9' })).not.toBe(bmc({ driver: 'turingpi-bmc', slot: 1 }));

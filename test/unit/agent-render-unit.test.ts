@@ -26,13 +26,17 @@ describe('systemd unit of the agent', () => {
     expect(unit.filter((l) => /^(After|Requires|BindsTo|PartOf|Wants|Requisite)=/.test(l) && /k3s/.test(l))).toEqual([]);
   });
 
-  it('runs the module\'s agent with the spec and secret paths and one kubeconfig on every module, roles change at run time', () => {
+  it("runs the module's agent with the spec and secret paths and one kubeconfig on every module, roles change at run time", () => {
     const roles = k3sRoles(labBox());
     expect(roles.get('s1')).not.toBe('agent');
     expect(roles.get('a1')).toBe('agent');
     for (const m of ['s1', 'a1']) {
       const run = lines(unitOf(m)).find((l) => l.startsWith('ExecStart='));
-      expect(run).toMatch(new RegExp(`^ExecStart=/usr/bin/env edgebox agent run --spec /etc/edgebox/box.yaml --module ${m} --secret-file /etc/edgebox/box-secret --kubeconfig /etc/edgebox/agent-kubeconfig.yaml `));
+      expect(run).toMatch(
+        new RegExp(
+          `^ExecStart=/usr/bin/env edgebox agent run --spec /etc/edgebox/box.yaml --module ${m} --secret-file /etc/edgebox/box-secret --kubeconfig /etc/edgebox/agent-kubeconfig.yaml `,
+        ),
+      );
       expect(run).toMatch(/ --role-driver k3s --runtime k3s$/);
     }
   });
@@ -47,7 +51,7 @@ describe('systemd unit of the agent', () => {
     expect(listed).not.toContain(first);
   });
 
-  it('may write only what the k3s role driver changes: K3s\'s config and data dirs', () => {
+  it("may write only what the k3s role driver changes: K3s's config and data dirs", () => {
     const unit = lines(unitOf('a1'));
     expect(unit).toContain('ProtectSystem=strict');
     expect(unit).toContain('ReadWritePaths=-/etc/rancher/k3s -/var/lib/rancher/k3s');
@@ -56,6 +60,8 @@ describe('systemd unit of the agent', () => {
   });
 
   it('publishes hardware discovery before each start, never blocking the heartbeats on it', () => {
-    expect(lines(unitOf('s1'))).toContain('ExecStartPre=-/usr/bin/env edgebox agent publish --node s1 --spec /etc/edgebox/box.yaml --kubeconfig /etc/edgebox/agent-kubeconfig.yaml');
+    expect(lines(unitOf('s1'))).toContain(
+      'ExecStartPre=-/usr/bin/env edgebox agent publish --node s1 --spec /etc/edgebox/box.yaml --kubeconfig /etc/edgebox/agent-kubeconfig.yaml',
+    );
   });
 });

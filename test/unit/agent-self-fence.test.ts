@@ -17,7 +17,14 @@ const B = 3000;
 const base: SelfFenceInput = { modules: 5, reachablePeers: 4, lastApiWrite: 10_000, startedAt: 0, now: 10_500, boundMs: B, fenced: false };
 
 describe('self-fence decision', () => {
-  it.each([[1, 1], [2, 2], [3, 2], [4, 3], [5, 3], [6, 4]])('a box of %i modules: a majority is %i', (n, m) => expect(majorityOf(n)).toBe(m));
+  it.each([
+    [1, 1],
+    [2, 2],
+    [3, 2],
+    [4, 3],
+    [5, 3],
+    [6, 4],
+  ])('a box of %i modules: a majority is %i', (n, m) => expect(majorityOf(n)).toBe(m));
 
   it.each<{ name: string; i: Partial<SelfFenceInput>; expected: string }>([
     { name: 'hears everyone, API fresh: runs', i: {}, expected: 'stay' },
@@ -37,36 +44,49 @@ describe('self-fence decision', () => {
     expect(decideSelfFence({ ...base, ...i })).toBe(expected);
   });
 
-  const input = fc.record({
-    modules: fc.integer({ min: 1, max: 9 }),
-    peersFrac: fc.double({ min: 0, max: 1, noNaN: true }),
-    lastApiWrite: fc.option(fc.integer({ min: 0, max: 100_000 })),
-    startedAt: fc.integer({ min: 0, max: 100_000 }),
-    ahead: fc.integer({ min: 0, max: 100_000 }),
-    boundMs: fc.integer({ min: 1000, max: 300_000 }),
-    fenced: fc.boolean(),
-  }).map(({ modules, peersFrac, lastApiWrite, startedAt, ahead, boundMs, fenced }): SelfFenceInput => ({
-    modules, reachablePeers: Math.round(peersFrac * (modules - 1)), lastApiWrite, startedAt,
-    now: Math.max(startedAt, lastApiWrite ?? 0) + ahead, boundMs, fenced,
-  }));
+  const input = fc
+    .record({
+      modules: fc.integer({ min: 1, max: 9 }),
+      peersFrac: fc.double({ min: 0, max: 1, noNaN: true }),
+      lastApiWrite: fc.option(fc.integer({ min: 0, max: 100_000 })),
+      startedAt: fc.integer({ min: 0, max: 100_000 }),
+      ahead: fc.integer({ min: 0, max: 100_000 }),
+      boundMs: fc.integer({ min: 1000, max: 300_000 }),
+      fenced: fc.boolean(),
+    })
+    .map(({ modules, peersFrac, lastApiWrite, startedAt, ahead, boundMs, fenced }): SelfFenceInput => ({
+      modules,
+      reachablePeers: Math.round(peersFrac * (modules - 1)),
+      lastApiWrite,
+      startedAt,
+      now: Math.max(startedAt, lastApiWrite ?? 0) + ahead,
+      boundMs,
+      fenced,
+    }));
   const nextFenced = (i: SelfFenceInput) => {
     const v = decideSelfFence(i);
     return v === 'fence' ? true : v === 'lift' ? false : i.fenced;
   };
 
   it('never fenced while in a majority with an API write within the bound', () => {
-    fc.assert(fc.property(input, (i) => {
-      if (!inMinority(i) && i.lastApiWrite !== null && i.now - i.lastApiWrite <= i.boundMs) expect(nextFenced(i)).toBe(false);
-    }), { numRuns: 2000 });
+    fc.assert(
+      fc.property(input, (i) => {
+        if (!inMinority(i) && i.lastApiWrite !== null && i.now - i.lastApiWrite <= i.boundMs) expect(nextFenced(i)).toBe(false);
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('never fences itself before the bound has passed since its last API write (or its start)', () => {
-    fc.assert(fc.property(input, (i) => {
-      if (decideSelfFence(i) === 'fence') {
-        expect(inMinority(i)).toBe(true);
-        expect(i.now - (i.lastApiWrite ?? i.startedAt)).toBeGreaterThan(i.boundMs);
-      }
-    }), { numRuns: 2000 });
+    fc.assert(
+      fc.property(input, (i) => {
+        if (decideSelfFence(i) === 'fence') {
+          expect(inMinority(i)).toBe(true);
+          expect(i.now - (i.lastApiWrite ?? i.startedAt)).toBeGreaterThan(i.boundMs);
+        }
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 
@@ -84,10 +104,12 @@ function fakeRunner(answers: Record<string, Partial<CommandResult>> = {}): Pick<
   };
 }
 
-const PODS_JSON = JSON.stringify({ items: [
-  { id: 'sb-motor', metadata: { name: 'motor-controller-0', namespace: 'vision-cell' } },
-  { id: 'sb-plc', metadata: { name: 'plc-7d9f-x2', namespace: 'vision-cell' } },
-] });
+const PODS_JSON = JSON.stringify({
+  items: [
+    { id: 'sb-motor', metadata: { name: 'motor-controller-0', namespace: 'vision-cell' } },
+    { id: 'sb-plc', metadata: { name: 'plc-7d9f-x2', namespace: 'vision-cell' } },
+  ],
+});
 const LIST = 'k3s crictl pods --label edgebox.dev/singleton=true --state ready -o json';
 
 describe('k3s runtime driver: command sequences', () => {
@@ -135,7 +157,9 @@ describe('k3s runtime driver: command sequences', () => {
 
   it('a failing crictl is a diagnostic naming the command', async () => {
     const r = fakeRunner({ [LIST]: { code: 1, stderr: 'connect: connection refused' } });
-    const e = await k3sRuntime(r).fence().catch((x: unknown) => x);
+    const e = await k3sRuntime(r)
+      .fence()
+      .catch((x: unknown) => x);
     expect(e).toBeInstanceOf(EdgeboxError);
     expect((e as EdgeboxError).diagnostics[0]).toMatchObject({ code: 'agent.self-fence-failed' });
     expect((e as EdgeboxError).diagnostics[0]!.message).toContain('connection refused');
@@ -177,11 +201,20 @@ describe('the self-fence loop', () => {
   function recordingRuntime(): RuntimeDriver & { calls: string[] } {
     const calls: string[] = [];
     return {
-      name: 'local', calls,
+      name: 'local',
+      calls,
       isFenced: async () => false,
-      fence: async () => { calls.push('fence'); return ['t/motor-0']; },
-      keepFenced: async () => { calls.push('keep'); return []; },
-      lift: async () => { calls.push('lift'); },
+      fence: async () => {
+        calls.push('fence');
+        return ['t/motor-0'];
+      },
+      keepFenced: async () => {
+        calls.push('keep');
+        return [];
+      },
+      lift: async () => {
+        calls.push('lift');
+      },
     };
   }
 
@@ -192,8 +225,16 @@ describe('the self-fence loop', () => {
     const runtime = recordingRuntime();
     const logs: string[] = [];
     const f = new SelfFence({
-      modules: 5, boundMs: B, checkEveryMs: 200, runtime, reachablePeers: () => peers, lastApiWrite: () => lastWrite,
-      startedAt: 0, monoNow: () => now, wallNow: () => Date.parse('2026-03-01T12:00:00.000Z') + now, log: (_l, msg) => logs.push(msg),
+      modules: 5,
+      boundMs: B,
+      checkEveryMs: 200,
+      runtime,
+      reachablePeers: () => peers,
+      lastApiWrite: () => lastWrite,
+      startedAt: 0,
+      monoNow: () => now,
+      wallNow: () => Date.parse('2026-03-01T12:00:00.000Z') + now,
+      log: (_l, msg) => logs.push(msg),
     });
     peers = 1;
     now = 3000;
@@ -215,7 +256,7 @@ describe('the self-fence loop', () => {
 });
 
 describe('local box: isolation rules', () => {
-  it('drop the module\'s heartbeats both ways and its connections to each API port, tagged with the box and the module', () => {
+  it("drop the module's heartbeats both ways and its connections to each API port, tagged with the box and the module", () => {
     const rules = isolationRules({ dir: '/b', module: 'm2', address: '127.0.1.2', heartbeatPort: 17946, apiPorts: [36443] });
     const tag = `edgebox-isolate:${boxTag('/b')}:m2`;
     expect(rules.map(isolationRuleArgs)).toEqual([
@@ -225,7 +266,7 @@ describe('local box: isolation rules', () => {
     ]);
   });
 
-  it('finds only this box\'s isolated modules in an iptables listing', () => {
+  it("finds only this box's isolated modules in an iptables listing", () => {
     const listing = [
       `-A INPUT -s 127.0.1.2/32 -p tcp -m tcp --dport 36443 -m comment --comment "edgebox-isolate:${boxTag('/b')}:m2" -j DROP`,
       `-A INPUT -d 127.0.1.2/32 -p udp -m udp --dport 17946 -m comment --comment edgebox-isolate:${boxTag('/b')}:m2 -j DROP`,

@@ -14,37 +14,50 @@ function signedPayload(payload: string): Buffer {
 }
 
 const name = fc.stringMatching(/^[a-z][a-z0-9-]{0,20}[a-z0-9]$/);
-const summary: fc.Arbitrary<ControlPlaneSummary> = fc.record({
-  role: fc.constantFrom('server' as const, 'agent' as const),
-  voter: fc.boolean(),
-  raftIndex: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
-  leader: fc.boolean(),
-  down: fc.dictionary(name, fc.nat({ max: 10_000_000 }), { maxKeys: 6 }),
-  phase: fc.constantFrom(...RECOVERY_PHASES),
-  vote: name,
-}, { requiredKeys: ['role', 'voter', 'leader'] });
-const heartbeat: fc.Arbitrary<Heartbeat> = fc.record({
-  box: name, from: name, seq: fc.nat({ max: Number.MAX_SAFE_INTEGER }), sentAt: fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
-  cp: summary,
-}, { requiredKeys: ['box', 'from', 'seq', 'sentAt'] });
+const summary: fc.Arbitrary<ControlPlaneSummary> = fc.record(
+  {
+    role: fc.constantFrom('server' as const, 'agent' as const),
+    voter: fc.boolean(),
+    raftIndex: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
+    leader: fc.boolean(),
+    down: fc.dictionary(name, fc.nat({ max: 10_000_000 }), { maxKeys: 6 }),
+    phase: fc.constantFrom(...RECOVERY_PHASES),
+    vote: name,
+  },
+  { requiredKeys: ['role', 'voter', 'leader'] },
+);
+const heartbeat: fc.Arbitrary<Heartbeat> = fc.record(
+  {
+    box: name,
+    from: name,
+    seq: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
+    sentAt: fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+    cp: summary,
+  },
+  { requiredKeys: ['box', 'from', 'seq', 'sentAt'] },
+);
 
 describe('heartbeat control-plane summary', () => {
   it('round-trips any heartbeat with or without a summary', () => {
-    fc.assert(fc.property(heartbeat, (h) => {
-      const d = encodeHeartbeat(h, SECRET);
-      expect(d.length).toBeLessThanOrEqual(MAX_DATAGRAM_BYTES);
-      expect(decodeHeartbeat(d, SECRET)).toEqual({ ok: true, heartbeat: h });
-    }));
+    fc.assert(
+      fc.property(heartbeat, (h) => {
+        const d = encodeHeartbeat(h, SECRET);
+        expect(d.length).toBeLessThanOrEqual(MAX_DATAGRAM_BYTES);
+        expect(decodeHeartbeat(d, SECRET)).toEqual({ ok: true, heartbeat: h });
+      }),
+    );
   });
 
   it('rejects any datagram with a byte changed or cut off', () => {
-    fc.assert(fc.property(heartbeat, fc.nat(), fc.integer({ min: 1, max: 255 }), (h, at, flip) => {
-      const d = encodeHeartbeat(h, SECRET);
-      const tampered = Buffer.from(d);
-      tampered[at % d.length] = tampered[at % d.length]! ^ flip;
-      expect(decodeHeartbeat(tampered, SECRET).ok).toBe(false);
-      expect(decodeHeartbeat(d.subarray(0, d.length - 1 - (at % 8)), SECRET).ok).toBe(false);
-    }));
+    fc.assert(
+      fc.property(heartbeat, fc.nat(), fc.integer({ min: 1, max: 255 }), (h, at, flip) => {
+        const d = encodeHeartbeat(h, SECRET);
+        const tampered = Buffer.from(d);
+        tampered[at % d.length] = tampered[at % d.length]! ^ flip;
+        expect(decodeHeartbeat(tampered, SECRET).ok).toBe(false);
+        expect(decodeHeartbeat(d.subarray(0, d.length - 1 - (at % 8)), SECRET).ok).toBe(false);
+      }),
+    );
   });
 
   it('reads heartbeats of agents that send no summary (backward compatible)', () => {
@@ -67,7 +80,12 @@ describe('heartbeat control-plane summary', () => {
   it('a summary too large for one datagram drops its witness statements first, then goes whole', () => {
     const long = (i: number) => `${'m'.repeat(60)}-${String(i).padStart(2, '0')}`;
     const cp: ControlPlaneSummary = {
-      role: 'server', voter: true, raftIndex: Number.MAX_SAFE_INTEGER, leader: false, phase: 'refused', vote: long(99),
+      role: 'server',
+      voter: true,
+      raftIndex: Number.MAX_SAFE_INTEGER,
+      leader: false,
+      phase: 'refused',
+      vote: long(99),
       down: Object.fromEntries(Array.from({ length: 30 }, (_, i) => [long(i), 86_400])),
     };
     const big = hb({ box: long(98), from: long(97), seq: Number.MAX_SAFE_INTEGER, cp });

@@ -43,7 +43,14 @@ describe('HeartbeatVerifier', () => {
 
   it.each<{ reason: string; datagram: () => Buffer; source?: string }>([
     { reason: 'bad-mac', datagram: () => encodeHeartbeat(hb(), OTHER) },
-    { reason: 'bad-mac', datagram: () => { const d = encodeHeartbeat(hb(), SECRET); d[d.length - 2]! ^= 1; return d; } },
+    {
+      reason: 'bad-mac',
+      datagram: () => {
+        const d = encodeHeartbeat(hb(), SECRET);
+        d[d.length - 2]! ^= 1;
+        return d;
+      },
+    },
     { reason: 'malformed', datagram: () => Buffer.from('hello') },
     { reason: 'malformed', datagram: () => Buffer.concat([Buffer.from('XXXX'), encodeHeartbeat(hb(), SECRET).subarray(4)]) },
     { reason: 'malformed', datagram: () => Buffer.alloc(4096, 1) },

@@ -5,7 +5,9 @@ const accel = { key: 'edgebox.dev/accelerator', value: 'nvidia', effect: 'NoSche
 const unreachable = { key: 'node.kubernetes.io/unreachable', value: '', effect: 'NoExecute' as const };
 const intent = (labels: Record<string, string>, taints = [accel]): ModuleIntent => ({ module: 'jetson-1', labels, taints });
 const appliedBy = (manager: string, keys: string[], operation = 'Apply') => ({
-  manager, operation, fieldsV1: { 'f:metadata': { 'f:labels': Object.fromEntries([['.', {}], ...keys.map((k) => [`f:${k}`, {}])]) } },
+  manager,
+  operation,
+  fieldsV1: { 'f:metadata': { 'f:labels': Object.fromEntries([['.', {}], ...keys.map((k) => [`f:${k}`, {}])]) } },
 });
 
 describe('planNode', () => {
@@ -27,7 +29,8 @@ describe('planNode', () => {
       name: 'removes a label edgebox applied that the spec dropped, never one set by someone else',
       node: {
         metadata: {
-          name: 'jetson-1', labels: { 'edgebox.dev/cap.can': 'true', 'edgebox.dev/local-heartbeat': 'kwok', zone: 'core' },
+          name: 'jetson-1',
+          labels: { 'edgebox.dev/cap.can': 'true', 'edgebox.dev/local-heartbeat': 'kwok', zone: 'core' },
           managedFields: [appliedBy('edgebox', ['edgebox.dev/cap.can', 'zone']), appliedBy('edgebox-local', ['edgebox.dev/local-heartbeat'], 'Update')],
         },
         spec: { taints: [accel] },
@@ -36,7 +39,7 @@ describe('planNode', () => {
       changes: ['- label edgebox.dev/cap.can=true'],
     },
     {
-      name: 'removes an accelerator taint the spec no longer wants, keeping the controller\'s',
+      name: "removes an accelerator taint the spec no longer wants, keeping the controller's",
       node: { metadata: { name: 'jetson-1', labels: {} }, spec: { taints: [accel, unreachable] } },
       intent: intent({}, []),
       changes: ['- taint edgebox.dev/accelerator=nvidia:NoSchedule'],

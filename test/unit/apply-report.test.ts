@@ -5,14 +5,30 @@ import { formatReport, reportView } from '../../src/apply/report.js';
 import type { KubeObject } from '../../src/render/manifests.js';
 
 const ns: KubeObject = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'cell' } };
-const dep = (replicas: number): KubeObject => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'cell' }, spec: { replicas, selector: { matchLabels: { 'edgebox.dev/box': 'cell', 'edgebox.dev/workload': 'web' } } } });
-const ref = (o: KubeObject) => ({ apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name, ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}) });
+const dep = (replicas: number): KubeObject => ({
+  apiVersion: 'apps/v1',
+  kind: 'Deployment',
+  metadata: { name: 'web', namespace: 'cell' },
+  spec: { replicas, selector: { matchLabels: { 'edgebox.dev/box': 'cell', 'edgebox.dev/workload': 'web' } } },
+});
+const ref = (o: KubeObject) => ({
+  apiVersion: o.apiVersion,
+  kind: o.kind,
+  name: o.metadata.name,
+  ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}),
+});
 
 const report = (dryRun: boolean): ApplyReport => ({
   box: 'cell',
   dryRun,
   actions: [
-    { type: 'label-node', ref: { apiVersion: 'v1', kind: 'Node', name: 'jetson-1' }, module: 'jetson-1', labels: {}, changes: [{ op: '+', what: 'label edgebox.dev/cap.gpu=true' }] },
+    {
+      type: 'label-node',
+      ref: { apiVersion: 'v1', kind: 'Node', name: 'jetson-1' },
+      module: 'jetson-1',
+      labels: {},
+      changes: [{ op: '+', what: 'label edgebox.dev/cap.gpu=true' }],
+    },
     { type: 'missing-node', module: 'jetson-2' },
     { type: 'create', ref: ref(ns), desired: ns, force: true },
     { type: 'update', ref: ref(dep(2)), desired: dep(2), force: true, before: dep(1), after: dep(2) },
@@ -34,7 +50,9 @@ describe('reportView and formatReport', () => {
     expect(text).toContain('update   Deployment cell/web\n    @@ -4,7 +4,7 @@\n');
     expect(text).toContain('    -  replicas: 1\n    +  replicas: 2\n');
     expect(text).toContain('delete   Deployment cell/old\n    @@ -1,');
-    expect(text).toMatch(/box cell: dry run, nothing was changed \(1 to create, 1 to update, 0 unchanged, 1 to delete, 1 node to label, 1 module without a node\)\n$/);
+    expect(text).toMatch(
+      /box cell: dry run, nothing was changed \(1 to create, 1 to update, 0 unchanged, 1 to delete, 1 node to label, 1 module without a node\)\n$/,
+    );
   });
 
   it('a real run lists objects and node changes, without object diffs', () => {
@@ -56,7 +74,11 @@ describe('pendingWorkloads', () => {
     metadata: { name, namespace: 'cell' },
     status: { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message }] },
   });
-  const running = { metadata: { name: 'web-2', namespace: 'cell' }, spec: { nodeName: 'net-1' }, status: { phase: 'Running', conditions: [{ type: 'PodScheduled', status: 'True' }] } };
+  const running = {
+    metadata: { name: 'web-2', namespace: 'cell' },
+    spec: { nodeName: 'net-1' },
+    status: { phase: 'Running', conditions: [{ type: 'PodScheduled', status: 'True' }] },
+  };
 
   it.each([
     { name: 'all scheduled: nothing to say', pods: [running], expected: [] },
@@ -76,7 +98,7 @@ describe('pendingWorkloads', () => {
     expect(ds.every((d) => d.code === 'apply.workload-unschedulable' && d.severity === 'warning')).toBe(true);
   });
 
-  it('finds pods by each workload\'s own selector', () => {
+  it("finds pods by each workload's own selector", () => {
     expect(workloadSelectors([ns, dep(1)])).toEqual([{ workload: dep(1), namespace: 'cell', selector: 'edgebox.dev/box=cell,edgebox.dev/workload=web' }]);
   });
 });

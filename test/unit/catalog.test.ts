@@ -4,8 +4,19 @@ import { findHardware, HARDWARE } from '../../src/catalog/hardware.js';
 import { allocatable } from '../../src/catalog/reserve.js';
 
 const REQUIRED_IDS = [
-  'jetson-nano-4gb', 'jetson-xavier-nx-8gb', 'jetson-xavier-nx-16gb', 'jetson-orin-nano-8gb', 'jetson-orin-nx-16gb',
-  'rpi-cm4-2gb', 'rpi-cm4-4gb', 'rpi-cm4-8gb', 'rpi-cm5-8gb', 'turing-rk1-8gb', 'turing-rk1-16gb', 'turing-rk1-32gb', 'generic-x86-64',
+  'jetson-nano-4gb',
+  'jetson-xavier-nx-8gb',
+  'jetson-xavier-nx-16gb',
+  'jetson-orin-nano-8gb',
+  'jetson-orin-nx-16gb',
+  'rpi-cm4-2gb',
+  'rpi-cm4-4gb',
+  'rpi-cm4-8gb',
+  'rpi-cm5-8gb',
+  'turing-rk1-8gb',
+  'turing-rk1-16gb',
+  'turing-rk1-32gb',
+  'generic-x86-64',
 ];
 
 describe('hardware catalog', () => {

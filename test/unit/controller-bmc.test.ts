@@ -39,7 +39,13 @@ beforeAll(async () => {
   server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const body = await read(req);
-    seen.push({ method: req.method ?? '', path: url.pathname, query: Object.fromEntries(url.searchParams), ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}), body });
+    seen.push({
+      method: req.method ?? '',
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+      body,
+    });
     if (url.pathname === '/api/bmc/authenticate' && req.method === 'POST') {
       const { username, password } = JSON.parse(body) as { username: string; password: string };
       if (username !== 'root' || password !== 'turing') {
@@ -97,7 +103,7 @@ describe('turingpi-bmc power driver', () => {
     expect(power).toEqual({ node1: '1', node2: '1', node3: '0', node4: '1' });
   });
 
-  it('reads the slot\'s state from opt=get&type=power, reusing the session', async () => {
+  it("reads the slot's state from opt=get&type=power, reusing the session", async () => {
     const d = driver();
     expect(await d.state('rk1-a', 1)).toBe('on');
     await d.powerOff('rk1-a', 1);
@@ -113,8 +119,11 @@ describe('turingpi-bmc power driver', () => {
     tokens.clear();
     expect(await d.state('rk1-a', 1)).toBe('on');
     expect(seen.map((s) => `${s.method} ${s.path} ${s.authorization ?? ''}`)).toEqual([
-      'POST /api/bmc/authenticate ', 'GET /api/bmc Bearer tok1',
-      'GET /api/bmc Bearer tok1', 'POST /api/bmc/authenticate ', 'GET /api/bmc Bearer tok1',
+      'POST /api/bmc/authenticate ',
+      'GET /api/bmc Bearer tok1',
+      'GET /api/bmc Bearer tok1',
+      'POST /api/bmc/authenticate ',
+      'GET /api/bmc Bearer tok1',
     ]);
   });
 
@@ -127,21 +136,27 @@ describe('turingpi-bmc power driver', () => {
   });
 
   it('wrong credentials: a login diagnostic', async () => {
-    const e = await driver({ credentials: { username: 'root', password: 'nope' } }).powerOff('m', 1).catch((x: unknown) => x);
+    const e = await driver({ credentials: { username: 'root', password: 'nope' } })
+      .powerOff('m', 1)
+      .catch((x: unknown) => x);
     expect(e).toBeInstanceOf(EdgeboxError);
     expect((e as EdgeboxError).diagnostics[0]).toMatchObject({ code: 'controller.bmc-login-failed' });
     expect(power.node1).toBe('1');
   });
 
-  it('an error answer carries the BMC\'s message', async () => {
+  it("an error answer carries the BMC's message", async () => {
     nextStatus = 500;
-    const e = (await driver().powerOff('m', 4).catch((x: unknown) => x)) as EdgeboxError;
+    const e = (await driver()
+      .powerOff('m', 4)
+      .catch((x: unknown) => x)) as EdgeboxError;
     expect(e.diagnostics[0]).toMatchObject({ code: 'controller.bmc-request-failed' });
     expect(e.diagnostics[0]!.message).toContain('i2c error');
   });
 
   it.each([0, 5])('slot %i does not exist on a Turing Pi 2: nothing is sent', async (slot) => {
-    const e = (await driver().powerOff('m', slot).catch((x: unknown) => x)) as EdgeboxError;
+    const e = (await driver()
+      .powerOff('m', slot)
+      .catch((x: unknown) => x)) as EdgeboxError;
     expect(e.diagnostics[0]).toMatchObject({ code: 'controller.bmc-bad-slot' });
     expect(seen.filter((s) => s.path === '/api/bmc')).toHaveLength(0);
   });

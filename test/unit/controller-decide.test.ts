@@ -15,7 +15,13 @@ const annotations = (a: Action) => ('patch' in a ? a.patch.annotations : a.onCon
 
 describe('quorum', () => {
   it.each([
-    [1, 2], [2, 2], [3, 2], [4, 2], [5, 3], [6, 3], [7, 4],
+    [1, 2],
+    [2, 2],
+    [3, 2],
+    [4, 2],
+    [5, 3],
+    [6, 3],
+    [7, 4],
   ])('a box of %i modules needs %i witnesses', (n, q) => expect(witnessQuorum(n)).toBe(q));
 });
 
@@ -31,14 +37,19 @@ describe('decide: detection', () => {
     expect(a.record).toEqual({ detectedAt: NOW, lastSeenAt: T(-1500), witnesses: ['m2', 'm3'] });
     expect(a.patch).toMatchObject({ node: 'm1', resourceVersion: 'rv-m1' });
     expect(JSON.parse(a.patch.annotations![FENCE_ANNOTATIONS.failover]!)).toEqual({
-      detectedAt: new Date(NOW).toISOString(), lastSeenAt: new Date(T(-1500)).toISOString(), witnesses: ['m2', 'm3'],
+      detectedAt: new Date(NOW).toISOString(),
+      lastSeenAt: new Date(T(-1500)).toISOString(),
+      witnesses: ['m2', 'm3'],
     });
   });
 
   it.each([3, 4, 5, 6])('a module of a %i-module box cut off from only one peer is never failed', (n) => {
     const o = healthy(n);
-    const cut = { ...o, views: o.views.map((v) => (v.module === 'm2' ? { ...v, peers: { ...v.peers, m1: down() } } : v)),
-      nodeLeases: o.nodeLeases.map((l) => (l.node === 'm1' ? { ...l, renewTime: T(-5000) } : l)) };
+    const cut = {
+      ...o,
+      views: o.views.map((v) => (v.module === 'm2' ? { ...v, peers: { ...v.peers, m1: down() } } : v)),
+      nodeLeases: o.nodeLeases.map((l) => (l.node === 'm1' ? { ...l, renewTime: T(-5000) } : l)),
+    };
     expect(decide(cut)).toEqual([]);
   });
 
@@ -57,7 +68,12 @@ describe('decide: detection', () => {
     const o = dead(healthy(5), 'm1', T(-5000));
     const views = o.views.map((v) => (v.module === 'm5' ? { ...v, peers: { ...v.peers, m1: up } } : v));
     const leases = o.nodeLeases.map((l) => (l.node === 'm1' ? { ...l, renewTime: T(-3000) } : l));
-    expect(assess({ ...o, views, nodeLeases: leases }, 'm1', 'm1')).toMatchObject({ unreachableBy: ['m2', 'm3', 'm4'], lastSeen: T(-5000), nodeLeaseStale: false, failed: false });
+    expect(assess({ ...o, views, nodeLeases: leases }, 'm1', 'm1')).toMatchObject({
+      unreachableBy: ['m2', 'm3', 'm4'],
+      lastSeen: T(-5000),
+      nodeLeaseStale: false,
+      failed: false,
+    });
     expect(decide({ ...o, views, nodeLeases: leases })).toEqual([]);
   });
 
@@ -92,13 +108,9 @@ describe('decide: detection', () => {
     expect(decide(dead(healthy(2), 'm1'))).toEqual([]);
   });
 
-  it('views of modules outside the spec, and a module\'s view of itself, do not count', () => {
+  it("views of modules outside the spec, and a module's view of itself, do not count", () => {
     const o = dead(healthy(3), 'm1');
-    const views: AgentView[] = [
-      ...o.views.filter((v) => v.module !== 'm3'),
-      view('intruder', { m1: down() }),
-      view('m1', { m1: down() }),
-    ];
+    const views: AgentView[] = [...o.views.filter((v) => v.module !== 'm3'), view('intruder', { m1: down() }), view('m1', { m1: down() })];
     expect(decide({ ...o, views })).toEqual([]);
   });
 
@@ -133,15 +145,32 @@ describe('decide: detection', () => {
 describe('decide: fencing', () => {
   /** Detected long enough ago that a module without an agent Lease has fenced itself. */
   const waited = record({ detectedAt: T(-10_000) });
-  const detected = (o: Observed, r = record()) => withNode(o, 'm1', { annotations: { [FENCE_ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(r.detectedAt).toISOString(), lastSeenAt: new Date(r.lastSeenAt!).toISOString(), witnesses: r.witnesses, ...(r.powerError ? { powerError: r.powerError } : {}) }) } });
+  const detected = (o: Observed, r = record()) =>
+    withNode(o, 'm1', {
+      annotations: {
+        [FENCE_ANNOTATIONS.failover]: JSON.stringify({
+          detectedAt: new Date(r.detectedAt).toISOString(),
+          lastSeenAt: new Date(r.lastSeenAt!).toISOString(),
+          witnesses: r.witnesses,
+          ...(r.powerError ? { powerError: r.powerError } : {}),
+        }),
+      },
+    });
 
-  it('no power driver: the out-of-service taint, keeping the node\'s other taints, is the fence', () => {
+  it("no power driver: the out-of-service taint, keeping the node's other taints, is the fence", () => {
     const other = { key: 'CriticalAddonsOnly', value: 'true', effect: 'NoExecute' as const };
     const o = withNode(detected(dead(healthy(3), 'm1'), waited), 'm1', { taints: [other] });
-    const a = only(decide({ ...o, nodes: o.nodes.map((n) => (n.name === 'm1' ? { ...n, annotations: detected(dead(healthy(3), 'm1'), waited).nodes[0]!.annotations } : n)) }));
+    const a = only(
+      decide({
+        ...o,
+        nodes: o.nodes.map((n) => (n.name === 'm1' ? { ...n, annotations: detected(dead(healthy(3), 'm1'), waited).nodes[0]!.annotations } : n)),
+      }),
+    );
     expect(a).toMatchObject({ type: 'taint', method: 'taint', patch: { taints: [other, OUT_OF_SERVICE_TAINT, FENCED_TAINT] } });
     expect(annotations(a)).toEqual({
-      [FENCE_ANNOTATIONS.fenceMethod]: 'taint', [FENCE_ANNOTATIONS.fencedAt]: new Date(NOW).toISOString(), [FENCE_ANNOTATIONS.fenceCount]: '1',
+      [FENCE_ANNOTATIONS.fenceMethod]: 'taint',
+      [FENCE_ANNOTATIONS.fencedAt]: new Date(NOW).toISOString(),
+      [FENCE_ANNOTATIONS.fenceCount]: '1',
     });
   });
 
@@ -152,7 +181,9 @@ describe('decide: fencing', () => {
   });
 
   it('when the power driver failed, the taint fences instead', () => {
-    const a = only(decide(detected(dead(healthy(3, { power: 'turingpi-bmc' }), 'm1'), record({ detectedAt: waited.detectedAt, powerError: 'BMC unreachable' }))));
+    const a = only(
+      decide(detected(dead(healthy(3, { power: 'turingpi-bmc' }), 'm1'), record({ detectedAt: waited.detectedAt, powerError: 'BMC unreachable' }))),
+    );
     expect(a).toMatchObject({ type: 'taint', method: 'taint' });
   });
 
@@ -180,7 +211,10 @@ describe('decide: fencing', () => {
     const singleton = pod('motor-0', 'm1', { singleton: true, ownerKind: 'StatefulSet' });
     const other = pod('vision-a', 'm1');
     /** m1 fenced by `method` (detected 1 s ago), dead to its peers; its own agent last renewed its Lease `renewedAgo` ms ago (none: undefined). */
-    const cutOff = (renewedAgo: number | undefined, o: { method?: 'power' | 'taint'; r?: Parameters<typeof record>[0]; boxOpts?: Parameters<typeof healthy>[1]; pods?: ReturnType<typeof pod>[] } = {}): Observed => {
+    const cutOff = (
+      renewedAgo: number | undefined,
+      o: { method?: 'power' | 'taint'; r?: Parameters<typeof record>[0]; boxOpts?: Parameters<typeof healthy>[1]; pods?: ReturnType<typeof pod>[] } = {},
+    ): Observed => {
       const base = { ...withNode(dead(healthy(3, o.boxOpts), 'm1'), 'm1', fenced(o.method ?? 'taint', o.r)), pods: o.pods ?? [singleton, other] };
       return renewedAgo === undefined ? base : { ...base, views: [...base.views, view('m1', { m2: down(), m3: down() }, renewedAgo)] };
     };
@@ -195,23 +229,35 @@ describe('decide: fencing', () => {
       { name: 'no agent Lease: counted from the detection (1 s ago)', o: cutOff(undefined), at: NOW, expected: ['vision-a'] },
       { name: 'no agent Lease, detected 5 s ago', o: cutOff(undefined, { r: { detectedAt: T(-5000) } }), at: NOW, expected: ['motor-0', 'vision-a'] },
       { name: 'powered off: nothing runs there, everything goes at once', o: cutOff(500, { method: 'power' }), at: NOW, expected: ['motor-0', 'vision-a'] },
-      { name: 'the others already released, the singleton held: nothing to do yet', o: cutOff(4000, { r: { releasedAt: T(-500), workloads: ['t/motor', 't/vision'] }, pods: [singleton] }), at: NOW, expected: [] },
-      { name: 'then at the deadline it is released', o: cutOff(4000, { r: { releasedAt: T(-500), workloads: ['t/motor', 't/vision'] }, pods: [singleton] }), at: T(1000), expected: ['motor-0'] },
+      {
+        name: 'the others already released, the singleton held: nothing to do yet',
+        o: cutOff(4000, { r: { releasedAt: T(-500), workloads: ['t/motor', 't/vision'] }, pods: [singleton] }),
+        at: NOW,
+        expected: [],
+      },
+      {
+        name: 'then at the deadline it is released',
+        o: cutOff(4000, { r: { releasedAt: T(-500), workloads: ['t/motor', 't/vision'] }, pods: [singleton] }),
+        at: T(1000),
+        expected: ['motor-0'],
+      },
     ])('$name', ({ o, at, expected }) => {
       expect(released(decide({ ...o, now: at })).sort()).toEqual(expected);
     });
 
-    it('the held singleton\'s workload is in the failover record from the first release', () => {
+    it("the held singleton's workload is in the failover record from the first release", () => {
       const a = only(decide(cutOff(4000)));
       expect(a).toMatchObject({ type: 'release-pods', first: true, record: { workloads: ['t/motor', 't/vision'] } });
     });
 
     it('the out-of-service taint itself is not held back: the module is fenced at once', () => {
-      const o = withNode(dead(healthy(3), 'm1'), 'm1', { annotations: { [FENCE_ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(T(-100)).toISOString() }) } });
+      const o = withNode(dead(healthy(3), 'm1'), 'm1', {
+        annotations: { [FENCE_ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(T(-100)).toISOString() }) },
+      });
       expect(types(decide({ ...o, views: [...o.views, view('m1', {}, 200)] }))).toEqual(['taint m1']);
     });
 
-    it('the deadline is the agent Lease\'s renewTime plus the bound plus the margin', () => {
+    it("the deadline is the agent Lease's renewTime plus the bound plus the margin", () => {
       expect(selfFenceDeadline(cutOff(4000), 'm1', record())).toBe(T(-4000) + 3000 + SELF_FENCE_MARGIN_MS);
       expect(selfFenceDeadline(cutOff(undefined), 'm1', record())).toBe(record().detectedAt + 3000 + SELF_FENCE_MARGIN_MS);
     });
@@ -220,7 +266,12 @@ describe('decide: fencing', () => {
   it('once fenced, the pods bound to the module are released, Terminating ones too; others stay', () => {
     const o = {
       ...withNode(dead(healthy(3), 'm1'), 'm1', fenced('taint')),
-      pods: [pod('vision-a', 'm1'), pod('motor-0', 'm1', { ownerKind: 'StatefulSet', deleting: true }), pod('logs-x', 'm1', { ownerKind: 'DaemonSet' }), pod('ui-b', 'm2')],
+      pods: [
+        pod('vision-a', 'm1'),
+        pod('motor-0', 'm1', { ownerKind: 'StatefulSet', deleting: true }),
+        pod('logs-x', 'm1', { ownerKind: 'DaemonSet' }),
+        pod('ui-b', 'm2'),
+      ],
     };
     const a = only(decide(o));
     expect(a).toMatchObject({ type: 'release-pods', first: true });
@@ -237,7 +288,10 @@ describe('decide: fencing', () => {
   });
 
   it('pods still listed after the release are deleted again, without a second release record', () => {
-    const o = { ...withNode(dead(healthy(3), 'm1'), 'm1', fenced('taint', { releasedAt: T(-500), workloads: ['t/vision'] })), pods: [pod('vision-a', 'm1', { deleting: true })] };
+    const o = {
+      ...withNode(dead(healthy(3), 'm1'), 'm1', fenced('taint', { releasedAt: T(-500), workloads: ['t/vision'] })),
+      pods: [pod('vision-a', 'm1', { deleting: true })],
+    };
     expect(only(decide(o))).toMatchObject({ type: 'release-pods', first: false, record: { releasedAt: T(-500) } });
   });
 
@@ -287,8 +341,14 @@ describe('decide: rejoin', () => {
 
   it.each([
     ['its node is not Ready', (o: Observed) => withNode(o, 'm1', { ready: 'Unknown' })],
-    ['its node Lease is not renewed', (o: Observed) => ({ ...o, nodeLeases: o.nodeLeases.map((l) => (l.node === 'm1' ? { ...l, renewTime: T(-41_000) } : l)) })],
-    ['one agent still cannot hear it', (o: Observed) => ({ ...o, views: o.views.map((v) => (v.module === 'm2' ? { ...v, peers: { ...v.peers, m1: down(T(-100)) } } : v)) })],
+    [
+      'its node Lease is not renewed',
+      (o: Observed) => ({ ...o, nodeLeases: o.nodeLeases.map((l) => (l.node === 'm1' ? { ...l, renewTime: T(-41_000) } : l)) }),
+    ],
+    [
+      'one agent still cannot hear it',
+      (o: Observed) => ({ ...o, views: o.views.map((v) => (v.module === 'm2' ? { ...v, peers: { ...v.peers, m1: down(T(-100)) } } : v)) }),
+    ],
     ['no fresh view hears it', (o: Observed) => ({ ...o, views: o.views.map((v) => ({ ...v, renewTime: T(-10_000) })) })],
   ])('not healthy when %s: the settle period restarts', (_what, change) => {
     expect(types(decide(change(back(since(10_000)))))).toEqual(['mark-unhealthy m1']);
@@ -296,7 +356,14 @@ describe('decide: rejoin', () => {
   });
 
   it.each([
-    [30, 1, 30], [30, 2, 60], [30, 3, 120], [30, 5, 480], [30, 6, 600], [30, 20, 600], [0, 4, 0], [900, 3, 900],
+    [30, 1, 30],
+    [30, 2, 60],
+    [30, 3, 120],
+    [30, 5, 480],
+    [30, 6, 600],
+    [30, 20, 600],
+    [0, 4, 0],
+    [900, 3, 900],
   ])('settle %i s after fence number %i: %i s', (settle, count, expected) => {
     expect(settleSeconds(settle, count)).toBe(expected);
   });
@@ -317,7 +384,11 @@ describe('decide: rejoin', () => {
 
   it('a fence less than an hour after the previous one is recorded with the next count', () => {
     const o = withNode(dead(healthy(3), 'm1'), 'm1', {
-      annotations: { [FENCE_ANNOTATIONS.fencedAt]: new Date(T(-600_000)).toISOString(), [FENCE_ANNOTATIONS.fenceCount]: '1', [FENCE_ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(T(-10_000)).toISOString() }) },
+      annotations: {
+        [FENCE_ANNOTATIONS.fencedAt]: new Date(T(-600_000)).toISOString(),
+        [FENCE_ANNOTATIONS.fenceCount]: '1',
+        [FENCE_ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(T(-10_000)).toISOString() }),
+      },
     });
     expect(annotations(only(decide(o)))).toMatchObject({ [FENCE_ANNOTATIONS.fenceCount]: '2' });
   });
@@ -326,71 +397,101 @@ describe('decide: rejoin', () => {
 describe('decide: properties', () => {
   const N = 5;
   const names = Array.from({ length: N }, (_, i) => `m${i + 1}`);
-  const peerEntry = fc.record({ reachable: fc.boolean(), lastSeen: fc.option(fc.integer({ min: -10_000, max: 0 }).map(T)), suspicion: fc.double({ min: 0, max: 20, noNaN: true }) });
-  const agentView = (module: string) => fc.record({
-    age: fc.integer({ min: 0, max: 6000 }),
-    peers: fc.record(Object.fromEntries(names.filter((p) => p !== module).map((p) => [p, peerEntry]))),
-  }).map(({ age, peers }): AgentView => ({ module, renewTime: T(-age), durationSeconds: 3, peers }));
-  const state = fc.constantFrom<Partial<ObservedNode>>({}, { annotations: { [FENCE_ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(T(-100)).toISOString() }) } }, fenced('power', {}, T(-900)), { ...fenced('taint'), taints: [] }, fenced('taint', { detectedAt: T(-4000) }), fenced('taint', { detectedAt: T(-8000) }));
-  const observed = fc.record({
-    views: fc.tuple(...names.map(agentView)).chain((vs) => fc.subarray(vs)),
-    leases: fc.tuple(...names.map(() => fc.option(fc.integer({ min: -60_000, max: 0 }).map(T)))),
-    states: fc.tuple(...names.map(() => state)),
-  }).map(({ views, leases, states }): Observed => ({
-    ...healthy(N),
-    views,
-    nodeLeases: names.map((n, i) => ({ node: n, renewTime: leases[i] ?? null, durationSeconds: 40 })),
-    nodes: names.map((n, i) => node(n, states[i])),
-    pods: names.map((n, i) => pod(`w${n}-x`, n, { singleton: i % 2 === 0 })),
-  }));
+  const peerEntry = fc.record({
+    reachable: fc.boolean(),
+    lastSeen: fc.option(fc.integer({ min: -10_000, max: 0 }).map(T)),
+    suspicion: fc.double({ min: 0, max: 20, noNaN: true }),
+  });
+  const agentView = (module: string) =>
+    fc
+      .record({
+        age: fc.integer({ min: 0, max: 6000 }),
+        peers: fc.record(Object.fromEntries(names.filter((p) => p !== module).map((p) => [p, peerEntry]))),
+      })
+      .map(({ age, peers }): AgentView => ({ module, renewTime: T(-age), durationSeconds: 3, peers }));
+  const state = fc.constantFrom<Partial<ObservedNode>>(
+    {},
+    { annotations: { [FENCE_ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(T(-100)).toISOString() }) } },
+    fenced('power', {}, T(-900)),
+    { ...fenced('taint'), taints: [] },
+    fenced('taint', { detectedAt: T(-4000) }),
+    fenced('taint', { detectedAt: T(-8000) }),
+  );
+  const observed = fc
+    .record({
+      views: fc.tuple(...names.map(agentView)).chain((vs) => fc.subarray(vs)),
+      leases: fc.tuple(...names.map(() => fc.option(fc.integer({ min: -60_000, max: 0 }).map(T)))),
+      states: fc.tuple(...names.map(() => state)),
+    })
+    .map(({ views, leases, states }): Observed => ({
+      ...healthy(N),
+      views,
+      nodeLeases: names.map((n, i) => ({ node: n, renewTime: leases[i] ?? null, durationSeconds: 40 })),
+      nodes: names.map((n, i) => node(n, states[i])),
+      pods: names.map((n, i) => pod(`w${n}-x`, n, { singleton: i % 2 === 0 })),
+    }));
 
   it('a module is never detected or fenced unless a quorum of fresh others report it unreachable and its node Lease is stale', () => {
-    fc.assert(fc.property(observed, (o) => {
-      for (const a of decide(o)) {
-        const fencing = a.type === 'detect' || a.type === 'power-off' || (a.type === 'taint' && a.method !== undefined);
-        if (!fencing) continue;
-        const fresh = o.views.filter((v) => v.module !== a.module && NOW - v.renewTime! <= 3000);
-        const witnesses = fresh.filter((v) => v.peers[a.module]?.reachable === false);
-        expect(witnesses.length).toBeGreaterThanOrEqual(witnessQuorum(N));
-        const lastSeen = Math.max(...witnesses.map((v) => v.peers[a.module]?.lastSeen ?? -Infinity));
-        const renew = o.nodeLeases.find((l) => l.node === a.module)!.renewTime;
-        if (renew !== null && lastSeen !== -Infinity) expect(renew).toBeLessThanOrEqual(lastSeen + 200);
-      }
-    }), { numRuns: 500 });
+    fc.assert(
+      fc.property(observed, (o) => {
+        for (const a of decide(o)) {
+          const fencing = a.type === 'detect' || a.type === 'power-off' || (a.type === 'taint' && a.method !== undefined);
+          if (!fencing) continue;
+          const fresh = o.views.filter((v) => v.module !== a.module && NOW - v.renewTime! <= 3000);
+          const witnesses = fresh.filter((v) => v.peers[a.module]?.reachable === false);
+          expect(witnesses.length).toBeGreaterThanOrEqual(witnessQuorum(N));
+          const lastSeen = Math.max(...witnesses.map((v) => v.peers[a.module]?.lastSeen ?? -Infinity));
+          const renew = o.nodeLeases.find((l) => l.node === a.module)!.renewTime;
+          if (renew !== null && lastSeen !== -Infinity) expect(renew).toBeLessThanOrEqual(lastSeen + 200);
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 
-  it('a singleton is never released from a module fenced by the taint alone before its agent\'s last renewal plus the bound and margin', () => {
-    fc.assert(fc.property(observed, (o) => {
-      for (const a of decide(o)) {
-        if (a.type !== 'release-pods' || o.nodes.find((n) => n.name === a.module)?.annotations[FENCE_ANNOTATIONS.fenceMethod] !== 'taint') continue;
-        if (!a.pods.some((p) => o.pods.find((x) => x.uid === p.uid)?.singleton)) continue;
-        const renewed = o.views.find((v) => v.module === a.module)?.renewTime ?? a.record.detectedAt;
-        expect(o.now).toBeGreaterThanOrEqual(renewed + o.box.spec.failover.selfFenceSeconds * 1000 + SELF_FENCE_MARGIN_MS);
-      }
-    }), { numRuns: 500 });
+  it("a singleton is never released from a module fenced by the taint alone before its agent's last renewal plus the bound and margin", () => {
+    fc.assert(
+      fc.property(observed, (o) => {
+        for (const a of decide(o)) {
+          if (a.type !== 'release-pods' || o.nodes.find((n) => n.name === a.module)?.annotations[FENCE_ANNOTATIONS.fenceMethod] !== 'taint') continue;
+          if (!a.pods.some((p) => o.pods.find((x) => x.uid === p.uid)?.singleton)) continue;
+          const renewed = o.views.find((v) => v.module === a.module)?.renewTime ?? a.record.detectedAt;
+          expect(o.now).toBeGreaterThanOrEqual(renewed + o.box.spec.failover.selfFenceSeconds * 1000 + SELF_FENCE_MARGIN_MS);
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('pods are released only from a module whose fence is recorded and whose taint is on', () => {
-    fc.assert(fc.property(observed, (o) => {
-      for (const a of decide(o)) {
-        if (a.type !== 'release-pods') continue;
-        const n = o.nodes.find((x) => x.name === a.module)!;
-        expect(n.annotations[FENCE_ANNOTATIONS.fenceMethod]).toBeDefined();
-        expect(n.taints).toContainEqual(OUT_OF_SERVICE_TAINT);
-      }
-    }), { numRuns: 500 });
+    fc.assert(
+      fc.property(observed, (o) => {
+        for (const a of decide(o)) {
+          if (a.type !== 'release-pods') continue;
+          const n = o.nodes.find((x) => x.name === a.module)!;
+          expect(n.annotations[FENCE_ANNOTATIONS.fenceMethod]).toBeDefined();
+          expect(n.taints).toContainEqual(OUT_OF_SERVICE_TAINT);
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('at most one action per module, each on the version of the node it was decided on', () => {
-    fc.assert(fc.property(observed, (o) => {
-      const actions = decide(o);
-      expect(new Set(actions.map((a) => a.module)).size).toBe(actions.length);
-      for (const a of actions) expect(('patch' in a ? a.patch : a.onConfirmed).resourceVersion).toBe(`rv-${a.module}`);
-    }), { numRuns: 200 });
+    fc.assert(
+      fc.property(observed, (o) => {
+        const actions = decide(o);
+        expect(new Set(actions.map((a) => a.module)).size).toBe(actions.length);
+        for (const a of actions) expect(('patch' in a ? a.patch : a.onConfirmed).resourceVersion).toBe(`rv-${a.module}`);
+      }),
+      { numRuns: 200 },
+    );
   });
 
   it('the record a decision writes reads back the same', () => {
     const a = only(decide(dead(healthy(3), 'm1')));
-    expect(failoverOf(node('m1', { annotations: a.type === 'detect' ? a.patch.annotations as Record<string, string> : {} }))).toEqual(a.type === 'detect' ? a.record : undefined);
+    expect(failoverOf(node('m1', { annotations: a.type === 'detect' ? (a.patch.annotations as Record<string, string>) : {} }))).toEqual(
+      a.type === 'detect' ? a.record : undefined,
+    );
   });
 });

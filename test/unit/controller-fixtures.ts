@@ -7,9 +7,13 @@ import { FENCE_ANNOTATIONS, type FailoverRecord, formatFailover } from '../../sr
 
 /** A box of `n` CM4 modules m1..mn; `power` gives each a driver. Heartbeat 200 ms, settle 30 s, self-fence 3 s. */
 export function testBox(n: number, opts: { power?: 'local' | 'turingpi-bmc'; settleSeconds?: number; selfFenceSeconds?: number } = {}): BoxSpec {
-  const modules = Array.from({ length: n }, (_, i) =>
-    `    - { name: m${i + 1}, hardware: rpi-cm4-4gb, address: 10.0.0.${i + 1}${opts.power ? `, power: { driver: ${opts.power}, slot: ${i + 1} }` : ''} }`);
-  return parseSpec(`
+  const modules = Array.from(
+    { length: n },
+    (_, i) =>
+      `    - { name: m${i + 1}, hardware: rpi-cm4-4gb, address: 10.0.0.${i + 1}${opts.power ? `, power: { driver: ${opts.power}, slot: ${i + 1} }` : ''} }`,
+  );
+  return parseSpec(
+    `
 apiVersion: edgebox.dev/v1alpha1
 kind: EdgeBox
 metadata: { name: t }
@@ -18,7 +22,9 @@ spec:
   modules:
 ${modules.join('\n')}
   failover: { heartbeatIntervalMs: 200, missedHeartbeats: 5, settleSeconds: ${opts.settleSeconds ?? 30}, selfFenceSeconds: ${opts.selfFenceSeconds ?? 3} }
-`, 'test.yaml').box;
+`,
+    'test.yaml',
+  ).box;
 }
 
 export const NOW = Date.parse('2026-03-01T12:00:00.000Z');
@@ -40,7 +46,19 @@ export const down = (lastSeen = T(-1500)): PeerEntry => ({ reachable: false, las
 export const up: PeerEntry = { reachable: true, lastSeen: T(-100), suspicion: 0.5 };
 
 export function pod(name: string, nodeName: string | undefined, o: Partial<ObservedPod> = {}): ObservedPod {
-  return { namespace: 't', name, uid: `uid-${name}`, node: nodeName, workload: name.replace(/-\w+$/, ''), singleton: false, ownerKind: 'ReplicaSet', deleting: false, ready: true, createdAt: T(-3_600_000), ...o };
+  return {
+    namespace: 't',
+    name,
+    uid: `uid-${name}`,
+    node: nodeName,
+    workload: name.replace(/-\w+$/, ''),
+    singleton: false,
+    ownerKind: 'ReplicaSet',
+    deleting: false,
+    ready: true,
+    createdAt: T(-3_600_000),
+    ...o,
+  };
 }
 
 /** A healthy n-module box: every node Ready, Leases renewed 1 s ago, every agent hears every peer. */

@@ -57,14 +57,24 @@ describe('mustStepDown', () => {
 
 describe('leaseBody', () => {
   it('writes holder, duration, transitions and MicroTime stamps, with the resourceVersion as precondition', () => {
-    const body = leaseBody({ id: 'controller-1', now: Date.parse('2026-03-01T12:00:01.250Z'), leaseMs: 4000, transitions: 2, acquiredAt: Date.parse('2026-03-01T12:00:00.000Z'), resourceVersion: '42' });
+    const body = leaseBody({
+      id: 'controller-1',
+      now: Date.parse('2026-03-01T12:00:01.250Z'),
+      leaseMs: 4000,
+      transitions: 2,
+      acquiredAt: Date.parse('2026-03-01T12:00:00.000Z'),
+      resourceVersion: '42',
+    });
     expect(JSON.parse(JSON.stringify(body))).toEqual({
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
       metadata: { name: 'edgebox-controller', namespace: 'edgebox-system', resourceVersion: '42' },
       spec: {
-        holderIdentity: 'controller-1', leaseDurationSeconds: 4, leaseTransitions: 2,
-        acquireTime: '2026-03-01T12:00:00.000000Z', renewTime: '2026-03-01T12:00:01.250000Z',
+        holderIdentity: 'controller-1',
+        leaseDurationSeconds: 4,
+        leaseTransitions: 2,
+        acquireTime: '2026-03-01T12:00:00.000000Z',
+        renewTime: '2026-03-01T12:00:01.250000Z',
       },
     });
   });

@@ -61,12 +61,15 @@ describe('renderController', () => {
     expect(parseSpec(spec, 'env').box).toEqual(example('turing-pi-2'));
   });
 
-  it('the CRD keeps the controller\'s failovers in the status', () => {
+  it("the CRD keeps the controller's failovers in the status", () => {
     const crd = find('CustomResourceDefinition');
-    expect(crd.spec.versions[0].schema.openAPIV3Schema.properties.status.properties.failovers).toEqual({ type: 'array', items: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } });
+    expect(crd.spec.versions[0].schema.openAPIV3Schema.properties.status.properties.failovers).toEqual({
+      type: 'array',
+      items: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+    });
   });
 
-  it.each(EXAMPLES)('%s: every object but the CRD survives a round trip through the client\'s typed models', (name) => {
+  it.each(EXAMPLES)("%s: every object but the CRD survives a round trip through the client's typed models", (name) => {
     for (const o of renderController(example(name)).filter((x) => x.kind !== 'CustomResourceDefinition')) {
       const typed = loadYaml<object>(JSON.stringify(o));
       expect(canonical(parse(dumpYaml(typed))), `${o.kind}/${o.metadata.name}`).toBe(canonical(o));
@@ -77,7 +80,8 @@ describe('renderController', () => {
     for (const o of objects) expect(() => kindInfo(o)).not.toThrow();
     const box = example('turing-pi-2');
     const actions = planApply({ desired: desiredState(box), observed: { objects: [], nodes: [] }, dryRunResults: new Map() })
-      .filter((a) => a.type === 'create').map((a) => (a.type === 'create' ? `${a.ref.kind}/${a.ref.name}` : ''));
+      .filter((a) => a.type === 'create')
+      .map((a) => (a.type === 'create' ? `${a.ref.kind}/${a.ref.name}` : ''));
     const at = (k: string) => actions.indexOf(k);
     expect(at('CustomResourceDefinition/edgeboxes.edgebox.dev')).toBeLessThan(at('ServiceAccount/edgebox-controller'));
     expect(at('Namespace/edgebox-system')).toBeLessThan(at('ServiceAccount/edgebox-controller'));

@@ -13,22 +13,40 @@ import { loadSpec } from '../../src/spec/load.js';
 describe('auth', () => {
   const token = newToken();
   it.each([
-    [undefined, 'missing'], ['', 'missing'], ['Basic abc', 'missing'], ['Bearer', 'missing'],
-    ['Bearer wrong', 'wrong'], [`Bearer ${token}x`, 'wrong'], [`Bearer ${token}`, 'ok'], [`bearer ${token}`, 'ok'],
+    [undefined, 'missing'],
+    ['', 'missing'],
+    ['Basic abc', 'missing'],
+    ['Bearer', 'missing'],
+    ['Bearer wrong', 'wrong'],
+    [`Bearer ${token}x`, 'wrong'],
+    [`Bearer ${token}`, 'ok'],
+    [`bearer ${token}`, 'ok'],
   ])('Authorization %j is %s', (header, result) => {
     expect(checkBearer(header, token)).toBe(result);
   });
 
   it.each([
-    ['127.0.0.1', true], ['127.1.2.3', true], ['::1', true], ['[::1]', true], ['localhost', true],
-    ['0.0.0.0', false], ['192.168.8.11', false], ['::', false], ['example.com', false],
+    ['127.0.0.1', true],
+    ['127.1.2.3', true],
+    ['::1', true],
+    ['[::1]', true],
+    ['localhost', true],
+    ['0.0.0.0', false],
+    ['192.168.8.11', false],
+    ['::', false],
+    ['example.com', false],
   ])('%s is loopback: %s', (host, yes) => {
     expect(isLoopback(host)).toBe(yes);
   });
 
   it.each([
-    ['127.0.0.1:8470', true], ['localhost:8470', true], ['[::1]:8470', true], ['127.0.0.1', true],
-    ['evil.example:8470', false], [undefined, false], ['127.0.0.1.evil.example:80', false],
+    ['127.0.0.1:8470', true],
+    ['localhost:8470', true],
+    ['[::1]:8470', true],
+    ['127.0.0.1', true],
+    ['evil.example:8470', false],
+    [undefined, false],
+    ['127.0.0.1.evil.example:80', false],
   ])('Host %j is accepted: %s', (host, yes) => {
     expect(isLoopbackHostHeader(host)).toBe(yes);
   });
@@ -125,7 +143,10 @@ describe('the server without a cluster', () => {
   it('refuses a Host that is not loopback (DNS rebinding)', async () => {
     const { request } = await import('node:http');
     const status = await new Promise<number>((done) => {
-      request(new URL('api/view', dashboard.url), { headers: { host: 'evil.example' } }, (res) => { res.resume(); done(res.statusCode ?? 0); }).end();
+      request(new URL('api/view', dashboard.url), { headers: { host: 'evil.example' } }, (res) => {
+        res.resume();
+        done(res.statusCode ?? 0);
+      }).end();
     });
     expect(status).toBe(403);
   });

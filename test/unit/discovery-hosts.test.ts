@@ -9,10 +9,22 @@ const GiB = 1024 ** 3;
 describe('discovery on fixture hosts', () => {
   it.each([
     ['jetson-nano-4gb', 'jetson-nano-4gb', ['camera.csi', 'gpio', 'gpu', 'gpu.cuda', 'i2c', 'pcie', 'serial', 'usb'], { 'nvidia.com/gpu': 1 }, 4, 'R32.7.1'],
-    ['jetson-xavier-nx-8gb', 'jetson-xavier-nx-8gb', ['camera.csi', 'can', 'dla', 'gpio', 'gpu', 'gpu.cuda', 'i2c', 'nvme', 'pcie', 'serial', 'usb'],
-      { 'nvidia.com/gpu': 1, 'edgebox.dev/dla': 2, 'edgebox.dev/can': 1 }, 6, 'R35.4.1'],
-    ['jetson-orin-nx-16gb', 'jetson-orin-nx-16gb', ['dla', 'gpio', 'gpu', 'gpu.cuda', 'i2c', 'nvme', 'pcie', 'serial', 'usb', 'wifi'],
-      { 'nvidia.com/gpu': 1, 'edgebox.dev/dla': 2 }, 8, 'R36.4.4'],
+    [
+      'jetson-xavier-nx-8gb',
+      'jetson-xavier-nx-8gb',
+      ['camera.csi', 'can', 'dla', 'gpio', 'gpu', 'gpu.cuda', 'i2c', 'nvme', 'pcie', 'serial', 'usb'],
+      { 'nvidia.com/gpu': 1, 'edgebox.dev/dla': 2, 'edgebox.dev/can': 1 },
+      6,
+      'R35.4.1',
+    ],
+    [
+      'jetson-orin-nx-16gb',
+      'jetson-orin-nx-16gb',
+      ['dla', 'gpio', 'gpu', 'gpu.cuda', 'i2c', 'nvme', 'pcie', 'serial', 'usb', 'wifi'],
+      { 'nvidia.com/gpu': 1, 'edgebox.dev/dla': 2 },
+      8,
+      'R36.4.4',
+    ],
     ['rpi-cm4-4gb', 'rpi-cm4-4gb', ['camera.csi', 'can', 'gpio', 'i2c', 'pcie', 'serial', 'spi', 'usb'], { 'edgebox.dev/can': 1 }, 4, null],
     ['rpi-cm5-8gb', 'rpi-cm5-8gb', ['gpio', 'i2c', 'nvme', 'pcie', 'serial', 'usb', 'wifi'], {}, 4, null],
     ['turing-rk1-16gb', 'turing-rk1-16gb', ['gpio', 'gpu', 'i2c', 'npu', 'nvme', 'pcie', 'serial', 'usb'], { 'edgebox.dev/npu': 1 }, 8, null],
@@ -62,14 +74,16 @@ describe('discovery on fixture hosts', () => {
     expect(d.resources).toMatchObject({ memoryBytes: null, cpus: 1, accelerator: null, extended: { 'edgebox.dev/dla': 1 } });
     expect(d.board.arch).toBeNull();
     const codes = d.notes.map((n) => n.code);
-    expect(codes).toEqual(expect.arrayContaining([
-      'discovery.unreadable', // compatible, can0/type, video0
-      'discovery.unparsable', // MemTotal
-      'discovery.matched-by-model',
-      'discovery.unknown-hardware',
-      'discovery.gpu-without-device',
-      'discovery.i2c-dev-not-loaded',
-    ]));
+    expect(codes).toEqual(
+      expect.arrayContaining([
+        'discovery.unreadable', // compatible, can0/type, video0
+        'discovery.unparsable', // MemTotal
+        'discovery.matched-by-model',
+        'discovery.unknown-hardware',
+        'discovery.gpu-without-device',
+        'discovery.i2c-dev-not-loaded',
+      ]),
+    );
     const text = d.notes.map((n) => n.message).join('\n');
     expect(text).toContain('/proc/device-tree/compatible');
     expect(text).toContain('/sys/class/net/can0/type');

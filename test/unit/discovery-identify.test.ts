@@ -8,15 +8,40 @@ const facts = (model: string | null, compatible: string[], memoryBytes: number |
 
 describe('hardware identification', () => {
   it.each([
-    ['Nano devkit', facts('NVIDIA Jetson Nano Developer Kit', ['nvidia,p3449-0000-b00+p3448-0000-b00', 'nvidia,jetson-nano', 'nvidia,tegra210']), 'jetson-nano-4gb'],
+    [
+      'Nano devkit',
+      facts('NVIDIA Jetson Nano Developer Kit', ['nvidia,p3449-0000-b00+p3448-0000-b00', 'nvidia,jetson-nano', 'nvidia,tegra210']),
+      'jetson-nano-4gb',
+    ],
     ['Nano eMMC', facts('x', ['nvidia,p3449-0000-b00+p3448-0002-b00', 'nvidia,tegra210']), 'jetson-nano-4gb'],
     ['Nano 2GB', facts('NVIDIA Jetson Nano 2GB Developer Kit', ['nvidia,p3542-0000+p3448-0003', 'nvidia,tegra210']), null],
     ['Xavier NX SD', facts('NVIDIA Jetson Xavier NX Developer Kit', ['nvidia,p3509-0000+p3668-0000', 'nvidia,tegra194']), 'jetson-xavier-nx-8gb'],
     ['Xavier NX 16GB', facts('NVIDIA Jetson Xavier NX Developer Kit', ['nvidia,p3509-0000+p3668-0003', 'nvidia,tegra194']), 'jetson-xavier-nx-16gb'],
-    ['Orin NX 16GB', facts('NVIDIA Jetson Orin NX Engineering Reference Developer Kit', ['nvidia,p3768-0000+p3767-0000', 'nvidia,p3767-0000', 'nvidia,tegra234']), 'jetson-orin-nx-16gb'],
-    ['Orin NX 8GB', facts('NVIDIA Jetson Orin NX Engineering Reference Developer Kit', ['nvidia,p3768-0000+p3767-0001', 'nvidia,p3767-0001', 'nvidia,tegra234']), null],
-    ['Orin Nano devkit', facts('NVIDIA Jetson Orin Nano Engineering Reference Developer Kit', ['nvidia,p3768-0000+p3767-0005', 'nvidia,p3767-0005', 'nvidia,tegra234']), 'jetson-orin-nano-8gb'],
-    ['CM4 2GB by revision', facts('Raspberry Pi Compute Module 4 Rev 1.0', ['raspberrypi,4-compute-module', 'brcm,bcm2711'], 1.8 * GiB, parseCpuInfo('CPU architecture: 8\nRevision\t: b03140\n')), 'rpi-cm4-2gb'],
+    [
+      'Orin NX 16GB',
+      facts('NVIDIA Jetson Orin NX Engineering Reference Developer Kit', ['nvidia,p3768-0000+p3767-0000', 'nvidia,p3767-0000', 'nvidia,tegra234']),
+      'jetson-orin-nx-16gb',
+    ],
+    [
+      'Orin NX 8GB',
+      facts('NVIDIA Jetson Orin NX Engineering Reference Developer Kit', ['nvidia,p3768-0000+p3767-0001', 'nvidia,p3767-0001', 'nvidia,tegra234']),
+      null,
+    ],
+    [
+      'Orin Nano devkit',
+      facts('NVIDIA Jetson Orin Nano Engineering Reference Developer Kit', ['nvidia,p3768-0000+p3767-0005', 'nvidia,p3767-0005', 'nvidia,tegra234']),
+      'jetson-orin-nano-8gb',
+    ],
+    [
+      'CM4 2GB by revision',
+      facts(
+        'Raspberry Pi Compute Module 4 Rev 1.0',
+        ['raspberrypi,4-compute-module', 'brcm,bcm2711'],
+        1.8 * GiB,
+        parseCpuInfo('CPU architecture: 8\nRevision\t: b03140\n'),
+      ),
+      'rpi-cm4-2gb',
+    ],
     ['CM4 8GB by MemTotal', facts('Raspberry Pi Compute Module 4 Rev 1.0', ['raspberrypi,4-compute-module', 'brcm,bcm2711'], 7.7 * GiB), 'rpi-cm4-8gb'],
     ['CM4 1GB', facts('Raspberry Pi Compute Module 4 Rev 1.0', ['raspberrypi,4-compute-module', 'brcm,bcm2711'], 0.9 * GiB), null],
     ['CM4 by revision alone', facts(null, [], null, parseCpuInfo('CPU architecture: 8\nRevision\t: c03141\n')), 'rpi-cm4-4gb'],

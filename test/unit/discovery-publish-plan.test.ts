@@ -19,21 +19,29 @@ describe('comparing discovery with the spec', () => {
   it.each([
     ['jetson-1', 'jetson-xavier-nx-8gb', []],
     ['master-1', 'rpi-cm4-4gb', []],
-    ['master-1', 'jetson-nano-4gb', [
-      ['discovery.capability-missing', 'error', "module 'master-1' has no can, but workload motor-controller relies on it"],
-      ['discovery.hardware-mismatch', 'error', "module 'master-1' is jetson-nano-4gb, but the spec says rpi-cm4-4gb"],
-    ]],
-    ['jetson-1', 'jetson-orin-nx-16gb', [
-      ['discovery.hardware-mismatch', 'error', "module 'jetson-1' is jetson-orin-nx-16gb, but the spec says jetson-xavier-nx-8gb"],
-    ]],
-    ['jetson-2', 'broken-xavier-nx', [
-      ['discovery.capability-missing', 'error', "module 'jetson-2' has no gpu.cuda, but workloads detector-a, detector-b rely on it"],
-      ['discovery.capability-missing', 'warning', "module 'jetson-2' has no gpu, but jetson-xavier-nx-8gb has it"],
-      ['discovery.hardware-unknown', 'warning', "module 'jetson-2' could not be identified; the spec says it is jetson-xavier-nx-8gb"],
-    ]],
-    ['net-1', 'rpi-cm4-4gb', [
-      ['discovery.capability-missing', 'error', "module 'net-1' has no wifi, but workload uplink relies on it"],
-    ]],
+    [
+      'master-1',
+      'jetson-nano-4gb',
+      [
+        ['discovery.capability-missing', 'error', "module 'master-1' has no can, but workload motor-controller relies on it"],
+        ['discovery.hardware-mismatch', 'error', "module 'master-1' is jetson-nano-4gb, but the spec says rpi-cm4-4gb"],
+      ],
+    ],
+    [
+      'jetson-1',
+      'jetson-orin-nx-16gb',
+      [['discovery.hardware-mismatch', 'error', "module 'jetson-1' is jetson-orin-nx-16gb, but the spec says jetson-xavier-nx-8gb"]],
+    ],
+    [
+      'jetson-2',
+      'broken-xavier-nx',
+      [
+        ['discovery.capability-missing', 'error', "module 'jetson-2' has no gpu.cuda, but workloads detector-a, detector-b rely on it"],
+        ['discovery.capability-missing', 'warning', "module 'jetson-2' has no gpu, but jetson-xavier-nx-8gb has it"],
+        ['discovery.hardware-unknown', 'warning', "module 'jetson-2' could not be identified; the spec says it is jetson-xavier-nx-8gb"],
+      ],
+    ],
+    ['net-1', 'rpi-cm4-4gb', [['discovery.capability-missing', 'error', "module 'net-1' has no wifi, but workload uplink relies on it"]]],
   ])('%s on a %s host', async (module, fixture, expected) => {
     const findings = compareWithSpec(box, mod(module), await host(fixture));
     expect(findings.map((f) => [f.code, f.severity, f.message]).sort()).toEqual([...expected].sort());
@@ -49,7 +57,10 @@ describe('comparing discovery with the spec', () => {
 
 describe('planning the node update', () => {
   const jetson = mod('jetson-1');
-  const fresh = { metadata: { labels: nodeLabels(box, jetson) }, status: { capacity: { cpu: '6', 'nvidia.com/gpu': '1' }, allocatable: { cpu: '5', 'nvidia.com/gpu': '1' } } };
+  const fresh = {
+    metadata: { labels: nodeLabels(box, jetson) },
+    status: { capacity: { cpu: '6', 'nvidia.com/gpu': '1' }, allocatable: { cpu: '5', 'nvidia.com/gpu': '1' } },
+  };
 
   it('adds discovered capabilities, discovered labels and counted devices', async () => {
     const plan = planNodeUpdate(fresh, box, jetson, await host('jetson-xavier-nx-8gb'));
@@ -96,12 +107,14 @@ describe('planning the node update', () => {
     expect(plan.labels['edgebox.dev/cap.can']).toBeUndefined(); // declared: a finding, not a removal
     expect(plan.labels['edgebox.dev/cap.wifi']).toBeNull();
     expect(plan.labels['discovered.edgebox.dev/cap.wifi']).toBeNull();
-    expect(plan.status).toEqual([
-      { op: 'remove', path: '/status/capacity/edgebox.dev~1can' },
-      { op: 'remove', path: '/status/allocatable/edgebox.dev~1can' },
-      { op: 'add', path: '/status/capacity/nvidia.com~1gpu', value: '1' },
-      { op: 'add', path: '/status/allocatable/nvidia.com~1gpu', value: '1' },
-    ].sort((a, b) => (a.op === b.op ? 0 : a.op === 'add' ? -1 : 1)));
+    expect(plan.status).toEqual(
+      [
+        { op: 'remove', path: '/status/capacity/edgebox.dev~1can' },
+        { op: 'remove', path: '/status/allocatable/edgebox.dev~1can' },
+        { op: 'add', path: '/status/capacity/nvidia.com~1gpu', value: '1' },
+        { op: 'add', path: '/status/allocatable/nvidia.com~1gpu', value: '1' },
+      ].sort((a, b) => (a.op === b.op ? 0 : a.op === 'add' ? -1 : 1)),
+    );
     expect(plan.annotations).toEqual({ [PUBLISHED_RESOURCES_ANNOTATION]: 'nvidia.com/gpu' });
   });
 
@@ -111,7 +124,14 @@ describe('planning the node update', () => {
   });
 
   it('sets the hardware label on a node that has none', () => {
-    const d: Discovery = { hardware: 'rpi-cm5-8gb', board: { model: null, compatible: [], arch: 'arm64', l4t: null }, capabilities: [], evidence: {}, resources: { memoryBytes: null, cpus: null, accelerator: null, extended: {} }, notes: [] };
+    const d: Discovery = {
+      hardware: 'rpi-cm5-8gb',
+      board: { model: null, compatible: [], arch: 'arm64', l4t: null },
+      capabilities: [],
+      evidence: {},
+      resources: { memoryBytes: null, cpus: null, accelerator: null, extended: {} },
+      notes: [],
+    };
     expect(planNodeUpdate({ metadata: { labels: {} } }, box, mod('net-1'), d).labels['edgebox.dev/hardware']).toBe('rpi-cm5-8gb');
   });
 });
@@ -121,8 +141,10 @@ describe('merging findings into the EdgeBox status', () => {
   const t0 = new Date('2030-01-01T00:00:00Z');
   const t1 = new Date('2030-01-01T00:01:00Z');
 
-  it('replaces only the reporting source\'s findings for that module', () => {
-    const current = { findings: [f('master-1', 'discovery.hardware-mismatch'), f('jetson-1', 'discovery.hardware-unknown'), f('master-1', 'plan.no-spare', 'plan')] };
+  it("replaces only the reporting source's findings for that module", () => {
+    const current = {
+      findings: [f('master-1', 'discovery.hardware-mismatch'), f('jetson-1', 'discovery.hardware-unknown'), f('master-1', 'plan.no-spare', 'plan')],
+    };
     const r = mergeFindings(current, { source: 'discovery', module: 'master-1', findings: [f('master-1', 'discovery.capability-missing')], now: t0 });
     expect(r.status.findings!.map((x) => `${x.module} ${x.source} ${x.code}`)).toEqual([
       'jetson-1 discovery discovery.hardware-unknown',
@@ -130,7 +152,9 @@ describe('merging findings into the EdgeBox status', () => {
       'master-1 plan plan.no-spare',
     ]);
     expect(r.added.map((x) => x.code)).toEqual(['discovery.capability-missing']);
-    expect(r.status.conditions).toEqual([expect.objectContaining({ type: 'HardwareMatchesSpec', status: 'False', reason: 'FindingsPresent', lastTransitionTime: t0.toISOString() })]);
+    expect(r.status.conditions).toEqual([
+      expect.objectContaining({ type: 'HardwareMatchesSpec', status: 'False', reason: 'FindingsPresent', lastTransitionTime: t0.toISOString() }),
+    ]);
   });
 
   it('reports no change when the status already says it, and keeps the transition time', () => {

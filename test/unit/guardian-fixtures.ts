@@ -36,8 +36,12 @@ export interface World {
 export const memberId = (name: string) => `id-${name}`;
 
 export function observe(w: World): GuardianObserved {
-  const mods = w.modules.map((m) => `    - { name: ${m.name}, hardware: ${m.hardware ?? 'rpi-cm4-4gb'}, address: 10.0.0.${w.modules.indexOf(m) + 1}${m.serverRole === false ? ', roles: [agent]' : ''}${m.power ? `, power: ${m.power}` : ''} }`);
-  const box = parseSpec(`
+  const mods = w.modules.map(
+    (m) =>
+      `    - { name: ${m.name}, hardware: ${m.hardware ?? 'rpi-cm4-4gb'}, address: 10.0.0.${w.modules.indexOf(m) + 1}${m.serverRole === false ? ', roles: [agent]' : ''}${m.power ? `, power: ${m.power}` : ''} }`,
+  );
+  const box = parseSpec(
+    `
 apiVersion: edgebox.dev/v1alpha1
 kind: EdgeBox
 metadata: { name: t }
@@ -47,17 +51,27 @@ spec:
 ${mods.join('\n')}
 ${w.workloads ?? ''}
   failover: { heartbeatIntervalMs: 200, missedHeartbeats: 5, settleSeconds: 30, selfFenceSeconds: 3 }
-`, 'test.yaml').box;
+`,
+    'test.yaml',
+  ).box;
   const now = w.now ?? NOW;
   const alive = (m: WorldModule) => m.alive !== false;
-  const members: MemberInfo[] = w.modules.filter((m) => m.member !== undefined).map((m) => ({
-    id: memberId(m.name), name: m.name, peerURLs: [], clientURLs: [], learner: m.member === 'learner',
-  }));
+  const members: MemberInfo[] = w.modules
+    .filter((m) => m.member !== undefined)
+    .map((m) => ({
+      id: memberId(m.name),
+      name: m.name,
+      peerURLs: [],
+      clientURLs: [],
+      learner: m.member === 'learner',
+    }));
   const leader = w.modules.find((m) => m.member === 'voter' && alive(m) && m.etcdHealthy !== false)?.name;
   const reports: ModuleReport[] = w.modules.filter(alive).map((m) => {
     const serving = m.member !== undefined && m.etcdHealthy !== false;
     return {
-      module: m.name, renewTime: now - 200, durationSeconds: 3,
+      module: m.name,
+      renewTime: now - 200,
+      durationSeconds: 3,
       report: {
         role: m.role ?? (m.member ? 'server' : 'agent'),
         running: m.member !== undefined || m.role === 'server',
@@ -74,16 +88,26 @@ ${w.workloads ?? ''}
       name: m.name,
       resourceVersion: `rv-${m.name}`,
       labels: {},
-      annotations: { ...(m.fenced ? { [FENCE_ANNOTATIONS.fenceMethod]: 'power', [FENCE_ANNOTATIONS.fencedAt]: new Date(T(-900)).toISOString() } : {}), ...m.annotations },
+      annotations: {
+        ...(m.fenced ? { [FENCE_ANNOTATIONS.fenceMethod]: 'power', [FENCE_ANNOTATIONS.fencedAt]: new Date(T(-900)).toISOString() } : {}),
+        ...m.annotations,
+      },
       taints: m.fenced ? [OUT_OF_SERVICE_TAINT] : [],
       ready: alive(m) ? 'True' : 'Unknown',
     })),
     nodeLeases: w.modules.map((m) => ({ node: m.name, renewTime: alive(m) ? now - 1000 : now - 4500, durationSeconds: 40 })),
     views: w.modules.filter(alive).map((m) => ({
-      module: m.name, renewTime: now - 200, durationSeconds: 3,
-      peers: Object.fromEntries(w.modules.filter((p) => p !== m).map((p) => [p.name, alive(p)
-        ? { reachable: true, lastSeen: now - 100, suspicion: 0.5 }
-        : { reachable: false, lastSeen: now - 1500, suspicion: 7.5 }])),
+      module: m.name,
+      renewTime: now - 200,
+      durationSeconds: 3,
+      peers: Object.fromEntries(
+        w.modules
+          .filter((p) => p !== m)
+          .map((p) => [
+            p.name,
+            alive(p) ? { reachable: true, lastSeen: now - 100, suspicion: 0.5 } : { reachable: false, lastSeen: now - 1500, suspicion: 7.5 },
+          ]),
+      ),
     })),
     pods: w.pods ?? [],
     reports,
@@ -93,7 +117,11 @@ ${w.workloads ?? ''}
 /** Three voters m1..m3 and agents m4, m5, all alive. */
 export function threeServers(change: (m: WorldModule) => Partial<WorldModule> = () => ({})): World {
   const base: WorldModule[] = [
-    { name: 'm1', member: 'voter' }, { name: 'm2', member: 'voter' }, { name: 'm3', member: 'voter' }, { name: 'm4' }, { name: 'm5' },
+    { name: 'm1', member: 'voter' },
+    { name: 'm2', member: 'voter' },
+    { name: 'm3', member: 'voter' },
+    { name: 'm4' },
+    { name: 'm5' },
   ];
   return { servers: 3, modules: base.map((m) => ({ ...m, ...change(m) })) };
 }

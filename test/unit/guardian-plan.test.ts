@@ -18,7 +18,11 @@ describe('planControlPlane: steady state and failures', () => {
     expect(p.pending).toBeNull();
     expect(p.view.quorum).toBe(true);
     expect(p.view.leader).toBe('m1');
-    expect(p.view.voters.map((v) => [v.module, v.healthy])).toEqual([['m1', true], ['m2', true], ['m3', true]]);
+    expect(p.view.voters.map((v) => [v.module, v.healthy])).toEqual([
+      ['m1', true],
+      ['m2', true],
+      ['m3', true],
+    ]);
   });
 
   it('a voter confirmed dead: its member is removed first', () => {
@@ -40,7 +44,11 @@ describe('planControlPlane: steady state and failures', () => {
   });
 
   it('member gone: the removal completes (the module is told to stay an agent) and the best module is promoted', () => {
-    const p = plan(threeServers((m) => (m.name === 'm2' ? { alive: false, member: undefined, annotations: { [A.etcdRemove]: 'true', [A.change]: changeAt('remove') } } : {})));
+    const p = plan(
+      threeServers((m) =>
+        m.name === 'm2' ? { alive: false, member: undefined, annotations: { [A.etcdRemove]: 'true', [A.change]: changeAt('remove') } } : {},
+      ),
+    );
     expect(summary(p.actions)).toEqual(['complete m2', 'promote m4']);
     const [done, promote] = p.actions as [Extract<GuardianAction, { type: 'complete' }>, GuardianAction];
     expect(done.patch.annotations).toEqual({ [A.etcdRemove]: null, [A.change]: null, [A.desiredRole]: 'agent' });
@@ -50,16 +58,30 @@ describe('planControlPlane: steady state and failures', () => {
 
   it('promotion asked, not yet a voter (or a learner): in flight', () => {
     for (const member of [undefined, 'learner'] as const) {
-      const p = plan(threeServers((m): Partial<WorldModule> => (m.name === 'm2' ? { alive: false, member: undefined, annotations: { [A.desiredRole]: 'agent' } }
-        : m.name === 'm4' ? { member, role: 'server', etcdHealthy: member !== undefined, annotations: { [A.desiredRole]: 'server', [A.change]: changeAt('promote') } } : {})));
+      const p = plan(
+        threeServers((m): Partial<WorldModule> =>
+          m.name === 'm2'
+            ? { alive: false, member: undefined, annotations: { [A.desiredRole]: 'agent' } }
+            : m.name === 'm4'
+              ? { member, role: 'server', etcdHealthy: member !== undefined, annotations: { [A.desiredRole]: 'server', [A.change]: changeAt('promote') } }
+              : {},
+        ),
+      );
       expect(p.actions).toEqual([]);
       expect(p.pending).toMatchObject({ type: 'promote', module: 'm4' });
     }
   });
 
   it('the promoted module is a healthy voter: the promotion completes with its duration', () => {
-    const p = plan(threeServers((m): Partial<WorldModule> => (m.name === 'm2' ? { alive: false, member: undefined, annotations: { [A.desiredRole]: 'agent' } }
-      : m.name === 'm4' ? { member: 'voter', annotations: { [A.desiredRole]: 'server', [A.change]: changeAt('promote', T(-8000)) } } : {})));
+    const p = plan(
+      threeServers((m): Partial<WorldModule> =>
+        m.name === 'm2'
+          ? { alive: false, member: undefined, annotations: { [A.desiredRole]: 'agent' } }
+          : m.name === 'm4'
+            ? { member: 'voter', annotations: { [A.desiredRole]: 'server', [A.change]: changeAt('promote', T(-8000)) } }
+            : {},
+      ),
+    );
     expect(summary(p.actions)).toEqual(['complete m4']);
     const done = p.actions[0] as Extract<GuardianAction, { type: 'complete' }>;
     expect(done.history).toMatchObject({ type: 'promote', module: 'm4', durationMs: 8000 });
@@ -68,8 +90,19 @@ describe('planControlPlane: steady state and failures', () => {
   });
 
   it('a promotion that takes too long is given up: the learner is removed, the module stays an agent', () => {
-    const p = plan(threeServers((m): Partial<WorldModule> => (m.name === 'm2' ? { alive: false, member: undefined, annotations: { [A.desiredRole]: 'agent' } }
-      : m.name === 'm4' ? { member: 'learner', etcdHealthy: false, annotations: { [A.desiredRole]: 'server', [A.change]: changeAt('promote', NOW - PROMOTION_TIMEOUT_MS - 1) } } : {})));
+    const p = plan(
+      threeServers((m): Partial<WorldModule> =>
+        m.name === 'm2'
+          ? { alive: false, member: undefined, annotations: { [A.desiredRole]: 'agent' } }
+          : m.name === 'm4'
+            ? {
+                member: 'learner',
+                etcdHealthy: false,
+                annotations: { [A.desiredRole]: 'server', [A.change]: changeAt('promote', NOW - PROMOTION_TIMEOUT_MS - 1) },
+              }
+            : {},
+      ),
+    );
     expect(summary(p.actions)).toEqual(['complete m4']);
     expect(p.actions[0]!.patch.annotations).toMatchObject({ [A.desiredRole]: 'agent', [A.etcdRemove]: 'true' });
     expect(p.pending).toMatchObject({ type: 'remove', module: 'm4' });
@@ -89,7 +122,9 @@ describe('planControlPlane: steady state and failures', () => {
   });
 
   it('a dead voter with no eligible replacement keeps its member (3 -> 2 would stay even)', () => {
-    const p = plan(threeServers((m) => (m.name === 'm2' ? { alive: false } : m.name === 'm4' ? { serverRole: false } : m.name === 'm5' ? { fenced: true } : {})));
+    const p = plan(
+      threeServers((m) => (m.name === 'm2' ? { alive: false } : m.name === 'm4' ? { serverRole: false } : m.name === 'm5' ? { fenced: true } : {})),
+    );
     expect(p.actions).toEqual([]);
     expect(p.message).toMatch(/no module is eligible/);
   });
@@ -116,7 +151,9 @@ describe('planControlPlane: returning modules and drain', () => {
   });
 
   it('a replaced module that returned as an agent: its instruction is cleared, the history says reset', () => {
-    const p = plan(threeServers((m) => (m.name === 'm3' ? { member: undefined, annotations: { [A.desiredRole]: 'agent' } } : m.name === 'm4' ? { member: 'voter' } : {})));
+    const p = plan(
+      threeServers((m) => (m.name === 'm3' ? { member: undefined, annotations: { [A.desiredRole]: 'agent' } } : m.name === 'm4' ? { member: 'voter' } : {})),
+    );
     expect(summary(p.actions)).toEqual(['complete m3']);
     expect((p.actions[0] as Extract<GuardianAction, { type: 'complete' }>).history.type).toBe('reset');
   });
@@ -134,7 +171,15 @@ describe('planControlPlane: returning modules and drain', () => {
   });
 
   it('drained module removed and running as an agent: the demotion completes', () => {
-    const p = plan(threeServers((m) => (m.name === 'm1' ? { member: undefined, annotations: { [A.drain]: 'x', [A.desiredRole]: 'agent', [A.etcdRemove]: 'true', [A.change]: changeAt('demote') } } : m.name === 'm4' ? { member: 'voter' } : {})));
+    const p = plan(
+      threeServers((m) =>
+        m.name === 'm1'
+          ? { member: undefined, annotations: { [A.drain]: 'x', [A.desiredRole]: 'agent', [A.etcdRemove]: 'true', [A.change]: changeAt('demote') } }
+          : m.name === 'm4'
+            ? { member: 'voter' }
+            : {},
+      ),
+    );
     expect(summary(p.actions)).toEqual(['complete m1']);
     expect((p.actions[0] as Extract<GuardianAction, { type: 'complete' }>).history.type).toBe('demote');
     expect(p.pending).toBeNull();
@@ -182,40 +227,63 @@ describe('parseControlPlaneReport', () => {
     ['not json', undefined],
     ['{"role":"boss"}', undefined],
     ['{"role":"agent","running":false,"healthy":false}', { role: 'agent', running: false, healthy: false }],
-    ['{"role":"server","running":true,"healthy":true,"leader":"m1","raftIndex":7,"members":[{"id":"a","name":"m1","peerURLs":[],"clientURLs":[],"learner":false}]}',
-      { role: 'server', running: true, healthy: true, leader: 'm1', raftIndex: 7, members: [{ id: 'a', name: 'm1', peerURLs: [], clientURLs: [], learner: false }] }],
+    [
+      '{"role":"server","running":true,"healthy":true,"leader":"m1","raftIndex":7,"members":[{"id":"a","name":"m1","peerURLs":[],"clientURLs":[],"learner":false}]}',
+      {
+        role: 'server',
+        running: true,
+        healthy: true,
+        leader: 'm1',
+        raftIndex: 7,
+        members: [{ id: 'a', name: 'm1', peerURLs: [], clientURLs: [], learner: false }],
+      },
+    ],
     ['{"role":"server","running":true,"healthy":true,"members":[{"id":"a"}]}', { role: 'server', running: true, healthy: true }],
   ])('%s', (text, expected) => expect(parseControlPlaneReport(text)).toEqual(expected));
 });
 
 // ---- Properties ----
 
-const worldArb = fc.record({
-  servers: fc.constantFrom(1, 3, 5),
-  modules: fc.array(fc.record({
-    member: fc.constantFrom(undefined, 'voter', 'voter', 'learner'),
-    alive: fc.boolean().map((b) => b || Math.random() < 0.5),
-    etcdHealthy: fc.constantFrom(true, true, true, false),
-    serverRole: fc.constantFrom(true, true, false),
-    fenced: fc.constantFrom(false, false, false, true),
-    drain: fc.constantFrom(false, false, false, true),
-    desired: fc.constantFrom(undefined, undefined, undefined, 'server', 'agent'),
-    remove: fc.constantFrom(false, false, false, true),
-  }), { minLength: 1, maxLength: 7 }),
-}).map(({ servers, modules }): World => ({
-  // The spec itself insists on enough modules that may serve (and odd counts are what people write).
-  servers: Math.max(1, Math.min(servers, modules.filter((m, i) => m.serverRole || i === 0).length - (modules.filter((m, i) => m.serverRole || i === 0).length % 2 === 0 ? 1 : 0))),
-  modules: modules.map((m, i) => ({
-    name: `m${i + 1}`,
-    ...(m.member ? { member: m.member as 'voter' | 'learner' } : {}),
-    alive: m.alive, etcdHealthy: m.etcdHealthy, serverRole: m.serverRole || i === 0, fenced: m.fenced,
-    annotations: {
-      ...(m.drain ? { [A.drain]: 'x' } : {}),
-      ...(m.desired ? { [A.desiredRole]: m.desired, [A.change]: changeAt(m.desired === 'server' ? 'promote' : 'demote') } : {}),
-      ...(m.remove ? { [A.etcdRemove]: 'true' } : {}),
-    },
-  })),
-}));
+const worldArb = fc
+  .record({
+    servers: fc.constantFrom(1, 3, 5),
+    modules: fc.array(
+      fc.record({
+        member: fc.constantFrom(undefined, 'voter', 'voter', 'learner'),
+        alive: fc.boolean().map((b) => b || Math.random() < 0.5),
+        etcdHealthy: fc.constantFrom(true, true, true, false),
+        serverRole: fc.constantFrom(true, true, false),
+        fenced: fc.constantFrom(false, false, false, true),
+        drain: fc.constantFrom(false, false, false, true),
+        desired: fc.constantFrom(undefined, undefined, undefined, 'server', 'agent'),
+        remove: fc.constantFrom(false, false, false, true),
+      }),
+      { minLength: 1, maxLength: 7 },
+    ),
+  })
+  .map(({ servers, modules }): World => ({
+    // The spec itself insists on enough modules that may serve (and odd counts are what people write).
+    servers: Math.max(
+      1,
+      Math.min(
+        servers,
+        modules.filter((m, i) => m.serverRole || i === 0).length - (modules.filter((m, i) => m.serverRole || i === 0).length % 2 === 0 ? 1 : 0),
+      ),
+    ),
+    modules: modules.map((m, i) => ({
+      name: `m${i + 1}`,
+      ...(m.member ? { member: m.member as 'voter' | 'learner' } : {}),
+      alive: m.alive,
+      etcdHealthy: m.etcdHealthy,
+      serverRole: m.serverRole || i === 0,
+      fenced: m.fenced,
+      annotations: {
+        ...(m.drain ? { [A.drain]: 'x' } : {}),
+        ...(m.desired ? { [A.desiredRole]: m.desired, [A.change]: changeAt(m.desired === 'server' ? 'promote' : 'demote') } : {}),
+        ...(m.remove ? { [A.etcdRemove]: 'true' } : {}),
+      },
+    })),
+  }));
 
 const MEMBERSHIP = new Set(['remove-member', 'promote', 'demote']);
 const membershipChanges = (actions: GuardianAction[]) => actions.filter((a) => MEMBERSHIP.has(a.type));
@@ -234,65 +302,92 @@ function shuffled<T>(xs: readonly T[], seed: number): T[] {
 // Each run parses a spec: slow on a loaded machine, hence the 60 s timeouts.
 describe('planControlPlane: properties', () => {
   it('deterministic, whatever the order of nodes, Leases and reports', () => {
-    fc.assert(fc.property(worldArb, fc.nat(), (w, seed) => {
-      const o = observe(w);
-      const again = { ...o, nodes: shuffled(o.nodes, seed), reports: shuffled(o.reports, seed + 1), views: shuffled(o.views, seed + 2), nodeLeases: shuffled(o.nodeLeases, seed + 3) };
-      expect(planControlPlane(again).actions).toEqual(planControlPlane(o).actions);
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(worldArb, fc.nat(), (w, seed) => {
+        const o = observe(w);
+        const again = {
+          ...o,
+          nodes: shuffled(o.nodes, seed),
+          reports: shuffled(o.reports, seed + 1),
+          views: shuffled(o.views, seed + 2),
+          nodeLeases: shuffled(o.nodeLeases, seed + 3),
+        };
+        expect(planControlPlane(again).actions).toEqual(planControlPlane(o).actions);
+      }),
+      { numRuns: 300 },
+    );
   }, 60_000);
 
   it('at most one membership change, none while one is in flight, none without quorum', () => {
-    fc.assert(fc.property(worldArb, (w) => {
-      const p = plan(w);
-      const started = membershipChanges(p.actions);
-      expect(started.length).toBeLessThanOrEqual(1);
-      if (!p.view.quorum) expect(p.actions).toEqual([]);
-      if (started.length === 1) expect(p.pending?.module).toBe(started[0]!.module);
-    }), { numRuns: 500 });
-    fc.assert(fc.property(worldArb, (w) => {
-      const o = observe(w);
-      const inFlight = o.nodes.some((n) => n.annotations[A.desiredRole] === 'server' || n.annotations[A.etcdRemove] === 'true') ||
-        w.modules.some((m) => m.member === 'learner');
-      const p = planControlPlane(o);
-      // A started change on a module means nothing of that sort was in flight (completions may free the way in the same pass).
-      if (inFlight && membershipChanges(p.actions).length > 0) {
-        const completed = new Set(p.actions.filter((a) => a.type === 'complete').map((a) => a.module));
-        const stillInFlight = w.modules.filter((m) => !completed.has(m.name) && (m.member === 'learner' || m.annotations?.[A.etcdRemove] === 'true' && m.member !== undefined || m.annotations?.[A.desiredRole] === 'server'));
-        expect(stillInFlight).toEqual([]);
-      }
-    }), { numRuns: 500 });
+    fc.assert(
+      fc.property(worldArb, (w) => {
+        const p = plan(w);
+        const started = membershipChanges(p.actions);
+        expect(started.length).toBeLessThanOrEqual(1);
+        if (!p.view.quorum) expect(p.actions).toEqual([]);
+        if (started.length === 1) expect(p.pending?.module).toBe(started[0]!.module);
+      }),
+      { numRuns: 500 },
+    );
+    fc.assert(
+      fc.property(worldArb, (w) => {
+        const o = observe(w);
+        const inFlight =
+          o.nodes.some((n) => n.annotations[A.desiredRole] === 'server' || n.annotations[A.etcdRemove] === 'true') ||
+          w.modules.some((m) => m.member === 'learner');
+        const p = planControlPlane(o);
+        // A started change on a module means nothing of that sort was in flight (completions may free the way in the same pass).
+        if (inFlight && membershipChanges(p.actions).length > 0) {
+          const completed = new Set(p.actions.filter((a) => a.type === 'complete').map((a) => a.module));
+          const stillInFlight = w.modules.filter(
+            (m) =>
+              !completed.has(m.name) &&
+              (m.member === 'learner' || (m.annotations?.[A.etcdRemove] === 'true' && m.member !== undefined) || m.annotations?.[A.desiredRole] === 'server'),
+          );
+          expect(stillInFlight).toEqual([]);
+        }
+      }),
+      { numRuns: 500 },
+    );
   }, 60_000);
 
   it('never promotes a module that may not serve, is unhealthy or fenced', () => {
-    fc.assert(fc.property(worldArb, (w) => {
-      for (const a of plan(w).actions.filter((x) => x.type === 'promote')) {
-        const m = w.modules.find((x) => x.name === a.module)!;
-        expect(m.serverRole).not.toBe(false);
-        expect(m.alive).not.toBe(false);
-        expect(m.fenced).not.toBe(true);
-        expect(m.member).toBeUndefined();
-      }
-    }), { numRuns: 500 });
+    fc.assert(
+      fc.property(worldArb, (w) => {
+        for (const a of plan(w).actions.filter((x) => x.type === 'promote')) {
+          const m = w.modules.find((x) => x.name === a.module)!;
+          expect(m.serverRole).not.toBe(false);
+          expect(m.alive).not.toBe(false);
+          expect(m.fenced).not.toBe(true);
+          expect(m.member).toBeUndefined();
+        }
+      }),
+      { numRuns: 500 },
+    );
   }, 60_000);
 
   it('with agents that act at once, the voter count is never even for longer than one change, and it converges', () => {
     // Start from a settled world (no annotations, no learners) with an odd voter count.
-    const settled = worldArb.map((w) => ({ ...w, modules: w.modules.map((m) => ({ ...m, member: m.member === 'learner' ? undefined : m.member, annotations: {} })) }))
+    const settled = worldArb
+      .map((w) => ({ ...w, modules: w.modules.map((m) => ({ ...m, member: m.member === 'learner' ? undefined : m.member, annotations: {} })) }))
       .filter((w) => w.modules.filter((m) => m.member === 'voter').length % 2 === 1);
-    fc.assert(fc.property(settled, (start) => {
-      let w: World = start;
-      const counts: number[] = [w.modules.filter((m) => m.member === 'voter').length];
-      for (let step = 0; step < 30; step++) {
-        const p = plan(w);
-        if (p.actions.length === 0) break;
-        w = applyAtOnce(w, p.actions);
-        const n = w.modules.filter((m) => m.member === 'voter').length;
-        if (n !== counts.at(-1)) counts.push(n);
-      }
-      for (let i = 1; i < counts.length; i++) expect(counts[i - 1]! % 2 === 0 && counts[i]! % 2 === 0).toBe(false);
-      expect(plan(w).actions).toEqual([]);
-      expect(counts.at(-1)! % 2).toBe(1);
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(settled, (start) => {
+        let w: World = start;
+        const counts: number[] = [w.modules.filter((m) => m.member === 'voter').length];
+        for (let step = 0; step < 30; step++) {
+          const p = plan(w);
+          if (p.actions.length === 0) break;
+          w = applyAtOnce(w, p.actions);
+          const n = w.modules.filter((m) => m.member === 'voter').length;
+          if (n !== counts.at(-1)) counts.push(n);
+        }
+        for (let i = 1; i < counts.length; i++) expect(counts[i - 1]! % 2 === 0 && counts[i]! % 2 === 0).toBe(false);
+        expect(plan(w).actions).toEqual([]);
+        expect(counts.at(-1)! % 2).toBe(1);
+      }),
+      { numRuns: 300 },
+    );
   }, 60_000);
 });
 

@@ -13,8 +13,16 @@ describe('controlPlaneStatus', () => {
   it('a full, healthy control plane: voters, leader, quorum, no degradation', () => {
     const { status, restored } = statusOf(threeServers());
     expect(status).toMatchObject({
-      voters: [{ module: 'm1', healthy: true, memberId: 'id-m1' }, { module: 'm2', healthy: true }, { module: 'm3', healthy: true }],
-      leader: 'm1', quorum: true, servers: 3, pending: null, history: [],
+      voters: [
+        { module: 'm1', healthy: true, memberId: 'id-m1' },
+        { module: 'm2', healthy: true },
+        { module: 'm3', healthy: true },
+      ],
+      leader: 'm1',
+      quorum: true,
+      servers: 3,
+      pending: null,
+      history: [],
     });
     expect(status.degradedSince).toBeUndefined();
     expect(restored).toBeUndefined();
@@ -31,7 +39,9 @@ describe('controlPlaneStatus', () => {
 
   it('back to N healthy voters: one restored entry with the time since the degradation', () => {
     const degraded = statusOf(threeServers((m) => (m.name === 'm2' ? { alive: false } : {}))).status;
-    const back = threeServers((m) => (m.name === 'm2' ? { alive: false, member: undefined, annotations: { [A.desiredRole]: 'agent' } } : m.name === 'm4' ? { member: 'voter' } : {}));
+    const back = threeServers((m) =>
+      m.name === 'm2' ? { alive: false, member: undefined, annotations: { [A.desiredRole]: 'agent' } } : m.name === 'm4' ? { member: 'voter' } : {},
+    );
     const { status, restored } = statusOf(back, degraded, NOW + 12_000);
     expect(restored).toMatchObject({ type: 'restored', durationMs: 12_000 });
     expect(status.degradedSince).toBeUndefined();
@@ -50,7 +60,10 @@ describe('controlPlaneStatus', () => {
 describe('mergeHistory', () => {
   const e = (at: string, module: string): ControlPlaneHistoryEntry => ({ at, type: 'promote', module, reason: 'r' });
   it('keeps order, drops duplicates of a retried write, keeps the last ones', () => {
-    expect(mergeHistory([e('2026-01-01T00:00:02Z', 'b')], [e('2026-01-01T00:00:01Z', 'a'), e('2026-01-01T00:00:02Z', 'b')]).map((x) => x.module)).toEqual(['a', 'b']);
+    expect(mergeHistory([e('2026-01-01T00:00:02Z', 'b')], [e('2026-01-01T00:00:01Z', 'a'), e('2026-01-01T00:00:02Z', 'b')]).map((x) => x.module)).toEqual([
+      'a',
+      'b',
+    ]);
     const many = Array.from({ length: 30 }, (_, i) => e(`2026-01-01T00:00:${String(i).padStart(2, '0')}Z`, `m${i}`));
     expect(mergeHistory([], many, 20).map((x) => x.module)[0]).toBe('m10');
   });

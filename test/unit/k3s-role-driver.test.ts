@@ -52,7 +52,8 @@ class FakeHost implements CommandRunner {
     const ok = (stdout = '') => ({ code: 0, stdout, stderr: '' });
     const [a, b, c, d, e] = argv;
     if (cmd === SHOW) {
-      const block = (u: UnitState) => `LoadState=${u.loaded ? 'loaded' : 'not-found'}\nActiveState=${u.active}\nUnitFileState=${u.loaded ? (u.enabled ? 'enabled' : 'disabled') : ''}`;
+      const block = (u: UnitState) =>
+        `LoadState=${u.loaded ? 'loaded' : 'not-found'}\nActiveState=${u.active}\nUnitFileState=${u.loaded ? (u.enabled ? 'enabled' : 'disabled') : ''}`;
       return ok(`${block(this.units.k3s)}\n\n${block(this.units['k3s-agent'])}\n`);
     }
     if (a === 'systemctl') {
@@ -99,23 +100,49 @@ class FakeEtcd implements EtcdGateway {
   }
 }
 
-const member = (id: string, k3sName: string, address: string, learner = false): MemberInfo =>
-  ({ id, name: k3sName, peerURLs: [`https://${address}:2380`], clientURLs: [`https://${address}:2379`], learner });
-const status = (memberId: string, leaderId: string | undefined, extra: Partial<EtcdStatus> = {}): EtcdStatus =>
-  ({ memberId, ...(leaderId ? { leaderId } : {}), raftIndex: 1200, raftAppliedIndex: 1200, revision: 900, isLearner: false, version: '3.5.13', ...extra });
+const member = (id: string, k3sName: string, address: string, learner = false): MemberInfo => ({
+  id,
+  name: k3sName,
+  peerURLs: [`https://${address}:2380`],
+  clientURLs: [`https://${address}:2379`],
+  learner,
+});
+const status = (memberId: string, leaderId: string | undefined, extra: Partial<EtcdStatus> = {}): EtcdStatus => ({
+  memberId,
+  ...(leaderId ? { leaderId } : {}),
+  raftIndex: 1200,
+  raftAppliedIndex: 1200,
+  revision: 900,
+  isLearner: false,
+  version: '3.5.13',
+  ...extra,
+});
 
 const box = labBox({ apiAddress: '10.0.0.100' });
 /** The cluster with s1 and s2 alive, as K3s names members (`<node>-<8 hex>`). */
 const s1 = member('a1', 's1-1b2c3d4e', '10.0.0.1');
 const s2 = member('b2', 's2-5f6a7b8c', '10.0.0.2');
 
-function setup(units: { k3s: UnitState; 'k3s-agent': UnitState }, answers: ConstructorParameters<typeof FakeEtcd>[0], extra: Partial<K3sDriverOptions> = {}, module = 'a1', b: BoxSpec = box) {
+function setup(
+  units: { k3s: UnitState; 'k3s-agent': UnitState },
+  answers: ConstructorParameters<typeof FakeEtcd>[0],
+  extra: Partial<K3sDriverOptions> = {},
+  module = 'a1',
+  b: BoxSpec = box,
+) {
   const host = new FakeHost(units);
   const etcd = new FakeEtcd(answers);
   let clock = 0;
   const driver = createK3sDriver({
-    module, modules: b.spec.modules, loadBox: async () => b, runner: host, etcd, pollMs: 1000,
-    sleep: async (ms) => { clock += ms; },
+    module,
+    modules: b.spec.modules,
+    loadBox: async () => b,
+    runner: host,
+    etcd,
+    pollMs: 1000,
+    sleep: async (ms) => {
+      clock += ms;
+    },
     now: () => clock,
     ...extra,
   });
@@ -123,7 +150,10 @@ function setup(units: { k3s: UnitState; 'k3s-agent': UnitState }, answers: Const
 }
 
 async function failureOf(p: Promise<unknown>): Promise<{ code: string; message: string; hint?: string }> {
-  const e = await p.then(() => undefined, (x: unknown) => x);
+  const e = await p.then(
+    () => undefined,
+    (x: unknown) => x,
+  );
   expect(e).toBeInstanceOf(EdgeboxError);
   const d = (e as EdgeboxError).diagnostics[0]!;
   return { code: d.code, message: d.message, ...(d.hint ? { hint: d.hint } : {}) };
@@ -150,8 +180,9 @@ describe('systemctl and etcd gateway answers', () => {
       { id: 'ffffffffffffffff', name: 's1-1b2c3d4e', peerURLs: ['https://10.0.0.1:2380'], clientURLs: ['https://10.0.0.1:2379'], learner: false },
       { id: 'ff', name: '', peerURLs: ['https://10.0.0.4:2380'], clientURLs: [], learner: true },
     ]);
-    expect(parseStatus({ header: { member_id: '255', revision: '77' }, version: '3.5.13', leader: '16', raftIndex: '1200', raftAppliedIndex: '1199' }))
-      .toEqual({ memberId: 'ff', leaderId: '10', raftIndex: 1200, raftAppliedIndex: 1199, revision: 77, isLearner: false, version: '3.5.13' });
+    expect(parseStatus({ header: { member_id: '255', revision: '77' }, version: '3.5.13', leader: '16', raftIndex: '1200', raftAppliedIndex: '1199' })).toEqual(
+      { memberId: 'ff', leaderId: '10', raftIndex: 1200, raftAppliedIndex: 1199, revision: 77, isLearner: false, version: '3.5.13' },
+    );
     expect(parseStatus({ header: { member_id: '1' } })).not.toHaveProperty('leaderId');
   });
 
@@ -187,19 +218,31 @@ describe('promote: agent -> server', () => {
     expect(c['etcd-arg']).toEqual([`heartbeat-interval=${TUNED.etcdHeartbeatMs}`, `election-timeout=${TUNED.etcdElectionTimeoutMs}`]);
     expect(c['tls-san']).toEqual(['10.0.0.100']);
     expect(c['node-name']).toBe('a1');
-    expect(c['node-label']).toEqual(Object.entries(nodeLabels(box, box.spec.modules.find((m) => m.name === 'a1')!)).map(([k, v]) => `${k}=${v}`));
+    expect(c['node-label']).toEqual(
+      Object.entries(
+        nodeLabels(
+          box,
+          box.spec.modules.find((m) => m.name === 'a1')!,
+        ),
+      ).map(([k, v]) => `${k}=${v}`),
+    );
   });
 
-  it('keeps the module\'s taints (an accelerator module stays tainted as a server)', async () => {
+  it("keeps the module's taints (an accelerator module stays tainted as a server)", async () => {
     const { host, driver } = setup(AGENT_UP, [{ status: status('d4', 'a1'), members: [s1, s2, member('d4', 'gpu-1-00aa11bb', '10.0.0.4')] }], {}, 'gpu-1');
     await driver.promote({ etcdEndpoints: [], apiServer: 'https://10.0.0.100:6443' });
-    const taints = nodeTaints(box, box.spec.modules.find((m) => m.name === 'gpu-1')!);
+    const taints = nodeTaints(
+      box,
+      box.spec.modules.find((m) => m.name === 'gpu-1')!,
+    );
     expect(taints.length).toBeGreaterThan(0);
     expect(configAt(host)['node-taint']).toEqual(taints.map(taintArg));
   });
 
   it('is idempotent: a module already serving as a voter runs no switch and writes nothing', async () => {
-    const { host, driver } = setup({ k3s: unit('active', true), 'k3s-agent': unit('inactive', false) }, [{ status: status('d4', 'a1'), members: [s1, s2, member('d4', 'a1-9d8e7f6a', '10.0.0.5')] }]);
+    const { host, driver } = setup({ k3s: unit('active', true), 'k3s-agent': unit('inactive', false) }, [
+      { status: status('d4', 'a1'), members: [s1, s2, member('d4', 'a1-9d8e7f6a', '10.0.0.5')] },
+    ]);
     await driver.promote({ etcdEndpoints: [], apiServer: '10.0.0.100' });
     expect(host.log).toEqual([SHOW]);
   });
@@ -213,7 +256,9 @@ describe('promote: agent -> server', () => {
   });
 
   it('without the agent unit it skips stopping it', async () => {
-    const { host, driver } = setup({ k3s: unit('inactive', false), 'k3s-agent': unit('inactive', false, false) }, [{ status: status('d4', 'a1'), members: [s1, member('d4', 'a1-9d8e7f6a', '10.0.0.5')] }]);
+    const { host, driver } = setup({ k3s: unit('inactive', false), 'k3s-agent': unit('inactive', false, false) }, [
+      { status: status('d4', 'a1'), members: [s1, member('d4', 'a1-9d8e7f6a', '10.0.0.5')] },
+    ]);
     await driver.promote({ etcdEndpoints: [], apiServer: '10.0.0.100' });
     expect(host.commands()).not.toContain('systemctl disable --now k3s-agent');
   });
@@ -292,7 +337,11 @@ describe('demote: server -> agent', () => {
 
   it('an agent that does not come up times out naming both units', async () => {
     const { host, driver } = setup({ k3s: unit('active', true), 'k3s-agent': unit('inactive', false) }, ['refused'], { timeouts: { demoteMs: 5000 } }, 's3');
-    host.failing.set(SHOW, { code: 0, stdout: 'LoadState=loaded\nActiveState=inactive\nUnitFileState=disabled\n\nLoadState=loaded\nActiveState=failed\nUnitFileState=enabled\n', stderr: '' });
+    host.failing.set(SHOW, {
+      code: 0,
+      stdout: 'LoadState=loaded\nActiveState=inactive\nUnitFileState=disabled\n\nLoadState=loaded\nActiveState=failed\nUnitFileState=enabled\n',
+      stderr: '',
+    });
     const f = await failureOf(driver.demote());
     expect(f.code).toBe('k3s.demote-timeout');
     expect(f.message).toContain('k3s-agent failed');
@@ -309,7 +358,12 @@ describe('restart and cluster reset', () => {
   const alone = { status: status('a1', 'a1'), members: [s1] };
 
   it('reset: stop k3s, drop server: from the config, k3s server --cluster-reset, start k3s, wait for a one-member cluster', async () => {
-    const { host, driver } = setup({ k3s: unit('activating', true), 'k3s-agent': unit('inactive', false) }, [{ status: status('a1', undefined), members: [s1, s2] }, alone], {}, 's1');
+    const { host, driver } = setup(
+      { k3s: unit('activating', true), 'k3s-agent': unit('inactive', false) },
+      [{ status: status('a1', undefined), members: [s1, s2] }, alone],
+      {},
+      's1',
+    );
     await driver.resetCluster();
     expect(host.commands()).toEqual([
       `test -e ${RESET_FLAG}`,
@@ -347,7 +401,11 @@ describe('restart and cluster reset', () => {
   it('a failed reset does not start k3s', async () => {
     const { host, driver } = setup({ k3s: unit('active', true), 'k3s-agent': unit('inactive', false) }, [alone], {}, 's1');
     const reset = 'systemd-run --unit=edgebox-k3s-cluster-reset --collect --wait --pipe k3s server --cluster-reset';
-    host.failing.set(reset, { code: 1, stdout: '', stderr: 'level=fatal msg="starting kubernetes: preparing server: cannot perform cluster-reset while server URL is set"' });
+    host.failing.set(reset, {
+      code: 1,
+      stdout: '',
+      stderr: 'level=fatal msg="starting kubernetes: preparing server: cannot perform cluster-reset while server URL is set"',
+    });
     const f = await failureOf(driver.resetCluster());
     expect(f.code).toBe('k3s.cluster-reset-failed');
     expect(f.message).toContain('cannot perform cluster-reset while server URL is set');
@@ -355,9 +413,16 @@ describe('restart and cluster reset', () => {
   });
 });
 
-describe('removeMember: K3s\'s own removal, through the Node annotation', () => {
+describe("removeMember: K3s's own removal, through the Node annotation", () => {
   const s3 = member('c3', 's3-0f1e2d3c', '10.0.0.3');
-  const nodeS3 = { metadata: { name: 's3', resourceVersion: '7', labels: { 'node-role.kubernetes.io/etcd': 'true' }, annotations: { 'etcd.k3s.cattle.io/node-name': 's3-0f1e2d3c', other: 'kept' } } };
+  const nodeS3 = {
+    metadata: {
+      name: 's3',
+      resourceVersion: '7',
+      labels: { 'node-role.kubernetes.io/etcd': 'true' },
+      annotations: { 'etcd.k3s.cattle.io/node-name': 's3-0f1e2d3c', other: 'kept' },
+    },
+  };
 
   function fakeApi(node: unknown, status = 200) {
     const calls: { method: string; path: string; body?: unknown }[] = [];
@@ -372,10 +437,18 @@ describe('removeMember: K3s\'s own removal, through the Node annotation', () => 
     };
   }
 
-  it('annotates the dead server\'s Node etcd.k3s.cattle.io/remove=true and waits until K3s removed the member', async () => {
+  it("annotates the dead server's Node etcd.k3s.cattle.io/remove=true and waits until K3s removed the member", async () => {
     const { calls, api } = fakeApi(nodeS3);
-    const { driver, host } = setup({ k3s: unit('active', true), 'k3s-agent': unit('inactive', false) },
-      [{ status: status('a1', 'a1'), members: [s1, s2, s3] }, { status: status('a1', 'a1'), members: [s1, s2, s3] }, { status: status('a1', 'a1'), members: [s1, s2] }], { api }, 's1');
+    const { driver, host } = setup(
+      { k3s: unit('active', true), 'k3s-agent': unit('inactive', false) },
+      [
+        { status: status('a1', 'a1'), members: [s1, s2, s3] },
+        { status: status('a1', 'a1'), members: [s1, s2, s3] },
+        { status: status('a1', 'a1'), members: [s1, s2] },
+      ],
+      { api },
+      's1',
+    );
     await driver.removeMember({ name: 's3', id: 'c3' });
     expect(calls.map((c) => `${c.method} ${c.path}`)).toEqual(['GET /api/v1/nodes/s3', 'GET /api/v1/nodes/s3', 'PUT /api/v1/nodes/s3']);
     const put = calls[2]!.body as typeof nodeS3;
@@ -394,7 +467,15 @@ describe('removeMember: K3s\'s own removal, through the Node annotation', () => 
   it('an annotation already set is not written twice', async () => {
     const annotated = { metadata: { ...nodeS3.metadata, annotations: { 'etcd.k3s.cattle.io/remove': 'true' } } };
     const { calls, api } = fakeApi(annotated);
-    const { driver } = setup(AGENT_UP, [{ status: status('a1', 'a1'), members: [s1, s2, s3] }, { status: status('a1', 'a1'), members: [s1, s2] }], { api }, 's1');
+    const { driver } = setup(
+      AGENT_UP,
+      [
+        { status: status('a1', 'a1'), members: [s1, s2, s3] },
+        { status: status('a1', 'a1'), members: [s1, s2] },
+      ],
+      { api },
+      's1',
+    );
     await driver.removeMember({ name: 's3' });
     expect(calls.map((c) => c.method)).toEqual(['GET']);
   });
@@ -412,7 +493,9 @@ describe('removeMember: K3s\'s own removal, through the Node annotation', () => 
   });
 
   it('without an API client, or with a silent etcd, it fails instead of guessing', async () => {
-    expect((await failureOf(setup(AGENT_UP, [{ status: status('a1', 'a1'), members: [s1, s3] }], {}, 's1').driver.removeMember({ name: 's3' }))).code).toBe('k3s.remove-no-api');
+    expect((await failureOf(setup(AGENT_UP, [{ status: status('a1', 'a1'), members: [s1, s3] }], {}, 's1').driver.removeMember({ name: 's3' }))).code).toBe(
+      'k3s.remove-no-api',
+    );
     const { api } = fakeApi(nodeS3);
     expect((await failureOf(setup(AGENT_UP, ['refused'], { api }, 's1').driver.removeMember({ name: 's3' }))).code).toBe('k3s.remove-no-etcd');
   });
@@ -428,19 +511,36 @@ describe('removeMember: K3s\'s own removal, through the Node annotation', () => 
 
 describe('observe never throws: it reports', () => {
   it('a healthy voter: module names from K3s member names, the leader by name, raft index and revision', async () => {
-    const { driver } = setup({ k3s: unit('active', true), 'k3s-agent': unit('inactive', false) }, [{ status: status('b2', 'a1'), members: [s1, s2, member('ee', '', '10.0.0.3', true)] }], {}, 's2');
+    const { driver } = setup(
+      { k3s: unit('active', true), 'k3s-agent': unit('inactive', false) },
+      [{ status: status('b2', 'a1'), members: [s1, s2, member('ee', '', '10.0.0.3', true)] }],
+      {},
+      's2',
+    );
     const r = await driver.observe();
     expect(r).toMatchObject({ role: 'server', running: true, healthy: true, memberId: 'b2', leader: 's1', raftIndex: 1200, revision: 900 });
-    expect(r.members?.map((m) => [m.name, m.learner])).toEqual([['s1', false], ['s2', false], ['s3', true]]);
+    expect(r.members?.map((m) => [m.name, m.learner])).toEqual([
+      ['s1', false],
+      ['s2', false],
+      ['s3', true],
+    ]);
     expect(r).not.toHaveProperty('message');
   });
 
   it.each([
     ['an agent', AGENT_UP, [{ status: status('b2', 'a1'), members: [s1] }], { role: 'agent', running: false, healthy: false, message: 'k3s-agent is active' }],
-    ['a server whose etcd does not answer', { k3s: unit('active', true), 'k3s-agent': unit('inactive', false) }, ['connect ECONNREFUSED 127.0.0.1:2379'],
-      { role: 'server', running: true, healthy: false, message: 'etcd on https://127.0.0.1:2379 does not answer: connect ECONNREFUSED 127.0.0.1:2379' }],
-    ['a server down but enabled (it restarts as one)', { k3s: unit('failed', true), 'k3s-agent': unit('inactive', false) }, ['refused'],
-      { role: 'server', running: false, healthy: false, message: 'k3s is failed' }],
+    [
+      'a server whose etcd does not answer',
+      { k3s: unit('active', true), 'k3s-agent': unit('inactive', false) },
+      ['connect ECONNREFUSED 127.0.0.1:2379'],
+      { role: 'server', running: true, healthy: false, message: 'etcd on https://127.0.0.1:2379 does not answer: connect ECONNREFUSED 127.0.0.1:2379' },
+    ],
+    [
+      'a server down but enabled (it restarts as one)',
+      { k3s: unit('failed', true), 'k3s-agent': unit('inactive', false) },
+      ['refused'],
+      { role: 'server', running: false, healthy: false, message: 'k3s is failed' },
+    ],
   ])('%s', async (_what, units, answers, expected) => {
     const { driver } = setup(units, answers as ConstructorParameters<typeof FakeEtcd>[0], {}, 's2');
     expect(await driver.observe()).toEqual(expected);
@@ -461,7 +561,12 @@ describe('observe never throws: it reports', () => {
     const SERVER_UP = { k3s: unit('active', true), 'k3s-agent': unit('inactive', false) };
     const healthy = { status: status('b2', 'a1'), members: [s1, s2] };
     let clock = 0;
-    const { host, etcd, driver } = setup(SERVER_UP, [healthy, healthy, healthy, 'connect ECONNREFUSED 127.0.0.1:2379'], { now: () => clock, unitsMaxAgeMs: 30_000 }, 's2');
+    const { host, etcd, driver } = setup(
+      SERVER_UP,
+      [healthy, healthy, healthy, 'connect ECONNREFUSED 127.0.0.1:2379'],
+      { now: () => clock, unitsMaxAgeMs: 30_000 },
+      's2',
+    );
     const shows = () => host.log.filter((l) => l === SHOW).length;
     for (let i = 0; i < 3; i++, clock += 1000) expect((await driver.observe()).healthy).toBe(true);
     expect(shows()).toBe(1);
@@ -473,7 +578,12 @@ describe('observe never throws: it reports', () => {
   });
 
   it('an unhealthy server asks systemd at each observe, but reads etcd once when its units did not change', async () => {
-    const { host, etcd, driver } = setup({ k3s: unit('active', true), 'k3s-agent': unit('inactive', false) }, [{ status: status('b2', undefined), members: [s1, s2] }], {}, 's2');
+    const { host, etcd, driver } = setup(
+      { k3s: unit('active', true), 'k3s-agent': unit('inactive', false) },
+      [{ status: status('b2', undefined), members: [s1, s2] }],
+      {},
+      's2',
+    );
     for (let i = 0; i < 3; i++) expect(await driver.observe()).toMatchObject({ role: 'server', healthy: false, message: expect.stringContaining('no leader') });
     expect(host.log.filter((l) => l === SHOW)).toHaveLength(3);
     expect(etcd.looks).toBe(3);
@@ -508,11 +618,16 @@ describe('observe never throws: it reports', () => {
   it('systemctl failing is a report too', async () => {
     const { host, driver } = setup(AGENT_UP, ['refused']);
     host.failing.set(SHOW, { code: 1, stdout: '', stderr: 'System has not been booted with systemd' });
-    expect(await driver.observe()).toMatchObject({ role: 'agent', running: false, healthy: false, message: expect.stringContaining('System has not been booted with systemd') });
+    expect(await driver.observe()).toMatchObject({
+      role: 'agent',
+      running: false,
+      healthy: false,
+      message: expect.stringContaining('System has not been booted with systemd'),
+    });
   });
 });
 
-describe('the runbook lists the driver\'s commands', () => {
+describe("the runbook lists the driver's commands", () => {
   it('every command the driver runs appears in docs/runbooks/control-plane.md', async () => {
     const runbook = readFileSync(new URL('../../docs/runbooks/control-plane.md', import.meta.url), 'utf8');
     const commands = new Set<string>([SHOW]);
@@ -575,45 +690,72 @@ describe('etcd gateway over TLS with a client certificate, as K3s serves it', ()
   beforeAll(async () => {
     openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'server-ca.crt', '-days', '2', '-subj', '/CN=etcd-server-ca');
     writeFileSync(join(dir, 'san.cnf'), 'subjectAltName=IP:127.0.0.1\n');
-    for (const [name, cn] of [['server', '127.0.0.1'], ['client', 'etcd-client']] as const) {
+    for (const [name, cn] of [
+      ['server', '127.0.0.1'],
+      ['client', 'etcd-client'],
+    ] as const) {
       openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
-      openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'server-ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '2',
-        ...(name === 'server' ? ['-extfile', 'san.cnf'] : []));
+      openssl(
+        'x509',
+        '-req',
+        '-in',
+        `${name}.csr`,
+        '-CA',
+        'server-ca.crt',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-out',
+        `${name}.crt`,
+        '-days',
+        '2',
+        ...(name === 'server' ? ['-extfile', 'san.cnf'] : []),
+      );
     }
     // Answers as etcd 3.6's gateway does (captured from etcd v3.6.16), only to a client certificate.
-    server = createServer({ key: read('server.key'), cert: read('server.crt'), ca: read('server-ca.crt'), requestCert: true, rejectUnauthorized: true }, (req, res) => {
-      const served = (perSocket.get(req.socket) ?? 0) + 1;
-      perSocket.set(req.socket, served);
-      // A member that restarted: the kept-alive connection dies under the next request.
-      if (resetSecondRequest && served === 2) {
-        req.socket.destroy();
-        return;
-      }
-      req.resume();
-      req.on('end', () => {
-        if (unavailableOnce) {
-          unavailableOnce = false;
-          res.writeHead(503, { 'Content-Type': 'application/json' });
-          res.end('{"error":"etcdserver: server stopped","code":14,"message":"etcdserver: server stopped"}');
+    server = createServer(
+      { key: read('server.key'), cert: read('server.crt'), ca: read('server-ca.crt'), requestCert: true, rejectUnauthorized: true },
+      (req, res) => {
+        const served = (perSocket.get(req.socket) ?? 0) + 1;
+        perSocket.set(req.socket, served);
+        // A member that restarted: the kept-alive connection dies under the next request.
+        if (resetSecondRequest && served === 2) {
+          req.socket.destroy();
           return;
         }
-        res.writeHead(req.method === 'POST' ? 200 : 405, { 'Content-Type': 'application/json' });
-        res.end(req.url === '/v3/cluster/member/list'
-          ? '{"header":{"cluster_id":"15118495548433857066","member_id":"13668033151171901709","raft_term":"2"},"members":[{"ID":"13668033151171901709","name":"s1-1b2c3d4e","peerURLs":["https://10.0.0.1:2380"],"clientURLs":["https://10.0.0.1:2379"]}]}'
-          : '{"header":{"cluster_id":"15118495548433857066","member_id":"13668033151171901709","revision":"1","raft_term":"2"},"version":"3.6.16","dbSize":"28672","leader":"13668033151171901709","raftIndex":"4","raftTerm":"2","raftAppliedIndex":"4"}');
-      });
-    });
+        req.resume();
+        req.on('end', () => {
+          if (unavailableOnce) {
+            unavailableOnce = false;
+            res.writeHead(503, { 'Content-Type': 'application/json' });
+            res.end('{"error":"etcdserver: server stopped","code":14,"message":"etcdserver: server stopped"}');
+            return;
+          }
+          res.writeHead(req.method === 'POST' ? 200 : 405, { 'Content-Type': 'application/json' });
+          res.end(
+            req.url === '/v3/cluster/member/list'
+              ? '{"header":{"cluster_id":"15118495548433857066","member_id":"13668033151171901709","raft_term":"2"},"members":[{"ID":"13668033151171901709","name":"s1-1b2c3d4e","peerURLs":["https://10.0.0.1:2380"],"clientURLs":["https://10.0.0.1:2379"]}]}'
+              : '{"header":{"cluster_id":"15118495548433857066","member_id":"13668033151171901709","revision":"1","raft_term":"2"},"version":"3.6.16","dbSize":"28672","leader":"13668033151171901709","raftIndex":"4","raftTerm":"2","raftAppliedIndex":"4"}',
+          );
+        });
+      },
+    );
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     endpoint = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
   });
-  afterAll(() => new Promise<void>((r) => {
-    server.close(() => r());
-    server.closeAllConnections();
-  }));
+  afterAll(
+    () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  );
 
-  it('reads the member list and status with K3s\'s client certificate', async () => {
+  it("reads the member list and status with K3s's client certificate", async () => {
     const g = etcdGateway({ endpoint, tls: async () => ({ ca: read('server-ca.crt'), cert: read('client.crt'), key: read('client.key') }) });
-    expect(await g.memberList()).toEqual([{ id: 'bdae9bbc11dd390d', name: 's1-1b2c3d4e', peerURLs: ['https://10.0.0.1:2380'], clientURLs: ['https://10.0.0.1:2379'], learner: false }]);
+    expect(await g.memberList()).toEqual([
+      { id: 'bdae9bbc11dd390d', name: 's1-1b2c3d4e', peerURLs: ['https://10.0.0.1:2380'], clientURLs: ['https://10.0.0.1:2379'], learner: false },
+    ]);
     expect(await g.status()).toMatchObject({ memberId: 'bdae9bbc11dd390d', leaderId: 'bdae9bbc11dd390d', raftIndex: 4, revision: 1 });
   });
 
@@ -627,10 +769,13 @@ describe('etcd gateway over TLS with a client certificate, as K3s serves it', ()
 
   it('reads the certificates at the first request, and again only after a request failed', async () => {
     let reads = 0;
-    const g = etcdGateway({ endpoint, tls: async () => {
-      reads++;
-      return { ca: read('server-ca.crt'), cert: read('client.crt'), key: read('client.key') };
-    } });
+    const g = etcdGateway({
+      endpoint,
+      tls: async () => {
+        reads++;
+        return { ca: read('server-ca.crt'), cert: read('client.crt'), key: read('client.key') };
+      },
+    });
     for (let i = 0; i < 5; i++) await g.status();
     expect(reads).toBe(1);
     // A failed request (K3s restarting, perhaps with new certificates): read again for the next one.
@@ -655,7 +800,12 @@ describe('etcd gateway over TLS with a client certificate, as K3s serves it', ()
   });
 
   it('without the client certificate (not a server yet) it fails, and observe reports that', async () => {
-    const g = etcdGateway({ endpoint, tls: async () => { throw new Error(`ENOENT: no such file or directory, open '/var/lib/rancher/k3s/server/tls/etcd/server-ca.crt'`); } });
+    const g = etcdGateway({
+      endpoint,
+      tls: async () => {
+        throw new Error(`ENOENT: no such file or directory, open '/var/lib/rancher/k3s/server/tls/etcd/server-ca.crt'`);
+      },
+    });
     await expect(g.status()).rejects.toThrow(/ENOENT/);
     const noCert = etcdGateway({ endpoint, timeoutMs: 1000, tls: async () => ({ ca: read('server-ca.crt'), cert: Buffer.alloc(0), key: Buffer.alloc(0) }) });
     await expect(noCert.memberList()).rejects.toThrow();
@@ -665,7 +815,10 @@ describe('etcd gateway over TLS with a client certificate, as K3s serves it', ()
 describe('a module the spec does not have', () => {
   it('is bad input, found when a config is first rendered', async () => {
     const { host, driver } = setup(AGENT_UP, ['refused'], {}, 'ghost');
-    const e = await driver.promote({ etcdEndpoints: [], apiServer: '10.0.0.100' }).then(() => undefined, (x: unknown) => x);
+    const e = await driver.promote({ etcdEndpoints: [], apiServer: '10.0.0.100' }).then(
+      () => undefined,
+      (x: unknown) => x,
+    );
     expect(e).toBeInstanceOf(EdgeboxError);
     expect((e as EdgeboxError).kind).toBe('input');
     expect((e as EdgeboxError).diagnostics[0]!.code).toBe('agent.unknown-module');

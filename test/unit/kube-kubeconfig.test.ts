@@ -7,13 +7,16 @@ import { loadKubeConfig } from '../../src/kube/kubeconfig.js';
 const dir = mkdtempSync(join(tmpdir(), 'edgebox-kubeconfig-'));
 function kubeconfig(name: string, server: string): string {
   const file = join(dir, name);
-  writeFileSync(file, `apiVersion: v1
+  writeFileSync(
+    file,
+    `apiVersion: v1
 kind: Config
 clusters: [{ name: ${name}, cluster: { server: "${server}" } }]
 users: [{ name: ${name}, user: { token: t } }]
 contexts: [{ name: ${name}, context: { cluster: ${name}, user: ${name} } }]
 current-context: ${name}
-`);
+`,
+  );
   return file;
 }
 const flag = kubeconfig('flag', 'https://127.0.0.1:1001');

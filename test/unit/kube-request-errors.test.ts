@@ -11,27 +11,60 @@ const status = (code: number, body: object) => new ApiException(code, 'Unsuccess
 
 describe('describeRequestError', () => {
   it.each<{ name: string; error: unknown; code: string; message: RegExp; hint: RegExp }>([
-    { name: 'connection refused', error: systemError('ECONNREFUSED'), code: 'kube.cluster-unreachable', message: /cannot reach the cluster at https:\/\/127\.0\.0\.1:6443: connection refused/, hint: /edgebox local up/ },
+    {
+      name: 'connection refused',
+      error: systemError('ECONNREFUSED'),
+      code: 'kube.cluster-unreachable',
+      message: /cannot reach the cluster at https:\/\/127\.0\.0\.1:6443: connection refused/,
+      hint: /edgebox local up/,
+    },
     { name: 'DNS', error: systemError('ENOTFOUND'), code: 'kube.cluster-unreachable', message: /cannot resolve the host/, hint: /server:/ },
-    { name: 'TLS', error: systemError('DEPTH_ZERO_SELF_SIGNED_CERT'), code: 'kube.cluster-tls', message: /TLS handshake .* failed: DEPTH_ZERO_SELF_SIGNED_CERT/, hint: /certificate-authority-data/ },
+    {
+      name: 'TLS',
+      error: systemError('DEPTH_ZERO_SELF_SIGNED_CERT'),
+      code: 'kube.cluster-tls',
+      message: /TLS handshake .* failed: DEPTH_ZERO_SELF_SIGNED_CERT/,
+      hint: /certificate-authority-data/,
+    },
     { name: 'TLS name mismatch', error: systemError('ERR_TLS_CERT_ALTNAME_INVALID'), code: 'kube.cluster-tls', message: /TLS/, hint: /kubeconfig/ },
-    { name: 'unauthorized', error: status(401, { message: 'Unauthorized' }), code: 'kube.unauthorized', message: /did not accept the kubeconfig's credentials \(patch deployments\.apps vision-cell\/detector-a\)/, hint: /expired/ },
+    {
+      name: 'unauthorized',
+      error: status(401, { message: 'Unauthorized' }),
+      code: 'kube.unauthorized',
+      message: /did not accept the kubeconfig's credentials \(patch deployments\.apps vision-cell\/detector-a\)/,
+      hint: /expired/,
+    },
     {
       name: 'RBAC names the verb and the resource',
       error: status(403, { reason: 'Forbidden', message: 'deployments.apps "detector-a" is forbidden: User "nobody" cannot patch resource "deployments"' }),
-      code: 'kube.forbidden', message: /RBAC forbids edgebox to patch deployments\.apps \(vision-cell\/detector-a\): .*User "nobody"/, hint: /allows 'patch' on 'deployments\.apps'/,
+      code: 'kube.forbidden',
+      message: /RBAC forbids edgebox to patch deployments\.apps \(vision-cell\/detector-a\): .*User "nobody"/,
+      hint: /allows 'patch' on 'deployments\.apps'/,
     },
     {
       name: 'RBAC, with the Status as JSON text (the generated APIs pass it so)',
-      error: status(403, JSON.stringify({ kind: 'Status', reason: 'Forbidden', message: 'nodes is forbidden: User "nobody" cannot list resource "nodes"' }) as unknown as object),
-      code: 'kube.forbidden', message: /RBAC forbids edgebox to patch deployments\.apps \(vision-cell\/detector-a\): nodes is forbidden: User "nobody"/, hint: /allows 'patch'/,
+      error: status(
+        403,
+        JSON.stringify({ kind: 'Status', reason: 'Forbidden', message: 'nodes is forbidden: User "nobody" cannot list resource "nodes"' }) as unknown as object,
+      ),
+      code: 'kube.forbidden',
+      message: /RBAC forbids edgebox to patch deployments\.apps \(vision-cell\/detector-a\): nodes is forbidden: User "nobody"/,
+      hint: /allows 'patch'/,
     },
     {
       name: 'a field conflict quotes the other manager',
       error: status(409, { reason: 'Conflict', details: { causes: [{ message: 'conflict with "kubectl-edit" using apps/v1', field: '.spec.replicas' }] } }),
-      code: 'kube.conflict', message: /conflicts with another writer: conflict with "kubectl-edit"/, hint: /ownership labels/,
+      code: 'kube.conflict',
+      message: /conflicts with another writer: conflict with "kubectl-edit"/,
+      hint: /ownership labels/,
     },
-    { name: 'anything else the server says', error: status(500, { message: 'etcdserver: request timed out' }), code: 'kube.api-error', message: /HTTP 500\): etcdserver: request timed out/, hint: /transient/ },
+    {
+      name: 'anything else the server says',
+      error: status(500, { message: 'etcdserver: request timed out' }),
+      code: 'kube.api-error',
+      message: /HTTP 500\): etcdserver: request timed out/,
+      hint: /transient/,
+    },
   ])('$name', ({ error, code, message, hint }) => {
     const d = describeRequestError(error, ctx)?.diagnostics[0];
     expect(d?.code).toBe(code);
@@ -39,7 +72,7 @@ describe('describeRequestError', () => {
     expect(d?.hint).toMatch(hint);
   });
 
-  it('leaves errors that are not the cluster\'s alone', () => {
+  it("leaves errors that are not the cluster's alone", () => {
     expect(describeRequestError(new TypeError('x is undefined'), ctx)).toBeUndefined();
   });
 });

@@ -42,7 +42,12 @@ class FakeApi {
 function owner(api: FakeApi) {
   const events: string[] = [];
   const o = new PeripheralOwner({
-    client: api, module: 'm1', peripheral: 'bus', timings: T, mono: () => Date.now(), wall: () => Date.now(),
+    client: api,
+    module: 'm1',
+    peripheral: 'bus',
+    timings: T,
+    mono: () => Date.now(),
+    wall: () => Date.now(),
     events: {
       acquired: (t) => events.push(`acquired ${t}`),
       lost: (t, r: LossReason) => events.push(`lost ${t} ${r}`),
@@ -96,7 +101,10 @@ describe('PeripheralOwner', () => {
     const { o, events } = owner(api);
     o.start();
     await vi.advanceTimersByTimeAsync(600);
-    api.change((l) => { l.spec.holderIdentity = 'm2'; l.spec.leaseTransitions = 4; });
+    api.change((l) => {
+      l.spec.holderIdentity = 'm2';
+      l.spec.leaseTransitions = 4;
+    });
     const puts = api.puts.length;
     await vi.advanceTimersByTimeAsync(T.renewMs + 10);
     expect(events).toEqual(['acquired 3', 'lost 3 not-owner']);
@@ -111,13 +119,18 @@ describe('PeripheralOwner', () => {
     const { o, events } = owner(api);
     o.start();
     await vi.advanceTimersByTimeAsync(600);
-    api.change((l) => { l.metadata.annotations[PERIPHERAL_ANNOTATIONS.releaseToken] = '3'; });
+    api.change((l) => {
+      l.metadata.annotations[PERIPHERAL_ANNOTATIONS.releaseToken] = '3';
+    });
     await vi.advanceTimersByTimeAsync(T.renewMs * 3);
     expect(events).toEqual(['acquired 3', 'lost 3 release-requested', 'confirming 3']);
     expect(api.lease!.metadata.annotations[PERIPHERAL_ANNOTATIONS.releasedToken]).toBe('3');
     expect(granting(o)).toBe(false);
     // Given back to it with a new token, it grants again.
-    api.change((l) => { l.spec.leaseTransitions = 4; l.metadata.annotations = {}; });
+    api.change((l) => {
+      l.spec.leaseTransitions = 4;
+      l.metadata.annotations = {};
+    });
     await vi.advanceTimersByTimeAsync(T.renewMs + 10);
     expect(events.at(-1)).toBe('acquired 4');
     o.stop();

@@ -5,8 +5,24 @@ import { formatRecord, parseHistory, type HistoryRecord, type LocatedRecord } fr
 
 const BASE = Date.parse('2026-03-01T12:00:00.000Z');
 const iso = (ms: number) => new Date(BASE + ms).toISOString();
-const grant = (module: string, token: number, at: number, until: number, peripheral = 'bus'): HistoryRecord => ({ v: 1, kind: 'grant', peripheral, module, token, at: iso(at), until: iso(until) });
-const release = (module: string, token: number, at: number, peripheral = 'bus'): HistoryRecord => ({ v: 1, kind: 'release', peripheral, module, token, at: iso(at), reason: 'lease-lapsed' });
+const grant = (module: string, token: number, at: number, until: number, peripheral = 'bus'): HistoryRecord => ({
+  v: 1,
+  kind: 'grant',
+  peripheral,
+  module,
+  token,
+  at: iso(at),
+  until: iso(until),
+});
+const release = (module: string, token: number, at: number, peripheral = 'bus'): HistoryRecord => ({
+  v: 1,
+  kind: 'release',
+  peripheral,
+  module,
+  token,
+  at: iso(at),
+  reason: 'lease-lapsed',
+});
 
 /** Records as read back from one file (the checker's input). */
 function located(records: readonly HistoryRecord[]): LocatedRecord[] {
@@ -68,54 +84,69 @@ describe('checkHistory', () => {
  * A valid history by construction: owners take turns, each turn a new token, its grants inside
  * [start, end) and nothing of the next turn before `end` (plus a gap).
  */
-const validHistory = fc.array(fc.record({
-  module: fc.constantFrom('a', 'b', 'c'),
-  grants: fc.array(fc.record({ offset: fc.integer({ min: 0, max: 900 }), length: fc.integer({ min: 1, max: 1000 }) }), { minLength: 1, maxLength: 4 }),
-  releaseAt: fc.option(fc.integer({ min: 0, max: 1000 }), { nil: undefined }),
-  gap: fc.integer({ min: 0, max: 500 }),
-}), { minLength: 1, maxLength: 8 }).map((turns) => {
-  const records: HistoryRecord[] = [];
-  let t = 0;
-  turns.forEach((turn, i) => {
-    const token = i + 1;
-    const end = t + 1000;
-    for (const g of turn.grants) records.push(grant(turn.module, token, t + g.offset, Math.min(end, t + g.offset + g.length)));
-    if (turn.releaseAt !== undefined) records.push(release(turn.module, token, t + turn.releaseAt));
-    t = end + turn.gap;
+const validHistory = fc
+  .array(
+    fc.record({
+      module: fc.constantFrom('a', 'b', 'c'),
+      grants: fc.array(fc.record({ offset: fc.integer({ min: 0, max: 900 }), length: fc.integer({ min: 1, max: 1000 }) }), { minLength: 1, maxLength: 4 }),
+      releaseAt: fc.option(fc.integer({ min: 0, max: 1000 }), { nil: undefined }),
+      gap: fc.integer({ min: 0, max: 500 }),
+    }),
+    { minLength: 1, maxLength: 8 },
+  )
+  .map((turns) => {
+    const records: HistoryRecord[] = [];
+    let t = 0;
+    turns.forEach((turn, i) => {
+      const token = i + 1;
+      const end = t + 1000;
+      for (const g of turn.grants) records.push(grant(turn.module, token, t + g.offset, Math.min(end, t + g.offset + g.length)));
+      if (turn.releaseAt !== undefined) records.push(release(turn.module, token, t + turn.releaseAt));
+      t = end + turn.gap;
+    });
+    return records;
   });
-  return records;
-});
 
 describe('checkHistory properties', () => {
   it('a history where owners take turns passes, in any order of its lines', () => {
-    fc.assert(fc.property(validHistory.chain((h) => fc.tuple(fc.constant(h), fc.shuffledSubarray(h, { minLength: h.length, maxLength: h.length }))), ([, shuffled]) => {
-      expect(check(shuffled).violations).toEqual([]);
-    }));
+    fc.assert(
+      fc.property(
+        validHistory.chain((h) => fc.tuple(fc.constant(h), fc.shuffledSubarray(h, { minLength: h.length, maxLength: h.length }))),
+        ([, shuffled]) => {
+          expect(check(shuffled).violations).toEqual([]);
+        },
+      ),
+    );
   });
 
-  it('a grant of another module inside someone\'s live grant is always found', () => {
-    fc.assert(fc.property(validHistory, fc.nat(), fc.integer({ min: 1, max: 998 }), (h, pick, into) => {
-      const grants = h.filter((r) => r.kind === 'grant');
-      const victim = grants[pick % grants.length]!;
-      const start = Date.parse(victim.at) - BASE;
-      const end = Date.parse(victim.until!) - BASE;
-      // A release of the victim's token may cut it short: intrude before any such release.
-      const cut = h.filter((r) => r.kind === 'release' && r.module === victim.module && r.token === victim.token && Date.parse(r.at) - BASE >= start)
-        .map((r) => Date.parse(r.at) - BASE);
-      const effectiveEnd = Math.min(end, ...cut);
-      fc.pre(effectiveEnd - start >= 2);
-      const at = start + (into % (effectiveEnd - start - 1));
-      const intruder = grant(victim.module === 'z' ? 'y' : 'z', victim.token, at, at + 1);
-      expect(check([...h, intruder]).violations.map((v) => v.kind)).toContain('overlap');
-    }));
+  it("a grant of another module inside someone's live grant is always found", () => {
+    fc.assert(
+      fc.property(validHistory, fc.nat(), fc.integer({ min: 1, max: 998 }), (h, pick, into) => {
+        const grants = h.filter((r) => r.kind === 'grant');
+        const victim = grants[pick % grants.length]!;
+        const start = Date.parse(victim.at) - BASE;
+        const end = Date.parse(victim.until!) - BASE;
+        // A release of the victim's token may cut it short: intrude before any such release.
+        const cut = h
+          .filter((r) => r.kind === 'release' && r.module === victim.module && r.token === victim.token && Date.parse(r.at) - BASE >= start)
+          .map((r) => Date.parse(r.at) - BASE);
+        const effectiveEnd = Math.min(end, ...cut);
+        fc.pre(effectiveEnd - start >= 2);
+        const at = start + (into % (effectiveEnd - start - 1));
+        const intruder = grant(victim.module === 'z' ? 'y' : 'z', victim.token, at, at + 1);
+        expect(check([...h, intruder]).violations.map((v) => v.kind)).toContain('overlap');
+      }),
+    );
   });
 
   it('a later grant with a smaller token is always found', () => {
-    fc.assert(fc.property(validHistory, (h) => {
-      const last = h.filter((r) => r.kind === 'grant').reduce((a, b) => (Date.parse(b.at) > Date.parse(a.at) ? b : a));
-      fc.pre(last.token > 1);
-      const after = Date.parse(last.until!) - BASE + 10_000;
-      expect(check([...h, grant(last.module, last.token - 1, after, after + 100)]).violations.map((v) => v.kind)).toContain('token-regression');
-    }));
+    fc.assert(
+      fc.property(validHistory, (h) => {
+        const last = h.filter((r) => r.kind === 'grant').reduce((a, b) => (Date.parse(b.at) > Date.parse(a.at) ? b : a));
+        fc.pre(last.token > 1);
+        const after = Date.parse(last.until!) - BASE + 10_000;
+        expect(check([...h, grant(last.module, last.token - 1, after, after + 100)]).violations.map((v) => v.kind)).toContain('token-regression');
+      }),
+    );
   });
 });

@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { edgebox } from './run-cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'edgebox-peripheral-cli-'));
-const line = (module: string, token: number, at: string, until: string) => JSON.stringify({ v: 1, kind: 'grant', peripheral: 'bus', module, token, at: `2026-01-01T00:00:${at}Z`, until: `2026-01-01T00:00:${until}Z` });
+const line = (module: string, token: number, at: string, until: string) =>
+  JSON.stringify({ v: 1, kind: 'grant', peripheral: 'bus', module, token, at: `2026-01-01T00:00:${at}Z`, until: `2026-01-01T00:00:${until}Z` });
 const file = (name: string, lines: string[]) => {
   const path = join(dir, name);
   writeFileSync(path, `${lines.join('\n')}\n`);
@@ -53,10 +54,13 @@ describe('edgebox peripheral check', () => {
 });
 
 describe('edgebox peripheral history --dir', () => {
-  it('merges the agents\' files of one peripheral, in time order, as JSON', () => {
+  it("merges the agents' files of one peripheral, in time order, as JSON", () => {
     const d = mkdtempSync(join(tmpdir(), 'edgebox-peripheral-history-'));
     writeFileSync(join(d, 'b.jsonl'), `${line('b', 2, '03.000', '04.000')}\n`);
-    writeFileSync(join(d, 'a.jsonl'), `${line('a', 1, '00.000', '01.000')}\n${JSON.stringify({ v: 1, kind: 'grant', peripheral: 'other', module: 'a', token: 1, at: '2026-01-01T00:00:00Z', until: '2026-01-01T00:00:01Z' })}\n`);
+    writeFileSync(
+      join(d, 'a.jsonl'),
+      `${line('a', 1, '00.000', '01.000')}\n${JSON.stringify({ v: 1, kind: 'grant', peripheral: 'other', module: 'a', token: 1, at: '2026-01-01T00:00:00Z', until: '2026-01-01T00:00:01Z' })}\n`,
+    );
     const r = edgebox('peripheral', 'history', 'bus', '--dir', d, '-o', 'json');
     expect(r.code, r.stderr).toBe(0);
     expect((JSON.parse(r.stdout) as { module: string; token: number }[]).map((x) => `${x.module}:${x.token}`)).toEqual(['a:1', 'b:2']);

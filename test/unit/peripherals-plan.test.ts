@@ -11,7 +11,8 @@ import { down, node, NOW, pod, T, up, view } from './controller-fixtures.js';
 import { OUT_OF_SERVICE_TAINT } from '../../src/contract/taints.js';
 import { FENCE_ANNOTATIONS } from '../../src/contract/fencing.js';
 
-const box = parseSpec(`
+const box = parseSpec(
+  `
 apiVersion: edgebox.dev/v1alpha1
 kind: EdgeBox
 metadata: { name: t }
@@ -26,16 +27,27 @@ spec:
     - { name: cam, kind: camera, attachedTo: [m1, m2] }
   workloads:
     - { name: motor, image: x, requires: { capabilities: [can] }, peripherals: [bus], singleton: true }
-`, 't.yaml').box;
+`,
+  't.yaml',
+).box;
 
 const t = DEFAULT_PERIPHERAL_TIMINGS;
 const lease = (o: Partial<PeripheralLease> = {}): PeripheralLease => ({
-  peripheral: 'bus', resourceVersion: 'rv1', holder: 'm1', token: 4, renewTime: T(-200), acquireTime: T(-60_000), durationSeconds: t.leaseSeconds, ...o,
+  peripheral: 'bus',
+  resourceVersion: 'rv1',
+  holder: 'm1',
+  token: 4,
+  renewTime: T(-200),
+  acquireTime: T(-60_000),
+  durationSeconds: t.leaseSeconds,
+  ...o,
 });
 const owned = (n: string) => node(n, { labels: { 'edgebox.dev/module': n, [ownsLabel('bus')]: 'true' } });
 function observed(o: Partial<PeripheralObserved> = {}): PeripheralObserved {
   return {
-    now: NOW, box, timings: t,
+    now: NOW,
+    box,
+    timings: t,
     nodes: [owned('m1'), node('m2'), node('m3')],
     views: ['m1', 'm2', 'm3'].map((m) => view(m, {})),
     pods: [],
@@ -43,17 +55,21 @@ function observed(o: Partial<PeripheralObserved> = {}): PeripheralObserved {
     ...o,
   };
 }
-const kinds = (a: PeripheralAction[]) => a.map((x) => (x.type === 'label' ? `label ${x.node} ${x.owns}` : x.type === 'assign' ? `assign ${x.to} ${x.token} ${x.because}` : x.type));
+const kinds = (a: PeripheralAction[]) =>
+  a.map((x) => (x.type === 'label' ? `label ${x.node} ${x.owns}` : x.type === 'assign' ? `assign ${x.to} ${x.token} ${x.because}` : x.type));
 const stale = (m: string) => view(m, {}, 10_000);
 
 describe('ownerOrder', () => {
-  it('keeps attachedTo order, skipping modules that cannot run the peripheral\'s workloads', () => {
+  it("keeps attachedTo order, skipping modules that cannot run the peripheral's workloads", () => {
     expect(ownerOrder(box, box.spec.peripherals[0]!)).toEqual(['m1', 'm3']);
   });
 });
 
 describe('chooseOwner', () => {
-  const states = (eligible: string[]) => new Map<string, ModuleState>(['m1', 'm3'].map((m) => [m, { module: m, eligible: eligible.includes(m), mayKeep: false, poweredOff: false, taintFenced: false }]));
+  const states = (eligible: string[]) =>
+    new Map<string, ModuleState>(
+      ['m1', 'm3'].map((m) => [m, { module: m, eligible: eligible.includes(m), mayKeep: false, poweredOff: false, taintFenced: false }]),
+    );
   it.each([
     ['keeps a holder that is fine', { holder: 'm3' }, ['m1', 'm3'], { desired: 'm3' }],
     ['takes the first eligible when nobody holds it', { holder: null }, ['m1', 'm3'], { desired: 'm1', reason: 'unowned' }],
@@ -100,7 +116,9 @@ describe('planPeripherals', () => {
   });
 
   it('an owner whose lease expired plus the margin: handed over with the next token', () => {
-    const a = planPeripherals(observed({ views: [stale('m1'), view('m2', { m1: down() }), view('m3', { m1: down() })], leases: [lease({ renewTime: T(-4100), releaseToken: 4 })] }));
+    const a = planPeripherals(
+      observed({ views: [stale('m1'), view('m2', { m1: down() }), view('m3', { m1: down() })], leases: [lease({ renewTime: T(-4100), releaseToken: 4 })] }),
+    );
     expect(kinds(a)).toEqual(['assign m3 5 expired', 'label m1 false']);
   });
 
@@ -118,15 +136,25 @@ describe('planPeripherals', () => {
   });
 
   it('an owner fenced by taint: handed over once its lease expired, without the margin', () => {
-    const fenced = node('m1', { labels: { [ownsLabel('bus')]: 'true' }, annotations: { [FENCE_ANNOTATIONS.fenceMethod]: 'taint' }, taints: [OUT_OF_SERVICE_TAINT] });
+    const fenced = node('m1', {
+      labels: { [ownsLabel('bus')]: 'true' },
+      annotations: { [FENCE_ANNOTATIONS.fenceMethod]: 'taint' },
+      taints: [OUT_OF_SERVICE_TAINT],
+    });
     expect(kinds(planPeripherals(observed({ nodes: [fenced, node('m2'), node('m3')], leases: [lease({ releaseToken: 4 })] })))).toEqual(['label m1 false']);
-    expect(kinds(planPeripherals(observed({ nodes: [fenced, node('m2'), node('m3')], leases: [lease({ renewTime: T(-3000), releaseToken: 4 })] })))).toEqual(['assign m3 5 fenced-and-expired', 'label m1 false']);
+    expect(kinds(planPeripherals(observed({ nodes: [fenced, node('m2'), node('m3')], leases: [lease({ renewTime: T(-3000), releaseToken: 4 })] })))).toEqual([
+      'assign m3 5 fenced-and-expired',
+      'label m1 false',
+    ]);
   });
 
   it('a planned move: release first, then assign once the holder confirmed', () => {
     expect(kinds(planPeripherals(observed({ leases: [lease({ moveTo: 'm3' })] })))).toEqual(['request-release', 'label m1 false']);
     expect(kinds(planPeripherals(observed({ leases: [lease({ moveTo: 'm3', releaseToken: 4 })] })))).toEqual(['label m1 false']);
-    expect(kinds(planPeripherals(observed({ leases: [lease({ moveTo: 'm3', releaseToken: 4, releasedToken: 4 })] })))).toEqual(['assign m3 5 released', 'label m1 false']);
+    expect(kinds(planPeripherals(observed({ leases: [lease({ moveTo: 'm3', releaseToken: 4, releasedToken: 4 })] })))).toEqual([
+      'assign m3 5 released',
+      'label m1 false',
+    ]);
   });
 
   it('a move that is done or impossible is forgotten', () => {
@@ -134,19 +162,26 @@ describe('planPeripherals', () => {
     expect(kinds(planPeripherals(observed({ leases: [lease({ moveTo: 'm9' })] })))).toEqual(['clear-move']);
   });
 
-  it('the label follows the owner, and its workloads\' pods on a live non-owner are evicted', () => {
-    const a = planPeripherals(observed({
-      nodes: [owned('m1'), owned('m3'), node('m2')], leases: [lease({ holder: 'm3' })],
-      pods: [pod('motor-a', 'm1'), pod('motor-b', 'm3'), pod('other-c', 'm1')],
-    }));
+  it("the label follows the owner, and its workloads' pods on a live non-owner are evicted", () => {
+    const a = planPeripherals(
+      observed({
+        nodes: [owned('m1'), owned('m3'), node('m2')],
+        leases: [lease({ holder: 'm3' })],
+        pods: [pod('motor-a', 'm1'), pod('motor-b', 'm3'), pod('other-c', 'm1')],
+      }),
+    );
     expect(kinds(a)).toEqual(['label m1 false', 'evict']);
     expect(a[1]).toMatchObject({ type: 'evict', node: 'm1', pods: [{ name: 'motor-a' }] });
   });
 
   it('pods on a module that is not alive are left to the self-healing controller (fenced first)', () => {
-    const a = planPeripherals(observed({
-      nodes: [node('m1', { ready: 'Unknown' }), owned('m3'), node('m2')], leases: [lease({ holder: 'm3' })], pods: [pod('motor-a', 'm1')],
-    }));
+    const a = planPeripherals(
+      observed({
+        nodes: [node('m1', { ready: 'Unknown' }), owned('m3'), node('m2')],
+        leases: [lease({ holder: 'm3' })],
+        pods: [pod('motor-a', 'm1')],
+      }),
+    );
     expect(kinds(a)).toEqual([]);
   });
 
@@ -159,7 +194,16 @@ describe('planPeripherals', () => {
 describe('peripheralStatuses', () => {
   it('lists every peripheral with name, owner and token', () => {
     expect(peripheralStatuses(box, [lease()], NOW)).toEqual([
-      { name: 'bus', kind: 'can', exclusive: true, attachedTo: ['m2', 'm1', 'm3'], owner: 'm1', token: 4, phase: 'Owned', since: new Date(T(-60_000)).toISOString() },
+      {
+        name: 'bus',
+        kind: 'can',
+        exclusive: true,
+        attachedTo: ['m2', 'm1', 'm3'],
+        owner: 'm1',
+        token: 4,
+        phase: 'Owned',
+        since: new Date(T(-60_000)).toISOString(),
+      },
       { name: 'cam', kind: 'camera', exclusive: false, attachedTo: ['m1', 'm2'], owner: null, token: 0, phase: 'Shared' },
     ]);
     expect(peripheralStatuses(box, [lease({ renewTime: T(-5000) })], NOW)[0]!.phase).toBe('Expired');
@@ -183,8 +227,13 @@ describe('deviceCommands', () => {
   it.each([
     ['a CAN bus goes up and down', { name: 'bus', kind: 'can' }, true, [{ kind: 'ip-link', iface: 'can0', up: true }]],
     ['on the named interface', { name: 'bus', kind: 'can', device: 'can1' }, false, [{ kind: 'ip-link', iface: 'can1', up: false }]],
-    ['the BMC routes USB to the new owner', { name: 'u', kind: 'usb', bmc: { endpoint: 'https://bmc', slot: 2 } }, true, [{ kind: 'bmc-usb', endpoint: 'https://bmc', slot: 2, module: 'm1' }]],
-    ['letting go of USB does nothing (the next owner\'s routing takes it)', { name: 'u', kind: 'usb', bmc: { endpoint: 'https://bmc', slot: 2 } }, false, []],
+    [
+      'the BMC routes USB to the new owner',
+      { name: 'u', kind: 'usb', bmc: { endpoint: 'https://bmc', slot: 2 } },
+      true,
+      [{ kind: 'bmc-usb', endpoint: 'https://bmc', slot: 2, module: 'm1' }],
+    ],
+    ["letting go of USB does nothing (the next owner's routing takes it)", { name: 'u', kind: 'usb', bmc: { endpoint: 'https://bmc', slot: 2 } }, false, []],
     ['other kinds: the grant API alone', { name: 's', kind: 'serial' }, true, []],
   ] as const)('%s', (_w, p, up, want) => expect(deviceCommands(p, 'm1', up)).toEqual(want));
 });

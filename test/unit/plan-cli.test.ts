@@ -23,7 +23,8 @@ describe('edgebox plan', () => {
       placements: { 'detector-a': ['jetson-2'], 'motor-controller': ['motor-1'] },
     });
     expect(plan.scenarios).toHaveLength(5 + 10);
-    for (const s of plan.scenarios) expect(Object.keys(s)).toEqual(expect.arrayContaining(['failed', 'quorumKept', 'restorable', 'unplacedWorkloads', 'orphanedPeripherals']));
+    for (const s of plan.scenarios)
+      expect(Object.keys(s)).toEqual(expect.arrayContaining(['failed', 'quorumKept', 'restorable', 'unplacedWorkloads', 'orphanedPeripherals']));
     for (const f of plan.findings) expect(Object.keys(f).sort()).toEqual(['code', 'hint', 'message', 'severity', 'subjects']);
   });
 

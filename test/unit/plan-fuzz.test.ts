@@ -31,8 +31,41 @@ function checkText(text: string): 'plan' | 'error' {
 }
 
 // Values that are valid somewhere in a spec, so mutations reach deep checks, not only the schema.
-const TOKENS = ['0', '1', '2', '3', '-1', '1.5', 'true', 'null', '[]', '{}', '""', "'x'", 'server', 'agent', 'can', 'gpu.cuda', 'npu',
-  'jetson-nano-4gb', 'rpi-cm4-2gb', 'master-1', 'jetson-1', 'motor-bus', 'front-camera', 'daemonset', 'critical', '40Gi', '999', '10.0.0.1', '&a', '*a', ':', '- x', '#'];
+const TOKENS = [
+  '0',
+  '1',
+  '2',
+  '3',
+  '-1',
+  '1.5',
+  'true',
+  'null',
+  '[]',
+  '{}',
+  '""',
+  "'x'",
+  'server',
+  'agent',
+  'can',
+  'gpu.cuda',
+  'npu',
+  'jetson-nano-4gb',
+  'rpi-cm4-2gb',
+  'master-1',
+  'jetson-1',
+  'motor-bus',
+  'front-camera',
+  'daemonset',
+  'critical',
+  '40Gi',
+  '999',
+  '10.0.0.1',
+  '&a',
+  '*a',
+  ':',
+  '- x',
+  '#',
+];
 
 const mutation = fc.oneof(
   fc.record({ op: fc.constant('delete' as const), at: fc.nat() }),
@@ -60,24 +93,33 @@ function mutate(text: string, ms: Mutation[]): string {
 describe('fuzz: any text gives a plan or a located error', () => {
   it('random mutations of the examples', () => {
     const outcomes = { plan: 0, error: 0 };
-    fc.assert(fc.property(fc.constantFrom(...EXAMPLES), fc.array(mutation, { minLength: 1, maxLength: 4 }), (text, ms) => {
-      outcomes[checkText(mutate(text, ms))]++;
-    }), { numRuns: 400 });
+    fc.assert(
+      fc.property(fc.constantFrom(...EXAMPLES), fc.array(mutation, { minLength: 1, maxLength: 4 }), (text, ms) => {
+        outcomes[checkText(mutate(text, ms))]++;
+      }),
+      { numRuns: 400 },
+    );
     // The mutations must exercise both outcomes, or the test would prove nothing.
     expect(outcomes.plan).toBeGreaterThan(0);
     expect(outcomes.error).toBeGreaterThan(0);
   });
 
   it('random YAML documents', () => {
-    fc.assert(fc.property(fc.anything(), (value) => {
-      // stringify(undefined) is undefined, not text: an empty file stands for it.
-      checkText(stringify(value) ?? '');
-    }), { numRuns: 200 });
+    fc.assert(
+      fc.property(fc.anything(), (value) => {
+        // stringify(undefined) is undefined, not text: an empty file stands for it.
+        checkText(stringify(value) ?? '');
+      }),
+      { numRuns: 200 },
+    );
   });
 
   it('random text', () => {
-    fc.assert(fc.property(fc.string({ maxLength: 200 }), (text) => {
-      checkText(text);
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(fc.string({ maxLength: 200 }), (text) => {
+        checkText(text);
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -3,14 +3,16 @@ import { planBox } from '../../src/plan/plan-box.js';
 import { isFailing, renderPlanReport } from '../../src/plan/report.js';
 import { boxOf, mod } from './plan-helpers.js';
 
-const plan = planBox(boxOf({
-  servers: 3,
-  modules: [mod('a'), mod('b'), mod('c'), mod('j', 'jetson-xavier-nx-8gb', { roles: ['agent'] })],
-  workloads: [
-    { name: 'detector', criticality: 'critical', requires: { capabilities: ['gpu.cuda'], cpu: '1', memory: '2Gi' } },
-    { name: 'web', replicas: 3, requires: { memory: '256Mi' } },
-  ],
-}));
+const plan = planBox(
+  boxOf({
+    servers: 3,
+    modules: [mod('a'), mod('b'), mod('c'), mod('j', 'jetson-xavier-nx-8gb', { roles: ['agent'] })],
+    workloads: [
+      { name: 'detector', criticality: 'critical', requires: { capabilities: ['gpu.cuda'], cpu: '1', memory: '2Gi' } },
+      { name: 'web', replicas: 3, requires: { memory: '256Mi' } },
+    ],
+  }),
+);
 
 describe('text report', () => {
   const text = renderPlanReport(plan);

@@ -1,19 +1,33 @@
 import { describe, expect, it } from 'vitest';
 import { decimalId, gatewayError, hexId, parseMemberList } from '../../src/agent/role/etcd-gateway.js';
 import {
-  alreadyVoter, apiserverArgs, bootstrapCluster, etcdArgs, initialCluster, learnerNotReady, ownMember, type ServerLayout,
+  alreadyVoter,
+  apiserverArgs,
+  bootstrapCluster,
+  etcdArgs,
+  initialCluster,
+  learnerNotReady,
+  ownMember,
+  type ServerLayout,
 } from '../../src/local/process-plan.js';
 import { backendOrder } from '../../src/local/api-proxy.js';
 import { servingNames } from '../../src/local/box-ca.js';
 
 const layout = (module: string, address: string): ServerLayout => ({
-  module, address,
+  module,
+  address,
   ports: { etcdClient: 2379, etcdPeer: 2380, apiserver: 6443 },
   clusterToken: 'edgebox-b',
   dataDir: `/b/modules/${module}/etcd`,
   bin: { etcd: '/bin/etcd', apiserver: '/bin/kube-apiserver' },
   logs: { etcd: `/b/logs/etcd-${module}.log`, apiserver: `/b/logs/kube-apiserver-${module}.log` },
-  pki: { ca: '/b/pki/ca.crt', servingCert: '/b/pki/apiserver.crt', servingKey: '/b/pki/apiserver.key', tokenFile: '/b/pki/tokens.csv', serviceAccountKey: '/b/pki/sa.key' },
+  pki: {
+    ca: '/b/pki/ca.crt',
+    servingCert: '/b/pki/apiserver.crt',
+    servingKey: '/b/pki/apiserver.key',
+    tokenFile: '/b/pki/tokens.csv',
+    serviceAccountKey: '/b/pki/sa.key',
+  },
   timings: { defaultTolerationSeconds: 300, etcdHeartbeatMs: 100, etcdElectionTimeoutMs: 1000 },
 });
 
@@ -23,16 +37,23 @@ describe('process role driver: command lines', () => {
   it('an etcd member listens on its module address, joins with the initial cluster it is given, and force-new-cluster only when asked', () => {
     const args = etcdArgs(m4, { initialCluster: 'm2=http://127.0.1.2:2380,m4=http://127.0.1.4:2380', state: 'existing' });
     expect(args).toEqual([
-      '--name=m4', '--data-dir=/b/modules/m4/etcd',
-      '--listen-client-urls=http://127.0.1.4:2379', '--advertise-client-urls=http://127.0.1.4:2379',
-      '--listen-peer-urls=http://127.0.1.4:2380', '--initial-advertise-peer-urls=http://127.0.1.4:2380',
-      '--initial-cluster=m2=http://127.0.1.2:2380,m4=http://127.0.1.4:2380', '--initial-cluster-state=existing',
-      '--initial-cluster-token=edgebox-b', '--heartbeat-interval=100', '--election-timeout=1000', '--unsafe-no-fsync',
+      '--name=m4',
+      '--data-dir=/b/modules/m4/etcd',
+      '--listen-client-urls=http://127.0.1.4:2379',
+      '--advertise-client-urls=http://127.0.1.4:2379',
+      '--listen-peer-urls=http://127.0.1.4:2380',
+      '--initial-advertise-peer-urls=http://127.0.1.4:2380',
+      '--initial-cluster=m2=http://127.0.1.2:2380,m4=http://127.0.1.4:2380',
+      '--initial-cluster-state=existing',
+      '--initial-cluster-token=edgebox-b',
+      '--heartbeat-interval=100',
+      '--election-timeout=1000',
+      '--unsafe-no-fsync',
     ]);
     expect(etcdArgs(m4, { initialCluster: 'm4=http://127.0.1.4:2380', state: 'existing', forceNewCluster: true }).at(-1)).toBe('--force-new-cluster');
   });
 
-  it('an API server uses its own module\'s member, binds its module address and serves the box certificate', () => {
+  it("an API server uses its own module's member, binds its module address and serves the box certificate", () => {
     const args = apiserverArgs(m4);
     expect(args).toContain('--etcd-servers=http://127.0.1.4:2379');
     expect(args).toContain('--bind-address=127.0.1.4');
@@ -43,8 +64,9 @@ describe('process role driver: command lines', () => {
   });
 
   it('the first servers start as one cluster', () => {
-    expect(bootstrapCluster([layout('m1', '127.0.1.1'), layout('m2', '127.0.1.2'), layout('m3', '127.0.1.3')]))
-      .toBe('m1=http://127.0.1.1:2380,m2=http://127.0.1.2:2380,m3=http://127.0.1.3:2380');
+    expect(bootstrapCluster([layout('m1', '127.0.1.1'), layout('m2', '127.0.1.2'), layout('m3', '127.0.1.3')])).toBe(
+      'm1=http://127.0.1.1:2380,m2=http://127.0.1.2:2380,m3=http://127.0.1.3:2380',
+    );
   });
 });
 
@@ -61,17 +83,18 @@ describe('process role driver: joining', () => {
   };
   const members = parseMemberList(added);
 
-  it('parses the gateway\'s uint64 ids (decimal strings) into hex and back', () => {
+  it("parses the gateway's uint64 ids (decimal strings) into hex and back", () => {
     expect(members.map((m) => [m.id, m.name, m.learner])).toEqual([
-      ['8a4f6b81dd61896f', '', true], ['ab4d4b9da2b61108', 'm2', false], ['5', '', true],
+      ['8a4f6b81dd61896f', '', true],
+      ['ab4d4b9da2b61108', 'm2', false],
+      ['5', '', true],
     ]);
     expect(hexId('9966302705903307119')).toBe('8a4f6b81dd61896f');
     expect(decimalId('8a4f6b81dd61896f')).toBe('9966302705903307119');
   });
 
   it('the initial cluster names every member, the new one under its module name, another unstarted one nameless (as etcdctl does)', () => {
-    expect(initialCluster(members, { id: '8a4f6b81dd61896f', name: 'm4' }))
-      .toBe('m4=http://127.0.1.4:2380,m2=http://127.0.1.2:2380,=http://127.0.1.5:2380');
+    expect(initialCluster(members, { id: '8a4f6b81dd61896f', name: 'm4' })).toBe('m4=http://127.0.1.4:2380,m2=http://127.0.1.2:2380,=http://127.0.1.5:2380');
   });
 
   it('finds its own member by peer URL (a learner not started yet has no name)', () => {
@@ -108,6 +131,7 @@ describe('local box: API address and certificate', () => {
 
   it('the serving certificate names the API address, every module address and the in-cluster names', () => {
     expect(servingNames(['127.0.1.1', '127.0.1.2'])).toBe(
-      'IP:127.0.0.1,IP:127.0.1.1,IP:127.0.1.2,IP:10.43.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local');
+      'IP:127.0.0.1,IP:127.0.1.1,IP:127.0.1.2,IP:10.43.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local',
+    );
   });
 });

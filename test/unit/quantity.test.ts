@@ -4,7 +4,14 @@ import { cpuMillis, memoryBytes, parseQuantity } from '../../src/spec/quantity.j
 
 describe('quantities', () => {
   it.each([
-    ['500m', 0.5], ['1', 1], ['1.5', 1.5], ['2Gi', 2 * 2 ** 30], ['512Mi', 512 * 2 ** 20], ['1G', 1e9], ['1e3', 1000], ['100k', 1e5],
+    ['500m', 0.5],
+    ['1', 1],
+    ['1.5', 1.5],
+    ['2Gi', 2 * 2 ** 30],
+    ['512Mi', 512 * 2 ** 20],
+    ['1G', 1e9],
+    ['1e3', 1000],
+    ['100k', 1e5],
   ])('%s = %d', (text, value) => expect(parseQuantity(text)).toBe(value));
 
   it.each(['2GB', '', 'abc', '1..5', '-1', 'Gi'])('rejects %j', (text) => expect(parseQuantity(text)).toBeUndefined());

@@ -16,11 +16,16 @@ describe('renderBox', () => {
   it('lays out README, one K3s and one systemd directory per module and the manifests, sorted by path', () => {
     expect(renderBox(labBox()).map((f) => f.path)).toEqual([
       'README.md',
-      'k3s/a1/config.yaml', 'k3s/a1/edgebox-kubelet.conf',
-      'k3s/gpu-1/config.yaml', 'k3s/gpu-1/edgebox-kubelet.conf',
-      'k3s/s1/config.yaml', 'k3s/s1/edgebox-kubelet.conf',
-      'k3s/s2/config.yaml', 'k3s/s2/edgebox-kubelet.conf',
-      'k3s/s3/config.yaml', 'k3s/s3/edgebox-kubelet.conf',
+      'k3s/a1/config.yaml',
+      'k3s/a1/edgebox-kubelet.conf',
+      'k3s/gpu-1/config.yaml',
+      'k3s/gpu-1/edgebox-kubelet.conf',
+      'k3s/s1/config.yaml',
+      'k3s/s1/edgebox-kubelet.conf',
+      'k3s/s2/config.yaml',
+      'k3s/s2/edgebox-kubelet.conf',
+      'k3s/s3/config.yaml',
+      'k3s/s3/edgebox-kubelet.conf',
       'manifests/00-namespace.yaml',
       'manifests/10-priority-classes.yaml',
       'manifests/20-workload-be.yaml',
@@ -45,10 +50,12 @@ describe('renderBox', () => {
   it.each(EXAMPLES)('%s: every manifest parses back as multi-document YAML with apiVersion, kind and metadata.name', (name) => {
     const box = example(name);
     const manifests = renderBox(box).filter((f) => f.path.startsWith('manifests/'));
-    const docs = manifests.flatMap((f) => parseAllDocuments(f.content).map((d) => {
-      expect(d.errors, f.path).toEqual([]);
-      return d.toJS({ maxAliasCount: 0 }) as { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown } };
-    }));
+    const docs = manifests.flatMap((f) =>
+      parseAllDocuments(f.content).map((d) => {
+        expect(d.errors, f.path).toEqual([]);
+        return d.toJS({ maxAliasCount: 0 }) as { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown } };
+      }),
+    );
     for (const d of docs) {
       expect(typeof d.apiVersion).toBe('string');
       expect(typeof d.kind).toBe('string');
@@ -107,11 +114,39 @@ describe('output directory', () => {
     ['a new file is written', [f('README.md')], [], [['README.md', 'write']]],
     ['an identical file is left alone', [f('README.md')], [['README.md', 'x']], [['README.md', 'unchanged']]],
     ['a changed file is rewritten', [f('README.md', 'y')], [['README.md', 'x']], [['README.md', 'write']]],
-    ['a stale manifest is removed', [f('README.md')], [['README.md', 'x'], ['manifests/20-workload-old.yaml', 'x']],
-      [['README.md', 'unchanged'], ['manifests/20-workload-old.yaml', 'remove']]],
-    ['a dropped module\'s config is removed', [], [['k3s/old/config.yaml', 'x'], ['k3s/old/edgebox-kubelet.conf', 'x']],
-      [['k3s/old/config.yaml', 'remove'], ['k3s/old/edgebox-kubelet.conf', 'remove']]],
-    ['a file render never writes is kept', [], [['manifests/99-mine.yaml', 'x'], ['notes.txt', 'x']], []],
+    [
+      'a stale manifest is removed',
+      [f('README.md')],
+      [
+        ['README.md', 'x'],
+        ['manifests/20-workload-old.yaml', 'x'],
+      ],
+      [
+        ['README.md', 'unchanged'],
+        ['manifests/20-workload-old.yaml', 'remove'],
+      ],
+    ],
+    [
+      "a dropped module's config is removed",
+      [],
+      [
+        ['k3s/old/config.yaml', 'x'],
+        ['k3s/old/edgebox-kubelet.conf', 'x'],
+      ],
+      [
+        ['k3s/old/config.yaml', 'remove'],
+        ['k3s/old/edgebox-kubelet.conf', 'remove'],
+      ],
+    ],
+    [
+      'a file render never writes is kept',
+      [],
+      [
+        ['manifests/99-mine.yaml', 'x'],
+        ['notes.txt', 'x'],
+      ],
+      [],
+    ],
   ] as const)('%s', (_why, files, existing, expected) => {
     expect(planOutput(files, new Map(existing)).map((a) => [a.path, a.action])).toEqual(expected);
   });
@@ -122,7 +157,7 @@ describe('output directory', () => {
     dir = undefined;
   });
 
-  it('creates the directory, then rewrites nothing, then removes what the spec dropped and keeps the user\'s files', async () => {
+  it("creates the directory, then rewrites nothing, then removes what the spec dropped and keeps the user's files", async () => {
     dir = await mkdtemp(join(tmpdir(), 'edgebox-render-'));
     const out = join(dir, 'out');
     const files = renderBox(labBox());
@@ -133,7 +168,11 @@ describe('output directory', () => {
     await writeFile(join(out, 'manifests/99-mine.yaml'), 'kind: Mine\n');
     const fewer = files.filter((x) => x.path !== 'manifests/20-workload-be.yaml' && !x.path.startsWith('k3s/a1/'));
     const actions = await writeOutput(out, fewer);
-    expect(actions.filter((a) => a.action === 'remove').map((a) => a.path)).toEqual(['k3s/a1/config.yaml', 'k3s/a1/edgebox-kubelet.conf', 'manifests/20-workload-be.yaml']);
+    expect(actions.filter((a) => a.action === 'remove').map((a) => a.path)).toEqual([
+      'k3s/a1/config.yaml',
+      'k3s/a1/edgebox-kubelet.conf',
+      'manifests/20-workload-be.yaml',
+    ]);
     expect(await readdir(join(out, 'k3s'))).not.toContain('a1');
     expect(await readdir(join(out, 'manifests'))).toContain('99-mine.yaml');
   });

@@ -39,7 +39,7 @@ const SERVER_ONLY_KEYS = ['cluster-init', 'tls-san', 'kube-apiserver-arg', 'kube
 describe('K3s config.yaml per module', () => {
   const box = labBox({ apiAddress: '10.0.0.100' });
 
-  it('takes plan\'s ranked initial servers, not the spec order: s1 creates the cluster', () => {
+  it("takes plan's ranked initial servers, not the spec order: s1 creates the cluster", () => {
     expect(Object.fromEntries(k3sRoles(box))).toEqual({ s1: 'cluster-init', s2: 'server', s3: 'server', 'gpu-1': 'agent', a1: 'agent' });
     expect(Object.fromEntries(k3sRoles(labBox({ servers: 1 })))).toEqual({ s1: 'cluster-init', s2: 'agent', s3: 'agent', 'gpu-1': 'agent', a1: 'agent' });
   });
@@ -111,22 +111,34 @@ describe('K3s config.yaml per module', () => {
 
   it('puts the node lease duration, which has no kubelet flag, in the kubelet config file', () => {
     expect(parse(renderKubeletConfig())).toEqual({
-      apiVersion: 'kubelet.config.k8s.io/v1beta1', kind: 'KubeletConfiguration', nodeLeaseDurationSeconds: TUNED.nodeLeaseDurationSeconds,
+      apiVersion: 'kubelet.config.k8s.io/v1beta1',
+      kind: 'KubeletConfiguration',
+      nodeLeaseDurationSeconds: TUNED.nodeLeaseDurationSeconds,
     });
     expect(oneLine(commentsOf(renderKubeletConfig()))).toContain(oneLine(TUNING_REASONS.nodeLeaseDurationSeconds));
   });
 
   it('writes the reason of every tuned value as a comment', () => {
-    const server = commentsOf(renderK3sConfig(box, box.spec.modules.find((m) => m.name === 's1')!));
+    const server = commentsOf(
+      renderK3sConfig(
+        box,
+        box.spec.modules.find((m) => m.name === 's1')!,
+      ),
+    );
     for (const reason of Object.values(TUNING_REASONS).filter((r) => r !== TUNING_REASONS.tolerationSeconds && r !== TUNING_REASONS.nodeLeaseDurationSeconds)) {
       expect(server).toContain(oneLine(reason));
     }
-    const agent = commentsOf(renderK3sConfig(box, box.spec.modules.find((m) => m.name === 'a1')!));
+    const agent = commentsOf(
+      renderK3sConfig(
+        box,
+        box.spec.modules.find((m) => m.name === 'a1')!,
+      ),
+    );
     expect(agent).toContain(oneLine(TUNING_REASONS.nodeStatusUpdateFrequencySeconds));
     expect(agent).not.toContain(oneLine(TUNING_REASONS.etcdHeartbeat));
   });
 
-  it('labels each node with nodeLabels(), in K3s\'s key=value form', () => {
+  it("labels each node with nodeLabels(), in K3s's key=value form", () => {
     for (const m of box.spec.modules) {
       expect(configOf(box, m.name)['node-label']).toEqual(Object.entries(nodeLabels(box, m)).map(([k, v]) => `${k}=${v}`));
     }

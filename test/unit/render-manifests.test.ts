@@ -10,7 +10,11 @@ import { canonical, EXAMPLES, example, labBox } from './render-fixtures.js';
 /* Loose views of the rendered objects, for reading fields in assertions. */
 interface PodSpecView {
   priorityClassName?: string;
-  affinity?: { nodeAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms: { matchExpressions: { key: string; operator: string; values: string[] }[] }[] } } };
+  affinity?: {
+    nodeAffinity?: {
+      requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms: { matchExpressions: { key: string; operator: string; values: string[] }[] }[] };
+    };
+  };
   tolerations?: { key?: string; operator: string; effect?: string; tolerationSeconds?: number }[];
   topologySpreadConstraints?: { maxSkew: number; topologyKey: string; whenUnsatisfiable: string; labelSelector: { matchLabels: Record<string, string> } }[];
   containers: { name: string; image: string; resources?: { requests?: Record<string, string>; limits?: Record<string, string> } }[];
@@ -46,13 +50,19 @@ describe('renderManifests', () => {
   it('renders the Namespace, the PriorityClasses, then each workload in spec order', () => {
     expect(objects.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
       'Namespace/lab',
-      'PriorityClass/edgebox-critical', 'PriorityClass/edgebox-standard', 'PriorityClass/edgebox-best-effort',
+      'PriorityClass/edgebox-critical',
+      'PriorityClass/edgebox-standard',
+      'PriorityClass/edgebox-best-effort',
       'Deployment/crit',
-      'Deployment/std', 'PodDisruptionBudget/std',
+      'Deployment/std',
+      'PodDisruptionBudget/std',
       'Deployment/be',
       'Deployment/single',
-      'Service/sts', 'StatefulSet/sts', 'PodDisruptionBudget/sts',
-      'Service/sts-single', 'StatefulSet/sts-single',
+      'Service/sts',
+      'StatefulSet/sts',
+      'PodDisruptionBudget/sts',
+      'Service/sts-single',
+      'StatefulSet/sts-single',
       'DaemonSet/ds',
       'Deployment/vision',
       'Deployment/idle',
@@ -89,7 +99,7 @@ describe('renderManifests', () => {
     }
   });
 
-  it.each(CRITICALITIES)('a %s pod leaves a NotReady or unreachable module after its criticality\'s tolerationSeconds', (c) => {
+  it.each(CRITICALITIES)("a %s pod leaves a NotReady or unreachable module after its criticality's tolerationSeconds", (c) => {
     const name = { critical: 'crit', standard: 'std', 'best-effort': 'be' }[c];
     const failover = pod(name).tolerations!.filter((t) => t.effect === 'NoExecute');
     expect(failover).toEqual([
@@ -117,9 +127,23 @@ describe('renderManifests', () => {
 
   it.each([
     ['crit', [[LABELS.box, 'lab']]],
-    ['single', [[LABELS.box, 'lab'], ['edgebox.dev/cap.can', 'true'], ['edgebox.dev/peripheral.bus', 'true']]],
+    [
+      'single',
+      [
+        [LABELS.box, 'lab'],
+        ['edgebox.dev/cap.can', 'true'],
+        ['edgebox.dev/peripheral.bus', 'true'],
+      ],
+    ],
     // A capability listed twice is required once.
-    ['vision', [[LABELS.box, 'lab'], ['edgebox.dev/cap.gpu.cuda', 'true'], ['edgebox.dev/peripheral.cam', 'true']]],
+    [
+      'vision',
+      [
+        [LABELS.box, 'lab'],
+        ['edgebox.dev/cap.gpu.cuda', 'true'],
+        ['edgebox.dev/peripheral.cam', 'true'],
+      ],
+    ],
     ['ds', [[LABELS.box, 'lab']]],
   ])('requires %s on a module of the box with its capabilities and peripherals', (name, expected) => {
     const terms = pod(name).affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
@@ -154,7 +178,8 @@ describe('renderManifests', () => {
     ['ds', 'daemonset', false],
     ['idle', '0 replicas', false],
   ])('PDB rule: %s (%s) -> %s', (name, _why, expected) => {
-    const pdb = objects.find((o) => o.kind === 'PodDisruptionBudget' && o.metadata.name === name) as { spec: SpecView & { unhealthyPodEvictionPolicy?: string } } | undefined;
+    const pdb = objects.find((o) => o.kind === 'PodDisruptionBudget' && o.metadata.name === name) as
+      { spec: SpecView & { unhealthyPodEvictionPolicy?: string } } | undefined;
     expect(pdb !== undefined).toBe(expected);
     if (pdb) {
       expect(pdb.spec.maxUnavailable).toBe(1);
@@ -171,10 +196,14 @@ describe('renderManifests', () => {
   ])('spreads %s over modules softly: %s', (name, spread) => {
     const constraints = pod(name).topologySpreadConstraints;
     if (!spread) return expect(constraints).toBeUndefined();
-    expect(constraints).toEqual([{
-      maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway',
-      labelSelector: { matchLabels: workload(name).spec.selector!.matchLabels },
-    }]);
+    expect(constraints).toEqual([
+      {
+        maxSkew: 1,
+        topologyKey: 'kubernetes.io/hostname',
+        whenUnsatisfiable: 'ScheduleAnyway',
+        labelSelector: { matchLabels: workload(name).spec.selector!.matchLabels },
+      },
+    ]);
   });
 
   it.each([
@@ -208,7 +237,7 @@ describe('renderManifests', () => {
 
   // The client library's models know every field of each kind: a field they drop on a round
   // trip (a typo such as `tolerationSecond`, a field at the wrong level) is not in the API.
-  it.each(EXAMPLES)('%s: every object survives a round trip through @kubernetes/client-node\'s typed models', (name) => {
+  it.each(EXAMPLES)("%s: every object survives a round trip through @kubernetes/client-node's typed models", (name) => {
     for (const o of [...renderManifests(example(name)), ...objects]) {
       const typed = loadYaml<object>(JSON.stringify(o));
       expect(typed.constructor.name, o.kind).toMatch(/^V1/);

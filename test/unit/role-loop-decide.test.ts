@@ -5,7 +5,11 @@ import { clusterView, decideRole, removalActor, type ClusterView, type RoleInput
 import { cadence } from '../../src/agent/role/role-loop.js';
 
 const member = (name: string, n: number, learner = false): MemberInfo => ({
-  id: `${n}`, name, peerURLs: [`http://127.0.1.${n}:2380`], clientURLs: name ? [`http://127.0.1.${n}:2379`] : [], learner,
+  id: `${n}`,
+  name,
+  peerURLs: [`http://127.0.1.${n}:2380`],
+  clientURLs: name ? [`http://127.0.1.${n}:2379`] : [],
+  learner,
 });
 const m1 = member('m1', 1);
 const m2 = member('m2', 2);
@@ -18,7 +22,10 @@ const agent: ControlPlaneReport = { role: 'agent', running: false, healthy: fals
 const cluster = (members: MemberInfo[]): ClusterView => ({ members, etcdEndpoints: members.filter((m) => !m.learner).flatMap((m) => m.clientURLs) });
 
 const inputs = (o: Partial<RoleInputs> & Pick<RoleInputs, 'module' | 'report'>): RoleInputs => ({
-  removals: [], apiServer: 'https://127.0.0.1:6443', mayStartMember: { ok: true }, ...o,
+  removals: [],
+  apiServer: 'https://127.0.0.1:6443',
+  mayStartMember: { ok: true },
+  ...o,
 });
 
 describe('role loop decisions', () => {
@@ -29,32 +36,64 @@ describe('role loop decisions', () => {
     ['a follower leaves the removal to the leader', inputs({ module: 'm3', report: voter('m2', [m1, m2, m3]), removals: ['m1'] }), 'none'],
     ['a removal already done is not repeated', inputs({ module: 'm2', report: voter('m2', [m2, m3, m4]), removals: ['m1'] }), 'none'],
     ['desired server: an agent joins the cluster', inputs({ module: 'm4', report: agent, desired: 'server', cluster: cluster([m2, m3]) }), 'promote'],
-    ['desired server: a learner goes on to its promotion', inputs({ module: 'm4', report: { role: 'server', running: false, healthy: false, message: 'learner' }, desired: 'server', cluster: cluster([m2, m3, member('m4', 4, true)]) }), 'promote'],
-    ['desired server, done: nothing to do', inputs({ module: 'm4', report: voter('m2', [m2, m3, m4]), desired: 'server', cluster: cluster([m2, m3, m4]) }), 'none'],
+    [
+      'desired server: a learner goes on to its promotion',
+      inputs({
+        module: 'm4',
+        report: { role: 'server', running: false, healthy: false, message: 'learner' },
+        desired: 'server',
+        cluster: cluster([m2, m3, member('m4', 4, true)]),
+      }),
+      'promote',
+    ],
+    [
+      'desired server, done: nothing to do',
+      inputs({ module: 'm4', report: voter('m2', [m2, m3, m4]), desired: 'server', cluster: cluster([m2, m3, m4]) }),
+      'none',
+    ],
     ['desired server without a healthy cluster to join: waits', inputs({ module: 'm4', report: agent, desired: 'server' }), 'wait'],
-    ['desired server, vetoed by the quorum-loss recovery: waits', inputs({ module: 'm4', report: agent, desired: 'server', cluster: cluster([m2, m3]), mayStartMember: { ok: false, reason: 'recovering' } }), 'wait'],
-    ['desired agent while still a member: waits for the removal', inputs({ module: 'm1', report: voter('m2', [m1, m2, m3]), desired: 'agent', cluster: cluster([m1, m2, m3]) }), 'wait'],
-    ['desired agent once removed: demotes', inputs({ module: 'm1', report: { role: 'server', running: true, healthy: false }, desired: 'agent', cluster: cluster([m2, m3, m4]) }), 'demote'],
+    [
+      'desired server, vetoed by the quorum-loss recovery: waits',
+      inputs({ module: 'm4', report: agent, desired: 'server', cluster: cluster([m2, m3]), mayStartMember: { ok: false, reason: 'recovering' } }),
+      'wait',
+    ],
+    [
+      'desired agent while still a member: waits for the removal',
+      inputs({ module: 'm1', report: voter('m2', [m1, m2, m3]), desired: 'agent', cluster: cluster([m1, m2, m3]) }),
+      'wait',
+    ],
+    [
+      'desired agent once removed: demotes',
+      inputs({ module: 'm1', report: { role: 'server', running: true, healthy: false }, desired: 'agent', cluster: cluster([m2, m3, m4]) }),
+      'demote',
+    ],
     ['desired agent with no cluster to confirm the removal: waits', inputs({ module: 'm1', report: stopped, desired: 'agent' }), 'wait'],
     ['desired agent on an agent: nothing to do', inputs({ module: 'm1', report: agent, desired: 'agent', cluster: cluster([m2, m3, m4]) }), 'none'],
     ['back from a power-off, still a member: restarts', inputs({ module: 'm1', report: stopped, cluster: cluster([m1, m2, m3]) }), 'restart'],
     ['back from a power-off, replaced: demotes (its data is stale)', inputs({ module: 'm1', report: stopped, cluster: cluster([m2, m3, m4]) }), 'demote'],
     ['back from a power-off, no cluster answers: waits', inputs({ module: 'm1', report: stopped }), 'wait'],
-    ['back from a power-off, still a member, vetoed: waits', inputs({ module: 'm1', report: stopped, cluster: cluster([m1, m2, m3]), mayStartMember: { ok: false, reason: 'not the survivor' } }), 'wait'],
+    [
+      'back from a power-off, still a member, vetoed: waits',
+      inputs({ module: 'm1', report: stopped, cluster: cluster([m1, m2, m3]), mayStartMember: { ok: false, reason: 'not the survivor' } }),
+      'wait',
+    ],
   ])('%s', (_name, i, type) => {
     expect(decideRole(i).type).toBe(type);
   });
 
-  it('a join targets the healthy voters\' client URLs and the API address', () => {
+  it("a join targets the healthy voters' client URLs and the API address", () => {
     expect(decideRole(inputs({ module: 'm4', report: agent, desired: 'server', cluster: cluster([m2, m3]) }))).toEqual({
-      type: 'promote', reason: 'desired role: server',
+      type: 'promote',
+      reason: 'desired role: server',
       target: { etcdEndpoints: ['http://127.0.1.2:2379', 'http://127.0.1.3:2379'], apiServer: 'https://127.0.0.1:6443' },
     });
   });
 
   it('the removal names the member by name and id', () => {
-    expect(decideRole(inputs({ module: 'm2', report: voter('m2', [m1, m2, m3]), removals: ['m1'] })))
-      .toMatchObject({ type: 'remove', member: { name: 'm1', id: '1' } });
+    expect(decideRole(inputs({ module: 'm2', report: voter('m2', [m1, m2, m3]), removals: ['m1'] }))).toMatchObject({
+      type: 'remove',
+      member: { name: 'm1', id: '1' },
+    });
   });
 
   it.each([
@@ -66,42 +105,69 @@ describe('role loop decisions', () => {
     expect(removalActor(report, removals)).toBe(actor);
   });
 
-  it('the cluster view takes the freshest healthy voter\'s list and only healthy voters as endpoints', () => {
-    const view = clusterView([
-      { module: 'm2', report: { ...voter('m2', [m1, m2, m3]), raftIndex: 10 } },
-      { module: 'm3', report: { ...voter('m2', [m2, m3, m4]), raftIndex: 12 } },
-      { module: 'm1', report: stopped },
-      { module: 'm4', report: { ...voter('m2', [m2, m3, m4]), raftIndex: 99 } },
-    ], 'm4');
+  it("the cluster view takes the freshest healthy voter's list and only healthy voters as endpoints", () => {
+    const view = clusterView(
+      [
+        { module: 'm2', report: { ...voter('m2', [m1, m2, m3]), raftIndex: 10 } },
+        { module: 'm3', report: { ...voter('m2', [m2, m3, m4]), raftIndex: 12 } },
+        { module: 'm1', report: stopped },
+        { module: 'm4', report: { ...voter('m2', [m2, m3, m4]), raftIndex: 99 } },
+      ],
+      'm4',
+    );
     expect(view).toEqual({ members: [m2, m3, m4], etcdEndpoints: ['http://127.0.1.2:2379', 'http://127.0.1.3:2379'] });
-    expect(clusterView([{ module: 'm1', report: stopped }, { module: 'm4', report: agent }], 'm4')).toBeUndefined();
+    expect(
+      clusterView(
+        [
+          { module: 'm1', report: stopped },
+          { module: 'm4', report: agent },
+        ],
+        'm4',
+      ),
+    ).toBeUndefined();
   });
 
   // Safety, whatever the inputs: a member the live cluster lists is never discarded, nothing is
   // discarded without a live cluster to say so, and a vetoed module never starts a member.
   it('never demotes a listed member, never demotes blind, never starts a member when vetoed', () => {
     const names = ['m1', 'm2', 'm3', 'm4'];
-    const report = fc.record({
-      role: fc.constantFrom<'server' | 'agent'>('server', 'agent'), running: fc.boolean(), healthy: fc.boolean(),
-      leader: fc.option(fc.constantFrom(...names), { nil: undefined }),
-      members: fc.option(fc.subarray([m1, m2, m3, m4]), { nil: undefined }),
-    }).map((r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)) as unknown as ControlPlaneReport);
-    fc.assert(fc.property(
-      fc.constantFrom(...names), report, fc.option(fc.constantFrom<'server' | 'agent'>('server', 'agent'), { nil: undefined }),
-      fc.subarray(names), fc.option(fc.subarray([m1, m2, m3, m4], { minLength: 1 }), { nil: undefined }), fc.boolean(),
-      (module, r, desired, removals, members, ok) => {
-        const action = decideRole(inputs({
-          module, report: r, removals, mayStartMember: ok ? { ok } : { ok, reason: 'recovering' },
-          ...(desired ? { desired } : {}), ...(members ? { cluster: cluster(members) } : {}),
-        }));
-        if (action.type === 'demote') {
-          expect(members).toBeDefined();
-          expect(members!.some((m) => m.name === module)).toBe(false);
-        }
-        if (!ok) expect(['promote', 'restart']).not.toContain(action.type);
-        if (action.type === 'remove') expect(action.member.name).not.toBe(module);
-      },
-    ));
+    const report = fc
+      .record({
+        role: fc.constantFrom<'server' | 'agent'>('server', 'agent'),
+        running: fc.boolean(),
+        healthy: fc.boolean(),
+        leader: fc.option(fc.constantFrom(...names), { nil: undefined }),
+        members: fc.option(fc.subarray([m1, m2, m3, m4]), { nil: undefined }),
+      })
+      .map((r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)) as unknown as ControlPlaneReport);
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...names),
+        report,
+        fc.option(fc.constantFrom<'server' | 'agent'>('server', 'agent'), { nil: undefined }),
+        fc.subarray(names),
+        fc.option(fc.subarray([m1, m2, m3, m4], { minLength: 1 }), { nil: undefined }),
+        fc.boolean(),
+        (module, r, desired, removals, members, ok) => {
+          const action = decideRole(
+            inputs({
+              module,
+              report: r,
+              removals,
+              mayStartMember: ok ? { ok } : { ok, reason: 'recovering' },
+              ...(desired ? { desired } : {}),
+              ...(members ? { cluster: cluster(members) } : {}),
+            }),
+          );
+          if (action.type === 'demote') {
+            expect(members).toBeDefined();
+            expect(members!.some((m) => m.name === module)).toBe(false);
+          }
+          if (!ok) expect(['promote', 'restart']).not.toContain(action.type);
+          if (action.type === 'remove') expect(action.member.name).not.toBe(module);
+        },
+      ),
+    );
   });
 });
 
@@ -121,12 +187,14 @@ describe('role loop cadence', () => {
   });
 
   it('never waits more than an idle period to look, nor to read the API when idle', () => {
-    fc.assert(fc.property(fc.boolean(), fc.constantFrom(agent, stopped, sick, voter('m1', [m1, m2, m3])), fc.nat(10_000), (idle, report, since) => {
-      const c = at(idle, report, since);
-      expect(c.nextMs).toBeLessThanOrEqual(2000);
-      if (since >= 2000) expect(c.decide).toBe(true);
-      // Only a settled module slows down.
-      if (!idle || (report.role === 'server' && !report.healthy)) expect(c.nextMs).toBe(1000);
-    }));
+    fc.assert(
+      fc.property(fc.boolean(), fc.constantFrom(agent, stopped, sick, voter('m1', [m1, m2, m3])), fc.nat(10_000), (idle, report, since) => {
+        const c = at(idle, report, since);
+        expect(c.nextMs).toBeLessThanOrEqual(2000);
+        if (since >= 2000) expect(c.decide).toBe(true);
+        // Only a settled module slows down.
+        if (!idle || (report.role === 'server' && !report.healthy)) expect(c.nextMs).toBe(1000);
+      }),
+    );
   });
 });

@@ -61,16 +61,24 @@ export function App() {
   const cluster = view?.cluster;
   return (
     <>
-      <a className="skip" href="#main">Skip to content</a>
+      <a className="skip" href="#main">
+        Skip to content
+      </a>
       <header className="top">
-        <h1>edgebox <span className="box-name">{view?.box ?? '…'}</span></h1>
+        <h1>
+          edgebox <span className="box-name">{view?.box ?? '…'}</span>
+        </h1>
         <p className="status" aria-live="polite">
-          <span className={`conn conn-${connection}`}>{connection === 'live' ? '● live' : connection === 'reconnecting' ? '○ reconnecting…' : '○ connecting…'}</span>
+          <span className={`conn conn-${connection}`}>
+            {connection === 'live' ? '● live' : connection === 'reconnecting' ? '○ reconnecting…' : '○ connecting…'}
+          </span>
           {cluster && (
             <span className="cluster">
-              {cluster.state === 'none' ? cluster.message
-                : cluster.state === 'error' ? `cluster ${cluster.server}: ${cluster.message}`
-                : `cluster ${cluster.server} (${cluster.state})`}
+              {cluster.state === 'none'
+                ? cluster.message
+                : cluster.state === 'error'
+                  ? `cluster ${cluster.server}: ${cluster.message}`
+                  : `cluster ${cluster.server} (${cluster.state})`}
             </span>
           )}
         </p>
@@ -79,18 +87,26 @@ export function App() {
           <ul>
             {ROUTES.map((r) => (
               <li key={r.path}>
-                <a href={`#/${r.path}`} aria-current={route === r.path ? 'page' : undefined}>{r.title}</a>
+                <a href={`#/${r.path}`} aria-current={route === r.path ? 'page' : undefined}>
+                  {r.title}
+                </a>
               </li>
             ))}
           </ul>
         </nav>
       </header>
       <main id="main" tabIndex={-1}>
-        {!view ? <p>Loading the box…</p>
-          : route === 'box' ? <BoxView view={view} token={token} />
-          : route === 'workloads' ? <WorkloadsView view={view} />
-          : route === 'timeline' ? <TimelineView view={view} />
-          : <WhatIfView view={view} />}
+        {!view ? (
+          <p>Loading the box…</p>
+        ) : route === 'box' ? (
+          <BoxView view={view} token={token} />
+        ) : route === 'workloads' ? (
+          <WorkloadsView view={view} />
+        ) : route === 'timeline' ? (
+          <TimelineView view={view} />
+        ) : (
+          <WhatIfView view={view} />
+        )}
       </main>
     </>
   );

@@ -22,16 +22,31 @@ export function TokenForm({ token, onToken }: { token: string | undefined; onTok
     return (
       <p className="token">
         <span>✓ Actions enabled</span>{' '}
-        <button type="button" className="link" onClick={() => onToken(undefined)}>Forget token</button>
+        <button type="button" className="link" onClick={() => onToken(undefined)}>
+          Forget token
+        </button>
       </p>
     );
   }
   return (
     <form className="token" onSubmit={submit}>
       <label htmlFor="token-input">Read-only. Token for kill and revive:</label>
-      <input id="token-input" type="password" autoComplete="off" value={draft} onChange={(e) => setDraft(e.target.value)} aria-describedby={error ? 'token-error' : undefined} />
-      <button type="submit" disabled={!draft.trim()}>Use token</button>
-      {error && <span id="token-error" role="alert" className="error">{error}</span>}
+      <input
+        id="token-input"
+        type="password"
+        autoComplete="off"
+        value={draft}
+        onChange={(e) => setDraft(e.target.value)}
+        aria-describedby={error ? 'token-error' : undefined}
+      />
+      <button type="submit" disabled={!draft.trim()}>
+        Use token
+      </button>
+      {error && (
+        <span id="token-error" role="alert" className="error">
+          {error}
+        </span>
+      )}
     </form>
   );
 }

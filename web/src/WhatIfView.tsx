@@ -15,10 +15,19 @@ export function WhatIfView({ view }: { view: DashboardView }) {
     }
     let current = true;
     fetchWhatIf(chosen).then(
-      (r) => { if (current) { setResult(r); setError(undefined); } },
-      (e) => { if (current) setError(isApiError(e) ? e.message : String(e)); },
+      (r) => {
+        if (current) {
+          setResult(r);
+          setError(undefined);
+        }
+      },
+      (e) => {
+        if (current) setError(isApiError(e) ? e.message : String(e));
+      },
     );
-    return () => { current = false; };
+    return () => {
+      current = false;
+    };
   }, [chosen]);
 
   const toggle = (m: string) => setChosen((c) => (c.includes(m) ? c.filter((x) => x !== m) : [...c, m]));
@@ -31,30 +40,49 @@ export function WhatIfView({ view }: { view: DashboardView }) {
         <div className="choices">
           {view.modules.map((m) => (
             <label key={m.name} className="choice">
-              <input type="checkbox" checked={chosen.includes(m.name)} disabled={!chosen.includes(m.name) && chosen.length >= 2} onChange={() => toggle(m.name)} />
+              <input
+                type="checkbox"
+                checked={chosen.includes(m.name)}
+                disabled={!chosen.includes(m.name) && chosen.length >= 2}
+                onChange={() => toggle(m.name)}
+              />
               {m.name} <span className="muted small">({servers.includes(m.name) ? 'server' : 'agent'})</span>
             </label>
           ))}
         </div>
       </fieldset>
       <div aria-live="polite" className="whatif-result">
-        {error && <p role="alert" className="notice error">{error}</p>}
-        {!result ? <p className="muted">Choose a module to see what its loss does to the box.</p> : (
+        {error && (
+          <p role="alert" className="notice error">
+            {error}
+          </p>
+        )}
+        {!result ? (
+          <p className="muted">Choose a module to see what its loss does to the box.</p>
+        ) : (
           <article aria-label={`If ${result.failed.join(' and ')} fail`}>
-            <h3>If {result.failed.join(' and ')} fail{result.failed.length === 1 ? 's' : ''}</h3>
+            <h3>
+              If {result.failed.join(' and ')} fail{result.failed.length === 1 ? 's' : ''}
+            </h3>
             <p className={`verdict ${result.quorumKept ? 'ok' : result.restorable ? 'warn' : 'bad'}`}>
               <span aria-hidden="true">{result.quorumKept ? '✓' : result.restorable ? '!' : '✕'}</span>{' '}
-              {result.quorumKept ? 'Quorum kept' : result.restorable ? 'Quorum lost, restorable' : 'Quorum lost, not restorable'}
-              {' '}({result.survivingServers.length} of {servers.length} servers left, quorum {result.quorum})
+              {result.quorumKept ? 'Quorum kept' : result.restorable ? 'Quorum lost, restorable' : 'Quorum lost, not restorable'} (
+              {result.survivingServers.length} of {servers.length} servers left, quorum {result.quorum})
             </p>
             <ul>
-              {result.summary.map((s) => <li key={s}>{s}</li>)}
+              {result.summary.map((s) => (
+                <li key={s}>{s}</li>
+              ))}
             </ul>
             <dl className="facts">
-              <dt>Voters after restore</dt><dd>{result.votersAfterRestore}</dd>
-              <dt>Promoted</dt><dd>{result.promoted.join(', ') || 'none'}</dd>
-              <dt>Unplaced workloads</dt><dd>{result.unplaced.map((u) => u.workload).join(', ') || 'none'}</dd>
-              <dt>Orphaned peripherals</dt><dd>{result.orphanedPeripherals.join(', ') || 'none'}</dd>
+              <dt>Voters after restore</dt>
+              <dd>{result.votersAfterRestore}</dd>
+              <dt>Promoted</dt>
+              <dd>{result.promoted.join(', ') || 'none'}</dd>
+              <dt>Unplaced workloads</dt>
+              <dd>{result.unplaced.map((u) => u.workload).join(', ') || 'none'}</dd>
+              <dt>Orphaned peripherals</dt>
+              <dd>{result.orphanedPeripherals.join(', ') || 'none'}</dd>
             </dl>
           </article>
         )}

@@ -31,24 +31,51 @@ export function WorkloadsView({ view }: { view: DashboardView }) {
               <tr key={w.name} data-workload={w.name}>
                 <th scope="row">
                   {w.name}
-                  <span className="muted small"> {w.kind}{w.singleton ? ', singleton' : ''}{w.peripherals.length ? `, uses ${w.peripherals.join(', ')}` : ''}</span>
+                  <span className="muted small">
+                    {' '}
+                    {w.kind}
+                    {w.singleton ? ', singleton' : ''}
+                    {w.peripherals.length ? `, uses ${w.peripherals.join(', ')}` : ''}
+                  </span>
                 </th>
-                <td><span className={`badge crit crit-${w.criticality}`}>{w.criticality}</span></td>
+                <td>
+                  <span className={`badge crit crit-${w.criticality}`}>{w.criticality}</span>
+                </td>
                 <td className={`state state-${w.state}`}>{STATE[w.state]}</td>
                 <td className="runs-on">{w.runningOn.length ? w.runningOn.join(', ') : <span className="muted">nowhere</span>}</td>
                 <td>
-                  {w.capable.length ? w.capable.map((m, i) => (
-                    <span key={m}>{i > 0 && ', '}{w.planned.includes(m) ? <strong title="planned here">{m}</strong> : m}</span>
-                  )) : <span className="muted">no module</span>}
+                  {w.capable.length ? (
+                    w.capable.map((m, i) => (
+                      <span key={m}>
+                        {i > 0 && ', '}
+                        {w.planned.includes(m) ? <strong title="planned here">{m}</strong> : m}
+                      </span>
+                    ))
+                  ) : (
+                    <span className="muted">no module</span>
+                  )}
                 </td>
                 <td className="failover">
                   {w.lastFailover ? (
                     <>
                       {w.lastFailover.from ?? '?'} → {w.lastFailover.to ?? '?'}
-                      {w.lastFailover.durationMs !== undefined ? <> in <strong>{duration(w.lastFailover.durationMs)}</strong></> : ' (in progress)'}
-                      <span className="muted small"> at {clock(w.lastFailover.startedAt)}{w.lastFailover.source === 'pods' ? ', from pod times' : ''}</span>
+                      {w.lastFailover.durationMs !== undefined ? (
+                        <>
+                          {' '}
+                          in <strong>{duration(w.lastFailover.durationMs)}</strong>
+                        </>
+                      ) : (
+                        ' (in progress)'
+                      )}
+                      <span className="muted small">
+                        {' '}
+                        at {clock(w.lastFailover.startedAt)}
+                        {w.lastFailover.source === 'pods' ? ', from pod times' : ''}
+                      </span>
                     </>
-                  ) : <span className="muted">none</span>}
+                  ) : (
+                    <span className="muted">none</span>
+                  )}
                 </td>
               </tr>
             ))}

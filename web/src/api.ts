@@ -30,12 +30,17 @@ export interface ApiError {
 async function call<T>(method: string, path: string, token?: string): Promise<T> {
   const res = await fetch(path, { method, headers: token ? { authorization: `Bearer ${token}` } : {} });
   const body = (await res.json().catch(() => ({}))) as { error?: Omit<ApiError, 'status'> } & T;
-  if (!res.ok) throw { status: res.status, code: body.error?.code ?? 'http', message: body.error?.message ?? res.statusText, ...(body.error?.hint ? { hint: body.error.hint } : {}) } satisfies ApiError;
+  if (!res.ok)
+    throw {
+      status: res.status,
+      code: body.error?.code ?? 'http',
+      message: body.error?.message ?? res.statusText,
+      ...(body.error?.hint ? { hint: body.error.hint } : {}),
+    } satisfies ApiError;
   return body;
 }
 
-export const fetchWhatIf = (modules: string[]): Promise<WhatIfView> =>
-  call('GET', `/api/what-if?modules=${modules.map(encodeURIComponent).join(',')}`);
+export const fetchWhatIf = (modules: string[]): Promise<WhatIfView> => call('GET', `/api/what-if?modules=${modules.map(encodeURIComponent).join(',')}`);
 
 export const checkToken = (token: string): Promise<{ authorized: boolean }> => call('GET', '/api/auth', token);
 

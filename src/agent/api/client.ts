@@ -43,12 +43,19 @@ export class ApiClient {
   private readonly timeoutMs: number;
   private readonly localAddress: string | undefined;
 
-  constructor(private readonly target: ApiTarget, opts: ApiClientOptions = {}) {
+  constructor(
+    private readonly target: ApiTarget,
+    opts: ApiClientOptions = {},
+  ) {
     const servers = [...new Set([target.server, ...(target.fallbackServers ?? [])].map((s) => s.replace(/\/+$/, '')))];
     this.urls = servers.map((s) => new URL(s));
     const plain = this.urls.find((u) => u.protocol !== 'https:');
     if (plain) {
-      throw inputError('agent.bad-kubeconfig', `the API server ${plain.href} is not https`, 'the agent talks to the API server over HTTPS only; fix the kubeconfig\'s server or --api-servers');
+      throw inputError(
+        'agent.bad-kubeconfig',
+        `the API server ${plain.href} is not https`,
+        "the agent talks to the API server over HTTPS only; fix the kubeconfig's server or --api-servers",
+      );
     }
     this.timeoutMs = opts.timeoutMs ?? 2500;
     this.localAddress = opts.localAddress;
@@ -90,36 +97,39 @@ export class ApiClient {
       return unreachable(server, what, e);
     };
     return new Promise<ApiResponse>((done, fail) => {
-      const req = request({
-        agent: this.agent,
-        protocol: 'https:',
-        hostname: url.hostname.replace(/^\[|\]$/g, ''),
-        port: url.port || 443,
-        path: `${url.pathname.replace(/\/+$/, '')}${path}`,
-        method,
-        headers,
-        timeout: this.timeoutMs,
-        ...(this.localAddress ? { localAddress: this.localAddress } : {}),
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_BODY_BYTES) req.destroy(new Error(`response larger than ${MAX_BODY_BYTES} bytes`));
-          else chunks.push(c);
-        });
-        res.on('error', (e) => fail(unanswered(e)));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown = text;
-          try {
-            parsed = text ? JSON.parse(text) : undefined;
-          } catch {
-            // Not JSON (a proxy's error page): kept as text for the message.
-          }
-          done({ status: res.statusCode ?? 0, body: parsed });
-        });
-      });
+      const req = request(
+        {
+          agent: this.agent,
+          protocol: 'https:',
+          hostname: url.hostname.replace(/^\[|\]$/g, ''),
+          port: url.port || 443,
+          path: `${url.pathname.replace(/\/+$/, '')}${path}`,
+          method,
+          headers,
+          timeout: this.timeoutMs,
+          ...(this.localAddress ? { localAddress: this.localAddress } : {}),
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            size += c.length;
+            if (size > MAX_BODY_BYTES) req.destroy(new Error(`response larger than ${MAX_BODY_BYTES} bytes`));
+            else chunks.push(c);
+          });
+          res.on('error', (e) => fail(unanswered(e)));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed: unknown = text;
+            try {
+              parsed = text ? JSON.parse(text) : undefined;
+            } catch {
+              // Not JSON (a proxy's error page): kept as text for the message.
+            }
+            done({ status: res.statusCode ?? 0, body: parsed });
+          });
+        },
+      );
       // The socket timeout only covers idle time; the overall deadline bounds a trickling answer too.
       const deadline = setTimeout(() => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
       deadline.unref();
@@ -138,19 +148,28 @@ export class ApiClient {
 
 function unreachable(server: string, what: string, e: Error): EdgeboxError {
   const code = (e as NodeJS.ErrnoException).code;
-  return failure('agent.api-unreachable', `${what} on ${server} got no answer: ${code ? `${code} ` : ''}${e.message}`,
-    'the agent keeps heartbeating and retries; check that the API server in the kubeconfig is up and reachable from this module');
+  return failure(
+    'agent.api-unreachable',
+    `${what} on ${server} got no answer: ${code ? `${code} ` : ''}${e.message}`,
+    'the agent keeps heartbeating and retries; check that the API server in the kubeconfig is up and reachable from this module',
+  );
 }
 
 /** A response the caller did not expect, as a diagnostic with the API server's own message. */
 export function apiError(res: ApiResponse, what: string, server: string): EdgeboxError {
   const message = (res.body as { message?: unknown } | undefined)?.message;
   const said = typeof message === 'string' ? `: ${message}` : '';
-  const hint = res.status === 401 ? 'the kubeconfig\'s token or client certificate is not accepted; fetch a fresh one'
-    : res.status === 403 ? 'grant the kubeconfig\'s user get, create and update on leases in namespace edgebox-system (docs/agent.md has the Role)'
-      : 'see the API server\'s message; the agent retries';
-  return failure(`agent.api-${res.status === 401 ? 'unauthorized' : res.status === 403 ? 'forbidden' : 'error'}`,
-    `${what} on ${server} failed with HTTP ${res.status}${said}`, hint);
+  const hint =
+    res.status === 401
+      ? "the kubeconfig's token or client certificate is not accepted; fetch a fresh one"
+      : res.status === 403
+        ? "grant the kubeconfig's user get, create and update on leases in namespace edgebox-system (docs/agent.md has the Role)"
+        : "see the API server's message; the agent retries";
+  return failure(
+    `agent.api-${res.status === 401 ? 'unauthorized' : res.status === 403 ? 'forbidden' : 'error'}`,
+    `${what} on ${server} failed with HTTP ${res.status}${said}`,
+    hint,
+  );
 }
 
 export interface UpdateOptions {

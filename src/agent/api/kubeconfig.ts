@@ -38,16 +38,23 @@ interface RawConfig {
   users?: Named<{ user?: Record<string, unknown> }>[];
 }
 
-const bad = (path: string, what: string) => inputError('agent.bad-kubeconfig', `the kubeconfig ${path} ${what}`,
-  'pass --kubeconfig a kubeconfig with a current context whose cluster has a server and whose user has a token or a client certificate and key');
+const bad = (path: string, what: string) =>
+  inputError(
+    'agent.bad-kubeconfig',
+    `the kubeconfig ${path} ${what}`,
+    'pass --kubeconfig a kubeconfig with a current context whose cluster has a server and whose user has a token or a client certificate and key',
+  );
 
 export async function readApiTarget(path: string): Promise<ApiTarget> {
   let raw: RawConfig;
   try {
     raw = (parse(await readFile(path, 'utf8')) ?? {}) as RawConfig;
   } catch (e) {
-    throw inputError('agent.bad-kubeconfig', `cannot read the kubeconfig ${path}: ${(e as Error).message}`,
-      'pass --kubeconfig the API server\'s kubeconfig (on a K3s server: /etc/rancher/k3s/k3s.yaml)');
+    throw inputError(
+      'agent.bad-kubeconfig',
+      `cannot read the kubeconfig ${path}: ${(e as Error).message}`,
+      "pass --kubeconfig the API server's kubeconfig (on a K3s server: /etc/rancher/k3s/k3s.yaml)",
+    );
   }
   const current = raw['current-context'];
   const ctx = raw.contexts?.find((c) => c.name === current)?.context;

@@ -70,7 +70,10 @@ export async function readDevices(fs: HostFs, opts: { l4t: boolean }): Promise<D
     facts.accelerator = { kind: 'gpu', name: `Tegra GPU${soc && soc !== 'gpu' ? ` (${soc})` : ''}`, resource: RESOURCES.nvidiaGpu, count: 1 };
     facts.extended[RESOURCES.nvidiaGpu] = 1;
   } else if (tegraSysfs.length) {
-    note('discovery.gpu-without-device', `the Tegra GPU is in sysfs (/sys/class/devfreq/${tegraSysfs[0]}) but neither ${TEGRA_GPU_NODES.map((p) => `/${p}`).join(' nor ')} exists: is the nvgpu driver loaded, or /dev not mounted into the agent?`);
+    note(
+      'discovery.gpu-without-device',
+      `the Tegra GPU is in sysfs (/sys/class/devfreq/${tegraSysfs[0]}) but neither ${TEGRA_GPU_NODES.map((p) => `/${p}`).join(' nor ')} exists: is the nvgpu driver loaded, or /dev not mounted into the agent?`,
+    );
   }
 
   // Discrete NVIDIA GPUs (an x86 board with a card): /dev/nvidia0..N, made by the NVIDIA driver.
@@ -110,7 +113,10 @@ export async function readDevices(fs: HostFs, opts: { l4t: boolean }): Promise<D
     facts.accelerator ??= { kind: 'npu', name: 'RK3588 NPU', resource: RESOURCES.npu, count: 1 };
     facts.extended[RESOURCES.npu] = 1;
   } else if ((await fs.readFile('proc/device-tree/npu@fdab0000/status'))?.startsWith('okay')) {
-    note('discovery.npu-without-driver', 'the device tree enables the RK3588 NPU (npu@fdab0000) but no driver is bound: load rknpu (vendor kernel) or rocket (mainline)');
+    note(
+      'discovery.npu-without-driver',
+      'the device tree enables the RK3588 NPU (npu@fdab0000) but no driver is bound: load rknpu (vendor kernel) or rocket (mainline)',
+    );
   }
 
   // Network interfaces: CAN by type, Wi-Fi by its sysfs directories.
@@ -130,7 +136,10 @@ export async function readDevices(fs: HostFs, opts: { l4t: boolean }): Promise<D
     add('can', ...can.map((i) => `/sys/class/net/${i} (type ${ARPHRD_CAN})`));
     facts.extended[RESOURCES.can] = can.length;
   } else if ((await fs.readdir('proc/device-tree')).some((n) => n.startsWith('mttcan@'))) {
-    note('discovery.can-not-loaded', 'the device tree has Tegra CAN controllers (mttcan) but no CAN interface exists: run `modprobe mttcan` (and load it at boot)');
+    note(
+      'discovery.can-not-loaded',
+      'the device tree has Tegra CAN controllers (mttcan) but no CAN interface exists: run `modprobe mttcan` (and load it at boot)',
+    );
   }
 
   // Cameras: each /dev/videoN by the name and driver sysfs gives it.

@@ -31,7 +31,11 @@ export async function discover(fs: HostFs): Promise<Discovery> {
 
   const cpu = cpuinfoText === undefined ? null : parseCpuInfo(cpuinfoText);
   if (!cpu) missing('proc/cpuinfo', 'CPU count and architecture unknown');
-  else if (!cpu.arch) notes.push({ code: 'discovery.unparsable', message: '/proc/cpuinfo shows neither `CPU architecture: 8` (arm64) nor the `lm` flag (x86-64): architecture unknown' });
+  else if (!cpu.arch)
+    notes.push({
+      code: 'discovery.unparsable',
+      message: '/proc/cpuinfo shows neither `CPU architecture: 8` (arm64) nor the `lm` flag (x86-64): architecture unknown',
+    });
   const memoryBytes = meminfoText === undefined ? null : (parseMemTotal(meminfoText) ?? null);
   if (memoryBytes === null) {
     if (meminfoText === undefined) missing('proc/meminfo', 'memory size unknown');
@@ -39,7 +43,10 @@ export async function discover(fs: HostFs): Promise<Discovery> {
   }
   const l4t = tegraText === undefined ? null : (parseTegraRelease(tegraText) ?? null);
   if (tegraText !== undefined && !l4t) {
-    notes.push({ code: 'discovery.unparsable', message: '/etc/nv_tegra_release does not start with `# R<major> (release), REVISION: <minor>`: Jetson Linux release unknown' });
+    notes.push({
+      code: 'discovery.unparsable',
+      message: '/etc/nv_tegra_release does not start with `# R<major> (release), REVISION: <minor>`: Jetson Linux release unknown',
+    });
   }
 
   const id = identify({ model, compatible, cpu, memoryBytes });
@@ -48,9 +55,10 @@ export async function discover(fs: HostFs): Promise<Discovery> {
 
   // The accelerator by the catalog's name when the module was identified as one that has it.
   const catalogAccelerator = id.hardware ? findHardware(id.hardware)?.accelerator : undefined;
-  const accelerator = devices.accelerator && catalogAccelerator?.resource === devices.accelerator.resource
-    ? { ...devices.accelerator, name: catalogAccelerator.name }
-    : devices.accelerator;
+  const accelerator =
+    devices.accelerator && catalogAccelerator?.resource === devices.accelerator.resource
+      ? { ...devices.accelerator, name: catalogAccelerator.name }
+      : devices.accelerator;
 
   return {
     hardware: id.hardware,

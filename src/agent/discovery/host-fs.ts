@@ -22,8 +22,16 @@ export function hostFs(root: string): HostFs {
   const at = (path: string) => join(root, path);
   return {
     readFile: (path) => readFile(at(path), 'utf8').catch(() => undefined),
-    readdir: (path) => readdir(at(path)).then((names) => names.sort(), () => []),
-    exists: (path) => stat(at(path)).then(() => true, () => false),
+    readdir: (path) =>
+      readdir(at(path)).then(
+        (names) => names.sort(),
+        () => [],
+      ),
+    exists: (path) =>
+      stat(at(path)).then(
+        () => true,
+        () => false,
+      ),
     readlink: (path) => readlink(at(path)).catch(() => undefined),
   };
 }

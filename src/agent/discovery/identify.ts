@@ -96,7 +96,9 @@ export function identify(f: BoardFacts): Identification {
   const sized = (family: SizedFamily, memoryBytes: number | null | undefined, how: string): Identification => {
     const gib = memoryBytes ? nominalGiB(memoryBytes, family.sizes) : undefined;
     if (gib === undefined) {
-      return unknown(`a ${family.name} (${how}), but its memory size is unknown: MemTotal ${memoryBytes ? `${(memoryBytes / GiB).toFixed(2)} GiB fits none of ${family.sizes.join('/')} GB` : 'could not be read'}`);
+      return unknown(
+        `a ${family.name} (${how}), but its memory size is unknown: MemTotal ${memoryBytes ? `${(memoryBytes / GiB).toFixed(2)} GiB fits none of ${family.sizes.join('/')} GB` : 'could not be read'}`,
+      );
     }
     const id = family.id(gib);
     if (!findHardware(id)) return unknown(`${family.name} ${gib}GB is not in the hardware catalog; add it to a catalog of your own`);
@@ -115,13 +117,19 @@ export function identify(f: BoardFacts): Identification {
   if (f.model && f.compatible.length === 0) {
     const family = MODEL_FAMILIES.find(([re]) => re.test(f.model!))?.[1];
     if (family) {
-      notes.push({ code: 'discovery.matched-by-model', message: `identified from the device-tree model '${f.model}' only: /proc/device-tree/compatible is missing, so the size variant comes from MemTotal` });
+      notes.push({
+        code: 'discovery.matched-by-model',
+        message: `identified from the device-tree model '${f.model}' only: /proc/device-tree/compatible is missing, so the size variant comes from MemTotal`,
+      });
       return sized(family, family === CM4 || family === CM5 ? rpiMemory : f.memoryBytes, 'model string');
     }
   }
 
   if (!f.model && f.compatible.length === 0 && f.cpu?.arch === 'amd64') {
-    notes.push({ code: 'discovery.generic-hardware', message: 'an x86-64 machine without a device tree: generic-x86-64, whose catalog figures are nominal (see resources for what this one has)' });
+    notes.push({
+      code: 'discovery.generic-hardware',
+      message: 'an x86-64 machine without a device tree: generic-x86-64, whose catalog figures are nominal (see resources for what this one has)',
+    });
     return { hardware: 'generic-x86-64', notes };
   }
   return unknown(`no catalog hardware matches ${described}, arch ${f.cpu?.arch ?? 'unknown'}`);

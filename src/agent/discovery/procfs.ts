@@ -6,7 +6,10 @@
 /** A device-tree string property: NUL-terminated, and a list when NUL-separated (`compatible`). */
 export function deviceTreeStrings(raw: string | undefined): string[] {
   if (raw === undefined) return [];
-  return raw.split('\0').map((s) => s.trim()).filter((s) => s.length > 0);
+  return raw
+    .split('\0')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
 }
 
 export interface CpuInfo {

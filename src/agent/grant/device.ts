@@ -10,9 +10,7 @@ import { TuringPiBmcDriver, type BmcCredentials } from '../../power/turingpi-bmc
  * kinds are guarded by the grant API alone.
  */
 
-export type DeviceCommand =
-  | { kind: 'ip-link'; iface: string; up: boolean }
-  | { kind: 'bmc-usb'; endpoint: string; slot: number; module: string };
+export type DeviceCommand = { kind: 'ip-link'; iface: string; up: boolean } | { kind: 'bmc-usb'; endpoint: string; slot: number; module: string };
 
 /** The peripheral as the agent knows it from the spec. */
 export interface AgentPeripheral {
@@ -48,7 +46,11 @@ export function execRunner(o: { bmc?: BmcCredentials; fetch?: typeof fetch } = {
       return;
     }
     let d = bmcs.get(c.endpoint);
-    if (!d) bmcs.set(c.endpoint, d = new TuringPiBmcDriver({ endpoint: c.endpoint, ...(o.bmc ? { credentials: o.bmc } : {}), ...(o.fetch ? { fetch: o.fetch } : {}) }));
+    if (!d)
+      bmcs.set(
+        c.endpoint,
+        (d = new TuringPiBmcDriver({ endpoint: c.endpoint, ...(o.bmc ? { credentials: o.bmc } : {}), ...(o.fetch ? { fetch: o.fetch } : {}) })),
+      );
     await d.routeUsb(c.module, c.slot);
   };
 }

@@ -16,7 +16,10 @@ import { SYSTEM_NAMESPACE } from '../../contract/leases.js';
  * renewing, so a planned move need not wait for the lease to run out.
  */
 
-type Lease = Record<string, unknown> & { metadata?: Record<string, unknown> & { annotations?: Record<string, string>; resourceVersion?: string }; spec?: Record<string, unknown> };
+type Lease = Record<string, unknown> & {
+  metadata?: Record<string, unknown> & { annotations?: Record<string, string>; resourceVersion?: string };
+  spec?: Record<string, unknown>;
+};
 
 export type LossReason = 'not-owner' | 'release-requested' | 'lease-lapsed' | 'no-lease' | 'stopped';
 
@@ -36,16 +39,18 @@ export class PeripheralOwner {
   /** Tokens this agent confirmed it released: never granted again. */
   private readonly released = new Set<number>();
 
-  constructor(private readonly o: {
-    client: Pick<ApiClient, 'request'>;
-    module: string;
-    peripheral: string;
-    timings: PeripheralTimings;
-    mono: () => number;
-    wall: () => number;
-    events: OwnerEvents;
-    onError?: (e: EdgeboxError | Error) => void;
-  }) {}
+  constructor(
+    private readonly o: {
+      client: Pick<ApiClient, 'request'>;
+      module: string;
+      peripheral: string;
+      timings: PeripheralTimings;
+      mono: () => number;
+      wall: () => number;
+      events: OwnerEvents;
+      onError?: (e: EdgeboxError | Error) => void;
+    },
+  ) {}
 
   get state(): Holding {
     return this.holding;
@@ -103,7 +108,10 @@ export class PeripheralOwner {
       this.lose('release-requested');
       this.released.add(l.token);
       this.o.events.confirming(l.token);
-      const body = { ...current, metadata: { ...current.metadata, annotations: { ...current.metadata?.annotations, [PERIPHERAL_ANNOTATIONS.releasedToken]: String(l.token) } } };
+      const body = {
+        ...current,
+        metadata: { ...current.metadata, annotations: { ...current.metadata?.annotations, [PERIPHERAL_ANNOTATIONS.releasedToken]: String(l.token) } },
+      };
       const res = await this.o.client.request('PUT', this.path, body);
       this.cached = undefined;
       if (res.status === 409 && attempt < 2) return this.renew(attempt + 1);
@@ -131,9 +139,12 @@ export class PeripheralOwner {
     this.holding = { token, validUntil };
     if (fresh) this.o.events.acquired(token);
     clearTimeout(this.lapse);
-    this.lapse = setTimeout(() => {
-      if (this.holding.token === token && this.o.mono() >= this.holding.validUntil) this.lose('lease-lapsed');
-    }, Math.max(0, validUntil - this.o.mono()) + 1);
+    this.lapse = setTimeout(
+      () => {
+        if (this.holding.token === token && this.o.mono() >= this.holding.validUntil) this.lose('lease-lapsed');
+      },
+      Math.max(0, validUntil - this.o.mono()) + 1,
+    );
     this.lapse.unref();
   }
 

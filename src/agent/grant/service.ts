@@ -40,21 +40,29 @@ export class GrantService {
 
   constructor(private readonly o: GrantServiceOptions) {
     for (const p of o.peripherals) {
-      this.owners.set(p.name, new PeripheralOwner({
-        client: o.client, module: o.module, peripheral: p.name, timings: o.timings, mono: o.mono, wall: o.wall,
-        events: {
-          acquired: (token) => {
-            o.log('info', 'peripheral owned: granting', { peripheral: p.name, token });
-            this.device(p, token, true);
+      this.owners.set(
+        p.name,
+        new PeripheralOwner({
+          client: o.client,
+          module: o.module,
+          peripheral: p.name,
+          timings: o.timings,
+          mono: o.mono,
+          wall: o.wall,
+          events: {
+            acquired: (token) => {
+              o.log('info', 'peripheral owned: granting', { peripheral: p.name, token });
+              this.device(p, token, true);
+            },
+            lost: (token, reason) => {
+              o.log(reason === 'lease-lapsed' ? 'warn' : 'info', 'peripheral no longer granted', { peripheral: p.name, token, reason });
+              this.record({ kind: 'release', peripheral: p.name, token, reason });
+              this.device(p, token, false);
+            },
+            confirming: (token) => this.record({ kind: 'release', peripheral: p.name, token, reason: 'release-confirmed' }),
           },
-          lost: (token, reason) => {
-            o.log(reason === 'lease-lapsed' ? 'warn' : 'info', 'peripheral no longer granted', { peripheral: p.name, token, reason });
-            this.record({ kind: 'release', peripheral: p.name, token, reason });
-            this.device(p, token, false);
-          },
-          confirming: (token) => this.record({ kind: 'release', peripheral: p.name, token, reason: 'release-confirmed' }),
-        },
-      }));
+        }),
+      );
     }
   }
 
@@ -89,11 +97,14 @@ export class GrantService {
       send(405, { error: `POST ${path}` });
       return true;
     }
-    readJson(req).then((body) => {
-      const token = body?.token;
-      if (token !== undefined && !Number.isSafeInteger(token)) return send(400, { error: '"token" must be an integer' });
-      send(...this.answer(m[1]!, m[2] as 'grant' | 'release' | 'write', owner, token as number | undefined));
-    }, (e: Error) => send(400, { error: e.message }));
+    readJson(req).then(
+      (body) => {
+        const token = body?.token;
+        if (token !== undefined && !Number.isSafeInteger(token)) return send(400, { error: '"token" must be an integer' });
+        send(...this.answer(m[1]!, m[2] as 'grant' | 'release' | 'write', owner, token as number | undefined));
+      },
+      (e: Error) => send(400, { error: e.message }),
+    );
     return true;
   }
 
@@ -106,7 +117,8 @@ export class GrantService {
     if (op === 'write' && token === undefined) return [400, { error: 'a write carries the token of its grant' }];
     const d = decideGrant(owner.state, this.o.mono(), token);
     if (!d.ok) {
-      if (d.refusal === 'stale-token' || d.refusal === 'unknown-token') this.record({ kind: 'refused', peripheral, token: token!, reason: `${op}: ${d.refusal} (current ${d.current})` });
+      if (d.refusal === 'stale-token' || d.refusal === 'unknown-token')
+        this.record({ kind: 'refused', peripheral, token: token!, reason: `${op}: ${d.refusal} (current ${d.current})` });
       return [409, { refused: d.refusal, current: d.current, module: this.o.module }];
     }
     if (op === 'write') return [200, { ok: true, token: d.token }];
@@ -119,7 +131,13 @@ export class GrantService {
     const now = this.o.mono();
     return [...this.owners].map(([name, owner]) => {
       const s = owner.state;
-      return { name, module: this.o.module, granting: s.token !== null && now < s.validUntil, token: s.token, validForMs: s.token === null ? 0 : Math.max(0, Math.round(s.validUntil - now)) };
+      return {
+        name,
+        module: this.o.module,
+        granting: s.token !== null && now < s.validUntil,
+        token: s.token,
+        validForMs: s.token === null ? 0 : Math.max(0, Math.round(s.validUntil - now)),
+      };
     });
   }
 
@@ -135,7 +153,9 @@ export class GrantService {
   private device(p: AgentPeripheral, token: number, up: boolean): void {
     for (const c of deviceCommands(p, this.o.module, up)) {
       this.record({ kind: 'device', peripheral: p.name, token, reason: describeCommand(c) });
-      this.o.runDevice(c).catch((e: Error) => this.o.log('error', 'device action failed', { peripheral: p.name, action: describeCommand(c), error: e.message }));
+      this.o
+        .runDevice(c)
+        .catch((e: Error) => this.o.log('error', 'device action failed', { peripheral: p.name, action: describeCommand(c), error: e.message }));
     }
   }
 }

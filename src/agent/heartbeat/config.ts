@@ -55,17 +55,29 @@ const isLoopback = (address: string) => address === '::1' || address.startsWith(
 export function resolveAgentConfig(box: BoxSpec, flags: AgentFlags): AgentConfig {
   const names = box.spec.modules.map((m) => m.name);
   if (!names.includes(flags.module)) {
-    throw inputError('agent.unknown-module', `'${flags.module}' is no module of box '${box.metadata.name}'`,
-      didYouMean(flags.module, names) ?? `pass --module one of ${names.join(', ')}`);
+    throw inputError(
+      'agent.unknown-module',
+      `'${flags.module}' is no module of box '${box.metadata.name}'`,
+      didYouMean(flags.module, names) ?? `pass --module one of ${names.join(', ')}`,
+    );
   }
   for (const [module, address] of Object.entries(flags.addressMap ?? {})) {
     if (!names.includes(module)) {
-      throw inputError('agent.bad-address-map', `the address map names '${module}', which is no module of box '${box.metadata.name}'`,
-        didYouMean(module, names) ?? `its keys must be among ${names.join(', ')}`);
+      throw inputError(
+        'agent.bad-address-map',
+        `the address map names '${module}', which is no module of box '${box.metadata.name}'`,
+        didYouMean(module, names) ?? `its keys must be among ${names.join(', ')}`,
+      );
     }
-    if (isIP(address) === 0) throw inputError('agent.bad-address-map', `the address map gives '${module}' the address '${address}', which is not an IP address`, 'map each module to an IPv4 or IPv6 address');
+    if (isIP(address) === 0)
+      throw inputError(
+        'agent.bad-address-map',
+        `the address map gives '${module}' the address '${address}', which is not an IP address`,
+        'map each module to an IPv4 or IPv6 address',
+      );
   }
-  if (flags.address !== undefined && isIP(flags.address) === 0) throw inputError('agent.bad-address', `--address '${flags.address}' is not an IP address`, 'pass an IPv4 or IPv6 address of this host');
+  if (flags.address !== undefined && isIP(flags.address) === 0)
+    throw inputError('agent.bad-address', `--address '${flags.address}' is not an IP address`, 'pass an IPv4 or IPv6 address of this host');
   const addressOf = (name: string) => flags.addressMap?.[name] ?? box.spec.modules.find((m) => m.name === name)!.address;
   const address = flags.address ?? addressOf(flags.module);
   return {
@@ -89,13 +101,17 @@ export function resolveAgentConfig(box: BoxSpec, flags: AgentFlags): AgentConfig
 /** The exclusive peripherals attached to a module, with what the agent needs to act on each. */
 export function agentPeripherals(box: BoxSpec, module: string): AgentPeripheral[] {
   const power = box.spec.modules.find((m) => m.name === module)?.power;
-  return box.spec.peripherals.filter((p) => p.exclusive && p.attachedTo.includes(module)).map((p) => ({
-    name: p.name,
-    kind: p.kind,
-    ...(p.device ? { device: p.device } : {}),
-    // A USB bus on a Turing Pi 2 is the BMC's to route: this module's slot on that board.
-    ...(p.kind === 'usb' && power?.driver === 'turingpi-bmc' ? { bmc: { endpoint: power.endpoint ?? TuringPiBmcDriver.DEFAULT_ENDPOINT, slot: power.slot } } : {}),
-  }));
+  return box.spec.peripherals
+    .filter((p) => p.exclusive && p.attachedTo.includes(module))
+    .map((p) => ({
+      name: p.name,
+      kind: p.kind,
+      ...(p.device ? { device: p.device } : {}),
+      // A USB bus on a Turing Pi 2 is the BMC's to route: this module's slot on that board.
+      ...(p.kind === 'usb' && power?.driver === 'turingpi-bmc'
+        ? { bmc: { endpoint: power.endpoint ?? TuringPiBmcDriver.DEFAULT_ENDPOINT, slot: power.slot } }
+        : {}),
+    }));
 }
 
 /** --address-map: inline JSON (`{"m1":"127.0.1.1"}`) or the path of a JSON file. */
@@ -105,7 +121,11 @@ export async function readAddressMap(arg: string): Promise<Record<string, string
     try {
       text = await readFile(arg, 'utf8');
     } catch (e) {
-      throw inputError('agent.bad-address-map', `--address-map is neither JSON nor a readable file: ${(e as Error).message}`, 'pass {"<module>": "<address>", ...} or the path of a file holding it');
+      throw inputError(
+        'agent.bad-address-map',
+        `--address-map is neither JSON nor a readable file: ${(e as Error).message}`,
+        'pass {"<module>": "<address>", ...} or the path of a file holding it',
+      );
     }
   }
   let parsed: unknown;

@@ -45,7 +45,12 @@ const LOG_REPEAT_MS = 60_000;
  */
 export async function startHeartbeats(o: HeartbeatsOptions): Promise<Heartbeats> {
   const { cfg, log, metrics, mono, wall } = o;
-  const tracker = new PeerTracker({ peers: cfg.peers.map((p) => p.name), intervalMs: cfg.intervalMs, missedHeartbeats: cfg.missedHeartbeats, startedAt: mono() });
+  const tracker = new PeerTracker({
+    peers: cfg.peers.map((p) => p.name),
+    intervalMs: cfg.intervalMs,
+    missedHeartbeats: cfg.missedHeartbeats,
+    startedAt: mono(),
+  });
   const addresses = new Map(cfg.peers.map((p) => [p.name, p.address]));
   const verifier = new HeartbeatVerifier({ box: cfg.box, self: cfg.module, secret: o.secret, addressOf: (m) => addresses.get(m) });
 
@@ -85,11 +90,14 @@ export async function startHeartbeats(o: HeartbeatsOptions): Promise<Heartbeats>
     check = undefined;
     const due = tracker.nextDeadline();
     if (due === null) return;
-    check = setTimeout(() => {
-      check = undefined;
-      evaluate();
-      armCheck();
-    }, Math.max(0, Math.ceil(due - mono())) + 1);
+    check = setTimeout(
+      () => {
+        check = undefined;
+        evaluate();
+        armCheck();
+      },
+      Math.max(0, Math.ceil(due - mono())) + 1,
+    );
     check.unref();
   };
 
@@ -132,10 +140,13 @@ export async function startHeartbeats(o: HeartbeatsOptions): Promise<Heartbeats>
   const scheduleRound = () => {
     const untilBoundary = cfg.intervalMs - (wall() % cfg.intervalMs);
     // A timer that fires a hair before the boundary must not send twice in a row.
-    sender = setTimeout(() => {
-      sendRound();
-      scheduleRound();
-    }, untilBoundary < cfg.intervalMs / 4 ? untilBoundary + cfg.intervalMs : untilBoundary);
+    sender = setTimeout(
+      () => {
+        sendRound();
+        scheduleRound();
+      },
+      untilBoundary < cfg.intervalMs / 4 ? untilBoundary + cfg.intervalMs : untilBoundary,
+    );
     sender.unref();
   };
   sendRound();

@@ -54,16 +54,24 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
   // Probes are one request each; an idle kept-alive socket would only hold memory.
   server.keepAliveTimeout = 1000;
   await new Promise<void>((listening, fail) => {
-    server.once('error', (e: NodeJS.ErrnoException) => fail(failure('agent.http-bind-failed',
-      `cannot serve HTTP on ${opts.address}:${opts.port}: ${e.code ?? e.message}`, 'pass another --http-port (0 picks a free one)')));
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      fail(
+        failure(
+          'agent.http-bind-failed',
+          `cannot serve HTTP on ${opts.address}:${opts.port}: ${e.code ?? e.message}`,
+          'pass another --http-port (0 picks a free one)',
+        ),
+      ),
+    );
     server.listen(opts.port, opts.address, () => listening());
   });
   const addr = server.address();
   return {
     port: typeof addr === 'object' && addr ? addr.port : opts.port,
-    close: () => new Promise<void>((closed) => {
-      server.closeAllConnections();
-      server.close(() => closed());
-    }),
+    close: () =>
+      new Promise<void>((closed) => {
+        server.closeAllConnections();
+        server.close(() => closed());
+      }),
   };
 }

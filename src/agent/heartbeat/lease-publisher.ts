@@ -11,7 +11,10 @@ const leasePath = (module: string) => `${leasesPath}/${agentLeaseName(module)}`;
 type Lease = Record<string, unknown> & { metadata?: Record<string, unknown> & { annotations?: Record<string, string> }; spec?: Record<string, unknown> };
 
 /** The agent Lease with this view and renewTime, keeping whatever else `current` has. */
-export function leaseWithView(current: Lease | undefined, opts: { box: string; module: string; view: PeerView; wallNow: number; annotations?: Record<string, string> }): Lease {
+export function leaseWithView(
+  current: Lease | undefined,
+  opts: { box: string; module: string; view: PeerView; wallNow: number; annotations?: Record<string, string> },
+): Lease {
   const now = microTime(opts.wallNow);
   const meta = current?.metadata ?? {};
   return {
@@ -42,11 +45,20 @@ type Client = Pick<ApiClient, 'request' | 'server'>;
  * resourceVersion is the precondition); on 409 it re-reads and retries; on 404 it creates the
  * Lease, and the namespace first if that is what is missing. Returns the Lease as stored.
  */
-export async function writeAgentLease(client: Client, cached: Lease | undefined, opts: { box: string; module: string; view: () => PeerView; wallNow: () => number; annotations?: () => Record<string, string> }): Promise<Lease> {
+export async function writeAgentLease(
+  client: Client,
+  cached: Lease | undefined,
+  opts: { box: string; module: string; view: () => PeerView; wallNow: () => number; annotations?: () => Record<string, string> },
+): Promise<Lease> {
   const path = leasePath(opts.module);
-  const build = (current: Lease | undefined) => leaseWithView(current, {
-    box: opts.box, module: opts.module, view: opts.view(), wallNow: opts.wallNow(), ...(opts.annotations ? { annotations: opts.annotations() } : {}),
-  });
+  const build = (current: Lease | undefined) =>
+    leaseWithView(current, {
+      box: opts.box,
+      module: opts.module,
+      view: opts.view(),
+      wallNow: opts.wallNow(),
+      ...(opts.annotations ? { annotations: opts.annotations() } : {}),
+    });
   let res = cached
     ? await client.request('PUT', path, build(cached))
     : await client.request('GET', path).then((r) => (r.status === 200 ? client.request('PUT', path, build(r.body as Lease)) : r));
@@ -65,7 +77,12 @@ async function createLease(client: Client, lease: Lease) {
     res = await client.request('POST', leasesPath, lease);
   }
   // Another process of the same module created it meanwhile: the next write updates it.
-  if (res.status === 409) throw failure('agent.lease-conflict', `Lease ${SYSTEM_NAMESPACE}/${lease.metadata?.name as string} was created concurrently`, 'the next renewal updates it');
+  if (res.status === 409)
+    throw failure(
+      'agent.lease-conflict',
+      `Lease ${SYSTEM_NAMESPACE}/${lease.metadata?.name as string} was created concurrently`,
+      'the next renewal updates it',
+    );
   return res;
 }
 

@@ -26,8 +26,11 @@ export async function createSecretFile(path: string): Promise<SecretFileResult> 
       await readSecret(path); // an existing file must still be a usable secret
       return { path, created: false };
     }
-    throw failure('agent.secret-write-failed', `cannot create the box secret ${path}: ${(e as Error).message}`,
-      'pass a path in a directory that exists and that you can write to');
+    throw failure(
+      'agent.secret-write-failed',
+      `cannot create the box secret ${path}: ${(e as Error).message}`,
+      'pass a path in a directory that exists and that you can write to',
+    );
   }
 }
 
@@ -44,13 +47,19 @@ export async function readSecret(path: string): Promise<Secret> {
     text = await readFile(path, 'utf8');
     mode = (await stat(path)).mode;
   } catch (e) {
-    throw inputError('agent.no-secret', `cannot read the box secret ${path}: ${(e as Error).message}`,
-      `create it once with \`edgebox agent secret ${path}\` and copy the same file to every module (mode 0600)`);
+    throw inputError(
+      'agent.no-secret',
+      `cannot read the box secret ${path}: ${(e as Error).message}`,
+      `create it once with \`edgebox agent secret ${path}\` and copy the same file to every module (mode 0600)`,
+    );
   }
   const key = text.trim();
   if (key.length < MIN_SECRET_CHARS) {
-    throw inputError('agent.weak-secret', `the box secret ${path} has ${key.length} characters; at least ${MIN_SECRET_CHARS} are needed`,
-      'make a new one with `edgebox agent secret <path>` (64 random hex characters) and copy it to every module');
+    throw inputError(
+      'agent.weak-secret',
+      `the box secret ${path} has ${key.length} characters; at least ${MIN_SECRET_CHARS} are needed`,
+      'make a new one with `edgebox agent secret <path>` (64 random hex characters) and copy it to every module',
+    );
   }
   return { key: Buffer.from(key, 'utf8'), readableByOthers: (mode & 0o077) !== 0 };
 }

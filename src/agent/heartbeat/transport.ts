@@ -20,9 +20,12 @@ export async function openTransport(opts: TransportOptions): Promise<Transport> 
   const socket: Socket = createSocket({ type: isIPv6(opts.address) ? 'udp6' : 'udp4' });
   await new Promise<void>((bound, fail) => {
     socket.once('error', (e: NodeJS.ErrnoException) => {
-      const hint = e.code === 'EADDRINUSE' ? `another process holds UDP ${opts.address}:${opts.port}; stop it (another agent of this module?) or pass --port`
-        : e.code === 'EADDRNOTAVAIL' ? `${opts.address} is not an address of this host; pass --address, or fix the module's address in the spec`
-          : 'check the address and port';
+      const hint =
+        e.code === 'EADDRINUSE'
+          ? `another process holds UDP ${opts.address}:${opts.port}; stop it (another agent of this module?) or pass --port`
+          : e.code === 'EADDRNOTAVAIL'
+            ? `${opts.address} is not an address of this host; pass --address, or fix the module's address in the spec`
+            : 'check the address and port';
       fail(failure('agent.bind-failed', `cannot bind the heartbeat socket to ${opts.address}:${opts.port}: ${e.code ?? e.message}`, hint));
     });
     socket.bind({ address: opts.address, port: opts.port, exclusive: true }, () => bound());

@@ -76,8 +76,15 @@ export function decodeHeartbeat(datagram: Buffer, secret: Buffer): DecodeResult 
     return { ok: false, reason: 'malformed' };
   }
   const p = parsed as Partial<Record<keyof Heartbeat, unknown>> | null;
-  if (typeof p !== 'object' || p === null || typeof p.box !== 'string' || typeof p.from !== 'string'
-    || typeof p.seq !== 'number' || !Number.isSafeInteger(p.seq) || typeof p.sentAt !== 'string') {
+  if (
+    typeof p !== 'object' ||
+    p === null ||
+    typeof p.box !== 'string' ||
+    typeof p.from !== 'string' ||
+    typeof p.seq !== 'number' ||
+    !Number.isSafeInteger(p.seq) ||
+    typeof p.sentAt !== 'string'
+  ) {
     return { ok: false, reason: 'malformed' };
   }
   const cp = p.cp === undefined ? undefined : parseSummary(p.cp);

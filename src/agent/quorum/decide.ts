@@ -56,8 +56,17 @@ export interface QuorumInput {
 
 /** Why an agent waits or refuses: stable codes, for status, metrics and tests. */
 export type QuorumReason =
-  | 'electing' | 'majority-up' | 'member-not-running' | 'survivor-unknown' | 'votes-pending' | 'survivors-disagree'
-  | 'confirming' | 'no-fence' | 'minority' | 'fence-failed' | 'cold-start';
+  | 'electing'
+  | 'majority-up'
+  | 'member-not-running'
+  | 'survivor-unknown'
+  | 'votes-pending'
+  | 'survivors-disagree'
+  | 'confirming'
+  | 'no-fence'
+  | 'minority'
+  | 'fence-failed'
+  | 'cold-start';
 
 export type QuorumAction =
   /** Nothing to do: the control plane has a leader, or this agent plays no part. */
@@ -106,7 +115,10 @@ export function chooseSurvivor(candidates: readonly Candidate[]): string | undef
 
 /** The voting members this module's member lists (itself included when it is one). */
 export function votersOf(own: ControlPlaneReport | null): string[] {
-  return (own?.members ?? []).filter((m) => !m.learner).map((m) => m.name).sort();
+  return (own?.members ?? [])
+    .filter((m) => !m.learner)
+    .map((m) => m.name)
+    .sort();
 }
 
 /**
@@ -145,7 +157,14 @@ export function decideQuorum(i: QuorumInput): QuorumDecision {
   if (!isVoter(i.self, i.own)) return witness(heard, heardVoters);
   const own = i.own!;
   if (i.resetDone && own.leader !== undefined) {
-    return { action: { kind: 'none' }, lost: false, missing: [], phase: 'reset', vote: i.self, message: 'this module reset the cluster to its member; the guardian promotes modules back up to the voter count' };
+    return {
+      action: { kind: 'none' },
+      lost: false,
+      missing: [],
+      phase: 'reset',
+      vote: i.self,
+      message: 'this module reset the cluster to its member; the guardian promotes modules back up to the voter count',
+    };
   }
   if (own.leader !== undefined) return { action: { kind: 'none' }, lost: false, missing: [] };
 
@@ -158,7 +177,12 @@ export function decideQuorum(i: QuorumInput): QuorumDecision {
   up.add(i.self);
   const missing = voters.filter((v) => !up.has(v));
   if (i.leaderlessMs < i.lossAfterMs) {
-    return { action: { kind: 'wait', reason: 'electing' }, lost: false, missing, message: `no etcd leader for ${Math.round(i.leaderlessMs / 1000)} s: waiting for an election` };
+    return {
+      action: { kind: 'wait', reason: 'electing' },
+      lost: false,
+      missing,
+      message: `no etcd leader for ${Math.round(i.leaderlessMs / 1000)} s: waiting for an election`,
+    };
   }
   // A voter that has a leader while this member has none for so long: this member is not part of
   // its cluster any more (it was reset or replaced). Never start it against that cluster.
@@ -166,19 +190,28 @@ export function decideQuorum(i: QuorumInput): QuorumDecision {
   const resetBy = leading.find((n) => i.peers[n]!.summary!.phase === 'reset');
   if (resetBy !== undefined) {
     return {
-      action: { kind: 'demote' }, lost: true, missing, phase: 'standby', vote: resetBy,
+      action: { kind: 'demote' },
+      lost: true,
+      missing,
+      phase: 'standby',
+      vote: resetBy,
       message: `${resetBy} reset the cluster to its member: wiping this stale member so that it rejoins by promotion`,
     };
   }
   if (leading.length > 0) {
     return {
-      action: { kind: 'standby' }, lost: false, missing, phase: 'standby',
+      action: { kind: 'standby' },
+      lost: false,
+      missing,
+      phase: 'standby',
       message: `${list(leading)} ${leading.length > 1 ? 'have' : 'has'} an etcd leader that this member does not follow: it is no longer part of that cluster, so it stays stopped until the guardian resets it`,
     };
   }
   if (up.size >= majorityOf(voters.length)) {
     return {
-      action: { kind: 'wait', reason: 'majority-up' }, lost: false, missing,
+      action: { kind: 'wait', reason: 'majority-up' },
+      lost: false,
+      missing,
       message: `no etcd leader, but ${up.size} of ${voters.length} voters run: waiting for them to elect one`,
     };
   }
@@ -189,7 +222,9 @@ export function decideQuorum(i: QuorumInput): QuorumDecision {
   const notRunning = voters.filter((v) => v !== i.self && !up.has(v) && i.peers[v]?.reachable);
   if (notRunning.length > 0) {
     return {
-      ...base, action: { kind: 'wait', reason: 'member-not-running' }, phase: 'waiting',
+      ...base,
+      action: { kind: 'wait', reason: 'member-not-running' },
+      phase: 'waiting',
       message: `quorum lost; the agent of ${list(notRunning)} answers but its etcd member does not run, and its data may be the most recent`,
       hint: `start the member of ${list(notRunning)} (its agent does so while it is a member), or power the module off`,
     };
@@ -201,30 +236,52 @@ export function decideQuorum(i: QuorumInput): QuorumDecision {
   const withVote = { ...base, vote: survivor };
 
   if (survivor !== i.self) {
-    return { ...withVote, action: { kind: 'standby' }, phase: 'standby', message: `quorum lost; ${survivor} has the most recent data and recovers the cluster: this member stays stopped` };
+    return {
+      ...withVote,
+      action: { kind: 'standby' },
+      phase: 'standby',
+      message: `quorum lost; ${survivor} has the most recent data and recovers the cluster: this member stays stopped`,
+    };
   }
 
   // Every agent this one hears must vote for it: the voters all of them, witnesses when they vote.
   const dissent = heard.filter(([, p]) => p.summary?.vote !== undefined && p.summary.vote !== i.self);
   if (dissent.length > 0) {
     return {
-      ...withVote, action: { kind: 'wait', reason: 'survivors-disagree' }, phase: 'waiting',
+      ...withVote,
+      action: { kind: 'wait', reason: 'survivors-disagree' },
+      phase: 'waiting',
       message: `quorum lost; agents disagree on the survivor: ${dissent.map(([n, p]) => `${n} votes ${p.summary!.vote}`).join(', ')}, this module votes itself`,
       hint: 'the agents see different peers (a partial network failure): check the box network; nothing is reset until they agree',
     };
   }
   const pendingVoters = candidates.filter((c) => c.name !== i.self && i.peers[c.name]?.summary?.vote !== i.self).map((c) => c.name);
   if (pendingVoters.length > 0) {
-    return { ...withVote, action: { kind: 'wait', reason: 'votes-pending' }, phase: 'waiting', message: `quorum lost; waiting for the votes of ${list(pendingVoters)}` };
+    return {
+      ...withVote,
+      action: { kind: 'wait', reason: 'votes-pending' },
+      phase: 'waiting',
+      message: `quorum lost; waiting for the votes of ${list(pendingVoters)}`,
+    };
   }
 
   const toFence = missing.filter((m) => i.powered.has(m) && !i.fenced.has(m) && i.fenceErrors[m] === undefined);
   if (toFence.length > 0) {
-    return { ...withVote, action: { kind: 'fence', modules: toFence }, phase: 'fencing', message: `quorum lost; powering off ${list(toFence)} before resetting the cluster to this module` };
+    return {
+      ...withVote,
+      action: { kind: 'fence', modules: toFence },
+      phase: 'fencing',
+      message: `quorum lost; powering off ${list(toFence)} before resetting the cluster to this module`,
+    };
   }
   const unsafe = missing.filter((m) => !i.fenced.has(m) && !confirmedDown(i, heard, m));
   if (unsafe.length === 0) {
-    return { ...withVote, action: { kind: 'reset' }, phase: 'resetting', message: `quorum lost; resetting the cluster to this module (missing voters ${list(missing)} are off or confirmed down)` };
+    return {
+      ...withVote,
+      action: { kind: 'reset' },
+      phase: 'resetting',
+      message: `quorum lost; resetting the cluster to this module (missing voters ${list(missing)} are off or confirmed down)`,
+    };
   }
   return unsafeVerdict(i, heard, withVote, unsafe);
 }
@@ -243,14 +300,18 @@ function unsafeVerdict(i: QuorumInput, heard: [string, PeerInput][], d: Omit<Quo
   const manual = `make sure ${list(unsafe)} ${unsafe.length > 1 ? 'are' : 'is'} powered off (unplug ${unsafe.length > 1 ? 'them' : 'it'}); the agents then recover by themselves once the safety period passes`;
   if (failed.length > 0) {
     return {
-      ...d, action: { kind: 'refuse', reason: 'fence-failed' }, phase: 'refused',
+      ...d,
+      action: { kind: 'refuse', reason: 'fence-failed' },
+      phase: 'refused',
       message: `quorum lost; cannot power off ${failed.map((m) => `${m} (${i.fenceErrors[m]})`).join(', ')}, so ${failed.length > 1 ? 'they' : 'it'} might still run`,
       hint: `check the power driver of ${list(failed)}; or power ${failed.length > 1 ? 'them' : 'it'} off by hand and set spec.controlPlane.quorumLossSafetySeconds`,
     };
   }
   if (i.safetyMs === undefined) {
     return {
-      ...d, action: { kind: 'refuse', reason: 'no-fence' }, phase: 'refused',
+      ...d,
+      action: { kind: 'refuse', reason: 'no-fence' },
+      phase: 'refused',
       message: `quorum lost; ${list(unpowered)} ${unpowered.length > 1 ? 'have' : 'has'} no power driver and spec.controlPlane.quorumLossSafetySeconds is not set: ${unpowered.length > 1 ? 'they' : 'it'} might still run, so nothing is reset`,
       hint: `give ${list(unpowered)} a power driver, or set spec.controlPlane.quorumLossSafetySeconds and ${manual}`,
     };
@@ -258,7 +319,9 @@ function unsafeVerdict(i: QuorumInput, heard: [string, PeerInput][], d: Omit<Quo
   const needed = majorityOf(i.modules.length);
   if (heard.length + 1 < needed) {
     return {
-      ...d, action: { kind: 'refuse', reason: 'minority' }, phase: 'refused',
+      ...d,
+      action: { kind: 'refuse', reason: 'minority' },
+      phase: 'refused',
       message: `quorum lost; this module hears ${heard.length + 1} of ${i.modules.length} modules (fewer than ${needed}): it cannot tell whether ${list(unsafe)} ${unsafe.length > 1 ? 'are' : 'is'} down or it is cut off, so nothing is reset`,
       hint: `restore the box network, or power ${list(unsafe)} off with a power driver; or reset the cluster by hand (docs/runbooks/control-plane.md, "5. Quorum loss")`,
     };
@@ -270,7 +333,9 @@ function unsafeVerdict(i: QuorumInput, heard: [string, PeerInput][], d: Omit<Quo
     return `${m} (${[own, ...others].join(', ')})`;
   });
   return {
-    ...d, action: { kind: 'wait', reason: 'confirming' }, phase: 'waiting',
+    ...d,
+    action: { kind: 'wait', reason: 'confirming' },
+    phase: 'waiting',
     message: `quorum lost; waiting until every agent has not heard ${list(unsafe)} for ${secs} s: ${statements.join('; ')}`,
     hint: `nothing is reset before that; to recover sooner, ${manual}`,
   };
@@ -289,11 +354,19 @@ function coldStart(i: QuorumInput, heard: [string, PeerInput][]): QuorumDecision
   const live = heard.filter(([, p]) => p.summary?.leader || (p.summary?.phase !== undefined && p.summary.phase !== 'standby'));
   if (live.length > 0) return none;
   const wait = (message: string): QuorumDecision => ({ action: { kind: 'wait', reason: 'cold-start' }, lost: false, missing: [], message });
-  if (heard.length + 1 < majorityOf(i.modules.length)) return wait(`member stopped and no cluster heard; this module hears ${heard.length + 1} of ${i.modules.length} modules, too few to tell that every server was off`);
+  if (heard.length + 1 < majorityOf(i.modules.length))
+    return wait(
+      `member stopped and no cluster heard; this module hears ${heard.length + 1} of ${i.modules.length} modules, too few to tell that every server was off`,
+    );
   const silent = heard.filter(([, p]) => p.summary === undefined).map(([n]) => n);
   if (silent.length > 0) return wait(`member stopped and no cluster heard; waiting for the control-plane summaries of ${list(silent)}`);
   if (i.leaderlessMs < i.lossAfterMs) return wait('member stopped and no cluster heard: waiting a little before starting it on its data');
-  return { action: { kind: 'restart' }, lost: false, missing: [], message: 'every server was off: starting this member on its data, so that the voters find their quorum again' };
+  return {
+    action: { kind: 'restart' },
+    lost: false,
+    missing: [],
+    message: 'every server was off: starting this member on its data, so that the voters find their quorum again',
+  };
 }
 
 /** A module that is not a voter: it votes for the survivor the voters it hears would choose, once one of them recovers. */
@@ -303,7 +376,9 @@ function witness(heard: [string, PeerInput][], heardVoters: Candidate[]): Quorum
   if (!recovering) return { action: { kind: 'none' }, lost: false, missing: [] };
   const vote = chooseSurvivor(heardVoters);
   return {
-    action: { kind: 'none' }, lost: true, missing: [],
+    action: { kind: 'none' },
+    lost: true,
+    missing: [],
     ...(vote ? { vote } : {}),
     message: vote ? `a quorum loss is being recovered: this module witnesses for ${vote}` : 'a quorum loss is being recovered',
   };

@@ -137,18 +137,22 @@ export class QuorumRecovery {
     const kind = this.last.action.kind;
     if (kind === 'standby' || kind === 'demote') return { ok: false, reason: this.last.message ?? 'a quorum-loss recovery is under way' };
     // The reset stops and starts the member itself; the role loop must not start it in between.
-    if (this.acting === 'reset' || this.acting === 'demote' || this.acting === 'restart') return { ok: false, reason: `quorum recovery: ${this.acting} in progress` };
+    if (this.acting === 'reset' || this.acting === 'demote' || this.acting === 'restart')
+      return { ok: false, reason: `quorum recovery: ${this.acting} in progress` };
     return { ok: true };
   }
 
   status(): QuorumStatus {
     const d = this.last;
     const reason = d.action.kind === 'wait' || d.action.kind === 'refuse' ? d.action.reason : undefined;
-    const state: QuorumStatus['state'] = d.phase
-      ?? (d.action.kind === 'restart' || reason === 'cold-start' ? 'cold-start' : d.lost ? 'witness' : reason === 'electing' ? 'electing' : 'ok');
+    const state: QuorumStatus['state'] =
+      d.phase ?? (d.action.kind === 'restart' || reason === 'cold-start' ? 'cold-start' : d.lost ? 'witness' : reason === 'electing' ? 'electing' : 'ok');
     const iso = (mono: number) => new Date(this.o.wallNow() - (this.o.monoNow() - mono)).toISOString();
     return {
-      state, lost: d.lost, missing: d.missing, fenced: [...this.fenced].sort(),
+      state,
+      lost: d.lost,
+      missing: d.missing,
+      fenced: [...this.fenced].sort(),
       ...(d.vote ? { survivor: d.vote } : {}),
       ...(reason ? { reason } : {}),
       ...(d.message ? { message: d.message } : {}),
@@ -224,7 +228,10 @@ export class QuorumRecovery {
         this.resetAt = now;
         this.cachedSummary = undefined;
         this.resetAfterMs = lostSince === null ? undefined : Math.round(now - lostSince);
-        this.o.log('info', 'cluster reset to this module; the guardian promotes modules back up to the voter count', { tookMs: Math.round(now - started), sinceLossMs: this.resetAfterMs });
+        this.o.log('info', 'cluster reset to this module; the guardian promotes modules back up to the voter count', {
+          tookMs: Math.round(now - started),
+          sinceLossMs: this.resetAfterMs,
+        });
       } else if (a.kind === 'demote') {
         this.o.log('warn', 'the survivor reset the cluster: wiping this stale member', { survivor: d.vote });
         await this.o.driver.demote();
@@ -265,6 +272,13 @@ export class QuorumRecovery {
     if (key === this.lastLogged) return;
     this.lastLogged = key;
     if (d.action.kind === 'none' && !d.lost) return;
-    this.o.log(d.action.kind === 'refuse' ? 'error' : 'warn', 'quorum', { action: d.action.kind, reason: reason || undefined, survivor: d.vote, missing: d.missing, message: d.message, hint: d.hint });
+    this.o.log(d.action.kind === 'refuse' ? 'error' : 'warn', 'quorum', {
+      action: d.action.kind,
+      reason: reason || undefined,
+      survivor: d.vote,
+      missing: d.missing,
+      message: d.message,
+      hint: d.hint,
+    });
   }
 }

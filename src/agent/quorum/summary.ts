@@ -51,7 +51,9 @@ export function parseSummary(raw: unknown): ControlPlaneSummary | undefined {
     }
   }
   return {
-    role: r.role, voter: r.voter, leader: r.leader,
+    role: r.role,
+    voter: r.voter,
+    leader: r.leader,
     ...(r.raftIndex !== undefined ? { raftIndex: r.raftIndex } : {}),
     ...(down ? { down } : {}),
     ...(r.phase !== undefined ? { phase: r.phase as RecoveryPhase } : {}),

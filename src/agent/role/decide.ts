@@ -48,7 +48,10 @@ const voters = (members: readonly MemberInfo[]) => members.filter((m) => !m.lear
 export function removalActor(report: ControlPlaneReport, removals: readonly string[]): string | undefined {
   if (!report.leader || !report.members) return undefined;
   if (!removals.includes(report.leader)) return report.leader;
-  return voters(report.members).map((m) => m.name).filter((n) => n !== '' && !removals.includes(n)).sort()[0];
+  return voters(report.members)
+    .map((m) => m.name)
+    .filter((n) => n !== '' && !removals.includes(n))
+    .sort()[0];
 }
 
 export function decideRole(i: RoleInputs): RoleAction {
@@ -96,6 +99,8 @@ export function clusterView(reports: readonly { module: string; report: ControlP
   if (healthy.length === 0) return undefined;
   const healthyNames = new Set(healthy.map((r) => r.module));
   const members = [...healthy].sort((a, b) => (b.report.raftIndex ?? 0) - (a.report.raftIndex ?? 0))[0]!.report.members!;
-  const etcdEndpoints = voters(members).filter((m) => healthyNames.has(m.name)).flatMap((m) => m.clientURLs);
+  const etcdEndpoints = voters(members)
+    .filter((m) => healthyNames.has(m.name))
+    .flatMap((m) => m.clientURLs);
   return { members, etcdEndpoints };
 }

@@ -96,26 +96,30 @@ export function etcdGateway(opts: EtcdGatewayOptions): EtcdGateway & EtcdMembers
     return new Promise((done, fail) => {
       const https = url.protocol === 'https:';
       const request = https ? httpsRequest : httpRequest;
-      const req = request(url, {
-        agent: https ? AGENTS.https : AGENTS.http,
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', 'Content-Length': body.length },
-        timeout: timeoutMs,
-        ...(tls ? { ca: tls.ca, cert: tls.cert, key: tls.key } : {}),
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', fail);
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          if (res.statusCode !== 200) return fail(new Error(`${path} answered HTTP ${res.statusCode}: ${gatewayError(text)}`));
-          try {
-            done(JSON.parse(text));
-          } catch {
-            fail(new Error(`${path} answered something that is not JSON: ${text.slice(0, 300)}`));
-          }
-        });
-      });
+      const req = request(
+        url,
+        {
+          agent: https ? AGENTS.https : AGENTS.http,
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', 'Content-Length': body.length },
+          timeout: timeoutMs,
+          ...(tls ? { ca: tls.ca, cert: tls.cert, key: tls.key } : {}),
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', fail);
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            if (res.statusCode !== 200) return fail(new Error(`${path} answered HTTP ${res.statusCode}: ${gatewayError(text)}`));
+            try {
+              done(JSON.parse(text));
+            } catch {
+              fail(new Error(`${path} answered something that is not JSON: ${text.slice(0, 300)}`));
+            }
+          });
+        },
+      );
       req.on('timeout', () => req.destroy(new Error(`${path}: no answer within ${timeoutMs} ms`)));
       req.on('error', (e: NodeJS.ErrnoException) => fail(req.reusedSocket && e.code === 'ECONNRESET' ? Object.assign(e, { reusedSocket: true }) : e));
       req.end(body);

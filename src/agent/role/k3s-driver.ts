@@ -9,9 +9,24 @@ import { hostRunner, type CommandRunner } from './command-runner.js';
 import type { ControlPlaneReport, JoinTarget, MemberInfo, RoleDriver } from '../../contract/role-driver.js';
 import { etcdGateway, type EtcdGateway, type EtcdStatus } from './etcd-gateway.js';
 import {
-  ETCD_ROLE_LABEL, ETCD_TLS_DIR, isUp, K3S_ETCD_ENDPOINT, parseUnitStates, planDemote, planPromote, planReset, planRestart,
-  REMOVE_ANNOTATION, REMOVED_NODE_NAME_ANNOTATION, RESET_FLAG, SERVER_UNIT, AGENT_UNIT, SHOW_UNITS,
-  type HostState, type MemberState, type Plan,
+  ETCD_ROLE_LABEL,
+  ETCD_TLS_DIR,
+  isUp,
+  K3S_ETCD_ENDPOINT,
+  parseUnitStates,
+  planDemote,
+  planPromote,
+  planReset,
+  planRestart,
+  REMOVE_ANNOTATION,
+  REMOVED_NODE_NAME_ANNOTATION,
+  RESET_FLAG,
+  SERVER_UNIT,
+  AGENT_UNIT,
+  SHOW_UNITS,
+  type HostState,
+  type MemberState,
+  type Plan,
 } from './k3s-plan.js';
 
 export interface K3sDriverOptions {
@@ -98,8 +113,11 @@ export function createK3sDriver(opts: K3sDriverOptions): RoleDriver {
   async function hostState(what: string): Promise<HostState> {
     const r = await runner.run(SHOW_UNITS);
     if (r.code !== 0) {
-      throw failure('k3s.systemctl-failed', `${what}: \`${SHOW_UNITS.join(' ')}\` exited with ${r.code}${tail(r.stderr)}`,
-        'the agent needs systemd and permission to query it; run the command by hand to see why it fails');
+      throw failure(
+        'k3s.systemctl-failed',
+        `${what}: \`${SHOW_UNITS.join(' ')}\` exited with ${r.code}${tail(r.stderr)}`,
+        'the agent needs systemd and permission to query it; run the command by hand to see why it fails',
+      );
     }
     return parseUnitStates(r.stdout);
   }
@@ -159,10 +177,15 @@ export function createK3sDriver(opts: K3sDriverOptions): RoleDriver {
     const self = e.members.find((x) => x.id === e.status.memberId);
     const leader = e.status.leaderId ? e.members.find((x) => x.id === e.status.leaderId)?.name : undefined;
     const learner = e.status.isLearner || self?.learner === true;
-    const message = !self ? 'not in its own member list: it was removed from the cluster'
-      : learner ? 'joining: an etcd learner until K3s\'s leader promotes it (checked every 15 s once it is in sync)'
-        : !e.status.leaderId ? 'etcd has no leader: quorum is lost or the cluster is electing one'
-          : !running ? `${SERVER_UNIT} is ${host.server.active}` : undefined;
+    const message = !self
+      ? 'not in its own member list: it was removed from the cluster'
+      : learner
+        ? "joining: an etcd learner until K3s's leader promotes it (checked every 15 s once it is in sync)"
+        : !e.status.leaderId
+          ? 'etcd has no leader: quorum is lost or the cluster is electing one'
+          : !running
+            ? `${SERVER_UNIT} is ${host.server.active}`
+            : undefined;
     return {
       role: 'server',
       running,
@@ -192,7 +215,8 @@ export function createK3sDriver(opts: K3sDriverOptions): RoleDriver {
         continue;
       }
       const r = await runner.run(s.argv, s.timeoutMs ? { timeoutMs: s.timeoutMs } : {});
-      if (r.code !== 0) throw failure(`k3s.${s.step}-failed`, `${what}, step ${s.step}: \`${s.argv.join(' ')}\` exited with ${r.code}${tail(r.stderr)}`, s.hint);
+      if (r.code !== 0)
+        throw failure(`k3s.${s.step}-failed`, `${what}, step ${s.step}: \`${s.argv.join(' ')}\` exited with ${r.code}${tail(r.stderr)}`, s.hint);
     }
     return true;
   }
@@ -214,7 +238,8 @@ export function createK3sDriver(opts: K3sDriverOptions): RoleDriver {
   async function config(role: 'server' | 'agent' | 'cluster-init', join?: (box: BoxSpec) => string): Promise<string> {
     const box = await opts.loadBox();
     const m = box.spec.modules.find((x) => x.name === opts.module);
-    if (!m) throw inputError('agent.unknown-module', `module '${opts.module}' is not in box '${box.metadata.name}'`, 'pass --module one of the spec\'s module names');
+    if (!m)
+      throw inputError('agent.unknown-module', `module '${opts.module}' is not in box '${box.metadata.name}'`, "pass --module one of the spec's module names");
     return renderK3sConfig(box, m, { role, ...(join ? { joinUrl: join(box) } : {}) });
   }
 
@@ -226,12 +251,15 @@ export function createK3sDriver(opts: K3sDriverOptions): RoleDriver {
       const host = await hostState('promote');
       const plan = planPromote(host, memberState(await readEtcd()), await config('server', () => serverUrl(target.apiServer)));
       if (!(await execute(plan, 'promote'))) return;
-      await waitUntil('promote', timeouts.promoteMs,
+      await waitUntil(
+        'promote',
+        timeouts.promoteMs,
         `\`journalctl -u ${SERVER_UNIT}\` says why: "duplicate node name" means the old member of this module is still in the cluster (remove it first); "too many learner members" means another server is joining (wait)`,
         async () => {
           const r = await observe();
-          return r.healthy ? true : r.message ?? 'not healthy yet';
-        });
+          return r.healthy ? true : (r.message ?? 'not healthy yet');
+        },
+      );
     },
 
     async demote() {
@@ -245,27 +273,43 @@ export function createK3sDriver(opts: K3sDriverOptions): RoleDriver {
 
     async removeMember(member: { name: string; id?: string }) {
       const api = opts.api;
-      if (!api) throw failure('k3s.remove-no-api', `removing member ${member.name}: the agent has no API client`, 'run the agent with --kubeconfig, or annotate the Node by hand (docs/runbooks/control-plane.md, section 2)');
+      if (!api)
+        throw failure(
+          'k3s.remove-no-api',
+          `removing member ${member.name}: the agent has no API client`,
+          'run the agent with --kubeconfig, or annotate the Node by hand (docs/runbooks/control-plane.md, section 2)',
+        );
       const isTarget = (x: MemberInfo) => x.name === member.name || (member.id !== undefined && x.id === member.id);
       const listed = async (): Promise<MemberInfo | undefined | string> => {
         const e = await readEtcd();
         return 'error' in e ? e.error : e.members.find(isTarget);
       };
       const before = await listed();
-      if (typeof before === 'string') throw failure('k3s.remove-no-etcd', `removing member ${member.name}: ${before}`, 'member removal runs on a healthy server; this module\'s etcd must answer');
+      if (typeof before === 'string')
+        throw failure(
+          'k3s.remove-no-etcd',
+          `removing member ${member.name}: ${before}`,
+          "member removal runs on a healthy server; this module's etcd must answer",
+        );
       if (!before) return;
 
       const path = `/api/v1/nodes/${encodeURIComponent(member.name)}`;
       const got = await api.request('GET', path);
       if (got.status === 404) {
-        throw failure('k3s.remove-no-node', `member ${before.name} (${before.id}) is still in etcd but its Node ${member.name} is gone, and K3s removes members only through their Node`,
-          `remove it by etcd's API: \`etcdapi cluster/member/remove '{"ID":"${BigInt(`0x${before.id}`).toString()}"}'\` (docs/runbooks/control-plane.md, section 2)`);
+        throw failure(
+          'k3s.remove-no-node',
+          `member ${before.name} (${before.id}) is still in etcd but its Node ${member.name} is gone, and K3s removes members only through their Node`,
+          `remove it by etcd's API: \`etcdapi cluster/member/remove '{"ID":"${BigInt(`0x${before.id}`).toString()}"}'\` (docs/runbooks/control-plane.md, section 2)`,
+        );
       }
       if (got.status !== 200) throw refused(got, `GET ${path}`);
       const meta = (got.body as { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } }).metadata ?? {};
       if (!(ETCD_ROLE_LABEL in (meta.labels ?? {}))) {
-        throw failure('k3s.remove-not-etcd-node', `Node ${member.name} has no ${ETCD_ROLE_LABEL} label, so K3s ignores its removal annotation`,
-          `label it (\`kubectl label node ${member.name} ${ETCD_ROLE_LABEL}=true\`) or remove the member by etcd's API (docs/runbooks/control-plane.md, section 2)`);
+        throw failure(
+          'k3s.remove-not-etcd-node',
+          `Node ${member.name} has no ${ETCD_ROLE_LABEL} label, so K3s ignores its removal annotation`,
+          `label it (\`kubectl label node ${member.name} ${ETCD_ROLE_LABEL}=true\`) or remove the member by etcd's API (docs/runbooks/control-plane.md, section 2)`,
+        );
       }
       if (meta.annotations?.[REMOVE_ANNOTATION] !== 'true') {
         const res = await updateWithRetry(api, path, (node) => {
@@ -274,12 +318,15 @@ export function createK3sDriver(opts: K3sDriverOptions): RoleDriver {
         });
         if (res.status !== 200) throw refused(res, `PUT ${path} (annotation ${REMOVE_ANNOTATION})`);
       }
-      await waitUntil('remove-member', timeouts.removeMs,
+      await waitUntil(
+        'remove-member',
+        timeouts.removeMs,
         `K3s's leader-elected server removes it (\`journalctl -u ${SERVER_UNIT}\` there: "removing etcd member"); once done the Node has ${REMOVED_NODE_NAME_ANNOTATION}`,
         async () => {
           const still = await listed();
           return still === undefined ? true : typeof still === 'string' ? still : `member ${still.name} (${still.id}) still listed`;
-        });
+        },
+      );
     },
 
     async restart() {
@@ -308,8 +355,11 @@ export function serverUrl(api: string): string {
 /** An API answer member removal did not expect; a 403 says which permission the agent lacks. */
 function refused(res: ApiResponse, what: string): EdgeboxError {
   if (res.status !== 403) return apiError(res, what, 'the API server');
-  return failure('k3s.remove-forbidden', `${what} was refused (HTTP 403)`,
-    'grant the agent\'s kubeconfig user get and update on nodes (cluster-wide), or annotate the Node by hand (docs/runbooks/control-plane.md, section 2)');
+  return failure(
+    'k3s.remove-forbidden',
+    `${what} was refused (HTTP 403)`,
+    "grant the agent's kubeconfig user get and update on nodes (cluster-wide), or annotate the Node by hand (docs/runbooks/control-plane.md, section 2)",
+  );
 }
 
 /** The last lines of a command's error output, for a message that fits a terminal. */

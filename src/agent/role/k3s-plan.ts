@@ -63,10 +63,12 @@ export const SHOW_UNITS = ['systemctl', 'show', '--property=LoadState,ActiveStat
 export function parseUnitStates(stdout: string): HostState {
   const blocks = stdout.trim().split(/\n\s*\n/);
   const unit = (text: string | undefined): UnitState => {
-    const kv = new Map((text ?? '').split('\n').map((l) => {
-      const i = l.indexOf('=');
-      return [l.slice(0, i).trim(), l.slice(i + 1).trim()] as const;
-    }));
+    const kv = new Map(
+      (text ?? '').split('\n').map((l) => {
+        const i = l.indexOf('=');
+        return [l.slice(0, i).trim(), l.slice(i + 1).trim()] as const;
+      }),
+    );
     return { loaded: kv.get('LoadState') === 'loaded', active: kv.get('ActiveState') ?? 'inactive', enabled: kv.get('UnitFileState') === 'enabled' };
   };
   return { server: unit(blocks[0]), agent: unit(blocks[1]) };
@@ -147,7 +149,14 @@ export function planPromote(host: HostState, member: MemberState, config: string
       },
       writeConfig(config, 'a server joining through the API address'),
       ...(host.agent.loaded
-        ? [{ kind: 'run' as const, step: 'stop-agent', argv: ['systemctl', 'disable', '--now', AGENT_UNIT], hint: `${JOURNAL(AGENT_UNIT)}; stop it by hand with \`systemctl disable --now ${AGENT_UNIT}\`` }]
+        ? [
+            {
+              kind: 'run' as const,
+              step: 'stop-agent',
+              argv: ['systemctl', 'disable', '--now', AGENT_UNIT],
+              hint: `${JOURNAL(AGENT_UNIT)}; stop it by hand with \`systemctl disable --now ${AGENT_UNIT}\``,
+            },
+          ]
         : []),
       discardEtcdData,
       {
@@ -172,7 +181,14 @@ export function planDemote(host: HostState, config: string): Plan {
     kind: 'steps',
     steps: [
       ...(host.server.loaded
-        ? [{ kind: 'run' as const, step: 'stop-server', argv: ['systemctl', 'disable', '--now', SERVER_UNIT], hint: `${JOURNAL(SERVER_UNIT)}; stop it by hand with \`systemctl disable --now ${SERVER_UNIT}\`` }]
+        ? [
+            {
+              kind: 'run' as const,
+              step: 'stop-server',
+              argv: ['systemctl', 'disable', '--now', SERVER_UNIT],
+              hint: `${JOURNAL(SERVER_UNIT)}; stop it by hand with \`systemctl disable --now ${SERVER_UNIT}\``,
+            },
+          ]
         : []),
       discardEtcdData,
       writeConfig(config, 'an agent'),
@@ -191,12 +207,14 @@ export function planRestart(host: HostState): Plan {
   if (!host.server.loaded) return noServerUnit;
   return {
     kind: 'steps',
-    steps: [{
-      kind: 'run',
-      step: 'restart-server',
-      argv: ['systemctl', 'restart', '--no-block', SERVER_UNIT],
-      hint: `${JOURNAL(SERVER_UNIT)}; if the member was removed meanwhile, demote this module instead`,
-    }],
+    steps: [
+      {
+        kind: 'run',
+        step: 'restart-server',
+        argv: ['systemctl', 'restart', '--no-block', SERVER_UNIT],
+        hint: `${JOURNAL(SERVER_UNIT)}; if the member was removed meanwhile, demote this module instead`,
+      },
+    ],
   };
 }
 
@@ -223,17 +241,24 @@ export function planReset(host: HostState, resetFlag: boolean, config: string): 
         argv: ['test', '-d', ETCD_WAL_DIR],
         hint: 'this module has no etcd data: a reset here would start an empty cluster and lose every object; reset the surviving server with the highest raft index instead',
       },
-      { kind: 'run', step: 'stop-server', argv: ['systemctl', 'stop', SERVER_UNIT], hint: `${JOURNAL(SERVER_UNIT)}; stop it by hand with \`systemctl stop ${SERVER_UNIT}\`` },
+      {
+        kind: 'run',
+        step: 'stop-server',
+        argv: ['systemctl', 'stop', SERVER_UNIT],
+        hint: `${JOURNAL(SERVER_UNIT)}; stop it by hand with \`systemctl stop ${SERVER_UNIT}\``,
+      },
       writeConfig(config, 'the survivor, without server:'),
       ...(resetFlag
         ? []
-        : [{
-            kind: 'run' as const,
-            step: 'cluster-reset',
-            argv: ['systemd-run', `--unit=${RESET_UNIT}`, '--collect', '--wait', '--pipe', 'k3s', 'server', '--cluster-reset'],
-            timeoutMs: RESET_TIMEOUT_MS,
-            hint: `${JOURNAL(RESET_UNIT)}; K3s must log "restart without --cluster-reset flag now". If it says the membership "was previously reset", delete ${RESET_FLAG} only after checking no other server still runs`,
-          }]),
+        : [
+            {
+              kind: 'run' as const,
+              step: 'cluster-reset',
+              argv: ['systemd-run', `--unit=${RESET_UNIT}`, '--collect', '--wait', '--pipe', 'k3s', 'server', '--cluster-reset'],
+              timeoutMs: RESET_TIMEOUT_MS,
+              hint: `${JOURNAL(RESET_UNIT)}; K3s must log "restart without --cluster-reset flag now". If it says the membership "was previously reset", delete ${RESET_FLAG} only after checking no other server still runs`,
+            },
+          ]),
       {
         kind: 'run',
         step: 'start-server',

@@ -50,7 +50,10 @@ const BACKOFF_MAX_MS = 30_000;
  * When the loop observes next, and whether this look also reads the API (the caller adds: no
  * action in flight, no read in flight, no backoff). Pure.
  */
-export function cadence(o: { idle: boolean; report: ControlPlaneReport; sinceDecidedMs: number; everyMs: number; idleEveryMs: number }): { decide: boolean; nextMs: number } {
+export function cadence(o: { idle: boolean; report: ControlPlaneReport; sinceDecidedMs: number; everyMs: number; idleEveryMs: number }): {
+  decide: boolean;
+  nextMs: number;
+} {
   const settled = o.idle && (o.report.role === 'agent' || o.report.healthy);
   // Settled, each look is already one idle period after the last.
   if (settled) return { decide: true, nextMs: o.idleEveryMs };
@@ -110,14 +113,19 @@ export class RoleLoop {
       if (!this.acting && !this.deciding && now >= this.notBefore && c.decide) {
         this.deciding = true;
         this.lastDecided = now;
-        void this.decideAndAct(report).then(() => {
-          this.lastError = '';
-        }, (e: unknown) => {
-          this.idle = false;
-          this.warnOnce(e);
-        }).finally(() => {
-          this.deciding = false;
-        });
+        void this.decideAndAct(report)
+          .then(
+            () => {
+              this.lastError = '';
+            },
+            (e: unknown) => {
+              this.idle = false;
+              this.warnOnce(e);
+            },
+          )
+          .finally(() => {
+            this.deciding = false;
+          });
       }
     } catch (e) {
       this.warnOnce(e);
@@ -144,9 +152,13 @@ export class RoleLoop {
     const needsCluster = desired !== undefined || (report.role === 'server' && !report.running);
     const cluster = needsCluster ? await this.cluster() : undefined;
     const action = decideRole({
-      module: this.o.module, report, removals, apiServer: this.o.client.server,
+      module: this.o.module,
+      report,
+      removals,
+      apiServer: this.o.client.server,
       mayStartMember: this.o.mayStartMember?.() ?? { ok: true },
-      ...(desired ? { desired } : {}), ...(cluster ? { cluster } : {}),
+      ...(desired ? { desired } : {}),
+      ...(cluster ? { cluster } : {}),
     });
     // A voter is not settled while the guardian changes the membership: each step waits for
     // every voter's report to show the last one.
@@ -168,10 +180,18 @@ export class RoleLoop {
     this.o.log('info', `role: ${action.type}`, { reason: action.reason, ...(action.type === 'remove' ? { member: action.member } : {}) });
     try {
       switch (action.type) {
-        case 'promote': await this.o.driver.promote(action.target); break;
-        case 'demote': await this.o.driver.demote(); break;
-        case 'restart': await this.o.driver.restart(); break;
-        case 'remove': await this.o.driver.removeMember(action.member); break;
+        case 'promote':
+          await this.o.driver.promote(action.target);
+          break;
+        case 'demote':
+          await this.o.driver.demote();
+          break;
+        case 'restart':
+          await this.o.driver.restart();
+          break;
+        case 'remove':
+          await this.o.driver.removeMember(action.member);
+          break;
       }
       this.failures = 0;
       this.o.log('info', `role: ${action.type} done`, { ms: this.wall() - started });
@@ -192,7 +212,7 @@ export class RoleLoop {
 
   /** The members the guardian asked to remove, and whether it is changing the membership at all. */
   private async membership(): Promise<{ removals: string[]; changing: boolean }> {
-    const list = await this.get(`/api/v1/nodes?labelSelector=${encodeURIComponent(`${LABELS.box}=${this.o.box}`)}`, METADATA_LIST) as { items?: Annotated[] };
+    const list = (await this.get(`/api/v1/nodes?labelSelector=${encodeURIComponent(`${LABELS.box}=${this.o.box}`)}`, METADATA_LIST)) as { items?: Annotated[] };
     const items = list.items ?? [];
     return {
       removals: items
@@ -207,7 +227,8 @@ export class RoleLoop {
   private async cluster(): Promise<ClusterView | undefined> {
     const path = `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NAMESPACE}/leases?labelSelector=${encodeURIComponent(`${LABELS.box}=${this.o.box}`)}`;
     // Whole Leases: their renewTime (spec) says whether a report is fresh.
-    const list = await this.get(path, 'application/json').catch(() => undefined) as { items?: (Annotated & { metadata?: { labels?: Record<string, string> } })[] } | undefined;
+    const list = (await this.get(path, 'application/json').catch(() => undefined)) as
+      { items?: (Annotated & { metadata?: { labels?: Record<string, string> } })[] } | undefined;
     const now = this.wall();
     const reports = (list?.items ?? []).flatMap((l) => {
       const module = l.metadata?.labels?.[LABELS.module];

@@ -31,8 +31,11 @@ export function k3sRuntime(runner: Pick<CommandRunner, 'run'>): RuntimeDriver {
   const must = async (argv: string[]): Promise<CommandResult> => {
     const r = await run(argv);
     if (r.code !== 0) {
-      throw failure('agent.self-fence-failed', `\`${argv.join(' ')}\` failed (exit ${r.code}): ${r.stderr.trim() || r.stdout.trim()}`,
-        'the agent retries on its next check; see docs/runbooks/self-fence.md to stop the singletons by hand');
+      throw failure(
+        'agent.self-fence-failed',
+        `\`${argv.join(' ')}\` failed (exit ${r.code}): ${r.stderr.trim() || r.stdout.trim()}`,
+        'the agent retries on its next check; see docs/runbooks/self-fence.md to stop the singletons by hand',
+      );
     }
     return r;
   };

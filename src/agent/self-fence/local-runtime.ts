@@ -71,7 +71,10 @@ export function localRuntime(o: LocalRuntimeOptions): RuntimeDriver {
 /** The records of a runtime file, oldest first (tests and `local status` read it). */
 export async function readRuntimeRecords(file: string): Promise<RuntimeRecord[]> {
   const text = await readFile(file, 'utf8').catch(() => '');
-  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as RuntimeRecord);
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as RuntimeRecord);
 }
 
 /**

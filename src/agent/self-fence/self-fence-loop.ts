@@ -74,8 +74,13 @@ export class SelfFence {
     try {
       const now = this.o.monoNow();
       const verdict = decideSelfFence({
-        modules: this.o.modules, reachablePeers: this.o.reachablePeers(), lastApiWrite: this.o.lastApiWrite(),
-        startedAt: this.o.startedAt, now, boundMs: this.o.boundMs, fenced: this.current !== null,
+        modules: this.o.modules,
+        reachablePeers: this.o.reachablePeers(),
+        lastApiWrite: this.o.lastApiWrite(),
+        startedAt: this.o.startedAt,
+        now,
+        boundMs: this.o.boundMs,
+        fenced: this.current !== null,
       });
       if (verdict === 'fence') await this.fence(now);
       else if (verdict === 'lift') await this.lift();
@@ -90,7 +95,12 @@ export class SelfFence {
     } catch (e) {
       this.o.onFailure?.();
       const d = e instanceof EdgeboxError ? e.diagnostics[0] : undefined;
-      this.o.log('error', 'self-fence runtime failed', { runtime: this.o.runtime.name, code: d?.code, error: d?.message ?? (e as Error).message, hint: d?.hint });
+      this.o.log('error', 'self-fence runtime failed', {
+        runtime: this.o.runtime.name,
+        code: d?.code,
+        error: d?.message ?? (e as Error).message,
+        hint: d?.hint,
+      });
     } finally {
       this.busy = false;
     }
@@ -102,8 +112,11 @@ export class SelfFence {
     this.lastKept = now;
     this.o.onFence?.();
     this.o.log('warn', 'self-fencing: in a minority and cut off from the API; stopping singletons', {
-      reachablePeers: this.o.reachablePeers(), modules: this.o.modules, boundMs: this.o.boundMs,
-      lastApiWriteAgoMs: Math.round(now - (lastWrite ?? this.o.startedAt)), runtime: this.o.runtime.name,
+      reachablePeers: this.o.reachablePeers(),
+      modules: this.o.modules,
+      boundMs: this.o.boundMs,
+      lastApiWriteAgoMs: Math.round(now - (lastWrite ?? this.o.startedAt)),
+      runtime: this.o.runtime.name,
     });
     this.current.pods = (await this.o.runtime.fence()).sort();
     this.o.log('warn', 'self-fenced', { pods: this.current.pods, runtime: this.o.runtime.name });
@@ -113,6 +126,8 @@ export class SelfFence {
     await this.o.runtime.lift();
     const since = this.current?.since;
     this.current = null;
-    this.o.log('info', 'self-fence lifted: back in a majority and the API is reachable', { fencedForMs: since === undefined ? null : this.o.wallNow() - since });
+    this.o.log('info', 'self-fence lifted: back in a majority and the API is reachable', {
+      fencedForMs: since === undefined ? null : this.o.wallNow() - since,
+    });
   }
 }

@@ -24,12 +24,10 @@ import { untilSignal } from '../until-signal.js';
 import { emit, outputOption, type OutputFormat } from '../output.js';
 import { table } from '../../base/table.js';
 
-const ROOT_HELP = 'the module\'s root filesystem to read /proc, /sys, /dev and /etc under';
+const ROOT_HELP = "the module's root filesystem to read /proc, /sys, /dev and /etc under";
 
 export function registerAgent(program: Command): void {
-  const agent = program
-    .command('agent')
-    .description('what runs on each module: hardware discovery, heartbeats with its peers and its view of them');
+  const agent = program.command('agent').description('what runs on each module: hardware discovery, heartbeats with its peers and its view of them');
 
   agent
     .command('discover')
@@ -52,7 +50,10 @@ export function registerAgent(program: Command): void {
     .action(async (opts: { node: string; spec: string; root: string; kubeconfig?: string; output: OutputFormat }) => {
       // The client library is loaded only here: `agent run` must stay within its memory budget.
       const [{ loadKubeConfig }, { publish }, { loadSpec }] = await Promise.all([
-        import('../../kube/kubeconfig.js'), import('../../agent/publish.js'), import('../../spec/load.js')]);
+        import('../../kube/kubeconfig.js'),
+        import('../../agent/publish.js'),
+        import('../../spec/load.js'),
+      ]);
       const { box } = await loadSpec(opts.spec);
       const kc = loadKubeConfig(opts.kubeconfig ? { path: opts.kubeconfig } : {});
       const discovery = await discover(hostFs(opts.root));
@@ -60,9 +61,7 @@ export function registerAgent(program: Command): void {
       emit({ discovery, publish: report }, opts.output, (r) => `${formatDiscovery(r.discovery)}\n${formatPublish(r.publish)}`);
     });
 
-  agentFlags(agent
-    .command('config')
-    .description('validate the spec and print what `agent run` would use: peers, addresses, ports, timings'))
+  agentFlags(agent.command('config').description('validate the spec and print what `agent run` would use: peers, addresses, ports, timings'))
     .addOption(outputOption())
     // For `agent run` only (resolveInChild): the API target read from this kubeconfig, credentials included.
     .addOption(new Option('--api-target-of <kubeconfig>').hideHelp())
@@ -74,52 +73,141 @@ export function registerAgent(program: Command): void {
         process.stdout.write(JSON.stringify(resolved));
         return;
       }
-      emit(cfg, opts.output, (c) => `${c.module} of box ${c.box}: heartbeats on ${c.address}:${c.port} every ${c.intervalMs} ms, a peer is unreachable after ${c.missedHeartbeats} missed\n` +
-        table(['PEER', 'ADDRESS'], c.peers.map((p) => [p.name, p.address])));
+      emit(
+        cfg,
+        opts.output,
+        (c) =>
+          `${c.module} of box ${c.box}: heartbeats on ${c.address}:${c.port} every ${c.intervalMs} ms, a peer is unreachable after ${c.missedHeartbeats} missed\n` +
+          table(
+            ['PEER', 'ADDRESS'],
+            c.peers.map((p) => [p.name, p.address]),
+          ),
+      );
     });
 
-  agentFlags(agent
-    .command('run')
-    .description('heartbeat the box\'s other modules over UDP, publish this module\'s view of them on its Lease, serve /healthz, /peers and /metrics; runs until SIGTERM or SIGINT'))
+  agentFlags(
+    agent
+      .command('run')
+      .description(
+        "heartbeat the box's other modules over UDP, publish this module's view of them on its Lease, serve /healthz, /peers and /metrics; runs until SIGTERM or SIGINT",
+      ),
+  )
     .requiredOption('--secret-file <path>', 'the box secret, the same file on every module (`edgebox agent secret <path>` makes one)')
     .option('--kubeconfig <path>', 'kubeconfig of the API server to publish the view to (default: none; the view is then only on HTTP)')
-    .option('--api-servers <urls>', 'other API servers of the box, comma-separated https URLs, tried in turn when the kubeconfig\'s gives no answer (render lists every module that may serve)')
-    .option('--peripheral-history <file>', 'where grants and releases of exclusive peripherals are logged, JSON lines (default: /var/lib/edgebox/peripherals/<module>.jsonl; in a local box, peripherals/<module>.jsonl in the working directory, the box dir)')
-    .addOption(new Option('--runtime <driver>', 'how the module stops its singletons when it fences itself (cut off from most peers and the API): k3s (crictl and systemctl), local (a local box: records them in --runtime-file), none (decide and report only)').choices(RUNTIME_DRIVERS).default('none'))
-    .option('--runtime-file <file>', 'with --runtime local: the JSON-lines file it records stops and resumes in (a local box: modules/<module>/runtime.jsonl in its box dir)')
-    .addOption(new Option('--device-actions <how>', 'exec: act on devices (ip link, the Turing Pi BMC); record: only log what would be done (default: record when bound to a loopback address, a local box; else exec)').choices(['exec', 'record']))
-    .addOption(new Option('--role-driver <driver>', 'how the agent takes its module between agent and server when the guardian asks: k3s (a K3s module: config.yaml and the k3s/k3s-agent units, docs/runbooks/control-plane.md), process (a local box: an etcd member and an API server run by the agent) (default: none, the module keeps its role)').choices(ROLE_DRIVERS))
-    .option('--local-dir <dir>', 'with --role-driver process: the local box directory (its state.json says ports and binaries; the member\'s data and pids go under modules/<module>/)')
-    .action(async (opts: RunFlags & { secretFile: string; kubeconfig?: string; apiServers?: string; peripheralHistory?: string; deviceActions?: 'exec' | 'record'; runtime: RuntimeDriverName; runtimeFile?: string; roleDriver?: RoleDriverName; localDir?: string }) => {
-      if (opts.roleDriver === 'process' && !opts.localDir) throw inputError('agent.local-dir-missing', '--role-driver process needs --local-dir', 'pass --local-dir <box dir> (`edgebox local up --with-agents` does)');
-      if (opts.runtime === 'local' && !opts.runtimeFile) throw inputError('agent.runtime-file-missing', '--runtime local needs --runtime-file', 'pass --runtime-file <box dir>/modules/<module>/runtime.jsonl');
-      const resolved = resolveInChild(opts, opts.kubeconfig);
-      const cfg = resolved.config;
-      const secret = await readSecret(opts.secretFile);
-      const api = resolved.api ? withFallbacks(apiTargetFromJson(resolved.api), opts.apiServers) : undefined;
-      const log = jsonLog({ module: cfg.module });
-      if (secret.readableByOthers) log('warn', 'the box secret is readable by group or others', { path: opts.secretFile, hint: `chmod 600 ${opts.secretFile}` });
-      const local = cfg.address === '::1' || cfg.address.startsWith('127.');
-      const user = process.env.EDGEBOX_BMC_USERNAME;
-      const password = process.env.EDGEBOX_BMC_PASSWORD;
-      const grants = {
-        history: historyFile(opts.peripheralHistory ?? (local ? resolve('peripherals', `${cfg.module}.jsonl`) : `/var/lib/edgebox/peripherals/${cfg.module}.jsonl`)),
-        // Recorded: the history already holds each action as a `device` line.
-        runDevice: (opts.deviceActions ?? (local ? 'record' : 'exec')) === 'exec'
-          ? execRunner(user !== undefined && password !== undefined ? { bmc: { username: user, password } } : {})
-          : () => Promise.resolve(),
-      };
-      const runtime = await runtimeDriver(opts.runtime, { module: cfg.module, ...(opts.runtimeFile ? { file: opts.runtimeFile } : {}), ...(api ? { api } : {}) });
-      const role = opts.roleDriver ? await roleDriver(opts.roleDriver, { cfg, spec: opts.spec, log, ...(api ? { api } : {}), ...(opts.localDir ? { localDir: opts.localDir } : {}) }) : undefined;
-      // Quorum loss: the agent powers missing voters off with their power driver (a local box's `local` needs --local-dir).
-      const power = role ? await powerDrivers(Object.values(cfg.quorum.power), {
-        ...(opts.localDir ? { localDir: resolve(opts.localDir) } : {}), ...(user !== undefined && password !== undefined ? { bmc: { username: user, password } } : {}),
-      }) : undefined;
-      const running = await startAgent(cfg, { log, secret: secret.key, grants, runtime, ...(api ? { api } : {}), ...(role ? { roleDriver: role } : {}), ...(power ? { powerDriver: power } : {}) });
-      // What the module's control-plane member is at start (the role loop reports it from then on).
-      if (role) log('info', 'role driver', { driver: role.name, controlPlane: await role.observe() });
-      await untilSignal(() => running.stop(), (signal) => log('info', 'stopping', { signal }));
-    });
+    .option(
+      '--api-servers <urls>',
+      "other API servers of the box, comma-separated https URLs, tried in turn when the kubeconfig's gives no answer (render lists every module that may serve)",
+    )
+    .option(
+      '--peripheral-history <file>',
+      'where grants and releases of exclusive peripherals are logged, JSON lines (default: /var/lib/edgebox/peripherals/<module>.jsonl; in a local box, peripherals/<module>.jsonl in the working directory, the box dir)',
+    )
+    .addOption(
+      new Option(
+        '--runtime <driver>',
+        'how the module stops its singletons when it fences itself (cut off from most peers and the API): k3s (crictl and systemctl), local (a local box: records them in --runtime-file), none (decide and report only)',
+      )
+        .choices(RUNTIME_DRIVERS)
+        .default('none'),
+    )
+    .option(
+      '--runtime-file <file>',
+      'with --runtime local: the JSON-lines file it records stops and resumes in (a local box: modules/<module>/runtime.jsonl in its box dir)',
+    )
+    .addOption(
+      new Option(
+        '--device-actions <how>',
+        'exec: act on devices (ip link, the Turing Pi BMC); record: only log what would be done (default: record when bound to a loopback address, a local box; else exec)',
+      ).choices(['exec', 'record']),
+    )
+    .addOption(
+      new Option(
+        '--role-driver <driver>',
+        'how the agent takes its module between agent and server when the guardian asks: k3s (a K3s module: config.yaml and the k3s/k3s-agent units, docs/runbooks/control-plane.md), process (a local box: an etcd member and an API server run by the agent) (default: none, the module keeps its role)',
+      ).choices(ROLE_DRIVERS),
+    )
+    .option(
+      '--local-dir <dir>',
+      "with --role-driver process: the local box directory (its state.json says ports and binaries; the member's data and pids go under modules/<module>/)",
+    )
+    .action(
+      async (
+        opts: RunFlags & {
+          secretFile: string;
+          kubeconfig?: string;
+          apiServers?: string;
+          peripheralHistory?: string;
+          deviceActions?: 'exec' | 'record';
+          runtime: RuntimeDriverName;
+          runtimeFile?: string;
+          roleDriver?: RoleDriverName;
+          localDir?: string;
+        },
+      ) => {
+        if (opts.roleDriver === 'process' && !opts.localDir)
+          throw inputError(
+            'agent.local-dir-missing',
+            '--role-driver process needs --local-dir',
+            'pass --local-dir <box dir> (`edgebox local up --with-agents` does)',
+          );
+        if (opts.runtime === 'local' && !opts.runtimeFile)
+          throw inputError(
+            'agent.runtime-file-missing',
+            '--runtime local needs --runtime-file',
+            'pass --runtime-file <box dir>/modules/<module>/runtime.jsonl',
+          );
+        const resolved = resolveInChild(opts, opts.kubeconfig);
+        const cfg = resolved.config;
+        const secret = await readSecret(opts.secretFile);
+        const api = resolved.api ? withFallbacks(apiTargetFromJson(resolved.api), opts.apiServers) : undefined;
+        const log = jsonLog({ module: cfg.module });
+        if (secret.readableByOthers)
+          log('warn', 'the box secret is readable by group or others', { path: opts.secretFile, hint: `chmod 600 ${opts.secretFile}` });
+        const local = cfg.address === '::1' || cfg.address.startsWith('127.');
+        const user = process.env.EDGEBOX_BMC_USERNAME;
+        const password = process.env.EDGEBOX_BMC_PASSWORD;
+        const grants = {
+          history: historyFile(
+            opts.peripheralHistory ?? (local ? resolve('peripherals', `${cfg.module}.jsonl`) : `/var/lib/edgebox/peripherals/${cfg.module}.jsonl`),
+          ),
+          // Recorded: the history already holds each action as a `device` line.
+          runDevice:
+            (opts.deviceActions ?? (local ? 'record' : 'exec')) === 'exec'
+              ? execRunner(user !== undefined && password !== undefined ? { bmc: { username: user, password } } : {})
+              : () => Promise.resolve(),
+        };
+        const runtime = await runtimeDriver(opts.runtime, {
+          module: cfg.module,
+          ...(opts.runtimeFile ? { file: opts.runtimeFile } : {}),
+          ...(api ? { api } : {}),
+        });
+        const role = opts.roleDriver
+          ? await roleDriver(opts.roleDriver, { cfg, spec: opts.spec, log, ...(api ? { api } : {}), ...(opts.localDir ? { localDir: opts.localDir } : {}) })
+          : undefined;
+        // Quorum loss: the agent powers missing voters off with their power driver (a local box's `local` needs --local-dir).
+        const power = role
+          ? await powerDrivers(Object.values(cfg.quorum.power), {
+              ...(opts.localDir ? { localDir: resolve(opts.localDir) } : {}),
+              ...(user !== undefined && password !== undefined ? { bmc: { username: user, password } } : {}),
+            })
+          : undefined;
+        const running = await startAgent(cfg, {
+          log,
+          secret: secret.key,
+          grants,
+          runtime,
+          ...(api ? { api } : {}),
+          ...(role ? { roleDriver: role } : {}),
+          ...(power ? { powerDriver: power } : {}),
+        });
+        // What the module's control-plane member is at start (the role loop reports it from then on).
+        if (role) log('info', 'role driver', { driver: role.name, controlPlane: await role.observe() });
+        await untilSignal(
+          () => running.stop(),
+          (signal) => log('info', 'stopping', { signal }),
+        );
+      },
+    );
 
   agent
     .command('secret')
@@ -136,9 +224,17 @@ const ROLE_DRIVERS = ['k3s', 'process'] as const satisfies readonly RoleDriverNa
 
 /** The role driver, loaded only when asked for (the agent's memory budget). */
 function withFallbacks(target: ApiTarget, list: string | undefined): ApiTarget {
-  const servers = (list ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const servers = (list ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   const bad = servers.find((s) => !/^https:\/\/[^/\s]+/.test(s));
-  if (bad !== undefined) throw inputError('agent.bad-api-servers', `--api-servers has '${bad}', which is not an https URL`, 'pass https://<address>:<port> URLs separated by commas, e.g. https://192.168.8.11:6443,https://192.168.8.12:6443');
+  if (bad !== undefined)
+    throw inputError(
+      'agent.bad-api-servers',
+      `--api-servers has '${bad}', which is not an https URL`,
+      'pass https://<address>:<port> URLs separated by commas, e.g. https://192.168.8.11:6443,https://192.168.8.12:6443',
+    );
   return servers.length > 0 ? { ...target, fallbackServers: servers } : target;
 }
 
@@ -164,7 +260,10 @@ async function roleDriver(name: RoleDriverName, o: { cfg: AgentConfig; spec: str
 async function runtimeDriver(name: RuntimeDriverName, o: { module: string; file?: string; api?: ApiTarget }) {
   switch (name) {
     case 'k3s': {
-      const [{ k3sRuntime }, { hostRunner }] = await Promise.all([import('../../agent/self-fence/k3s-runtime.js'), import('../../agent/role/command-runner.js')]);
+      const [{ k3sRuntime }, { hostRunner }] = await Promise.all([
+        import('../../agent/self-fence/k3s-runtime.js'),
+        import('../../agent/role/command-runner.js'),
+      ]);
       return k3sRuntime(hostRunner());
     }
     case 'local': {
@@ -190,10 +289,17 @@ function agentFlags(cmd: Command): Command {
   return cmd
     .requiredOption('--spec <file>', 'box spec file (YAML)')
     .requiredOption('--module <name>', 'the module this agent runs on')
-    .option('--address <ip>', 'address to bind the heartbeat socket to (default: the module\'s address)')
+    .option('--address <ip>', "address to bind the heartbeat socket to (default: the module's address)")
     .option('--port <udp>', 'UDP port of every agent of the box (default: spec.failover.port)', intOption('--port', 1))
-    .option('--http-port <n>', `TCP port of /healthz, /peers and /metrics; 0 = any free one, printed in the start-up log (default: ${DEFAULT_HTTP_PORT})`, intOption('--http-port', 0))
-    .option('--address-map <json-or-file>', 'module -> address, overriding the spec\'s addresses, as JSON or a JSON file (a local box: {"m1": "127.0.1.1", ...})');
+    .option(
+      '--http-port <n>',
+      `TCP port of /healthz, /peers and /metrics; 0 = any free one, printed in the start-up log (default: ${DEFAULT_HTTP_PORT})`,
+      intOption('--http-port', 0),
+    )
+    .option(
+      '--address-map <json-or-file>',
+      'module -> address, overriding the spec\'s addresses, as JSON or a JSON file (a local box: {"m1": "127.0.1.1", ...})',
+    );
 }
 
 async function resolveFromSpec(opts: RunFlags): Promise<AgentConfig> {
@@ -226,23 +332,30 @@ interface Resolved {
  */
 function resolveInChild(opts: RunFlags, kubeconfig: string | undefined): Resolved {
   const flags = [
-    '--spec', opts.spec, '--module', opts.module,
+    '--spec',
+    opts.spec,
+    '--module',
+    opts.module,
     ...(opts.address !== undefined ? ['--address', opts.address] : []),
     ...(opts.port !== undefined ? ['--port', String(opts.port)] : []),
     ...(opts.httpPort !== undefined ? ['--http-port', String(opts.httpPort)] : []),
     ...(opts.addressMap !== undefined ? ['--address-map', opts.addressMap] : []),
   ];
-  const child = spawnSync(process.execPath, [CLI, 'agent', 'config', ...flags, '-o', 'json', ...(kubeconfig !== undefined ? ['--api-target-of', kubeconfig] : [])],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawnSync(
+    process.execPath,
+    [CLI, 'agent', 'config', ...flags, '-o', 'json', ...(kubeconfig !== undefined ? ['--api-target-of', kubeconfig] : [])],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   if (child.status !== 0) throw new EdgeboxError(child.status === 2 ? 'input' : 'failure', []);
-  return kubeconfig !== undefined ? JSON.parse(child.stdout) as Resolved : { config: JSON.parse(child.stdout) as AgentConfig };
+  return kubeconfig !== undefined ? (JSON.parse(child.stdout) as Resolved) : { config: JSON.parse(child.stdout) as AgentConfig };
 }
 
 /** Parses an integer flag of at least `min` and at most 65535, as bad input otherwise. */
 function intOption(flag: string, min: number): (value: string) => number {
   return (value) => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > 65_535) throw inputError('agent.bad-port', `${flag} '${value}' is not a port number`, `pass an integer from ${min} to 65535`);
+    if (!Number.isInteger(n) || n < min || n > 65_535)
+      throw inputError('agent.bad-port', `${flag} '${value}' is not a port number`, `pass an integer from ${min} to 65535`);
     return n;
   };
 }
@@ -250,7 +363,9 @@ function intOption(flag: string, min: number): (value: string) => number {
 function formatDiscovery(d: Discovery): string {
   const hw = d.hardware ? `${d.hardware} (${findHardware(d.hardware)?.name ?? ''})` : 'none (see notes)';
   const a = d.resources.accelerator;
-  const extended = Object.entries(d.resources.extended).map(([r, n]) => `${r}=${n}`).join(', ');
+  const extended = Object.entries(d.resources.extended)
+    .map(([r, n]) => `${r}=${n}`)
+    .join(', ');
   const facts: [string, string][] = [
     ['hardware', hw],
     ['model', d.board.model ?? '-'],
@@ -265,7 +380,10 @@ function formatDiscovery(d: Discovery): string {
   const width = Math.max(...facts.map(([k]) => k.length)) + 2;
   const head = facts.map(([k, v]) => `${`${k}:`.padEnd(width)}${v}`).join('\n');
   const caps = d.capabilities.length
-    ? table(['CAPABILITY', 'EVIDENCE'], d.capabilities.map((c) => [c, (d.evidence[c] ?? []).join(', ')]))
+    ? table(
+        ['CAPABILITY', 'EVIDENCE'],
+        d.capabilities.map((c) => [c, (d.evidence[c] ?? []).join(', ')]),
+      )
     : 'no capabilities found\n';
   const notes = d.notes.length ? `\nnotes:\n${d.notes.map((n) => `  - ${n.message}\n`).join('')}` : '';
   return `${head}\n\n${caps}${notes}`;

@@ -15,9 +15,14 @@ export function registerCatalog(program: Command): void {
       emit(data, opts.output, () => {
         const hw = table(
           ['ID', 'ARCH', 'CPUS', 'MEMORY', 'ACCELERATOR', 'CAPABILITIES'],
-          HARDWARE.map((h) => [h.id, h.arch, String(h.cpuCores), formatBytes(h.memoryBytes),
+          HARDWARE.map((h) => [
+            h.id,
+            h.arch,
+            String(h.cpuCores),
+            formatBytes(h.memoryBytes),
             h.accelerator ? `${h.accelerator.name}${h.accelerator.tops ? ` (${h.accelerator.tops} TOPS)` : ''}` : '-',
-            h.capabilities.join(',')]),
+            h.capabilities.join(','),
+          ]),
         );
         const caps = table(['CAPABILITY', 'MEANING'], Object.entries(CAPABILITIES));
         return `${hw}\n${caps}`;

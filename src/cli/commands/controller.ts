@@ -26,7 +26,9 @@ interface ControllerFlags {
 export function registerController(program: Command): void {
   program
     .command('controller')
-    .description('self-healing: watch the agents\' views, fence a module a quorum declares dead, release its pods, let it rejoin; leader-elected, runs until SIGTERM or SIGINT')
+    .description(
+      "self-healing: watch the agents' views, fence a module a quorum declares dead, release its pods, let it rejoin; leader-elected, runs until SIGTERM or SIGINT",
+    )
     .option('--spec <file>', `box spec file (YAML); default: the spec itself in the ${SPEC_ENV} environment variable (how the rendered Deployment passes it)`)
     .option('--kubeconfig <path>', 'kubeconfig to use (default: KUBECONFIG, else ~/.kube/config, else the in-cluster service account)')
     .option('--id <identity>', 'leader-election identity, unique per replica (default: POD_NAME, else <hostname>-<pid>)')
@@ -47,14 +49,24 @@ export function registerController(program: Command): void {
       // Made at start, so that a missing setting is reported before anything fails.
       const local = box.spec.modules.find((m) => m.power?.driver === 'local');
       if (local && !flags.localDir) {
-        throw inputError('controller.local-driver-without-box', `module ${local.name} uses the local power driver, which stops a local box's processes`,
-          'pass --local-dir <box dir> (what `edgebox local up` runs the controller with)');
+        throw inputError(
+          'controller.local-driver-without-box',
+          `module ${local.name} uses the local power driver, which stops a local box's processes`,
+          'pass --local-dir <box dir> (what `edgebox local up` runs the controller with)',
+        );
       }
       const running = await startController({
-        kc: kubeConfig(flags.kubeconfig), box, id, log, ...(drivers ? { drivers } : {}),
+        kc: kubeConfig(flags.kubeconfig),
+        box,
+        id,
+        log,
+        ...(drivers ? { drivers } : {}),
         metrics: { host: flags.metricsAddress, port: flags.metricsPort },
       });
-      await untilSignal(() => running.stop(), (signal) => log('info', 'stopping', { signal }));
+      await untilSignal(
+        () => running.stop(),
+        (signal) => log('info', 'stopping', { signal }),
+      );
     });
 }
 
@@ -77,6 +89,7 @@ function kubeConfig(path: string | undefined): KubeConfig {
 
 function portOption(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65_535) throw inputError('controller.bad-port', `--metrics-port '${value}' is not a port number`, 'pass an integer from 0 to 65535');
+  if (!Number.isInteger(n) || n < 0 || n > 65_535)
+    throw inputError('controller.bad-port', `--metrics-port '${value}' is not a port number`, 'pass an integer from 0 to 65535');
   return n;
 }

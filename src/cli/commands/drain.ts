@@ -15,7 +15,9 @@ interface DrainOptions {
 export function registerDrain(program: Command): void {
   program
     .command('drain')
-    .description('before maintenance: move <module>\'s server role to another module (replacement first, then demotion) and cordon its node; refuses (exit 1) what would break the control plane\'s quorum')
+    .description(
+      "before maintenance: move <module>'s server role to another module (replacement first, then demotion) and cordon its node; refuses (exit 1) what would break the control plane's quorum",
+    )
     .argument('<module>', 'the module to take out')
     .option('--kubeconfig <path>', 'kubeconfig to use (default: KUBECONFIG, else ~/.kube/config)')
     .option('--dir <dir>', 'a local box directory (uses its kubeconfig)')
@@ -26,9 +28,14 @@ export function registerDrain(program: Command): void {
     .addOption(outputOption())
     .action(async (module: string, opts: DrainOptions) => {
       const timeout = Number(opts.timeout);
-      if (!Number.isFinite(timeout) || timeout < 0) throw inputError('drain.bad-timeout', `--timeout '${opts.timeout}' is not a number of seconds`, 'pass e.g. --timeout 180');
+      if (!Number.isFinite(timeout) || timeout < 0)
+        throw inputError('drain.bad-timeout', `--timeout '${opts.timeout}' is not a number of seconds`, 'pass e.g. --timeout 180');
       const [{ resolveTarget }, { readEdgeBox }, { observeBox }, { planDrain }, { requestDrain, undoDrain, recordRefusal, drainDone }] = await Promise.all([
-        import('../target.js'), import('../../status/read-api.js'), import('../../controller/observe.js'), import('../../controller/guardian/drain-plan.js'), import('../../controller/guardian/drain-request.js'),
+        import('../target.js'),
+        import('../../status/read-api.js'),
+        import('../../controller/observe.js'),
+        import('../../controller/guardian/drain-plan.js'),
+        import('../../controller/guardian/drain-request.js'),
       ]);
       const target = await resolveTarget(opts, 'drain');
       const { box } = await readEdgeBox(target.kc, target.box);
@@ -68,15 +75,25 @@ export function registerDrain(program: Command): void {
         done = last.done;
       }
       const result = {
-        module, server: plan.server, ...(plan.replacement ? { replacement: plan.replacement } : {}), done,
-        waitedSeconds: Math.round((Date.now() - started) / 100) / 10, steps: plan.steps, ...(last ? { voters: last.voters } : {}),
+        module,
+        server: plan.server,
+        ...(plan.replacement ? { replacement: plan.replacement } : {}),
+        done,
+        waitedSeconds: Math.round((Date.now() - started) / 100) / 10,
+        steps: plan.steps,
+        ...(last ? { voters: last.voters } : {}),
       };
       if (!done && timeout > 0) {
-        throw failure('drain.timeout', `the server role of ${module} has not moved within ${timeout} s${last?.message ? `: ${last.message}` : ''}`,
-          'see `edgebox status` (pending change, message); the guardian goes on, run drain again to wait more');
+        throw failure(
+          'drain.timeout',
+          `the server role of ${module} has not moved within ${timeout} s${last?.message ? `: ${last.message}` : ''}`,
+          'see `edgebox status` (pending change, message); the guardian goes on, run drain again to wait more',
+        );
       }
-      emit(result, opts.output, (r) => (r.done
-        ? `${r.module}: drained${r.server ? ` in ${r.waitedSeconds} s; ${r.replacement ? `${r.replacement} took its server role` : 'its member was removed'}` : ' (it was no server)'}; node cordoned\n`
-        : `${r.module}: drain asked for; the guardian moves its server role (see \`edgebox status\`)\n`));
+      emit(result, opts.output, (r) =>
+        r.done
+          ? `${r.module}: drained${r.server ? ` in ${r.waitedSeconds} s; ${r.replacement ? `${r.replacement} took its server role` : 'its member was removed'}` : ' (it was no server)'}; node cordoned\n`
+          : `${r.module}: drain asked for; the guardian moves its server role (see \`edgebox status\`)\n`,
+      );
     });
 }

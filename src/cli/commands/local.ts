@@ -27,9 +27,7 @@ interface BoxArgs {
 }
 
 export function registerLocal(program: Command): void {
-  const local = program
-    .command('local')
-    .description('a real Kubernetes control plane on this machine, with the box\'s modules simulated as nodes by KWOK');
+  const local = program.command('local').description("a real Kubernetes control plane on this machine, with the box's modules simulated as nodes by KWOK");
 
   local
     .command('setup')
@@ -37,9 +35,11 @@ export function registerLocal(program: Command): void {
     .action(async () => {
       const result = await setup({ progress: toStderr });
       const built = result.binaries.filter((b) => b.built);
-      process.stdout.write(built.length === 0
-        ? `all binaries already built in ${result.paths.bin}\n`
-        : `built ${built.map((b) => `${b.name} (${seconds(b.ms)})`).join(', ')} in ${result.paths.bin}\n`);
+      process.stdout.write(
+        built.length === 0
+          ? `all binaries already built in ${result.paths.bin}\n`
+          : `built ${built.map((b) => `${b.name} (${seconds(b.ms)})`).join(', ')} in ${result.paths.bin}\n`,
+      );
     });
 
   local
@@ -47,32 +47,52 @@ export function registerLocal(program: Command): void {
     .description('start a local box for a spec and create one Ready node per module (with agents and controllers if asked)')
     .argument('<spec>', 'box spec file (YAML)')
     .addOption(dirOption('<cache>/boxes/<box name>'))
-    .addOption(new Option('--timings <timings>', 'failover timings: Kubernetes defaults, or the tuned values render writes').choices(TIMINGS_NAMES).default('default'))
-    .option('--with-agents', 'also run one `edgebox agent run` per module, on its 127.0.1.N (UDP port: the spec\'s failover.port)')
-    .addOption(new Option('--control-plane <mode>', 'spec: as many etcd + kube-apiserver pairs as controlPlane.servers, on the initial servers\' addresses; single: one pair (tests and benchmarks whose subject is not the control plane)').choices(['spec', 'single']).default('spec'))
+    .addOption(
+      new Option('--timings <timings>', 'failover timings: Kubernetes defaults, or the tuned values render writes').choices(TIMINGS_NAMES).default('default'),
+    )
+    .option('--with-agents', "also run one `edgebox agent run` per module, on its 127.0.1.N (UDP port: the spec's failover.port)")
+    .addOption(
+      new Option(
+        '--control-plane <mode>',
+        "spec: as many etcd + kube-apiserver pairs as controlPlane.servers, on the initial servers' addresses; single: one pair (tests and benchmarks whose subject is not the control plane)",
+      )
+        .choices(['spec', 'single'])
+        .default('spec'),
+    )
     .option('--with-controller', 'also run `edgebox controller` (self-healing: detection, fencing, rejoin)')
-    .addOption(new Option('--controllers <n>', 'how many controllers with --with-controller (2 or more: leader failover)').argParser(controllerCount).default(1))
-    .action(async (spec: string, opts: { dir?: string; timings: TimingsName; controlPlane: ControlPlaneMode; withAgents?: boolean; withController?: boolean; controllers: number }) => {
-      const result = await up(spec, {
-        ...(opts.dir ? { dir: opts.dir } : {}),
-        timings: opts.timings,
-        controlPlane: opts.controlPlane,
-        withAgents: opts.withAgents === true,
-        withController: opts.withController === true,
-        controllers: opts.controllers,
-        progress: toStderr,
-      });
-      const { state } = result;
-      const extras = [
-        ...(state.agents?.length ? [`${state.agents.length} agents (UDP ${state.agents[0]!.port})`] : []),
-        ...(state.controllers?.length ? [`${state.controllers.length} controller(s)`] : []),
-      ];
-      const what = `${state.controlPlane.initialServers.length} server(s) (${state.controlPlane.initialServers.join(', ')}), ${state.components.length} components${extras.map((e) => `, ${e}`).join('')}`;
-      process.stdout.write(result.alreadyRunning
-        ? `box '${state.box}' is already running in ${state.dir} (timings: ${state.timings}; ${what})\n`
-        : `box '${state.box}' is up in ${seconds(result.ms)}: ${what}, API server https://127.0.0.1:${state.ports.apiserver}${result.started.length ? `; started ${result.started.join(', ')}` : ''}\n`);
-      process.stdout.write(`kubeconfig: ${result.kubeconfig}\n  export KUBECONFIG=${result.kubeconfig}\n  kubectl get nodes -L edgebox.dev/module,edgebox.dev/hardware\n`);
-    });
+    .addOption(
+      new Option('--controllers <n>', 'how many controllers with --with-controller (2 or more: leader failover)').argParser(controllerCount).default(1),
+    )
+    .action(
+      async (
+        spec: string,
+        opts: { dir?: string; timings: TimingsName; controlPlane: ControlPlaneMode; withAgents?: boolean; withController?: boolean; controllers: number },
+      ) => {
+        const result = await up(spec, {
+          ...(opts.dir ? { dir: opts.dir } : {}),
+          timings: opts.timings,
+          controlPlane: opts.controlPlane,
+          withAgents: opts.withAgents === true,
+          withController: opts.withController === true,
+          controllers: opts.controllers,
+          progress: toStderr,
+        });
+        const { state } = result;
+        const extras = [
+          ...(state.agents?.length ? [`${state.agents.length} agents (UDP ${state.agents[0]!.port})`] : []),
+          ...(state.controllers?.length ? [`${state.controllers.length} controller(s)`] : []),
+        ];
+        const what = `${state.controlPlane.initialServers.length} server(s) (${state.controlPlane.initialServers.join(', ')}), ${state.components.length} components${extras.map((e) => `, ${e}`).join('')}`;
+        process.stdout.write(
+          result.alreadyRunning
+            ? `box '${state.box}' is already running in ${state.dir} (timings: ${state.timings}; ${what})\n`
+            : `box '${state.box}' is up in ${seconds(result.ms)}: ${what}, API server https://127.0.0.1:${state.ports.apiserver}${result.started.length ? `; started ${result.started.join(', ')}` : ''}\n`,
+        );
+        process.stdout.write(
+          `kubeconfig: ${result.kubeconfig}\n  export KUBECONFIG=${result.kubeconfig}\n  kubectl get nodes -L edgebox.dev/module,edgebox.dev/hardware\n`,
+        );
+      },
+    );
 
   local
     .command('down')
@@ -86,9 +106,9 @@ export function registerLocal(program: Command): void {
         return;
       }
       const result = await down(dir);
-      process.stdout.write(result.stopped.length === 0
-        ? `nothing running in ${dir}\n`
-        : `box '${result.box}' stopped (${result.stopped.join(', ')}); logs stay in ${dir}/logs\n`);
+      process.stdout.write(
+        result.stopped.length === 0 ? `nothing running in ${dir}\n` : `box '${result.box}' stopped (${result.stopped.join(', ')}); logs stay in ${dir}/logs\n`,
+      );
     });
 
   local
@@ -112,16 +132,19 @@ export function registerLocal(program: Command): void {
         ...status.controllers.filter((c) => c.phase === 'crashed').map((c) => ({ label: c.id, log: c.log })),
       ];
       if (crashed.length > 0) {
-        throw failure('local.component-crashed', `crashed: ${crashed.map((c) => `${c.label} (log: ${c.log})`).join(', ')}`,
+        throw failure(
+          'local.component-crashed',
+          `crashed: ${crashed.map((c) => `${c.label} (log: ${c.log})`).join(', ')}`,
           crashedComponents.length > 0
             ? `read the log; then \`edgebox local down --dir ${dir}\` and \`edgebox local up\` to start afresh`
-            : `read the log; \`edgebox local up <spec> --dir ${dir}\` with --with-agents / --with-controller restarts only what crashed`);
+            : `read the log; \`edgebox local up <spec> --dir ${dir}\` with --with-agents / --with-controller restarts only what crashed`,
+        );
       }
     });
 
   local
     .command('kubeconfig')
-    .description('print the path of a local box\'s kubeconfig (or its content)')
+    .description("print the path of a local box's kubeconfig (or its content)")
     .argument('[spec]', 'box spec file, to find its box directory')
     .addOption(dirOption())
     .option('--content', 'print the kubeconfig itself instead of its path')
@@ -138,8 +161,8 @@ export function registerLocal(program: Command): void {
     });
 
   for (const [name, act, verb] of [
-    ['kill', killModule, 'stop the module\'s heartbeat and its agent, as if it lost power: its node goes NotReady through the node lifecycle controller'],
-    ['revive', reviveModule, 'restart a killed module\'s heartbeat and its agent: its node becomes Ready again'],
+    ['kill', killModule, "stop the module's heartbeat and its agent, as if it lost power: its node goes NotReady through the node lifecycle controller"],
+    ['revive', reviveModule, "restart a killed module's heartbeat and its agent: its node becomes Ready again"],
   ] as const) {
     local
       .command(name)
@@ -158,7 +181,7 @@ export function registerLocal(program: Command): void {
 
   local
     .command('partition')
-    .description('drop the agents\' heartbeats between a module and one peer, both ways (iptables; needs root)')
+    .description("drop the agents' heartbeats between a module and one peer, both ways (iptables; needs root)")
     .argument('<module>', 'module name (as in the spec)')
     .requiredOption('--from <peer>', 'the one peer it is cut off from')
     .option('--spec <spec>', 'box spec file, to find its box directory')
@@ -166,14 +189,18 @@ export function registerLocal(program: Command): void {
     .action(async (module: string, opts: { from: string; dir?: string; spec?: string }) => {
       const dir = await requireBoxDir(opts);
       const result = await partitionModules(dir, module, opts.from);
-      process.stdout.write(result.changed
-        ? `heartbeats between ${module} and ${opts.from} are dropped (UDP ${result.rules[0]!.port}); undo with \`edgebox local heal ${module}\`\n`
-        : `${module} is already cut off from ${opts.from}; nothing to do\n`);
+      process.stdout.write(
+        result.changed
+          ? `heartbeats between ${module} and ${opts.from} are dropped (UDP ${result.rules[0]!.port}); undo with \`edgebox local heal ${module}\`\n`
+          : `${module} is already cut off from ${opts.from}; nothing to do\n`,
+      );
     });
 
   local
     .command('isolate')
-    .description('cut a module off from every peer\'s heartbeats and from the API server, alive (iptables; needs root): its agent fences itself, its node stops heartbeating')
+    .description(
+      "cut a module off from every peer's heartbeats and from the API server, alive (iptables; needs root): its agent fences itself, its node stops heartbeating",
+    )
     .argument('<module>', 'module name (as in the spec)')
     .option('--spec <spec>', 'box spec file, to find its box directory')
     .addOption(dirOption())
@@ -181,9 +208,11 @@ export function registerLocal(program: Command): void {
       const dir = await requireBoxDir(opts);
       const result = await isolateModule(dir, module);
       const ports = [...new Set(result.rules.map((r) => `${r.protocol.toUpperCase()} ${r.port}`))].join(', ');
-      process.stdout.write(result.changed
-        ? `${module} is cut off from its peers and the API (${ports} dropped); undo with \`edgebox local heal ${module}\`\n`
-        : `${module} is already isolated; nothing to do\n`);
+      process.stdout.write(
+        result.changed
+          ? `${module} is cut off from its peers and the API (${ports} dropped); undo with \`edgebox local heal ${module}\`\n`
+          : `${module} is already isolated; nothing to do\n`,
+      );
     });
 
   local
@@ -219,18 +248,30 @@ function boxArgs(spec: string | undefined, opts: { dir?: string }): BoxArgs {
 function statusText(s: BoxStatus): string {
   const head = s.box ? `box '${s.box}' in ${s.dir} (timings: ${s.timings})\n` : `no box running in ${s.dir}\n`;
   const row = (name: string, p: ProcessStatus, note = '') => [
-    name, `${p.phase}${note}`, p.pid ? String(p.pid) : '-', p.rssBytes ? formatBytes(p.rssBytes) : '-', p.log ?? '-',
+    name,
+    `${p.phase}${note}`,
+    p.pid ? String(p.pid) : '-',
+    p.rssBytes ? formatBytes(p.rssBytes) : '-',
+    p.log ?? '-',
   ];
-  const components = table(['COMPONENT', 'STATE', 'PID', 'RSS', 'LOG'], [
-    ...s.components.map((c) => row(c.name, c, c.restarts ? ` (restarted ${c.restarts}x)` : '')),
-    ...s.servers.flatMap((x) => [row(`etcd ${x.module} (${x.address})`, x.etcd), row(`kube-apiserver ${x.module} (${x.address})`, x.apiserver)]),
-    ...s.agents.map((a) => row(`agent ${a.module} (${a.address})`, a)),
-    ...s.controllers.map((c) => row(c.id, c, c.leader ? ' (leader)' : '')),
-  ]);
-  const nodes = s.nodes.length === 0
-    ? ''
-    : `\n${table(['NODE', 'READY', 'ADDRESS', 'HEARTBEAT'], s.nodes.map((n) => [n.name, n.ready, n.address ?? '-', n.killed ? 'killed' : 'kwok']))}`;
-  const partitions = s.partitions.length === 0 ? '' : `\npartitioned (heartbeats dropped): ${s.partitions.map((p) => `${p.module} <-> ${p.peer}`).join(', ')}\n`;
+  const components = table(
+    ['COMPONENT', 'STATE', 'PID', 'RSS', 'LOG'],
+    [
+      ...s.components.map((c) => row(c.name, c, c.restarts ? ` (restarted ${c.restarts}x)` : '')),
+      ...s.servers.flatMap((x) => [row(`etcd ${x.module} (${x.address})`, x.etcd), row(`kube-apiserver ${x.module} (${x.address})`, x.apiserver)]),
+      ...s.agents.map((a) => row(`agent ${a.module} (${a.address})`, a)),
+      ...s.controllers.map((c) => row(c.id, c, c.leader ? ' (leader)' : '')),
+    ],
+  );
+  const nodes =
+    s.nodes.length === 0
+      ? ''
+      : `\n${table(
+          ['NODE', 'READY', 'ADDRESS', 'HEARTBEAT'],
+          s.nodes.map((n) => [n.name, n.ready, n.address ?? '-', n.killed ? 'killed' : 'kwok']),
+        )}`;
+  const partitions =
+    s.partitions.length === 0 ? '' : `\npartitioned (heartbeats dropped): ${s.partitions.map((p) => `${p.module} <-> ${p.peer}`).join(', ')}\n`;
   const isolated = s.isolated.length === 0 ? '' : `\nisolated (cut off from peers and API): ${s.isolated.join(', ')}\n`;
   const nodesError = s.nodesError ? `\nnodes: cannot list (${s.nodesError})\n` : '';
   return `${head}${components}${nodes}${partitions}${isolated}${nodesError}${s.kubeconfig ? `kubeconfig: ${s.kubeconfig}\n` : ''}`;

@@ -8,9 +8,7 @@ import { emit, outputOption, type OutputFormat } from '../output.js';
 import { table } from '../../base/table.js';
 
 export function registerPeripheral(program: Command): void {
-  const cmd = program
-    .command('peripheral')
-    .description('exclusive peripherals: move ownership, print and check the grant history');
+  const cmd = program.command('peripheral').description('exclusive peripherals: move ownership, print and check the grant history');
 
   cmd
     .command('move')
@@ -22,8 +20,12 @@ export function registerPeripheral(program: Command): void {
     .addOption(outputOption())
     .action(async (name: string, module: string, opts: { kubeconfig?: string; timeout: string; output: OutputFormat }) => {
       const timeout = Number(opts.timeout);
-      if (!Number.isFinite(timeout) || timeout < 0) throw inputError('peripheral.bad-timeout', `--timeout '${opts.timeout}' is not a number of seconds`, 'pass e.g. --timeout 30');
-      const [{ loadKubeConfig }, { requestMove, readPeripheralLease }] = await Promise.all([import('../../kube/kubeconfig.js'), import('../../peripherals/move.js')]);
+      if (!Number.isFinite(timeout) || timeout < 0)
+        throw inputError('peripheral.bad-timeout', `--timeout '${opts.timeout}' is not a number of seconds`, 'pass e.g. --timeout 30');
+      const [{ loadKubeConfig }, { requestMove, readPeripheralLease }] = await Promise.all([
+        import('../../kube/kubeconfig.js'),
+        import('../../peripherals/move.js'),
+      ]);
       const kc = loadKubeConfig(opts.kubeconfig ? { path: opts.kubeconfig } : {});
       const before = await requestMove(kc, name, module);
       const deadline = Date.now() + timeout * 1000;
@@ -34,9 +36,11 @@ export function registerPeripheral(program: Command): void {
       }
       const done = lease.holder === module;
       const result = { peripheral: name, from: before.holder, to: module, done, owner: lease.holder, token: lease.token };
-      emit(result, opts.output, (r) => (r.done
-        ? `${r.peripheral}: owned by ${r.owner} with token ${r.token} (was ${r.from ?? 'nobody'})\n`
-        : `${r.peripheral}: move to ${r.to} asked for; still owned by ${r.owner ?? 'nobody'} (token ${r.token})\n`));
+      emit(result, opts.output, (r) =>
+        r.done
+          ? `${r.peripheral}: owned by ${r.owner} with token ${r.token} (was ${r.from ?? 'nobody'})\n`
+          : `${r.peripheral}: move to ${r.to} asked for; still owned by ${r.owner ?? 'nobody'} (token ${r.token})\n`,
+      );
       if (!done && timeout > 0) process.exitCode = EXIT.failure;
     });
 
@@ -44,11 +48,16 @@ export function registerPeripheral(program: Command): void {
     .command('history')
     .description('every grant and release of a peripheral, with fencing tokens and times')
     .argument('<name>', 'the peripheral')
-    .option('--dir <dir>', 'the agents\' history files: a local box dir (its peripherals/*.jsonl) or a directory of *.jsonl files')
-    .option('--kubeconfig <path>', 'the cluster\'s record instead: the Events of the peripheral\'s ownership Lease')
+    .option('--dir <dir>', "the agents' history files: a local box dir (its peripherals/*.jsonl) or a directory of *.jsonl files")
+    .option('--kubeconfig <path>', "the cluster's record instead: the Events of the peripheral's ownership Lease")
     .addOption(outputOption())
     .action(async (name: string, opts: { dir?: string; kubeconfig?: string; output: OutputFormat }) => {
-      if ((opts.dir === undefined) === (opts.kubeconfig === undefined)) throw inputError('peripheral.history-source', 'pass exactly one of --dir and --kubeconfig', '--dir <box dir> reads the agents\' logs; --kubeconfig reads the ownership Events');
+      if ((opts.dir === undefined) === (opts.kubeconfig === undefined))
+        throw inputError(
+          'peripheral.history-source',
+          'pass exactly one of --dir and --kubeconfig',
+          "--dir <box dir> reads the agents' logs; --kubeconfig reads the ownership Events",
+        );
       if (opts.dir !== undefined) {
         const records = (await readHistory(await historyFilesIn(opts.dir))).filter((r) => r.peripheral === name);
         const plain = records.map(({ file: _f, line: _l, atMs: _a, untilMs: _u, ...r }) => r);
@@ -57,7 +66,14 @@ export function registerPeripheral(program: Command): void {
       }
       const [{ loadKubeConfig }, { ownershipEvents }] = await Promise.all([import('../../kube/kubeconfig.js'), import('../../peripherals/events.js')]);
       const events = await ownershipEvents(loadKubeConfig({ path: opts.kubeconfig! }), name);
-      emit(events, opts.output, (ev) => (ev.length ? table(['TIME', 'REASON', 'MESSAGE'], ev.map((e) => [e.at, e.reason, e.message])) : `no ownership Events of ${name}\n`));
+      emit(events, opts.output, (ev) =>
+        ev.length
+          ? table(
+              ['TIME', 'REASON', 'MESSAGE'],
+              ev.map((e) => [e.at, e.reason, e.message]),
+            )
+          : `no ownership Events of ${name}\n`,
+      );
     });
 
   cmd
@@ -74,15 +90,22 @@ export function registerPeripheral(program: Command): void {
 
 function formatRecords(records: readonly LocatedRecord[]): string {
   if (!records.length) return 'no records\n';
-  return table(['AT', 'KIND', 'MODULE', 'TOKEN', 'UNTIL / REASON'], records.map((r) => [r.at, r.kind, r.module, String(r.token), r.until ?? r.reason ?? '']));
+  return table(
+    ['AT', 'KIND', 'MODULE', 'TOKEN', 'UNTIL / REASON'],
+    records.map((r) => [r.at, r.kind, r.module, String(r.token), r.until ?? r.reason ?? '']),
+  );
 }
 
 const span = (s: GrantSpan) => `${s.module} token ${s.token} ${new Date(s.start).toISOString()}..${new Date(s.end).toISOString()} (${s.file}:${s.line})`;
 
 function formatCheck(r: CheckResult): string {
-  const lines = r.peripherals.map((p) => `${p.peripheral}: ${p.grants} grants, ${p.releases} releases, holders ${p.holders.join(' -> ') || '-'}, tokens ${p.tokens.join(', ') || '-'}\n`);
-  const violations = r.violations.map((v) => v.kind === 'overlap'
-    ? `OVERLAP ${v.peripheral}: ${span(v.first)} and ${span(v.second)}\n`
-    : `TOKEN REGRESSION ${v.peripheral}: ${span(v.second)} starts after ${span(v.first)}\n`);
+  const lines = r.peripherals.map(
+    (p) => `${p.peripheral}: ${p.grants} grants, ${p.releases} releases, holders ${p.holders.join(' -> ') || '-'}, tokens ${p.tokens.join(', ') || '-'}\n`,
+  );
+  const violations = r.violations.map((v) =>
+    v.kind === 'overlap'
+      ? `OVERLAP ${v.peripheral}: ${span(v.first)} and ${span(v.second)}\n`
+      : `TOKEN REGRESSION ${v.peripheral}: ${span(v.second)} starts after ${span(v.first)}\n`,
+  );
   return `${lines.join('')}${r.ok ? `ok: ${r.records} records, no overlapping grants, tokens only grow\n` : violations.join('')}`;
 }

@@ -24,7 +24,7 @@ function text(r: RenderResult): string {
 export function registerRender(program: Command): void {
   program
     .command('render')
-    .description('write each module\'s K3s config.yaml and the Kubernetes manifests of a box')
+    .description("write each module's K3s config.yaml and the Kubernetes manifests of a box")
     .argument('<spec>', 'box spec file (YAML)')
     .requiredOption('--out <dir>', 'output directory; created if missing, stale rendered files removed')
     .addOption(outputOption())
@@ -35,8 +35,12 @@ export function registerRender(program: Command): void {
       const files = await writeOutput(opts.out, renderBox(box));
       const count = (action: FileAction['action']) => files.filter((f) => f.action === action).length;
       const result: RenderResult = {
-        box: box.metadata.name, out: opts.out,
-        written: count('write'), unchanged: count('unchanged'), removed: count('remove'), files,
+        box: box.metadata.name,
+        out: opts.out,
+        written: count('write'),
+        unchanged: count('unchanged'),
+        removed: count('remove'),
+        files,
       };
       emit(result, opts.output, text);
     });

@@ -8,14 +8,16 @@ const API_UNAVAILABLE = new Set(['kube.cluster-unreachable', 'kube.api-error']);
 export function registerStatus(program: Command): void {
   program
     .command('status')
-    .description('the box now: modules (health, role), the control plane (voters, etcd leader, pending change, history) and the peripherals\' owners')
+    .description("the box now: modules (health, role), the control plane (voters, etcd leader, pending change, history) and the peripherals' owners")
     .option('--kubeconfig <path>', 'kubeconfig to use (default: KUBECONFIG, else ~/.kube/config)')
     .option('--dir <dir>', 'a local box directory: its kubeconfig, and its agents when the API is unavailable')
     .option('--box <name>', 'the EdgeBox to show when the cluster has several')
     .addOption(outputOption())
     .action(async (opts: { kubeconfig?: string; dir?: string; box?: string; output: OutputFormat }) => {
       const [{ resolveTarget }, { readEdgeBox }, { fromAgents, fromEdgeBoxStatus, formatStatus }] = await Promise.all([
-        import('../target.js'), import('../../status/read-api.js'), import('../../status/box-status.js'),
+        import('../target.js'),
+        import('../../status/read-api.js'),
+        import('../../status/box-status.js'),
       ]);
       const { kc, box, state } = await resolveTarget(opts, 'status');
       let report;
@@ -30,7 +32,12 @@ export function registerStatus(program: Command): void {
         const { probeAgents } = await import('../../status/read-agents.js');
         const agents = state.agents ?? [];
         const why = `the API is unavailable (${(e as EdgeboxError).diagnostics[0]?.message ?? 'no answer'}): read from the agents`;
-        report = fromAgents(state.box, agents.map((a) => a.module), await probeAgents(agents), why);
+        report = fromAgents(
+          state.box,
+          agents.map((a) => a.module),
+          await probeAgents(agents),
+          why,
+        );
       }
       emit(report, opts.output, formatStatus);
     });

@@ -13,7 +13,11 @@ export function registerValidate(program: Command): void {
       const { box, diagnostics } = await loadSpec(file);
       const result = { valid: true, box: box.metadata.name, file, diagnostics };
       emit(result, opts.output, (r) =>
-        [...r.diagnostics.map((d) => formatDiagnostic(d)), `${r.file}: box '${r.box}' is valid (${box.spec.modules.length} modules, ${box.spec.workloads.length} workloads)`, '']
-          .join('\n'));
+        [
+          ...r.diagnostics.map((d) => formatDiagnostic(d)),
+          `${r.file}: box '${r.box}' is valid (${box.spec.modules.length} modules, ${box.spec.workloads.length} workloads)`,
+          '',
+        ].join('\n'),
+      );
     });
 }

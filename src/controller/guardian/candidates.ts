@@ -38,14 +38,27 @@ function powerDomain(m: ModuleSpec): string {
 }
 
 function isEligible(m: ModuleSpec, mv: ModuleView, view: ControlPlaneView, exclude: ReadonlySet<string>): boolean {
-  return m.roles.includes('server') && !exclude.has(m.name) && mv.healthy && !mv.dead && mv.report !== undefined &&
-    !isMember(view, m.name) && !mv.drain && mv.desiredRole === undefined && !mv.etcdRemove;
+  return (
+    m.roles.includes('server') &&
+    !exclude.has(m.name) &&
+    mv.healthy &&
+    !mv.dead &&
+    mv.report !== undefined &&
+    !isMember(view, m.name) &&
+    !mv.drain &&
+    mv.desiredRole === undefined &&
+    !mv.etcdRemove
+  );
 }
 
 export function rankCandidates(o: GuardianObserved, view: ControlPlaneView, exclude: ReadonlySet<string> = new Set()): Candidate[] {
   const specOf = new Map(o.box.spec.modules.map((m) => [m.name, m]));
   const workloads = new Map(o.box.spec.workloads.map((w) => [w.name, w]));
-  const healthyVoterDomains = view.voters.filter((v) => v.healthy).map((v) => specOf.get(v.module)).filter((m): m is ModuleSpec => m !== undefined).map(powerDomain);
+  const healthyVoterDomains = view.voters
+    .filter((v) => v.healthy)
+    .map((v) => specOf.get(v.module))
+    .filter((m): m is ModuleSpec => m !== undefined)
+    .map(powerDomain);
   const out: Candidate[] = [];
   for (const mv of view.modules) {
     const m = specOf.get(mv.module)!;
@@ -62,10 +75,12 @@ export function rankCandidates(o: GuardianObserved, view: ControlPlaneView, excl
       freeMemoryBytes: allocatable(hw, 'server').memoryBytes - requested,
     });
   }
-  return out.sort((a, b) =>
-    Number(b.serverMinimum) - Number(a.serverMinimum) ||
-    a.domainVoters - b.domainVoters ||
-    Number(a.criticalSingleton) - Number(b.criticalSingleton) ||
-    b.freeMemoryBytes - a.freeMemoryBytes ||
-    a.module.localeCompare(b.module));
+  return out.sort(
+    (a, b) =>
+      Number(b.serverMinimum) - Number(a.serverMinimum) ||
+      a.domainVoters - b.domainVoters ||
+      Number(a.criticalSingleton) - Number(b.criticalSingleton) ||
+      b.freeMemoryBytes - a.freeMemoryBytes ||
+      a.module.localeCompare(b.module),
+  );
 }

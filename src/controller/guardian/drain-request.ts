@@ -18,15 +18,24 @@ const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 function nodeOf(o: GuardianObserved, module: string) {
   const mv = planControlPlane(o).view.modules.find((m) => m.module === module);
-  if (!mv?.node) throw failure('drain.no-node', `module ${module} has no Node in the cluster`, 'is its agent or kubelet running? `edgebox status` lists the modules');
+  if (!mv?.node)
+    throw failure('drain.no-node', `module ${module} has no Node in the cluster`, 'is its agent or kubelet running? `edgebox status` lists the modules');
   return mv.node;
 }
 
-async function patch(kc: KubeConfig, node: { name: string; resourceVersion: string }, annotations: Record<string, string | null>, unschedulable: boolean): Promise<void> {
+async function patch(
+  kc: KubeConfig,
+  node: { name: string; resourceVersion: string },
+  annotations: Record<string, string | null>,
+  unschedulable: boolean,
+): Promise<void> {
   try {
-    await kc.makeApiClient(CoreV1Api).patchNode({ name: node.name, body: { metadata: { resourceVersion: node.resourceVersion, annotations }, spec: { unschedulable } } }, merge);
+    await kc
+      .makeApiClient(CoreV1Api)
+      .patchNode({ name: node.name, body: { metadata: { resourceVersion: node.resourceVersion, annotations }, spec: { unschedulable } } }, merge);
   } catch (e) {
-    if (apiStatus(e) === 409) throw failure('drain.conflict', `node ${node.name} changed while drain was deciding`, 'run drain again: it decides on the new state');
+    if (apiStatus(e) === 409)
+      throw failure('drain.conflict', `node ${node.name} changed while drain was deciding`, 'run drain again: it decides on the new state');
     throw describeRequestError(e, { server: kc.getCurrentCluster()?.server ?? '?', verb: 'patch', resource: 'nodes', target: node.name }) ?? e;
   }
 }
@@ -46,7 +55,12 @@ export async function recordRefusal(kc: KubeConfig, o: GuardianObserved, module:
   const node = planControlPlane(o).view.modules.find((m) => m.module === module)?.node;
   if (!node) return;
   // Best effort, like every Event: the refusal itself is the command's exit code.
-  await new EventRecorder(kc, { id: 'edgebox-drain', log: () => {}, now: () => o.now }).node(node.name, 'Warning', 'DrainRefused', `drain of ${module} refused: ${reason}`);
+  await new EventRecorder(kc, { id: 'edgebox-drain', log: () => {}, now: () => o.now }).node(
+    node.name,
+    'Warning',
+    'DrainRefused',
+    `drain of ${module} refused: ${reason}`,
+  );
 }
 
 /** Done: the module is no etcd member and the box has its voters, all healthy, with no change pending. */
@@ -54,7 +68,12 @@ export function drainDone(o: GuardianObserved, module: string): { done: boolean;
   const plan = planControlPlane(o);
   const { view } = plan;
   const voters = view.voters.map((v) => ({ module: v.module, healthy: v.healthy }));
-  const done = view.members !== undefined && !isMember(view, module) && !(view.listedBy[module]?.length) &&
-    view.healthyVoters >= Math.min(plan.servers, view.voters.length) && view.voters.every((v) => v.healthy) && plan.pending === null;
+  const done =
+    view.members !== undefined &&
+    !isMember(view, module) &&
+    !view.listedBy[module]?.length &&
+    view.healthyVoters >= Math.min(plan.servers, view.voters.length) &&
+    view.voters.every((v) => v.healthy) &&
+    plan.pending === null;
   return { done, voters, ...(plan.message ? { message: plan.message } : {}) };
 }

@@ -64,7 +64,10 @@ export class GuardianExecutor {
   /** The node's new resourceVersion, or undefined when it changed since the plan (409) or is gone (404). */
   private async patchNode(p: NodePatch): Promise<string | undefined> {
     try {
-      const n: V1Node = await this.core.patchNode({ name: p.node, body: { metadata: { resourceVersion: p.resourceVersion, annotations: p.annotations ?? {} } } }, merge);
+      const n: V1Node = await this.core.patchNode(
+        { name: p.node, body: { metadata: { resourceVersion: p.resourceVersion, annotations: p.annotations ?? {} } } },
+        merge,
+      );
       return n.metadata?.resourceVersion;
     } catch (e) {
       if (apiStatus(e) === 409 || apiStatus(e) === 404) {

@@ -67,7 +67,11 @@ export class Guardian {
     try {
       return await this.executor.execute(a);
     } catch (e) {
-      this.o.log('error', 'control-plane action failed; it is planned again on the next pass', { action: a.type, module: a.module, error: (e as Error).message });
+      this.o.log('error', 'control-plane action failed; it is planned again on the next pass', {
+        action: a.type,
+        module: a.module,
+        error: (e as Error).message,
+      });
       return {};
     }
   }

@@ -64,7 +64,10 @@ function complete(o: GuardianObserved, mv: ModuleView, type: HistoryType, reason
 const change = (o: GuardianObserved, type: RoleChange['type'], reason: string) => formatRoleChange({ type, at: o.now, reason });
 
 const pendingOf = (type: RoleChange['type'], mv: ModuleView, reason?: string): PendingChange => ({
-  type, module: mv.module, reason: reason ?? mv.change?.reason ?? '', ...(mv.change ? { since: iso(mv.change.at) } : {}),
+  type,
+  module: mv.module,
+  reason: reason ?? mv.change?.reason ?? '',
+  ...(mv.change ? { since: iso(mv.change.at) } : {}),
 });
 
 /**
@@ -86,10 +89,20 @@ function track(o: GuardianObserved, view: ControlPlaneView): { actions: Guardian
       } else if (mv.dead || (mv.change !== undefined && o.now - mv.change.at > PROMOTION_TIMEOUT_MS)) {
         // Given up: a learner or voter it became is removed like a dead member, and the module
         // is told to stay an agent, so it never serves with half a join behind it.
-        const why = mv.dead ? `${mv.module} failed while being promoted` : `${mv.module} did not become a healthy voter within ${PROMOTION_TIMEOUT_MS / 1000} s`;
-        actions.push(complete(o, mv, 'cancel', why, member
-          ? { [A.desiredRole]: 'agent', [A.etcdRemove]: 'true', [A.change]: change(o, 'remove', why) }
-          : { [A.desiredRole]: 'agent', [A.etcdRemove]: null, [A.change]: null }));
+        const why = mv.dead
+          ? `${mv.module} failed while being promoted`
+          : `${mv.module} did not become a healthy voter within ${PROMOTION_TIMEOUT_MS / 1000} s`;
+        actions.push(
+          complete(
+            o,
+            mv,
+            'cancel',
+            why,
+            member
+              ? { [A.desiredRole]: 'agent', [A.etcdRemove]: 'true', [A.change]: change(o, 'remove', why) }
+              : { [A.desiredRole]: 'agent', [A.etcdRemove]: null, [A.change]: null },
+          ),
+        );
         if (member) inFlight.push({ type: 'remove', module: mv.module, reason: why, since: iso(o.now) });
       } else {
         inFlight.push(pendingOf('promote', mv));
@@ -106,7 +119,15 @@ function track(o: GuardianObserved, view: ControlPlaneView): { actions: Guardian
     } else if (mv.desiredRole === 'agent') {
       if (member) inFlight.push(pendingOf('demote', mv));
       else if (mv.report?.role === 'agent') {
-        actions.push(complete(o, mv, mv.change?.type === 'demote' ? 'demote' : 'reset', mv.change?.reason ?? `${mv.module} returned after being replaced: its old etcd data was discarded and it runs as an agent`, clear));
+        actions.push(
+          complete(
+            o,
+            mv,
+            mv.change?.type === 'demote' ? 'demote' : 'reset',
+            mv.change?.reason ?? `${mv.module} returned after being replaced: its old etcd data was discarded and it runs as an agent`,
+            clear,
+          ),
+        );
       }
     }
   }
@@ -124,7 +145,9 @@ function returned(o: GuardianObserved, view: ControlPlaneView): GuardianAction[]
     if (mv.desiredRole !== undefined || mv.etcdRemove || isMember(view, mv.module)) return [];
     if ((view.listedBy[mv.module] ?? []).some((by) => by !== mv.module)) return [];
     const reason = `${mv.module} serves but is no member of the cluster (it was replaced while away): it resets and rejoins as an agent`;
-    return [{ type: 'reset-returned' as const, module: mv.module, reason, patch: patchOf(mv, { [A.desiredRole]: 'agent', [A.change]: change(o, 'demote', reason) }) }];
+    return [
+      { type: 'reset-returned' as const, module: mv.module, reason, patch: patchOf(mv, { [A.desiredRole]: 'agent', [A.change]: change(o, 'demote', reason) }) },
+    ];
   });
 }
 
@@ -140,8 +163,12 @@ function next(o: GuardianObserved, view: ControlPlaneView): { action?: Membershi
     const mv = mvOf(c.module)!;
     return { type: 'promote', module: c.module, reason, patch: patchOf(mv, { [A.desiredRole]: 'server', [A.change]: change(o, 'promote', reason) }) };
   };
-  const demote = (mv: ModuleView, reason: string): MembershipAction =>
-    ({ type: 'demote', module: mv.module, reason, patch: patchOf(mv, { [A.desiredRole]: 'agent', [A.etcdRemove]: 'true', [A.change]: change(o, 'demote', reason) }) });
+  const demote = (mv: ModuleView, reason: string): MembershipAction => ({
+    type: 'demote',
+    module: mv.module,
+    reason,
+    patch: patchOf(mv, { [A.desiredRole]: 'agent', [A.etcdRemove]: 'true', [A.change]: change(o, 'demote', reason) }),
+  });
 
   const dead = view.voters.filter((x) => !x.healthy && x.dead && mvOf(x.module)?.node !== undefined);
   const flaky = view.voters.filter((x) => !x.healthy && !x.dead).map((x) => x.module);
@@ -151,27 +178,48 @@ function next(o: GuardianObserved, view: ControlPlaneView): { action?: Membershi
     // can follow (another removal, a promotion, or a demotion of a voter too many).
     const followUp = dead.length > 1 || (flaky.length === 0 && (candidates.length > 0 || v - 1 > n));
     if ((v - 1) % 2 === 0 && !followUp) {
-      return { message: `${d.module} failed and ${flaky.length ? `voter(s) ${flaky.join(', ')} are not healthy either` : 'no module is eligible to replace it'}: its member is kept, so the module can rejoin when it returns` };
+      return {
+        message: `${d.module} failed and ${flaky.length ? `voter(s) ${flaky.join(', ')} are not healthy either` : 'no module is eligible to replace it'}: its member is kept, so the module can rejoin when it returns`,
+      };
     }
     const reason = `${d.module} failed (confirmed by the other agents' views): its etcd member is removed so a replacement can join`;
     const mv = mvOf(d.module)!;
-    return { action: { type: 'remove-member', module: d.module, reason, patch: patchOf(mv, { [A.etcdRemove]: 'true', [A.change]: change(o, 'remove', reason) }) } };
+    return {
+      action: { type: 'remove-member', module: d.module, reason, patch: patchOf(mv, { [A.etcdRemove]: 'true', [A.change]: change(o, 'remove', reason) }) },
+    };
   }
   if (flaky.length > 0) {
-    return { message: `voter(s) ${flaky.join(', ')} not healthy but not confirmed failed: no membership change until they recover or a quorum of agents confirms the failure` };
+    return {
+      message: `voter(s) ${flaky.join(', ')} not healthy but not confirmed failed: no membership change until they recover or a quorum of agents confirms the failure`,
+    };
   }
   const drained = view.voters.filter((x) => mvOf(x.module)?.drain).map((x) => mvOf(x.module)!);
   if (v > n) {
-    const victim = drained[0] ?? [...view.voters].filter((x) => x.module !== view.leader).map((x) => mvOf(x.module)).filter((x): x is ModuleView => x?.node !== undefined).sort((a, b) => b.module.localeCompare(a.module))[0];
+    const victim =
+      drained[0] ??
+      [...view.voters]
+        .filter((x) => x.module !== view.leader)
+        .map((x) => mvOf(x.module))
+        .filter((x): x is ModuleView => x?.node !== undefined)
+        .sort((a, b) => b.module.localeCompare(a.module))[0];
     if (victim?.node) {
-      return { action: demote(victim, drained[0] ? `${victim.module} is drained: its replacement is a voter, so it gives up its member` : `${v} voters, ${n} asked for (spec.controlPlane.servers): ${victim.module} gives up its member`) };
+      return {
+        action: demote(
+          victim,
+          drained[0]
+            ? `${victim.module} is drained: its replacement is a voter, so it gives up its member`
+            : `${v} voters, ${n} asked for (spec.controlPlane.servers): ${victim.module} gives up its member`,
+        ),
+      };
     }
   }
   if (v < n) {
     // From an odd count, the promotion that makes it even needs a second one behind it.
     const needed = v % 2 === 1 ? Math.min(2, n - v) : 1;
     if (candidates.length < needed) {
-      return { message: `${v} of ${n} voters and ${candidates.length === 0 ? 'no module is' : 'only one module is'} eligible to become a server${v % 2 === 1 && candidates.length === 1 ? ' (a second voter alone would make the count even)' : ''}` };
+      return {
+        message: `${v} of ${n} voters and ${candidates.length === 0 ? 'no module is' : 'only one module is'} eligible to become a server${v % 2 === 1 && candidates.length === 1 ? ' (a second voter alone would make the count even)' : ''}`,
+      };
     }
     return { action: promote(candidates[0]!, `${v} of ${n} voters: ${candidates[0]!.module} is the best eligible module`) };
   }
@@ -194,7 +242,12 @@ function planSteps(o: GuardianObserved): Omit<GuardianPlan, 'servers' | 'inFligh
     return { view, actions: [], pending: null, message: 'no healthy server reports its etcd member list (the agents publish it in their Leases)' };
   }
   if (!view.quorum) {
-    return { view, actions: [], pending: null, message: `quorum lost: ${view.healthyVoters} of ${view.voters.length} voters healthy; the agents recover it (a survivor resets the cluster once the others are fenced)` };
+    return {
+      view,
+      actions: [],
+      pending: null,
+      message: `quorum lost: ${view.healthyVoters} of ${view.voters.length} voters healthy; the agents recover it (a survivor resets the cluster once the others are fenced)`,
+    };
   }
   const { actions, inFlight } = track(o, view);
   actions.push(...returned(o, view));

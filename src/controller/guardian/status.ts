@@ -12,7 +12,11 @@ export const MAX_HISTORY = 20;
 const key = (e: ControlPlaneHistoryEntry) => `${e.at}/${e.type}/${e.module ?? ''}`;
 
 /** Entries merged by time, type and module (a retried write never duplicates one), oldest first, the last `keep` kept. */
-export function mergeHistory(existing: readonly ControlPlaneHistoryEntry[], added: readonly ControlPlaneHistoryEntry[], keep = MAX_HISTORY): ControlPlaneHistoryEntry[] {
+export function mergeHistory(
+  existing: readonly ControlPlaneHistoryEntry[],
+  added: readonly ControlPlaneHistoryEntry[],
+  keep = MAX_HISTORY,
+): ControlPlaneHistoryEntry[] {
   const byKey = new Map(existing.map((e) => [key(e), e]));
   for (const e of added) byKey.set(key(e), e);
   return [...byKey.values()].sort((a, b) => a.at.localeCompare(b.at) || key(a).localeCompare(key(b))).slice(-keep);
@@ -24,7 +28,13 @@ export interface StatusResult {
   restored?: Extract<ControlPlaneHistoryEntry, { type: 'restored' }>;
 }
 
-export function controlPlaneStatus(o: { now: number; servers: number; plan: GuardianPlan; previous: ControlPlaneStatus | undefined; added: readonly HistoryEntry[] }): StatusResult {
+export function controlPlaneStatus(o: {
+  now: number;
+  servers: number;
+  plan: GuardianPlan;
+  previous: ControlPlaneStatus | undefined;
+  added: readonly HistoryEntry[];
+}): StatusResult {
   const { view } = o.plan;
   const known = view.members !== undefined;
   const full = known && view.quorum && view.healthyVoters >= o.servers && view.voters.length >= o.servers;
@@ -36,7 +46,12 @@ export function controlPlaneStatus(o: { now: number; servers: number; plan: Guar
   else if (!full) degradedSince = since ?? new Date(o.now).toISOString();
   else if (since !== undefined) {
     const durationMs = Math.max(0, o.now - Date.parse(since));
-    restored = { at: new Date(o.now).toISOString(), type: 'restored', reason: `${view.healthyVoters} healthy voters again, ${(durationMs / 1000).toFixed(1)} s after the control plane was first seen short of them`, durationMs };
+    restored = {
+      at: new Date(o.now).toISOString(),
+      type: 'restored',
+      reason: `${view.healthyVoters} healthy voters again, ${(durationMs / 1000).toFixed(1)} s after the control plane was first seen short of them`,
+      durationMs,
+    };
   }
   const history = mergeHistory(o.previous?.history ?? [], [...o.added, ...(restored ? [restored] : [])]);
   return {

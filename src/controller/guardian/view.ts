@@ -73,7 +73,9 @@ const byName = <T extends { module: string }>(a: T, b: T) => a.module.localeComp
 function sourceReport(fresh: readonly ModuleReport[]): ModuleReport | undefined {
   const listing = fresh.filter((r) => r.report.healthy && r.report.members !== undefined);
   const selfLeader = (r: ModuleReport) => (r.report.leader === r.module ? 1 : 0);
-  return [...listing].sort((a, b) => selfLeader(b) - selfLeader(a) || (b.report.raftIndex ?? -1) - (a.report.raftIndex ?? -1) || a.module.localeCompare(b.module))[0];
+  return [...listing].sort(
+    (a, b) => selfLeader(b) - selfLeader(a) || (b.report.raftIndex ?? -1) - (a.report.raftIndex ?? -1) || a.module.localeCompare(b.module),
+  )[0];
 }
 
 export function controlPlaneView(o: GuardianObserved): ControlPlaneView {
@@ -81,7 +83,10 @@ export function controlPlaneView(o: GuardianObserved): ControlPlaneView {
   const src = sourceReport(fresh);
   const members = src?.report.members;
   const modules: ModuleView[] = o.box.spec.modules.map((m) => {
-    const node = nodeOfModule(o.nodes.map((n) => ({ metadata: { name: n.name, labels: n.labels } })), m.name);
+    const node = nodeOfModule(
+      o.nodes.map((n) => ({ metadata: { name: n.name, labels: n.labels } })),
+      m.name,
+    );
     const n = node ? o.nodes.find((x) => x.name === node.metadata.name) : undefined;
     const a = assess(o, m.name, n?.name);
     const report = fresh.find((r) => r.module === m.name)?.report;
@@ -98,16 +103,19 @@ export function controlPlaneView(o: GuardianObserved): ControlPlaneView {
       change: parseRoleChange(n?.annotations[A.change]),
     };
   });
-  const voters: VoterView[] = (members ?? []).filter((x) => !x.learner).map((x) => {
-    const mv = modules.find((v) => v.module === x.name);
-    const r = mv?.report;
-    return {
-      module: x.name,
-      memberId: x.id,
-      healthy: r !== undefined && r.role === 'server' && r.running && r.healthy && !mv!.dead,
-      dead: mv === undefined || mv.dead,
-    };
-  }).sort(byName);
+  const voters: VoterView[] = (members ?? [])
+    .filter((x) => !x.learner)
+    .map((x) => {
+      const mv = modules.find((v) => v.module === x.name);
+      const r = mv?.report;
+      return {
+        module: x.name,
+        memberId: x.id,
+        healthy: r !== undefined && r.role === 'server' && r.running && r.healthy && !mv!.dead,
+        dead: mv === undefined || mv.dead,
+      };
+    })
+    .sort(byName);
   const healthyVoters = voters.filter((v) => v.healthy).length;
   // A report may lag its Lease's renewal by one write: a change is done only when no fresh
   // report still lists the member, and a module is unknown to the cluster only when none lists it.
@@ -122,7 +130,10 @@ export function controlPlaneView(o: GuardianObserved): ControlPlaneView {
     source: src?.module,
     leader: src?.report.leader ?? null,
     voters,
-    learners: (members ?? []).filter((x) => x.learner).map((x) => x.name).sort(),
+    learners: (members ?? [])
+      .filter((x) => x.learner)
+      .map((x) => x.name)
+      .sort(),
     healthyVoters,
     quorum: voters.length > 0 && healthyVoters >= majorityOf(voters.length),
     modules,

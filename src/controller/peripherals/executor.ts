@@ -41,13 +41,15 @@ export class PeripheralExecutor {
   /** True when it wrote something. */
   async execute(a: PeripheralAction): Promise<boolean> {
     const name = peripheralLeaseName(a.peripheral);
-    const ev = (type: 'Normal' | 'Warning', reason: Parameters<EventRecorder['lease']>[3], message: string) => this.o.events.lease(SYSTEM_NAMESPACE, name, type, reason, message);
+    const ev = (type: 'Normal' | 'Warning', reason: Parameters<EventRecorder['lease']>[3], message: string) =>
+      this.o.events.lease(SYSTEM_NAMESPACE, name, type, reason, message);
     switch (a.type) {
       case 'create-lease': {
         const now = microTime(this.o.now());
         const body = {
           metadata: {
-            name, namespace: SYSTEM_NAMESPACE,
+            name,
+            namespace: SYSTEM_NAMESPACE,
             labels: { [LABELS.box]: this.o.box },
             annotations: { [A.peripheral]: a.peripheral, [A.attachedTo]: a.attachedTo.join(',') },
           },
@@ -72,8 +74,18 @@ export class PeripheralExecutor {
       }
       case 'request-release':
         if (!(await this.patchLease(name, a.lease.resourceVersion, { metadata: { annotations: { [A.releaseToken]: String(a.lease.token) } } }))) return false;
-        this.o.log('info', 'peripheral release requested', { peripheral: a.peripheral, holder: a.lease.holder, token: a.lease.token, next: a.to, reason: a.reason });
-        await ev('Normal', 'PeripheralReleaseRequested', `${a.lease.holder} is asked to stop granting ${a.peripheral} (token ${a.lease.token}) so that ${a.to} can own it (${a.reason === 'move' ? 'a planned move' : `${a.lease.holder} can no longer own it`})`);
+        this.o.log('info', 'peripheral release requested', {
+          peripheral: a.peripheral,
+          holder: a.lease.holder,
+          token: a.lease.token,
+          next: a.to,
+          reason: a.reason,
+        });
+        await ev(
+          'Normal',
+          'PeripheralReleaseRequested',
+          `${a.lease.holder} is asked to stop granting ${a.peripheral} (token ${a.lease.token}) so that ${a.to} can own it (${a.reason === 'move' ? 'a planned move' : `${a.lease.holder} can no longer own it`})`,
+        );
         return true;
       case 'assign': {
         const now = this.o.now();
@@ -81,7 +93,8 @@ export class PeripheralExecutor {
         const patch = {
           metadata: {
             annotations: {
-              [A.releaseToken]: null, [A.releasedToken]: null,
+              [A.releaseToken]: null,
+              [A.releasedToken]: null,
               ...(a.lease.moveTo === a.to ? { [A.moveTo]: null } : {}),
             },
           },
@@ -91,9 +104,20 @@ export class PeripheralExecutor {
         this.o.metrics.handovers.inc({ peripheral: a.peripheral, because: a.because });
         this.o.metrics.token.set({ peripheral: a.peripheral }, a.token);
         if (a.safeAt !== null) this.o.metrics.handoverSeconds.observe({ peripheral: a.peripheral }, Math.max(0, now - a.safeAt) / 1000);
-        this.o.log('warn', 'peripheral handed over', { peripheral: a.peripheral, from: a.lease.holder, to: a.to, token: a.token, because: a.because, reason: a.reason });
-        await ev('Normal', 'PeripheralAssigned', `${a.peripheral} is owned by ${a.to} with fencing token ${a.token}` +
-          (a.lease.holder ? ` (from ${a.lease.holder}, token ${a.lease.token}: ${describe(a.because)})` : ''));
+        this.o.log('warn', 'peripheral handed over', {
+          peripheral: a.peripheral,
+          from: a.lease.holder,
+          to: a.to,
+          token: a.token,
+          because: a.because,
+          reason: a.reason,
+        });
+        await ev(
+          'Normal',
+          'PeripheralAssigned',
+          `${a.peripheral} is owned by ${a.to} with fencing token ${a.token}` +
+            (a.lease.holder ? ` (from ${a.lease.holder}, token ${a.lease.token}: ${describe(a.because)})` : ''),
+        );
         return true;
       }
       case 'clear-move':
@@ -116,16 +140,28 @@ export class PeripheralExecutor {
             if (apiStatus(e) !== 404 && apiStatus(e) !== 409) throw e;
           }
         }
-        if (any) this.o.log('info', 'pods moved to the peripheral\'s owner', { peripheral: a.peripheral, node: a.node, pods: a.pods.map((p) => `${p.namespace}/${p.name}`) });
+        if (any)
+          this.o.log('info', "pods moved to the peripheral's owner", {
+            peripheral: a.peripheral,
+            node: a.node,
+            pods: a.pods.map((p) => `${p.namespace}/${p.name}`),
+          });
         return any;
       }
     }
   }
 
   /** False when the Lease changed since the plan (409) or is gone (404). */
-  private async patchLease(name: string, resourceVersion: string, body: { metadata?: Record<string, unknown>; spec?: Record<string, unknown> }): Promise<boolean> {
+  private async patchLease(
+    name: string,
+    resourceVersion: string,
+    body: { metadata?: Record<string, unknown>; spec?: Record<string, unknown> },
+  ): Promise<boolean> {
     try {
-      await this.coordination.patchNamespacedLease({ name, namespace: SYSTEM_NAMESPACE, body: { ...body, metadata: { ...body.metadata, resourceVersion } } }, merge);
+      await this.coordination.patchNamespacedLease(
+        { name, namespace: SYSTEM_NAMESPACE, body: { ...body, metadata: { ...body.metadata, resourceVersion } } },
+        merge,
+      );
       return true;
     } catch (e) {
       if (apiStatus(e) === 409 || apiStatus(e) === 404) {
@@ -139,10 +175,15 @@ export class PeripheralExecutor {
 
 function describe(because: string): string {
   switch (because) {
-    case 'released': return 'it confirmed it stopped granting';
-    case 'powered-off': return 'it is powered off';
-    case 'fenced-and-expired': return 'it is fenced and its lease expired';
-    case 'expired': return 'its lease expired, plus the safety margin';
-    default: return 'nobody held it';
+    case 'released':
+      return 'it confirmed it stopped granting';
+    case 'powered-off':
+      return 'it is powered off';
+    case 'fenced-and-expired':
+      return 'it is fenced and its lease expired';
+    case 'expired':
+      return 'its lease expired, plus the safety margin';
+    default:
+      return 'nobody held it';
   }
 }

@@ -31,7 +31,16 @@ export type PeripheralAction =
   /** Ask the holder to stop granting its token (a planned move, or a holder that must go but still renews). */
   | { type: 'request-release'; peripheral: string; lease: PeripheralLease; to: string; reason: 'move' | 'holder-unavailable' }
   /** The holder can no longer be granting: the next owner gets the Lease with the next token. */
-  | { type: 'assign'; peripheral: string; lease: PeripheralLease; to: string; token: number; because: SafeBecause; safeAt: number | null; reason: 'move' | 'holder-unavailable' | 'unowned' }
+  | {
+      type: 'assign';
+      peripheral: string;
+      lease: PeripheralLease;
+      to: string;
+      token: number;
+      because: SafeBecause;
+      safeAt: number | null;
+      reason: 'move' | 'holder-unavailable' | 'unowned';
+    }
   /** A move that is done or can never happen (the module is not attached): forget it. */
   | { type: 'clear-move'; peripheral: string; lease: PeripheralLease }
   /** The owner label on a node: set on the owner's, removed from every other. */
@@ -40,7 +49,10 @@ export type PeripheralAction =
   | { type: 'evict'; peripheral: string; node: string; pods: PodRef[] };
 
 const nodeOf = (nodes: readonly ObservedNode[], module: string) => {
-  const ref = nodeOfModule(nodes.map((n) => ({ metadata: { name: n.name, labels: n.labels } })), module);
+  const ref = nodeOfModule(
+    nodes.map((n) => ({ metadata: { name: n.name, labels: n.labels } })),
+    module,
+  );
   return ref ? nodes.find((n) => n.name === ref.metadata.name) : undefined;
 };
 
@@ -49,19 +61,21 @@ export const HOLDER_STALE_GRACE_MS = 15_000;
 
 /** What the reconciler needs to know of each module. Pure. */
 export function moduleStates(o: Pick<PeripheralObserved, 'now' | 'box' | 'nodes' | 'views'>): Map<string, ModuleState> {
-  return new Map(o.box.spec.modules.map((m) => {
-    const n = nodeOf(o.nodes, m.name);
-    const view = o.views.find((v) => v.module === m.name);
-    const method = n ? fenceMethodOf(n) : undefined;
-    const taintFenced = n !== undefined && (method === 'taint' || (method === undefined && hasTaint(n.taints, OUT_OF_SERVICE_TAINT)));
-    const sound = n !== undefined && n.ready === 'True' && method === undefined && !taintFenced && failoverOf(n) === undefined;
-    const eligible = sound && view !== undefined && isFresh(view, o.now);
-    // Late, not gone: no other agent's fresh view has lost its heartbeats (an API outage leaves
-    // the heartbeats alone; a frozen or dead agent does not).
-    const heardByAll = !o.views.some((v) => v.module !== m.name && isFresh(v, o.now) && v.peers[m.name]?.reachable === false);
-    const mayKeep = eligible || (sound && heardByAll && view !== undefined && view.renewTime !== null && o.now - view.renewTime <= HOLDER_STALE_GRACE_MS);
-    return [m.name, { module: m.name, eligible, mayKeep, poweredOff: method === 'power', taintFenced }];
-  }));
+  return new Map(
+    o.box.spec.modules.map((m) => {
+      const n = nodeOf(o.nodes, m.name);
+      const view = o.views.find((v) => v.module === m.name);
+      const method = n ? fenceMethodOf(n) : undefined;
+      const taintFenced = n !== undefined && (method === 'taint' || (method === undefined && hasTaint(n.taints, OUT_OF_SERVICE_TAINT)));
+      const sound = n !== undefined && n.ready === 'True' && method === undefined && !taintFenced && failoverOf(n) === undefined;
+      const eligible = sound && view !== undefined && isFresh(view, o.now);
+      // Late, not gone: no other agent's fresh view has lost its heartbeats (an API outage leaves
+      // the heartbeats alone; a frozen or dead agent does not).
+      const heardByAll = !o.views.some((v) => v.module !== m.name && isFresh(v, o.now) && v.peers[m.name]?.reachable === false);
+      const mayKeep = eligible || (sound && heardByAll && view !== undefined && view.renewTime !== null && o.now - view.renewTime <= HOLDER_STALE_GRACE_MS);
+      return [m.name, { module: m.name, eligible, mayKeep, poweredOff: method === 'power', taintFenced }];
+    }),
+  );
 }
 
 export function planPeripherals(o: PeripheralObserved): PeripheralAction[] {
@@ -84,11 +98,26 @@ export function planPeripherals(o: PeripheralObserved): PeripheralAction[] {
       const holderState = lease.holder === null ? undefined : states.get(lease.holder);
       const safety = handoverSafety(lease, holderState, o.now, o.timings);
       if (safety.safe) {
-        actions.push({ type: 'assign', peripheral: p.name, lease, to: choice.desired!, token: lease.token + 1, because: safety.because!, safeAt: safety.at, reason: choice.reason ?? 'unowned' });
+        actions.push({
+          type: 'assign',
+          peripheral: p.name,
+          lease,
+          to: choice.desired!,
+          token: lease.token + 1,
+          because: safety.because!,
+          safeAt: safety.at,
+          reason: choice.reason ?? 'unowned',
+        });
       } else if (lease.releaseToken !== lease.token && !isReleased(lease)) {
         // A holder that still renews would keep it for ever: ask it to let go. One that does not
         // renew ignores this, and its lease runs out.
-        actions.push({ type: 'request-release', peripheral: p.name, lease, to: choice.desired!, reason: choice.reason === 'move' ? 'move' : 'holder-unavailable' });
+        actions.push({
+          type: 'request-release',
+          peripheral: p.name,
+          lease,
+          to: choice.desired!,
+          reason: choice.reason === 'move' ? 'move' : 'holder-unavailable',
+        });
       }
     }
     actions.push(...followOwner(o, p.name, changing || isReleased(lease) ? null : lease.holder));
@@ -125,4 +154,3 @@ function followOwner(o: PeripheralObserved, peripheral: string, owner: string | 
   for (const [node, pods] of byNode) actions.push({ type: 'evict', peripheral, node, pods });
   return actions;
 }
-

@@ -17,7 +17,17 @@ import type { PeripheralStatus } from '../../contract/edgebox-status.js';
 export class PeripheralReconciler {
   private readonly executor: PeripheralExecutor;
 
-  constructor(private readonly o: { kc: KubeConfig; box: string; log: Log; events: EventRecorder; metrics: ControllerMetrics; timings: PeripheralTimings; now: () => number }) {
+  constructor(
+    private readonly o: {
+      kc: KubeConfig;
+      box: string;
+      log: Log;
+      events: EventRecorder;
+      metrics: ControllerMetrics;
+      timings: PeripheralTimings;
+      now: () => number;
+    },
+  ) {
     this.executor = new PeripheralExecutor({ ...o, metrics: new PeripheralMetrics(o.metrics.registry) });
   }
 
@@ -39,7 +49,11 @@ export class PeripheralReconciler {
     try {
       return await this.executor.execute(a);
     } catch (e) {
-      this.o.log('error', 'peripheral action failed; it is planned again on the next pass', { action: a.type, peripheral: a.peripheral, error: (e as Error).message });
+      this.o.log('error', 'peripheral action failed; it is planned again on the next pass', {
+        action: a.type,
+        peripheral: a.peripheral,
+        error: (e as Error).message,
+      });
       return false;
     }
   }

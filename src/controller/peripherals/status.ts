@@ -12,12 +12,17 @@ export function peripheralStatuses(box: BoxSpec, leases: readonly PeripheralLeas
     const l = leases.find((x) => x.peripheral === p.name);
     if (!l || l.holder === null) return { ...base, owner: null, token: l?.token ?? 0, phase: 'Unowned' as const };
     const expiry = expiresAt(l);
-    const phase = isReleased(l) || l.releaseToken === l.token ? 'Releasing' as const : expiry !== null && now > expiry ? 'Expired' as const : 'Owned' as const;
+    const phase =
+      isReleased(l) || l.releaseToken === l.token ? ('Releasing' as const) : expiry !== null && now > expiry ? ('Expired' as const) : ('Owned' as const);
     const since = iso(l.acquireTime);
     return {
-      ...base, owner: l.holder, token: l.token, phase,
+      ...base,
+      owner: l.holder,
+      token: l.token,
+      phase,
       // Not the renew time: it changes twice a second, and the status is rewritten only on a change.
-      ...(since ? { since } : {}), ...(l.moveTo ? { moveTo: l.moveTo } : {}),
+      ...(since ? { since } : {}),
+      ...(l.moveTo ? { moveTo: l.moveTo } : {}),
     };
   });
 }
