@@ -35,6 +35,8 @@ export interface ControllerOptions {
   /** Between passes when nothing changes (time alone moves views to stale and settle periods on). Default 250 ms. */
   resyncMs?: number;
   now?: () => number;
+  /** The monotonic clock every age is measured on (src/kube/observed-time.ts). Default: performance.now. */
+  mono?: () => number;
   /** Ownership Lease timings of exclusive peripherals. Default DEFAULT_PERIPHERAL_TIMINGS. */
   peripheralTimings?: PeripheralTimings;
 }
@@ -54,6 +56,7 @@ const STATUS_EVERY_MS = 1000;
 
 export async function startController(o: ControllerOptions): Promise<RunningController> {
   const now = o.now ?? Date.now;
+  const mono = o.mono ?? (() => performance.now());
   const metrics = new ControllerMetrics();
   const server: Server = await serveMetrics(metrics, o.metrics);
   const address = server.address();
@@ -71,6 +74,7 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
     metrics,
     timings: o.peripheralTimings ?? DEFAULT_PERIPHERAL_TIMINGS,
     now,
+    mono,
   });
 
   let stopped = false;
@@ -86,6 +90,7 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
     kc: o.kc,
     box: o.box.metadata.name,
     log: o.log,
+    mono,
     onChange: () => kick(),
     ...(o.informers ? { timings: o.informers } : {}),
   });
@@ -119,7 +124,7 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
       pending = undefined;
     }
     pause(undefined);
-    const observed = { now: now(), box: o.box, ...view };
+    const observed = { now: now(), mono: mono(), since: informers.since, box: o.box, ...view };
     const actions = decide(observed);
     const results = await Promise.all(actions.map((a) => act(a)));
     const nodes = new Map(results.flatMap((r) => [...r.nodes]));

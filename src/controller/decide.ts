@@ -11,8 +11,12 @@ import { FENCE_ANNOTATIONS, type FenceMethod, type FailoverRecord, formatFailove
  */
 
 export interface Observed {
-  /** ms since the epoch. */
+  /** ms since the epoch, this host's clock: for the records people read (detectedAt, fencedAt), never for an age. */
   now: number;
+  /** This host's monotonic clock (ms), on which every Lease's `observedAt` is: what ages are measured on. */
+  mono: number;
+  /** When this process started observing (monotonic ms): a Lease it never saw renewed counts as renewed then. */
+  since: number;
   box: BoxSpec;
   nodes: ObservedNode[];
   nodeLeases: ObservedNodeLease[];
@@ -76,7 +80,7 @@ export interface Assessment {
   suspicion: number;
   /** The latest time a witness (a fresh view reporting it unreachable) heard the module (ms), or null. */
   lastSeen: number | null;
-  /** The node Lease has not been renewed since the witnesses last heard from the module. */
+  /** The node Lease has not been seen renewed for a whole renewal period plus NODE_LEASE_MARGIN_MS. */
   nodeLeaseStale: boolean;
   /** The node Lease was renewed within its duration. */
   nodeLeaseFresh: boolean;
@@ -96,13 +100,27 @@ export function witnessQuorum(moduleCount: number): number {
   return Math.max(2, Math.floor((moduleCount - 1) / 2) + 1);
 }
 
-export function isFresh(v: { renewTime: number | null; durationSeconds: number }, now: number): boolean {
-  return v.renewTime !== null && now - v.renewTime <= v.durationSeconds * 1000;
+/**
+ * How often a node's Lease is renewed: a quarter of its duration, as the kubelet (and KWOK)
+ * renew it (`renewInterval = leaseDuration / 4`, with 4 % jitter).
+ */
+export const nodeLeaseRenewMs = (durationSeconds: number): number => (durationSeconds * 1000) / 4;
+
+/**
+ * How much longer than one renewal period a node Lease may go unrenewed before its module counts
+ * as gone: the kubelet's jitter (4 %), a slow API write, the watch's delivery. An agent that
+ * restarts (crash, OOM kill, upgrade) leaves its kubelet renewing, so its module is never failed.
+ */
+export const NODE_LEASE_MARGIN_MS = 1000;
+
+/** Renewed, as this host saw it, within its duration: ages on the observer's monotonic clock, never the writer's. */
+export function isFresh(v: { observedAt: number | null; durationSeconds: number }, mono: number): boolean {
+  return v.observedAt !== null && mono - v.observedAt <= v.durationSeconds * 1000;
 }
 
-export function assess(o: Pick<Observed, 'now' | 'box' | 'nodeLeases' | 'views'>, module: string, nodeName: string | undefined): Assessment {
+export function assess(o: Pick<Observed, 'mono' | 'box' | 'nodeLeases' | 'views'>, module: string, nodeName: string | undefined): Assessment {
   const names = new Set(o.box.spec.modules.map((m) => m.name));
-  const fresh = o.views.filter((v) => v.module !== module && names.has(v.module) && isFresh(v, o.now) && v.peers[module] !== undefined);
+  const fresh = o.views.filter((v) => v.module !== module && names.has(v.module) && isFresh(v, o.mono) && v.peers[module] !== undefined);
   const entries = fresh.map((v) => ({ by: v.module, e: v.peers[module]! }));
   const unreachableBy = entries
     .filter((x) => !x.e.reachable)
@@ -112,22 +130,20 @@ export function assess(o: Pick<Observed, 'now' | 'box' | 'nodeLeases' | 'views'>
     .filter((x) => x.e.reachable)
     .map((x) => x.by)
     .sort();
-  // "Since the witnesses last heard it": the views that report it unreachable. A view that still
-  // hears it is no witness, and its recent lastSeen says nothing about the node Lease.
+  // "When the witnesses last heard it" (their clocks, for the record): the views that report it
+  // unreachable. A view that still hears it is no witness.
   const seen = entries
     .filter((x) => !x.e.reachable)
     .map((x) => x.e.lastSeen)
     .filter((t): t is number => t !== null);
   const lastSeen = seen.length ? Math.max(...seen) : null;
   const lease = nodeName === undefined ? undefined : o.nodeLeases.find((l) => l.node === nodeName);
-  const nodeLeaseFresh = lease !== undefined && isFresh(lease, o.now);
-  let nodeLeaseStale: boolean;
-  if (!lease || lease.renewTime === null) nodeLeaseStale = true;
-  // The design's rule: not renewed since the witnesses last heard the module (plus one interval
-  // of slack: the kubelet may renew just after the last heartbeat went out).
-  else if (lastSeen !== null) nodeLeaseStale = lease.renewTime <= lastSeen + o.box.spec.failover.heartbeatIntervalMs;
-  // Nobody ever heard the module: only an expired Lease says its node is gone.
-  else nodeLeaseStale = !nodeLeaseFresh;
+  const nodeLeaseFresh = lease !== undefined && isFresh(lease, o.mono);
+  // Not seen renewed for a whole renewal period and a margin, on this host's monotonic clock: the
+  // kubelet of a live module would have renewed by then, whatever its clock says and whether or
+  // not its agent runs (docs/decisions/0004-clocks-and-faults.md). Never by comparing the kubelet's
+  // renewTime with the agents' lastSeen: those are two hosts' wall clocks.
+  const nodeLeaseStale = !lease || lease.observedAt === null || o.mono - lease.observedAt >= nodeLeaseRenewMs(lease.durationSeconds) + NODE_LEASE_MARGIN_MS;
   const quorum = witnessQuorum(o.box.spec.modules.length);
   return {
     module,
@@ -172,15 +188,16 @@ function fenceAnnotations(method: FenceMethod, node: ObservedNode, now: number):
 }
 
 /**
- * The earliest time the singletons of a module fenced by the taint alone may be released: its
- * agent's last Lease renewal plus the self-fence bound and a margin (SELF_FENCE_MARGIN_MS). Nothing
- * stopped such a module, so a singleton there may still run until the module, cut off but alive,
- * has stopped it itself. Without an agent Lease (its agent never reached the API) the wait counts
- * from the detection.
+ * The earliest time (this host's monotonic clock) the singletons of a module fenced by the taint
+ * alone may be released: when this controller saw its agent's last Lease renewal, plus the
+ * self-fence bound and a margin (SELF_FENCE_MARGIN_MS). Nothing stopped such a module, so a
+ * singleton there may still run until the module, cut off but alive, has stopped it itself; it
+ * counts from the start of that write, which is before this host saw it. Without an agent Lease
+ * seen renewed (its agent never reached the API), from when this controller started observing.
  */
-export function selfFenceDeadline(o: Pick<Observed, 'box' | 'views'>, module: string, record: FailoverRecord): number {
-  const renewed = o.views.find((v) => v.module === module)?.renewTime ?? null;
-  return (renewed ?? record.detectedAt) + o.box.spec.failover.selfFenceSeconds * 1000 + SELF_FENCE_MARGIN_MS;
+export function selfFenceDeadline(o: Pick<Observed, 'box' | 'views' | 'since'>, module: string): number {
+  const renewed = o.views.find((v) => v.module === module)?.observedAt ?? null;
+  return (renewed ?? o.since) + o.box.spec.failover.selfFenceSeconds * 1000 + SELF_FENCE_MARGIN_MS;
 }
 
 const podKey = (namespace: string, workload: string) => `${namespace}/${workload}`;
@@ -250,7 +267,7 @@ function decideModule(o: Observed, m: ModuleSpec): Action | undefined {
   const bound = o.pods.filter((p) => p.node === n.name);
   // Fenced by the taint alone: the other pods go at once, singletons (which render lets tolerate
   // the taint) once the module has had time to stop them itself.
-  const holdSingletons = method === 'taint' && o.now < selfFenceDeadline(o, m.name, current);
+  const holdSingletons = method === 'taint' && o.mono < selfFenceDeadline(o, m.name);
   const releasable = holdSingletons ? bound.filter((p) => !p.singleton) : bound;
   if (releasable.length > 0 || current.releasedAt === undefined) {
     const tracked = bound.filter((p) => p.workload !== undefined && p.ownerKind !== 'DaemonSet').map((p) => podKey(p.namespace, p.workload!));

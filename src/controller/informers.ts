@@ -17,6 +17,7 @@ import { toPeripheralLease, type PeripheralLease } from '../peripherals/lease.js
 import type { ModuleReport } from './guardian/view.js';
 import { NODE_LEASE_NAMESPACE, SYSTEM_NAMESPACE } from '../contract/leases.js';
 import { toObservedNode, toNodeLease, toAgentView, toModuleReport, toObservedPod } from './observe.js';
+import { RenewalClock, renewalMarker } from '../kube/observed-time.js';
 
 /**
  * The controller's view of the cluster: informers (client-node's ListWatch) on Nodes, node
@@ -54,6 +55,8 @@ export interface ResilientInformerOptions<T extends KubernetesObject> {
   monotonic?: () => number;
   /** Called on every change of the cache and of `synced`. */
   onChange: () => void;
+  /** Every object as it arrives (listed, added or updated), before `onChange`. */
+  onObject?: (obj: T) => void;
 }
 
 /** One informer that re-lists after every error, with capped backoff. */
@@ -118,6 +121,7 @@ export class ResilientInformer<T extends KubernetesObject> {
       this.o.path,
       async () => {
         const list = await this.o.list();
+        if (this.o.onObject) for (const item of list.items) this.o.onObject(item);
         // The ListWatch adds the items right after this promise resolves; by the next macrotask
         // the cache holds the whole list.
         setImmediate(() => {
@@ -137,8 +141,12 @@ export class ResilientInformer<T extends KubernetesObject> {
       this.heard();
       if (this.synced) this.o.onChange();
     };
-    inf.on('add', changed);
-    inf.on('update', changed);
+    const arrived = (obj: T) => {
+      if (this.current === inf) this.o.onObject?.(obj);
+      changed();
+    };
+    inf.on('add', arrived);
+    inf.on('update', arrived);
     inf.on('delete', changed);
     inf.on('error', (err?: unknown) => {
       if (this.current !== inf) return;
@@ -185,12 +193,17 @@ export class BoxInformers {
   private readonly nodeLeases: ResilientInformer<V1Lease>;
   private readonly agentLeases: ResilientInformer<V1Lease>;
   private readonly pods: ResilientInformer<V1Pod>;
+  /** When each Lease was seen renewed, on this host's monotonic clock, recorded as the events arrive. */
+  private readonly renewals: RenewalClock;
 
-  constructor(o: { kc: KubeConfig; box: string; log: Log; timings?: InformerTimings; onChange: () => void }) {
+  constructor(o: { kc: KubeConfig; box: string; log: Log; timings?: InformerTimings; mono?: () => number; onChange: () => void }) {
     const core = o.kc.makeApiClient(CoreV1Api);
     const coordination = o.kc.makeApiClient(CoordinationV1Api);
     const boxSelector = `${LABELS.box}=${o.box}`;
-    const common = { kc: o.kc, log: o.log, onChange: o.onChange, ...(o.timings ? { timings: o.timings } : {}) };
+    const mono = o.mono ?? (() => performance.now());
+    this.renewals = new RenewalClock(mono);
+    const common = { kc: o.kc, log: o.log, onChange: o.onChange, monotonic: mono, ...(o.timings ? { timings: o.timings } : {}) };
+    const onObject = (l: V1Lease) => void this.observedAt(l);
     this.nodes = new ResilientInformer<V1Node>({
       ...common,
       name: 'nodes',
@@ -203,6 +216,7 @@ export class BoxInformers {
       name: 'node-leases',
       path: `/apis/coordination.k8s.io/v1/namespaces/${NODE_LEASE_NAMESPACE}/leases`,
       list: () => coordination.listNamespacedLease({ namespace: NODE_LEASE_NAMESPACE }),
+      onObject,
     });
     // The agents label their Leases with the box (and module); the name prefix tells them from
     // the leader Lease in the same namespace.
@@ -212,6 +226,7 @@ export class BoxInformers {
       path: `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NAMESPACE}/leases`,
       labelSelector: boxSelector,
       list: () => coordination.listNamespacedLease({ namespace: SYSTEM_NAMESPACE, labelSelector: boxSelector }),
+      onObject,
     });
     // Pods of the box's workloads carry the box label (their workload's selector); the
     // controller releases exactly those.
@@ -246,15 +261,27 @@ export class BoxInformers {
     return { nodes: this.nodes.lists, nodeLeases: this.nodeLeases.lists, agentLeases: this.agentLeases.lists, pods: this.pods.lists };
   }
 
+  /** When this process started observing (monotonic ms). */
+  get since(): number {
+    return this.renewals.since;
+  }
+
+  /** When this host saw the Lease's current renewal (monotonic ms). */
+  private observedAt(l: V1Lease): number {
+    return this.renewals.observe(`${l.metadata?.namespace ?? ''}/${l.metadata?.name ?? ''}`, renewalMarker(l.spec));
+  }
+
   /** The current state, or undefined while not synced. */
   snapshot(): ClusterView | undefined {
     if (!this.synced) return undefined;
+    const leases = [...this.nodeLeases.list(), ...this.agentLeases.list()];
+    this.renewals.keep(new Set(leases.map((l) => `${l.metadata?.namespace ?? ''}/${l.metadata?.name ?? ''}`)));
     return {
       nodes: this.nodes.list().map(toObservedNode),
-      nodeLeases: this.nodeLeases.list().map(toNodeLease),
+      nodeLeases: this.nodeLeases.list().map((l) => toNodeLease(l, this.observedAt(l))),
       views: this.agentLeases
         .list()
-        .map(toAgentView)
+        .map((l) => toAgentView(l, this.observedAt(l)))
         .filter((v): v is AgentView => v !== undefined),
       pods: this.pods.list().map(toObservedPod),
     };
@@ -264,7 +291,7 @@ export class BoxInformers {
   peripheralLeases(): PeripheralLease[] {
     return this.agentLeases
       .list()
-      .map(toPeripheralLease)
+      .map((l) => toPeripheralLease(l, this.observedAt(l)))
       .filter((l): l is PeripheralLease => l !== undefined);
   }
 
@@ -272,7 +299,7 @@ export class BoxInformers {
   controlPlaneReports(): ModuleReport[] {
     return this.agentLeases
       .list()
-      .map(toModuleReport)
+      .map((l) => toModuleReport(l, this.observedAt(l)))
       .filter((r): r is ModuleReport => r !== undefined);
   }
 

@@ -12,9 +12,10 @@ import { timeOf } from '../kube/time.js';
  * the singletons of a module fenced by the taint alone (docs/decisions/0001-self-healing.md,
  * "Self-fencing"). The agent fences itself at most `selfFenceSeconds` plus one heartbeat interval
  * (its check) after the start of its last successful Lease write, and freezing the kubelet and
- * stopping a sandbox take well under a second; the rest is for the clocks: the renewTime is the
- * module's wall clock and the wait runs on the controller's, so their offset must stay under about
- * one second (NTP on the box network keeps it to milliseconds).
+ * stopping a sandbox take well under a second. The wait counts from when the controller saw that
+ * write (its own monotonic clock, src/kube/observed-time.ts), which is never before the write
+ * started, so no clock of the module enters it; the margin is for the fence itself and for the
+ * two clocks' rates.
  */
 export const SELF_FENCE_MARGIN_MS = 2000;
 
@@ -32,9 +33,11 @@ export interface ObservedNode {
 /** A node's own Lease in kube-node-lease: the kubelet's heartbeat. */
 export interface ObservedNodeLease {
   node: string;
-  /** ms since the epoch; null when it was never renewed. */
+  /** ms since the epoch on the kubelet's clock, for people; null when it was never renewed. Decisions use `observedAt`. */
   renewTime: number | null;
   durationSeconds: number;
+  /** When the controller saw its last renewal, on its own monotonic clock (ms); null when it was never renewed. */
+  observedAt: number | null;
 }
 
 export interface PeerEntry {
@@ -46,8 +49,11 @@ export interface PeerEntry {
 /** One agent's Lease `edgebox-system/agent-<module>` with its view of its peers. */
 export interface AgentView {
   module: string;
+  /** The agent's wall clock, for people; decisions use `observedAt`. */
   renewTime: number | null;
   durationSeconds: number;
+  /** When the controller saw its last renewal, on its own monotonic clock (ms); null when it was never renewed. */
+  observedAt: number | null;
   peers: Record<string, PeerEntry>;
 }
 

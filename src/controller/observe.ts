@@ -32,26 +32,43 @@ export function toObservedNode(n: V1Node): ObservedNode {
   };
 }
 
-export function toNodeLease(l: V1Lease): ObservedNodeLease {
-  return { node: l.metadata?.name ?? '', renewTime: timeOf(l.spec?.renewTime), durationSeconds: l.spec?.leaseDurationSeconds ?? 40 };
+/**
+ * `observedAt`: when the reader saw the Lease's last renewal on its own monotonic clock
+ * (src/kube/observed-time.ts); null when it was never renewed.
+ */
+export function toNodeLease(l: V1Lease, observedAt: number | null): ObservedNodeLease {
+  const renewTime = timeOf(l.spec?.renewTime);
+  return { node: l.metadata?.name ?? '', renewTime, durationSeconds: l.spec?.leaseDurationSeconds ?? 40, observedAt: renewTime === null ? null : observedAt };
 }
 
-/** An agent Lease's view, or undefined when it is no agent Lease. A view that does not parse has no peers. */
-export function toAgentView(l: V1Lease): AgentView | undefined {
+/**
+ * An agent Lease's view, or undefined when it is no agent Lease. A view that does not parse has no
+ * peers, and so has one that claims to have heard a peer after the agent wrote it (a `lastSeen`
+ * later than the Lease's own renewTime, both the agent's clock): it witnesses nothing.
+ */
+export function toAgentView(l: V1Lease, observedAt: number | null): AgentView | undefined {
   const name = l.metadata?.name ?? '';
   if (!name.startsWith(AGENT_PREFIX)) return undefined;
-  const peers: Record<string, PeerEntry> = {};
+  const renewTime = timeOf(l.spec?.renewTime);
+  let peers: Record<string, PeerEntry> = {};
   for (const [peer, e] of Object.entries(parsePeerView(l.metadata?.annotations?.[PEER_VIEW_ANNOTATION]))) {
     peers[peer] = { reachable: e.reachable, lastSeen: timeOf(e.lastSeen), suspicion: e.suspicion };
   }
-  return { module: name.slice(AGENT_PREFIX.length), renewTime: timeOf(l.spec?.renewTime), durationSeconds: l.spec?.leaseDurationSeconds ?? 3, peers };
+  if (Object.values(peers).some((p) => p.lastSeen !== null && (renewTime === null || p.lastSeen > renewTime))) peers = {};
+  return {
+    module: name.slice(AGENT_PREFIX.length),
+    renewTime,
+    durationSeconds: l.spec?.leaseDurationSeconds ?? 3,
+    observedAt: renewTime === null ? null : observedAt,
+    peers,
+  };
 }
 
 /** An agent Lease's control-plane report (the guardian's input), or undefined when it has none that parses. */
-export function toModuleReport(l: V1Lease): ModuleReport | undefined {
-  const v = toAgentView(l);
+export function toModuleReport(l: V1Lease, observedAt: number | null): ModuleReport | undefined {
+  const v = toAgentView(l, observedAt);
   const report = parseControlPlaneReport(l.metadata?.annotations?.[CONTROL_PLANE_ANNOTATIONS.report]);
-  return v && report ? { module: v.module, renewTime: v.renewTime, durationSeconds: v.durationSeconds, report } : undefined;
+  return v && report ? { module: v.module, renewTime: v.renewTime, durationSeconds: v.durationSeconds, observedAt: v.observedAt, report } : undefined;
 }
 
 export function toObservedPod(p: V1Pod): ObservedPod {
@@ -69,7 +86,13 @@ export function toObservedPod(p: V1Pod): ObservedPod {
   };
 }
 
-/** The controller's observed state, listed once: nodes, node Leases, agent Leases with their reports, and the box's pods. */
+/**
+ * The controller's observed state, listed once: nodes, node Leases, agent Leases with their
+ * reports, and the box's pods. For the CLI (`edgebox status`, `edgebox drain`), which only reads
+ * and asks: one list has seen no renewal happen, so each Lease counts as renewed at its own
+ * renewTime, on this host's clock as if it were the writer's. The controller, which acts,
+ * never decides on this (src/kube/observed-time.ts).
+ */
 export async function observeBox(kc: KubeConfig, box: BoxSpec, now: number): Promise<GuardianObserved> {
   const core = kc.makeApiClient(CoreV1Api);
   const coordination = kc.makeApiClient(CoordinationV1Api);
@@ -82,13 +105,16 @@ export async function observeBox(kc: KubeConfig, box: BoxSpec, now: number): Pro
       t(coordination.listNamespacedLease({ namespace: SYSTEM_NAMESPACE, labelSelector: selector })),
       t(core.listPodForAllNamespaces({ labelSelector: selector })),
     ]);
-    const views = agentLeases.items.map(toAgentView).filter((v): v is AgentView => v !== undefined);
-    const reports = agentLeases.items.map(toModuleReport).filter((r): r is ModuleReport => r !== undefined);
+    const renewed = (l: V1Lease) => timeOf(l.spec?.renewTime);
+    const views = agentLeases.items.map((l) => toAgentView(l, renewed(l))).filter((v): v is AgentView => v !== undefined);
+    const reports = agentLeases.items.map((l) => toModuleReport(l, renewed(l))).filter((r): r is ModuleReport => r !== undefined);
     return {
       now,
+      mono: now,
+      since: Number.NEGATIVE_INFINITY,
       box,
       nodes: nodes.items.map(toObservedNode),
-      nodeLeases: nodeLeases.items.map(toNodeLease),
+      nodeLeases: nodeLeases.items.map((l) => toNodeLease(l, renewed(l))),
       views,
       pods: pods.items.map(toObservedPod),
       reports,

@@ -52,14 +52,15 @@ export type SafeBecause = 'no-holder' | 'released' | 'powered-off' | 'fenced-and
 
 /**
  * Whether the current holder can no longer be granting, and why; `at` is when that became (or
- * becomes) true, for the handover-time figures. Powered off or a confirmed release: at once. A
+ * becomes) true, for the handover-time figures. `mono` and `at` are on the controller's monotonic
+ * clock, the one the Lease's expiry is measured on: the holder's own clock never enters it. Powered off or a confirmed release: at once. A
  * fence by taint stops its workloads, not its agent: it is safe once its lease expired (the
  * agent stopped granting a margin before). Otherwise: expired plus the handover margin.
  */
 export function handoverSafety(
   l: PeripheralLease,
   holder: ModuleState | undefined,
-  now: number,
+  mono: number,
   t: PeripheralTimings,
 ): { safe: boolean; because?: SafeBecause; at: number | null } {
   if (l.holder === null) return { safe: true, because: 'no-holder', at: null };
@@ -67,9 +68,9 @@ export function handoverSafety(
   if (holder?.poweredOff) return { safe: true, because: 'powered-off', at: null };
   const expiry = expiresAt(l);
   if (expiry === null) return { safe: true, because: 'expired', at: null };
-  if (holder?.taintFenced) return now >= expiry ? { safe: true, because: 'fenced-and-expired', at: expiry } : { safe: false, at: expiry };
+  if (holder?.taintFenced) return mono >= expiry ? { safe: true, because: 'fenced-and-expired', at: expiry } : { safe: false, at: expiry };
   const at = expiry + t.handoverMarginMs;
-  return now >= at ? { safe: true, because: 'expired', at } : { safe: false, at };
+  return mono >= at ? { safe: true, because: 'expired', at } : { safe: false, at };
 }
 
 export interface OwnerChoice {

@@ -38,7 +38,7 @@ export const KUBERNETES_DEFAULTS: Timings = {
 export const TUNED: Timings = {
   nodeMonitorPeriodSeconds: 2,
   nodeMonitorGracePeriodSeconds: 20,
-  nodeLeaseDurationSeconds: 20,
+  nodeLeaseDurationSeconds: 2,
   nodeStatusUpdateFrequencySeconds: 4,
   defaultTolerationSeconds: 30,
   tolerationSeconds: { critical: 5, standard: 15, 'best-effort': 60 },
@@ -50,8 +50,9 @@ export const TUNED: Timings = {
 export const TUNING_REASONS = {
   nodeMonitorPeriodSeconds: 'check node leases every 2 s instead of 5 s, so detection lags a dead module by at most 2 s',
   nodeMonitorGracePeriodSeconds:
-    '20 s = four missed lease renewals (the lease is renewed every 5 s): fast, yet a busy module that misses one or two renewals is not declared dead (a 20 s grace with the default 10 s renewal gave false positives: dell/omnia#3798)',
-  nodeLeaseDurationSeconds: 'a 20 s lease is renewed every 5 s, so the 20 s grace period spans four renewals',
+    "20 s of missed lease renewals before Kubernetes' own slow path marks a node NotReady: a busy module that misses a few renewals is not declared dead (a 20 s grace with the default 10 s renewal gave false positives: dell/omnia#3798); edgebox's controller fences in about a second on its own rule",
+  nodeLeaseDurationSeconds:
+    'a 2 s lease is renewed every 500 ms: edgebox fences a module only after its lease went unrenewed for a renewal period plus 1 s, so a module whose agent alone restarts is never fenced, and a dead one is fenced 1-1.5 s after its last renewal; the 20 s grace period spans forty renewals',
   nodeStatusUpdateFrequencySeconds: 'report node status every 4 s (default 10 s) so conditions follow the lease',
   defaultTolerationSeconds: 'pods without an edgebox criticality leave a dead module after 30 s instead of 300 s',
   tolerationSeconds: 'critical workloads leave an unreachable module 5 s after it is declared NotReady, standard 15 s, best-effort 60 s',

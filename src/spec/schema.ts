@@ -117,6 +117,13 @@ export const controlPlaneSchema = z.strictObject({
    * Default: none, only a power driver's confirmed power-off counts (src/agent/quorum).
    */
   quorumLossSafetySeconds: z.number().int().min(10).max(86_400).optional(),
+  /**
+   * Quorum loss: how long, in s, a missing voter whose power driver reports its slot on must have
+   * been silent before the survivor powers it off. Longer than a module's reboot, so that a voter
+   * that is only rebooting comes back with its data and is counted. A slot reported off needs no
+   * wait. Default: 60.
+   */
+  powerOffGraceSeconds: z.number().int().min(5).max(3600).default(60),
 });
 
 export const boxSchema = z.strictObject({
@@ -124,7 +131,7 @@ export const boxSchema = z.strictObject({
   kind: z.literal(KIND),
   metadata: z.looseObject({ name: dnsLabel }),
   spec: z.strictObject({
-    controlPlane: controlPlaneSchema.default({ servers: 3 }),
+    controlPlane: controlPlaneSchema.default({ servers: 3, powerOffGraceSeconds: 60 }),
     modules: z.array(moduleSchema).min(1, { message: 'a box needs at least one module' }),
     peripherals: z.array(peripheralSchema).default([]),
     workloads: z.array(workloadSchema).default([]),

@@ -147,7 +147,7 @@ describe('resolveAgentConfig', () => {
       http: { address: '127.0.3.2', port: 7947 },
       selfFenceMs: 3000,
       peripherals: [],
-      quorum: { power: {} },
+      quorum: { power: {}, powerOffGraceMs: 60_000 },
     });
   });
 

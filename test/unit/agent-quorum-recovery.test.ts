@@ -10,9 +10,17 @@ import { parseSpec } from '../../src/spec/load.js';
 const member = (name: string) => ({ id: name, name, peerURLs: [], clientURLs: [], learner: false });
 const flush = () => new Promise((r) => setImmediate(r));
 
+const GRACE = 10_000;
+
+/**
+ * m1's agent in a box of five: voters m1-m3 (m1 has the most recent data), witnesses m4 and m5,
+ * which it hears. `slots` is what the power driver says of m2's and m3's slots, until it powers
+ * them off (then off, unless `stuckOn`).
+ */
 function setup(
   o: {
-    powerState?: PowerState;
+    slots?: PowerState;
+    stuckOn?: boolean;
     powered?: boolean;
     safetyMs?: number;
     peers?: Record<string, { reachable: boolean; silentMs: number }>;
@@ -22,17 +30,23 @@ function setup(
   let now = 1_000_000;
   let report: ControlPlaneReport = { role: 'server', running: true, healthy: true, leader: 'm1', raftIndex: 100, members: ['m1', 'm2', 'm3'].map(member) };
   const calls: string[] = [];
+  const off = new Set<string>();
   const power: PowerDriver = {
     powerOff: async (m) => {
       calls.push(`powerOff ${m}`);
+      if (!o.stuckOn) off.add(m);
     },
-    state: async () => o.powerState ?? 'off',
+    state: async (m) => {
+      calls.push(`state ${m}`);
+      return off.has(m) ? 'off' : (o.slots ?? 'off');
+    },
   };
   const r = new QuorumRecovery({
     self: 'm1',
-    modules: ['m1', 'm2', 'm3'],
+    modules: ['m1', 'm2', 'm3', 'm4', 'm5'],
     power: o.powered === false ? {} : { m2: { driver: 'local', slot: 2 }, m3: { driver: 'local', slot: 3 } },
     powerDriver: () => power,
+    powerOffGraceMs: GRACE,
     ...(o.safetyMs !== undefined ? { safetyMs: o.safetyMs } : {}),
     driver: {
       resetCluster: async () => {
@@ -48,11 +62,19 @@ function setup(
       },
     },
     report: () => report,
-    peers: () => o.peers ?? { m2: { reachable: false, silentMs: now - 1_000_000 }, m3: { reachable: false, silentMs: now - 1_000_000 } },
+    peers: () =>
+      o.peers ?? {
+        m2: { reachable: false, silentMs: now - 1_000_000 },
+        m3: { reachable: false, silentMs: now - 1_000_000 },
+        m4: { reachable: true, silentMs: 100 },
+        m5: { reachable: true, silentMs: 100 },
+      },
     log: () => {},
     monoNow: () => now,
     wallNow: () => now + 1_700_000_000_000,
   });
+  // The witnesses vote for m1, as theirs would once they hear it recover.
+  for (const w of ['m4', 'm5']) r.heard(w, { role: 'agent', voter: false, leader: false, vote: 'm1' });
   return {
     r,
     calls,
@@ -67,26 +89,63 @@ function setup(
 }
 
 describe('QuorumRecovery', () => {
-  it('a survivor alone fences the missing voters with their power driver, then resets once', async () => {
-    const s = setup();
+  it('missing voters whose slots are already off (a power cut): asked, not switched, and the cluster is reset once, without the grace', async () => {
+    const s = setup({ slots: 'off' });
     s.r.check();
     s.loseLeader();
     s.advance(2_000);
     expect(s.r.check().action).toEqual({ kind: 'wait', reason: 'electing' });
     expect(s.r.status().state).toBe('electing');
     s.advance(4_000);
-    expect(s.r.check().action).toEqual({ kind: 'fence', modules: ['m2', 'm3'] });
+    expect(s.r.check().action).toEqual({ kind: 'probe', modules: ['m2', 'm3'] });
     await flush();
-    expect(s.calls).toEqual(['powerOff m2', 'powerOff m3']);
-    expect(s.r.status()).toMatchObject({ state: 'fencing', fenced: ['m2', 'm3'], lost: true, survivor: 'm1' });
     expect(s.r.check().action).toEqual({ kind: 'reset' });
     await flush();
     s.advance(500);
     expect(s.r.check().action).toEqual({ kind: 'none' });
     await flush();
-    expect(s.calls).toEqual(['powerOff m2', 'powerOff m3', 'resetCluster']);
+    expect(s.calls).toEqual(['state m2', 'state m3', 'resetCluster']);
     expect(s.r.status()).toMatchObject({ state: 'reset', survivor: 'm1', resetAfterMs: 0 });
     expect(s.r.summary()).toMatchObject({ voter: true, leader: true, phase: 'reset', vote: 'm1' });
+  });
+
+  it('voters whose slots are on may be rebooting: powered off only after the grace, then the cluster is reset once', async () => {
+    const s = setup({ slots: 'on' });
+    s.r.check();
+    s.loseLeader();
+    s.advance(6_000);
+    expect(s.r.check().action).toEqual({ kind: 'probe', modules: ['m2', 'm3'] });
+    await flush();
+    expect(s.r.check().action).toEqual({ kind: 'wait', reason: 'rebooting' });
+    expect(s.calls).not.toContain('powerOff m2');
+    s.advance(4_000);
+    expect(s.r.check().action).toEqual({ kind: 'fence', modules: ['m2', 'm3'] });
+    await flush();
+    expect(s.r.status()).toMatchObject({ state: 'fencing', fenced: ['m2', 'm3'], lost: true, survivor: 'm1' });
+    expect(s.r.check().action).toEqual({ kind: 'reset' });
+    await flush();
+    expect(s.calls).toEqual(['state m2', 'state m3', 'powerOff m2', 'powerOff m3', 'state m2', 'state m3', 'resetCluster']);
+  });
+
+  it('a voter cut off alone (it hears nobody) neither asks, powers off nor resets, however long it waits', async () => {
+    const s = setup({
+      slots: 'on',
+      peers: {
+        m2: { reachable: false, silentMs: 600_000 },
+        m3: { reachable: false, silentMs: 600_000 },
+        m4: { reachable: false, silentMs: 600_000 },
+        m5: { reachable: false, silentMs: 600_000 },
+      },
+    });
+    s.r.check();
+    s.loseLeader();
+    for (let t = 0; t < 20; t++) {
+      s.advance(60_000);
+      s.r.check();
+      await flush();
+    }
+    expect(s.r.check().action).toEqual({ kind: 'refuse', reason: 'minority' });
+    expect(s.calls).toEqual([]);
   });
 
   it('the role loop may not start the member while the reset runs', async () => {
@@ -111,17 +170,19 @@ describe('QuorumRecovery', () => {
   });
 
   it('a power driver that does not confirm the power-off: refuse with the reason, try again later', async () => {
-    const s = setup({ powerState: 'on' });
+    const s = setup({ slots: 'on', stuckOn: true });
     s.r.check();
     s.loseLeader();
-    s.advance(6_000);
+    s.advance(GRACE);
     s.r.check();
+    await flush();
+    expect(s.r.check().action).toEqual({ kind: 'fence', modules: ['m2', 'm3'] });
     await flush();
     expect(s.r.check().action).toEqual({ kind: 'refuse', reason: 'fence-failed' });
     expect(s.r.status().message).toMatch(/cannot power off m2 \(the local driver reports it on after powering it off\)/);
     expect(s.calls).not.toContain('resetCluster');
     s.advance(30_000);
-    expect(s.r.check().action).toEqual({ kind: 'fence', modules: ['m2', 'm3'] });
+    expect(s.r.check().action).toEqual({ kind: 'probe', modules: ['m2', 'm3'] });
   });
 
   it('no power driver and no safety period: nothing is reset, the status says why', async () => {
@@ -137,7 +198,14 @@ describe('QuorumRecovery', () => {
   });
 
   it('a voter that is not the survivor stands by: the role loop must not start its member', () => {
-    const s = setup({ peers: { m2: { reachable: true, silentMs: 100 }, m3: { reachable: false, silentMs: 60_000 } } });
+    const s = setup({
+      peers: {
+        m2: { reachable: true, silentMs: 100 },
+        m3: { reachable: false, silentMs: 60_000 },
+        m4: { reachable: true, silentMs: 100 },
+        m5: { reachable: true, silentMs: 100 },
+      },
+    });
     s.r.heard('m2', { role: 'server', voter: true, raftIndex: 150, leader: false, phase: 'waiting', vote: 'm2' });
     s.r.check();
     expect(s.r.mayStartMember().ok).toBe(true);
@@ -160,7 +228,7 @@ spec:
 `,
       'box.yaml',
     );
-    expect(quorumSpecOptions(box)).toEqual({ power: { m1: { driver: 'local', slot: 1 } }, safetyMs: 90_000 });
+    expect(quorumSpecOptions(box)).toEqual({ power: { m1: { driver: 'local', slot: 1 } }, safetyMs: 90_000, powerOffGraceMs: 60_000 });
   });
 
   it("fences with the controller's power drivers, one per board, and none it cannot use", async () => {

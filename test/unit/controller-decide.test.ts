@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { assess, decide, nextFenceCount, witnessQuorum, selfFenceDeadline, settleSeconds, type Action, type Observed } from '../../src/controller/decide.js';
 import { failoverOf, SELF_FENCE_MARGIN_MS, type AgentView, type ObservedNode } from '../../src/controller/model.js';
-import { dead, down, fenced, healthy, node, NOW, pod, record, T, up, view, withNode } from './controller-fixtures.js';
+import { dead, down, fenced, healthy, node, NODE_LEASE_SECONDS, NOW, pod, record, renewedAt, T, up, view, withNode } from './controller-fixtures.js';
 import { OUT_OF_SERVICE_TAINT, FENCED_TAINT } from '../../src/contract/taints.js';
 import { FENCE_ANNOTATIONS } from '../../src/contract/fencing.js';
 
@@ -48,26 +48,61 @@ describe('decide: detection', () => {
     const cut = {
       ...o,
       views: o.views.map((v) => (v.module === 'm2' ? { ...v, peers: { ...v.peers, m1: down() } } : v)),
-      nodeLeases: o.nodeLeases.map((l) => (l.node === 'm1' ? { ...l, renewTime: T(-5000) } : l)),
+      nodeLeases: o.nodeLeases.map((l) => (l.node === 'm1' ? { ...l, ...renewedAt(T(-5000)) } : l)),
     };
     expect(decide(cut)).toEqual([]);
   });
 
+  // A 2 s node Lease is renewed every 500 ms; it is stale after that plus the 1 s margin, as seen.
   it.each([
-    ['renewed after the last heartbeat plus one interval', T(-1500) + 201, []],
-    ['renewed exactly one interval after the last heartbeat', T(-1500) + 200, ['detect m1']],
-    ['renewed before the last heartbeat', T(-4000), ['detect m1']],
-  ])('node Lease %s', (_what, renewTime, expected) => {
+    ['seen renewed a period plus the margin ago', T(-1500), ['detect m1']],
+    ['seen renewed just within a period plus the margin', T(-1499), []],
+    ['seen renewed long ago', T(-4000), ['detect m1']],
+  ])('node Lease %s', (_what, observedAt, expected) => {
     const o = dead(healthy(3), 'm1', T(-1500));
-    const leases = o.nodeLeases.map((l) => (l.node === 'm1' ? { ...l, renewTime } : l));
+    const leases = o.nodeLeases.map((l) => (l.node === 'm1' ? { ...l, ...renewedAt(observedAt) } : l));
     expect(types(decide({ ...o, nodeLeases: leases }))).toEqual(expected);
   });
 
-  it('a view that still hears the module is no witness: its lastSeen does not make the node Lease look stale', () => {
-    // 5 modules: m2-m4 lost m1 5 s ago, m5 still hears it; the kubelet renewed 3 s ago, after the witnesses lost it.
+  it('an agent restart on a live module: its kubelet renewed before the last heartbeat, but within a period: never failed', () => {
+    // The agent died 1 s ago (its peers lost it 1 s ago); the kubelet renewed 400 ms before that and
+    // is due again: the old rule (renewTime <= lastSeen + one interval) called that stale.
+    const o = dead(healthy(3), 'm1', T(-1000));
+    const leases = o.nodeLeases.map((l) => (l.node === 'm1' ? { ...l, ...renewedAt(T(-1400)) } : l));
+    expect(assess({ ...o, nodeLeases: leases }, 'm1', 'm1')).toMatchObject({ unreachableBy: ['m2', 'm3'], nodeLeaseStale: false, failed: false });
+    expect(decide({ ...o, nodeLeases: leases })).toEqual([]);
+  });
+
+  it.each([
+    ['10 min behind', -600_000],
+    ['10 min ahead', 600_000],
+  ])("a live module whose clock is %s is never failed: ages are the controller's, never the module's", (_what, offset) => {
+    // Its agent restarts (the others lost it); its kubelet renews on time, stamping its own clock.
+    const o = dead(healthy(3), 'm1', T(-1000));
+    const leases = o.nodeLeases.map((l) => (l.node === 'm1' ? { ...l, renewTime: T(-200 + offset), observedAt: T(-200) } : l));
+    expect(decide({ ...o, nodeLeases: leases })).toEqual([]);
+  });
+
+  it("a witness whose clock is off still counts while the controller sees its Lease renewed, and a dead module's Lease is stale whatever it says", () => {
+    const o = dead(healthy(3), 'm1', T(-1500));
+    const views = o.views.map((v) => (v.module === 'm3' ? { ...v, renewTime: T(-600_000) } : v));
+    const leases = o.nodeLeases.map((l) => (l.node === 'm1' ? { ...l, renewTime: T(+600_000), observedAt: T(-4000) } : l));
+    expect(types(decide({ ...o, views, nodeLeases: leases }))).toEqual(['detect m1']);
+  });
+
+  it('a new controller has seen nothing renewed: it calls no Lease stale until a whole period has passed since it started', () => {
+    // It started 1 s ago: every Lease counts as renewed when it first saw it.
+    const o = { ...dead(healthy(3), 'm1', T(-1500)), since: T(-1000) };
+    const first = { ...o, nodeLeases: o.nodeLeases.map((l) => ({ ...l, observedAt: o.since })) };
+    expect(decide(first)).toEqual([]);
+    expect(types(decide({ ...first, mono: T(500) }))).toEqual(['detect m1']);
+  });
+
+  it("lastSeen never enters the node Lease's staleness: a view that still hears the module is no witness", () => {
+    // 5 modules: m2-m4 lost m1 5 s ago, m5 still hears it; the kubelet was seen renewing 400 ms ago.
     const o = dead(healthy(5), 'm1', T(-5000));
     const views = o.views.map((v) => (v.module === 'm5' ? { ...v, peers: { ...v.peers, m1: up } } : v));
-    const leases = o.nodeLeases.map((l) => (l.node === 'm1' ? { ...l, renewTime: T(-3000) } : l));
+    const leases = o.nodeLeases.map((l) => (l.node === 'm1' ? { ...l, ...renewedAt(T(-400)) } : l));
     expect(assess({ ...o, views, nodeLeases: leases }, 'm1', 'm1')).toMatchObject({
       unreachableBy: ['m2', 'm3', 'm4'],
       lastSeen: T(-5000),
@@ -79,7 +114,7 @@ describe('decide: detection', () => {
 
   it('views say unreachable but the kubelet keeps renewing: a partition between agents, nothing happens', () => {
     const o = dead(healthy(3), 'm1', T(-1500));
-    expect(decide({ ...o, nodeLeases: o.nodeLeases.map((l) => ({ ...l, renewTime: T(-50) })) })).toEqual([]);
+    expect(decide({ ...o, nodeLeases: o.nodeLeases.map((l) => ({ ...l, ...renewedAt(T(-50)) })) })).toEqual([]);
   });
 
   it('a node without a Lease counts as not renewing', () => {
@@ -92,13 +127,13 @@ describe('decide: detection', () => {
     ['just fresh', 3000, ['detect m1']],
   ])('a witness whose view is %s', (_what, age, expected) => {
     const o = dead(healthy(3), 'm1');
-    expect(types(decide({ ...o, views: o.views.map((v) => (v.module === 'm3' ? { ...v, renewTime: T(-age) } : v)) }))).toEqual(expected);
+    expect(types(decide({ ...o, views: o.views.map((v) => (v.module === 'm3' ? { ...v, ...renewedAt(T(-age)) } : v)) }))).toEqual(expected);
   });
 
   it('when no quorum can be formed (most agents down) nothing is fenced', () => {
     // 5 modules: quorum 3; m4 and m5 are down too (their views stale), so only m2 and m3 can witness.
     const o = dead(healthy(5), 'm1');
-    const views = o.views.map((v) => (v.module === 'm4' || v.module === 'm5' ? { ...v, renewTime: T(-60_000) } : v));
+    const views = o.views.map((v) => (v.module === 'm4' || v.module === 'm5' ? { ...v, ...renewedAt(T(-60_000)) } : v));
     const a = assess({ ...o, views }, 'm1', 'm1');
     expect(a).toMatchObject({ unreachableBy: ['m2', 'm3'], quorum: 3, nodeLeaseStale: true, failed: false });
     expect(decide({ ...o, views }).filter((x) => x.module === 'm1')).toEqual([]);
@@ -114,12 +149,12 @@ describe('decide: detection', () => {
     expect(decide({ ...o, views })).toEqual([]);
   });
 
-  it('nobody ever heard the module: only an expired node Lease makes it failed', () => {
+  it('nobody ever heard the module: the same node Lease rule decides', () => {
     const o = dead(healthy(3), 'm1', T(-1500));
     const never = { ...o, views: o.views.map((v) => ({ ...v, peers: { ...v.peers, m1: { reachable: false, lastSeen: null, suspicion: 9 } } })) };
-    const lease = (renewTime: number) => never.nodeLeases.map((l) => (l.node === 'm1' ? { ...l, renewTime } : l));
-    expect(decide({ ...never, nodeLeases: lease(T(-39_000)) })).toEqual([]);
-    expect(types(decide({ ...never, nodeLeases: lease(T(-41_000)) }))).toEqual(['detect m1']);
+    const lease = (t: number) => never.nodeLeases.map((l) => (l.node === 'm1' ? { ...l, ...renewedAt(t) } : l));
+    expect(decide({ ...never, nodeLeases: lease(T(-1000)) })).toEqual([]);
+    expect(types(decide({ ...never, nodeLeases: lease(T(-1500)) }))).toEqual(['detect m1']);
   });
 
   it('a module without a node has nothing to decide', () => {
@@ -213,9 +248,19 @@ describe('decide: fencing', () => {
     /** m1 fenced by `method` (detected 1 s ago), dead to its peers; its own agent last renewed its Lease `renewedAgo` ms ago (none: undefined). */
     const cutOff = (
       renewedAgo: number | undefined,
-      o: { method?: 'power' | 'taint'; r?: Parameters<typeof record>[0]; boxOpts?: Parameters<typeof healthy>[1]; pods?: ReturnType<typeof pod>[] } = {},
+      o: {
+        method?: 'power' | 'taint';
+        r?: Parameters<typeof record>[0];
+        boxOpts?: Parameters<typeof healthy>[1];
+        pods?: ReturnType<typeof pod>[];
+        since?: number;
+      } = {},
     ): Observed => {
-      const base = { ...withNode(dead(healthy(3, o.boxOpts), 'm1'), 'm1', fenced(o.method ?? 'taint', o.r)), pods: o.pods ?? [singleton, other] };
+      const base = {
+        ...withNode(dead(healthy(3, o.boxOpts), 'm1'), 'm1', fenced(o.method ?? 'taint', o.r)),
+        pods: o.pods ?? [singleton, other],
+        ...(o.since !== undefined ? { since: o.since } : {}),
+      };
       return renewedAgo === undefined ? base : { ...base, views: [...base.views, view('m1', { m2: down(), m3: down() }, renewedAgo)] };
     };
     const released = (actions: Action[]) => actions.flatMap((a) => (a.type === 'release-pods' ? a.pods.map((p) => p.name) : []));
@@ -226,8 +271,19 @@ describe('decide: fencing', () => {
       { name: 'the same, at the deadline: the singleton goes too', o: cutOff(4000), at: T(1000), expected: ['motor-0', 'vision-a'] },
       { name: 'agent Lease renewed 6 s ago: the deadline is past', o: cutOff(6000), at: NOW, expected: ['motor-0', 'vision-a'] },
       { name: 'a longer bound from the spec (10 s) holds it longer', o: cutOff(6000, { boxOpts: { selfFenceSeconds: 10 } }), at: NOW, expected: ['vision-a'] },
-      { name: 'no agent Lease: counted from the detection (1 s ago)', o: cutOff(undefined), at: NOW, expected: ['vision-a'] },
-      { name: 'no agent Lease, detected 5 s ago', o: cutOff(undefined, { r: { detectedAt: T(-5000) } }), at: NOW, expected: ['motor-0', 'vision-a'] },
+      {
+        name: 'no agent Lease: counted from when the controller started observing (1 s ago)',
+        o: cutOff(undefined, { since: T(-1000) }),
+        at: NOW,
+        expected: ['vision-a'],
+      },
+      { name: 'no agent Lease, observing for 6 s', o: cutOff(undefined, { since: T(-6000) }), at: NOW, expected: ['motor-0', 'vision-a'] },
+      {
+        name: "the module's clock 20 s behind: its renewTime says nothing, the observation decides",
+        o: { ...cutOff(6000), views: [...cutOff(undefined).views, { ...view('m1', { m2: down(), m3: down() }), renewTime: T(-26_000), observedAt: T(-1000) }] },
+        at: NOW,
+        expected: ['vision-a'],
+      },
       { name: 'powered off: nothing runs there, everything goes at once', o: cutOff(500, { method: 'power' }), at: NOW, expected: ['motor-0', 'vision-a'] },
       {
         name: 'the others already released, the singleton held: nothing to do yet',
@@ -242,7 +298,7 @@ describe('decide: fencing', () => {
         expected: ['motor-0'],
       },
     ])('$name', ({ o, at, expected }) => {
-      expect(released(decide({ ...o, now: at })).sort()).toEqual(expected);
+      expect(released(decide({ ...o, now: at, mono: at })).sort()).toEqual(expected);
     });
 
     it("the held singleton's workload is in the failover record from the first release", () => {
@@ -257,9 +313,9 @@ describe('decide: fencing', () => {
       expect(types(decide({ ...o, views: [...o.views, view('m1', {}, 200)] }))).toEqual(['taint m1']);
     });
 
-    it("the deadline is the agent Lease's renewTime plus the bound plus the margin", () => {
-      expect(selfFenceDeadline(cutOff(4000), 'm1', record())).toBe(T(-4000) + 3000 + SELF_FENCE_MARGIN_MS);
-      expect(selfFenceDeadline(cutOff(undefined), 'm1', record())).toBe(record().detectedAt + 3000 + SELF_FENCE_MARGIN_MS);
+    it("the deadline is when the controller saw the agent Lease's last renewal, plus the bound plus the margin", () => {
+      expect(selfFenceDeadline(cutOff(4000), 'm1')).toBe(T(-4000) + 3000 + SELF_FENCE_MARGIN_MS);
+      expect(selfFenceDeadline(cutOff(undefined, { since: T(-1000) }), 'm1')).toBe(T(-1000) + 3000 + SELF_FENCE_MARGIN_MS);
     });
   });
 
@@ -343,13 +399,13 @@ describe('decide: rejoin', () => {
     ['its node is not Ready', (o: Observed) => withNode(o, 'm1', { ready: 'Unknown' })],
     [
       'its node Lease is not renewed',
-      (o: Observed) => ({ ...o, nodeLeases: o.nodeLeases.map((l) => (l.node === 'm1' ? { ...l, renewTime: T(-41_000) } : l)) }),
+      (o: Observed) => ({ ...o, nodeLeases: o.nodeLeases.map((l) => (l.node === 'm1' ? { ...l, ...renewedAt(T(-NODE_LEASE_SECONDS * 1000 - 1)) } : l)) }),
     ],
     [
       'one agent still cannot hear it',
       (o: Observed) => ({ ...o, views: o.views.map((v) => (v.module === 'm2' ? { ...v, peers: { ...v.peers, m1: down(T(-100)) } } : v)) }),
     ],
-    ['no fresh view hears it', (o: Observed) => ({ ...o, views: o.views.map((v) => ({ ...v, renewTime: T(-10_000) })) })],
+    ['no fresh view hears it', (o: Observed) => ({ ...o, views: o.views.map((v) => ({ ...v, ...renewedAt(T(-10_000)) })) })],
   ])('not healthy when %s: the settle period restarts', (_what, change) => {
     expect(types(decide(change(back(since(10_000)))))).toEqual(['mark-unhealthy m1']);
     expect(decide(change(back()))).toEqual([]);
@@ -398,17 +454,21 @@ describe('decide: properties', () => {
   const N = 5;
   const names = Array.from({ length: N }, (_, i) => `m${i + 1}`);
   const peerEntry = fc.record({
-    reachable: fc.boolean(),
+    // Mostly unreachable, so that a quorum of witnesses, and with it a fence, is common.
+    reachable: fc.constantFrom(false, false, false, true),
     lastSeen: fc.option(fc.integer({ min: -10_000, max: 0 }).map(T)),
     suspicion: fc.double({ min: 0, max: 20, noNaN: true }),
   });
+  // Every writer's clock may be off by up to 10 min: only the controller's observation says when a Lease was renewed.
+  const offset = fc.integer({ min: -600_000, max: 600_000 });
   const agentView = (module: string) =>
     fc
       .record({
         age: fc.integer({ min: 0, max: 6000 }),
+        skew: offset,
         peers: fc.record(Object.fromEntries(names.filter((p) => p !== module).map((p) => [p, peerEntry]))),
       })
-      .map(({ age, peers }): AgentView => ({ module, renewTime: T(-age), durationSeconds: 3, peers }));
+      .map(({ age, skew, peers }): AgentView => ({ module, renewTime: T(-age + skew), observedAt: T(-age), durationSeconds: 3, peers }));
   const state = fc.constantFrom<Partial<ObservedNode>>(
     {},
     { annotations: { [FENCE_ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(T(-100)).toISOString() }) } },
@@ -420,47 +480,57 @@ describe('decide: properties', () => {
   const observed = fc
     .record({
       views: fc.tuple(...names.map(agentView)).chain((vs) => fc.subarray(vs)),
-      leases: fc.tuple(...names.map(() => fc.option(fc.integer({ min: -60_000, max: 0 }).map(T)))),
+      leases: fc.tuple(...names.map(() => fc.option(fc.record({ age: fc.integer({ min: 0, max: 6000 }), skew: offset })))),
       states: fc.tuple(...names.map(() => state)),
     })
     .map(({ views, leases, states }): Observed => ({
       ...healthy(N),
       views,
-      nodeLeases: names.map((n, i) => ({ node: n, renewTime: leases[i] ?? null, durationSeconds: 40 })),
+      nodeLeases: names.map((n, i) => {
+        const l = leases[i];
+        return { node: n, renewTime: l ? T(-l.age + l.skew) : null, observedAt: l ? T(-l.age) : null, durationSeconds: NODE_LEASE_SECONDS };
+      }),
       nodes: names.map((n, i) => node(n, states[i])),
       pods: names.map((n, i) => pod(`w${n}-x`, n, { singleton: i % 2 === 0 })),
     }));
 
-  it('a module is never detected or fenced unless a quorum of fresh others report it unreachable and its node Lease is stale', () => {
+  it('a module is never detected or fenced unless a quorum of others seen renewing report it unreachable and its node Lease was not seen renewed for a period plus a second', () => {
+    let reached = 0;
     fc.assert(
       fc.property(observed, (o) => {
         for (const a of decide(o)) {
           const fencing = a.type === 'detect' || a.type === 'power-off' || (a.type === 'taint' && a.method !== undefined);
           if (!fencing) continue;
-          const fresh = o.views.filter((v) => v.module !== a.module && NOW - v.renewTime! <= 3000);
+          reached++;
+          // The model: ages on the controller's clock only (observedAt), whatever the renewTimes say.
+          const fresh = o.views.filter((v) => v.module !== a.module && v.observedAt !== null && NOW - v.observedAt <= 3000);
           const witnesses = fresh.filter((v) => v.peers[a.module]?.reachable === false);
           expect(witnesses.length).toBeGreaterThanOrEqual(witnessQuorum(N));
-          const lastSeen = Math.max(...witnesses.map((v) => v.peers[a.module]?.lastSeen ?? -Infinity));
-          const renew = o.nodeLeases.find((l) => l.node === a.module)!.renewTime;
-          if (renew !== null && lastSeen !== -Infinity) expect(renew).toBeLessThanOrEqual(lastSeen + 200);
+          const seen = o.nodeLeases.find((l) => l.node === a.module)!.observedAt;
+          if (seen !== null) expect(NOW - seen).toBeGreaterThanOrEqual((NODE_LEASE_SECONDS * 1000) / 4 + 1000);
         }
       }),
       { numRuns: 500 },
     );
+    // The generator reaches the path the title names: some samples do fence.
+    expect(reached).toBeGreaterThan(10);
   });
 
   it("a singleton is never released from a module fenced by the taint alone before its agent's last renewal plus the bound and margin", () => {
+    let released = 0;
     fc.assert(
       fc.property(observed, (o) => {
         for (const a of decide(o)) {
           if (a.type !== 'release-pods' || o.nodes.find((n) => n.name === a.module)?.annotations[FENCE_ANNOTATIONS.fenceMethod] !== 'taint') continue;
           if (!a.pods.some((p) => o.pods.find((x) => x.uid === p.uid)?.singleton)) continue;
-          const renewed = o.views.find((v) => v.module === a.module)?.renewTime ?? a.record.detectedAt;
-          expect(o.now).toBeGreaterThanOrEqual(renewed + o.box.spec.failover.selfFenceSeconds * 1000 + SELF_FENCE_MARGIN_MS);
+          released++;
+          const seen = o.views.find((v) => v.module === a.module)?.observedAt ?? o.since;
+          expect(o.mono).toBeGreaterThanOrEqual(seen + o.box.spec.failover.selfFenceSeconds * 1000 + SELF_FENCE_MARGIN_MS);
         }
       }),
       { numRuns: 500 },
     );
+    expect(released).toBeGreaterThan(10);
   });
 
   it('pods are released only from a module whose fence is recorded and whose taint is on', () => {

@@ -29,6 +29,14 @@ ${modules.join('\n')}
 
 export const NOW = Date.parse('2026-03-01T12:00:00.000Z');
 export const T = (offsetMs: number) => NOW + offsetMs;
+/**
+ * A Lease renewed at `t` and seen renewed then: the writer's clock and the controller's agree,
+ * and the controller's monotonic clock reads the same as the wall clock (NOW). Tests of a clock
+ * that disagrees set `renewTime` and `observedAt` apart.
+ */
+export const renewedAt = (t: number | null) => ({ renewTime: t, observedAt: t });
+/** The node Lease's duration in the fixtures: 2 s, renewed every 500 ms (render's tuned kubelet). */
+export const NODE_LEASE_SECONDS = 2;
 
 export function node(name: string, o: Partial<ObservedNode> = {}): ObservedNode {
   return { name, resourceVersion: `rv-${name}`, labels: {}, annotations: {}, taints: [], ready: 'True', ...o };
@@ -38,7 +46,7 @@ export function node(name: string, o: Partial<ObservedNode> = {}): ObservedNode 
 export function view(module: string, peers: Record<string, Partial<PeerEntry>>, ageMs = 200): AgentView {
   const full: Record<string, PeerEntry> = {};
   for (const [p, e] of Object.entries(peers)) full[p] = { reachable: true, lastSeen: T(-100), suspicion: 0.5, ...e };
-  return { module, renewTime: T(-ageMs), durationSeconds: 3, peers: full };
+  return { module, ...renewedAt(T(-ageMs)), durationSeconds: 3, peers: full };
 }
 
 /** Peer entry of a module that went silent at `lastSeen`. */
@@ -61,15 +69,17 @@ export function pod(name: string, nodeName: string | undefined, o: Partial<Obser
   };
 }
 
-/** A healthy n-module box: every node Ready, Leases renewed 1 s ago, every agent hears every peer. */
+/** A healthy n-module box: every node Ready, node Leases renewed 200 ms ago, every agent hears every peer; the controller has observed for an hour. */
 export function healthy(n: number, boxOpts: Parameters<typeof testBox>[1] = {}): Observed {
   const box = testBox(n, boxOpts);
   const names = box.spec.modules.map((m) => m.name);
   return {
     now: NOW,
+    mono: NOW,
+    since: T(-3_600_000),
     box,
     nodes: names.map((m) => node(m)),
-    nodeLeases: names.map((m) => ({ node: m, renewTime: T(-1000), durationSeconds: 40 })),
+    nodeLeases: names.map((m) => ({ node: m, ...renewedAt(T(-200)), durationSeconds: NODE_LEASE_SECONDS })),
     views: names.map((m) => view(m, Object.fromEntries(names.filter((p) => p !== m).map((p) => [p, up])))),
     pods: [],
   };
@@ -80,7 +90,7 @@ export function dead(o: Observed, victim: string, lastSeen = T(-1500)): Observed
   return {
     ...o,
     views: o.views.filter((v) => v.module !== victim).map((v) => ({ ...v, peers: { ...v.peers, [victim]: { reachable: false, lastSeen, suspicion: 7.5 } } })),
-    nodeLeases: o.nodeLeases.map((l) => (l.node === victim ? { ...l, renewTime: lastSeen - 3000 } : l)),
+    nodeLeases: o.nodeLeases.map((l) => (l.node === victim ? { ...l, ...renewedAt(lastSeen - 3000) } : l)),
   };
 }
 

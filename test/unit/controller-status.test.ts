@@ -102,23 +102,27 @@ describe('informer conversions', () => {
   });
 
   it('an agent Lease becomes a view (from a watch: strings)', () => {
-    const v = toAgentView({
-      metadata: {
-        name: 'agent-m2',
-        annotations: {
-          'edgebox.dev/peer-view': JSON.stringify({
-            m1: { reachable: false, lastSeen: '2026-03-01T11:59:58.500Z', suspicion: 7.5 },
-            m3: { reachable: true, lastSeen: null, suspicion: 0 },
-            bad: { reachable: 'yes' },
-          }),
+    const v = toAgentView(
+      {
+        metadata: {
+          name: 'agent-m2',
+          annotations: {
+            'edgebox.dev/peer-view': JSON.stringify({
+              m1: { reachable: false, lastSeen: '2026-03-01T11:59:58.500Z', suspicion: 7.5 },
+              m3: { reachable: true, lastSeen: null, suspicion: 0 },
+              bad: { reachable: 'yes' },
+            }),
+          },
         },
+        spec: { renewTime: '2026-03-01T11:59:59.800000Z' as unknown as Date, leaseDurationSeconds: 3 },
       },
-      spec: { renewTime: '2026-03-01T11:59:59.800000Z' as unknown as Date, leaseDurationSeconds: 3 },
-    });
+      42,
+    );
     expect(v).toEqual({
       module: 'm2',
       renewTime: T(-200),
       durationSeconds: 3,
+      observedAt: 42,
       peers: { m1: { reachable: false, lastSeen: T(-1500), suspicion: 7.5 }, m3: { reachable: true, lastSeen: null, suspicion: 0 } },
     });
   });
@@ -128,10 +132,21 @@ describe('informer conversions', () => {
     [
       'a garbled view: no peers',
       { metadata: { name: 'agent-m1', annotations: { 'edgebox.dev/peer-view': '{nope' } } },
-      { module: 'm1', renewTime: null, durationSeconds: 3, peers: {} },
+      { module: 'm1', renewTime: null, durationSeconds: 3, observedAt: null, peers: {} },
+    ],
+    [
+      'a view claiming to have heard a peer after its own renewal: it witnesses nothing',
+      {
+        metadata: {
+          name: 'agent-m1',
+          annotations: { 'edgebox.dev/peer-view': JSON.stringify({ m2: { reachable: false, lastSeen: '2026-03-01T12:00:05.000Z', suspicion: 9 } }) },
+        },
+        spec: { renewTime: '2026-03-01T11:59:59.800000Z' as unknown as Date, leaseDurationSeconds: 3 },
+      },
+      { module: 'm1', renewTime: T(-200), durationSeconds: 3, observedAt: 42, peers: {} },
     ],
   ])('%s', (_what, lease, expected) => {
-    expect(toAgentView(lease)).toEqual(expected);
+    expect(toAgentView(lease, 42)).toEqual(expected);
   });
 
   it('nodes, node Leases and pods (from a list: Dates)', () => {
@@ -149,10 +164,11 @@ describe('informer conversions', () => {
       taints: [{ key: 'k', value: '', effect: 'NoSchedule' }],
       ready: 'True',
     });
-    expect(toNodeLease({ metadata: { name: 'm1' }, spec: { renewTime: new Date(T(-5)), leaseDurationSeconds: 40 } })).toEqual({
+    expect(toNodeLease({ metadata: { name: 'm1' }, spec: { renewTime: new Date(T(-5)), leaseDurationSeconds: 40 } }, 7)).toEqual({
       node: 'm1',
       renewTime: T(-5),
       durationSeconds: 40,
+      observedAt: 7,
     });
     expect(
       toObservedPod({

@@ -71,6 +71,7 @@ ${w.workloads ?? ''}
     return {
       module: m.name,
       renewTime: now - 200,
+      observedAt: now - 200,
       durationSeconds: 3,
       report: {
         role: m.role ?? (m.member ? 'server' : 'agent'),
@@ -83,6 +84,8 @@ ${w.workloads ?? ''}
   });
   return {
     now,
+    mono: now,
+    since: now - 3_600_000,
     box,
     nodes: w.modules.map((m) => ({
       name: m.name,
@@ -95,10 +98,14 @@ ${w.workloads ?? ''}
       taints: m.fenced ? [OUT_OF_SERVICE_TAINT] : [],
       ready: alive(m) ? 'True' : 'Unknown',
     })),
-    nodeLeases: w.modules.map((m) => ({ node: m.name, renewTime: alive(m) ? now - 1000 : now - 4500, durationSeconds: 40 })),
+    nodeLeases: w.modules.map((m) => {
+      const t = alive(m) ? now - 200 : now - 4500;
+      return { node: m.name, renewTime: t, observedAt: t, durationSeconds: 2 };
+    }),
     views: w.modules.filter(alive).map((m) => ({
       module: m.name,
       renewTime: now - 200,
+      observedAt: now - 200,
       durationSeconds: 3,
       peers: Object.fromEntries(
         w.modules

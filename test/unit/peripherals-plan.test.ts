@@ -32,6 +32,7 @@ spec:
 ).box;
 
 const t = DEFAULT_PERIPHERAL_TIMINGS;
+/** The owner's Lease; `renewTime` moves its observation with it unless one is given (the clocks agree). */
 const lease = (o: Partial<PeripheralLease> = {}): PeripheralLease => ({
   peripheral: 'bus',
   resourceVersion: 'rv1',
@@ -41,11 +42,12 @@ const lease = (o: Partial<PeripheralLease> = {}): PeripheralLease => ({
   acquireTime: T(-60_000),
   durationSeconds: t.leaseSeconds,
   ...o,
+  observedAt: o.observedAt !== undefined ? o.observedAt : o.renewTime !== undefined ? o.renewTime : T(-200),
 });
 const owned = (n: string) => node(n, { labels: { 'edgebox.dev/module': n, [ownsLabel('bus')]: 'true' } });
 function observed(o: Partial<PeripheralObserved> = {}): PeripheralObserved {
   return {
-    now: NOW,
+    mono: NOW,
     box,
     timings: t,
     nodes: [owned('m1'), node('m2'), node('m3')],
@@ -120,6 +122,16 @@ describe('planPeripherals', () => {
       observed({ views: [stale('m1'), view('m2', { m1: down() }), view('m3', { m1: down() })], leases: [lease({ renewTime: T(-4100), releaseToken: 4 })] }),
     );
     expect(kinds(a)).toEqual(['assign m3 5 expired', 'label m1 false']);
+  });
+
+  it.each([
+    ['20 s behind', -20_000],
+    ['20 s ahead', 20_000],
+  ])('an owner whose clock is %s keeps its peripheral while the controller sees it renew: no second owner', (_what, skew) => {
+    // Its agent is silent to the others (cut off), but its Lease was seen renewed 200 ms ago.
+    const views = [stale('m1'), view('m2', { m1: down() }), view('m3', { m1: down() })];
+    const a = planPeripherals(observed({ views, leases: [lease({ renewTime: T(-200 + skew), observedAt: T(-200), releaseToken: 4 })] }));
+    expect(kinds(a).filter((k) => k.startsWith('assign'))).toEqual([]);
   });
 
   it('after an API outage: an owner whose Lease is late but whose heartbeats every agent hears keeps it, up to the grace', () => {

@@ -13,6 +13,9 @@ import { EXAMPLES, example } from './render-fixtures.js';
  */
 const GOLDEN = fileURLToPath(new URL('../golden', import.meta.url));
 const update = process.env.UPDATE_GOLDEN === '1';
+// In CI the golden files are what is checked, never what is written: an update there would make
+// every render pass.
+if (update && process.env.CI) throw new Error('UPDATE_GOLDEN is refused when CI is set: regenerate the golden files on your machine and commit them');
 
 function filesUnder(dir: string): string[] {
   try {

@@ -35,7 +35,7 @@ export interface AgentConfig {
   /** The exclusive peripherals attached to this module: its grant API serves these. */
   peripherals: AgentPeripheral[];
   /** Quorum-loss recovery (src/agent/quorum): each module's power spec, and the safety period in ms if the spec sets one. */
-  quorum: Pick<QuorumRecoveryOptions, 'power' | 'safetyMs'>;
+  quorum: Pick<QuorumRecoveryOptions, 'power' | 'safetyMs' | 'powerOffGraceMs'>;
 }
 
 export interface AgentFlags {

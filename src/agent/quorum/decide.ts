@@ -1,4 +1,5 @@
 import type { ControlPlaneReport } from '../../contract/role-driver.js';
+import type { PowerState } from '../../power/driver.js';
 import type { ControlPlaneSummary, RecoveryPhase } from './summary.js';
 import { majorityOf } from '../../base/majority.js';
 
@@ -10,16 +11,25 @@ import { majorityOf } from '../../base/majority.js';
  * The rule:
  * - quorum is lost when this module's member has seen no leader for `leaderlessMs` AND fewer
  *   than a majority of the voters (its member list) are heard with a running member;
+ * - nothing is fenced, reset or voted for unless this agent hears a majority of the box's
+ *   modules, itself included: a module alone, or in a minority, cannot tell "they are down" from
+ *   "I am cut off", and the majority side may be taking writes meanwhile. At most one side of any
+ *   partition has such a majority;
  * - the survivor is the heard voter with the highest raft index (its data is the most recent);
  *   the smallest name breaks ties, so agents with the same data always name the same one;
- * - it resets the cluster to itself only when every agent it hears votes for it, and each
- *   missing voter is either powered off (its power driver confirms it) or confirmed silent by
- *   every agent it hears for `safetyMs`, while those agents are a majority of the box's modules
- *   (a module alone, or in a minority, cannot tell "they are down" from "I am cut off");
+ * - it fences or resets only when every agent it hears, witnesses included, votes for it, and each
+ *   missing voter is either off (its power driver reports the slot off, by itself or once the
+ *   survivor powered it off) or confirmed silent by every agent it hears for `safetyMs`;
+ * - a missing voter whose slot is on may be rebooting, with its data: it is powered off only once
+ *   it has been silent for `powerOffGraceMs`, longer than a reboot, so that it can come back and
+ *   be counted first;
  * - the other voters it hears stand by, and wipe their stale member once the survivor reports
  *   the reset: the guardian promotes them back, so a stale member never starts again.
  * Anything else waits, or refuses with a reason a person can act on: nothing is reset then.
  */
+
+/** A missing voter's slot is asked about again this often while it is reported on (ms). */
+export const PROBE_EVERY_MS = 5000;
 
 export interface PeerInput {
   /** The peer's agent is heard (the heartbeat detector's verdict). */
@@ -42,8 +52,12 @@ export interface QuorumInput {
   leaderlessMs: number;
   /** The other modules, by name. */
   peers: Readonly<Record<string, PeerInput>>;
-  /** Modules whose power driver confirmed them off since the quorum was lost. */
+  /** Modules whose power driver confirmed them off since the quorum was lost (after a power-off, or on a probe). */
   fenced: ReadonlySet<string>;
+  /** What each missing voter's power driver last said of its slot, and how long ago (ms). */
+  probes: Readonly<Record<string, { state: PowerState; ageMs: number }>>;
+  /** A missing voter whose slot is on is powered off only once this agent has not heard it for this long (ms). */
+  powerOffGraceMs: number;
   /** Power-off attempts that failed, by module: the error, for the reason shown to people. */
   fenceErrors: Readonly<Record<string, string>>;
   /** No leader for this long before quorum counts as lost (several election timeouts). */
@@ -66,12 +80,15 @@ export type QuorumReason =
   | 'no-fence'
   | 'minority'
   | 'fence-failed'
+  | 'rebooting'
   | 'cold-start';
 
 export type QuorumAction =
   /** Nothing to do: the control plane has a leader, or this agent plays no part. */
   | { kind: 'none' }
   | { kind: 'wait'; reason: QuorumReason }
+  /** Survivor: ask these missing voters' power drivers whether their slots are on (nothing is switched). */
+  | { kind: 'probe'; modules: string[] }
   /** Survivor: power these missing voters off (their power driver), then decide again. */
   | { kind: 'fence'; modules: string[] }
   /** Survivor: make this member the only voter, keeping its data. */
@@ -217,6 +234,18 @@ export function decideQuorum(i: QuorumInput): QuorumDecision {
   }
 
   const base = { lost: true, missing };
+  // Only a side that hears a majority of the box's modules may choose a survivor, fence or reset:
+  // the other side of a partition may be the one with the quorum, taking writes.
+  const needed = majorityOf(i.modules.length);
+  if (heard.length + 1 < needed) {
+    return {
+      ...base,
+      action: { kind: 'refuse', reason: 'minority' },
+      phase: 'refused',
+      message: `quorum lost as this module sees it; it hears ${heard.length + 1} of ${i.modules.length} modules (fewer than ${needed}): it cannot tell whether ${list(missing)} ${missing.length > 1 ? 'are' : 'is'} down or it is cut off, so it neither fences nor resets`,
+      hint: `restore the box network; or, if ${list(missing)} ${missing.length > 1 ? 'are' : 'is'} really gone, reset the cluster by hand (docs/runbooks/control-plane.md, "5. Quorum loss")`,
+    };
+  }
   // A voter whose agent answers but whose member does not run may hold the newest data: its
   // agent restarts it (still a member), so wait rather than reset past it.
   const notRunning = voters.filter((v) => v !== i.self && !up.has(v) && i.peers[v]?.reachable);
@@ -255,32 +284,55 @@ export function decideQuorum(i: QuorumInput): QuorumDecision {
       hint: 'the agents see different peers (a partial network failure): check the box network; nothing is reset until they agree',
     };
   }
-  const pendingVoters = candidates.filter((c) => c.name !== i.self && i.peers[c.name]?.summary?.vote !== i.self).map((c) => c.name);
-  if (pendingVoters.length > 0) {
+  // Every agent heard, witnesses included, must have voted for it: one that has said nothing yet
+  // (its first summary is still on the way) might hear the other side of a cut.
+  const pending = heard.filter(([, p]) => p.summary?.vote !== i.self).map(([n]) => n);
+  if (pending.length > 0) {
     return {
       ...withVote,
       action: { kind: 'wait', reason: 'votes-pending' },
       phase: 'waiting',
-      message: `quorum lost; waiting for the votes of ${list(pendingVoters)}`,
+      message: `quorum lost; waiting for the votes of ${list(pending)}`,
     };
   }
 
-  const toFence = missing.filter((m) => i.powered.has(m) && !i.fenced.has(m) && i.fenceErrors[m] === undefined);
+  const off = (m: string) => i.fenced.has(m) || i.probes[m]?.state === 'off';
+  // Asking a power driver switches nothing: a slot already off (a power cut) needs no grace.
+  const toProbe = missing.filter((m) => i.powered.has(m) && !off(m) && (i.probes[m] === undefined || i.probes[m].ageMs >= PROBE_EVERY_MS));
+  if (toProbe.length > 0) {
+    return {
+      ...withVote,
+      action: { kind: 'probe', modules: toProbe },
+      phase: 'fencing',
+      message: `quorum lost; asking the power drivers of ${list(toProbe)} whether they are on`,
+    };
+  }
+  const silentFor = (m: string) => i.peers[m]?.silentMs ?? 0;
+  const toFence = missing.filter((m) => i.powered.has(m) && !off(m) && i.fenceErrors[m] === undefined && silentFor(m) >= i.powerOffGraceMs);
   if (toFence.length > 0) {
     return {
       ...withVote,
       action: { kind: 'fence', modules: toFence },
       phase: 'fencing',
-      message: `quorum lost; powering off ${list(toFence)} before resetting the cluster to this module`,
+      message: `quorum lost; powering off ${list(toFence)} (silent for the ${Math.round(i.powerOffGraceMs / 1000)} s grace) before resetting the cluster to this module`,
     };
   }
-  const unsafe = missing.filter((m) => !i.fenced.has(m) && !confirmedDown(i, heard, m));
+  const unsafe = missing.filter((m) => !off(m) && !confirmedDown(i, heard, m));
   if (unsafe.length === 0) {
     return {
       ...withVote,
       action: { kind: 'reset' },
       phase: 'resetting',
       message: `quorum lost; resetting the cluster to this module (missing voters ${list(missing)} are off or confirmed down)`,
+    };
+  }
+  const rebooting = unsafe.filter((m) => i.powered.has(m) && i.fenceErrors[m] === undefined && silentFor(m) < i.powerOffGraceMs);
+  if (rebooting.length > 0) {
+    return {
+      ...withVote,
+      action: { kind: 'wait', reason: 'rebooting' },
+      phase: 'waiting',
+      message: `quorum lost; ${list(rebooting)} ${rebooting.length > 1 ? 'are' : 'is'} powered on but silent, perhaps rebooting with ${rebooting.length > 1 ? 'their' : 'its'} data: powered off only after ${Math.round(i.powerOffGraceMs / 1000)} s of silence`,
     };
   }
   return unsafeVerdict(i, heard, withVote, unsafe);
@@ -314,16 +366,6 @@ function unsafeVerdict(i: QuorumInput, heard: [string, PeerInput][], d: Omit<Quo
       phase: 'refused',
       message: `quorum lost; ${list(unpowered)} ${unpowered.length > 1 ? 'have' : 'has'} no power driver and spec.controlPlane.quorumLossSafetySeconds is not set: ${unpowered.length > 1 ? 'they' : 'it'} might still run, so nothing is reset`,
       hint: `give ${list(unpowered)} a power driver, or set spec.controlPlane.quorumLossSafetySeconds and ${manual}`,
-    };
-  }
-  const needed = majorityOf(i.modules.length);
-  if (heard.length + 1 < needed) {
-    return {
-      ...d,
-      action: { kind: 'refuse', reason: 'minority' },
-      phase: 'refused',
-      message: `quorum lost; this module hears ${heard.length + 1} of ${i.modules.length} modules (fewer than ${needed}): it cannot tell whether ${list(unsafe)} ${unsafe.length > 1 ? 'are' : 'is'} down or it is cut off, so nothing is reset`,
-      hint: `restore the box network, or power ${list(unsafe)} off with a power driver; or reset the cluster by hand (docs/runbooks/control-plane.md, "5. Quorum loss")`,
     };
   }
   const secs = Math.round(i.safetyMs / 1000);

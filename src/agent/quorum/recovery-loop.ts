@@ -1,4 +1,4 @@
-import type { PowerDriver, PowerSpec } from '../../power/driver.js';
+import type { PowerDriver, PowerSpec, PowerState } from '../../power/driver.js';
 import type { BoxSpec } from '../../spec/schema.js';
 import type { Log } from '../../base/log.js';
 import type { ControlPlaneReport, RoleDriver } from '../../contract/role-driver.js';
@@ -53,6 +53,8 @@ export interface QuorumRecoveryOptions {
   powerDriver?: (p: PowerSpec) => PowerDriver;
   /** spec.controlPlane.quorumLossSafetySeconds in ms; absent: silence alone never counts. */
   safetyMs?: number;
+  /** spec.controlPlane.powerOffGraceSeconds in ms. */
+  powerOffGraceMs: number;
   lossAfterMs?: number;
   driver: Pick<RoleDriver, 'resetCluster' | 'demote' | 'restart'>;
   /** The module's member as the role loop last observed it; null before the first look. */
@@ -69,10 +71,11 @@ export interface QuorumRecoveryOptions {
 }
 
 /** The options the spec gives (the rest comes from the agent): part of the agent's config. */
-export function quorumSpecOptions(box: BoxSpec): Pick<QuorumRecoveryOptions, 'power' | 'safetyMs'> {
+export function quorumSpecOptions(box: BoxSpec): Pick<QuorumRecoveryOptions, 'power' | 'safetyMs' | 'powerOffGraceMs'> {
   const seconds = box.spec.controlPlane.quorumLossSafetySeconds;
   return {
     power: Object.fromEntries(box.spec.modules.flatMap((m) => (m.power ? [[m.name, m.power]] : []))),
+    powerOffGraceMs: box.spec.controlPlane.powerOffGraceSeconds * 1000,
     ...(seconds !== undefined ? { safetyMs: seconds * 1000 } : {}),
   };
 }
@@ -86,6 +89,8 @@ export function quorumSpecOptions(box: BoxSpec): Pick<QuorumRecoveryOptions, 'po
 export class QuorumRecovery {
   private readonly summaries = new Map<string, ControlPlaneSummary>();
   private readonly fenced = new Set<string>();
+  /** What each missing voter's power driver said of its slot, and when (monotonic ms). */
+  private readonly probes = new Map<string, { state: PowerState; at: number }>();
   private readonly fenceErrors: Record<string, string> = {};
   private fenceFailedAt = 0;
   private leaderSeenAt: number;
@@ -179,6 +184,7 @@ export class QuorumRecovery {
       // The episode is over (or never began): a later loss starts from scratch.
       this.lostSince = null;
       this.fenced.clear();
+      this.probes.clear();
       for (const m of Object.keys(this.fenceErrors)) delete this.fenceErrors[m];
     }
     this.last = d;
@@ -203,6 +209,8 @@ export class QuorumRecovery {
       leaderlessMs: now - this.leaderSeenAt,
       peers,
       fenced: this.fenced,
+      probes: Object.fromEntries([...this.probes].map(([m, p]) => [m, { state: p.state, ageMs: now - p.at }])),
+      powerOffGraceMs: this.o.powerOffGraceMs,
       fenceErrors: this.fenceErrors,
       lossAfterMs: this.o.lossAfterMs ?? DEFAULT_LOSS_AFTER_MS,
       safetyMs: this.o.safetyMs,
@@ -212,14 +220,16 @@ export class QuorumRecovery {
 
   private async act(d: QuorumDecision): Promise<void> {
     const a = d.action;
-    if (a.kind !== 'fence' && a.kind !== 'reset' && a.kind !== 'demote' && a.kind !== 'restart') return;
+    if (a.kind !== 'probe' && a.kind !== 'fence' && a.kind !== 'reset' && a.kind !== 'demote' && a.kind !== 'restart') return;
     this.acting = a.kind;
     this.cachedSummary = undefined;
     const started = this.o.monoNow();
     // Kept from before the action: the member has a leader again half way through a reset.
     const lostSince = this.lostSince;
     try {
-      if (a.kind === 'fence') {
+      if (a.kind === 'probe') {
+        await Promise.all(a.modules.map((m) => this.probe(m)));
+      } else if (a.kind === 'fence') {
         await Promise.all(a.modules.map((m) => this.fence(m)));
       } else if (a.kind === 'reset') {
         this.o.log('warn', 'quorum lost: resetting the cluster to this module', { missing: d.missing, fenced: [...this.fenced] });
@@ -246,6 +256,16 @@ export class QuorumRecovery {
       this.acting = null;
       this.cachedSummary = undefined;
     }
+  }
+
+  /** Asks a missing voter's power driver whether its slot is on; a driver that does not answer says 'unknown'. */
+  private async probe(module: string): Promise<void> {
+    const spec = this.o.power[module]!;
+    const state = await this.o.powerDriver!(spec)
+      .state(module, spec.slot)
+      .catch((): PowerState => 'unknown');
+    this.probes.set(module, { state, at: this.o.monoNow() });
+    if (state === 'off') this.o.log('info', 'quorum lost: a missing voter is powered off', { target: module, driver: spec.driver });
   }
 
   /** Powers a missing voter off and keeps it as fenced only when its driver then reports it off. */

@@ -1,3 +1,4 @@
+import { RenewalClock, renewalMarker } from '../../kube/observed-time.js';
 import { backoffMs } from '../../base/backoff.js';
 import { CONTROL_PLANE_ANNOTATIONS, parseControlPlaneReport, type DesiredRole } from '../../contract/control-plane.js';
 import { LABELS } from '../../contract/labels.js';
@@ -33,8 +34,12 @@ export interface RoleLoopOptions {
    * a pending change (an action, a wait) is looked at every `everyMs`.
    */
   idleEveryMs?: number;
-  /** Default Date.now. */
-  wallNow?: () => number;
+  /**
+   * The clock of its waits and of other agents' reports' ages (ms). Monotonic, never the wall
+   * clock: an NTP step on a board without an RTC must not stall a backoff for as long as the step,
+   * nor make another module's report look fresh or stale. Default performance.now.
+   */
+  monoNow?: () => number;
   /** Each report as observed (the Lease publisher and the heartbeats carry it). */
   onReport?: (report: ControlPlaneReport) => void;
   /** Quorum-loss recovery's veto before a member is started (src/agent/quorum). Default: always ok. */
@@ -76,12 +81,15 @@ export class RoleLoop {
   private lastError = '';
   private readonly everyMs: number;
   private readonly idleEveryMs: number;
-  private readonly wall: () => number;
+  private readonly mono: () => number;
+  /** When each agent Lease was seen renewed (src/kube/observed-time.ts). */
+  private readonly renewals: RenewalClock;
 
   constructor(private readonly o: RoleLoopOptions) {
     this.everyMs = o.everyMs ?? 1000;
     this.idleEveryMs = o.idleEveryMs ?? 2000;
-    this.wall = o.wallNow ?? Date.now;
+    this.mono = o.monoNow ?? (() => performance.now());
+    this.renewals = new RenewalClock(this.mono);
   }
 
   /** The last report observed (undefined before the first). */
@@ -105,7 +113,7 @@ export class RoleLoop {
       const report = await this.o.driver.observe();
       this.lastReport = report;
       this.o.onReport?.(report);
-      const now = this.wall();
+      const now = this.mono();
       const c = cadence({ idle: this.idle, report, sinceDecidedMs: now - this.lastDecided, everyMs: this.everyMs, idleEveryMs: this.idleEveryMs });
       next = c.nextMs;
       // Not awaited: an API that does not answer (quorum lost) must not delay the next
@@ -176,7 +184,7 @@ export class RoleLoop {
   }
 
   private async act(action: Exclude<RoleAction, { type: 'none' | 'wait' }>): Promise<void> {
-    const started = this.wall();
+    const started = this.mono();
     this.o.log('info', `role: ${action.type}`, { reason: action.reason, ...(action.type === 'remove' ? { member: action.member } : {}) });
     try {
       switch (action.type) {
@@ -194,11 +202,11 @@ export class RoleLoop {
           break;
       }
       this.failures = 0;
-      this.o.log('info', `role: ${action.type} done`, { ms: this.wall() - started });
+      this.o.log('info', `role: ${action.type} done`, { ms: this.mono() - started });
     } catch (e) {
       this.failures++;
       const delay = backoffMs(this.failures, { initialMs: 1000, maxMs: BACKOFF_MAX_MS });
-      this.notBefore = this.wall() + delay;
+      this.notBefore = this.mono() + delay;
       this.o.log('warn', `role: ${action.type} failed; retrying`, { error: (e as Error).message, retryInMs: delay });
     }
   }
@@ -226,13 +234,16 @@ export class RoleLoop {
   /** Other agents' fresh reports, read from their Leases. */
   private async cluster(): Promise<ClusterView | undefined> {
     const path = `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NAMESPACE}/leases?labelSelector=${encodeURIComponent(`${LABELS.box}=${this.o.box}`)}`;
-    // Whole Leases: their renewTime (spec) says whether a report is fresh.
+    // Whole Leases: a report is fresh while this agent saw its Lease renewed within FRESH_MS.
     const list = (await this.get(path, 'application/json').catch(() => undefined)) as
       { items?: (Annotated & { metadata?: { labels?: Record<string, string> } })[] } | undefined;
-    const now = this.wall();
-    const reports = (list?.items ?? []).flatMap((l) => {
+    const now = this.mono();
+    const items = list?.items ?? [];
+    const keyOf = (l: Annotated) => l.metadata?.name ?? '';
+    if (list) this.renewals.keep(new Set(items.map(keyOf)));
+    const reports = items.flatMap((l) => {
       const module = l.metadata?.labels?.[LABELS.module];
-      const renewed = l.spec?.renewTime ? Date.parse(l.spec.renewTime) : Number.NaN;
+      const renewed = l.spec?.renewTime ? this.renewals.observe(keyOf(l), renewalMarker(l.spec)) : Number.NEGATIVE_INFINITY;
       const report = parseControlPlaneReport(l.metadata?.annotations?.[CONTROL_PLANE_ANNOTATIONS.report]);
       return module && report && now - renewed <= FRESH_MS ? [{ module, report }] : [];
     });

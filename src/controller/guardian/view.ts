@@ -16,6 +16,8 @@ export interface ModuleReport {
   module: string;
   renewTime: number | null;
   durationSeconds: number;
+  /** When the controller saw the Lease's last renewal (its monotonic clock). */
+  observedAt: number | null;
   report: ControlPlaneReport;
 }
 
@@ -79,7 +81,7 @@ function sourceReport(fresh: readonly ModuleReport[]): ModuleReport | undefined 
 }
 
 export function controlPlaneView(o: GuardianObserved): ControlPlaneView {
-  const fresh = o.reports.filter((r) => isFresh(r, o.now)).sort(byName);
+  const fresh = o.reports.filter((r) => isFresh(r, o.mono)).sort(byName);
   const src = sourceReport(fresh);
   const members = src?.report.members;
   const modules: ModuleView[] = o.box.spec.modules.map((m) => {

@@ -24,6 +24,8 @@ export interface PeripheralExecutorOptions {
   metrics: PeripheralMetrics;
   timings: PeripheralTimings;
   now: () => number;
+  /** The monotonic clock of the plan's `safeAt`. */
+  mono: () => number;
 }
 
 const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -103,7 +105,7 @@ export class PeripheralExecutor {
         if (!(await this.patchLease(name, a.lease.resourceVersion, patch))) return false;
         this.o.metrics.handovers.inc({ peripheral: a.peripheral, because: a.because });
         this.o.metrics.token.set({ peripheral: a.peripheral }, a.token);
-        if (a.safeAt !== null) this.o.metrics.handoverSeconds.observe({ peripheral: a.peripheral }, Math.max(0, now - a.safeAt) / 1000);
+        if (a.safeAt !== null) this.o.metrics.handoverSeconds.observe({ peripheral: a.peripheral }, Math.max(0, this.o.mono() - a.safeAt) / 1000);
         this.o.log('warn', 'peripheral handed over', {
           peripheral: a.peripheral,
           from: a.lease.holder,

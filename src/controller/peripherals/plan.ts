@@ -16,7 +16,8 @@ import { OUT_OF_SERVICE_TAINT, hasTaint } from '../../contract/taints.js';
  */
 
 export interface PeripheralObserved {
-  now: number;
+  /** This host's monotonic clock (ms): Leases' `observedAt` and every age are on it. */
+  mono: number;
   box: BoxSpec;
   timings: PeripheralTimings;
   nodes: ObservedNode[];
@@ -60,7 +61,7 @@ const nodeOf = (nodes: readonly ObservedNode[], module: string) => {
 export const HOLDER_STALE_GRACE_MS = 15_000;
 
 /** What the reconciler needs to know of each module. Pure. */
-export function moduleStates(o: Pick<PeripheralObserved, 'now' | 'box' | 'nodes' | 'views'>): Map<string, ModuleState> {
+export function moduleStates(o: Pick<PeripheralObserved, 'mono' | 'box' | 'nodes' | 'views'>): Map<string, ModuleState> {
   return new Map(
     o.box.spec.modules.map((m) => {
       const n = nodeOf(o.nodes, m.name);
@@ -68,11 +69,11 @@ export function moduleStates(o: Pick<PeripheralObserved, 'now' | 'box' | 'nodes'
       const method = n ? fenceMethodOf(n) : undefined;
       const taintFenced = n !== undefined && (method === 'taint' || (method === undefined && hasTaint(n.taints, OUT_OF_SERVICE_TAINT)));
       const sound = n !== undefined && n.ready === 'True' && method === undefined && !taintFenced && failoverOf(n) === undefined;
-      const eligible = sound && view !== undefined && isFresh(view, o.now);
+      const eligible = sound && view !== undefined && isFresh(view, o.mono);
       // Late, not gone: no other agent's fresh view has lost its heartbeats (an API outage leaves
       // the heartbeats alone; a frozen or dead agent does not).
-      const heardByAll = !o.views.some((v) => v.module !== m.name && isFresh(v, o.now) && v.peers[m.name]?.reachable === false);
-      const mayKeep = eligible || (sound && heardByAll && view !== undefined && view.renewTime !== null && o.now - view.renewTime <= HOLDER_STALE_GRACE_MS);
+      const heardByAll = !o.views.some((v) => v.module !== m.name && isFresh(v, o.mono) && v.peers[m.name]?.reachable === false);
+      const mayKeep = eligible || (sound && heardByAll && view !== undefined && view.observedAt !== null && o.mono - view.observedAt <= HOLDER_STALE_GRACE_MS);
       return [m.name, { module: m.name, eligible, mayKeep, poweredOff: method === 'power', taintFenced }];
     }),
   );
@@ -96,7 +97,7 @@ export function planPeripherals(o: PeripheralObserved): PeripheralAction[] {
     const changing = choice.desired !== null && (choice.desired !== lease.holder || isReleased(lease));
     if (changing) {
       const holderState = lease.holder === null ? undefined : states.get(lease.holder);
-      const safety = handoverSafety(lease, holderState, o.now, o.timings);
+      const safety = handoverSafety(lease, holderState, o.mono, o.timings);
       if (safety.safe) {
         actions.push({
           type: 'assign',

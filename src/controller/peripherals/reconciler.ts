@@ -26,6 +26,8 @@ export class PeripheralReconciler {
       metrics: ControllerMetrics;
       timings: PeripheralTimings;
       now: () => number;
+      /** The monotonic clock the observed Leases' ages are on. */
+      mono: () => number;
     },
   ) {
     this.executor = new PeripheralExecutor({ ...o, metrics: new PeripheralMetrics(o.metrics.registry) });
@@ -42,7 +44,7 @@ export class PeripheralReconciler {
       if (!leading()) break;
       acted = (await this.act(a)) || acted;
     }
-    return { acted, status: peripheralStatuses(observed.box, observed.leases, observed.now) };
+    return { acted, status: peripheralStatuses(observed.box, observed.leases, observed.mono) };
   }
 
   private async act(a: PeripheralAction): Promise<boolean> {

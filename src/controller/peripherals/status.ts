@@ -4,8 +4,8 @@ import type { PeripheralStatus } from '../../contract/edgebox-status.js';
 
 const iso = (t: number | null) => (t === null ? undefined : new Date(t).toISOString());
 
-/** Pure. */
-export function peripheralStatuses(box: BoxSpec, leases: readonly PeripheralLease[], now: number): PeripheralStatus[] {
+/** Pure. `mono`: the clock the Leases' expiry is on (the controller's monotonic clock). */
+export function peripheralStatuses(box: BoxSpec, leases: readonly PeripheralLease[], mono: number): PeripheralStatus[] {
   return box.spec.peripherals.map((p) => {
     const base = { name: p.name, kind: p.kind, exclusive: p.exclusive, attachedTo: [...p.attachedTo] };
     if (!p.exclusive) return { ...base, owner: null, token: 0, phase: 'Shared' as const };
@@ -13,7 +13,7 @@ export function peripheralStatuses(box: BoxSpec, leases: readonly PeripheralLeas
     if (!l || l.holder === null) return { ...base, owner: null, token: l?.token ?? 0, phase: 'Unowned' as const };
     const expiry = expiresAt(l);
     const phase =
-      isReleased(l) || l.releaseToken === l.token ? ('Releasing' as const) : expiry !== null && now > expiry ? ('Expired' as const) : ('Owned' as const);
+      isReleased(l) || l.releaseToken === l.token ? ('Releasing' as const) : expiry !== null && mono > expiry ? ('Expired' as const) : ('Owned' as const);
     const since = iso(l.acquireTime);
     return {
       ...base,
