@@ -25,6 +25,8 @@ export interface AgentDeps {
   log: Log;
   /** The box secret (HMAC key). */
   secret: Buffer;
+  /** This start's incarnation (src/agent/heartbeat/incarnation.ts): higher than every earlier start's. */
+  incarnation: number;
   /** Where to publish the view; without it the agent only heartbeats and serves HTTP. */
   api?: ApiTarget;
   /** Monotonic ms for the detector. Default: performance.now. */
@@ -79,6 +81,7 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
   const heartbeats = await startHeartbeats({
     cfg,
     secret: deps.secret,
+    incarnation: deps.incarnation,
     log,
     metrics,
     mono,

@@ -178,6 +178,8 @@ async function run(): Promise<void> {
       '0',
       '--address-map',
       addressMap,
+      '--state-dir',
+      join(dir, 'agent', module),
     ];
 
     procs.push(await start('baseline', ['-e', BASELINE]));

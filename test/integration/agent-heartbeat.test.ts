@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSecretFile } from '../../src/agent/heartbeat/secret.js';
-import { encodeHeartbeat } from '../../src/agent/heartbeat/wire.js';
+import { decodeHeartbeat, encodeHeartbeat } from '../../src/agent/heartbeat/wire.js';
 import { LOCAL_ADDRESS_ANNOTATION, simulatedNodes } from '../../src/local/simulated-nodes.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { ROOT } from './apply-helpers.js';
@@ -46,6 +46,8 @@ function startAgent(module: string): Promise<void> {
       '0',
       '--address-map',
       JSON.stringify(addresses),
+      '--state-dir',
+      join(scratch, 'state', module),
     ],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -80,15 +82,29 @@ const rejectedBadMac = async (module: string) => {
   return Number(/edgebox_agent_heartbeats_rejected_total\{reason="bad-mac"\} (\d+)/.exec(text)?.[1] ?? NaN);
 };
 
-/** Sends heartbeats as m3 from m3's address, signed with `key`, every 100 ms for `ms`. */
+/**
+ * Sends heartbeats as m3 from m3's address, signed with `key`, every 100 ms for `ms`. It listens on
+ * m3's heartbeat port too, so that each echoes the incarnation m1 and m2 announce, as m3's agent
+ * would (read with the box secret: only the signing key is under test).
+ */
 async function sendAsM3(key: Buffer, ms: number): Promise<void> {
+  const boxKey = Buffer.from((await readFile(secretFile, 'utf8')).trim());
   const socket = createSocket('udp4');
-  await new Promise<void>((r) => socket.bind({ address: addresses.m3!, port: 0 }, r));
-  let seq = Date.now() * 1000;
+  const echo = new Map<string, number>();
+  socket.on('message', (msg) => {
+    const d = decodeHeartbeat(msg, boxKey);
+    if (d.ok) echo.set(d.heartbeat.from, d.heartbeat.inc);
+  });
+  await new Promise<void>((r) => socket.bind({ address: addresses.m3!, port: UDP_PORT }, r));
+  let seq = 0;
+  const inc = Date.now();
   const end = Date.now() + ms;
   while (Date.now() < end) {
-    const datagram = encodeHeartbeat({ box: 'agents-3', from: 'm3', seq: ++seq, sentAt: new Date().toISOString() }, key);
-    for (const peer of ['m1', 'm2']) socket.send(datagram, UDP_PORT, addresses[peer]!);
+    seq++;
+    for (const peer of ['m1', 'm2']) {
+      const datagram = encodeHeartbeat({ box: 'agents-3', from: 'm3', inc, seq, echo: echo.get(peer) ?? null, sentAt: new Date().toISOString() }, key);
+      socket.send(datagram, UDP_PORT, addresses[peer]!);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   await new Promise<void>((r) => socket.close(r));

@@ -44,6 +44,8 @@ function startAgent(module: string, secretFile: string): Promise<Agent> {
       '0',
       '--address-map',
       MAP,
+      '--state-dir',
+      join(dir, 'state', module),
     ],
     { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
   );

@@ -105,7 +105,7 @@ describe('QuorumRecovery', () => {
     expect(s.r.check().action).toEqual({ kind: 'none' });
     await flush();
     expect(s.calls).toEqual(['state m2', 'state m3', 'resetCluster']);
-    expect(s.r.status()).toMatchObject({ state: 'reset', survivor: 'm1', resetAfterMs: 0 });
+    expect(s.r.status()).toMatchObject({ state: 'reset', survivor: 'm1', resetAfterMs: 0, fenced: ['m2', 'm3'] });
     expect(s.r.summary()).toMatchObject({ voter: true, leader: true, phase: 'reset', vote: 'm1' });
   });
 

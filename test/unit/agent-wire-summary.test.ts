@@ -5,10 +5,10 @@ import { RECOVERY_PHASES, type ControlPlaneSummary } from '../../src/agent/quoru
 import { decodeHeartbeat, encodeHeartbeat, MAX_DATAGRAM_BYTES, type Heartbeat } from '../../src/agent/heartbeat/wire.js';
 
 const SECRET = Buffer.from('a'.repeat(64));
-const hb = (over: Partial<Heartbeat> = {}): Heartbeat => ({ box: 'box', from: 'm2', seq: 10, sentAt: '2030-01-01T00:00:00.000Z', ...over });
+const hb = (over: Partial<Heartbeat> = {}): Heartbeat => ({ box: 'box', from: 'm2', inc: 3, seq: 10, echo: 7, sentAt: '2030-01-01T00:00:00.000Z', ...over });
 
 function signedPayload(payload: string): Buffer {
-  const magic = Buffer.from('EBH1');
+  const magic = Buffer.from('EBH2');
   const body = Buffer.from(payload);
   return Buffer.concat([magic, createHmac('sha256', SECRET).update(magic).update(body).digest(), body]);
 }
@@ -30,11 +30,13 @@ const heartbeat: fc.Arbitrary<Heartbeat> = fc.record(
   {
     box: name,
     from: name,
+    inc: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
     seq: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
+    echo: fc.option(fc.nat({ max: Number.MAX_SAFE_INTEGER }), { nil: null }),
     sentAt: fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
     cp: summary,
   },
-  { requiredKeys: ['box', 'from', 'seq', 'sentAt'] },
+  { requiredKeys: ['box', 'from', 'inc', 'seq', 'echo', 'sentAt'] },
 );
 
 describe('heartbeat control-plane summary', () => {
@@ -60,8 +62,8 @@ describe('heartbeat control-plane summary', () => {
     );
   });
 
-  it('reads heartbeats of agents that send no summary (backward compatible)', () => {
-    const old = signedPayload(JSON.stringify({ box: 'box', from: 'm2', seq: 10, sentAt: '2030-01-01T00:00:00.000Z' }));
+  it('reads heartbeats that carry no summary (agents without a role driver send none)', () => {
+    const old = signedPayload(JSON.stringify({ box: 'box', from: 'm2', inc: 3, seq: 10, echo: 7, sentAt: '2030-01-01T00:00:00.000Z' }));
     expect(decodeHeartbeat(old, SECRET)).toEqual({ ok: true, heartbeat: hb() });
   });
 
@@ -88,7 +90,7 @@ describe('heartbeat control-plane summary', () => {
       vote: long(99),
       down: Object.fromEntries(Array.from({ length: 30 }, (_, i) => [long(i), 86_400])),
     };
-    const big = hb({ box: long(98), from: long(97), seq: Number.MAX_SAFE_INTEGER, cp });
+    const big = hb({ box: long(98), from: long(97), inc: Number.MAX_SAFE_INTEGER, seq: Number.MAX_SAFE_INTEGER, echo: Number.MAX_SAFE_INTEGER, cp });
     const d = encodeHeartbeat(big, SECRET);
     expect(d.length).toBeLessThanOrEqual(MAX_DATAGRAM_BYTES);
     const { down: _down, ...withoutDown } = cp;

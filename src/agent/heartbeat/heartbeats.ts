@@ -7,12 +7,14 @@ import { PeerTracker, type Transition } from './peer-tracker.js';
 import { peerView } from './peer-view.js';
 import { openTransport } from './transport.js';
 import { HeartbeatVerifier } from './verify.js';
-import { encodeHeartbeat, sequenceStart } from './wire.js';
+import { encodeHeartbeat } from './wire.js';
 
 export interface HeartbeatsOptions {
   cfg: Pick<AgentConfig, 'box' | 'module' | 'peers' | 'address' | 'port' | 'intervalMs' | 'missedHeartbeats'>;
   /** The box secret (HMAC key). */
   secret: Buffer;
+  /** This agent's incarnation (src/agent/heartbeat/incarnation.ts). */
+  incarnation: number;
   log: Log;
   metrics: AgentMetrics;
   /** Monotonic ms: the detector's clock. */
@@ -52,7 +54,15 @@ export async function startHeartbeats(o: HeartbeatsOptions): Promise<Heartbeats>
     startedAt: mono(),
   });
   const addresses = new Map(cfg.peers.map((p) => [p.name, p.address]));
-  const verifier = new HeartbeatVerifier({ box: cfg.box, self: cfg.module, secret: o.secret, addressOf: (m) => addresses.get(m) });
+  const verifier = new HeartbeatVerifier({
+    box: cfg.box,
+    self: cfg.module,
+    incarnation: o.incarnation,
+    secret: o.secret,
+    addressOf: (m) => addresses.get(m),
+    // Longer than a detection window: a peer that restarts is silent at least that long.
+    adoptLowerAfterMs: 2 * cfg.intervalMs * cfg.missedHeartbeats,
+  });
 
   const lastLogged = new Map<string, number>();
   const logOnce = (key: string, level: 'warn' | 'error', msg: string, fields: Record<string, unknown>) => {
@@ -105,7 +115,7 @@ export async function startHeartbeats(o: HeartbeatsOptions): Promise<Heartbeats>
     address: cfg.address,
     port: cfg.port,
     onDatagram: (datagram, source) => {
-      const verdict = verifier.accept(datagram, source);
+      const verdict = verifier.accept(datagram, source, mono());
       if (!verdict.ok) {
         metrics.rejected[verdict.reason]++;
         logOnce(`reject:${verdict.reason}:${source}`, 'warn', 'heartbeat rejected', { reason: verdict.reason, source });
@@ -123,12 +133,13 @@ export async function startHeartbeats(o: HeartbeatsOptions): Promise<Heartbeats>
     },
   });
 
-  let seq = sequenceStart(wall());
+  let seq = 0;
   const sendRound = () => {
     const cp = o.summary?.();
-    const datagram = encodeHeartbeat({ box: cfg.box, from: cfg.module, seq: ++seq, sentAt: new Date(wall()).toISOString(), ...(cp ? { cp } : {}) }, o.secret);
+    const base = { box: cfg.box, from: cfg.module, inc: o.incarnation, seq: ++seq, sentAt: new Date(wall()).toISOString(), ...(cp ? { cp } : {}) };
+    // One datagram per peer: each echoes that peer's incarnation.
     for (const p of cfg.peers) {
-      transport.send(datagram, p.address, cfg.port);
+      transport.send(encodeHeartbeat({ ...base, echo: verifier.echoFor(p.name) }, o.secret), p.address, cfg.port);
       metrics.heartbeatsSent++;
     }
   };

@@ -2,19 +2,31 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { parseSummary, type ControlPlaneSummary } from '../quorum/summary.js';
 
 /**
- * One heartbeat datagram:
+ * One heartbeat datagram, to one peer:
  *
- *   "EBH1" (4 bytes) | HMAC-SHA256(secret, "EBH1" | payload) (32 bytes) | payload (UTF-8 JSON)
+ *   "EBH2" (4 bytes) | HMAC-SHA256(secret, "EBH2" | payload) (32 bytes) | payload (UTF-8 JSON)
  *
- * payload = {"box": string, "from": string, "seq": number, "sentAt": RFC3339, "cp"?: summary}. The MAC covers the
- * payload bytes exactly as sent, so there is no canonical JSON form to agree on, and it is
- * checked before the payload is parsed: nothing unauthenticated is ever interpreted.
+ * payload = {"box", "from", "inc", "seq", "echo", "sentAt", "cp"?}. The MAC covers the payload
+ * bytes exactly as sent, so there is no canonical JSON form to agree on, and it is checked before
+ * the payload is parsed: nothing unauthenticated is ever interpreted.
+ *
+ * Freshness without clocks (docs/decisions/0004-clocks-and-faults.md): `inc` is the sender's
+ * incarnation, a counter its agent persists and raises at every start (src/agent/heartbeat/
+ * incarnation.ts), and `seq` counts its heartbeats within that incarnation; `echo` is the
+ * receiver's own incarnation as the sender last heard it. A receiver takes a heartbeat as proof
+ * of life only when it echoes the receiver's current incarnation, so nothing recorded before the
+ * receiver's last start can be replayed to it, and a sender whose clock stepped back is never
+ * locked out: no wall clock enters either number.
  */
 export interface Heartbeat {
   box: string;
   from: string;
-  /** Strictly increasing per sender, also across its restarts (see `sequenceStart`). */
+  /** The sender's incarnation: raised at every start of its agent. */
+  inc: number;
+  /** Strictly increasing within one incarnation, from 1. */
   seq: number;
+  /** The receiver's incarnation as the sender last heard it; null before it heard the receiver. */
+  echo: number | null;
   /** The sender's wall clock; informative only (clocks of modules may differ). */
   sentAt: string;
   /**
@@ -24,7 +36,7 @@ export interface Heartbeat {
   cp?: ControlPlaneSummary;
 }
 
-const MAGIC = Buffer.from('EBH1', 'ascii');
+const MAGIC = Buffer.from('EBH2', 'ascii');
 const MAC_BYTES = 32;
 /**
  * Anything larger is dropped unread. A heartbeat is about 120 bytes, 200 with a control-plane
@@ -44,7 +56,7 @@ function mac(secret: Buffer, payload: Buffer): Buffer {
  * recovery (nothing is reset on a statement that was not made).
  */
 export function encodeHeartbeat(hb: Heartbeat, secret: Buffer): Buffer {
-  const base = { box: hb.box, from: hb.from, seq: hb.seq, sentAt: hb.sentAt };
+  const base = { box: hb.box, from: hb.from, inc: hb.inc, seq: hb.seq, echo: hb.echo, sentAt: hb.sentAt };
   const shapes: object[] = [];
   if (hb.cp) {
     shapes.push({ ...base, cp: hb.cp });
@@ -76,27 +88,19 @@ export function decodeHeartbeat(datagram: Buffer, secret: Buffer): DecodeResult 
     return { ok: false, reason: 'malformed' };
   }
   const p = parsed as Partial<Record<keyof Heartbeat, unknown>> | null;
+  const counter = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
   if (
     typeof p !== 'object' ||
     p === null ||
     typeof p.box !== 'string' ||
     typeof p.from !== 'string' ||
-    typeof p.seq !== 'number' ||
-    !Number.isSafeInteger(p.seq) ||
+    !counter(p.inc) ||
+    !counter(p.seq) ||
+    !(p.echo === null || counter(p.echo)) ||
     typeof p.sentAt !== 'string'
   ) {
     return { ok: false, reason: 'malformed' };
   }
   const cp = p.cp === undefined ? undefined : parseSummary(p.cp);
-  return { ok: true, heartbeat: { box: p.box, from: p.from, seq: p.seq, sentAt: p.sentAt, ...(cp ? { cp } : {}) } };
-}
-
-/**
- * The first sequence number of a sender started at wall time `startedAtMs`: the start time in
- * µs, then +1 per heartbeat round. A restarted agent thus continues above its previous run
- * (at most 50 rounds per second, against 1,000,000 µs per second), so its peers' replay guard
- * does not lock it out; it stays a safe integer until the year 2255.
- */
-export function sequenceStart(startedAtMs: number): number {
-  return Math.floor(startedAtMs) * 1000;
+  return { ok: true, heartbeat: { box: p.box, from: p.from, inc: p.inc, seq: p.seq, echo: p.echo, sentAt: p.sentAt, ...(cp ? { cp } : {}) } };
 }

@@ -34,7 +34,7 @@ export interface QuorumStatus {
   message?: string;
   /** What a person should do when it is stuck. */
   hint?: string;
-  /** Missing voters the power driver confirmed off. */
+  /** Missing voters confirmed off since the loss: powered off by this agent, or found off by their driver. */
   fenced: string[];
   /** RFC 3339: when this agent first saw the quorum lost. */
   lostSince?: string;
@@ -265,7 +265,11 @@ export class QuorumRecovery {
       .state(module, spec.slot)
       .catch((): PowerState => 'unknown');
     this.probes.set(module, { state, at: this.o.monoNow() });
-    if (state === 'off') this.o.log('info', 'quorum lost: a missing voter is powered off', { target: module, driver: spec.driver });
+    // Off is off, whoever switched it: it counts as fenced (the status lists the voters confirmed off).
+    if (state === 'off') {
+      this.fenced.add(module);
+      this.o.log('info', 'quorum lost: a missing voter is powered off already', { target: module, driver: spec.driver });
+    }
   }
 
   /** Powers a missing voter off and keeps it as fenced only when its driver then reports it off. */

@@ -12,6 +12,7 @@ import type { PublishReport } from '../../agent/publish.js';
 import type { ApiTarget } from '../../agent/api/kubeconfig.js';
 import { apiTargetFromJson, apiTargetToJson, type ApiTargetJson } from '../../agent/api/target-json.js';
 import { startAgent } from '../../agent/start-agent.js';
+import { nextIncarnation } from '../../agent/heartbeat/incarnation.js';
 import { powerDrivers } from '../../power/drivers.js';
 import { DEFAULT_HTTP_PORT, readAddressMap, resolveAgentConfig, type AgentConfig } from '../../agent/heartbeat/config.js';
 import { jsonLog, type Log } from '../../base/log.js';
@@ -99,6 +100,10 @@ export function registerAgent(program: Command): void {
       "other API servers of the box, comma-separated https URLs, tried in turn when the kubeconfig's gives no answer (render lists every module that may serve)",
     )
     .option(
+      '--state-dir <dir>',
+      'where the agent keeps what must outlive it: its incarnation counter, which lets peers tell a restart from a replay (default: /var/lib/edgebox/agent; in a local box, agent/<module> in the working directory, the box dir)',
+    )
+    .option(
       '--peripheral-history <file>',
       'where grants and releases of exclusive peripherals are logged, JSON lines (default: /var/lib/edgebox/peripherals/<module>.jsonl; in a local box, peripherals/<module>.jsonl in the working directory, the box dir)',
     )
@@ -134,6 +139,7 @@ export function registerAgent(program: Command): void {
       async (
         opts: RunFlags & {
           secretFile: string;
+          stateDir?: string;
           kubeconfig?: string;
           apiServers?: string;
           peripheralHistory?: string;
@@ -191,9 +197,17 @@ export function registerAgent(program: Command): void {
               ...(user !== undefined && password !== undefined ? { bmc: { username: user, password } } : {}),
             })
           : undefined;
+        const stateDir = opts.stateDir ?? (local ? resolve('agent', cfg.module) : '/var/lib/edgebox/agent');
+        const { incarnation, error: incarnationError } = await nextIncarnation(stateDir);
+        if (incarnationError)
+          log('error', 'cannot keep the incarnation counter; using the start time instead', {
+            error: incarnationError,
+            hint: `make ${stateDir} writable by the agent (a peer takes a lower incarnation only after the old one is silent for 2 s)`,
+          });
         const running = await startAgent(cfg, {
           log,
           secret: secret.key,
+          incarnation,
           grants,
           runtime,
           ...(api ? { api } : {}),
