@@ -15,9 +15,9 @@ describe('systemd unit of the agent', () => {
     for (const u of units) expect(isRenderedPath(u.path)).toBe(true);
   });
 
-  it('starts after the network, never waits for or stops with K3s, and always restarts', () => {
+  it('starts after the network and the clock, never waits for or stops with K3s, and always restarts', () => {
     const unit = lines(unitOf('s1'));
-    expect(unit).toContain('After=network-online.target');
+    expect(unit).toContain('After=network-online.target time-sync.target');
     expect(unit).toContain('Wants=network-online.target');
     expect(unit).toContain('Restart=always');
     expect(unit).toContain('StartLimitIntervalSec=0');
