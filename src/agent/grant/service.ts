@@ -17,8 +17,9 @@ import { PeripheralOwner } from './owner.js';
  *
  * A workload (or the device wrapper in front of the device) asks for a grant before opening
  * the device and again before `until`; it sends its token with each write check, and a token
- * older than the one this agent holds is refused. Every grant and release is written to the
- * history before the answer goes out.
+ * older than the one this agent holds is refused. Every grant is written to the history before
+ * the answer goes out: a grant the history cannot take (a full disk, EIO) is refused with 503
+ * and the reason, and the agent goes on. Losing a peripheral is never held back by the history.
  */
 
 export interface GrantServiceOptions {
@@ -97,14 +98,20 @@ export class GrantService {
       send(405, { error: `POST ${path}` });
       return true;
     }
-    readJson(req).then(
-      (body) => {
-        const token = body?.token;
-        if (token !== undefined && !Number.isSafeInteger(token)) return send(400, { error: '"token" must be an integer' });
-        send(...this.answer(m[1]!, m[2] as 'grant' | 'release' | 'write', owner, token as number | undefined));
-      },
-      (e: Error) => send(400, { error: e.message }),
-    );
+    readJson(req)
+      .then(
+        (body) => {
+          const token = body?.token;
+          if (token !== undefined && !Number.isSafeInteger(token)) return send(400, { error: '"token" must be an integer' });
+          send(...this.answer(m[1]!, m[2] as 'grant' | 'release' | 'write', owner, token as number | undefined));
+        },
+        (e: Error) => send(400, { error: e.message }),
+      )
+      // Whatever goes wrong answering one request, the agent and its other loops go on.
+      .catch((e: Error) => {
+        this.o.log('error', 'grant request failed', { path, error: e.message });
+        if (!res.headersSent) send(500, { error: e.message });
+      });
     return true;
   }
 
@@ -123,7 +130,9 @@ export class GrantService {
     }
     if (op === 'write') return [200, { ok: true, token: d.token }];
     const until = new Date(this.o.wall() + d.validForMs).toISOString();
-    this.record({ kind: 'grant', peripheral, token: d.token, until });
+    // No grant the history does not hold: `peripheral check` proves from it that none overlapped.
+    const unwritten = this.record({ kind: 'grant', peripheral, token: d.token, until });
+    if (unwritten !== undefined) return [503, { refused: 'history-unwritable', error: unwritten, module: this.o.module }];
     return [200, { peripheral, module: this.o.module, token: d.token, until }];
   }
 
@@ -141,12 +150,26 @@ export class GrantService {
     });
   }
 
-  private record(r: { kind: 'grant' | 'release' | 'refused' | 'device'; peripheral: string; token: number; until?: string; reason?: string }): void {
+  /** Appends to the history; the error when it could not (logged), never thrown. */
+  private record(r: {
+    kind: 'grant' | 'release' | 'refused' | 'device';
+    peripheral: string;
+    token: number;
+    until?: string;
+    reason?: string;
+  }): string | undefined {
     try {
       this.o.history({ ...r, module: this.o.module, at: new Date(this.o.wall()).toISOString() });
+      return undefined;
     } catch (e) {
-      this.o.log('error', 'cannot write the peripheral history', { error: (e as Error).message });
-      throw e;
+      const error = (e as Error).message;
+      this.o.log('error', 'cannot write the peripheral history', {
+        kind: r.kind,
+        peripheral: r.peripheral,
+        error,
+        hint: 'free space on, or repair, the disk of the history file',
+      });
+      return error;
     }
   }
 

@@ -13,6 +13,7 @@ import type { ApiTarget } from '../../agent/api/kubeconfig.js';
 import { apiTargetFromJson, apiTargetToJson, type ApiTargetJson } from '../../agent/api/target-json.js';
 import { startAgent } from '../../agent/start-agent.js';
 import { nextIncarnation } from '../../agent/heartbeat/incarnation.js';
+import { logUnhandledRejections } from '../../base/unhandled.js';
 import { powerDrivers } from '../../power/drivers.js';
 import { DEFAULT_HTTP_PORT, readAddressMap, resolveAgentConfig, type AgentConfig } from '../../agent/heartbeat/config.js';
 import { jsonLog, type Log } from '../../base/log.js';
@@ -167,6 +168,7 @@ export function registerAgent(program: Command): void {
         const secret = await readSecret(opts.secretFile);
         const api = resolved.api ? withFallbacks(apiTargetFromJson(resolved.api), opts.apiServers) : undefined;
         const log = jsonLog({ module: cfg.module });
+        logUnhandledRejections(log, 'agent');
         if (secret.readableByOthers)
           log('warn', 'the box secret is readable by group or others', { path: opts.secretFile, hint: `chmod 600 ${opts.secretFile}` });
         const local = cfg.address === '::1' || cfg.address.startsWith('127.');

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Command } from 'commander';
 import { jsonLog } from '../../base/log.js';
+import { logUnhandledRejections } from '../../base/unhandled.js';
 import { loadKubeConfig } from '../../kube/kubeconfig.js';
 import { startController } from '../../controller/controller.js';
 import { powerDrivers } from '../../power/drivers.js';
@@ -39,6 +40,7 @@ export function registerController(program: Command): void {
       const { box } = await spec(flags.spec);
       const id = flags.id ?? process.env.POD_NAME ?? `${hostname()}-${process.pid}`;
       const log = jsonLog({ component: 'edgebox-controller', id });
+      logUnhandledRejections(log, 'controller');
       const user = process.env.EDGEBOX_BMC_USERNAME;
       const password = process.env.EDGEBOX_BMC_PASSWORD;
       const specs = box.spec.modules.flatMap((m) => (m.power ? [m.power] : []));
