@@ -10,6 +10,7 @@ import { LeaderElector, type ElectionTimings } from './leader-election.js';
 import { ControllerMetrics, serveMetrics } from './metrics.js';
 import type { PowerDriver, PowerSpec } from '../power/driver.js';
 import { StatusWriter } from './status.js';
+import { PassRunner } from './pass-runner.js';
 import { PeripheralReconciler } from './peripherals/reconciler.js';
 import { DEFAULT_PERIPHERAL_TIMINGS, type PeripheralTimings } from '../contract/peripherals.js';
 import { Guardian } from './guardian/guardian.js';
@@ -37,6 +38,11 @@ export interface ControllerOptions {
   now?: () => number;
   /** The monotonic clock every age is measured on (src/kube/observed-time.ts). Default: performance.now. */
   mono?: () => number;
+  /**
+   * A pass that runs longer than this is given up: it acts no more, and a new one starts. Every
+   * request has its own timeout (src/kube/api-client.ts); this catches whatever else hangs. Default 30 s.
+   */
+  stallMs?: number;
   /** Ownership Lease timings of exclusive peripherals. Default DEFAULT_PERIPHERAL_TIMINGS. */
   peripheralTimings?: PeripheralTimings;
 }
@@ -77,10 +83,6 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
     mono,
   });
 
-  let stopped = false;
-  let running = false;
-  let current: Promise<void> = Promise.resolve();
-  let again = false;
   let paused: string | undefined;
   let lastStatus = 0;
   /** Our writes the informers have not shown yet: node -> resourceVersion, and deleted pods. */
@@ -91,7 +93,7 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
     box: o.box.metadata.name,
     log: o.log,
     mono,
-    onChange: () => kick(),
+    onChange: () => runner.kick(),
     ...(o.informers ? { timings: o.informers } : {}),
   });
   const elector = new LeaderElector({
@@ -102,7 +104,7 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
     ...(o.election ? { timings: o.election } : {}),
     onChange: (leading) => {
       metrics.leader.set(leading ? 1 : 0);
-      if (leading) kick();
+      if (leading) runner.kick();
     },
   });
 
@@ -111,8 +113,8 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
     paused = why;
   };
 
-  async function pass(): Promise<void> {
-    if (!elector.leading) return;
+  async function pass(live: () => boolean): Promise<void> {
+    if (!live()) return;
     const view = informers.snapshot();
     // Never decide on state older than the informers' last list or event: after a dropped
     // watch, wait until every informer has listed again.
@@ -126,15 +128,16 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
     pause(undefined);
     const observed = { now: now(), mono: mono(), since: informers.since, box: o.box, ...view };
     const actions = decide(observed);
-    const results = await Promise.all(actions.map((a) => act(a)));
+    const results = await Promise.all(actions.map((a) => act(a, live)));
     const nodes = new Map(results.flatMap((r) => [...r.nodes]));
     const pods = results.flatMap((r) => r.pods);
     // Control-plane membership (src/controller/guardian), on the same snapshot; it leaves alone the nodes just written.
-    const guarded = await guardian.pass({ ...observed, reports: informers.controlPlaneReports() }, () => elector.leading, new Set(nodes.keys()));
+    const guarded = await guardian.pass({ ...observed, reports: informers.controlPlaneReports() }, live, new Set(nodes.keys()));
     for (const [n, rv] of guarded.nodes) nodes.set(n, rv);
     if (nodes.size || pods.length) pending = { nodes, pods, since: now() };
     // Exclusive peripherals: one owner each (src/controller/peripherals), on the same snapshot.
-    const owned = await peripherals.pass({ ...observed, timings: peripherals.timings, leases: informers.peripheralLeases() }, () => elector.leading);
+    const owned = await peripherals.pass({ ...observed, timings: peripherals.timings, leases: informers.peripheralLeases() }, live);
+    if (!live()) return;
     if (actions.length || owned.acted || guarded.acted || now() - lastStatus >= STATUS_EVERY_MS) {
       lastStatus = now();
       const wrote = await status.write(observed, owned.status, guardian.status).then(
@@ -148,9 +151,10 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
     }
   }
 
-  async function act(a: Action) {
-    // Leadership is checked before every action: one that was lost mid-pass stops the rest.
-    if (!elector.leading) return { nodes: new Map<string, string>(), pods: [] };
+  async function act(a: Action, live: () => boolean) {
+    // Leadership is checked before every action: one that was lost mid-pass stops the rest (as
+    // does the pass being given up as stalled).
+    if (!live()) return { nodes: new Map<string, string>(), pods: [] };
     try {
       return await executor.execute(a);
     } catch (e) {
@@ -159,28 +163,21 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
     }
   }
 
-  function kick(): void {
-    if (stopped) return;
-    if (running) {
-      again = true;
-      return;
-    }
-    running = true;
-    current = pass()
-      .catch((e: Error) => o.log('error', 'reconcile pass failed', { error: e.message }))
-      .finally(() => {
-        running = false;
-        if (again) {
-          again = false;
-          // Let the watch deliver what the pass just wrote before the next one.
-          setImmediate(kick);
-        }
-      });
-  }
+  const runner = new PassRunner({
+    run: pass,
+    leading: () => elector.leading,
+    mono,
+    stallMs: o.stallMs ?? 30_000,
+    onError: (e) => o.log('error', 'reconcile pass failed', { error: e.message }),
+    onStall: (runningMs) => {
+      metrics.stalledPasses.inc();
+      o.log('error', 'reconcile pass stalled: given up, starting a new one', { runningMs: Math.round(runningMs) });
+    },
+  });
 
   informers.start();
   elector.start();
-  const resync = setInterval(kick, o.resyncMs ?? 250);
+  const resync = setInterval(() => runner.kick(), o.resyncMs ?? 250);
   o.log('info', 'controller started', { id: o.id, box: o.box.metadata.name, metricsPort });
 
   return {
@@ -189,10 +186,10 @@ export async function startController(o: ControllerOptions): Promise<RunningCont
       return elector.leading;
     },
     async stop() {
-      stopped = true;
+      runner.stop();
       clearInterval(resync);
       // Finish what is under way before handing over: the next leader starts from its result.
-      await current;
+      await runner.current;
       await elector.stop();
       metrics.leader.set(0);
       await informers.stop();

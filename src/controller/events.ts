@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Log } from '../base/log.js';
 import { PREFIX } from '../contract/labels.js';
+import { apiClient } from '../kube/api-client.js';
 
 export const EVENT_SOURCE = 'edgebox-controller';
 
@@ -49,8 +50,8 @@ export class EventRecorder {
     kc: KubeConfig,
     private readonly o: { id: string; log: Log; now: () => number },
   ) {
-    this.core = kc.makeApiClient(CoreV1Api);
-    this.apps = kc.makeApiClient(AppsV1Api);
+    this.core = apiClient(kc, CoreV1Api);
+    this.apps = apiClient(kc, AppsV1Api);
   }
 
   /**

@@ -8,6 +8,7 @@ import type { ControllerMetrics, FailoverStage } from './metrics.js';
 import type { PowerDriver, PowerSpec } from '../power/driver.js';
 import { apiStatus } from '../kube/client.js';
 import { FENCE_ANNOTATIONS, type FailoverRecord, formatFailover } from '../contract/fencing.js';
+import { apiClient } from '../kube/api-client.js';
 
 /**
  * Carries out decide's actions, nothing more: every node write is a merge patch with the
@@ -45,7 +46,7 @@ export class Executor {
   private readonly sleep: (ms: number) => Promise<void>;
 
   constructor(private readonly o: ExecutorOptions) {
-    this.core = o.kc.makeApiClient(CoreV1Api);
+    this.core = apiClient(o.kc, CoreV1Api);
     this.sleep = o.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
 

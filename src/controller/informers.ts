@@ -18,6 +18,7 @@ import type { ModuleReport } from './guardian/view.js';
 import { NODE_LEASE_NAMESPACE, SYSTEM_NAMESPACE } from '../contract/leases.js';
 import { toObservedNode, toNodeLease, toAgentView, toModuleReport, toObservedPod } from './observe.js';
 import { RenewalClock, renewalMarker } from '../kube/observed-time.js';
+import { apiClient } from '../kube/api-client.js';
 
 /**
  * The controller's view of the cluster: informers (client-node's ListWatch) on Nodes, node
@@ -197,8 +198,8 @@ export class BoxInformers {
   private readonly renewals: RenewalClock;
 
   constructor(o: { kc: KubeConfig; box: string; log: Log; timings?: InformerTimings; mono?: () => number; onChange: () => void }) {
-    const core = o.kc.makeApiClient(CoreV1Api);
-    const coordination = o.kc.makeApiClient(CoordinationV1Api);
+    const core = apiClient(o.kc, CoreV1Api);
+    const coordination = apiClient(o.kc, CoordinationV1Api);
     const boxSelector = `${LABELS.box}=${o.box}`;
     const mono = o.mono ?? (() => performance.now());
     this.renewals = new RenewalClock(mono);

@@ -1,14 +1,7 @@
-import {
-  CoordinationV1Api,
-  Observable,
-  V1MicroTime,
-  type ConfigurationOptions,
-  type KubeConfig,
-  type ObservableMiddleware,
-  type V1Lease,
-} from '@kubernetes/client-node';
+import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import type { Log } from '../base/log.js';
 import { apiStatus } from '../kube/client.js';
+import { apiClient } from '../kube/api-client.js';
 import { SYSTEM_NAMESPACE } from '../contract/leases.js';
 
 /**
@@ -35,23 +28,6 @@ export interface ElectionTimings {
 }
 
 export const DEFAULT_TIMINGS: ElectionTimings = { leaseMs: 4000, renewMs: 1000, renewDeadlineMs: 3000, retryMs: 500 };
-
-/**
- * A renewal written while etcd's leader dies is answered only at etcd's request timeout (7 s:
- * 5 s plus two election timeouts), long past the renew deadline, though a new etcd leader is
- * elected within about 2 s. So each renewal gives up after `renewMs` and is made again after
- * `retryMs`: the controller keeps leading through the loss of a server, when it is most needed.
- */
-const giveUpAfter = (ms: number): ConfigurationOptions => {
-  const abort: ObservableMiddleware = {
-    pre: (ctx) => {
-      ctx.setSignal(AbortSignal.timeout(ms));
-      return new Observable(Promise.resolve(ctx));
-    },
-    post: (r) => new Observable(Promise.resolve(r)),
-  };
-  return { middleware: [abort], middlewareMergeStrategy: 'append' };
-};
 
 /** The Lease as the election reads it. */
 export interface LeaseRecord {
@@ -156,8 +132,13 @@ export class LeaderElector {
   private running: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: ElectorOptions) {
-    this.api = o.kc.makeApiClient(CoordinationV1Api);
     this.t = o.timings ?? DEFAULT_TIMINGS;
+    // A renewal written while etcd's leader dies is answered only at etcd's request timeout (7 s:
+    // 5 s plus two election timeouts), long past the renew deadline, though a new etcd leader is
+    // elected within about 2 s. So every request gives up after `renewMs` and a renewal is made
+    // again after `retryMs`: the controller keeps leading through the loss of a server, when it is
+    // most needed, and a standby's request hung on a dead API server never stops it trying.
+    this.api = apiClient(o.kc, CoordinationV1Api, this.t.renewMs);
     this.now = o.now ?? Date.now;
     this.mono = o.monotonic ?? (() => performance.now());
   }
@@ -220,15 +201,14 @@ export class LeaderElector {
       resourceVersion: mine.lease.metadata!.resourceVersion!,
     });
     try {
-      const lease = await this.api.replaceNamespacedLease({ name: LEADER_LEASE, namespace: SYSTEM_NAMESPACE, body }, giveUpAfter(this.t.renewMs));
+      const lease = await this.api.replaceNamespacedLease({ name: LEADER_LEASE, namespace: SYSTEM_NAMESPACE, body });
       // Counted from when it was sent: that is when the Lease said it was renewed.
       this.mine = { ...mine, lease, renewedAt: started };
       return true;
     } catch (e) {
       if (apiStatus(e) !== 409 && apiStatus(e) !== 404) throw e;
       // A renewal given up on may still have been written: the Lease still ours is renewed next time.
-      const current =
-        apiStatus(e) === 409 ? await this.api.readNamespacedLease({ name: LEADER_LEASE, namespace: SYSTEM_NAMESPACE }, giveUpAfter(this.t.renewMs)) : undefined;
+      const current = apiStatus(e) === 409 ? await this.api.readNamespacedLease({ name: LEADER_LEASE, namespace: SYSTEM_NAMESPACE }) : undefined;
       if (current?.spec?.holderIdentity === this.o.id && (current.spec.leaseTransitions ?? 0) === mine.transitions) {
         this.mine = { ...mine, lease: current };
         return false;

@@ -24,6 +24,11 @@ export class ControllerMetrics {
     registers: [this.registry],
   });
   readonly leader = new Gauge({ name: 'edgebox_leader', help: '1 while this controller is the leader.', registers: [this.registry] });
+  readonly stalledPasses = new Counter({
+    name: 'edgebox_controller_stalled_passes_total',
+    help: 'Reconcile passes given up because they ran longer than the stall bound, and started again.',
+    registers: [this.registry],
+  });
 }
 
 /** GET /metrics (text format) and /healthz on host:port; port 0 takes a free one. */

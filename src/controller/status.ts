@@ -10,6 +10,7 @@ import { apiStatus, isNotFound } from '../kube/client.js';
 import { FENCE_ANNOTATIONS } from '../contract/fencing.js';
 import type { ControlPlaneStatus, PeripheralStatus, ModuleHealth, ModuleStatus, FailoverStatus } from '../contract/edgebox-status.js';
 import { LABELS } from '../contract/labels.js';
+import { apiClient } from '../kube/api-client.js';
 
 /**
  * The controller's part of the EdgeBox status: `modules[]` (health, role, suspicion of every
@@ -127,7 +128,7 @@ export class StatusWriter {
     kc: KubeConfig,
     private readonly o: { box: string; log: Log },
   ) {
-    this.api = kc.makeApiClient(CustomObjectsApi);
+    this.api = apiClient(kc, CustomObjectsApi);
   }
 
   /** `peripherals`: the peripheral reconciler's part (src/controller/peripherals/status.ts), written with the rest. */

@@ -6,6 +6,7 @@ import type { EventReason, EventRecorder } from '../events.js';
 import type { GuardianMetrics } from './metrics.js';
 import type { GuardianAction } from './plan.js';
 import type { HistoryEntry } from '../../contract/edgebox-status.js';
+import { apiClient } from '../../kube/api-client.js';
 
 /**
  * Carries out the guardian's actions: each is one merge patch of one Node's annotations with the
@@ -41,7 +42,7 @@ export class GuardianExecutor {
   private readonly core: CoreV1Api;
 
   constructor(private readonly o: { kc: KubeConfig; log: Log; events: EventRecorder; metrics: GuardianMetrics }) {
-    this.core = o.kc.makeApiClient(CoreV1Api);
+    this.core = apiClient(o.kc, CoreV1Api);
   }
 
   async execute(a: GuardianAction): Promise<GuardianWritten> {

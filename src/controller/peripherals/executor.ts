@@ -8,6 +8,7 @@ import type { PeripheralAction } from './plan.js';
 import type { PeripheralMetrics } from './metrics.js';
 import { microTime } from '../../kube/time.js';
 import { SYSTEM_NAMESPACE } from '../../contract/leases.js';
+import { apiClient } from '../../kube/api-client.js';
 
 /**
  * Carries out the peripheral plan: Lease writes are merge patches carrying the resourceVersion
@@ -36,8 +37,8 @@ export class PeripheralExecutor {
   private readonly coordination: CoordinationV1Api;
 
   constructor(private readonly o: PeripheralExecutorOptions) {
-    this.core = o.kc.makeApiClient(CoreV1Api);
-    this.coordination = o.kc.makeApiClient(CoordinationV1Api);
+    this.core = apiClient(o.kc, CoreV1Api);
+    this.coordination = apiClient(o.kc, CoordinationV1Api);
   }
 
   /** True when it wrote something. */
