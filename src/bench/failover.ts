@@ -10,7 +10,7 @@ import { loadKubeConfig } from '../kube/kubeconfig.js';
 import { readState } from '../local/box-state.js';
 import { down } from '../local/down.js';
 import { freezeAgent, killModule, reviveModule } from '../local/failure-injection.js';
-import { healPartitions, partitionModules } from '../local/partition.js';
+import { healModules, partitionModules } from '../local/partition.js';
 import { freeUdpPortOn } from '../local/ports.js';
 import { KWOK_SELECTOR, localAddresses } from '../local/simulated-nodes.js';
 import { up } from '../local/up.js';
@@ -266,7 +266,7 @@ async function falseFencingRun(dir: string, seen: Observed, detectionMs: number,
   log(
     `\n== false fencing: ${partitioned} cut off from ${from}, ${slow}'s agent frozen for ${s(freezeMs)} of every ${s(freezeMs + detectionMs)}, for ${durationS} s`,
   );
-  await partitionModules(dir, partitioned, from);
+  await partitionModules(dir, [partitioned], { from: [from] });
   let freezes = 0;
   try {
     const end = Date.now() + durationS * 1000;
@@ -279,7 +279,7 @@ async function falseFencingRun(dir: string, seen: Observed, detectionMs: number,
     // Anything the controller decided at the very end still shows up.
     await new Promise((r) => setTimeout(r, 3000));
   } finally {
-    await healPartitions(dir, { module: partitioned });
+    await healModules(dir, { module: partitioned });
   }
   const podsNow = new Set([...seen.pods.values()].map((p) => p.uid));
   const podsReplaced = [...podsBefore].filter((uid) => !podsNow.has(uid)).length;

@@ -7,7 +7,7 @@ import { loadKubeConfig } from '../kube/kubeconfig.js';
 import { readState } from '../local/box-state.js';
 import { down } from '../local/down.js';
 import { freezeAgent, killController, killModule, reviveModule } from '../local/failure-injection.js';
-import { healIsolations, healPartitions, isolateModule, partitionModules } from '../local/partition.js';
+import { healModules, isolateModule, partitionModules } from '../local/partition.js';
 import { freeUdpPortOn } from '../local/ports.js';
 import { silent } from '../local/progress.js';
 import { ensureControllers } from '../local/self-healing.js';
@@ -142,7 +142,7 @@ class BenchBox {
 
   async stop(): Promise<void> {
     this.poller?.stop();
-    await healIsolations(this.dir).catch(() => undefined);
+    await healModules(this.dir).catch(() => undefined);
     await down(this.dir);
   }
 
@@ -253,9 +253,9 @@ async function trial(b: BenchBox, wanted: Fault, r: () => number): Promise<Trial
       await freezeAgent(b.dir, other, 500 + Math.floor(r() * 4500));
       break;
     case 'partition-pair':
-      await partitionModules(b.dir, owner, other);
+      await partitionModules(b.dir, [owner], { from: [other] });
       await new Promise((res) => setTimeout(res, 2000));
-      await healPartitions(b.dir, { module: owner });
+      await healModules(b.dir, { module: owner });
       break;
     case 'controller-restart': {
       const withKill = r() < 0.5;
@@ -287,7 +287,7 @@ async function trial(b: BenchBox, wanted: Fault, r: () => number): Promise<Trial
       await reviveModule(b.dir, owner);
       await b.refresh();
     }
-    if (fault === 'isolate') await healIsolations(b.dir, owner);
+    if (fault === 'isolate') await healModules(b.dir, { module: owner });
   }
   const after = await b.stable(TRIAL_DEADLINE_MS);
   const to = after.holder!;

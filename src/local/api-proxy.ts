@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 
 /**
  * The box's API address: a TCP proxy on 127.0.0.1 that forwards each connection to an API
@@ -14,6 +14,11 @@ import { connect, createServer, type Socket } from 'node:net';
 export interface ApiProxyOptions {
   host: string;
   port: number;
+  /**
+   * Also listen on this Unix socket: the host's own way to the API, which the box's network faults
+   * (cgroup-matched firewall rules on IP traffic) never cut. The simulated container runtime uses it.
+   */
+  socketPath?: string;
   /** `address:port` of every place an API server of the box may run (each module's address). */
   backends: string[];
   /** The box CA and token, for the /readyz checks. */
@@ -87,7 +92,7 @@ export async function startApiProxy(o: ApiProxyOptions): Promise<{ close(): Prom
     open.add(s);
     s.once('close', () => open.delete(s));
   };
-  const server = createServer({ pauseOnConnect: true }, (client) => {
+  const forward = (client: Socket) => {
     track(client);
     client.on('error', () => client.destroy());
     void (async () => {
@@ -108,17 +113,28 @@ export async function startApiProxy(o: ApiProxyOptions): Promise<{ close(): Prom
       // No API server answers: the client sees the connection closed, as with a server down.
       client.destroy();
     })();
-  });
-  await new Promise<void>((done, fail) => {
-    server.once('error', fail);
-    server.listen(o.port, o.host, () => done());
-  });
+  };
+  const listen = (server: Server, at: { port: number; host: string } | { path: string }) =>
+    new Promise<void>((done, fail) => {
+      server.once('error', fail);
+      server.listen(at, () => done());
+    });
+  const server = createServer({ pauseOnConnect: true }, forward);
+  await listen(server, { port: o.port, host: o.host });
+  const servers = [server];
+  if (o.socketPath) {
+    await rm(o.socketPath, { force: true });
+    const local = createServer({ pauseOnConnect: true }, forward);
+    await listen(local, { path: o.socketPath });
+    servers.push(local);
+  }
   return {
     close: () =>
       new Promise<void>((done) => {
         clearInterval(checker);
         agent.destroy();
-        server.close(() => done());
+        let listening = servers.length;
+        for (const s of servers) s.close(() => --listening === 0 && done());
         // Clients reconnect to the next API address they are given; nobody waits for these.
         for (const s of open) s.destroy();
       }),

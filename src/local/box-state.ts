@@ -2,6 +2,7 @@ import { open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { failure } from '../diagnostics/diagnostic.js';
 import type { TimingsName } from './timings.js';
+import type { PodStart } from './kwok-stages.js';
 import { sleep } from './processes.js';
 
 /**
@@ -35,6 +36,10 @@ export interface BoxState {
    * the module's agent starts and stops them.
    */
   components: ComponentState[];
+  /** KWOK's pod start delay (kwok-stages.ts). Absent in boxes started before it existed. */
+  podStart?: PodStart;
+  /** `up --clock-faults`: every module's agent runs with a wall clock of its own (module-clock.ts). */
+  clockFaults?: boolean;
   /** Modules whose heartbeat `local kill` stopped. */
   killed: string[];
   /** `up --with-agents`: one `edgebox agent run` per module, in spec order. */

@@ -1,5 +1,6 @@
 import { readState, removeState } from './box-state.js';
-import { healAll } from './partition.js';
+import { removeChain } from './partition.js';
+import { removeBoxCgroups } from './module-cgroup.js';
 import { isRunning, stopProcesses, type ProcessRef } from './processes.js';
 import { memberAddresses, readServerRecord } from './server-layout.js';
 
@@ -14,7 +15,7 @@ export interface DownResult {
  * agents (together: they only talk to the API server and each other), then the box-level
  * components in reverse start order (KWOK first, the API proxy last), then every module's API
  * server and, once those are gone, its etcd member, wherever the agents' role drivers started
- * them since `up`. Removes the box's partition rules. Idempotent. Logs and data stay in the box
+ * them since `up`. Removes the box's firewall chain (partition.ts) and cgroups. Idempotent. Logs and data stay in the box
  * dir for inspection until the next `up` replaces them.
  */
 export async function down(dir: string, opts: { graceMs?: number } = {}): Promise<DownResult> {
@@ -38,7 +39,8 @@ export async function down(dir: string, opts: { graceMs?: number } = {}): Promis
   // Short grace: on SIGTERM an etcd leader first tries to hand its leadership to a peer, which is
   // stopping too, and waits out election timeouts (7 s measured for three); the data is kept anyway.
   await stopProcesses(members, Math.min(opts.graceMs ?? 1000, 1000));
-  await healAll(dir);
+  await removeChain(dir);
+  removeBoxCgroups(dir, [...new Set([...Object.keys(state.addresses), ...Object.keys(memberAddresses(state))])]);
   await removeState(dir);
   return {
     box: state.box,

@@ -69,9 +69,42 @@ spec:
         type: ContainersReady
 `;
 
-/** The KWOK config of a box: the stages copied from the kwok module, then ours. */
-export async function boxStages(paths: ToolchainPaths): Promise<string> {
-  return `${(await readFile(stagesFile(paths), 'utf8')).trimEnd()}\n---\n${EDGEBOX_STAGES}`;
+/**
+ * How long a pod takes from bound to Ready: a container start on an SoC module (image layers
+ * already there, a runtime and a process to start) takes one to three seconds, where KWOK's own
+ * stage takes none. Every local box, and so every bench, plays it, so failover figures include a
+ * realistic start rather than flatter it.
+ */
+export interface PodStart {
+  minMs: number;
+  maxMs: number;
+}
+
+export const DEFAULT_POD_START: PodStart = { minMs: 1000, maxMs: 3000 };
+
+/** The KWOK config of a box: the stages copied from the kwok module, the pod start delay set, then ours. */
+export async function boxStages(paths: ToolchainPaths, podStart: PodStart = DEFAULT_POD_START): Promise<string> {
+  return `${withPodStart((await readFile(stagesFile(paths), 'utf8')).trimEnd(), podStart)}\n---\n${EDGEBOX_STAGES}`;
+}
+
+/**
+ * The stages with KWOK's `pod-ready` delayed by a time drawn uniformly from [min, max] (KWOK's
+ * `jitterDurationMilliseconds` is the upper end of the draw). Pure.
+ */
+export function withPodStart(stages: string, podStart: PodStart): string {
+  if (podStart.maxMs <= 0) return stages;
+  const docs = stages.split('\n---\n');
+  const i = docs.findIndex((d) => /^ {2}name: pod-ready$/m.test(d));
+  if (i < 0 || !docs[i]!.includes('\n  next:\n') || docs[i]!.includes('\n  delay:\n')) {
+    throw failure(
+      'local.kwok-stage-changed',
+      'the KWOK stage pod-ready is not in the shape the pod start delay is written into',
+      'the kwok version in local/toolchain/kwok/go.mod changed its stages; update withPodStart in src/local/kwok-stages.ts',
+    );
+  }
+  const delay = `\n  delay:\n    durationMilliseconds: ${podStart.minMs}\n    jitterDurationMilliseconds: ${podStart.maxMs}\n  next:\n`;
+  docs[i] = docs[i]!.replace('\n  next:\n', delay);
+  return docs.join('\n---\n');
 }
 
 export function stagesFile(paths: ToolchainPaths): string {

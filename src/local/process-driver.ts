@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { failure } from '../diagnostics/diagnostic.js';
 import { healthy } from './health.js';
 import { isRunning, sleep, spawnDetached, stopProcesses } from './processes.js';
+import { joinModuleCgroup } from './module-cgroup.js';
 import { moduleDir, readLayoutSource, readServerRecord, serverLayout, writeServerRecord, type ServerProcess, type ServerRecord } from './server-layout.js';
 import type { Log } from '../base/log.js';
 import type { ControlPlaneReport, JoinTarget, MemberInfo, RoleDriver } from '../contract/role-driver.js';
@@ -86,6 +87,8 @@ async function launch(dir: string, l: ServerLayout, which: 'etcd' | 'apiserver',
   await mkdir(dirname(log), { recursive: true });
   await mkdir(moduleDir(dir, l.module), { recursive: true });
   const pid = spawnDetached({ bin: l.bin[which], args, log, cwd: moduleDir(dir, l.module) });
+  // Also when the agent starts it (and so it is born there): `up` and `revive` start members too.
+  joinModuleCgroup(dir, l.module, pid);
   const proc = { pid, bin: l.bin[which], log };
   // Recorded before anything waits on it, so `down` stops a process that hangs in start-up.
   const record = await readServerRecord(dir, l.module);

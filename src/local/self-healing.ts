@@ -10,6 +10,8 @@ import { coreApi } from '../kube/client.js';
 import { awaitProcessHealthy } from './launch.js';
 import { freePorts, freeTcpPortsOn, LOOPBACK } from './ports.js';
 import { isRunning, killProcesses, spawnDetached, stopProcesses } from './processes.js';
+import { joinModuleCgroup } from './module-cgroup.js';
+import { clockEnv } from './module-clock.js';
 import { seconds, timed, type Progress } from './progress.js';
 import { localAddresses } from './simulated-nodes.js';
 import { packageRoot } from './toolchain.js';
@@ -37,6 +39,11 @@ export function addressMapFile(dir: string): string {
   return join(dir, 'address-map.json');
 }
 
+/** The box API address's Unix socket: the host's own way to the API, which no network fault cuts. */
+export function apiSocketFile(dir: string): string {
+  return join(dir, 'api.sock');
+}
+
 /**
  * Where a module's agent records the singletons it stops when it fences itself: KWOK runs no
  * containers, so the `local` runtime driver writes what it would stop (src/agent/self-fence).
@@ -55,6 +62,8 @@ export interface AgentArgs {
   httpPort: number;
   addressMap: string;
   runtimeFile: string;
+  /** The API address's Unix socket the simulated runtime lists pods over (api-proxy.ts). */
+  runtimeApiSocket: string;
   /**
    * The box dir: the agent's `process` role driver runs the module's etcd member and API server
    * from it. None in a `single` box, whose control plane is no module's: no role loop.
@@ -87,6 +96,8 @@ export function agentArgs(a: AgentArgs): string[] {
     'local',
     '--runtime-file',
     a.runtimeFile,
+    '--runtime-api-socket',
+    a.runtimeApiSocket,
     ...(a.localDir ? ['--role-driver', 'process', '--local-dir', a.localDir] : []),
   ];
 }
@@ -217,6 +228,8 @@ async function spawnAgents(
   // module's member processes, agents' API connections) take ports there that 127.0.0.1 does not see.
   const httpPorts: number[] = [];
   for (const m of modules) httpPorts.push((await freeTcpPortsOn([addresses[m]!], 1))[0]!);
+  // A box with clock faults: each module's wall clock is its own (module-clock.ts).
+  const envs = state.clockFaults ? await Promise.all(modules.map((m) => clockEnv(dir, m))) : [];
   return modules.map((module, i) => {
     const address = addresses[module]!;
     const httpPort = httpPorts[i]!;
@@ -231,9 +244,12 @@ async function spawnAgents(
       httpPort,
       addressMap: addressMapFile(dir),
       runtimeFile: runtimeFile(dir, module),
+      runtimeApiSocket: apiSocketFile(dir),
       ...(state.controlPlane.mode === 'spec' ? { localDir: dir } : {}),
     });
-    const pid = spawnDetached({ bin: cli.bin, args: [cli.script, ...args], log, cwd: dir });
+    const pid = spawnDetached({ bin: cli.bin, args: [cli.script, ...args], log, cwd: dir, ...(envs[i] ? { env: envs[i] } : {}) });
+    // The module's cgroup: what `isolate` and `partition` tell its packets apart by (module-cgroup.ts).
+    joinModuleCgroup(dir, module, pid);
     return { module, address, port, httpPort, pid, log, ...cli };
   });
 }

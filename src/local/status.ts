@@ -4,7 +4,7 @@ import { BOX_COMPONENTS, readState, type BoxComponent, type BoxState } from './b
 import { boxFiles } from './credentials.js';
 import { coreApi, readyStatus } from '../kube/client.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
-import { listIsolations, listPartitions, type Partition } from './partition.js';
+import { listCuts, type Cut } from './partition.js';
 import { isRunning, residentBytes, type ProcessRef } from './processes.js';
 import { LOCAL_ADDRESS_ANNOTATION } from './simulated-nodes.js';
 import { memberAddresses, readServerRecord, type ServerProcess } from './server-layout.js';
@@ -65,10 +65,8 @@ export interface BoxStatus {
   /** With `up --with-agents`; an agent of a killed module is `stopped`. */
   agents: AgentStatus[];
   controllers: ControllerStatus[];
-  /** Pairs of modules whose heartbeats `local partition` drops. */
-  partitions: Partition[];
-  /** Modules `local isolate` cut off from their peers and the API. */
-  isolated: string[];
+  /** What `local partition` and `local isolate` cut, and who lost the API by it (partition.ts). */
+  cuts: Cut[];
   nodes: NodeStatus[];
   /** Why the nodes could not be listed, when the API server runs but did not answer. */
   nodesError?: string;
@@ -147,7 +145,7 @@ async function selfHealingStatuses(state: BoxState, apiUp: boolean): Promise<Pic
 export async function boxStatus(dir: string): Promise<BoxStatus> {
   const state = await readState(dir);
   const components = await componentStatuses(state);
-  const status: BoxStatus = { dir, components, servers: [], agents: [], controllers: [], partitions: [], isolated: [], nodes: [] };
+  const status: BoxStatus = { dir, components, servers: [], agents: [], controllers: [], cuts: [], nodes: [] };
   if (!state) return status;
   status.servers = await serverStatuses(state);
   status.box = state.box;
@@ -155,8 +153,7 @@ export async function boxStatus(dir: string): Promise<BoxStatus> {
   status.kubeconfig = boxFiles(dir).kubeconfig;
   const apiUp = components.find((c) => c.name === 'api-proxy')?.phase === 'running' && status.servers.some((x) => x.apiserver.phase === 'running');
   Object.assign(status, await selfHealingStatuses(state, apiUp));
-  status.partitions = await listPartitions(dir);
-  status.isolated = await listIsolations(dir);
+  status.cuts = await listCuts(dir);
   if (!apiUp) return status;
   try {
     const list = await coreApi(status.kubeconfig).listNode({ labelSelector: `${LABELS.box}=${state.box}` });

@@ -11,12 +11,12 @@ import { componentCommands } from './components.js';
 import { boxFiles, writeCredentials, writeKubeconfig, type BoxFiles } from './credentials.js';
 import { down } from './down.js';
 import { coreApi, isNotFound, readyStatus } from '../kube/client.js';
-import { boxStages, stagesFile } from './kwok-stages.js';
+import { boxStages, DEFAULT_POD_START, stagesFile, type PodStart } from './kwok-stages.js';
 import { freePorts, freeTcpPortsOn, LOOPBACK } from './ports.js';
 import { awaitHealthy, awaitProcessHealthy, launch, processFailed, START_TIMEOUT_MS } from './launch.js';
 import { isRunning, sleep, spawnDetached } from './processes.js';
 import { seconds, silent, timed, type Progress } from './progress.js';
-import { edgeboxCli, ensureAgents, ensureControllers } from './self-healing.js';
+import { apiSocketFile, edgeboxCli, ensureAgents, ensureControllers } from './self-healing.js';
 import { localAddresses, simulatedNodes } from './simulated-nodes.js';
 import { componentStatuses } from './status.js';
 import { loadToolchain, type Component } from './toolchain.js';
@@ -47,6 +47,10 @@ export interface UpOptions {
    * benchmarks whose subject is not the control plane. Default: 'spec'.
    */
   controlPlane?: ControlPlaneMode;
+  /** How long KWOK takes to start a pod. Default: DEFAULT_POD_START (1-3 s, as on an SoC module). */
+  podStart?: PodStart;
+  /** Agents run with a wall clock of their own, to be stepped (module-clock.ts; needs libfaketime). Default: false. */
+  clockFaults?: boolean;
   progress?: Progress;
 }
 
@@ -77,7 +81,18 @@ export async function up(specPath: string, opts: UpOptions = {}): Promise<UpResu
   const progress = opts.progress ?? silent;
   const { box } = await loadSpec(specPath);
   const dir = opts.dir ? resolve(opts.dir) : defaultBoxDir(box.metadata.name);
-  const core = await startCore(specPath, box, dir, { timings: opts.timings ?? 'default', controlPlane: opts.controlPlane ?? 'spec' }, progress);
+  const core = await startCore(
+    specPath,
+    box,
+    dir,
+    {
+      timings: opts.timings ?? 'default',
+      controlPlane: opts.controlPlane ?? 'spec',
+      podStart: opts.podStart ?? DEFAULT_POD_START,
+      clockFaults: opts.clockFaults === true,
+    },
+    progress,
+  );
   const started: string[] = [];
   try {
     if (opts.withAgents) started.push(...(await ensureAgents(dir, { progress, ...(opts.agentPort ? { port: opts.agentPort } : {}) })));
@@ -99,7 +114,7 @@ async function startCore(
   specPath: string,
   box: BoxSpec,
   dir: string,
-  o: { timings: TimingsName; controlPlane: ControlPlaneMode },
+  o: { timings: TimingsName; controlPlane: ControlPlaneMode; podStart: PodStart; clockFaults: boolean },
   progress: Progress,
 ): Promise<{ alreadyRunning: boolean }> {
   const timingsName = o.timings;
@@ -141,7 +156,7 @@ async function startCore(
   const servers = o.controlPlane === 'single' ? [HOST_MEMBER] : initialServers(box).map((m) => m.name);
   const token = await writeCredentials(files);
   await writeBoxCa(dir, box.metadata.name, Object.values(addresses));
-  await writeFile(files.kwokConfig, await boxStages(paths));
+  await writeFile(files.kwokConfig, await boxStages(paths, o.podStart));
   const [apiserver, controllerManager, scheduler] = await freePorts(3);
   const [etcdClient, etcdPeer, serverApi] = await freeTcpPortsOn([...Object.values(addresses), LOOPBACK], 3);
   const state: BoxState = {
@@ -161,6 +176,8 @@ async function startCore(
       server: { etcdClient: etcdClient!, etcdPeer: etcdPeer!, apiserver: serverApi! },
     },
     components: [],
+    podStart: o.podStart,
+    ...(o.clockFaults ? { clockFaults: true } : {}),
     killed: [],
   };
   await writeState(state);
@@ -218,6 +235,7 @@ async function startApiProxy(state: BoxState, token: string, progress: Progress)
     backends: Object.values(memberAddresses(state)).map((a) => `${a}:${state.ports.server.apiserver}`),
     caFile: files.caFile,
     tokenFile: files.tokenFile,
+    socketPath: apiSocketFile(state.dir),
   };
   const args = [script, JSON.stringify(opts)];
   const pid = spawnDetached({ bin: cli.bin, args, log, cwd: state.dir });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readState } from '../../src/local/box-state.js';
 import { restartComponent } from '../../src/local/failure-injection.js';
-import { healPartitions, listPartitions, partitionModules } from '../../src/local/partition.js';
+import { healModules, listCuts, partitionModules } from '../../src/local/partition.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { applyFixture, fencedNodes, podUids, readyPod, seconds, SPEC } from './failover-helpers.js';
 import { eventually, startBox, type Box } from './harness.js';
@@ -23,7 +23,7 @@ describe('no false fencing', () => {
     await applyFixture(box);
   });
   afterAll(async () => {
-    await healPartitions(box.dir).catch(() => undefined);
+    await healModules(box.dir).catch(() => undefined);
     await box?.stop();
   });
 
@@ -41,9 +41,12 @@ describe('no false fencing', () => {
     const motor = await readyPod(box.kc, 'motor', { timeoutMs: 30_000 });
     const peer = motor.node === 'core-1' ? 'core-2' : 'core-1';
     const uids = await podUids(box.kc);
-    await partitionModules(box.dir, motor.node, peer);
+    await partitionModules(box.dir, [motor.node], { from: [peer] });
     try {
-      expect(await listPartitions(box.dir)).toHaveLength(1);
+      expect(await listCuts(box.dir)).toEqual([
+        { kind: 'cut', from: motor.node, to: peer },
+        { kind: 'cut', from: peer, to: motor.node },
+      ]);
       // The partition is real: the peer's agent reports the module unreachable (and vice versa)...
       const agents = (await readState(box.dir))!.agents!;
       const peerAgent = agents.find((a) => a.module === peer)!;
@@ -58,9 +61,9 @@ describe('no false fencing', () => {
       await neverFenced(Math.max(10_000, detectionMs * 20), uids);
       console.info(`${motor.node} cut off from ${peer} for ${seconds(Math.max(10_000, detectionMs * 20))}: not fenced, pods untouched`);
     } finally {
-      await healPartitions(box.dir, { module: motor.node });
+      await healModules(box.dir, { module: motor.node });
     }
-    expect(await listPartitions(box.dir)).toEqual([]);
+    expect(await listCuts(box.dir)).toEqual([]);
   });
 
   it('the API server briefly unavailable: no module is fenced when it comes back', async () => {

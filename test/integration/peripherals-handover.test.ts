@@ -4,7 +4,7 @@ import { ownershipEvents } from '../../src/peripherals/events.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readState } from '../../src/local/box-state.js';
 import { killModule, reviveModule } from '../../src/local/failure-injection.js';
-import { healIsolations, isolateModule } from '../../src/local/partition.js';
+import { healModules, isolateModule } from '../../src/local/partition.js';
 import { checkHistory } from '../../src/peripherals/check.js';
 import { callGrantApi, GrantPoller, type Endpoint } from '../../src/peripherals/grant-client.js';
 import { toPeripheralLease, type PeripheralLease } from '../../src/peripherals/lease.js';
@@ -151,7 +151,7 @@ describe('exclusive peripheral: one owner at a time', () => {
       expect(lastOld.untilMs!).toBeLessThanOrEqual(firstNew.atMs);
       expect(stoppedAt).toBeLessThanOrEqual(firstNew.atMs);
     } finally {
-      await healIsolations(box.dir, 'core-1');
+      await healModules(box.dir, { module: 'core-1' });
     }
   });
 

@@ -10,7 +10,6 @@ import { localRuntime, readRuntimeRecords } from '../../src/agent/self-fence/loc
 import type { RuntimeDriver } from '../../src/agent/self-fence/runtime.js';
 import { SelfFence } from '../../src/agent/self-fence/self-fence-loop.js';
 import { EdgeboxError } from '../../src/diagnostics/diagnostic.js';
-import { boxTag, isolationRuleArgs, isolationRules, isolationsIn } from '../../src/local/partition.js';
 import { majorityOf } from '../../src/base/majority.js';
 
 const B = 3000;
@@ -252,27 +251,5 @@ describe('the self-fence loop', () => {
     expect(f.report).toBeNull();
     expect(runtime.calls).toEqual(['fence', 'keep', 'lift']);
     expect(logs).toContain('self-fenced');
-  });
-});
-
-describe('local box: isolation rules', () => {
-  it("drop the module's heartbeats both ways and its connections to each API port, tagged with the box and the module", () => {
-    const rules = isolationRules({ dir: '/b', module: 'm2', address: '127.0.1.2', heartbeatPort: 17946, apiPorts: [36443] });
-    const tag = `edgebox-isolate:${boxTag('/b')}:m2`;
-    expect(rules.map(isolationRuleArgs)).toEqual([
-      ['-s', '127.0.1.2', '-p', 'udp', '--dport', '17946', '-m', 'comment', '--comment', tag, '-j', 'DROP'],
-      ['-d', '127.0.1.2', '-p', 'udp', '--dport', '17946', '-m', 'comment', '--comment', tag, '-j', 'DROP'],
-      ['-s', '127.0.1.2', '-p', 'tcp', '--dport', '36443', '-m', 'comment', '--comment', tag, '-j', 'DROP'],
-    ]);
-  });
-
-  it("finds only this box's isolated modules in an iptables listing", () => {
-    const listing = [
-      `-A INPUT -s 127.0.1.2/32 -p tcp -m tcp --dport 36443 -m comment --comment "edgebox-isolate:${boxTag('/b')}:m2" -j DROP`,
-      `-A INPUT -d 127.0.1.2/32 -p udp -m udp --dport 17946 -m comment --comment edgebox-isolate:${boxTag('/b')}:m2 -j DROP`,
-      `-A INPUT -s 127.0.1.3/32 -p tcp -m tcp --dport 36444 -m comment --comment "edgebox-isolate:${boxTag('/other')}:m3" -j DROP`,
-      `-A INPUT -s 127.0.1.1/32 -d 127.0.1.2/32 -p udp -m udp --dport 17946 -m comment --comment "edgebox-partition:${boxTag('/b')}:m1:m2" -j DROP`,
-    ].join('\n');
-    expect(isolationsIn(listing, '/b')).toEqual(['m2']);
   });
 });

@@ -48,7 +48,6 @@ describe('process role driver: command lines', () => {
       '--initial-cluster-token=edgebox-b',
       '--heartbeat-interval=100',
       '--election-timeout=1000',
-      '--unsafe-no-fsync',
     ]);
     expect(etcdArgs(m4, { initialCluster: 'm4=http://127.0.1.4:2380', state: 'existing', forceNewCluster: true }).at(-1)).toBe('--force-new-cluster');
   });

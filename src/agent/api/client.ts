@@ -18,6 +18,12 @@ export interface ApiClientOptions {
    * Default: whatever the routing table picks.
    */
   localAddress?: string;
+  /**
+   * A Unix socket to send the requests through instead of the server's address (TLS and the
+   * server's name unchanged): the local box's simulated container runtime reaches the API over
+   * the host's own socket, which no network fault touches, as a real runtime answers locally.
+   */
+  socketPath?: string;
 }
 
 /**
@@ -42,6 +48,7 @@ export class ApiClient {
   private current = 0;
   private readonly timeoutMs: number;
   private readonly localAddress: string | undefined;
+  private readonly socketPath: string | undefined;
 
   constructor(
     private readonly target: ApiTarget,
@@ -59,6 +66,7 @@ export class ApiClient {
     }
     this.timeoutMs = opts.timeoutMs ?? 2500;
     this.localAddress = opts.localAddress;
+    this.socketPath = opts.socketPath;
     this.agent = new Agent({
       keepAlive: true,
       maxSockets: 1,
@@ -108,6 +116,7 @@ export class ApiClient {
           headers,
           timeout: this.timeoutMs,
           ...(this.localAddress ? { localAddress: this.localAddress } : {}),
+          ...(this.socketPath ? { socketPath: this.socketPath } : {}),
         },
         (res) => {
           const chunks: Buffer[] = [];

@@ -78,13 +78,14 @@ export async function readRuntimeRecords(file: string): Promise<RuntimeRecord[]>
 }
 
 /**
- * The singleton pods bound to a module's node, read from the API over the host's own connection
- * (not bound to the module's address, so `local isolate` leaves it alone): what the simulated
- * module's container runtime would list.
+ * The singleton pods bound to a module's node, read from the API over the host's own Unix socket
+ * to the box's API address (`socketPath`; no network fault of the local box touches it, while
+ * the agent's own connections are cut with the rest of its module): what the simulated module's
+ * container runtime would list.
  */
-export function apiSingletonLister(api: ApiTarget, node: string): () => Promise<string[]> {
+export function apiSingletonLister(api: ApiTarget, node: string, socketPath: string | undefined): () => Promise<string[]> {
   return async () => {
-    const client = new ApiClient(api);
+    const client = new ApiClient(api, socketPath ? { socketPath } : {});
     try {
       const query = `labelSelector=${encodeURIComponent(`${LABELS.singleton}=true`)}&fieldSelector=${encodeURIComponent(`spec.nodeName=${node}`)}`;
       const res = await client.request('GET', `/api/v1/pods?${query}`);

@@ -122,6 +122,12 @@ export function registerAgent(program: Command): void {
     )
     .addOption(
       new Option(
+        '--runtime-api-socket <path>',
+        "with --runtime local: the local box API address's Unix socket, over which the simulated runtime lists the module's pods whatever the network faults",
+      ).hideHelp(),
+    )
+    .addOption(
+      new Option(
         '--device-actions <how>',
         'exec: act on devices (ip link, the Turing Pi BMC); record: only log what would be done (default: record when bound to a loopback address, a local box; else exec)',
       ).choices(['exec', 'record']),
@@ -147,6 +153,7 @@ export function registerAgent(program: Command): void {
           deviceActions?: 'exec' | 'record';
           runtime: RuntimeDriverName;
           runtimeFile?: string;
+          runtimeApiSocket?: string;
           roleDriver?: RoleDriverName;
           localDir?: string;
         },
@@ -187,6 +194,7 @@ export function registerAgent(program: Command): void {
         const runtime = await runtimeDriver(opts.runtime, {
           module: cfg.module,
           ...(opts.runtimeFile ? { file: opts.runtimeFile } : {}),
+          ...(opts.runtimeApiSocket ? { socket: opts.runtimeApiSocket } : {}),
           ...(api ? { api } : {}),
         });
         const role = opts.roleDriver
@@ -273,7 +281,7 @@ async function roleDriver(name: RoleDriverName, o: { cfg: AgentConfig; spec: str
 }
 
 /** The self-fence runtime driver, loaded only when asked for (the agent's memory budget). */
-async function runtimeDriver(name: RuntimeDriverName, o: { module: string; file?: string; api?: ApiTarget }) {
+async function runtimeDriver(name: RuntimeDriverName, o: { module: string; file?: string; socket?: string; api?: ApiTarget }) {
   switch (name) {
     case 'k3s': {
       const [{ k3sRuntime }, { hostRunner }] = await Promise.all([
@@ -284,7 +292,7 @@ async function runtimeDriver(name: RuntimeDriverName, o: { module: string; file?
     }
     case 'local': {
       const { localRuntime, apiSingletonLister } = await import('../../agent/self-fence/local-runtime.js');
-      return localRuntime({ file: o.file!, module: o.module, listPods: o.api ? apiSingletonLister(o.api, o.module) : async () => [] });
+      return localRuntime({ file: o.file!, module: o.module, listPods: o.api ? apiSingletonLister(o.api, o.module, o.socket) : async () => [] });
     }
     case 'none':
       return noRuntime();

@@ -6,11 +6,12 @@ import { TIMINGS_NAMES, type TimingsName } from '../../local/timings.js';
 import { boxFiles } from '../../local/credentials.js';
 import { down } from '../../local/down.js';
 import { killModule, reviveModule } from '../../local/failure-injection.js';
-import { healIsolations, healPartitions, isolateModule, partitionModules } from '../../local/partition.js';
+import { healModules, isolateModule, partitionModules, type Cut, type NetworkChange } from '../../local/partition.js';
 import { seconds, type Progress } from '../../local/progress.js';
 import { setup } from '../../local/setup.js';
 import { boxStatus, type BoxStatus, type ProcessStatus } from '../../local/status.js';
 import { up } from '../../local/up.js';
+import { DEFAULT_POD_START, type PodStart } from '../../local/kwok-stages.js';
 import type { ControlPlaneMode } from '../../local/box-state.js';
 import { formatBytes } from '../../spec/quantity.js';
 import { emit, outputOption, type OutputFormat } from '../output.js';
@@ -63,10 +64,25 @@ export function registerLocal(program: Command): void {
     .addOption(
       new Option('--controllers <n>', 'how many controllers with --with-controller (2 or more: leader failover)').argParser(controllerCount).default(1),
     )
+    .addOption(
+      new Option('--pod-start <range>', 'how long a pod takes to start on a module, drawn per pod: `1s-3s`, `500ms-2s`, or `0`')
+        .argParser(podStartRange)
+        .default(DEFAULT_POD_START, '1s-3s (a container start on an SoC module)'),
+    )
+    .option('--clock-faults', "give each module's agent a wall clock of its own, for clock-step faults (needs libfaketime)")
     .action(
       async (
         spec: string,
-        opts: { dir?: string; timings: TimingsName; controlPlane: ControlPlaneMode; withAgents?: boolean; withController?: boolean; controllers: number },
+        opts: {
+          dir?: string;
+          timings: TimingsName;
+          controlPlane: ControlPlaneMode;
+          withAgents?: boolean;
+          withController?: boolean;
+          controllers: number;
+          podStart: PodStart;
+          clockFaults?: boolean;
+        },
       ) => {
         const result = await up(spec, {
           ...(opts.dir ? { dir: opts.dir } : {}),
@@ -75,6 +91,8 @@ export function registerLocal(program: Command): void {
           withAgents: opts.withAgents === true,
           withController: opts.withController === true,
           controllers: opts.controllers,
+          podStart: opts.podStart,
+          clockFaults: opts.clockFaults === true,
           progress: toStderr,
         });
         const { state } = result;
@@ -179,57 +197,88 @@ export function registerLocal(program: Command): void {
       });
   }
 
+  const list = (v: string) =>
+    v
+      .split(',')
+      .map((m) => m.trim())
+      .filter(Boolean);
+  const describeCuts = (r: NetworkChange) => (r.offApi.length === 0 ? '' : `; cut off from the API (their nodes no longer renewed): ${r.offApi.join(', ')}`);
+
   local
     .command('partition')
-    .description("drop the agents' heartbeats between a module and one peer, both ways (iptables; needs root)")
-    .argument('<module>', 'module name (as in the spec)')
-    .requiredOption('--from <peer>', 'the one peer it is cut off from')
+    .description(
+      'cut modules off from others, all traffic (heartbeats, etcd, API), as a broken link would (iptables; needs root); a module that no longer reaches a quorum of the etcd members loses the API too',
+    )
+    .argument('<modules>', 'comma-separated module names: one side of the partition')
+    .option('--from <modules>', 'comma-separated: the other side (default: every other module)')
+    .option('--one-way', "only the first side's packets to the other side are dropped (an asymmetric fault)")
     .option('--spec <spec>', 'box spec file, to find its box directory')
     .addOption(dirOption())
-    .action(async (module: string, opts: { from: string; dir?: string; spec?: string }) => {
+    .action(async (modules: string, opts: { from?: string; oneWay?: boolean; dir?: string; spec?: string }) => {
       const dir = await requireBoxDir(opts);
-      const result = await partitionModules(dir, module, opts.from);
+      const group = list(modules);
+      const result = await partitionModules(dir, group, { ...(opts.from ? { from: list(opts.from) } : {}), ...(opts.oneWay ? { oneWay: true } : {}) });
+      const other = opts.from ?? 'every other module';
       process.stdout.write(
-        result.changed
-          ? `heartbeats between ${module} and ${opts.from} are dropped (UDP ${result.rules[0]!.port}); undo with \`edgebox local heal ${module}\`\n`
-          : `${module} is already cut off from ${opts.from}; nothing to do\n`,
+        result.changed.length > 0
+          ? `${group.join(', ')} cut off from ${other}${opts.oneWay ? ' (one way)' : ''}${describeCuts(result)}; undo with \`edgebox local heal\`\n`
+          : `${group.join(', ')} is already cut off from ${other}; nothing to do\n`,
       );
     });
 
   local
     .command('isolate')
-    .description(
-      "cut a module off from every peer's heartbeats and from the API server, alive (iptables; needs root): its agent fences itself, its node stops heartbeating",
-    )
+    .description('cut a module off from everything, alive (iptables; needs root): peers, etcd, API; its agent fences itself, its node stops heartbeating')
     .argument('<module>', 'module name (as in the spec)')
     .option('--spec <spec>', 'box spec file, to find its box directory')
     .addOption(dirOption())
     .action(async (module: string, opts: { dir?: string; spec?: string }) => {
       const dir = await requireBoxDir(opts);
       const result = await isolateModule(dir, module);
-      const ports = [...new Set(result.rules.map((r) => `${r.protocol.toUpperCase()} ${r.port}`))].join(', ');
       process.stdout.write(
-        result.changed
-          ? `${module} is cut off from its peers and the API (${ports} dropped); undo with \`edgebox local heal ${module}\`\n`
+        result.changed.length > 0
+          ? `${module} is cut off from everything (peers, etcd, API); undo with \`edgebox local heal ${module}\`\n`
           : `${module} is already isolated; nothing to do\n`,
       );
     });
 
   local
     .command('heal')
-    .description('undo `partition` and `isolate`: the module hears its peers and reaches the API again')
-    .argument('[module]', 'module name (default: every partition of the box)')
-    .option('--from <peer>', 'only the partition from this peer')
+    .description('undo `partition` and `isolate`: the module reaches its peers and the API again')
+    .argument('[module]', 'module name (default: every cut of the box)')
+    .option('--from <peer>', 'only the cuts between the module and this peer')
     .option('--spec <spec>', 'box spec file, to find its box directory')
     .addOption(dirOption())
     .action(async (module: string | undefined, opts: { from?: string; dir?: string; spec?: string }) => {
       const dir = await requireBoxDir(opts);
-      const healed = await healPartitions(dir, { ...(module ? { module } : {}), ...(opts.from ? { peer: opts.from } : {}) });
-      // --from names one partition; isolation has no peer.
-      const rejoined = opts.from ? [] : await healIsolations(dir, module);
-      const what = [...healed.map((p) => `${p.module} <-> ${p.peer}`), ...rejoined.map((m) => `${m} (isolated)`)];
-      process.stdout.write(what.length === 0 ? 'no partition or isolation to heal\n' : `healed ${what.join(', ')}\n`);
+      const result = await healModules(dir, { ...(module ? { module } : {}), ...(opts.from ? { peer: opts.from } : {}) });
+      const healed = result.changed.filter((c) => c.kind !== 'no-api').map(cutText);
+      process.stdout.write(healed.length === 0 ? 'no partition or isolation to heal\n' : `healed ${healed.join(', ')}${describeCuts(result)}\n`);
     });
+}
+
+function cutText(c: Cut): string {
+  return c.kind === 'cut' ? `${c.from} -> ${c.to}` : `${c.module} (${c.kind === 'isolate' ? 'isolated' : 'no API'})`;
+}
+
+/** `--pod-start`: `0`, or `<min>-<max>`, each a number with `ms` or `s` (`1s-3s`). */
+export function podStartRange(value: string): PodStart {
+  if (value.trim() === '0') return { minMs: 0, maxMs: 0 };
+  const ms = (part: string) => {
+    const m = /^(\d+(?:\.\d+)?)(ms|s)$/.exec(part.trim());
+    return m ? Math.round(Number(m[1]) * (m[2] === 's' ? 1000 : 1)) : undefined;
+  };
+  const [a, b, ...rest] = value.split('-');
+  const min = a === undefined ? undefined : ms(a);
+  const max = b === undefined ? undefined : ms(b);
+  if (rest.length > 0 || min === undefined || max === undefined || min > max || max > 600_000) {
+    throw inputError(
+      'local.bad-pod-start',
+      `--pod-start must be \`0\` or a range such as \`1s-3s\`, not '${value}'`,
+      'give the shortest and longest start, each with ms or s, the first not above the second (at most 10 min)',
+    );
+  }
+  return { minMs: min, maxMs: max };
 }
 
 /** `--controllers`: 1-3 (more would only load a 2-core machine; two are enough for leader failover). */
@@ -270,9 +319,7 @@ function statusText(s: BoxStatus): string {
           ['NODE', 'READY', 'ADDRESS', 'HEARTBEAT'],
           s.nodes.map((n) => [n.name, n.ready, n.address ?? '-', n.killed ? 'killed' : 'kwok']),
         )}`;
-  const partitions =
-    s.partitions.length === 0 ? '' : `\npartitioned (heartbeats dropped): ${s.partitions.map((p) => `${p.module} <-> ${p.peer}`).join(', ')}\n`;
-  const isolated = s.isolated.length === 0 ? '' : `\nisolated (cut off from peers and API): ${s.isolated.join(', ')}\n`;
+  const cuts = s.cuts.length === 0 ? '' : `\nnetwork cuts: ${s.cuts.map(cutText).join(', ')}\n`;
   const nodesError = s.nodesError ? `\nnodes: cannot list (${s.nodesError})\n` : '';
-  return `${head}${components}${nodes}${partitions}${isolated}${nodesError}${s.kubeconfig ? `kubeconfig: ${s.kubeconfig}\n` : ''}`;
+  return `${head}${components}${nodes}${cuts}${nodesError}${s.kubeconfig ? `kubeconfig: ${s.kubeconfig}\n` : ''}`;
 }
