@@ -89,7 +89,7 @@ export interface Ports {
   server: { etcdClient: number; etcdPeer: number; apiserver: number };
 }
 
-export const BOX_COMPONENTS = ['api-proxy', 'kube-controller-manager', 'kube-scheduler', 'kwok', 'supervisor'] as const;
+export const BOX_COMPONENTS = ['api-proxy', 'kube-controller-manager', 'kube-scheduler', 'kwok', 'storage', 'supervisor'] as const;
 export type BoxComponent = (typeof BOX_COMPONENTS)[number];
 
 export interface ComponentState {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { failure } from '../diagnostics/diagnostic.js';
 import type { ToolchainPaths } from './cache.js';
 import { goRun } from './go.js';
+import { VOLUMES_ATTACHED, VOLUMES_ATTACHED_ANNOTATION } from './storage-plan.js';
 
 /**
  * The KWOK stages the local box plays, taken from the kwok module we build (so they always match
@@ -82,9 +83,42 @@ export interface PodStart {
 
 export const DEFAULT_POD_START: PodStart = { minMs: 1000, maxMs: 3000 };
 
-/** The KWOK config of a box: the stages copied from the kwok module, the pod start delay set, then ours. */
+/** The KWOK config of a box: the stages copied from the kwok module, the pod start delay set, the volume gate, then ours. */
 export async function boxStages(paths: ToolchainPaths, podStart: PodStart = DEFAULT_POD_START): Promise<string> {
-  return `${withPodStart((await readFile(stagesFile(paths), 'utf8')).trimEnd(), podStart)}\n---\n${EDGEBOX_STAGES}`;
+  return `${withVolumeGate(withPodStart((await readFile(stagesFile(paths), 'utf8')).trimEnd(), podStart))}\n---\n${EDGEBOX_STAGES}`;
+}
+
+/** What selects a pod that claims a volume (KWOK's query: an error or no value is "does not exist"). */
+const CLAIMS_QUERY = `'.spec.volumes.[] | select( .persistentVolumeClaim != null ) | .name'`;
+
+/**
+ * A kubelet mounts a claimed volume only once the attach-detach controller has attached it to
+ * its node, so a pod with a claim must not be Ready before (simulated-storage.ts marks it). KWOK's
+ * \`pod-ready\` keeps the pods without claims; a copy of it, \`edgebox-pod-ready-with-volumes\`,
+ * takes the others once they carry the mark. Pure.
+ */
+export function withVolumeGate(stages: string): string {
+  const docs = stages.split('\n---\n');
+  const i = docs.findIndex((d) => /^ {2}name: pod-ready$/m.test(d));
+  const anchor = '\n  selector:\n    matchExpressions:\n';
+  if (i < 0 || !docs[i]!.includes(anchor)) {
+    throw failure(
+      'local.kwok-stage-changed',
+      'the KWOK stage pod-ready is not in the shape the volume gate is written into',
+      'the kwok version in local/toolchain/kwok/go.mod changed its stages; update withVolumeGate in src/local/kwok-stages.ts',
+    );
+  }
+  const ready = docs[i]!;
+  const claims = (op: string) => `    - key: ${CLAIMS_QUERY}\n      operator: '${op}'\n`;
+  docs[i] = ready.replace(anchor, `${anchor}${claims('DoesNotExist')}`);
+  const gated = ready
+    .replace(/^ {2}name: pod-ready$/m, '  name: edgebox-pod-ready-with-volumes')
+    .replace(
+      anchor,
+      `\n  selector:\n    matchAnnotations:\n      ${VOLUMES_ATTACHED_ANNOTATION}: ${VOLUMES_ATTACHED}\n    matchExpressions:\n${claims('Exists')}`,
+    );
+  docs.splice(i + 1, 0, `# edgebox: pod-ready for pods whose volumes are attached (src/local/kwok-stages.ts)\n${gated.replace(/^# from .*\n/, '')}`);
+  return docs.join('\n---\n');
 }
 
 /**

@@ -62,7 +62,9 @@ function simulatedNode(box: BoxSpec, m: ModuleSpec, index: number): V1Node {
         type: 'kwok',
         [KWOK_SELECTOR.key]: KWOK_SELECTOR.value,
       },
-      annotations: { [LOCAL_ADDRESS_ANNOTATION]: address },
+      // As a kubelet with --enable-controller-attach-detach (its default) registers: without it
+      // the attach-detach controller leaves the node's volumes to the kubelet (storage-plan.ts).
+      annotations: { [LOCAL_ADDRESS_ANNOTATION]: address, 'volumes.kubernetes.io/controller-managed-attach-detach': 'true' },
     },
     spec: { taints: nodeTaints(box, m) },
     status: {

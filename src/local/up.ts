@@ -196,6 +196,7 @@ async function startCore(
       await awaitHealthy(cmd, c, token, progress);
     }
     await createNodes(files, box.metadata.name, simulatedNodes(box), state, progress);
+    await startStorage(state);
     await startSupervisor(state);
   } catch (e) {
     progress('start failed: stopping what was started');
@@ -251,6 +252,18 @@ async function startApiProxy(state: BoxState, token: string, progress: Progress)
     health: { url: `https://${LOOPBACK}:${state.ports.apiserver}/readyz`, caFile: files.caFile, auth: true },
   });
   progress(`  API address https://${LOOPBACK}:${state.ports.apiserver} (pid ${pid})`);
+}
+
+/** The simulated storage (simulated-storage.ts): claims, attachments and the kubelet's volume side. */
+async function startStorage(state: BoxState): Promise<void> {
+  const cli = await edgeboxCli();
+  const log = join(state.dir, 'logs', 'storage.log');
+  const script = join(dirname(cli.script), '..', 'dist', 'local', 'storage-process.js');
+  const pid = spawnDetached({ bin: cli.bin, args: [script, state.dir], log, cwd: state.dir });
+  const storage: ComponentState = { name: 'storage', pid, log, bin: cli.bin, script };
+  state.components.push(storage);
+  await writeState(state);
+  await awaitProcessHealthy({ name: 'storage', proc: storage, log, timeoutMs: 10_000 });
 }
 
 /** Last, so `down` (reverse order) stops it before what it would start again (supervisor.ts). */

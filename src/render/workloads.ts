@@ -108,7 +108,14 @@ function podTemplate(box: BoxSpec, w: WorkloadSpec): Record<string, unknown> {
             ],
           }
         : {}),
-      containers: [{ name: w.name, image: w.image, ...(resources ? { resources } : {}) }],
+      containers: [
+        {
+          name: w.name,
+          image: w.image,
+          ...(resources ? { resources } : {}),
+          ...(w.storage ? { volumeMounts: [{ name: STORAGE_VOLUME, mountPath: w.storage.mountPath }] } : {}),
+        },
+      ],
     },
   };
 }
@@ -151,6 +158,27 @@ function statefulSet(box: BoxSpec, w: WorkloadSpec): KubeObject {
       podManagementPolicy: 'Parallel',
       selector: { matchLabels: selectorLabels(box, w) },
       template: podTemplate(box, w),
+      ...(w.storage ? { volumeClaimTemplates: [volumeClaim(w.storage)] } : {}),
+    },
+  };
+}
+
+/** The name of a statefulset's own volume, in its claim template and its container's mount. */
+const STORAGE_VOLUME = 'data';
+
+/**
+ * One ReadWriteOnce claim per pod. Kubernetes attaches it to one module at a time: after a module
+ * dies, the attach-detach controller frees it for the replacement only once the module is fenced
+ * (the out-of-service taint; otherwise it waits 6 minutes for an unmount the dead kubelet never
+ * reports). The claim templates of a StatefulSet cannot change once created.
+ */
+function volumeClaim(storage: NonNullable<WorkloadSpec['storage']>): Record<string, unknown> {
+  return {
+    metadata: { name: STORAGE_VOLUME },
+    spec: {
+      accessModes: ['ReadWriteOnce'],
+      ...(storage.storageClassName ? { storageClassName: storage.storageClassName } : {}),
+      resources: { requests: { storage: storage.size } },
     },
   };
 }

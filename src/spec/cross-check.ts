@@ -117,6 +117,15 @@ export function crossCheck(box: BoxSpec): SpecIssue[] {
         'use kind: deployment or statefulset with replicas: 1',
       );
     }
+    if (w.storage && w.kind !== 'statefulset') {
+      add(
+        'error',
+        'spec.storage-not-statefulset',
+        [...base, 'storage'],
+        `workload '${w.name}' is a ${w.kind}, which has no volume of its own per pod`,
+        'use kind: statefulset for a workload with storage, or remove storage',
+      );
+    }
     if (w.singleton && w.kind !== 'daemonset' && w.replicas > 1) {
       add(
         'error',

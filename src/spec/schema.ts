@@ -103,6 +103,20 @@ export const workloadSchema = z.strictObject({
   criticality: z.enum(CRITICALITIES).default('standard'),
   /** Never two running copies, even during failover. Default: false. */
   singleton: z.boolean().default(false),
+  /**
+   * A statefulset's own volume, one per pod (`volumeClaimTemplates`, ReadWriteOnce): network or
+   * shared storage that can follow the pod to another module once the dead one is fenced (the
+   * out-of-service taint lets Kubernetes detach it). Default: none.
+   */
+  storage: z
+    .strictObject({
+      size: quantity,
+      /** Default: the cluster's default StorageClass. */
+      storageClassName: z.string().min(1).optional(),
+      /** Where the volume is mounted in the container. Default: `/data`. */
+      mountPath: z.string().startsWith('/').default('/data'),
+    })
+    .optional(),
 });
 
 export const controlPlaneSchema = z.strictObject({

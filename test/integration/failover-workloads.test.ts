@@ -1,4 +1,4 @@
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, StorageV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killModule, reviveModule } from '../../src/local/failure-injection.js';
 import { SELF_FENCE_MARGIN_MS } from '../../src/controller/model.js';
@@ -49,6 +49,15 @@ describe('failover of a critical Deployment, a StatefulSet and a singleton', () 
       console.info(`${workload}: kill of ${before.node} -> replacement ${after.name} Ready on ${after.node} in ${seconds(failoverMs)}`);
       expect(after.node).toBe(target);
       expect(failoverMs).toBeLessThan(FAILOVER_BOUND_MS);
+      if (workload === 'recorder') {
+        // Its volume came with it: the same claim and volume, attached to the new module only
+        // (the attach-detach controller detached it from the dead one because of the fence).
+        const claim = await core.readNamespacedPersistentVolumeClaim({ name: 'data-recorder-0', namespace: NS });
+        const attachments = (await box.kc.makeApiClient(StorageV1Api).listVolumeAttachment()).items.filter(
+          (a) => a.spec.source.persistentVolumeName === claim.spec?.volumeName,
+        );
+        expect(attachments.map((a) => [a.spec.nodeName, a.status?.attached])).toEqual([[after.node, true]]);
+      }
 
       // Fenced the fast way (no power driver in the fixture): the out-of-service taint, and the
       // old pod force-deleted rather than left Terminating on a module nobody hears from (the
