@@ -1,5 +1,5 @@
-import { Lexer, LineCounter, Parser, visit, type Document } from 'yaml';
-import type { Diagnostic, SourceLocation } from '../diagnostics/diagnostic.js';
+import { isPair, isScalar, isSeq, Lexer, LineCounter, Parser, visit, type Document } from 'yaml';
+import { formatPath, type Diagnostic, type SourceLocation } from '../diagnostics/diagnostic.js';
 
 /**
  * How large a box spec may be. A real box has a handful of modules and a few dozen workloads;
@@ -61,21 +61,32 @@ export function fileTooLarge(file: string): Diagnostic {
 export function scalarProblems(doc: Document, lines: LineCounter, file: string): Diagnostic[] {
   const found: Diagnostic[] = [];
   visit(doc, {
-    Scalar(_key, node) {
+    Scalar(_key, node, ancestors) {
       const length = String(node.value).length;
       if (length <= SPEC_LIMITS.scalarChars) return;
       const { line, col } = lines.linePos(node.range?.[0] ?? 0);
-      found.push(
-        problem(
+      found.push({
+        ...problem(
           'spec.too-large',
           `a value of ${length} characters; a box spec allows at most ${SPEC_LIMITS.scalarChars} in one`,
           { file, line, col },
           'no field of a box spec takes a value this long: look for a pasted file or a quote that is never closed',
         ),
-      );
+        path: fieldOf([...ancestors, node]),
+      });
     },
   });
   return found;
+}
+
+/** `spec.workloads[0].image` from the nodes that lead to a scalar. */
+function fieldOf(chain: readonly unknown[]): string {
+  const parts = chain.flatMap((n, i): (string | number)[] => {
+    if (isPair(n) && isScalar(n.key)) return [String(n.key.value)];
+    if (isSeq(n)) return [n.items.indexOf(chain[i + 1] as never)];
+    return [];
+  });
+  return formatPath(parts) || '(document)';
 }
 
 /** Lists longer than the limits, located at the list's key (before the schema parses thousands of items). */

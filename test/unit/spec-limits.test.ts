@@ -60,7 +60,9 @@ describe('spec size limits', () => {
   it('refuses a scalar longer than the limit where it starts', () => {
     const long = `"${'x'.repeat(SPEC_LIMITS.scalarChars + 1)}"`;
     const text = box({}).replace('    - { name: w0', '').replace('  workloads:\n    []', `  workloads:\n    - { name: w, image: ${long} }`);
-    expect(only(diagnosticsOf(text))).toEqual([{ code: 'spec.too-large', line: 11 }]);
+    const ds = diagnosticsOf(text);
+    expect(only(ds)).toEqual([{ code: 'spec.too-large', line: 11 }]);
+    expect(ds[0]!.path).toBe('spec.workloads[0].image');
     const fits = text.replace(long, `"${'x'.repeat(SPEC_LIMITS.scalarChars)}"`);
     expect(diagnosticsOf(fits).filter((d) => d.severity === 'error')).toEqual([]);
   });
