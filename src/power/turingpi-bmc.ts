@@ -1,3 +1,4 @@
+import { POWER_BOARDS } from '../catalog/power-boards.js';
 import { failure } from '../diagnostics/diagnostic.js';
 import type { PowerDriver, PowerState } from './driver.js';
 
@@ -31,15 +32,15 @@ export interface TuringPiBmcOptions {
   fetch?: typeof fetch;
 }
 
-/** Slots of a Turing Pi 2 board. */
-const SLOTS = 4;
+const BOARD = POWER_BOARDS['turingpi-bmc'];
+const SLOTS = BOARD.slots!;
 
 interface LegacyBody {
   response?: { result?: unknown }[];
 }
 
 export class TuringPiBmcDriver implements PowerDriver {
-  static readonly DEFAULT_ENDPOINT = 'https://turingpi.local';
+  static readonly DEFAULT_ENDPOINT = BOARD.defaultEndpoint!;
   private token: string | undefined;
   private readonly fetch: typeof fetch;
   private readonly timeoutMs: number;

@@ -1,5 +1,7 @@
+import { addressKey } from '../base/address.js';
 import { CAPABILITY_NAMES, isCapability } from '../catalog/capabilities.js';
 import { findHardware, HARDWARE_IDS } from '../catalog/hardware.js';
+import { POWER_BOARDS } from '../catalog/power-boards.js';
 import type { Severity } from '../diagnostics/diagnostic.js';
 import { didYouMean } from '../diagnostics/suggest.js';
 import { moduleCapabilities } from './derive.js';
@@ -42,9 +44,9 @@ export function crossCheck(box: BoxSpec): SpecIssue[] {
   );
 
   const addresses = new Map<string, string>();
-  if (controlPlane.apiAddress) addresses.set(normalizeIp(controlPlane.apiAddress), 'spec.controlPlane.apiAddress');
+  if (controlPlane.apiAddress) addresses.set(addressKey(controlPlane.apiAddress), 'spec.controlPlane.apiAddress');
   modules.forEach((m, i) => {
-    const key = normalizeIp(m.address);
+    const key = addressKey(m.address);
     const other = addresses.get(key);
     if (other)
       add(
@@ -55,6 +57,38 @@ export function crossCheck(box: BoxSpec): SpecIssue[] {
         'every module and the API address need their own IP',
       );
     else addresses.set(key, `module '${m.name}'`);
+  });
+
+  // One module per slot of a board; a board is known by its endpoint, so two boards of one kind
+  // each have their own slots.
+  const slotOwners = new Map<string, string>();
+  modules.forEach((m, i) => {
+    if (!m.power) return;
+    const board = POWER_BOARDS[m.power.driver];
+    if (board.slots === undefined) return;
+    const path = ['spec', 'modules', i, 'power', 'slot'];
+    if (m.power.slot > board.slots) {
+      add(
+        'error',
+        'spec.power-slot',
+        path,
+        `module '${m.name}' is in slot ${m.power.slot}, and a ${board.name} has slots 1-${board.slots}`,
+        `use a slot from 1 to ${board.slots}`,
+      );
+      return;
+    }
+    const endpoint = m.power.endpoint ?? board.defaultEndpoint ?? '';
+    const key = `${m.power.driver} ${URL.canParse(endpoint) ? new URL(endpoint).origin : endpoint} ${m.power.slot}`;
+    const other = slotOwners.get(key);
+    if (other)
+      add(
+        'error',
+        'spec.power-slot-collision',
+        path,
+        `module '${m.name}' is in slot ${m.power.slot} of ${endpoint}, where module '${other}' already is`,
+        "give each module the slot it sits in; modules on another board need that board's endpoint",
+      );
+    else slotOwners.set(key, m.name);
   });
 
   const moduleNames = modules.map((m) => m.name);
@@ -202,9 +236,4 @@ export function crossCheck(box: BoxSpec): SpecIssue[] {
 function duplicates<T>(values: readonly T[], onDuplicate: (index: number, value: T) => void): void {
   const seen = new Set<T>();
   values.forEach((v, i) => (seen.has(v) ? onDuplicate(i, v) : seen.add(v)));
-}
-
-/** Canonical text of an address, so `fd00::1` and `fd00:0::1` collide as they should. */
-function normalizeIp(ip: string): string {
-  return ip.includes(':') ? new URL(`http://[${ip}]/`).hostname : ip;
 }

@@ -1,9 +1,10 @@
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { EdgeboxError, formatPath, hasErrors, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { didYouMean } from '../diagnostics/suggest.js';
 import { crossCheck, type SpecIssue } from './cross-check.js';
+import { countProblems, fileTooLarge, scalarProblems, SPEC_LIMITS, textProblems } from './limits.js';
 import { locate } from './locate.js';
 import { boxSchema, controlPlaneSchema, moduleSchema, peripheralSchema, workloadSchema, type BoxSpec } from './schema.js';
 
@@ -22,6 +23,8 @@ const MAX_ALIAS_COUNT = 100;
  * file:line:col. Throws an EdgeboxError of kind 'input' when any is an error.
  */
 export function parseSpec(text: string, file: string): LoadedSpec {
+  const oversized = textProblems(text, file);
+  if (oversized.length) throw new EdgeboxError('input', oversized);
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const at = (path: readonly PropertyKey[], key = false) => locate(doc, lineCounter, file, path, { key });
@@ -37,6 +40,8 @@ export function parseSpec(text: string, file: string): LoadedSpec {
     };
   });
   if (syntax.length) throw new EdgeboxError('input', syntax);
+  const longScalars = scalarProblems(doc, lineCounter, file);
+  if (longScalars.length) throw new EdgeboxError('input', longScalars);
 
   let data: unknown;
   try {
@@ -52,6 +57,9 @@ export function parseSpec(text: string, file: string): LoadedSpec {
       },
     ]);
   }
+
+  const tooMany = countProblems(data, at);
+  if (tooMany.length) throw new EdgeboxError('input', tooMany);
 
   const parsed = boxSchema.safeParse(data, { reportInput: true });
   const schemaProblems = parsed.success ? [] : parsed.error.issues.flatMap((issue) => schemaDiagnostics(issue, at));
@@ -136,8 +144,9 @@ function salvagedCrossCheck(data: unknown): SpecIssue[] {
 export async function loadSpec(file: string): Promise<LoadedSpec> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readBounded(file);
   } catch (e) {
+    if (e instanceof EdgeboxError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new EdgeboxError('input', [
       {
@@ -149,6 +158,23 @@ export async function loadSpec(file: string): Promise<LoadedSpec> {
     ]);
   }
   return parseSpec(text, file);
+}
+
+/**
+ * The file's text, read no further than one byte past `limit`: a spec named by mistake (a disk
+ * image, /dev/zero) is refused without being read into memory.
+ */
+async function readBounded(file: string, limit = SPEC_LIMITS.fileBytes): Promise<string> {
+  const handle = await open(file, 'r');
+  try {
+    const buffer = Buffer.alloc(limit + 1);
+    let length = 0;
+    for (let n = -1; n !== 0 && length < buffer.length; length += n) n = (await handle.read(buffer, length, buffer.length - length)).bytesRead;
+    if (length > limit) throw new EdgeboxError('input', [fileTooLarge(file)]);
+    return buffer.subarray(0, length).toString('utf8');
+  } finally {
+    await handle.close();
+  }
 }
 
 type Locator = (path: readonly PropertyKey[], key?: boolean) => Diagnostic['location'];
@@ -198,6 +224,12 @@ function schemaDiagnostics(issue: z.core.$ZodIssue, at: Locator): Diagnostic[] {
         },
       ];
     }
+    case 'custom': {
+      const { code, hint, onKey } = (issue.params ?? {}) as { code?: string; hint?: string; onKey?: boolean };
+      return [
+        { ...base, code: code ?? base.code, message: `${field}: ${issue.message}`, hint: hint ?? hintFor(issue), path: field, location: at(path, onKey) },
+      ];
+    }
     default:
       return [{ ...base, message: `${field}: ${issue.message}`, hint: hintFor(issue), path: field, location: at(path) }];
   }
@@ -206,7 +238,6 @@ function schemaDiagnostics(issue: z.core.$ZodIssue, at: Locator): Diagnostic[] {
 function hintFor(issue: z.core.$ZodIssue): string {
   if (issue.code === 'too_small' && issue.origin === 'array') return 'add at least one entry';
   if (issue.code === 'too_small') return `use a value of at least ${String(issue.minimum)}`;
-  if (issue.code === 'invalid_format' || issue.code === 'custom') return 'see docs/spec.md for the field format';
   return 'see docs/spec.md for the field format';
 }
 

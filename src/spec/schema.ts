@@ -1,5 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { labelKeyProblem } from './label-key.js';
+import { POWER_DRIVERS } from '../catalog/power-boards.js';
 import { isQuantity } from './quantity.js';
 
 /**
@@ -15,7 +17,45 @@ const dnsLabel = z.string().regex(DNS1123_LABEL, {
   message: 'must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit, at most 63 characters',
 });
 
-const ipAddress = z.string().refine((s) => isIP(s) !== 0, { message: 'must be an IPv4 or IPv6 address' });
+/**
+ * A check whose failures carry their own code and hint (the loader reads them from the issue's
+ * params), for rules a generic "see docs/spec.md" would explain badly.
+ */
+export interface FieldProblem {
+  code: string;
+  message: string;
+  hint: string;
+  /** A key of the checked mapping that is wrong itself (located at the key, not its value). */
+  key?: string;
+}
+
+function checked<T extends z.ZodType>(schema: T, problems: (value: z.output<T>) => readonly FieldProblem[]) {
+  return schema.superRefine((value, ctx) => {
+    for (const p of problems(value))
+      ctx.addIssue({
+        code: 'custom',
+        message: p.message,
+        params: { code: p.code, hint: p.hint, onKey: p.key !== undefined },
+        ...(p.key !== undefined ? { path: [p.key] } : {}),
+      });
+  });
+}
+
+const ipAddress = checked(z.string(), (s): FieldProblem[] => {
+  // Node's isIP accepts `fe80::1%eth0`, but a zone id names an interface of one host: no other
+  // module reaches the address by it, and neither K3s nor a URL takes it.
+  if (s.includes('%'))
+    return [
+      {
+        code: 'spec.address-zone',
+        message: `'${s}' carries an IPv6 zone id ('%${s.split('%')[1] ?? ''}')`,
+        hint: 'give the module an address every module reaches without a zone: a global or ULA (fd00::/8) address, or IPv4',
+      },
+    ];
+  if (isIP(s) === 0)
+    return [{ code: 'spec.schema', message: `'${s}' is not an IP address`, hint: 'write an IPv4 or IPv6 address, e.g. 192.168.8.11 or fd00::11' }];
+  return [];
+});
 
 const quantity = z
   .union([z.string(), z.number()])
@@ -34,15 +74,31 @@ export const ROLES = ['server', 'agent'] as const;
 export const PERIPHERAL_KINDS = ['can', 'serial', 'usb', 'camera', 'gpio', 'i2c', 'spi', 'ethernet'] as const;
 export const WORKLOAD_KINDS = ['deployment', 'statefulset', 'daemonset'] as const;
 export const CRITICALITIES = ['critical', 'standard', 'best-effort'] as const;
-/** `local`: in a local box, powering off stops all of the module's processes. */
-export const POWER_DRIVERS = ['turingpi-bmc', 'local'] as const;
+
+/**
+ * A power endpoint is the base URL of an HTTP API: the driver resolves its own paths against it
+ * (a path here would be dropped silently) and takes credentials from the environment, never from
+ * the spec, which render copies into files.
+ */
+function endpointProblems(s: string): FieldProblem[] {
+  const bad = (message: string, hint: string): FieldProblem[] => [{ code: 'spec.power-endpoint', message, hint }];
+  const example = 'write the base URL of the board controller, e.g. https://turingpi.local or http://192.168.8.2';
+  if (!URL.canParse(s)) return bad(`'${s}' is not a URL`, example);
+  const url = new URL(s);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return bad(`'${s}' is not an http or https URL`, example);
+  if (!url.hostname) return bad(`'${s}' names no host`, example);
+  if (url.username || url.password)
+    return bad(`'${url.protocol}//${url.host}' carries credentials`, 'remove them: the BMC login comes from EDGEBOX_BMC_USERNAME and EDGEBOX_BMC_PASSWORD');
+  if (url.pathname !== '/' || url.search || url.hash) return bad(`'${s}' has a path, query or fragment, which the driver ignores`, example);
+  return [];
+}
 
 export const powerSchema = z.strictObject({
   driver: z.enum(POWER_DRIVERS),
-  /** Slot on the board the module sits in (Turing Pi 2: 1-4). */
+  /** Slot on the board the module sits in (Turing Pi 2: 1-4; src/catalog/power-boards.ts). */
   slot: z.number().int().min(1),
   /** Where the driver is reached, e.g. the Turing Pi 2 BMC's address. Default: the driver's own. */
-  endpoint: z.string().min(1).optional(),
+  endpoint: checked(z.string(), endpointProblems).optional(),
 });
 
 /** How agents detect a failed module. Defaults suit a LAN backplane (sub-millisecond RTT). */
@@ -71,8 +127,13 @@ export const moduleSchema = z.strictObject({
   roles: z.array(z.enum(ROLES)).min(1, { message: 'must list at least one role' }).default(['server', 'agent']),
   /** Capabilities the carrier board adds to what the catalog gives. Default: none. */
   capabilities: z.array(z.string()).default([]),
-  /** Extra node labels. */
-  labels: z.record(z.string(), labelValue).default({}),
+  /** Extra node labels; keys under edgebox.dev/ are edgebox's own (src/spec/label-key.ts). */
+  labels: checked(z.record(z.string(), labelValue), (labels) =>
+    Object.keys(labels).flatMap((key) => {
+      const p = labelKeyProblem(key);
+      return p ? [{ ...p, key }] : [];
+    }),
+  ).default({}),
   power: powerSchema.optional(),
 });
 

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { HeartbeatVerifier, normalizeAddress } from '../../src/agent/heartbeat/verify.js';
+import { HeartbeatVerifier } from '../../src/agent/heartbeat/verify.js';
 import { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from '../../src/agent/heartbeat/wire.js';
 
 const SECRET = Buffer.from('a'.repeat(64));
@@ -115,8 +115,8 @@ describe('HeartbeatVerifier', () => {
     expect(restarted.accept(encodeHeartbeat(hb({ seq: 14 }), SECRET), '127.0.1.2', 10).ok).toBe(true);
   });
 
-  it('normalizes IPv4-mapped IPv6 source addresses only', () => {
-    expect(normalizeAddress('::ffff:10.0.0.1')).toBe('10.0.0.1');
-    expect(normalizeAddress('FE80::1')).toBe('fe80::1');
+  it('takes an IPv4 sender seen on a dual-stack socket (::ffff:a.b.c.d) as its module', () => {
+    expect(verifier().accept(encodeHeartbeat(hb(), SECRET), '::ffff:127.0.1.2', 0).ok).toBe(true);
+    expect(verifier().accept(encodeHeartbeat(hb(), SECRET), '::ffff:127.0.1.3', 0)).toEqual({ ok: false, reason: 'wrong-address' });
   });
 });

@@ -60,6 +60,16 @@ const TOKENS = [
   '40Gi',
   '999',
   '10.0.0.1',
+  // Bad input issue 15 found: an IPv6 zone id, an IPv4-mapped twin of an address, label keys
+  // edgebox or the kubelet reserve, a slot no board has, a deep nesting on one line.
+  'fe80::1%eth0',
+  '::ffff:192.168.8.11',
+  '{ edgebox.dev/cap.gpu: "true" }',
+  '{ kubernetes.io/role: x }',
+  '{ driver: turingpi-bmc, slot: 9 }',
+  '{ driver: turingpi-bmc, slot: 1, endpoint: "ftp://x" }',
+  '- '.repeat(2000) + 'x',
+  '['.repeat(2000),
   '&a',
   '*a',
   ':',
@@ -102,7 +112,20 @@ describe('fuzz: any text gives a plan or a located error', () => {
     // The mutations must exercise both outcomes, or the test would prove nothing.
     expect(outcomes.plan).toBeGreaterThan(0);
     expect(outcomes.error).toBeGreaterThan(0);
-  });
+  }, 60_000); // 400 plans take about 5 s on an idle core; CI's cores are shared
+
+  it('nesting of any depth and kind, anywhere in an example', () => {
+    const opener = fc.constantFrom('- ', '[', '{a: ', '? ', '- [');
+    fc.assert(
+      fc.property(fc.constantFrom(...EXAMPLES), fc.nat(), opener, fc.integer({ min: 1, max: 3000 }), (text, at, open, depth) => {
+        const lines = text.split('\n');
+        const i = at % lines.length;
+        lines[i] = `${lines[i]!}${open.repeat(depth)}`;
+        checkText(lines.join('\n'));
+      }),
+      { numRuns: 60 },
+    );
+  }, 60_000);
 
   it('random YAML documents', () => {
     fc.assert(

@@ -1,3 +1,4 @@
+import { addressKey } from '../../base/address.js';
 import { decodeHeartbeat, type Heartbeat } from './wire.js';
 
 /** Why a datagram was dropped; each is counted (GET /metrics) and logged once per source. */
@@ -21,11 +22,6 @@ export interface VerifierOptions {
    * restarts with a lower one. Default 2000 ms.
    */
   adoptLowerAfterMs?: number;
-}
-
-/** `::ffff:10.0.0.1` (an IPv4 sender seen on a dual-stack socket) is `10.0.0.1`. */
-export function normalizeAddress(address: string): string {
-  return address.toLowerCase().startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address.toLowerCase();
 }
 
 interface Session {
@@ -62,7 +58,7 @@ export class HeartbeatVerifier {
     if (hb.box !== this.opts.box) return { ok: false, reason: 'wrong-box' };
     const expected = hb.from === this.opts.self ? undefined : this.opts.addressOf(hb.from);
     if (expected === undefined) return { ok: false, reason: 'unknown-module' };
-    if (normalizeAddress(sourceAddress) !== normalizeAddress(expected)) return { ok: false, reason: 'wrong-address' };
+    if (addressKey(sourceAddress) !== addressKey(expected)) return { ok: false, reason: 'wrong-address' };
     const session = this.learn(hb, mono);
     // Its incarnation is known now (so this agent echoes it), but it is no proof of life until the
     // peer has heard this agent's incarnation and echoes it.
