@@ -68,8 +68,11 @@ const powered = (state: 'on' | 'off', ageMs: number): Partial<QuorumInput> => ({
 const sevenModules: Partial<QuorumInput> = { modules: ['m1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7'], own: server(['m1', 'm2', 'm3', 'm4', 'm5'], 100) };
 
 describe('chooseSurvivor', () => {
+  it('no candidates: no survivor', () => {
+    expect(chooseSurvivor([])).toBeUndefined();
+  });
+
   it.each([
-    [[], undefined],
     [[{ name: 'm2', raftIndex: 5 }], 'm2'],
     [
       [
