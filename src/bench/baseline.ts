@@ -16,6 +16,8 @@ import { LABELS } from '../contract/labels.js';
 import { loadSpec } from '../spec/load.js';
 import { keepWatching, log, seconds as s, until } from './watch.js';
 import { isReady } from '../kube/client.js';
+import { describeSimulation, FAULTS } from './simulation.js';
+import { reportTargets } from './targets.js';
 
 /**
  * The stock-Kubernetes yardstick (`npm run bench:failover-baseline`, and reused by
@@ -79,6 +81,7 @@ export async function measureBaseline(timings: TimingsName, signal: AbortSignal)
   signal.addEventListener('abort', stopWatches, { once: true });
   try {
     const started = await up(SPEC, { dir, timings, controlPlane: 'single', progress: (line) => log(`  ${line.trim()}`) });
+    for (const line of describeSimulation(started.state, [FAULTS.kill])) log(`  ${line}`);
     const kc = loadKubeConfig({ path: started.kubeconfig });
     const { box } = await loadSpec(SPEC);
     const desired = desiredState(box);
@@ -180,6 +183,25 @@ export function reportBaseline(runs: readonly Run[]): void {
   const d = failoverMs(runs.find((r) => r.timings === 'default'));
   const tu = failoverMs(runs.find((r) => r.timings === 'tuned'));
   if (d !== undefined && tu !== undefined) log(`\n  default ${s(d)}, tuned ${s(tu)}: the tuned timings fail over ${(d / tu).toFixed(1)}x faster`);
+}
+
+/**
+ * The yardstick's own targets: each run's replacement Ready within the deadline it was given (a
+ * run past it throws before this point, so a missing run is a miss too).
+ */
+export function reportBaselineTargets(runs: readonly Run[]): void {
+  reportTargets(
+    (['default', 'tuned'] as const).map((timings) => {
+      const ms = failoverMs(runs.find((r) => r.timings === timings));
+      return {
+        name: `${timings} timings: kill -> replacement Ready`,
+        measured: ms === undefined ? undefined : ms / 1000,
+        bound: DEADLINE_MS[timings] / 1000,
+        unit: 's',
+        comparison: '<=' as const,
+      };
+    }),
+  );
 }
 
 /** From the kill to the replacement Ready, in ms. */

@@ -9,6 +9,8 @@ import { down } from '../local/down.js';
 import { LOCAL_ADDRESS_ANNOTATION, simulatedNodes } from '../local/simulated-nodes.js';
 import { up } from '../local/up.js';
 import { loadSpec } from '../spec/load.js';
+import { describeSimulation, FAULTS } from './simulation.js';
+import { reportTargets, type Target } from './targets.js';
 
 /**
  * `npm run bench:footprint`: the agent's resident memory and CPU while idle, on a local box of
@@ -21,6 +23,8 @@ import { loadSpec } from '../spec/load.js';
  *   2. the agents as a module runs them: `local up --with-agents`, with a role driver (`process`,
  *      the local stand-in for the rendered unit's `k3s`: the role loop observes its module's
  *      member and reads its Node) and a runtime; a server's agent reads its etcd member too.
+ * Targets (issue 15): every agent at most 50 MB RSS and under 0.5 % of one core, in both phases;
+ * a miss exits 1.
  */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SPEC = join(ROOT, 'test/fixtures/agents-6.yaml');
@@ -28,8 +32,8 @@ const CLI = join(ROOT, 'bin/edgebox.js');
 const WARMUP_S = 5;
 const IDLE_S = 30;
 const SAMPLE_EVERY_S = 5;
-const TARGET_RSS_MB = 60;
-const TARGET_CPU_PCT = 1;
+const TARGET_RSS_MB = 50;
+const TARGET_CPU_PCT = 0.5;
 const BASELINE = 'setInterval(() => {}, 1000)';
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
@@ -110,7 +114,8 @@ async function measure(procs: Proc[]): Promise<Figures[]> {
   return procs.map((p, i) => ({ name: p.name, rssMb: maxRss[i]!, cpuPct: ((after[i]! - before[i]!) / CLK_TCK / IDLE_S) * 100 }));
 }
 
-function report(title: string, figures: Figures[]): void {
+/** The phase's figures as a table; returns its targets: the worst agent's RSS and CPU. */
+function report(phase: string, title: string, figures: Figures[]): Target[] {
   const base = figures.find((f) => f.name === 'baseline')!;
   log(`\n${title}: idle ${IDLE_S} s after ${WARMUP_S} s warm-up; RSS = largest VmRSS sample, CPU = share of one core`);
   log(`  ${'process'.padEnd(16)}${'RSS MB'.padStart(9)}${'x base'.padStart(8)}${'CPU %'.padStart(8)}  verdict`);
@@ -125,6 +130,10 @@ function report(title: string, figures: Figures[]): void {
       `CPU max ${Math.max(...agents.map((f) => f.cpuPct)).toFixed(2)} % (target < ${TARGET_CPU_PCT}); ` +
       `above the baseline: ${(mean(agents.map((f) => f.rssMb)) - base.rssMb).toFixed(1)} MB, ${(mean(agents.map((f) => f.cpuPct)) - base.cpuPct).toFixed(2)} %`,
   );
+  return [
+    { name: `${phase}: agent RSS, largest`, measured: Math.max(...agents.map((f) => f.rssMb)), bound: TARGET_RSS_MB, unit: 'MB', comparison: '<=' },
+    { name: `${phase}: agent CPU, largest`, measured: Math.max(...agents.map((f) => f.cpuPct)), bound: TARGET_CPU_PCT, unit: '% of a core', comparison: '<' },
+  ];
 }
 
 /** Everything this run started, so that both the end and Ctrl-C stop it. */
@@ -147,13 +156,15 @@ async function cleanUp(): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
 
-async function run(): Promise<void> {
+async function run(): Promise<Target[]> {
   if (!existsSync(join(ROOT, 'dist/cli/main.js'))) throw new Error('dist/ is missing: run `npm run build` (npm run bench:footprint does)');
   const dir = await mkdtemp(join(tmpdir(), 'edgebox-bench-footprint-'));
   boxDir = dir;
   try {
     log(`starting a local box of ${SPEC}`);
-    const { kubeconfig } = await up(SPEC, { dir, progress: (line) => log(`  ${line.trim()}`) });
+    const { kubeconfig, state: bare } = await up(SPEC, { dir, progress: (line) => log(`  ${line.trim()}`) });
+    for (const line of describeSimulation(bare, [FAULTS.none])) log(`  ${line}`);
+    log('  phase 1 adds the agents and a controller this bench starts itself');
     const secret = join(dir, 'box-secret');
     await createSecretFile(secret);
     const { box } = await loadSpec(SPEC);
@@ -185,19 +196,21 @@ async function run(): Promise<void> {
     procs.push(await start('baseline', ['-e', BASELINE]));
     procs.push(...(await Promise.all(box.spec.modules.map((m) => start(`agent ${m.name}`, [CLI, ...agentArgs(m.name)], /"msg":"agent started"/)))));
     procs.push(await start('controller', [CLI, 'controller', '--kubeconfig', kubeconfig, '--spec', SPEC, '--metrics-port', '0']));
-    report('1. `edgebox agent run` (heartbeats and Lease) and `edgebox controller`', await measure(procs));
+    const targets = report('phase 1', '1. `edgebox agent run` (heartbeats and Lease) and `edgebox controller`', await measure(procs));
 
     const baseline = procs.shift()!;
     stopAll();
     log('\nstarting the agents as `local up --with-agents` does (role driver process, runtime local)');
     const { state } = await up(SPEC, { dir, withAgents: true, progress: (line) => log(`  ${line.trim()}`) });
+    for (const line of describeSimulation(state, [FAULTS.none])) log(`  ${line}`);
     const servers = new Set(state.controlPlane.initialServers);
     procs.push(baseline, ...(state.agents ?? []).map((a) => ({ name: `agent ${a.module}${servers.has(a.module) ? ' (s)' : ''}`, pid: a.pid })));
     const figures = await measure(procs);
-    report('2. the agents with a role driver; (s) = a server module, whose role loop reads its etcd member', figures);
+    targets.push(...report('phase 2', '2. the agents with a role driver; (s) = a server module, whose role loop reads its etcd member', figures));
     const worst = (xs: Figures[]) => `${Math.max(...xs.map((f) => f.cpuPct)).toFixed(2)} %, ${Math.max(...xs.map((f) => f.rssMb)).toFixed(1)} MB`;
     const agents = figures.filter((f) => f.name.startsWith('agent'));
     log(`  servers: CPU max, RSS max ${worst(agents.filter((f) => f.name.endsWith('(s)')))}; others: ${worst(agents.filter((f) => !f.name.endsWith('(s)')))}`);
+    return targets;
   } finally {
     await cleanUp();
   }
@@ -207,7 +220,7 @@ process.once('SIGINT', () => {
   void cleanUp().finally(() => process.exit(130));
 });
 try {
-  await run();
+  reportTargets(await run());
 } catch (e) {
   process.stderr.write(`footprint: ${(e as Error).message}\n`);
   process.exitCode = 1;

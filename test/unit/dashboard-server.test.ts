@@ -13,15 +13,15 @@ import { loadSpec } from '../../src/spec/load.js';
 describe('auth', () => {
   const token = newToken();
   it.each([
-    [undefined, 'missing'],
-    ['', 'missing'],
-    ['Basic abc', 'missing'],
-    ['Bearer', 'missing'],
-    ['Bearer wrong', 'wrong'],
-    [`Bearer ${token}x`, 'wrong'],
-    [`Bearer ${token}`, 'ok'],
-    [`bearer ${token}`, 'ok'],
-  ])('Authorization %j is %s', (header, result) => {
+    ['no Authorization header', 'missing', undefined],
+    ['Authorization ""', 'missing', ''],
+    ['Authorization "Basic abc"', 'missing', 'Basic abc'],
+    ['Authorization "Bearer"', 'missing', 'Bearer'],
+    ['Authorization "Bearer wrong"', 'wrong', 'Bearer wrong'],
+    ['the token with one character more', 'wrong', `Bearer ${token}x`],
+    ['the token', 'ok', `Bearer ${token}`],
+    ['the token after a lower-case "bearer"', 'ok', `bearer ${token}`],
+  ])('%s is %s', (_what, result, header) => {
     expect(checkBearer(header, token)).toBe(result);
   });
 
@@ -45,10 +45,13 @@ describe('auth', () => {
     ['[::1]:8470', true],
     ['127.0.0.1', true],
     ['evil.example:8470', false],
-    [undefined, false],
     ['127.0.0.1.evil.example:80', false],
-  ])('Host %j is accepted: %s', (host, yes) => {
+  ])('Host header %j is accepted: %s', (host, yes) => {
     expect(isLoopbackHostHeader(host)).toBe(yes);
+  });
+
+  it('a request without a Host header is refused', () => {
+    expect(isLoopbackHostHeader(undefined)).toBe(false);
   });
 
   it('tokens are fresh and URL-safe', () => {

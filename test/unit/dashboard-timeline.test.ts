@@ -43,10 +43,12 @@ describe('timeline', () => {
     ['NodeReady', 'rejoin'],
     ['ServerPromoted', 'promotion'],
     ['PeripheralHandover', 'handover'],
-    ['Pulled', undefined],
-    ['RegisteredNode', undefined],
   ])('%s is a %s', (reason, kind) => {
     expect(kindOf(reason)).toBe(kind);
+  });
+
+  it.each(['Pulled', 'RegisteredNode'])('%s is not on the timeline', (reason) => {
+    expect(kindOf(reason)).toBeUndefined();
   });
 
   it("a failover from Kubernetes' own Events: detection from the last heartbeat, then eviction and replacement from the detection", () => {

@@ -119,12 +119,12 @@ describe('local box: API address and certificate', () => {
   const backends = ['127.0.1.1:6443', '127.0.1.2:6443', '127.0.1.3:6443'];
 
   it.each([
-    [new Set<string>(), undefined, backends],
-    [new Set(['127.0.1.2:6443', '127.0.1.3:6443']), undefined, ['127.0.1.2:6443', '127.0.1.3:6443', '127.0.1.1:6443']],
-    [new Set(['127.0.1.2:6443', '127.0.1.3:6443']), '127.0.1.3:6443', ['127.0.1.3:6443', '127.0.1.2:6443', '127.0.1.1:6443']],
+    ['none ready, none used yet', new Set<string>(), undefined, backends],
+    ['.2 and .3 ready, none used yet', new Set(['127.0.1.2:6443', '127.0.1.3:6443']), undefined, ['127.0.1.2:6443', '127.0.1.3:6443', '127.0.1.1:6443']],
+    ['.2 and .3 ready, .3 used last', new Set(['127.0.1.2:6443', '127.0.1.3:6443']), '127.0.1.3:6443', ['127.0.1.3:6443', '127.0.1.2:6443', '127.0.1.1:6443']],
     // The one that served last but is no longer ready goes after every ready one.
-    [new Set(['127.0.1.2:6443']), '127.0.1.1:6443', ['127.0.1.2:6443', '127.0.1.1:6443', '127.0.1.3:6443']],
-  ])('tries ready servers first, the last one used first among them (ready %o, last %s)', (ready, last, order) => {
+    ['.2 ready, .1 used last', new Set(['127.0.1.2:6443']), '127.0.1.1:6443', ['127.0.1.2:6443', '127.0.1.1:6443', '127.0.1.3:6443']],
+  ])('tries ready servers first, the last one used first among them (%s)', (_what, ready, last, order) => {
     expect(backendOrder(backends, ready, last)).toEqual(order);
   });
 

@@ -68,9 +68,12 @@ describe('K3s config.yaml per module', () => {
   it.each([
     ['s1', ['10.0.0.100']],
     ['s2', ['10.0.0.100']],
-    ['a1', undefined],
-  ])('%s has tls-san %j', (m, san) => {
+  ])('server %s has tls-san %j', (m, san) => {
     expect(configOf(box, m)['tls-san']).toEqual(san);
+  });
+
+  it('agent a1 has no tls-san', () => {
+    expect(configOf(box, 'a1')).not.toHaveProperty('tls-san');
   });
 
   it('writes no tls-san without an API address', () => {
