@@ -38,7 +38,7 @@ function placeableOn(box: BoxSpec, w: WorkloadSpec, m: ModuleSpec): boolean {
   return (
     w.requires.capabilities.every((c) => caps.has(c)) &&
     w.peripherals.every((p) => box.spec.peripherals.find((q) => q.name === p)?.attachedTo.includes(m.name)) &&
-    tolerates(placementTolerations(w), nodeTaints(box, m))
+    tolerates(placementTolerations(box, w), nodeTaints(box, m))
   );
 }
 

@@ -35,8 +35,13 @@ export interface ControlPlanePlan {
 }
 
 export type UnplacedReason =
-  /** No surviving module has the capabilities, peripherals, tolerations and size it needs. */
+  /** No surviving module has the capabilities, peripherals and size it needs. */
   | 'no-capable-module'
+  /**
+   * Surviving modules have the capabilities and peripherals it needs, but their taints keep it
+   * off (the accelerator taint: spec.placement.acceleratorTaint).
+   */
+  | 'taint-blocked'
   /** Capable modules survive but lack free CPU, memory or pod slots for every replica. */
   | 'insufficient-capacity'
   /** Its exclusive peripherals are owned by a module that cannot host it. */

@@ -79,7 +79,7 @@ export function needsDisruptionBudget(w: WorkloadSpec): boolean {
 }
 
 function podTemplate(box: BoxSpec, w: WorkloadSpec): Record<string, unknown> {
-  const tolerations = [...placementTolerations(w), ...failoverTolerations(w)];
+  const tolerations = [...placementTolerations(box, w), ...failoverTolerations(w)];
   const resources = containerResources(w);
   // Spreading is a preference (ScheduleAnyway): a hard spread would keep a replacement from
   // landing beside its sibling when one of two capable modules dies, which is exactly when it
