@@ -14,6 +14,7 @@ import {
 import { renderAgentRbac } from './agent-rbac.js';
 import { COMPONENT_LABEL, renderController } from './controller.js';
 import { renderManifests, type KubeObject } from './manifests.js';
+import { renderRuntimeClasses } from './gpu-runtime.js';
 import { yamlStream } from './yaml-output.js';
 
 /** One output file; `path` is relative to the output directory and uses `/`. */
@@ -34,6 +35,7 @@ function manifestPath(o: KubeObject): string {
   if (o.metadata.labels?.[COMPONENT_LABEL] === 'agent') return 'manifests/31-edgebox-agent.yaml';
   if (o.kind === 'Namespace') return 'manifests/00-namespace.yaml';
   if (o.kind === 'PriorityClass') return 'manifests/10-priority-classes.yaml';
+  if (o.kind === 'RuntimeClass') return 'manifests/11-runtime-classes.yaml';
   const workload = o.metadata.labels?.[LABELS.workload];
   if (!workload) throw new Error(`rendered ${o.kind} ${o.metadata.name} has no workload label`);
   return `manifests/20-workload-${workload}.yaml`;
@@ -112,6 +114,9 @@ function readme(box: BoxSpec): string {
     '',
     '- `00-namespace.yaml`: the namespace of the workloads, named after the box.',
     '- `10-priority-classes.yaml`: `edgebox-critical`, `edgebox-standard`, `edgebox-best-effort`.',
+    ...(renderRuntimeClasses(box).length
+      ? ['- `11-runtime-classes.yaml`: RuntimeClass `nvidia` for the CUDA workloads, the NVIDIA container runtime K3s registers where it finds it.']
+      : []),
     '- `20-workload-<name>.yaml`: each workload (Deployment, StatefulSet with its headless Service, or',
     '  DaemonSet) and its PodDisruptionBudget when it has one.',
     '- `30-edgebox-controller.yaml`: the self-healing controller: namespace `edgebox-system`, the',

@@ -3,6 +3,7 @@ import type { BoxSpec, WorkloadSpec } from '../spec/schema.js';
 import { selectorLabels, workloadLabels, type KubeObject } from './kube-object.js';
 import { placementTolerations, type Toleration } from './node-metadata.js';
 import { priorityClassName } from './priority-classes.js';
+import { NVIDIA_RUNTIME_CLASS, usesNvidiaRuntime } from './gpu-runtime.js';
 import { TUNED } from './tuning.js';
 import { ownsLabel } from '../contract/peripherals.js';
 import { OUT_OF_SERVICE_TAINT } from '../contract/taints.js';
@@ -90,6 +91,7 @@ function podTemplate(box: BoxSpec, w: WorkloadSpec): Record<string, unknown> {
     metadata: { labels: { ...selectorLabels(box, w), [LABELS.criticality]: w.criticality, ...(w.singleton ? { [LABELS.singleton]: 'true' } : {}) } },
     spec: {
       priorityClassName: priorityClassName(w.criticality),
+      ...(usesNvidiaRuntime(w) ? { runtimeClassName: NVIDIA_RUNTIME_CLASS } : {}),
       affinity: {
         nodeAffinity: {
           requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: affinityRequirements(box, w) }] },
