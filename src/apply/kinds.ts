@@ -14,7 +14,7 @@ export interface KindInfo {
 }
 
 /**
- * Every kind `renderManifests`, `renderController` and `renderAgentRbac` produce, in the order apply creates them: a
+ * Every kind `renderClusterObjects` produces, in the order apply creates them: a
  * namespace before what lives in it, a PriorityClass before the pods that name it, RBAC before the
  * controller's pods that use it, the headless Service before its
  * StatefulSet. Prune lists exactly these kinds (an object of a kind the spec no longer renders at

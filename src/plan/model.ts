@@ -32,6 +32,20 @@ export interface ControlPlanePlan {
   failuresTolerated: number;
   /** Server-eligible modules that are not initial servers, best promotion candidate first. */
   promotable: string[];
+  /** How modules and clients reach the API once the box runs. */
+  apiAccess: ApiAccess;
+}
+
+export interface ApiAccess {
+  /**
+   * `kube-vip`: controlPlane.apiAddress, held by kube-vip on one server at a time;
+   * `client-load-balancer`: no such address, K3s agents balance over the servers themselves.
+   */
+  via: 'kube-vip' | 'client-load-balancer';
+  /** The address agents join through: the API address, or the first server's. */
+  joinAddress: string;
+  /** The same in words, for the report. */
+  detail: string;
 }
 
 export type UnplacedReason =

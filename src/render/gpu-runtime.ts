@@ -19,8 +19,8 @@ export function usesNvidiaRuntime(w: WorkloadSpec): boolean {
 
 /**
  * The `nvidia` RuntimeClass, when a workload uses it (node.k8s.io/v1). Its scheduling selector
- * keeps pods that name it on CUDA modules, the only ones whose K3s has the handler. K3s (since
- * v1.29 with the NVIDIA runtime found) creates a RuntimeClass of the same name and handler; a
+ * keeps pods that name it on CUDA modules, the only ones whose K3s has the handler. Recent K3s
+ * releases create a RuntimeClass of the same name and handler themselves (k3s#8700); a
  * server-side apply of equal values does not conflict with it.
  */
 export function renderRuntimeClasses(box: BoxSpec): KubeObject[] {
