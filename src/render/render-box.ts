@@ -51,7 +51,8 @@ function manifestPath(o: KubeObject): string {
   return `manifests/20-workload-${workload}.yaml`;
 }
 
-function manifestFiles(box: BoxSpec): RenderedFile[] {
+/** The manifests/ files: every cluster object, grouped by file in apply order. */
+export function manifestFiles(box: BoxSpec): RenderedFile[] {
   const byPath = new Map<string, KubeObject[]>();
   for (const o of renderClusterObjects(box)) {
     const path = manifestPath(o);
