@@ -1,6 +1,7 @@
 import type { Capability } from '../catalog/capabilities.js';
 import type { EdgeBoxFinding } from '../crd/findings-status.js';
 import type { Severity } from '../diagnostics/diagnostic.js';
+import { CUDA_CAPABILITY, NVIDIA_RUNTIME_CLASS } from '../render/gpu-runtime.js';
 import { nodeTaints, placementTolerations, tolerates } from '../render/node-metadata.js';
 import { moduleCapabilities } from '../spec/derive.js';
 import type { BoxSpec, ModuleSpec, WorkloadSpec } from '../spec/schema.js';
@@ -38,7 +39,7 @@ function placeableOn(box: BoxSpec, w: WorkloadSpec, m: ModuleSpec): boolean {
   return (
     w.requires.capabilities.every((c) => caps.has(c)) &&
     w.peripherals.every((p) => box.spec.peripherals.find((q) => q.name === p)?.attachedTo.includes(m.name)) &&
-    tolerates(placementTolerations(w), nodeTaints(box, m))
+    tolerates(placementTolerations(box, w), nodeTaints(box, m))
   );
 }
 
@@ -92,6 +93,17 @@ export function compareWithSpec(box: BoxSpec, m: ModuleSpec, d: Discovery): Find
       workloads ? 'error' : 'warning',
       `module '${m.name}' has no ${c}, but ${why}`,
       `check the hardware and drivers behind '${c}' on '${m.name}' (edgebox agent discover lists what was found and why not), or drop '${c}' from the module in the spec`,
+    );
+  }
+  // CUDA workloads run with runtimeClassName nvidia (src/render/gpu-runtime.ts); K3s registers
+  // that handler only when it finds the NVIDIA container runtime on the module.
+  const cuda = reliedOnBy.get(CUDA_CAPABILITY);
+  if (d.nvidiaRuntime === null && (cuda || moduleCapabilities(m).has(CUDA_CAPABILITY))) {
+    add(
+      'discovery.nvidia-runtime-missing',
+      cuda ? 'error' : 'warning',
+      `module '${m.name}' has no NVIDIA container runtime${cuda ? `, but workload${cuda.length > 1 ? 's' : ''} ${cuda.join(', ')} run${cuda.length > 1 ? '' : 's'} with runtimeClassName ${NVIDIA_RUNTIME_CLASS}` : ', so CUDA workloads cannot start there'}`,
+      `install the NVIDIA container toolkit on '${m.name}' (JetPack's nvidia-container package, or nvidia-container-toolkit) and restart K3s, which then registers the '${NVIDIA_RUNTIME_CLASS}' runtime`,
     );
   }
   return findings;

@@ -1,9 +1,7 @@
 import { edgeBoxObject } from '../crd/edgebox-crd.js';
 import type { Diagnostic } from '../diagnostics/diagnostic.js';
 import { nodeLabels, nodeTaints } from '../render/node-metadata.js';
-import { renderAgentRbac } from '../render/agent-rbac.js';
-import { renderController } from '../render/controller.js';
-import { renderManifests } from '../render/manifests.js';
+import { renderClusterObjects } from '../render/cluster-objects.js';
 import type { BoxSpec } from '../spec/schema.js';
 import type { Cluster } from './cluster.js';
 import { execute } from './executor.js';
@@ -30,7 +28,7 @@ export function desiredState(box: BoxSpec): DesiredState {
   return {
     box: box.metadata.name,
     // The EdgeBox object too: the controller, the agents and discovery write their status on it.
-    objects: [...renderManifests(box), ...renderController(box), ...renderAgentRbac(box), edgeBoxObject(box)],
+    objects: [...renderClusterObjects(box), edgeBoxObject(box)],
     modules: box.spec.modules.map((m) => ({ module: m.name, labels: nodeLabels(box, m), taints: nodeTaints(box, m) })),
   };
 }

@@ -14,7 +14,7 @@ export interface KindInfo {
 }
 
 /**
- * Every kind `renderManifests`, `renderController` and `renderAgentRbac` produce, in the order apply creates them: a
+ * Every kind `renderClusterObjects` produces, in the order apply creates them: a
  * namespace before what lives in it, a PriorityClass before the pods that name it, RBAC before the
  * controller's pods that use it, the headless Service before its
  * StatefulSet. Prune lists exactly these kinds (an object of a kind the spec no longer renders at
@@ -27,6 +27,8 @@ export const APPLY_KINDS: readonly KindInfo[] = [
   // Right after its CRD, so the controller and the agents have it to write status on from the start.
   { apiVersion: 'edgebox.dev/v1alpha1', kind: 'EdgeBox', resource: 'edgeboxes.edgebox.dev', namespaced: false, pruned: false },
   { apiVersion: 'scheduling.k8s.io/v1', kind: 'PriorityClass', resource: 'priorityclasses.scheduling.k8s.io', namespaced: false },
+  // Before the pods that name it: admission rejects a pod whose RuntimeClass does not exist.
+  { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', resource: 'runtimeclasses.node.k8s.io', namespaced: false },
   { apiVersion: 'v1', kind: 'ServiceAccount', resource: 'serviceaccounts', namespaced: true },
   { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', resource: 'clusterroles.rbac.authorization.k8s.io', namespaced: false },
   { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', resource: 'clusterrolebindings.rbac.authorization.k8s.io', namespaced: false },

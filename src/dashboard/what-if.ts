@@ -5,6 +5,7 @@ import type { WhatIfView } from './view.js';
 
 const REASONS: Record<UnplacedReason, string> = {
   'no-capable-module': 'no surviving module is capable of it',
+  'taint-blocked': 'the accelerator taint keeps it off the survivors that could host it',
   'insufficient-capacity': 'the capable survivors lack CPU, memory or pod slots',
   'peripheral-conflict': 'its exclusive peripheral is owned by a module that cannot host it',
 };

@@ -201,12 +201,16 @@ export function planFindings(input: FindingInput): Finding[] {
       const req = requirementText(w, { size: true, peripherals: true });
       return `free room on ${list(names(capable))}, lower ${name}'s requests or replicas, or add a module${req ? ` ${req}` : ''} so it can ${goal}`;
     }
+    if (reason === 'taint-blocked') {
+      return `${list(names(w.taintBlocked))} ${w.taintBlocked.length === 1 ? 'is' : 'are'} kept for accelerator workloads (taint ${ACCELERATOR_TAINT}): set spec.placement.acceleratorTaint: false, or let ${name} ask for an accelerator capability`;
+    }
     return moduleHint(w, 'a module', goal);
   }
 }
 
 const REASON_TEXT: Record<UnplacedReason, string> = {
   'no-capable-module': 'no capable module',
+  'taint-blocked': 'the accelerator taint keeps it off the modules that could host it',
   'insufficient-capacity': 'not enough free CPU or memory',
   'peripheral-conflict': 'its exclusive peripheral is owned by a module that cannot host it',
 };

@@ -32,11 +32,30 @@ export interface ControlPlanePlan {
   failuresTolerated: number;
   /** Server-eligible modules that are not initial servers, best promotion candidate first. */
   promotable: string[];
+  /** How modules and clients reach the API once the box runs. */
+  apiAccess: ApiAccess;
+}
+
+export interface ApiAccess {
+  /**
+   * `kube-vip`: controlPlane.apiAddress, held by kube-vip on one server at a time;
+   * `client-load-balancer`: no such address, K3s agents balance over the servers themselves.
+   */
+  via: 'kube-vip' | 'client-load-balancer';
+  /** The address agents join through: the API address, or the first server's. */
+  joinAddress: string;
+  /** The same in words, for the report. */
+  detail: string;
 }
 
 export type UnplacedReason =
-  /** No surviving module has the capabilities, peripherals, tolerations and size it needs. */
+  /** No surviving module has the capabilities, peripherals and size it needs. */
   | 'no-capable-module'
+  /**
+   * Surviving modules have the capabilities and peripherals it needs, but their taints keep it
+   * off (the accelerator taint: spec.placement.acceleratorTaint).
+   */
+  | 'taint-blocked'
   /** Capable modules survive but lack free CPU, memory or pod slots for every replica. */
   | 'insufficient-capacity'
   /** Its exclusive peripherals are owned by a module that cannot host it. */

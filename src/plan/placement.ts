@@ -23,7 +23,7 @@ export interface CompiledWorkload {
   eligible: number[];
   /** Modules with the capabilities and peripherals that its tolerations keep it off. */
   taintBlocked: number[];
-  /** fitsEmpty[m]: bit 1 = its request fits an empty module m as agent, bit 2 = as server. */
+  /** fitsEmpty[m]: bit 1 = its request fits an empty module m (eligible or taint-blocked) as agent, bit 2 = as server. */
   fitsEmpty: Uint8Array;
   /** Indices into PlacementModel.exclusive of the exclusive peripherals it uses. */
   exclusive: number[];
@@ -62,7 +62,7 @@ export function compile(box: BoxSpec): PlacementModel {
   const exclusiveIndex = new Map(exclusive.map((p, i) => [p.name, i]));
 
   const workloads: CompiledWorkload[] = box.spec.workloads.map((w, index) => {
-    const tolerations = placementTolerations(w);
+    const tolerations = placementTolerations(box, w);
     const meetsRequirements = modules.map(
       (m, i) => w.requires.capabilities.every((c) => caps[i]!.has(c)) && w.peripherals.every((p) => attached.get(p)?.has(m.name) ?? false),
     );
@@ -76,7 +76,8 @@ export function compile(box: BoxSpec): PlacementModel {
     const cpu = cpuMillis(w.requires.cpu);
     const mem = memoryBytes(w.requires.memory);
     const fitsEmpty = new Uint8Array(modules.length);
-    for (const i of eligible) {
+    // Taint-blocked modules too: the plan calls a workload taint-blocked only where it would fit.
+    for (const i of [...eligible, ...taintBlocked]) {
       const fits = (r: Resources) => r.cpuMillis >= cpu && r.memoryBytes >= mem;
       fitsEmpty[i] = (fits(allocAgent[i]!) ? FITS_AGENT : 0) | (fits(allocServer[i]!) ? FITS_SERVER : 0);
     }
@@ -150,7 +151,8 @@ export function place(model: PlacementModel, situation: Situation, opts: { detai
   const owner = new Int32Array(model.exclusive.length).fill(-1);
   const hosted = new Int32Array(n);
 
-  const capable = model.workloads.map((w) => w.eligible.filter((m) => alive[m] && (w.fitsEmpty[m]! & (server[m] ? FITS_SERVER : FITS_AGENT)) !== 0));
+  const fitsInRole = (w: CompiledWorkload, m: number) => alive[m] !== 0 && (w.fitsEmpty[m]! & (server[m] ? FITS_SERVER : FITS_AGENT)) !== 0;
+  const capable = model.workloads.map((w) => w.eligible.filter((m) => fitsInRole(w, m)));
   const order = model.workloads
     .slice()
     .sort((a, b) => a.rank - b.rank || Number(b.perModule) - Number(a.perModule) || capable[a.index]!.length - capable[b.index]!.length || a.index - b.index);
@@ -175,7 +177,8 @@ export function place(model: PlacementModel, situation: Situation, opts: { detai
       if (missing > 0) unplaced.push({ workload: w.spec.name, reason, wantedReplicas: wanted, missingReplicas: missing });
     };
     if (cap.length === 0) {
-      miss('no-capable-module', wanted);
+      // Name the taint when it is what keeps the workload out, so the fix is the policy, not hardware.
+      miss(w.taintBlocked.some((m) => fitsInRole(w, m)) ? 'taint-blocked' : 'no-capable-module', wanted);
     } else if (w.exclusive.length > 0) {
       const owners = new Set(w.exclusive.map((p) => owner[p]!).filter((m) => m >= 0));
       const fixed = owners.size === 1 ? [...owners][0]! : undefined;

@@ -2,7 +2,7 @@ import type { BoxSpec } from '../spec/schema.js';
 import { majorityOf } from '../base/majority.js';
 import { initialServers, rankServerCandidates } from './control-plane.js';
 import { planFindings } from './findings.js';
-import type { ControlPlanePlan, Plan } from './model.js';
+import type { ApiAccess, ControlPlanePlan, Plan } from './model.js';
 import { compile, place } from './placement.js';
 import { evaluateScenario, failureSets, type ServerModel } from './scenarios.js';
 
@@ -22,6 +22,7 @@ export function planBox(box: BoxSpec): Plan {
     // Failures of non-servers never cost quorum, so the worst case is that every failure hits a server.
     failuresTolerated: servers.length - quorum,
     promotable,
+    apiAccess: apiAccess(box, servers),
   };
   const serverModel: ServerModel = {
     servers: servers.map((n) => index.get(n)!),
@@ -48,5 +49,29 @@ export function planBox(box: BoxSpec): Plan {
     unplaced: initial.unplaced,
     scenarios,
     findings: planFindings({ box, model, controlPlane, replicas, capable, initialUnplaced: initial.unplaced, scenarios }),
+  };
+}
+
+/**
+ * How agents reach the API: through the spec's API address (kube-vip on the servers), else
+ * through K3s's client-side load balancer: each agent starts from its config's `server:` (the
+ * first server) and then keeps every server the cluster lists, so it survives any server's loss
+ * once it has joined; it needs the first server only for its first start.
+ */
+function apiAccess(box: BoxSpec, servers: string[]): ApiAccess {
+  const vip = box.spec.controlPlane.apiAddress;
+  if (vip) {
+    return {
+      via: 'kube-vip',
+      joinAddress: vip,
+      detail: `API address ${vip}, held by kube-vip on one server at a time (ARP, Lease election); agents and clients use it`,
+    };
+  }
+  const first = box.spec.modules.find((m) => m.name === servers[0]);
+  const address = first?.address ?? '';
+  return {
+    via: 'client-load-balancer',
+    joinAddress: address,
+    detail: `no API address: agents join through ${servers[0] ?? 'the first server'} (${address}), then K3s's client-side load balancer spreads them over every server`,
   };
 }

@@ -27,6 +27,7 @@ export function renderPlanReport(plan: Plan, opts: ReportOptions = {}): string {
       ['quorum', `${cp.quorum} of ${cp.servers.length}`],
       ['tolerates', `${cp.failuresTolerated} module failure(s) with no restoration`],
       ['promotable', cp.promotable.join(', ') || c.dim('none')],
+      ['API', cp.apiAccess.detail],
     ]).map((l) => `  ${l}`),
     '',
   );

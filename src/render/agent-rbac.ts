@@ -3,6 +3,7 @@ import type { BoxSpec } from '../spec/schema.js';
 import { COMPONENT_LABEL } from './controller.js';
 import { boxLabels, type KubeObject } from './kube-object.js';
 import { SYSTEM_NAMESPACE } from '../contract/leases.js';
+import { serviceAccountRbac } from './rbac.js';
 
 /**
  * The identity every module's agent uses (docs/agent.md): one ServiceAccount for all modules,
@@ -39,15 +40,11 @@ export const AGENT_CLUSTER_RULES = [
 export const AGENT_LEASE_RULES = [rule(['coordination.k8s.io'], ['leases'], ['get', 'list', 'create', 'update'])];
 
 export function renderAgentRbac(box: BoxSpec): KubeObject[] {
-  const labels = { ...boxLabels(box), [COMPONENT_LABEL]: COMPONENT };
-  const meta = (namespace?: string) => ({ name: AGENT_NAME, ...(namespace ? { namespace } : {}), labels: { ...labels } });
-  const subjects = [{ kind: 'ServiceAccount', name: AGENT_NAME, namespace: SYSTEM_NAMESPACE }];
-  const roleRef = (kind: 'ClusterRole' | 'Role') => ({ apiGroup: 'rbac.authorization.k8s.io', kind, name: AGENT_NAME });
-  return [
-    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(SYSTEM_NAMESPACE) },
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: meta(), rules: AGENT_CLUSTER_RULES },
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: meta(), roleRef: roleRef('ClusterRole'), subjects },
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: meta(SYSTEM_NAMESPACE), rules: AGENT_LEASE_RULES },
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: meta(SYSTEM_NAMESPACE), roleRef: roleRef('Role'), subjects },
-  ];
+  return serviceAccountRbac({
+    name: AGENT_NAME,
+    namespace: SYSTEM_NAMESPACE,
+    labels: { ...boxLabels(box), [COMPONENT_LABEL]: COMPONENT },
+    clusterRules: AGENT_CLUSTER_RULES,
+    namespacedRules: AGENT_LEASE_RULES,
+  });
 }

@@ -43,18 +43,33 @@ export function nodeTaints(box: BoxSpec, m: ModuleSpec): Taint[] {
   // A module that may not be an agent takes no workloads: K3s's documented way to keep a
   // server dedicated is this taint, which only critical add-ons tolerate.
   if (!m.roles.includes('agent')) taints.push({ key: 'CriticalAddonsOnly', value: 'true', effect: 'NoExecute' });
-  if (hasGpu(m) && box.spec.modules.some((o) => !hasGpu(o))) taints.push({ key: ACCELERATOR_TAINT, value: 'gpu', effect: 'NoSchedule' });
+  if (acceleratorTainted(box, m)) taints.push({ key: ACCELERATOR_TAINT, value: 'gpu', effect: 'NoSchedule' });
   return taints;
+}
+
+/** Whether the spec keeps a module for accelerator workloads (spec.placement.acceleratorTaint). */
+function acceleratorTainted(box: BoxSpec, m: ModuleSpec): boolean {
+  return box.spec.placement.acceleratorTaint && hasGpu(m) && box.spec.modules.some((o) => !hasGpu(o));
 }
 
 function hasGpu(m: ModuleSpec): boolean {
   return hardwareOf(m).accelerator?.kind === 'gpu';
 }
 
-/** The placement tolerations a workload needs (failover tolerations are render's concern). */
-export function placementTolerations(w: WorkloadSpec): Toleration[] {
-  if (w.kind === 'daemonset') return [{ key: ACCELERATOR_TAINT, operator: 'Exists', effect: 'NoSchedule' }];
-  return w.requires.capabilities.some((c) => GPU_CAPABILITIES.has(c)) ? [{ key: ACCELERATOR_TAINT, operator: 'Exists', effect: 'NoSchedule' }] : [];
+/**
+ * The placement tolerations a workload needs (failover tolerations are render's concern): the
+ * accelerator taint's, for a DaemonSet, a workload that asks for the GPU, or one bound to a
+ * peripheral that only accelerator modules reach (the spec put the device there, so that is
+ * where the workload has to run).
+ */
+export function placementTolerations(box: BoxSpec, w: WorkloadSpec): Toleration[] {
+  const onlyOnAccelerators = (p: string) => {
+    const attached = box.spec.peripherals.find((q) => q.name === p)?.attachedTo ?? [];
+    const modules = box.spec.modules.filter((m) => attached.includes(m.name));
+    return modules.length > 0 && modules.every((m) => acceleratorTainted(box, m));
+  };
+  const tolerate = w.kind === 'daemonset' || w.requires.capabilities.some((c) => GPU_CAPABILITIES.has(c)) || w.peripherals.some(onlyOnAccelerators);
+  return tolerate ? [{ key: ACCELERATOR_TAINT, operator: 'Exists', effect: 'NoSchedule' }] : [];
 }
 
 /** Whether a workload's tolerations let it onto a module (the scheduler's rule, for the planner). */

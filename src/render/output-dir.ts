@@ -12,21 +12,34 @@ export type FileAction = { path: string; action: 'write' | 'unchanged' | 'remove
  * them (a dropped workload's manifest must go, or `kubectl apply -f manifests/` would bring it
  * back). Anything else a user keeps in the directory is left alone.
  */
-const RENDERED_PATH =
-  /^(README\.md|k3s\/[a-z0-9-]+\/(config\.yaml|edgebox-kubelet\.conf)|systemd\/[a-z0-9-]+\/edgebox-agent\.service|manifests\/(00-namespace|10-priority-classes|20-workload-[a-z0-9-]+|30-edgebox-controller|31-edgebox-agent)\.yaml)$/;
+const MANIFEST =
+  'manifests\\/(00-namespace|10-priority-classes|11-runtime-classes|20-workload-[a-z0-9-]+|30-edgebox-controller|31-edgebox-agent|32-kube-vip)\\.yaml';
+const RENDERED_PATH = new RegExp(
+  `^(README\\.md|k3s\\/[a-z0-9-]+\\/(config\\.yaml|edgebox-kubelet\\.conf|kube-vip\\.yaml)|systemd\\/[a-z0-9-]+\\/edgebox-agent\\.service|${MANIFEST})$`,
+);
+/** What `render --gitops` writes: each box's manifests and fleet.yaml, or its ApplicationSet. */
+const GITOPS_PATH = new RegExp(`^(boxes\\/[a-z0-9-]+\\/(fleet\\.yaml|${MANIFEST})|applicationsets\\/[a-z0-9-]+\\.yaml)$`);
 
 export function isRenderedPath(path: string): boolean {
   return RENDERED_PATH.test(path);
+}
+
+export function isGitopsPath(path: string): boolean {
+  return GITOPS_PATH.test(path);
 }
 
 /**
  * What to do with each file, given what the output directory holds now (rendered paths only):
  * write what is new or different, leave identical files untouched, remove stale ones.
  */
-export function planOutput(files: readonly RenderedFile[], existing: ReadonlyMap<string, string>): FileAction[] {
+export function planOutput(
+  files: readonly RenderedFile[],
+  existing: ReadonlyMap<string, string>,
+  owns: (path: string) => boolean = isRenderedPath,
+): FileAction[] {
   const wanted = new Set(files.map((f) => f.path));
   const actions: FileAction[] = files.map((f) => ({ path: f.path, action: existing.get(f.path) === f.content ? 'unchanged' : 'write' }));
-  const stale = [...existing.keys()].filter((p) => !wanted.has(p) && isRenderedPath(p)).sort();
+  const stale = [...existing.keys()].filter((p) => !wanted.has(p) && owns(p)).sort();
   return [...actions, ...stale.map((path) => ({ path, action: 'remove' as const }))];
 }
 
@@ -70,7 +83,7 @@ async function resolveDir(dir: string): Promise<string> {
  * symlink is not a rendered file (recursive readdir does not follow one into a directory either):
  * render never reads, writes or removes through it.
  */
-async function readRendered(dir: string): Promise<Map<string, string>> {
+async function readRendered(dir: string, owns: (path: string) => boolean): Promise<Map<string, string>> {
   let entries: Dirent[];
   try {
     entries = await readdir(dir, { recursive: true, withFileTypes: true });
@@ -81,7 +94,7 @@ async function readRendered(dir: string): Promise<Map<string, string>> {
   const paths = entries
     .filter((d) => d.isFile())
     .map((d) => relative(dir, join(d.parentPath, d.name)).split(sep).join('/'))
-    .filter(isRenderedPath);
+    .filter(owns);
   return new Map(await Promise.all(paths.map(async (p) => [p, await readFile(join(dir, p), 'utf8')] as const)));
 }
 
@@ -115,13 +128,15 @@ const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC |
 export async function writeOutput(
   dir: string,
   files: readonly RenderedFile[],
-  ctx: OutputContext = { cwd: process.cwd(), home: homedir() },
+  o: { owns?: (path: string) => boolean; ctx?: OutputContext } = {},
 ): Promise<FileAction[]> {
+  const owns = o.owns ?? isRenderedPath;
+  const ctx = o.ctx ?? { cwd: process.cwd(), home: homedir() };
   try {
     const real = await resolveDir(dir);
     const unsafe = outDirProblem(real, { cwd: await resolveDir(ctx.cwd), home: await resolveDir(ctx.home) });
     if (unsafe) throw new EdgeboxError('input', [unsafe]);
-    const actions = planOutput(files, await readRendered(real));
+    const actions = planOutput(files, await readRendered(real, owns), owns);
     const links = await symlinksOnPaths(
       real,
       actions.filter((a) => a.action !== 'unchanged').map((a) => a.path),
@@ -147,6 +162,8 @@ export async function writeOutput(
         await rm(target);
         // Only succeeds when nothing else is left there; never the output directory itself.
         if (dirname(path) !== '.') await rmdir(dirname(target)).catch(() => undefined);
+        // A box's directory too (render --gitops: boxes/<box>/manifests/...).
+        if (dirname(dirname(path)) !== '.') await rmdir(dirname(dirname(target))).catch(() => undefined);
       }
     }
     return actions;

@@ -11,9 +11,19 @@ import {
   TOKEN_FILE,
   type K3sRole,
 } from './k3s-config.js';
-import { renderAgentRbac } from './agent-rbac.js';
-import { COMPONENT_LABEL, renderController } from './controller.js';
-import { renderManifests, type KubeObject } from './manifests.js';
+import { COMPONENT_LABEL } from './controller.js';
+import { renderClusterObjects } from './cluster-objects.js';
+import type { KubeObject } from './manifests.js';
+import { renderRuntimeClasses } from './gpu-runtime.js';
+import {
+  KUBE_VIP_KUBECONFIG_PATH,
+  KUBE_VIP_MANIFEST_FILE,
+  KUBE_VIP_NAME,
+  KUBE_VIP_NAMESPACE,
+  kubeVipModules,
+  POD_MANIFESTS_DIR,
+  renderKubeVipPod,
+} from './kube-vip.js';
 import { yamlStream } from './yaml-output.js';
 
 /** One output file; `path` is relative to the output directory and uses `/`. */
@@ -32,16 +42,19 @@ function manifestPath(o: KubeObject): string {
   if (o.kind === 'CustomResourceDefinition' || o.metadata.labels?.[COMPONENT_LABEL] === 'controller') return 'manifests/30-edgebox-controller.yaml';
   // After the controller's file, which creates their namespace.
   if (o.metadata.labels?.[COMPONENT_LABEL] === 'agent') return 'manifests/31-edgebox-agent.yaml';
+  if (o.metadata.labels?.[COMPONENT_LABEL] === KUBE_VIP_NAME) return 'manifests/32-kube-vip.yaml';
   if (o.kind === 'Namespace') return 'manifests/00-namespace.yaml';
   if (o.kind === 'PriorityClass') return 'manifests/10-priority-classes.yaml';
+  if (o.kind === 'RuntimeClass') return 'manifests/11-runtime-classes.yaml';
   const workload = o.metadata.labels?.[LABELS.workload];
   if (!workload) throw new Error(`rendered ${o.kind} ${o.metadata.name} has no workload label`);
   return `manifests/20-workload-${workload}.yaml`;
 }
 
-function manifestFiles(box: BoxSpec): RenderedFile[] {
+/** The manifests/ files: every cluster object, grouped by file in apply order. */
+export function manifestFiles(box: BoxSpec): RenderedFile[] {
   const byPath = new Map<string, KubeObject[]>();
-  for (const o of [...renderManifests(box), ...renderController(box), ...renderAgentRbac(box)]) {
+  for (const o of renderClusterObjects(box)) {
     const path = manifestPath(o);
     byPath.set(path, [...(byPath.get(path) ?? []), o]);
   }
@@ -86,10 +99,25 @@ function readme(box: BoxSpec): string {
     ...(vip
       ? [
           '',
-          `The other modules join through the API address ${vip}: it must answer (kube-vip on the servers)`,
-          "before they start; until then, join them through the first server's address.",
+          `## k3s/<module>/${KUBE_VIP_MANIFEST_FILE}: kube-vip, which holds the API address ${vip}`,
+          '',
+          'The other modules join through the API address: it must answer before they start. On every',
+          'module that may serve (one row per file under k3s/ with this file):',
+          '',
+          `1. Copy \`k3s/<module>/${KUBE_VIP_MANIFEST_FILE}\` to \`${POD_MANIFESTS_DIR}/\` (a static pod: K3s's`,
+          '   kubelet runs it on servers and agents alike; only a module with a local API server can win).',
+          `2. Once the first server runs, \`kubectl apply -f manifests/\` creates the ServiceAccount \`${KUBE_VIP_NAME}\``,
+          `   (\`manifests/32-kube-vip.yaml\`); make its kubeconfig, server \`https://127.0.0.1:6443\` (the module's own`,
+          `   API server, never the address it holds), with \`kubectl -n ${KUBE_VIP_NAMESPACE} create token ${KUBE_VIP_NAME} --duration=8760h\``,
+          `   and the cluster CA, and put it on each of these modules as \`${KUBE_VIP_KUBECONFIG_PATH}\` (mode 0600).`,
+          '3. Check that the address answers (`curl -k https://' + (vip.includes(':') ? `[${vip}]` : vip) + ':6443/livez`) before starting the other modules.',
         ]
-      : []),
+      : [
+          '',
+          "No API address is set (`controlPlane.apiAddress`): agents reach the API through K3s's client-side",
+          'load balancer, which starts from the `server:` URL of their config and then keeps the list of every',
+          'server the cluster reports. The first server must be up when an agent first starts.',
+        ]),
     '',
     "Each file says why each failover setting has its value; edgebox's docs/render.md lists them all.",
     '',
@@ -112,6 +140,9 @@ function readme(box: BoxSpec): string {
     '',
     '- `00-namespace.yaml`: the namespace of the workloads, named after the box.',
     '- `10-priority-classes.yaml`: `edgebox-critical`, `edgebox-standard`, `edgebox-best-effort`.',
+    ...(renderRuntimeClasses(box).length
+      ? ['- `11-runtime-classes.yaml`: RuntimeClass `nvidia` for the CUDA workloads, the NVIDIA container runtime K3s registers where it finds it.']
+      : []),
     '- `20-workload-<name>.yaml`: each workload (Deployment, StatefulSet with its headless Service, or',
     '  DaemonSet) and its PodDisruptionBudget when it has one.',
     '- `30-edgebox-controller.yaml`: the self-healing controller: namespace `edgebox-system`, the',
@@ -119,6 +150,11 @@ function readme(box: BoxSpec): string {
     "- `31-edgebox-agent.yaml`: the agents' ServiceAccount and RBAC, one identity for every module.",
     '',
   ].join('\n');
+}
+
+function kubeVipFile(box: BoxSpec, module: string): string {
+  const header = `Rendered by edgebox from box ${box.metadata.name}: the kube-vip static pod of module ${module}. Install as ${POD_MANIFESTS_DIR}/${KUBE_VIP_MANIFEST_FILE}; it reads ${KUBE_VIP_KUBECONFIG_PATH}.`;
+  return yamlStream(header, [renderKubeVipPod(box)]);
 }
 
 /**
@@ -134,6 +170,7 @@ export function renderBox(box: BoxSpec): RenderedFile[] {
       { path: `k3s/${m.name}/${KUBELET_CONFIG_FILE}`, content: kubeletConfig },
       { path: `systemd/${m.name}/${AGENT_UNIT_FILE}`, content: renderAgentUnit(box, m) },
     ]),
+    ...kubeVipModules(box).map((m) => ({ path: `k3s/${m.name}/${KUBE_VIP_MANIFEST_FILE}`, content: kubeVipFile(box, m.name) })),
     ...manifestFiles(box),
   ];
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));

@@ -3,6 +3,7 @@ import type { BoxSpec, WorkloadSpec } from '../spec/schema.js';
 import { selectorLabels, workloadLabels, type KubeObject } from './kube-object.js';
 import { placementTolerations, type Toleration } from './node-metadata.js';
 import { priorityClassName } from './priority-classes.js';
+import { NVIDIA_RUNTIME_CLASS, usesNvidiaRuntime } from './gpu-runtime.js';
 import { TUNED } from './tuning.js';
 import { ownsLabel } from '../contract/peripherals.js';
 import { OUT_OF_SERVICE_TAINT } from '../contract/taints.js';
@@ -79,7 +80,7 @@ export function needsDisruptionBudget(w: WorkloadSpec): boolean {
 }
 
 function podTemplate(box: BoxSpec, w: WorkloadSpec): Record<string, unknown> {
-  const tolerations = [...placementTolerations(w), ...failoverTolerations(w)];
+  const tolerations = [...placementTolerations(box, w), ...failoverTolerations(w)];
   const resources = containerResources(w);
   // Spreading is a preference (ScheduleAnyway): a hard spread would keep a replacement from
   // landing beside its sibling when one of two capable modules dies, which is exactly when it
@@ -90,6 +91,7 @@ function podTemplate(box: BoxSpec, w: WorkloadSpec): Record<string, unknown> {
     metadata: { labels: { ...selectorLabels(box, w), [LABELS.criticality]: w.criticality, ...(w.singleton ? { [LABELS.singleton]: 'true' } : {}) } },
     spec: {
       priorityClassName: priorityClassName(w.criticality),
+      ...(usesNvidiaRuntime(w) ? { runtimeClassName: NVIDIA_RUNTIME_CLASS } : {}),
       affinity: {
         nodeAffinity: {
           requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: affinityRequirements(box, w) }] },

@@ -201,6 +201,17 @@ export const controlPlaneSchema = z.strictObject({
   powerOffGraceSeconds: z.number().int().min(5).max(3600).default(60),
 });
 
+/** Where workloads may go, beyond what they require. */
+export const placementSchema = z.strictObject({
+  /**
+   * Keep GPU modules for workloads that ask for the GPU (taint `edgebox.dev/accelerator`), when
+   * the box has other modules for the rest. A workload bound to a peripheral that only GPU
+   * modules reach tolerates it anyway, since it has nowhere else to go. `false`: any workload may
+   * use a GPU module's CPU and memory. Default: true.
+   */
+  acceleratorTaint: z.boolean().default(true),
+});
+
 export const boxSchema = z.strictObject({
   apiVersion: z.literal(API_VERSION),
   kind: z.literal(KIND),
@@ -210,6 +221,7 @@ export const boxSchema = z.strictObject({
     modules: z.array(moduleSchema).min(1, { message: 'a box needs at least one module' }),
     peripherals: z.array(peripheralSchema).default([]),
     workloads: z.array(workloadSchema).default([]),
+    placement: placementSchema.default({ acceleratorTaint: true }),
     failover: failoverSchema.default({ heartbeatIntervalMs: 200, missedHeartbeats: 5, settleSeconds: 30, port: 7946, selfFenceSeconds: 3 }),
   }),
 });

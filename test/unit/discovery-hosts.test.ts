@@ -47,6 +47,14 @@ describe('discovery on fixture hosts', () => {
     expect((await discover(fixture(host))).resources.accelerator).toEqual(accelerator);
   });
 
+  it.each([
+    ['jetson-orin-nx-16gb', '/usr/bin/nvidia-container-runtime'],
+    ['jetson-nano-4gb', null],
+    ['rpi-cm4-4gb', null],
+  ])('%s: the NVIDIA container runtime found at %s', async (host, path) => {
+    expect((await discover(fixture(host))).nvidiaRuntime).toBe(path);
+  });
+
   it('reads memory from MemTotal, a little under the nominal size', async () => {
     const d = await discover(fixture('jetson-xavier-nx-8gb'));
     expect(d.resources.memoryBytes).toBe(7765304 * 1024);

@@ -39,9 +39,27 @@ describe('comparing discovery with the spec', () => {
         ['discovery.capability-missing', 'error', "module 'jetson-2' has no gpu.cuda, but workloads detector-a, detector-b rely on it"],
         ['discovery.capability-missing', 'warning', "module 'jetson-2' has no gpu, but jetson-xavier-nx-8gb has it"],
         ['discovery.hardware-unknown', 'warning', "module 'jetson-2' could not be identified; the spec says it is jetson-xavier-nx-8gb"],
+        [
+          'discovery.nvidia-runtime-missing',
+          'error',
+          "module 'jetson-2' has no NVIDIA container runtime, but workloads detector-a, detector-b run with runtimeClassName nvidia",
+        ],
       ],
     ],
     ['net-1', 'rpi-cm4-4gb', [['discovery.capability-missing', 'error', "module 'net-1' has no wifi, but workload uplink relies on it"]]],
+    [
+      'jetson-1',
+      'jetson-nano-4gb',
+      [
+        ['discovery.hardware-mismatch', 'error', "module 'jetson-1' is jetson-nano-4gb, but the spec says jetson-xavier-nx-8gb"],
+        ['discovery.capability-missing', 'warning', "module 'jetson-1' has no dla, but jetson-xavier-nx-8gb has it"],
+        [
+          'discovery.nvidia-runtime-missing',
+          'error',
+          "module 'jetson-1' has no NVIDIA container runtime, but workloads detector-a, detector-b run with runtimeClassName nvidia",
+        ],
+      ],
+    ],
   ])('%s on a %s host', async (module, fixture, expected) => {
     const findings = compareWithSpec(box, mod(module), await host(fixture));
     expect(findings.map((f) => [f.code, f.severity, f.message]).sort()).toEqual([...expected].sort());
@@ -130,6 +148,7 @@ describe('planning the node update', () => {
       capabilities: [],
       evidence: {},
       resources: { memoryBytes: null, cpus: null, accelerator: null, extended: {} },
+      nvidiaRuntime: null,
       notes: [],
     };
     expect(planNodeUpdate({ metadata: { labels: {} } }, box, mod('net-1'), d).labels['edgebox.dev/hardware']).toBe('rpi-cm5-8gb');

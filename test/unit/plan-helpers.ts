@@ -7,6 +7,7 @@ export interface BoxInput {
   modules: Record<string, unknown>[];
   peripherals?: Record<string, unknown>[];
   workloads?: Record<string, unknown>[];
+  placement?: Record<string, unknown>;
 }
 
 /**
@@ -23,6 +24,7 @@ export function boxOf(input: BoxInput): BoxSpec {
       modules: input.modules.map((m, i) => ({ address: `10.0.0.${i + 1}`, ...m })),
       peripherals: input.peripherals ?? [],
       workloads: (input.workloads ?? []).map((w) => ({ image: 'example/app:1', ...w })),
+      ...(input.placement ? { placement: input.placement } : {}),
     },
   };
   return parseSpec(JSON.stringify(doc), 'test-box.yaml').box;

@@ -4,9 +4,7 @@ import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EdgeboxError } from '../../src/diagnostics/diagnostic.js';
-import { renderAgentRbac } from '../../src/render/agent-rbac.js';
-import { renderController } from '../../src/render/controller.js';
-import { renderManifests } from '../../src/render/manifests.js';
+import { renderClusterObjects } from '../../src/render/cluster-objects.js';
 import { isRenderedPath, planOutput, writeOutput } from '../../src/render/output-dir.js';
 import { renderBox, type RenderedFile } from '../../src/render/render-box.js';
 import { commentedYaml, yamlStream } from '../../src/render/yaml-output.js';
@@ -28,6 +26,7 @@ describe('renderBox', () => {
       'k3s/s3/edgebox-kubelet.conf',
       'manifests/00-namespace.yaml',
       'manifests/10-priority-classes.yaml',
+      'manifests/11-runtime-classes.yaml',
       'manifests/20-workload-be.yaml',
       'manifests/20-workload-crit.yaml',
       'manifests/20-workload-ds.yaml',
@@ -62,8 +61,8 @@ describe('renderBox', () => {
       // DNS subdomains: the CRD's name has dots.
       expect(d.metadata?.name).toMatch(/^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/);
     }
-    // The files hold exactly what renderManifests, renderController and renderAgentRbac return, which is what `edgebox apply` sends.
-    const objects = [...renderManifests(box), ...renderController(box), ...renderAgentRbac(box)];
+    // The files hold exactly what renderClusterObjects returns, which is what `edgebox apply` sends.
+    const objects = renderClusterObjects(box);
     const key = (o: { kind?: unknown; metadata?: { name?: unknown } }) => `${String(o.kind)}/${String(o.metadata?.name)}`;
     expect(docs.map(key).sort()).toEqual(objects.map(key).sort());
     expect(docs.map((d) => JSON.stringify(d)).sort()).toEqual(objects.map((o) => JSON.stringify(o)).sort());

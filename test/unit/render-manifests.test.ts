@@ -10,6 +10,7 @@ import { canonical, EXAMPLES, example, labBox } from './render-fixtures.js';
 /* Loose views of the rendered objects, for reading fields in assertions. */
 interface PodSpecView {
   priorityClassName?: string;
+  runtimeClassName?: string;
   affinity?: {
     nodeAffinity?: {
       requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms: { matchExpressions: { key: string; operator: string; values: string[] }[] }[] };
@@ -47,12 +48,13 @@ function workload(name: string) {
 const pod = (name: string): PodSpecView => workload(name).spec.template!.spec;
 
 describe('renderManifests', () => {
-  it('renders the Namespace, the PriorityClasses, then each workload in spec order', () => {
+  it('renders the Namespace, the PriorityClasses, the RuntimeClass of CUDA workloads, then each workload in spec order', () => {
     expect(objects.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
       'Namespace/lab',
       'PriorityClass/edgebox-critical',
       'PriorityClass/edgebox-standard',
       'PriorityClass/edgebox-best-effort',
+      'RuntimeClass/nvidia',
       'Deployment/crit',
       'Deployment/std',
       'PodDisruptionBudget/std',
@@ -69,11 +71,24 @@ describe('renderManifests', () => {
     ]);
   });
 
+  it('runs CUDA workloads with the nvidia RuntimeClass, which it renders for CUDA modules only', () => {
+    expect(pod('vision').runtimeClassName).toBe('nvidia');
+    expect(pod('crit').runtimeClassName).toBeUndefined();
+    expect(objects.find((o) => o.kind === 'RuntimeClass')).toMatchObject({
+      apiVersion: 'node.k8s.io/v1',
+      metadata: { name: 'nvidia' },
+      handler: 'nvidia',
+      scheduling: { nodeSelector: { 'edgebox.dev/cap.gpu.cuda': 'true' } },
+    });
+    const noCuda = renderManifests({ ...box, spec: { ...box.spec, workloads: box.spec.workloads.filter((w) => w.name !== 'vision') } });
+    expect(noCuda.some((o) => o.kind === 'RuntimeClass')).toBe(false);
+  });
+
   it('labels every object with the manager and the box, and workload objects with workload and criticality', () => {
     for (const o of objects) {
       expect(o.metadata.labels?.[LABELS.managedBy], `${o.kind}/${o.metadata.name}`).toBe('edgebox');
       expect(o.metadata.labels?.[LABELS.box]).toBe('lab');
-      const clusterScoped = o.kind === 'Namespace' || o.kind === 'PriorityClass';
+      const clusterScoped = ['Namespace', 'PriorityClass', 'RuntimeClass'].includes(o.kind);
       expect(o.metadata.namespace).toBe(clusterScoped ? undefined : 'lab');
       if (!clusterScoped) {
         const w = box.spec.workloads.find((x) => x.name === o.metadata.name);

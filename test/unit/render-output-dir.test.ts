@@ -107,7 +107,7 @@ describe('render writes only inside --out and never through a symlink', () => {
     const home = join(dir, 'home');
     await mkdir(home);
     await symlink(home, join(dir, 'to-home'));
-    const ds = await inputError(writeOutput(join(dir, 'to-home'), files, { cwd: target, home }));
+    const ds = await inputError(writeOutput(join(dir, 'to-home'), files, { ctx: { cwd: target, home } }));
     expect(ds.map((d) => d.code)).toEqual(['render.unsafe-out']);
     expect(ds[0]!.message).toContain('your home directory');
     expect(await readdir(home)).toEqual([]);
@@ -118,7 +118,7 @@ describe('render writes only inside --out and never through a symlink', () => {
     const cwd = process.cwd();
     process.chdir(dir);
     try {
-      const ds = await inputError(writeOutput('.', files, { cwd: dir, home: join(dir, 'home') }));
+      const ds = await inputError(writeOutput('.', files, { ctx: { cwd: dir, home: join(dir, 'home') } }));
       expect(ds[0]!.message).toContain('the working directory');
       expect(await readdir(dir)).toEqual([]);
     } finally {

@@ -7,6 +7,22 @@ import { deviceTreeStrings, parseCpuInfo, parseMemTotal, parseTegraRelease } fro
 import type { Discovery, Note } from './types.js';
 
 /**
+ * Where K3s finds the NVIDIA container runtime at start (its agent searches these and PATH):
+ * the toolkit's package, a manual install, and the GPU operator's toolkit directory.
+ */
+export const NVIDIA_RUNTIME_PATHS = [
+  'usr/bin/nvidia-container-runtime',
+  'usr/local/bin/nvidia-container-runtime',
+  'usr/local/nvidia/toolkit/nvidia-container-runtime',
+];
+
+async function findNvidiaRuntime(fs: HostFs): Promise<string | null> {
+  const found = await Promise.all(NVIDIA_RUNTIME_PATHS.map((p) => fs.exists(p)));
+  const i = found.indexOf(true);
+  return i < 0 ? null : `/${NVIDIA_RUNTIME_PATHS[i]!}`;
+}
+
+/**
  * Reads what a module is and can do from its own /proc, /sys, /dev and /etc. Never throws for a
  * missing or odd file: each one it cannot use lowers what it finds and leaves a note.
  */
@@ -50,7 +66,7 @@ export async function discover(fs: HostFs): Promise<Discovery> {
   }
 
   const id = identify({ model, compatible, cpu, memoryBytes });
-  const devices = await readDevices(fs, { l4t: tegraText !== undefined });
+  const [devices, nvidiaRuntime] = await Promise.all([readDevices(fs, { l4t: tegraText !== undefined }), findNvidiaRuntime(fs)]);
   const capabilities = [...devices.evidence.keys()].sort() as Capability[];
 
   // The accelerator by the catalog's name when the module was identified as one that has it.
@@ -71,6 +87,7 @@ export async function discover(fs: HostFs): Promise<Discovery> {
       accelerator,
       extended: devices.extended,
     },
+    nvidiaRuntime,
     notes: [...notes, ...id.notes, ...devices.notes],
   };
 }

@@ -41,5 +41,11 @@ export interface Discovery {
   /** For each capability, the paths that showed it. */
   evidence: Partial<Record<Capability, string[]>>;
   resources: DiscoveryResources;
+  /**
+   * The NVIDIA container runtime where K3s looks for it (the first of NVIDIA_RUNTIME_PATHS that
+   * exists), or null: without it K3s registers no `nvidia` runtime and a pod with
+   * `runtimeClassName: nvidia` cannot start on the module.
+   */
+  nvidiaRuntime: string | null;
   notes: Note[];
 }
