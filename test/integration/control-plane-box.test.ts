@@ -59,6 +59,7 @@ describe('a 3-server local box', () => {
       ['kube-controller-manager', 'running'],
       ['kube-scheduler', 'running'],
       ['kwok', 'running'],
+      ['storage', 'running'],
       ['supervisor', 'running'],
     ]);
     await eventually(

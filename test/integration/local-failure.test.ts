@@ -142,7 +142,7 @@ describe('edgebox local kill / revive / down', () => {
 
   it('down stops every component and leaves no process behind', async () => {
     const state = await readState(box.dir);
-    expect(state?.components.map((c) => c.name)).toEqual(['api-proxy', 'kube-controller-manager', 'kube-scheduler', 'kwok', 'supervisor']);
+    expect(state?.components.map((c) => c.name)).toEqual(['api-proxy', 'kube-controller-manager', 'kube-scheduler', 'kwok', 'storage', 'supervisor']);
     const members = (await Promise.all(state!.controlPlane.initialServers.map((m) => readServerRecord(box.dir, m))))
       .flatMap((r) => [r.etcd, r.apiserver])
       .filter((p) => p !== undefined);
