@@ -3,7 +3,14 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     projects: [
-      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          // Some unit tests run the CLI as a child process: 5 s is too little on a loaded 2-core machine.
+          testTimeout: 20_000,
+        },
+      },
       {
         test: {
           name: 'integration',
