@@ -9,10 +9,33 @@ export interface PowerBoard {
   slots?: number;
   /** Where the driver is reached when the spec names no endpoint. */
   defaultEndpoint?: string;
+  /** Hardware ids (by prefix) its slots take, and in words; undefined: any. */
+  takes?: { prefixes: readonly string[]; words: string };
 }
 
 export const POWER_BOARDS: Record<PowerDriverKind, PowerBoard> = {
-  // Four compute-module slots, each powered by the BMC (Turing Pi 2 specifications, docs.turingpi.com).
-  'turingpi-bmc': { name: 'Turing Pi 2', slots: 4, defaultEndpoint: 'https://turingpi.local' },
+  // Four 260-pin compute-module slots, each powered by the BMC; they take the Turing RK1, NVIDIA
+  // Jetson SO-DIMM modules and a Raspberry Pi CM4 (or the pin-compatible CM5) on an adapter
+  // (Turing Pi 2 "Specs and I/O Ports", docs.turingpi.com).
+  'turingpi-bmc': {
+    name: 'Turing Pi 2',
+    slots: 4,
+    defaultEndpoint: 'https://turingpi.local',
+    takes: { prefixes: ['turing-rk1-', 'jetson-', 'rpi-cm4-', 'rpi-cm5-'], words: 'Turing RK1, NVIDIA Jetson, and Raspberry Pi CM4/CM5 on an adapter' },
+  },
   local: { name: 'a local box' },
 };
+
+/** Whether a module of this hardware id can sit in one of the board's slots. */
+export function boardTakes(board: PowerBoard, hardware: string): boolean {
+  return board.takes?.prefixes.some((p) => hardware.startsWith(p)) ?? true;
+}
+
+/**
+ * Which board a power spec names: its driver and endpoint (the default one when unset, any
+ * spelling of one URL alike). Modules on one board share its slots and fail together with it.
+ */
+export function boardKey(power: { driver: PowerDriverKind; endpoint?: string | undefined }): string {
+  const endpoint = power.endpoint ?? POWER_BOARDS[power.driver].defaultEndpoint ?? '';
+  return `${power.driver} ${URL.canParse(endpoint) ? new URL(endpoint).origin : endpoint}`;
+}

@@ -1,3 +1,4 @@
+import { boardKey } from '../catalog/power-boards.js';
 import type { PowerDriver, PowerSpec } from './driver.js';
 import type { BmcCredentials } from './turingpi-bmc.js';
 
@@ -24,17 +25,16 @@ export async function powerDrivers(specs: readonly PowerSpec[], o: DriverOptions
     const { LocalPowerDriver } = await import('../local/power-driver.js');
     local = new LocalPowerDriver(o.localDir!);
   }
+  // Keyed by board, so that two spellings of one BMC's URL share one driver (one session).
   const bmcs = new Map<string, PowerDriver>();
-  let endpointOf = (p: PowerSpec) => p.endpoint ?? '';
   if (specs.some((p) => p.driver === 'turingpi-bmc')) {
     const { TuringPiBmcDriver } = await import('./turingpi-bmc.js');
-    endpointOf = (p) => p.endpoint ?? TuringPiBmcDriver.DEFAULT_ENDPOINT;
     for (const p of specs) {
-      const endpoint = endpointOf(p);
-      if (p.driver === 'turingpi-bmc' && !bmcs.has(endpoint)) {
-        bmcs.set(endpoint, new TuringPiBmcDriver({ endpoint, ...(o.bmc ? { credentials: o.bmc } : {}), ...(o.fetch ? { fetch: o.fetch } : {}) }));
+      if (p.driver === 'turingpi-bmc' && !bmcs.has(boardKey(p))) {
+        const endpoint = p.endpoint ?? TuringPiBmcDriver.DEFAULT_ENDPOINT;
+        bmcs.set(boardKey(p), new TuringPiBmcDriver({ endpoint, ...(o.bmc ? { credentials: o.bmc } : {}), ...(o.fetch ? { fetch: o.fetch } : {}) }));
       }
     }
   }
-  return (p) => (p.driver === 'local' ? local! : bmcs.get(endpointOf(p))!);
+  return (p) => (p.driver === 'local' ? local! : bmcs.get(boardKey(p))!);
 }

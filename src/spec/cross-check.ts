@@ -1,7 +1,7 @@
 import { addressKey } from '../base/address.js';
 import { CAPABILITY_NAMES, isCapability } from '../catalog/capabilities.js';
 import { findHardware, HARDWARE_IDS } from '../catalog/hardware.js';
-import { POWER_BOARDS } from '../catalog/power-boards.js';
+import { boardKey, boardTakes, POWER_BOARDS } from '../catalog/power-boards.js';
 import type { Severity } from '../diagnostics/diagnostic.js';
 import { didYouMean } from '../diagnostics/suggest.js';
 import { moduleCapabilities } from './derive.js';
@@ -67,6 +67,14 @@ export function crossCheck(box: BoxSpec): SpecIssue[] {
     const board = POWER_BOARDS[m.power.driver];
     if (board.slots === undefined) return;
     const path = ['spec', 'modules', i, 'power', 'slot'];
+    if (findHardware(m.hardware) && !boardTakes(board, m.hardware))
+      add(
+        'error',
+        'spec.power-board-hardware',
+        ['spec', 'modules', i, 'power', 'driver'],
+        `module '${m.name}' is ${m.hardware}, which does not fit a ${board.name} slot`,
+        `a ${board.name} takes ${board.takes?.words ?? 'other modules'}; give this module another power driver or none`,
+      );
     if (m.power.slot > board.slots) {
       add(
         'error',
@@ -77,15 +85,14 @@ export function crossCheck(box: BoxSpec): SpecIssue[] {
       );
       return;
     }
-    const endpoint = m.power.endpoint ?? board.defaultEndpoint ?? '';
-    const key = `${m.power.driver} ${URL.canParse(endpoint) ? new URL(endpoint).origin : endpoint} ${m.power.slot}`;
+    const key = `${boardKey(m.power)} ${m.power.slot}`;
     const other = slotOwners.get(key);
     if (other)
       add(
         'error',
         'spec.power-slot-collision',
         path,
-        `module '${m.name}' is in slot ${m.power.slot} of ${endpoint}, where module '${other}' already is`,
+        `module '${m.name}' is in slot ${m.power.slot} of ${m.power.endpoint ?? board.defaultEndpoint}, where module '${other}' already is`,
         "give each module the slot it sits in; modules on another board need that board's endpoint",
       );
     else slotOwners.set(key, m.name);

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { powerDrivers } from '../../src/power/drivers.js';
 import { TuringPiBmcDriver } from '../../src/power/turingpi-bmc.js';
 import { EdgeboxError } from '../../src/diagnostics/diagnostic.js';
 
@@ -166,5 +167,17 @@ describe('turingpi-bmc power driver', () => {
     const e = (await closed.state('m', 1).catch((x: unknown) => x)) as EdgeboxError;
     expect(e.diagnostics[0]).toMatchObject({ code: 'controller.bmc-unreachable' });
     expect(e.diagnostics[0]!.message).toContain('http://127.0.0.1:1');
+  });
+});
+
+describe('power drivers of a box', () => {
+  it('gives the modules of one board one BMC driver, whatever the spelling of its URL', async () => {
+    const a = { driver: 'turingpi-bmc' as const, slot: 1 };
+    const b = { driver: 'turingpi-bmc' as const, slot: 2, endpoint: 'https://turingpi.local/' };
+    const c = { driver: 'turingpi-bmc' as const, slot: 1, endpoint: 'https://bmc-2' };
+    const driverOf = (await powerDrivers([a, b, c], {}))!;
+    expect(driverOf(a)).toBeInstanceOf(TuringPiBmcDriver);
+    expect(driverOf(b)).toBe(driverOf(a));
+    expect(driverOf(c)).not.toBe(driverOf(a));
   });
 });

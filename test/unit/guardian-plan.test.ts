@@ -196,13 +196,13 @@ describe('candidate ranking', () => {
     const w: World = {
       servers: 3,
       modules: [
-        { name: 'a', member: 'voter', power: '{ driver: turingpi-bmc, slot: 1, endpoint: https://bmc-1 }' },
-        { name: 'b', member: 'voter', power: '{ driver: turingpi-bmc, slot: 2, endpoint: https://bmc-1 }' },
+        { name: 'a', member: 'voter', power: '{ driver: turingpi-bmc, slot: 1, endpoint: "http://bmc-1" }' },
+        { name: 'b', member: 'voter', power: '{ driver: turingpi-bmc, slot: 2, endpoint: "http://bmc-1" }' },
         { name: 'c', alive: false },
-        { name: 'd', power: '{ driver: turingpi-bmc, slot: 3, endpoint: https://bmc-1 }', hardware: 'rpi-cm4-8gb' },
-        { name: 'e', power: '{ driver: turingpi-bmc, slot: 1, endpoint: https://bmc-2 }' },
-        { name: 'f', power: '{ driver: turingpi-bmc, slot: 2, endpoint: https://bmc-2 }' },
-        { name: 'g', power: '{ driver: turingpi-bmc, slot: 3, endpoint: https://bmc-2 }', hardware: 'rpi-cm4-8gb' },
+        { name: 'd', power: '{ driver: turingpi-bmc, slot: 3, endpoint: "http://bmc-1" }', hardware: 'rpi-cm4-8gb' },
+        { name: 'e', power: '{ driver: turingpi-bmc, slot: 1, endpoint: "http://bmc-2" }' },
+        { name: 'f', power: '{ driver: turingpi-bmc, slot: 2, endpoint: "http://bmc-2" }' },
+        { name: 'g', power: '{ driver: turingpi-bmc, slot: 3, endpoint: "http://bmc-2" }', hardware: 'rpi-cm4-8gb' },
       ],
       workloads: `  workloads:
     - { name: motor, image: x, singleton: true, criticality: critical }

@@ -165,6 +165,14 @@ describe('spec validation', () => {
       'use a slot from 1 to 4',
     ],
     [
+      'a module that does not fit the board',
+      box({ modules: '    - { name: a, hardware: generic-x86-64, address: 10.0.0.1, power: { driver: turingpi-bmc, slot: 1 } }' }),
+      'spec.power-board-hardware',
+      7,
+      80,
+      'a Turing Pi 2 takes Turing RK1, NVIDIA Jetson, and Raspberry Pi CM4/CM5 on an adapter; give this module another power driver or none',
+    ],
+    [
       'two modules in one slot',
       box({
         modules:

@@ -1,3 +1,4 @@
+import { boardKey } from '../../catalog/power-boards.js';
 import { allocatable, meetsServerMinimum } from '../../catalog/reserve.js';
 import { hardwareOf } from '../../spec/derive.js';
 import { memoryBytes } from '../../spec/quantity.js';
@@ -32,9 +33,9 @@ export interface Candidate {
   freeMemoryBytes: number;
 }
 
-/** A module's power domain: modules behind one power driver endpoint fail together. */
+/** A module's power domain: modules on one board (one power driver endpoint) fail together. */
 function powerDomain(m: ModuleSpec): string {
-  return m.power ? `${m.power.driver}:${m.power.endpoint ?? 'default'}` : `module:${m.name}`;
+  return m.power ? boardKey(m.power) : `module:${m.name}`;
 }
 
 function isEligible(m: ModuleSpec, mv: ModuleView, view: ControlPlaneView, exclude: ReadonlySet<string>): boolean {
