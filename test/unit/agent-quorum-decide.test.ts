@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { majorityOf } from '../../src/base/majority.js';
+import { pathCounter } from './path-counter.js';
 import { chooseSurvivor, decideQuorum, summarize, votersOf, type PeerInput, type QuorumInput } from '../../src/agent/quorum/decide.js';
 import type { ControlPlaneSummary } from '../../src/agent/quorum/summary.js';
 import type { ControlPlaneReport } from '../../src/contract/role-driver.js';
@@ -422,24 +423,6 @@ function simulate(w: World, rounds = 4): Map<string, ReturnType<typeof decideQuo
     summaries = next;
   }
   return out;
-}
-
-/**
- * Reaching a path, counted: `count` is called once per generated run with the paths that run
- * reached, and `shares` returns each path's share of the runs. A property asserts a minimum share
- * of the path its title names, so a generator that drifts away from it fails the test instead of
- * passing vacuously.
- */
-function pathCounter() {
-  const counts = new Map<string, number>();
-  let runs = 0;
-  return {
-    count(...paths: (string | false | undefined)[]) {
-      runs++;
-      for (const p of new Set(paths)) if (p) counts.set(p, (counts.get(p) ?? 0) + 1);
-    },
-    share: (path: string) => (counts.get(path) ?? 0) / Math.max(1, runs),
-  };
 }
 
 const pair = (a: string, b: string) => [a, b].sort().join('|');
