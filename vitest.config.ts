@@ -3,7 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     projects: [
-      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      // `$name` titles whole: vitest cuts them at chai's 40 characters otherwise.
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], chaiConfig: { truncateThreshold: 0 } } },
       {
         test: {
           name: 'integration',

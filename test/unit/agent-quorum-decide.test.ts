@@ -741,7 +741,7 @@ function lossStory(weights: Record<MissingState, number>): fc.Arbitrary<LossStor
 
 const EVEN: Record<MissingState, number> = { off: 1, fenced: 1, confirmed: 1, short: 1, rebooting: 1, 'grace-over': 1, unprobed: 1, 'fence-failed': 1 };
 
-describe('decideQuorum safety on any input', () => {
+describe('decideQuorum safety on lost quorums built on purpose, and on any input', () => {
   it('never resets unless it hears a majority of the modules and every missing voter is off or confirmed down for the safety period by every agent heard', () => {
     const paths = pathCounter();
     fc.assert(
