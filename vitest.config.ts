@@ -9,6 +9,8 @@ export default defineConfig({
           include: ['test/unit/**/*.test.ts'],
           // Some unit tests run the CLI as a child process: 5 s is too little on a loaded 2-core machine.
           testTimeout: 20_000,
+          // `$name` titles whole: vitest cuts them at chai's 40 characters otherwise.
+          chaiConfig: { truncateThreshold: 0 },
         },
       },
       {

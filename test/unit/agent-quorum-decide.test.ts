@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { majorityOf } from '../../src/base/majority.js';
+import { pathCounter } from './path-counter.js';
 import { chooseSurvivor, decideQuorum, summarize, votersOf, type PeerInput, type QuorumInput } from '../../src/agent/quorum/decide.js';
 import type { ControlPlaneSummary } from '../../src/agent/quorum/summary.js';
 import type { ControlPlaneReport } from '../../src/contract/role-driver.js';
@@ -424,24 +425,6 @@ function simulate(w: World, rounds = 4): Map<string, ReturnType<typeof decideQuo
   return out;
 }
 
-/**
- * Reaching a path, counted: `count` is called once per generated run with the paths that run
- * reached, and `shares` returns each path's share of the runs. A property asserts a minimum share
- * of the path its title names, so a generator that drifts away from it fails the test instead of
- * passing vacuously.
- */
-function pathCounter() {
-  const counts = new Map<string, number>();
-  let runs = 0;
-  return {
-    count(...paths: (string | false | undefined)[]) {
-      runs++;
-      for (const p of new Set(paths)) if (p) counts.set(p, (counts.get(p) ?? 0) + 1);
-    },
-    share: (path: string) => (counts.get(path) ?? 0) / Math.max(1, runs),
-  };
-}
-
 const pair = (a: string, b: string) => [a, b].sort().join('|');
 
 /**
@@ -758,7 +741,7 @@ function lossStory(weights: Record<MissingState, number>): fc.Arbitrary<LossStor
 
 const EVEN: Record<MissingState, number> = { off: 1, fenced: 1, confirmed: 1, short: 1, rebooting: 1, 'grace-over': 1, unprobed: 1, 'fence-failed': 1 };
 
-describe('decideQuorum safety on any input', () => {
+describe('decideQuorum safety on lost quorums built on purpose, and on any input', () => {
   it('never resets unless it hears a majority of the modules and every missing voter is off or confirmed down for the safety period by every agent heard', () => {
     const paths = pathCounter();
     fc.assert(

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { pathCounter } from './path-counter.js';
 import type { CommandResult, CommandRunner } from '../../src/agent/role/command-runner.js';
 import { decideSelfFence, inMinority, type SelfFenceInput } from '../../src/agent/self-fence/decide.js';
 import { k3sRuntime } from '../../src/agent/self-fence/k3s-runtime.js';
@@ -68,17 +69,25 @@ describe('self-fence decision', () => {
   };
 
   it('never fenced while in a majority with an API write within the bound', () => {
+    const paths = pathCounter();
     fc.assert(
       fc.property(input, (i) => {
-        if (!inMinority(i) && i.lastApiWrite !== null && i.now - i.lastApiWrite <= i.boundMs) expect(nextFenced(i)).toBe(false);
+        const covered = !inMinority(i) && i.lastApiWrite !== null && i.now - i.lastApiWrite <= i.boundMs;
+        paths.count(covered && 'majority, recent write', covered && i.fenced && 'majority, recent write, fenced before');
+        if (covered) expect(nextFenced(i)).toBe(false);
       }),
       { numRuns: 2000 },
     );
+    // About 11 % and 5 % of the runs.
+    expect(paths.share('majority, recent write')).toBeGreaterThanOrEqual(0.08);
+    expect(paths.share('majority, recent write, fenced before')).toBeGreaterThanOrEqual(0.03);
   });
 
   it('never fences itself before the bound has passed since its last API write (or its start)', () => {
+    const paths = pathCounter();
     fc.assert(
       fc.property(input, (i) => {
+        paths.count(decideSelfFence(i) === 'fence' && 'fence');
         if (decideSelfFence(i) === 'fence') {
           expect(inMinority(i)).toBe(true);
           expect(i.now - (i.lastApiWrite ?? i.startedAt)).toBeGreaterThan(i.boundMs);
@@ -86,6 +95,8 @@ describe('self-fence decision', () => {
       }),
       { numRuns: 2000 },
     );
+    // About 12 % of the runs.
+    expect(paths.share('fence')).toBeGreaterThanOrEqual(0.09);
   });
 });
 

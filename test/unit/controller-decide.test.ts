@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { pathCounter } from './path-counter.js';
 import { describe, expect, it } from 'vitest';
 import { assess, decide, nextFenceCount, witnessQuorum, selfFenceDeadline, settleSeconds, type Action, type Observed } from '../../src/controller/decide.js';
 import { failoverOf, SELF_FENCE_MARGIN_MS, type AgentView, type ObservedNode } from '../../src/controller/model.js';
@@ -469,7 +470,11 @@ describe('decide: properties', () => {
         peers: fc.record(Object.fromEntries(names.filter((p) => p !== module).map((p) => [p, peerEntry]))),
       })
       .map(({ age, skew, peers }): AgentView => ({ module, renewTime: T(-age + skew), observedAt: T(-age), durationSeconds: 3, peers }));
+  // Weighted towards an unfenced module, the state a detection starts from.
   const state = fc.constantFrom<Partial<ObservedNode>>(
+    {},
+    {},
+    {},
     {},
     { annotations: { [FENCE_ANNOTATIONS.failover]: JSON.stringify({ detectedAt: new Date(T(-100)).toISOString() }) } },
     fenced('power', {}, T(-900)),
@@ -495,13 +500,17 @@ describe('decide: properties', () => {
     }));
 
   it('a module is never detected or fenced unless a quorum of others seen renewing report it unreachable and its node Lease was not seen renewed for a period plus a second', () => {
-    let reached = 0;
+    const paths = pathCounter();
     fc.assert(
       fc.property(observed, (o) => {
-        for (const a of decide(o)) {
+        const actions = decide(o);
+        paths.count(
+          actions.some((a) => a.type === 'detect') && 'detect',
+          actions.some((a) => a.type === 'power-off' || (a.type === 'taint' && a.method !== undefined)) && 'fence',
+        );
+        for (const a of actions) {
           const fencing = a.type === 'detect' || a.type === 'power-off' || (a.type === 'taint' && a.method !== undefined);
           if (!fencing) continue;
-          reached++;
           // The model: ages on the controller's clock only (observedAt), whatever the renewTimes say.
           const fresh = o.views.filter((v) => v.module !== a.module && v.observedAt !== null && NOW - v.observedAt <= 3000);
           const witnesses = fresh.filter((v) => v.peers[a.module]?.reachable === false);
@@ -510,33 +519,42 @@ describe('decide: properties', () => {
           if (seen !== null) expect(NOW - seen).toBeGreaterThanOrEqual((NODE_LEASE_SECONDS * 1000) / 4 + 1000);
         }
       }),
-      { numRuns: 500 },
+      { numRuns: 1500 },
     );
-    // The generator reaches the path the title names: some samples do fence.
-    expect(reached).toBeGreaterThan(10);
-  });
+    // The generator reaches the paths the title names.
+    // About 4.5 % and 1 % of the runs (the fence needs a module generated as detected already):
+    // thin, hence the 1500 runs.
+    expect(paths.share('detect')).toBeGreaterThanOrEqual(0.02);
+    expect(paths.share('fence')).toBeGreaterThanOrEqual(0.003);
+  }, 30_000);
 
   it("a singleton is never released from a module fenced by the taint alone before its agent's last renewal plus the bound and margin", () => {
-    let released = 0;
+    const paths = pathCounter();
     fc.assert(
       fc.property(observed, (o) => {
+        let released = false;
         for (const a of decide(o)) {
           if (a.type !== 'release-pods' || o.nodes.find((n) => n.name === a.module)?.annotations[FENCE_ANNOTATIONS.fenceMethod] !== 'taint') continue;
           if (!a.pods.some((p) => o.pods.find((x) => x.uid === p.uid)?.singleton)) continue;
-          released++;
+          released = true;
           const seen = o.views.find((v) => v.module === a.module)?.observedAt ?? o.since;
           expect(o.mono).toBeGreaterThanOrEqual(seen + o.box.spec.failover.selfFenceSeconds * 1000 + SELF_FENCE_MARGIN_MS);
         }
+        paths.count(released && 'singleton released after a taint-only fence');
       }),
       { numRuns: 500 },
     );
-    expect(released).toBeGreaterThan(10);
+    // About 38 % of the runs.
+    expect(paths.share('singleton released after a taint-only fence')).toBeGreaterThanOrEqual(0.25);
   });
 
   it('pods are released only from a module whose fence is recorded and whose taint is on', () => {
+    const paths = pathCounter();
     fc.assert(
       fc.property(observed, (o) => {
-        for (const a of decide(o)) {
+        const actions = decide(o);
+        paths.count(actions.some((a) => a.type === 'release-pods') && 'release');
+        for (const a of actions) {
           if (a.type !== 'release-pods') continue;
           const n = o.nodes.find((x) => x.name === a.module)!;
           expect(n.annotations[FENCE_ANNOTATIONS.fenceMethod]).toBeDefined();
@@ -545,6 +563,8 @@ describe('decide: properties', () => {
       }),
       { numRuns: 500 },
     );
+    // About 87 % of the runs.
+    expect(paths.share('release')).toBeGreaterThanOrEqual(0.6);
   });
 
   it('at most one action per module, each on the version of the node it was decided on', () => {

@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { pathCounter } from './path-counter.js';
 import { describe, expect, it } from 'vitest';
 import { CONTROL_PLANE_ANNOTATIONS as A, formatRoleChange, parseControlPlaneReport } from '../../src/contract/control-plane.js';
 import { planControlPlane, PROMOTION_TIMEOUT_MS, type GuardianAction } from '../../src/controller/guardian/plan.js';
@@ -250,7 +251,7 @@ const worldArb = fc
     modules: fc.array(
       fc.record({
         member: fc.constantFrom(undefined, 'voter', 'voter', 'learner'),
-        alive: fc.boolean().map((b) => b || Math.random() < 0.5),
+        alive: fc.constantFrom(true, true, true, false),
         etcdHealthy: fc.constantFrom(true, true, true, false),
         serverRole: fc.constantFrom(true, true, false),
         fenced: fc.constantFrom(false, false, false, true),
@@ -299,6 +300,23 @@ function shuffled<T>(xs: readonly T[], seed: number): T[] {
   return out;
 }
 
+/** The world with nothing in flight: no annotations, no learners. */
+const settledOf = (w: World): World => ({
+  ...w,
+  modules: w.modules.map((m) => ({ ...m, member: m.member === 'learner' ? undefined : m.member, annotations: {} })),
+});
+/** Settled, and every voter alive and healthy: a quorum, so a change may be planned; the other modules as generated. */
+const healthyVotersOf = (w: World): World => ({
+  ...settledOf(w),
+  modules: settledOf(w).modules.map((m) => (m.member === 'voter' ? { ...m, alive: true, etcdHealthy: true, fenced: false } : m)),
+});
+/**
+ * Half the worlds settled with healthy voters: with a change in flight on any of up to seven
+ * modules, or no quorum, most of the time, a new change (what the safety properties are about)
+ * would hardly ever be planned (under 1 % of the runs of worldArb alone).
+ */
+const changeArb = fc.tuple(worldArb, fc.boolean()).map(([w, settle]) => (settle ? healthyVotersOf(w) : w));
+
 // Each run parses a spec: slow on a loaded machine, hence the 60 s timeouts.
 describe('planControlPlane: properties', () => {
   it('deterministic, whatever the order of nodes, Leases and reports', () => {
@@ -319,10 +337,12 @@ describe('planControlPlane: properties', () => {
   }, 60_000);
 
   it('at most one membership change, none while one is in flight, none without quorum', () => {
+    const paths = pathCounter();
     fc.assert(
-      fc.property(worldArb, (w) => {
+      fc.property(changeArb, (w) => {
         const p = plan(w);
         const started = membershipChanges(p.actions);
+        paths.count(started.length > 0 && 'a change', !p.view.quorum && 'no quorum');
         expect(started.length).toBeLessThanOrEqual(1);
         if (!p.view.quorum) expect(p.actions).toEqual([]);
         if (started.length === 1) expect(p.pending?.module).toBe(started[0]!.module);
@@ -336,6 +356,7 @@ describe('planControlPlane: properties', () => {
           o.nodes.some((n) => n.annotations[A.desiredRole] === 'server' || n.annotations[A.etcdRemove] === 'true') ||
           w.modules.some((m) => m.member === 'learner');
         const p = planControlPlane(o);
+        paths.count(inFlight && 'in flight');
         // A started change on a module means nothing of that sort was in flight (completions may free the way in the same pass).
         if (inFlight && membershipChanges(p.actions).length > 0) {
           const completed = new Set(p.actions.filter((a) => a.type === 'complete').map((a) => a.module));
@@ -349,12 +370,20 @@ describe('planControlPlane: properties', () => {
       }),
       { numRuns: 500 },
     );
+    // Each of the 500 + 500 runs counts once; every path is a share of all of them.
+    // About 13 %, 21 % and 43 % of them.
+    expect(paths.share('a change')).toBeGreaterThanOrEqual(0.08);
+    expect(paths.share('no quorum')).toBeGreaterThanOrEqual(0.1);
+    expect(paths.share('in flight')).toBeGreaterThanOrEqual(0.25);
   }, 60_000);
 
   it('never promotes a module that may not serve, is unhealthy or fenced', () => {
+    const paths = pathCounter();
     fc.assert(
-      fc.property(worldArb, (w) => {
-        for (const a of plan(w).actions.filter((x) => x.type === 'promote')) {
+      fc.property(changeArb, (w) => {
+        const promotions = plan(w).actions.filter((x) => x.type === 'promote');
+        paths.count(promotions.length > 0 && 'promote');
+        for (const a of promotions) {
           const m = w.modules.find((x) => x.name === a.module)!;
           expect(m.serverRole).not.toBe(false);
           expect(m.alive).not.toBe(false);
@@ -364,13 +393,13 @@ describe('planControlPlane: properties', () => {
       }),
       { numRuns: 500 },
     );
+    // About 6 % of the runs.
+    expect(paths.share('promote')).toBeGreaterThanOrEqual(0.025);
   }, 60_000);
 
   it('with agents that act at once, the voter count is never even for longer than one change, and it converges', () => {
     // Start from a settled world (no annotations, no learners) with an odd voter count.
-    const settled = worldArb
-      .map((w) => ({ ...w, modules: w.modules.map((m) => ({ ...m, member: m.member === 'learner' ? undefined : m.member, annotations: {} })) }))
-      .filter((w) => w.modules.filter((m) => m.member === 'voter').length % 2 === 1);
+    const settled = worldArb.map(settledOf).filter((w) => w.modules.filter((m) => m.member === 'voter').length % 2 === 1);
     fc.assert(
       fc.property(settled, (start) => {
         let w: World = start;

@@ -92,33 +92,15 @@ describe('planner properties on random valid boxes', () => {
     );
   });
 
-  it('failuresTolerated agrees with the scenarios: k >= j iff every j-module failure keeps quorum', () => {
-    fc.assert(
-      fc.property(validBox, (box) => {
-        const plan = planBox(box);
-        const k = plan.controlPlane.failuresTolerated;
-        for (const j of [1, 2]) {
-          const ss = plan.scenarios.filter((s) => s.failed.length === j);
-          if (ss.length === 0) continue;
-          expect(
-            ss.every((s) => s.quorumKept),
-            `j=${j}, k=${k}`,
-          ).toBe(k >= j);
-        }
-      }),
-      { numRuns: 150 },
-    );
-  });
-
   it('scenario semantics: restorable iff a server survives; voters odd, at most servers, 0 when not restorable', () => {
     fc.assert(
       fc.property(validBox, (box) => {
         const plan = planBox(box);
-        const { servers, quorum } = plan.controlPlane;
+        const { servers } = plan.controlPlane;
         expect(servers).toHaveLength(box.spec.controlPlane.servers);
+        // quorumKept and failuresTolerated: against brute force in plan-reference.test.ts.
         for (const s of plan.scenarios) {
           const surviving = servers.filter((m) => !s.failed.includes(m)).length;
-          expect(s.quorumKept).toBe(surviving >= quorum);
           expect(s.restorable).toBe(surviving >= 1);
           if (s.restorable) {
             expect(s.votersAfterRestore % 2).toBe(1);

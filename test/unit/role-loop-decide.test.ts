@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { pathCounter } from './path-counter.js';
 import { describe, expect, it } from 'vitest';
 import type { ControlPlaneReport, MemberInfo } from '../../src/contract/role-driver.js';
 import { clusterView, decideRole, removalActor, type ClusterView, type RoleInputs } from '../../src/agent/role/decide.js';
@@ -140,6 +141,7 @@ describe('role loop decisions', () => {
         members: fc.option(fc.subarray([m1, m2, m3, m4]), { nil: undefined }),
       })
       .map((r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)) as unknown as ControlPlaneReport);
+    const paths = pathCounter();
     fc.assert(
       fc.property(
         fc.constantFrom(...names),
@@ -159,6 +161,7 @@ describe('role loop decisions', () => {
               ...(members ? { cluster: cluster(members) } : {}),
             }),
           );
+          paths.count(action.type === 'demote' && 'demote', !ok && 'vetoed');
           if (action.type === 'demote') {
             expect(members).toBeDefined();
             expect(members!.some((m) => m.name === module)).toBe(false);
@@ -167,7 +170,11 @@ describe('role loop decisions', () => {
           if (action.type === 'remove') expect(action.member.name).not.toBe(module);
         },
       ),
+      { numRuns: 1000 },
     );
+    // About 9 % and 50 % of the runs.
+    expect(paths.share('demote')).toBeGreaterThanOrEqual(0.04);
+    expect(paths.share('vetoed')).toBeGreaterThanOrEqual(0.3);
   });
 });
 
