@@ -29,7 +29,7 @@ describe('edgebox CLI exit codes', () => {
   });
 
   it.each([
-    ['a missing file', ['plan', 'no/such/box.yaml', '-o', 'json'], /^spec\./],
+    ['a missing file', ['plan', 'no/such/box.yaml', '-o', 'json'], /^input\.unreadable$/],
     ['an unknown option', ['validate', 'examples/article-box.yaml', '--bogus', '-o', 'json'], /^cli\.usage$/],
     ['an unknown context', ['status', '--kubeconfig', 'test/fixtures/kubeconfig-two-contexts.yaml', '--context', 'nope', '-o', 'json'], /^kube\.no-context$/],
   ])('under -o json, %s is printed as a JSON error document on stderr', (_name, args, code) => {
