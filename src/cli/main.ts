@@ -5,7 +5,7 @@ import { requestedFormat } from './output.js';
 import { printDiagnostics, printDiagnosticsJson } from './print-diagnostics.js';
 import { buildProgram } from './program.js';
 
-const program = await buildProgram(process.argv[2], { jsonErrors: requestedFormat(process.argv) === 'json' });
+const program = await buildProgram(process.argv[2], { jsonErrors: requestedFormat(process.argv, process.env) === 'json' });
 
 try {
   await program.parseAsync(process.argv);
@@ -18,7 +18,7 @@ try {
  * and mapped to an exit code.
  */
 function handle(e: unknown): number {
-  const print = requestedFormat(process.argv) === 'json' ? printDiagnosticsJson : printDiagnostics;
+  const print = requestedFormat(process.argv, process.env) === 'json' ? printDiagnosticsJson : printDiagnostics;
   if (e instanceof EdgeboxError) {
     print(e.diagnostics);
     return exitCodeFor(e.kind);

@@ -28,10 +28,18 @@ export function emit<T>(data: T, format: OutputFormat, text: (data: T) => string
 }
 
 /**
- * The format `-o`/`--output` asks for in raw argv, for the one place failures are printed:
- * a command that failed may not have parsed its options. Default: text.
+ * Set by a command that runs edgebox as a child for data (`-o json` on stdout) whose errors must
+ * reach the user as the parent's own would: `json` or `text`.
  */
-export function requestedFormat(argv: readonly string[]): OutputFormat {
+export const ERROR_FORMAT_ENV = 'EDGEBOX_ERROR_FORMAT';
+
+/**
+ * The format failures are printed in: ERROR_FORMAT_ENV when set, else what `-o`/`--output` asks
+ * for in raw argv (a command that failed may not have parsed its options). Default: text.
+ */
+export function requestedFormat(argv: readonly string[], env: NodeJS.ProcessEnv = {}): OutputFormat {
+  const forced = env[ERROR_FORMAT_ENV];
+  if (forced === 'json' || forced === 'text') return forced;
   let format: string | undefined;
   argv.forEach((a, i) => {
     if (a === '-o' || a === '--output') format = argv[i + 1];

@@ -90,4 +90,9 @@ describe('the output format of a failure', () => {
   ] as const)('%j asks for %s', (argv, format) => {
     expect(requestedFormat(argv)).toBe(format);
   });
+
+  it('a parent running edgebox for data decides how its child prints errors', () => {
+    expect(requestedFormat(['agent', 'config', '-o', 'json'], { EDGEBOX_ERROR_FORMAT: 'text' })).toBe('text');
+    expect(requestedFormat(['agent', 'config'], { EDGEBOX_ERROR_FORMAT: 'json' })).toBe('json');
+  });
 });

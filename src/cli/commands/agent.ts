@@ -23,7 +23,7 @@ import type { RoleDriver, RoleDriverName } from '../../contract/role-driver.js';
 import { EdgeboxError, inputError } from '../../diagnostics/diagnostic.js';
 import { formatBytes } from '../../spec/quantity.js';
 import { untilSignal } from '../until-signal.js';
-import { contextOption, emit, outputOption, type OutputFormat } from '../output.js';
+import { contextOption, emit, ERROR_FORMAT_ENV, outputOption, requestedFormat, type OutputFormat } from '../output.js';
 import { table } from '../../base/table.js';
 
 const ROOT_HELP = "the module's root filesystem to read /proc, /sys, /dev and /etc under";
@@ -381,7 +381,12 @@ function resolveInChild(opts: RunFlags, kubeconfig: string | undefined, context:
       ...(kubeconfig !== undefined ? ['--api-target-of', kubeconfig] : []),
       ...(kubeconfig !== undefined && context !== undefined ? ['--api-context', context] : []),
     ],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+    // Its -o json is for the data on stdout; its errors reach the user in the format the user asked for.
+    {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, [ERROR_FORMAT_ENV]: requestedFormat(process.argv, process.env) === 'json' ? 'json' : 'text' },
+    },
   );
   if (child.status !== 0) throw new EdgeboxError(child.status === 2 ? 'input' : 'failure', []);
   return kubeconfig !== undefined ? (JSON.parse(child.stdout) as Resolved) : { config: JSON.parse(child.stdout) as AgentConfig };
