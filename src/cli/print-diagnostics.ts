@@ -12,6 +12,14 @@ export function formatDiagnostic(d: Diagnostic, color = false): string {
   return `${where}${sev} ${d.code}: ${d.message}${field}${hint}`;
 }
 
+/**
+ * Diagnostics as one JSON document, for `-o json`: `{"errors": [...]}` with every field of each
+ * diagnostic (code, severity, message, hint, path, location).
+ */
+export function printDiagnosticsJson(ds: readonly Diagnostic[], stream: NodeJS.WriteStream = process.stderr): void {
+  stream.write(`${JSON.stringify({ errors: ds }, null, 2)}\n`);
+}
+
 export function printDiagnostics(ds: readonly Diagnostic[], stream: NodeJS.WriteStream = process.stderr): void {
   const color = Boolean(stream.isTTY) && pc.isColorSupported;
   for (const d of ds) stream.write(`${formatDiagnostic(d, color)}\n`);

@@ -10,12 +10,12 @@ export interface Target {
   state: BoxState | undefined;
 }
 
-export async function resolveTarget(opts: { kubeconfig?: string; dir?: string; box?: string }, command: string): Promise<Target> {
+export async function resolveTarget(opts: { kubeconfig?: string; context?: string; dir?: string; box?: string }, command: string): Promise<Target> {
   if (opts.dir !== undefined && opts.kubeconfig !== undefined) {
     throw inputError(`${command}.source`, 'pass at most one of --dir and --kubeconfig', '--dir <box dir> for a local box, --kubeconfig for a cluster');
   }
-  const { loadKubeConfig } = await import('../kube/kubeconfig.js');
-  if (opts.dir === undefined) return { kc: loadKubeConfig(opts.kubeconfig ? { path: opts.kubeconfig } : {}), box: opts.box, state: undefined };
+  const { loadKubeConfig, kubeconfigFlags } = await import('../kube/kubeconfig.js');
+  if (opts.dir === undefined) return { kc: loadKubeConfig(kubeconfigFlags(opts)), box: opts.box, state: undefined };
   const [{ readState }, { boxFiles }] = await Promise.all([import('../local/box-state.js'), import('../local/credentials.js')]);
   const state = await readState(opts.dir);
   if (!state) throw failure('local.no-box', `no local box is running in ${opts.dir}`, 'start one with `edgebox local up <spec>`');

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { loadKubeConfig } from '../kube/kubeconfig.js';
+import { kubeconfigFlags, loadKubeConfig } from '../kube/kubeconfig.js';
 import { GROUP, PLURAL, VERSION } from '../crd/edgebox-crd.js';
 import { failure, inputError } from '../diagnostics/diagnostic.js';
 import { loadSpec, parseSpec, type LoadedSpec } from '../spec/load.js';
@@ -9,6 +9,7 @@ import { LocalBox } from './local-box.js';
 
 export interface SourceOptions {
   kubeconfig?: string;
+  context?: string;
   spec?: string;
   localDir?: string;
 }
@@ -26,7 +27,7 @@ export interface Sources {
  */
 export async function resolveSources(opts: SourceOptions): Promise<Sources> {
   const local = opts.localDir ? await LocalBox.open(resolve(opts.localDir)) : undefined;
-  const kc = opts.kubeconfig ? loadKubeConfig({ path: opts.kubeconfig }) : local ? loadKubeConfig({ path: local.kubeconfig }) : defaultKubeConfig();
+  const kc = opts.kubeconfig || opts.context ? loadKubeConfig(kubeconfigFlags(opts)) : local ? loadKubeConfig({ path: local.kubeconfig }) : defaultKubeConfig();
   const specFile = opts.spec ?? local?.spec;
   const spec = specFile ? await loadSpec(specFile) : await specFromCluster(kc);
   return { spec, ...(kc ? { kc } : {}), ...(local ? { local } : {}) };

@@ -7,12 +7,14 @@ import { inputError } from '../diagnostics/diagnostic.js';
 export interface KubeconfigOptions {
   /** --kubeconfig. Default: KUBECONFIG, else ~/.kube/config. */
   path?: string;
+  /** --context: the kubeconfig context to use. Default: its current context. */
+  context?: string;
   env?: NodeJS.ProcessEnv;
   home?: string;
 }
 
 /** Loads the kubeconfig the way kubectl picks it: --kubeconfig, else KUBECONFIG, else ~/.kube/config. */
-export function loadKubeConfig({ path, env = process.env, home = homedir() }: KubeconfigOptions = {}): KubeConfig {
+export function loadKubeConfig({ path, context, env = process.env, home = homedir() }: KubeconfigOptions = {}): KubeConfig {
   const kc = new KubeConfig();
   const fromEnv = env.KUBECONFIG?.split(':').filter(Boolean) ?? [];
   const files = path ? [path] : fromEnv.length ? fromEnv : [join(home, '.kube', 'config')];
@@ -36,6 +38,16 @@ export function loadKubeConfig({ path, env = process.env, home = homedir() }: Ku
   } catch (e) {
     throw inputError('kube.bad-kubeconfig', `cannot read the kubeconfig: ${(e as Error).message}`, 'check that the file is a kubeconfig (kubectl config view)');
   }
+  if (context !== undefined) {
+    if (!kc.getContextObject(context)) {
+      throw inputError(
+        'kube.no-context',
+        `the kubeconfig (${present.join(', ')}) has no context '${context}'`,
+        `pass --context one of: ${kc.contexts.map((c) => c.name).join(', ') || '(none)'}`,
+      );
+    }
+    kc.setCurrentContext(context);
+  }
   if (!kc.getCurrentCluster()) {
     throw inputError(
       'kube.bad-kubeconfig',
@@ -44,4 +56,9 @@ export function loadKubeConfig({ path, env = process.env, home = homedir() }: Ku
     );
   }
   return kc;
+}
+
+/** The kubeconfig options of a command's `--kubeconfig` and `--context` flags. */
+export function kubeconfigFlags(flags: { kubeconfig?: string | undefined; context?: string | undefined }): KubeconfigOptions {
+  return { ...(flags.kubeconfig ? { path: flags.kubeconfig } : {}), ...(flags.context ? { context: flags.context } : {}) };
 }

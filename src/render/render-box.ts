@@ -102,7 +102,7 @@ function readme(box: BoxSpec): string {
           `## k3s/<module>/${KUBE_VIP_MANIFEST_FILE}: kube-vip, which holds the API address ${vip}`,
           '',
           'The other modules join through the API address: it must answer before they start. On every',
-          'module that may serve (one row per file under k3s/ with this file):',
+          'module that may serve (those with this file under k3s/):',
           '',
           `1. Copy \`k3s/<module>/${KUBE_VIP_MANIFEST_FILE}\` to \`${POD_MANIFESTS_DIR}/\` (a static pod: K3s's`,
           '   kubelet runs it on servers and agents alike; only a module with a local API server can win).',

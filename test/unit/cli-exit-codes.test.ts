@@ -27,4 +27,17 @@ describe('edgebox CLI exit codes', () => {
     const r = edgebox('validate', 'examples/article-box.yaml', '-o', 'json');
     expect(JSON.parse(r.stdout)).toMatchObject({ valid: true, box: 'vision-cell', diagnostics: [] });
   });
+
+  it.each([
+    ['a missing file', ['plan', 'no/such/box.yaml', '-o', 'json'], /^input\.unreadable$/],
+    ['an unknown option', ['validate', 'examples/article-box.yaml', '--bogus', '-o', 'json'], /^cli\.usage$/],
+    ['an unknown context', ['status', '--kubeconfig', 'test/fixtures/kubeconfig-two-contexts.yaml', '--context', 'nope', '-o', 'json'], /^kube\.no-context$/],
+  ])('under -o json, %s is printed as a JSON error document on stderr', (_name, args, code) => {
+    const r = edgebox(...args);
+    expect(r.code).toBe(2);
+    const doc = JSON.parse(r.stderr) as { errors: { code: string; severity: string; message: string }[] };
+    expect(doc.errors[0]!.code).toMatch(code);
+    expect(doc.errors[0]!.severity).toBe('error');
+    expect(r.stdout).toBe('');
+  });
 });

@@ -33,4 +33,15 @@ describe('edgebox render', () => {
     expect(second.code).toBe(0);
     expect(second.stdout).toContain(`box 'vision-cell' rendered: 0 file(s) written, ${result.written} unchanged, 0 removed`);
   });
+
+  it('writes a Fleet layout for several specs, and refuses several specs without --gitops', () => {
+    const out = join(scratch, 'fleet');
+    const r = edgebox('render', 'examples/article-box.yaml', 'examples/jetson-mate.yaml', '--gitops', 'fleet', '--out', out, '-o', 'json');
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as { boxes: string[] }).boxes).toEqual(['vision-cell', 'jetson-mate']);
+    expect(readdirSync(join(out, 'boxes')).sort()).toEqual(['jetson-mate', 'vision-cell']);
+    expect(readdirSync(join(out, 'boxes', 'jetson-mate'))).toContain('fleet.yaml');
+    expect(edgebox('render', 'examples/article-box.yaml', 'examples/jetson-mate.yaml', '--out', join(scratch, 'two')).code).toBe(2);
+    expect(edgebox('render', 'examples/article-box.yaml', '--gitops', 'argocd', '--out', join(scratch, 'argo')).code).toBe(2);
+  });
 });

@@ -45,7 +45,8 @@ const bad = (path: string, what: string) =>
     'pass --kubeconfig a kubeconfig with a current context whose cluster has a server and whose user has a token or a client certificate and key',
   );
 
-export async function readApiTarget(path: string): Promise<ApiTarget> {
+/** `context`: --context, a context other than the kubeconfig's current one. */
+export async function readApiTarget(path: string, context?: string): Promise<ApiTarget> {
   let raw: RawConfig;
   try {
     raw = (parse(await readFile(path, 'utf8')) ?? {}) as RawConfig;
@@ -56,9 +57,9 @@ export async function readApiTarget(path: string): Promise<ApiTarget> {
       "pass --kubeconfig the API server's kubeconfig (on a K3s server: /etc/rancher/k3s/k3s.yaml)",
     );
   }
-  const current = raw['current-context'];
+  const current = context ?? raw['current-context'];
   const ctx = raw.contexts?.find((c) => c.name === current)?.context;
-  if (!ctx) throw bad(path, `has no current context${typeof current === 'string' ? ` named '${current}'` : ''}`);
+  if (!ctx) throw bad(path, `has no ${context === undefined ? 'current ' : ''}context${typeof current === 'string' ? ` named '${current}'` : ''}`);
   const cluster = raw.clusters?.find((c) => c.name === ctx.cluster)?.cluster;
   if (!cluster || typeof cluster.server !== 'string') throw bad(path, `has no cluster '${String(ctx.cluster)}' with a server`);
   const user = raw.users?.find((u) => u.name === ctx.user)?.user ?? {};

@@ -23,7 +23,7 @@ import type { RoleDriver, RoleDriverName } from '../../contract/role-driver.js';
 import { EdgeboxError, inputError } from '../../diagnostics/diagnostic.js';
 import { formatBytes } from '../../spec/quantity.js';
 import { untilSignal } from '../until-signal.js';
-import { emit, outputOption, type OutputFormat } from '../output.js';
+import { contextOption, emit, ERROR_FORMAT_ENV, outputOption, requestedFormat, type OutputFormat } from '../output.js';
 import { table } from '../../base/table.js';
 
 const ROOT_HELP = "the module's root filesystem to read /proc, /sys, /dev and /etc under";
@@ -48,16 +48,17 @@ export function registerAgent(program: Command): void {
     .requiredOption('--spec <file>', 'box spec file (YAML) to compare with')
     .option('--root <dir>', ROOT_HELP, '/')
     .option('--kubeconfig <path>', 'kubeconfig to use (default: KUBECONFIG, else ~/.kube/config)')
+    .addOption(contextOption())
     .addOption(outputOption())
-    .action(async (opts: { node: string; spec: string; root: string; kubeconfig?: string; output: OutputFormat }) => {
+    .action(async (opts: { node: string; spec: string; root: string; kubeconfig?: string; context?: string; output: OutputFormat }) => {
       // The client library is loaded only here: `agent run` must stay within its memory budget.
-      const [{ loadKubeConfig }, { publish }, { loadSpec }] = await Promise.all([
+      const [{ loadKubeConfig, kubeconfigFlags }, { publish }, { loadSpec }] = await Promise.all([
         import('../../kube/kubeconfig.js'),
         import('../../agent/publish.js'),
         import('../../spec/load.js'),
       ]);
       const { box } = await loadSpec(opts.spec);
-      const kc = loadKubeConfig(opts.kubeconfig ? { path: opts.kubeconfig } : {});
+      const kc = loadKubeConfig(kubeconfigFlags(opts));
       const discovery = await discover(hostFs(opts.root));
       const report = await publish({ kc, box, node: opts.node, discovery });
       emit({ discovery, publish: report }, opts.output, (r) => `${formatDiscovery(r.discovery)}\n${formatPublish(r.publish)}`);
@@ -67,11 +68,12 @@ export function registerAgent(program: Command): void {
     .addOption(outputOption())
     // For `agent run` only (resolveInChild): the API target read from this kubeconfig, credentials included.
     .addOption(new Option('--api-target-of <kubeconfig>').hideHelp())
-    .action(async (opts: RunFlags & { output: OutputFormat; apiTargetOf?: string }) => {
+    .addOption(new Option('--api-context <name>').hideHelp())
+    .action(async (opts: RunFlags & { output: OutputFormat; apiTargetOf?: string; apiContext?: string }) => {
       const cfg = await resolveFromSpec(opts);
       if (opts.apiTargetOf !== undefined) {
         const { readApiTarget } = await import('../../agent/api/kubeconfig.js');
-        const resolved: Resolved = { config: cfg, api: apiTargetToJson(await readApiTarget(opts.apiTargetOf)) };
+        const resolved: Resolved = { config: cfg, api: apiTargetToJson(await readApiTarget(opts.apiTargetOf, opts.apiContext)) };
         process.stdout.write(JSON.stringify(resolved));
         return;
       }
@@ -96,6 +98,7 @@ export function registerAgent(program: Command): void {
   )
     .requiredOption('--secret-file <path>', 'the box secret, the same file on every module (`edgebox agent secret <path>` makes one)')
     .option('--kubeconfig <path>', 'kubeconfig of the API server to publish the view to (default: none; the view is then only on HTTP)')
+    .addOption(contextOption())
     .option(
       '--api-servers <urls>',
       "other API servers of the box, comma-separated https URLs, tried in turn when the kubeconfig's gives no answer (render lists every module that may serve)",
@@ -148,6 +151,7 @@ export function registerAgent(program: Command): void {
           secretFile: string;
           stateDir?: string;
           kubeconfig?: string;
+          context?: string;
           apiServers?: string;
           peripheralHistory?: string;
           deviceActions?: 'exec' | 'record';
@@ -170,7 +174,7 @@ export function registerAgent(program: Command): void {
             '--runtime local needs --runtime-file',
             'pass --runtime-file <box dir>/modules/<module>/runtime.jsonl',
           );
-        const resolved = resolveInChild(opts, opts.kubeconfig);
+        const resolved = resolveInChild(opts, opts.kubeconfig, opts.context);
         const cfg = resolved.config;
         const secret = await readSecret(opts.secretFile);
         const api = resolved.api ? withFallbacks(apiTargetFromJson(resolved.api), opts.apiServers) : undefined;
@@ -354,7 +358,7 @@ interface Resolved {
  * flags, validate and resolve its configuration and read its kubeconfig; its diagnostics reach the
  * user unchanged, and its exit code becomes the agent's.
  */
-function resolveInChild(opts: RunFlags, kubeconfig: string | undefined): Resolved {
+function resolveInChild(opts: RunFlags, kubeconfig: string | undefined, context: string | undefined): Resolved {
   const flags = [
     '--spec',
     opts.spec,
@@ -367,8 +371,22 @@ function resolveInChild(opts: RunFlags, kubeconfig: string | undefined): Resolve
   ];
   const child = spawnSync(
     process.execPath,
-    [CLI, 'agent', 'config', ...flags, '-o', 'json', ...(kubeconfig !== undefined ? ['--api-target-of', kubeconfig] : [])],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+    [
+      CLI,
+      'agent',
+      'config',
+      ...flags,
+      '-o',
+      'json',
+      ...(kubeconfig !== undefined ? ['--api-target-of', kubeconfig] : []),
+      ...(kubeconfig !== undefined && context !== undefined ? ['--api-context', context] : []),
+    ],
+    // Its -o json is for the data on stdout; its errors reach the user in the format the user asked for.
+    {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, [ERROR_FORMAT_ENV]: requestedFormat(process.argv, process.env) === 'json' ? 'json' : 'text' },
+    },
   );
   if (child.status !== 0) throw new EdgeboxError(child.status === 2 ? 'input' : 'failure', []);
   return kubeconfig !== undefined ? (JSON.parse(child.stdout) as Resolved) : { config: JSON.parse(child.stdout) as AgentConfig };

@@ -2,10 +2,10 @@ import type { Command } from 'commander';
 import pc from 'picocolors';
 import { applyBox } from '../../apply/apply.js';
 import { Cluster } from '../../apply/cluster.js';
-import { loadKubeConfig } from '../../kube/kubeconfig.js';
+import { kubeconfigFlags, loadKubeConfig } from '../../kube/kubeconfig.js';
 import { formatReport, reportView } from '../../apply/report.js';
 import { loadSpec } from '../../spec/load.js';
-import { emit, outputOption, useColor, type OutputFormat } from '../output.js';
+import { contextOption, emit, outputOption, useColor, type OutputFormat } from '../output.js';
 import { formatDiagnostic } from '../print-diagnostics.js';
 
 export function registerApply(program: Command): void {
@@ -14,11 +14,12 @@ export function registerApply(program: Command): void {
     .description('server-side apply a box to its cluster: workloads, node labels and taints; prunes what the spec dropped')
     .argument('<spec>', 'box spec file (YAML)')
     .option('--kubeconfig <path>', 'kubeconfig to use (default: KUBECONFIG, else ~/.kube/config)')
+    .addOption(contextOption())
     .option('--dry-run', 'print the diff of every object and change nothing', false)
     .addOption(outputOption())
-    .action(async (file: string, opts: { kubeconfig?: string; dryRun: boolean; output: OutputFormat }) => {
+    .action(async (file: string, opts: { kubeconfig?: string; context?: string; dryRun: boolean; output: OutputFormat }) => {
       const { box, diagnostics } = await loadSpec(file);
-      const cluster = new Cluster(loadKubeConfig(opts.kubeconfig ? { path: opts.kubeconfig } : {}));
+      const cluster = new Cluster(loadKubeConfig(kubeconfigFlags(opts)));
       const report = await applyBox({ box, cluster, dryRun: opts.dryRun });
       const view = reportView({ ...report, diagnostics: [...diagnostics, ...report.diagnostics] });
       const color = useColor();

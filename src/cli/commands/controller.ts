@@ -4,7 +4,8 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { Command } from 'commander';
 import { jsonLog } from '../../base/log.js';
 import { logUnhandledRejections } from '../../base/unhandled.js';
-import { loadKubeConfig } from '../../kube/kubeconfig.js';
+import { kubeconfigFlags, loadKubeConfig } from '../../kube/kubeconfig.js';
+import { contextOption } from '../output.js';
 import { startController } from '../../controller/controller.js';
 import { powerDrivers } from '../../power/drivers.js';
 import { inputError } from '../../diagnostics/diagnostic.js';
@@ -18,6 +19,7 @@ export const DEFAULT_METRICS_PORT = 7948;
 interface ControllerFlags {
   spec?: string;
   kubeconfig?: string;
+  context?: string;
   id?: string;
   metricsPort: number;
   metricsAddress: string;
@@ -32,8 +34,9 @@ export function registerController(program: Command): void {
     )
     .option('--spec <file>', `box spec file (YAML); default: the spec itself in the ${SPEC_ENV} environment variable (how the rendered Deployment passes it)`)
     .option('--kubeconfig <path>', 'kubeconfig to use (default: KUBECONFIG, else ~/.kube/config, else the in-cluster service account)')
+    .addOption(contextOption())
     .option('--id <identity>', 'leader-election identity, unique per replica (default: POD_NAME, else <hostname>-<pid>)')
-    .option('--metrics-port <n>', `TCP port of /metrics and /healthz; 0 = any free one (default: ${DEFAULT_METRICS_PORT})`, portOption, DEFAULT_METRICS_PORT)
+    .option('--metrics-port <n>', 'TCP port of /metrics and /healthz; 0 = any free one', portOption, DEFAULT_METRICS_PORT)
     .option('--metrics-address <ip>', 'address /metrics listens on (in a pod: 0.0.0.0, so Prometheus can scrape it)', '127.0.0.1')
     .option('--local-dir <dir>', 'the local box directory, for modules whose power driver is `local`')
     .action(async (flags: ControllerFlags) => {
@@ -58,7 +61,7 @@ export function registerController(program: Command): void {
         );
       }
       const running = await startController({
-        kc: kubeConfig(flags.kubeconfig),
+        kc: kubeConfig(flags),
         box,
         id,
         log,
@@ -80,13 +83,13 @@ async function spec(file: string | undefined): Promise<LoadedSpec> {
 }
 
 /** --kubeconfig, else KUBECONFIG or ~/.kube/config, else (in a pod) the service account. */
-function kubeConfig(path: string | undefined): KubeConfig {
-  if (!path && !process.env.KUBECONFIG && process.env.KUBERNETES_SERVICE_HOST) {
+function kubeConfig(flags: { kubeconfig?: string; context?: string }): KubeConfig {
+  if (!flags.kubeconfig && !flags.context && !process.env.KUBECONFIG && process.env.KUBERNETES_SERVICE_HOST) {
     const kc = new KubeConfig();
     kc.loadFromCluster();
     return kc;
   }
-  return loadKubeConfig(path ? { path } : {});
+  return loadKubeConfig(kubeconfigFlags(flags));
 }
 
 function portOption(value: string): number {

@@ -3,6 +3,7 @@ import { inputError } from '../../diagnostics/diagnostic.js';
 import { startDashboard } from '../../dashboard/server.js';
 import { resolveSources } from '../../dashboard/sources.js';
 import { printDiagnostics } from '../print-diagnostics.js';
+import { contextOption } from '../output.js';
 import { untilSignal } from '../until-signal.js';
 
 /** A fixed default, so a bookmark keeps working; `--port 0` takes any free port. */
@@ -10,6 +11,7 @@ const DEFAULT_PORT = 8470;
 
 interface DashboardCliOptions {
   kubeconfig?: string;
+  context?: string;
   spec?: string;
   localDir?: string;
   host: string;
@@ -21,6 +23,7 @@ export function registerDashboard(program: Command): void {
     .command('dashboard')
     .description('serve the box dashboard on localhost: modules, roles, workloads, failovers live, and what-if')
     .option('--kubeconfig <path>', "cluster to watch (default: the local box's, else KUBECONFIG, else ~/.kube/config; none: spec only)")
+    .addOption(contextOption())
     .option('--spec <file>', "box spec (default: the local box's, else the cluster's EdgeBox object)")
     .option('--local-dir <dir>', 'a local box directory (`edgebox local up`): adds kill and revive')
     .option('--host <address>', 'loopback address to bind', '127.0.0.1')

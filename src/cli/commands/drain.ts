@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { EdgeboxError, failure, inputError } from '../../diagnostics/diagnostic.js';
-import { emit, outputOption, type OutputFormat } from '../output.js';
+import { contextOption, emit, outputOption, type OutputFormat } from '../output.js';
 
 interface DrainOptions {
   kubeconfig?: string;
+  context?: string;
   dir?: string;
   box?: string;
   dryRun?: boolean;
@@ -20,6 +21,7 @@ export function registerDrain(program: Command): void {
     )
     .argument('<module>', 'the module to take out')
     .option('--kubeconfig <path>', 'kubeconfig to use (default: KUBECONFIG, else ~/.kube/config)')
+    .addOption(contextOption())
     .option('--dir <dir>', 'a local box directory (uses its kubeconfig)')
     .option('--box <name>', 'the EdgeBox, when the cluster has several')
     .option('--dry-run', 'only say what would be done, or why it is refused')

@@ -4,7 +4,7 @@ import { checkHistory, type CheckResult, type GrantSpan } from '../../peripheral
 import type { LocatedRecord } from '../../peripherals/history.js';
 import { historyFilesIn, readHistory } from '../../peripherals/read-history.js';
 import { EXIT } from '../exit-codes.js';
-import { emit, outputOption, type OutputFormat } from '../output.js';
+import { contextOption, emit, outputOption, type OutputFormat } from '../output.js';
 import { table } from '../../base/table.js';
 
 export function registerPeripheral(program: Command): void {
@@ -16,17 +16,18 @@ export function registerPeripheral(program: Command): void {
     .argument('<name>', 'the peripheral')
     .argument('<module>', 'the module that should own it (one of its attachedTo)')
     .option('--kubeconfig <path>', 'kubeconfig to use (default: KUBECONFIG, else ~/.kube/config)')
+    .addOption(contextOption())
     .option('--timeout <seconds>', 'how long to wait for the move to be done; 0: do not wait', '30')
     .addOption(outputOption())
-    .action(async (name: string, module: string, opts: { kubeconfig?: string; timeout: string; output: OutputFormat }) => {
+    .action(async (name: string, module: string, opts: { kubeconfig?: string; context?: string; timeout: string; output: OutputFormat }) => {
       const timeout = Number(opts.timeout);
       if (!Number.isFinite(timeout) || timeout < 0)
         throw inputError('peripheral.bad-timeout', `--timeout '${opts.timeout}' is not a number of seconds`, 'pass e.g. --timeout 30');
-      const [{ loadKubeConfig }, { requestMove, readPeripheralLease }] = await Promise.all([
+      const [{ loadKubeConfig, kubeconfigFlags }, { requestMove, readPeripheralLease }] = await Promise.all([
         import('../../kube/kubeconfig.js'),
         import('../../peripherals/move.js'),
       ]);
-      const kc = loadKubeConfig(opts.kubeconfig ? { path: opts.kubeconfig } : {});
+      const kc = loadKubeConfig(kubeconfigFlags(opts));
       const before = await requestMove(kc, name, module);
       const deadline = Date.now() + timeout * 1000;
       let lease = before;
@@ -50,8 +51,9 @@ export function registerPeripheral(program: Command): void {
     .argument('<name>', 'the peripheral')
     .option('--dir <dir>', "the agents' history files: a local box dir (its peripherals/*.jsonl) or a directory of *.jsonl files")
     .option('--kubeconfig <path>', "the cluster's record instead: the Events of the peripheral's ownership Lease")
+    .addOption(contextOption())
     .addOption(outputOption())
-    .action(async (name: string, opts: { dir?: string; kubeconfig?: string; output: OutputFormat }) => {
+    .action(async (name: string, opts: { dir?: string; kubeconfig?: string; context?: string; output: OutputFormat }) => {
       if ((opts.dir === undefined) === (opts.kubeconfig === undefined))
         throw inputError(
           'peripheral.history-source',
@@ -64,8 +66,11 @@ export function registerPeripheral(program: Command): void {
         emit(plain, opts.output, () => formatRecords(records));
         return;
       }
-      const [{ loadKubeConfig }, { ownershipEvents }] = await Promise.all([import('../../kube/kubeconfig.js'), import('../../peripherals/events.js')]);
-      const events = await ownershipEvents(loadKubeConfig({ path: opts.kubeconfig! }), name);
+      const [{ loadKubeConfig, kubeconfigFlags }, { ownershipEvents }] = await Promise.all([
+        import('../../kube/kubeconfig.js'),
+        import('../../peripherals/events.js'),
+      ]);
+      const events = await ownershipEvents(loadKubeConfig(kubeconfigFlags(opts)), name);
       emit(events, opts.output, (ev) =>
         ev.length
           ? table(

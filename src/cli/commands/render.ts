@@ -46,16 +46,6 @@ export function registerRender(program: Command): void {
     .option('--repo-url <url>', 'with --gitops argocd: the Git repository the layout is pushed to')
     .option('--revision <ref>', 'with --gitops argocd: the branch, tag or commit to follow (default: HEAD)')
     .addOption(outputOption())
-    .addHelpText(
-      'after',
-      [
-        '',
-        'Example:',
-        '  edgebox render examples/turing-pi-2.yaml --out rendered/',
-        '  edgebox render box-a.yaml box-b.yaml --gitops fleet --out fleet-repo/',
-        '  edgebox render box-a.yaml --gitops argocd --repo-url https://git.example.com/boxes.git --out argo-repo/',
-      ].join('\n'),
-    )
     .action(async (specs: string[], opts: RenderOptions) => {
       if (!opts.gitops && specs.length > 1)
         throw inputError('render.one-spec', 'render writes one box at a time without --gitops', 'pass one spec, or --gitops fleet|argocd for several');

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { EdgeboxError } from '../../diagnostics/diagnostic.js';
-import { emit, outputOption, type OutputFormat } from '../output.js';
+import { contextOption, emit, outputOption, type OutputFormat } from '../output.js';
 
 /** Errors that mean the API cannot answer (down, or without an etcd quorum), not that the request was wrong. */
 const API_UNAVAILABLE = new Set(['kube.cluster-unreachable', 'kube.api-error']);
@@ -10,10 +10,11 @@ export function registerStatus(program: Command): void {
     .command('status')
     .description("the box now: modules (health, role), the control plane (voters, etcd leader, pending change, history) and the peripherals' owners")
     .option('--kubeconfig <path>', 'kubeconfig to use (default: KUBECONFIG, else ~/.kube/config)')
+    .addOption(contextOption())
     .option('--dir <dir>', 'a local box directory: its kubeconfig, and its agents when the API is unavailable')
     .option('--box <name>', 'the EdgeBox to show when the cluster has several')
     .addOption(outputOption())
-    .action(async (opts: { kubeconfig?: string; dir?: string; box?: string; output: OutputFormat }) => {
+    .action(async (opts: { kubeconfig?: string; context?: string; dir?: string; box?: string; output: OutputFormat }) => {
       const [{ resolveTarget }, { readEdgeBox }, { fromAgents, fromEdgeBoxStatus, formatStatus }] = await Promise.all([
         import('../target.js'),
         import('../../status/read-api.js'),
