@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { commitFromName, k3sBuildCommand, k3sVersion, parseK3sVersion, vendoredKubernetes } from '../../src/local/engine/k3s-build.js';
-import { k3sNetwork, localOverrides, serverCommand } from '../../src/local/engine/k3s-plan.js';
+import { k3sNetwork, localOverrides, refusedFlags, serverCommand } from '../../src/local/engine/k3s-plan.js';
 
 const GOMOD = `module github.com/k3s-io/k3s
 
@@ -109,5 +109,18 @@ describe('what a test box changes in the rendered config', () => {
     expect(c.args.slice(-4)).toEqual(['/u', '/w', '/bin/k3s', 'server']);
     expect(c.args[5]).toMatch(/exec "\$@"$/);
     expect(c.env).toEqual({ NODE_NAME: 'master-1' });
+  });
+});
+
+describe('config keys K3s skipped', () => {
+  it.each([
+    ['time="..." level=warning msg="Unknown flag --kubelet-config-dir found in config.yaml, skipping\\n"', ['--kubelet-config-dir']],
+    [
+      'msg="Unknown flag --a found in config.yaml, skipping"\nmsg="Unknown flag --a found in config.yaml, skipping"\nmsg="Unknown flag --b-c found in config.yaml, skipping"',
+      ['--a', '--b-c'],
+    ],
+    ['level=info msg="Starting k3s v1.31.1+k3s-c0d661b3"', []],
+  ])('%s', (log, flags) => {
+    expect(refusedFlags(log)).toEqual(flags);
   });
 });

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { initialServers } from '../../plan/control-plane.js';
@@ -13,7 +13,8 @@ import { seconds, timed } from '../progress.js';
 import { moduleDir, readServerRecord, writeServerRecord, type ServerProcess } from '../server-layout.js';
 import type { LocalEngine } from './engine.js';
 import { createNetwork, removeNetwork } from './k3s-net.js';
-import { apiUrl, k3sNetwork, K3S_API_PORT, localOverrides, serverCommand } from './k3s-plan.js';
+import { apiUrl, k3sNetwork, K3S_API_PORT, localOverrides, refusedFlags, serverCommand } from './k3s-plan.js';
+import { failure } from '../../diagnostics/diagnostic.js';
 import { requireK3s } from './k3s-setup.js';
 
 /** A K3s server is ready in 10-20 s here (k3s-here.md); three share two cores while joining. */
@@ -75,6 +76,7 @@ async function launchServer(state: BoxState, module: string, o: { rendered: stri
   return proc;
 }
 
+/** Until the server's API is ready; a config key K3s skipped fails the start (refusedFlags). */
 async function awaitReady(state: BoxState, module: string, proc: ServerProcess): Promise<void> {
   const p = k3sPaths(state.dir, module);
   const address = k3sOf(state).network.members[module]!.address;
@@ -86,6 +88,14 @@ async function awaitReady(state: BoxState, module: string, proc: ServerProcess):
     timeoutMs: K3S_START_TIMEOUT_MS,
     health: { url: `${apiUrl(address)}/readyz`, caFile: p.serverCa, auth: true },
   });
+  const refused = refusedFlags(await readFile(p.log, 'utf8'));
+  if (refused.length > 0) {
+    throw failure(
+      'local.k3s-flag-refused',
+      `k3s ${state.k3s?.version} on ${module} skipped ${refused.join(', ')} of its config.yaml (unknown to this release)`,
+      `pin a K3s release that knows them in spec.k3s.version and run it here (edgebox local setup --engine k3s), or fix render; see ${p.log}`,
+    );
+  }
 }
 
 export const k3sEngine: LocalEngine = {

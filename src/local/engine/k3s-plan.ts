@@ -105,3 +105,12 @@ export function serverCommand(o: { netns: string; etcUpper: string; etcWork: str
     env: { NODE_NAME: o.module },
   };
 }
+
+/**
+ * The config.yaml keys K3s ignored: it does not refuse an unknown key, it logs
+ * `Unknown flag --<key> found in config.yaml, skipping` and starts without it. A rendered setting
+ * the release does not know would then be silently lost, so the engine treats these as refusals.
+ */
+export function refusedFlags(log: string): string[] {
+  return [...new Set([...log.matchAll(/Unknown flag (--?[\w-]+) found in config\.yaml/g)].map((m) => m[1]!))];
+}
