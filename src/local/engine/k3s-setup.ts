@@ -173,8 +173,8 @@ async function unpacked(source: string, root: string, progress: Progress): Promi
     await run('tar', ['-xzf', source, '-C', `${into}.partial`]);
     await rename(`${into}.partial`, into);
   }
-  const entries = await readdir(into);
+  const dirs = (await readdir(into, { withFileTypes: true })).filter((e) => e.isDirectory() && !e.name.startsWith('.'));
   // The tarball holds one top directory (k3s-<commit>) or the tree itself.
-  const top = entries.length === 1 && entries[0] ? join(into, entries[0]) : into;
+  const top = dirs.length === 1 && dirs[0] ? join(into, dirs[0].name) : into;
   return named(top, top === into ? basename(source) : basename(top));
 }
