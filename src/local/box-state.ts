@@ -4,6 +4,8 @@ import { failure } from '../diagnostics/diagnostic.js';
 import type { TimingsName } from './timings.js';
 import type { PodStart } from './kwok-stages.js';
 import { sleep } from './processes.js';
+import type { EngineName } from './engine/engine.js';
+import type { K3sNetwork } from './engine/k3s-plan.js';
 
 /**
  * What a running box is, written to `<box dir>/state.json` so that `down`, `status`, `kill` and
@@ -30,6 +32,10 @@ export interface BoxState {
     initialServers: string[];
   };
   ports: Ports;
+  /** What runs the control plane (src/local/engine). Absent: `process` (boxes from before engines). */
+  engine?: EngineName;
+  /** The K3s engine's binary and private network (engine/k3s-plan.ts). */
+  k3s?: { binary: string; version: string; network: K3sNetwork };
   /**
    * The box-level processes, in start order; `down` stops them in reverse. Each module's etcd and
    * kube-apiserver are in `<box dir>/modules/<module>/control-plane.json` instead (server-layout.ts):

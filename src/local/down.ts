@@ -2,7 +2,8 @@ import { readState, removeState } from './box-state.js';
 import { removeChain } from './partition.js';
 import { removeBoxCgroups } from './module-cgroup.js';
 import { isRunning, stopProcesses, type ProcessRef } from './processes.js';
-import { memberAddresses, readServerRecord } from './server-layout.js';
+import { memberAddresses } from './server-layout.js';
+import { engineOf } from './engine/engines.js';
 
 export interface DownResult {
   box?: string;
@@ -13,9 +14,9 @@ export interface DownResult {
 /**
  * Stops every process of the box (SIGTERM, SIGKILL after `graceMs`): first the controllers and
  * agents (together: they only talk to the API server and each other), then the box-level
- * components in reverse start order (KWOK first, the API proxy last), then every module's API
- * server and, once those are gone, its etcd member, wherever the agents' role drivers started
- * them since `up`. Removes the box's firewall chain (partition.ts) and cgroups. Idempotent. Logs and data stay in the box
+ * components in reverse start order (KWOK first, the API proxy last), then the engine's servers
+ * (src/local/engine: API servers before their etcd members; K3s servers and their namespaces),
+ * wherever the agents' role drivers started them since `up`. Removes the box's firewall chain (partition.ts) and cgroups. Idempotent. Logs and data stay in the box
  * dir for inspection until the next `up` replaces them.
  */
 export async function down(dir: string, opts: { graceMs?: number } = {}): Promise<DownResult> {
@@ -31,25 +32,12 @@ export async function down(dir: string, opts: { graceMs?: number } = {}): Promis
   await stopProcesses([...controllers, ...agents], opts.graceMs);
   const components = await stillRunning(state.components);
   for (const c of [...components].reverse()) await stopProcesses([c], opts.graceMs);
-  const records = await Promise.all(Object.keys(memberAddresses(state)).map(async (module) => ({ module, record: await readServerRecord(dir, module) })));
-  const apiservers = await stillRunning(records.flatMap(({ module, record }) => (record.apiserver ? [{ ...record.apiserver, module }] : [])));
-  await stopProcesses(apiservers, opts.graceMs);
-  // After the API servers: etcd must outlive their shutdown.
-  const members = await stillRunning(records.flatMap(({ module, record }) => (record.etcd ? [{ ...record.etcd, module }] : [])));
-  // Short grace: on SIGTERM an etcd leader first tries to hand its leadership to a peer, which is
-  // stopping too, and waits out election timeouts (7 s measured for three); the data is kept anyway.
-  await stopProcesses(members, Math.min(opts.graceMs ?? 1000, 1000));
+  const servers = await engineOf(state).stopServers(state, opts.graceMs);
   await removeChain(dir);
   removeBoxCgroups(dir, [...new Set([...Object.keys(state.addresses), ...Object.keys(memberAddresses(state))])]);
   await removeState(dir);
   return {
     box: state.box,
-    stopped: [
-      ...controllers.map((c) => c.id),
-      ...agents.map((a) => `agent ${a.module}`),
-      ...components.map((c) => c.name),
-      ...apiservers.map((a) => `kube-apiserver ${a.module}`),
-      ...members.map((m) => `etcd ${m.module}`),
-    ],
+    stopped: [...controllers.map((c) => c.id), ...agents.map((a) => `agent ${a.module}`), ...components.map((c) => c.name), ...servers],
   };
 }

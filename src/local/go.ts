@@ -20,10 +20,13 @@ function goEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   return { ...env, GOTOOLCHAIN: 'local', CGO_ENABLED: '0', GOFLAGS: '-mod=readonly -buildvcs=false' };
 }
 
-/** Runs `go <args>` in a tool module; a failure carries the tail of go's output. */
-export async function goRun(args: string[], cwd: string): Promise<string> {
+/**
+ * Runs `go <args>` in a tool module; a failure carries the tail of go's output. `env` overrides
+ * the defaults above (K3s is built with CGO, from its own go.mod).
+ */
+export async function goRun(args: string[], cwd: string, env: Record<string, string> = {}): Promise<string> {
   try {
-    const { stdout } = await run('go', args, { cwd, env: goEnv(), maxBuffer: 64 * 2 ** 20 });
+    const { stdout } = await run('go', args, { cwd, env: { ...goEnv(), ...env }, maxBuffer: 64 * 2 ** 20 });
     return stdout;
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stderr?: string };

@@ -136,7 +136,7 @@ export async function awaitApiserverReady(l: ServerLayout, proc: ServerProcess, 
 export async function runningServerProcesses(record: ServerRecord): Promise<ServerProcess[]> {
   const out: ServerProcess[] = [];
   // API server first: stopped before its etcd, it shuts down cleanly.
-  for (const p of [record.apiserver, record.etcd]) if (p && (await alive(p))) out.push(p);
+  for (const p of [record.apiserver, record.etcd, record.k3s]) if (p && (await alive(p))) out.push(p);
   return out;
 }
 

@@ -51,7 +51,8 @@ export async function isRunning(pid: number, bin: string, script?: string): Prom
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     if (/\)\s+Z\s/.test(stat)) return false;
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return argv[0] === bin && (script === undefined || argv[1] === script);
+    // K3s retitles itself (`<argv[0]> server` in argv[0]'s place), as ps shows it.
+    return (argv[0] === bin || argv[0]?.startsWith(`${bin} `) === true) && (script === undefined || argv[1] === script);
   } catch {
     // No /proc (macOS): the signal check is all there is.
     return true;

@@ -82,6 +82,8 @@ export interface ServerProcess {
 export interface ServerRecord {
   etcd?: ServerProcess;
   apiserver?: ServerProcess;
+  /** The K3s engine's `k3s server` (src/local/engine/k3s-engine.ts): etcd, API server and controllers in one. */
+  k3s?: ServerProcess;
 }
 
 const recordFile = (dir: string, module: string) => join(moduleDir(dir, module), 'control-plane.json');

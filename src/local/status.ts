@@ -9,6 +9,10 @@ import { isRunning, residentBytes, type ProcessRef } from './processes.js';
 import { LOCAL_ADDRESS_ANNOTATION } from './simulated-nodes.js';
 import { memberAddresses, readServerRecord, type ServerProcess } from './server-layout.js';
 import { SYSTEM_NAMESPACE } from '../contract/leases.js';
+import { engineOf } from './engine/engines.js';
+import { COMPONENTS, type Component } from './toolchain.js';
+
+const isComponent = (name: string): name is Component => (COMPONENTS as readonly string[]).includes(name);
 
 export type ComponentPhase = 'running' | 'crashed' | 'stopped';
 
@@ -31,6 +35,8 @@ export interface ServerStatus {
   address: string;
   etcd: ProcessStatus;
   apiserver: ProcessStatus;
+  /** The K3s engine's `k3s server` (etcd and API server in one process). */
+  k3s?: ProcessStatus;
 }
 
 export interface AgentStatus extends ProcessStatus {
@@ -78,8 +84,11 @@ export interface BoxStatus {
  */
 export async function componentStatuses(state: BoxState | undefined): Promise<ComponentStatus[]> {
   if (!state) return BOX_COMPONENTS.map((name) => ({ name, phase: 'stopped' as const }));
+  // Only what the box's engine runs: K3s has its own controller-manager and scheduler.
+  const engine = engineOf(state);
+  const ours = BOX_COMPONENTS.filter((name) => !isComponent(name) || engine.components.includes(name));
   return Promise.all(
-    BOX_COMPONENTS.map(async (name): Promise<ComponentStatus> => {
+    ours.map(async (name): Promise<ComponentStatus> => {
       const c = state.components.find((x) => x.name === name);
       if (!c) return { name, phase: 'stopped' };
       return { name, ...(await processStatus(c, c.log)), ...(c.restarts ? { restarts: c.restarts } : {}) };
@@ -106,9 +115,15 @@ export async function serverStatuses(state: BoxState): Promise<ServerStatus[]> {
   const all = await Promise.all(
     Object.entries(memberAddresses(state)).map(async ([module, address]) => {
       const record = await readServerRecord(state.dir, module);
-      if (!record.etcd && !record.apiserver) return undefined;
+      if (!record.etcd && !record.apiserver && !record.k3s) return undefined;
       const killed = state.killed.includes(module);
-      return { module, address, etcd: await one(record.etcd, killed), apiserver: await one(record.apiserver, killed) };
+      return {
+        module,
+        address: state.k3s?.network.members[module]?.address ?? address,
+        etcd: await one(record.etcd, killed),
+        apiserver: await one(record.apiserver, killed),
+        ...(record.k3s ? { k3s: await one(record.k3s, killed) } : {}),
+      };
     }),
   );
   return all.filter((s): s is ServerStatus => s !== undefined);

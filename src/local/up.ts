@@ -1,6 +1,6 @@
 import { access, mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { failure } from '../diagnostics/diagnostic.js';
+import { failure, inputError } from '../diagnostics/diagnostic.js';
 import { LABELS } from '../contract/labels.js';
 import { loadSpec } from '../spec/load.js';
 import type { BoxSpec } from '../spec/schema.js';
@@ -23,10 +23,10 @@ import { loadToolchain, type Component } from './toolchain.js';
 import { timingsFor, type TimingsName } from './timings.js';
 import { writeBoxCa } from './box-ca.js';
 import type { ApiProxyOptions } from './api-proxy.js';
-import { HOST_MEMBER, memberAddresses, serverLayout } from './server-layout.js';
+import { HOST_MEMBER } from './server-layout.js';
 import { initialServers } from '../plan/control-plane.js';
-import { bootstrapCluster } from './process-plan.js';
-import { awaitApiserverReady, awaitEtcdLeader, launchApiserver, launchEtcd } from './process-driver.js';
+import { engineFor, engineOf } from './engine/engines.js';
+import type { EngineName, LocalEngine } from './engine/engine.js';
 
 export interface UpOptions {
   /** Box directory. Default: `<cache>/boxes/<box name>`. */
@@ -49,6 +49,8 @@ export interface UpOptions {
   controlPlane?: ControlPlaneMode;
   /** How long KWOK takes to start a pod. Default: DEFAULT_POD_START (1-3 s, as on an SoC module). */
   podStart?: PodStart;
+  /** What runs the control plane (src/local/engine). Default: 'process'. */
+  engine?: EngineName;
   /** Agents run with a wall clock of their own, to be stepped (module-clock.ts; needs libfaketime). Default: false. */
   clockFaults?: boolean;
   progress?: Progress;
@@ -81,6 +83,15 @@ export async function up(specPath: string, opts: UpOptions = {}): Promise<UpResu
   const progress = opts.progress ?? silent;
   const { box } = await loadSpec(specPath);
   const dir = opts.dir ? resolve(opts.dir) : defaultBoxDir(box.metadata.name);
+  const engine = engineFor(opts.engine);
+  if (engine.name === 'k3s' && (opts.withAgents || opts.withController || opts.controlPlane === 'single')) {
+    // The agents' role driver on this engine would be the `k3s` one against these servers: not wired yet.
+    throw inputError(
+      'local.k3s-engine-unsupported',
+      "the K3s engine runs the spec's servers only: no --with-agents, --with-controller or --control-plane single yet",
+      'drop those options, or use the default engine (--engine process)',
+    );
+  }
   const core = await startCore(
     specPath,
     box,
@@ -90,6 +101,7 @@ export async function up(specPath: string, opts: UpOptions = {}): Promise<UpResu
       controlPlane: opts.controlPlane ?? 'spec',
       podStart: opts.podStart ?? DEFAULT_POD_START,
       clockFaults: opts.clockFaults === true,
+      engine,
     },
     progress,
   );
@@ -114,7 +126,7 @@ async function startCore(
   specPath: string,
   box: BoxSpec,
   dir: string,
-  o: { timings: TimingsName; controlPlane: ControlPlaneMode; podStart: PodStart; clockFaults: boolean },
+  o: { timings: TimingsName; controlPlane: ControlPlaneMode; podStart: PodStart; clockFaults: boolean; engine: LocalEngine },
   progress: Progress,
 ): Promise<{ alreadyRunning: boolean }> {
   const timingsName = o.timings;
@@ -145,10 +157,8 @@ async function startCore(
 
   const toolchain = await loadToolchain();
   const paths = toolchainPaths(toolchain);
-  await requireSetup(
-    paths,
-    toolchain.binaries.map((b) => b.name),
-  );
+  await requireSetup(paths, o.engine.binaries);
+  await o.engine.requireSetup();
 
   for (const p of FRESH_START_PATHS) await rm(join(dir, p), { recursive: true, force: true });
   for (const d of [dir, join(dir, 'logs'), join(dir, 'pki'), files.kwokHome]) await mkdir(d, { recursive: true });
@@ -176,18 +186,25 @@ async function startCore(
       server: { etcdClient: etcdClient!, etcdPeer: etcdPeer!, apiserver: serverApi! },
     },
     components: [],
+    ...(o.engine.name === 'process' ? {} : { engine: o.engine.name }),
     podStart: o.podStart,
     ...(o.clockFaults ? { clockFaults: true } : {}),
     killed: [],
   };
-  await writeState(state);
-  progress(`starting box '${box.metadata.name}' in ${dir} (timings: ${timingsName}; servers: ${servers.join(', ')})`);
+  try {
+    await o.engine.prepare(state);
+  } finally {
+    await writeState(state);
+  }
+  progress(`starting box '${box.metadata.name}' in ${dir} (engine: ${o.engine.name}; timings: ${timingsName}; servers: ${servers.join(', ')})`);
 
   try {
-    await startServers(state, servers, progress);
+    await o.engine.startServers(state, servers, progress);
     await startApiProxy(state, token, progress);
     await writeKubeconfig(files, { box: box.metadata.name, server: `https://${LOOPBACK}:${state.ports.apiserver}`, token });
-    const commands = componentCommands({ files, ports: state.ports, timings: timingsFor(timingsName), dir });
+    const commands = componentCommands({ files, ports: state.ports, timings: timingsFor(timingsName), dir }).filter((c) =>
+      o.engine.components.includes(c.name),
+    );
     for (const cmd of commands) {
       const c = launch(cmd, dir, binaryPath(paths, cmd.name));
       // Recorded before the wait, so a component that hangs is stopped with the rest.
@@ -195,7 +212,11 @@ async function startCore(
       await writeState(state);
       await awaitHealthy(cmd, c, token, progress);
     }
-    await createNodes(files, box.metadata.name, simulatedNodes(box), state, progress);
+    const serverLabels = o.engine.serverNodeLabels();
+    const nodes = simulatedNodes(box).map((n) =>
+      servers.includes(n.metadata!.name!) ? { ...n, metadata: { ...n.metadata, labels: { ...n.metadata!.labels, ...serverLabels } } } : n,
+    );
+    await createNodes(files, box.metadata.name, nodes, state, progress);
     await startStorage(state);
     await startSupervisor(state);
   } catch (e) {
@@ -204,24 +225,6 @@ async function startCore(
     throw e;
   }
   return { alreadyRunning: false };
-}
-
-/**
- * The initial servers' etcd members (one cluster, started together) and then their API servers,
- * through the same code the agents' `process` role driver runs later.
- */
-async function startServers(state: BoxState, servers: string[], progress: Progress): Promise<void> {
-  const layouts = servers.map((m) => serverLayout(state, m));
-  const cluster = bootstrapCluster(layouts);
-  await timed(progress, `starting ${servers.length} etcd member(s)`, async () => {
-    const procs = await Promise.all(layouts.map((l) => launchEtcd(state.dir, l, { initialCluster: cluster, state: 'new' })));
-    await Promise.all(layouts.map((l, i) => awaitEtcdLeader(l, procs[i]!, START_TIMEOUT_MS.etcd)));
-  });
-  const { ms } = await timed(progress, `starting ${servers.length} kube-apiserver(s)`, async () => {
-    const procs = await Promise.all(layouts.map((l) => launchApiserver(state.dir, l)));
-    await Promise.all(layouts.map((l, i) => awaitApiserverReady(l, procs[i]!, START_TIMEOUT_MS['kube-apiserver'])));
-  });
-  progress(`  servers up: ${layouts.map((l) => `${l.module} (${l.address})`).join(', ')} in ${seconds(ms)}`);
 }
 
 /** The box's API address (api-proxy.ts), forwarding to the API server port of every module address. */
@@ -233,7 +236,7 @@ async function startApiProxy(state: BoxState, token: string, progress: Progress)
   const opts: ApiProxyOptions = {
     host: LOOPBACK,
     port: state.ports.apiserver,
-    backends: Object.values(memberAddresses(state)).map((a) => `${a}:${state.ports.server.apiserver}`),
+    backends: engineOf(state).apiBackends(state),
     caFile: files.caFile,
     tokenFile: files.tokenFile,
     socketPath: apiSocketFile(state.dir),
@@ -278,7 +281,7 @@ async function startSupervisor(state: BoxState): Promise<void> {
   await awaitProcessHealthy({ name: 'supervisor', proc: supervisor, log, timeoutMs: 10_000 });
 }
 
-async function requireSetup(paths: ToolchainPaths, names: Component[]): Promise<void> {
+async function requireSetup(paths: ToolchainPaths, names: readonly Component[]): Promise<void> {
   const missing: string[] = [];
   for (const n of names)
     if (

@@ -6,6 +6,7 @@ import type { Severity } from '../diagnostics/diagnostic.js';
 import { didYouMean } from '../diagnostics/suggest.js';
 import { moduleCapabilities } from './derive.js';
 import type { BoxSpec } from './schema.js';
+import { DEFAULT_K3S_VERSION, unsupportedSettings } from './k3s-version.js';
 
 /** A problem found by a cross-check, located by its field path (the loader adds file:line:col). */
 export interface SpecIssue {
@@ -197,6 +198,16 @@ export function crossCheck(box: BoxSpec): SpecIssue[] {
       );
     }
   });
+
+  for (const rule of unsupportedSettings(box.spec.k3s.version)) {
+    add(
+      'error',
+      'spec.k3s-version-unsupported',
+      ['spec', 'k3s', 'version'],
+      `K3s ${box.spec.k3s.version} does not support ${rule.setting}, which edgebox renders for every module (${rule.why})`,
+      `pin K3s v${rule.since.join('.')} or later, e.g. ${DEFAULT_K3S_VERSION}`,
+    );
+  }
 
   const eligible = modules.filter((m) => m.roles.includes('server')).length;
   if (controlPlane.servers % 2 === 0) {

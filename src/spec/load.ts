@@ -6,7 +6,8 @@ import { didYouMean } from '../diagnostics/suggest.js';
 import { crossCheck, type SpecIssue } from './cross-check.js';
 import { countProblems, fileTooLarge, scalarProblems, SPEC_LIMITS, textProblems } from './limits.js';
 import { locate } from './locate.js';
-import { boxSchema, controlPlaneSchema, moduleSchema, peripheralSchema, workloadSchema, type BoxSpec } from './schema.js';
+import { boxSchema, controlPlaneSchema, k3sSchema, moduleSchema, peripheralSchema, workloadSchema, type BoxSpec } from './schema.js';
+import { DEFAULT_K3S_VERSION } from './k3s-version.js';
 
 export interface LoadedSpec {
   box: BoxSpec;
@@ -129,7 +130,15 @@ function salvagedCrossCheck(data: unknown): SpecIssue[] {
     });
   }
   const controlPlane = controlPlaneSchema.safeParse(raw.controlPlane ?? {});
-  const box = { spec: { ...partial, controlPlane: controlPlane.success ? controlPlane.data : { servers: 3 } } } as unknown as BoxSpec;
+  // A malformed version is the schema's to report; the cross-checks then see the default.
+  const k3s = k3sSchema.safeParse(raw.k3s ?? {});
+  const box = {
+    spec: {
+      ...partial,
+      controlPlane: controlPlane.success ? controlPlane.data : { servers: 3 },
+      k3s: k3s.success ? k3s.data : { version: DEFAULT_K3S_VERSION },
+    },
+  } as unknown as BoxSpec;
   return crossCheck(box)
     .filter((i) => !(i.ref && droppedNames.has(i.ref)))
     .filter((i) => !(i.code === 'spec.unsatisfiable-workload' && droppedModule))

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { labelKeyProblem } from './label-key.js';
 import { POWER_DRIVERS } from '../catalog/power-boards.js';
 import { isQuantity } from './quantity.js';
+import { DEFAULT_K3S_VERSION, K3S_VERSION_PATTERN } from './k3s-version.js';
 
 /**
  * The box spec, `edgebox.dev/v1alpha1` `EdgeBox`. This shape is the contract of every later
@@ -212,12 +213,18 @@ export const placementSchema = z.strictObject({
   acceleratorTaint: z.boolean().default(true),
 });
 
+export const k3sSchema = z.strictObject({
+  /** The K3s release every module installs (INSTALL_K3S_VERSION in the rendered steps). Default: DEFAULT_K3S_VERSION. */
+  version: z.string().regex(K3S_VERSION_PATTERN, { message: 'a K3s version such as v1.32.5+k3s1' }).default(DEFAULT_K3S_VERSION),
+});
+
 export const boxSchema = z.strictObject({
   apiVersion: z.literal(API_VERSION),
   kind: z.literal(KIND),
   metadata: z.looseObject({ name: dnsLabel }),
   spec: z.strictObject({
     controlPlane: controlPlaneSchema.default({ servers: 3, powerOffGraceSeconds: 60 }),
+    k3s: k3sSchema.default({ version: DEFAULT_K3S_VERSION }),
     modules: z.array(moduleSchema).min(1, { message: 'a box needs at least one module' }),
     peripherals: z.array(peripheralSchema).default([]),
     workloads: z.array(workloadSchema).default([]),

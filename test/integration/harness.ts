@@ -9,6 +9,7 @@
  *
  * Missing binaries fail the test (never skip it) with the command that builds them.
  */
+import type { EngineName } from '../../src/local/engine/engine.js';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -46,6 +47,8 @@ export interface StartBoxOptions {
   controllers?: number;
   /** `single`: one etcd + API server whatever the spec says (tests whose subject is not the control plane). Default: 'spec'. */
   controlPlane?: ControlPlaneMode;
+  /** What runs the control plane (src/local/engine). Default: 'process'. */
+  engine?: EngineName;
 }
 
 /** Each module's etcd and API server (the role drivers record them per module), read synchronously at exit. */
@@ -53,7 +56,7 @@ function serverProcessesSync(dir: string, state: BoxState): { pid: number }[] {
   return Object.keys(memberAddresses(state)).flatMap((m) => {
     try {
       const r = JSON.parse(readFileSync(join(moduleDir(dir, m), 'control-plane.json'), 'utf8')) as ServerRecord;
-      return [r.apiserver, r.etcd].filter((p): p is { pid: number; bin: string; log: string } => p !== undefined);
+      return [r.apiserver, r.etcd, r.k3s].filter((p): p is { pid: number; bin: string; log: string } => p !== undefined);
     } catch {
       return [];
     }
@@ -98,6 +101,7 @@ export async function startBox(specPath: string, opts: StartBoxOptions = {}): Pr
       withController: opts.withController ?? false,
       controllers: opts.controllers ?? 1,
       controlPlane: opts.controlPlane ?? 'spec',
+      ...(opts.engine ? { engine: opts.engine } : {}),
     });
     kubeconfigPath = result.kubeconfig;
   } catch (e) {

@@ -9,6 +9,8 @@ import { killModule, reviveModule } from '../../local/failure-injection.js';
 import { healModules, isolateModule, partitionModules, type Cut, type NetworkChange } from '../../local/partition.js';
 import { seconds, type Progress } from '../../local/progress.js';
 import { setup } from '../../local/setup.js';
+import { ENGINES, type EngineName } from '../../local/engine/engine.js';
+import { setupK3s } from '../../local/engine/k3s-setup.js';
 import { boxStatus, type BoxStatus, type ProcessStatus } from '../../local/status.js';
 import { up } from '../../local/up.js';
 import { DEFAULT_POD_START, type PodStart } from '../../local/kwok-stages.js';
@@ -32,8 +34,16 @@ export function registerLocal(program: Command): void {
 
   local
     .command('setup')
-    .description('build kube-apiserver, kube-controller-manager, kube-scheduler, etcd and kwok from Go modules into the cache')
-    .action(async () => {
+    .description('build kube-apiserver, kube-controller-manager, kube-scheduler, etcd and kwok from Go modules into the cache (and K3s with --engine k3s)')
+    .addOption(engineOption())
+    .option('--k3s-binary <path>', 'with --engine k3s: an official K3s release binary to copy into the cache')
+    .option('--k3s-source <path>', 'with --engine k3s: a K3s source tree or .tar.gz to build (about 13 minutes on 2 cores; cached by version)')
+    .action(async (opts: { engine: EngineName; k3sBinary?: string; k3sSource?: string }) => {
+      if (opts.engine !== 'k3s' && (opts.k3sBinary || opts.k3sSource)) {
+        throw inputError('local.k3s-without-engine', '--k3s-binary and --k3s-source need --engine k3s', 'add --engine k3s');
+      }
+      if (opts.k3sBinary && opts.k3sSource)
+        throw inputError('local.k3s-two-sources', 'give --k3s-binary or --k3s-source, not both', 'a release binary needs no build: prefer --k3s-binary');
       const result = await setup({ progress: toStderr });
       const built = result.binaries.filter((b) => b.built);
       process.stdout.write(
@@ -41,6 +51,14 @@ export function registerLocal(program: Command): void {
           ? `all binaries already built in ${result.paths.bin}\n`
           : `built ${built.map((b) => `${b.name} (${seconds(b.ms)})`).join(', ')} in ${result.paths.bin}\n`,
       );
+      if (opts.engine === 'k3s') {
+        const k3s = await setupK3s({
+          ...(opts.k3sBinary ? { binary: opts.k3sBinary } : {}),
+          ...(opts.k3sSource ? { source: opts.k3sSource } : {}),
+          progress: toStderr,
+        });
+        process.stdout.write(k3s.built ? `built k3s ${k3s.version} (${seconds(k3s.ms)}) in ${k3s.path}\n` : `k3s ${k3s.version} ready in ${k3s.path}\n`);
+      }
     });
 
   local
@@ -70,6 +88,7 @@ export function registerLocal(program: Command): void {
         .default(DEFAULT_POD_START, '1s-3s (a container start on an SoC module)'),
     )
     .option('--clock-faults', "give each module's agent a wall clock of its own, for clock-step faults (needs libfaketime)")
+    .addOption(engineOption())
     .action(
       async (
         spec: string,
@@ -82,9 +101,11 @@ export function registerLocal(program: Command): void {
           controllers: number;
           podStart: PodStart;
           clockFaults?: boolean;
+          engine: EngineName;
         },
       ) => {
         const result = await up(spec, {
+          engine: opts.engine,
           ...(opts.dir ? { dir: opts.dir } : {}),
           timings: opts.timings,
           controlPlane: opts.controlPlane,
@@ -257,6 +278,15 @@ export function registerLocal(program: Command): void {
     });
 }
 
+function engineOption(): Option {
+  return new Option(
+    '--engine <engine>',
+    'what runs the control plane: process (upstream etcd + kube-apiserver per server module), or k3s (a real `k3s server` per server module, from its rendered config.yaml, in its own network namespace; needs root)',
+  )
+    .choices(ENGINES)
+    .default('process');
+}
+
 function cutText(c: Cut): string {
   return c.kind === 'cut' ? `${c.from} -> ${c.to}` : `${c.module} (${c.kind === 'isolate' ? 'isolated' : 'no API'})`;
 }
@@ -307,7 +337,11 @@ function statusText(s: BoxStatus): string {
     ['COMPONENT', 'STATE', 'PID', 'RSS', 'LOG'],
     [
       ...s.components.map((c) => row(c.name, c, c.restarts ? ` (restarted ${c.restarts}x)` : '')),
-      ...s.servers.flatMap((x) => [row(`etcd ${x.module} (${x.address})`, x.etcd), row(`kube-apiserver ${x.module} (${x.address})`, x.apiserver)]),
+      ...s.servers.flatMap((x) =>
+        x.k3s
+          ? [row(`k3s server ${x.module} (${x.address})`, x.k3s)]
+          : [row(`etcd ${x.module} (${x.address})`, x.etcd), row(`kube-apiserver ${x.module} (${x.address})`, x.apiserver)],
+      ),
       ...s.agents.map((a) => row(`agent ${a.module} (${a.address})`, a)),
       ...s.controllers.map((c) => row(c.id, c, c.leader ? ' (leader)' : '')),
     ],
