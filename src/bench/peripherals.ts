@@ -22,6 +22,7 @@ import { DEFAULT_PERIPHERAL_TIMINGS as T, peripheralLeaseName } from '../contrac
 import { historyFilesIn, readHistory } from '../peripherals/read-history.js';
 import { loadSpec } from '../spec/load.js';
 import { log, seconds as s } from './watch.js';
+import { mulberry32 } from '../chaos/prng.js';
 import { FENCE_ANNOTATIONS } from '../contract/fencing.js';
 import { SYSTEM_NAMESPACE } from '../contract/leases.js';
 
@@ -72,18 +73,6 @@ function parseArgs(argv: string[]): Options {
     else throw new Error(`unknown argument ${a} (use --trials N, --seed S, --trials-per-box N)`);
   }
   return opts;
-}
-
-/** mulberry32: a seeded PRNG, so a run can be repeated with --seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -324,7 +313,7 @@ async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const { box } = await loadSpec(FIXTURE);
   const p = box.spec.peripherals.find((x) => x.exclusive)!;
-  const r = rng(opts.seed);
+  const r = mulberry32(opts.seed);
   log(`bench:peripherals: ${opts.trials} trials, seed ${opts.seed}, a fresh box every ${opts.trialsPerBox} trials (${FIXTURE})`);
   const results: TrialResult[] = [];
   let b: BenchBox | undefined;

@@ -1,5 +1,6 @@
 import { readState, removeState } from './box-state.js';
 import { removeChain } from './partition.js';
+import { resumeApiservers } from './api-hang.js';
 import { removeBoxCgroups } from './module-cgroup.js';
 import { isRunning, stopProcesses, type ProcessRef } from './processes.js';
 import { memberAddresses, readServerRecord } from './server-layout.js';
@@ -15,7 +16,7 @@ export interface DownResult {
  * agents (together: they only talk to the API server and each other), then the box-level
  * components in reverse start order (KWOK first, the API proxy last), then every module's API
  * server and, once those are gone, its etcd member, wherever the agents' role drivers started
- * them since `up`. Removes the box's firewall chain (partition.ts) and cgroups. Idempotent. Logs and data stay in the box
+ * them since `up`. Removes the box's firewall chains (partition.ts, api-hang.ts) and cgroups. Idempotent. Logs and data stay in the box
  * dir for inspection until the next `up` replaces them.
  */
 export async function down(dir: string, opts: { graceMs?: number } = {}): Promise<DownResult> {
@@ -40,6 +41,7 @@ export async function down(dir: string, opts: { graceMs?: number } = {}): Promis
   // stopping too, and waits out election timeouts (7 s measured for three); the data is kept anyway.
   await stopProcesses(members, Math.min(opts.graceMs ?? 1000, 1000));
   await removeChain(dir);
+  await resumeApiservers(dir);
   removeBoxCgroups(dir, [...new Set([...Object.keys(state.addresses), ...Object.keys(memberAddresses(state))])]);
   await removeState(dir);
   return {
