@@ -79,6 +79,7 @@ async function main(opts: Options): Promise<number> {
   process.once('SIGINT', () => void stop().then(() => process.exit(130)));
   try {
     for (const k of trials) {
+      const restoreStart = Date.now();
       if (box) {
         const h = await box.restore(RESTORE_DEADLINE_MS);
         if (!h.healthy) {
@@ -93,13 +94,14 @@ async function main(opts: Options): Promise<number> {
         if (!h.healthy) throw new Error(`a fresh box is not healthy after ${s(RESTORE_DEADLINE_MS)}: ${h.missing.join('; ')}`);
         log(`  box started in ${s(Date.now() - t0)} (${box.dir})`);
       }
+      const restoreMs = Date.now() - restoreStart;
       const plan = drawTrial(opts.seed, k, { modules: box.box.spec.modules.map((m) => m.name), servers: (await box.state()).controlPlane.initialServers });
       const o = await runTrial(box, plan, { out, recoveryTargetMs: RECOVERY_TARGET_MS, renewWindowMs: RENEW_WINDOW_MS });
       outcomes.push(o);
       const v = o.verdict;
       log(
         `  seed ${opts.seed} trial ${String(k).padStart(3)}  ${plan.faults.map(describeFault).join(', ').padEnd(52)}  ${v.violations.length ? `${v.violations.length} VIOLATION(S)` : 'ok'}` +
-          `  recovery ${s(v.recoveryMs ?? undefined)}  acked ${v.acked}  (${s(o.ms)})`,
+          `  recovery ${s(v.recoveryMs ?? undefined)}  acked ${v.acked}  (trial ${s(o.ms)}, restore before it ${s(restoreMs)})`,
       );
       for (const e of o.errors) log(`      error: ${e}`);
       for (const x of v.violations) log(`      VIOLATION ${x.kind}: ${x.message}`);

@@ -1,7 +1,8 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { FENCE_ANNOTATIONS } from '../contract/fencing.js';
 import { parseDocument } from 'yaml';
 import { applyBox } from '../apply/apply.js';
 import { Cluster } from '../apply/cluster.js';
@@ -78,7 +79,17 @@ export class ChaosBox {
     return sampleHealth(this.kc, state, { namespace: this.box.metadata.name, voters: this.servers });
   }
 
-  /** Lifts whatever fault may be left and revives every module; then waits for health, up to `deadlineMs`. */
+  /** Modules still fenced (settling before they rejoin): a trial that starts with one could not see it fenced anew. */
+  async fenced(): Promise<string[]> {
+    const nodes = await this.kc.makeApiClient(CoreV1Api).listNode();
+    return nodes.items.filter((n) => n.metadata?.annotations?.[FENCE_ANNOTATIONS.fenceMethod] !== undefined).map((n) => n.metadata?.name ?? '');
+  }
+
+  /**
+   * Lifts whatever fault may be left and revives every module; then waits, up to `deadlineMs`,
+   * for health and for every fenced module to have rejoined, so that each trial starts from a
+   * whole box.
+   */
   async restore(deadlineMs: number): Promise<Health> {
     await healModules(this.dir);
     await resumeApiservers(this.dir);
@@ -99,7 +110,9 @@ export class ChaosBox {
     for (;;) {
       state = await this.state();
       const h = await this.health(state);
-      if (h.healthy || Date.now() > end) return h;
+      const fenced = await this.fenced().catch(() => ['(nodes not readable)']);
+      const whole = fenced.length === 0 ? h : { ...h, healthy: false, missing: [...h.missing, `fenced: ${fenced.join(', ')}`] };
+      if (whole.healthy || Date.now() > end) return whole;
       // A fence (power) during the wait kills a module again: revive it.
       for (const m of state.killed) await reviveModule(this.dir, m).catch(() => undefined);
       await new Promise((r) => setTimeout(r, 500));
