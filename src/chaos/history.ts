@@ -22,6 +22,8 @@ export type HistoryEvent =
   | { type: 'grant'; t: number; record: LocatedRecord }
   /** A node as read: fenced (a fence method set, or the out-of-service taint) and since when by the controller's annotation. */
   | { type: 'node'; t: number; node: string; ready: boolean; fenced: boolean; fencedAt?: number }
+  /** A node's Lease as read: the kubelet's (KWOK's) last renewal, by its writer's clock. Evidence for a fence; the checker goes by the injector's record. */
+  | { type: 'node-lease'; t: number; node: string; renewTime: number | null }
   /** One sampling round of every etcd member: what each live member answered. */
   | { type: 'etcd'; t: number; members: EtcdSample[] }
   /** The box's health as the runner judges it: every node Ready, the voters, a controller leader, every workload Ready. */

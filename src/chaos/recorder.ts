@@ -1,7 +1,8 @@
 import { CoordinationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { withTimeout } from '../base/timeout.js';
 import { FENCE_ANNOTATIONS } from '../contract/fencing.js';
-import { SYSTEM_NAMESPACE } from '../contract/leases.js';
+import { NODE_LEASE_NAMESPACE, SYSTEM_NAMESPACE } from '../contract/leases.js';
+import { timeOf } from '../kube/time.js';
 import { isReady } from '../kube/client.js';
 import type { BoxState } from '../local/box-state.js';
 import { toPeripheralLease } from '../peripherals/lease.js';
@@ -12,7 +13,7 @@ import type { HistoryEvent } from './history.js';
 /**
  * What runs beside a trial and writes its history: a client that writes continuously (create-only
  * ConfigMaps, each acknowledgement with its resourceVersion), and readers of the peripheral
- * Leases, the nodes' fences and the etcd members. Everything goes through the box's API address,
+ * Leases, the nodes' fences and Leases, and the etcd members. Everything goes through the box's API address,
  * as any client's would, except the etcd rounds (each member directly). A request that hangs
  * is given up after a while; a write acknowledged late is still recorded as acknowledged.
  */
@@ -93,8 +94,10 @@ export class Recorder {
   private async read(): Promise<void> {
     const t = Date.now();
     const quiet = <T>(p: Promise<T>) => withTimeout(p, REQUEST_MS, 'read').catch(() => undefined);
-    const [leases, nodes, members] = await Promise.all([
-      quiet(this.kc.makeApiClient(CoordinationV1Api).listNamespacedLease({ namespace: SYSTEM_NAMESPACE })),
+    const coordination = this.kc.makeApiClient(CoordinationV1Api);
+    const [leases, nodeLeases, nodes, members] = await Promise.all([
+      quiet(coordination.listNamespacedLease({ namespace: SYSTEM_NAMESPACE })),
+      quiet(coordination.listNamespacedLease({ namespace: NODE_LEASE_NAMESPACE })),
       quiet(this.core.listNode()),
       sampleEtcd(this.state),
     ]);
@@ -102,6 +105,7 @@ export class Recorder {
       const l = toPeripheralLease(raw);
       if (l) this.add({ type: 'lease', t, peripheral: l.peripheral, holder: l.holder, token: l.token });
     }
+    for (const l of nodeLeases?.items ?? []) this.add({ type: 'node-lease', t, node: l.metadata?.name ?? '', renewTime: timeOf(l.spec?.renewTime) });
     for (const n of nodes?.items ?? []) {
       const a = n.metadata?.annotations ?? {};
       const fenced = a[FENCE_ANNOTATIONS.fenceMethod] !== undefined || (n.spec?.taints ?? []).some((x) => x.key === OUT_OF_SERVICE);
