@@ -11,8 +11,9 @@ import { Recorder } from './recorder.js';
 
 /**
  * One trial: the recorders start, the fault is injected at its time, held, lifted; then every
- * module a fence powered off meanwhile is powered on again (the runner stands in for whoever
- * would), and the box is sampled until healthy or the recovery target has passed. The writes are
+ * module a fence powered off is powered on again (the runner stands in for whoever would), also
+ * during the recovery window, and the box is sampled until healthy or the recovery target has
+ * passed. The writes are
  * read back, the agents' grant histories taken, and the checker judges the whole history.
  * The history and the box's logs of the trial's time go to `<out>/trial-<K>/`.
  */
@@ -51,6 +52,10 @@ export async function runTrial(b: ChaosBox, plan: TrialPlan, o: CheckOptions & {
   const refresher = setInterval(() => void Promise.all(pollers.map((p) => p.refresh())), 1000);
   for (const p of pollers) p.poller.start();
   rec.start();
+  // Modules a fence powered off: powered on again, as part of the repair.
+  const powerOn = async () => {
+    for (const m of (await b.state()).killed) await reviveModule(b.dir, m).catch((e: Error) => errors.push(`reviving ${m}: ${e.message.split('\n')[0]}`));
+  };
   try {
     for (const [i, f] of plan.faults.entries()) {
       await sleep(Math.max(0, start + f.atMs - Date.now()));
@@ -68,17 +73,19 @@ export async function runTrial(b: ChaosBox, plan: TrialPlan, o: CheckOptions & {
           ...(injected.detail ? { detail: injected.detail } : {}),
         });
         await sleep(f.holdMs);
-        await injected.lift().catch((e: Error) => errors.push(`lifting ${describeFault(f)}: ${e.message}`));
+        await injected.lift().catch((e: Error) => errors.push(`lifting ${describeFault(f)}: ${e.message.split('\n')[0]}`));
       } catch (e) {
-        errors.push(`injecting ${describeFault(f)}: ${(e as Error).message}`);
+        errors.push(`injecting ${describeFault(f)}: ${(e as Error).message.split('\n')[0]}`);
       }
       rec.add({ type: 'heal', t: Date.now(), fault: i });
     }
-    // Modules a fence powered off: powered on again, as part of the repair.
-    for (const m of (await b.state()).killed) await reviveModule(b.dir, m).catch((e: Error) => errors.push(`reviving ${m}: ${e.message}`));
+    await powerOn();
     const healedAt = Date.now();
     rec.add({ type: 'healed', t: healedAt });
     while (Date.now() - healedAt <= o.recoveryTargetMs) {
+      // A fence decided before the heal may still power a module off after it (and off again
+      // while it boots): powered on again each time, as the one-shot repair above.
+      await powerOn();
       const h = await b.health(await b.state());
       rec.add({ type: 'health', t: Date.now(), healthy: h.healthy, missing: h.missing });
       rec.add({ type: 'etcd', t: Date.now(), members: h.etcd });
