@@ -24,6 +24,7 @@ import { loadSpec } from '../spec/load.js';
 import { log, seconds as s } from './watch.js';
 import { describeSimulation, FAULTS as INJECTED } from './simulation.js';
 import { percentile, reportTargets } from './targets.js';
+import { mulberry32 } from '../chaos/prng.js';
 import { FENCE_ANNOTATIONS } from '../contract/fencing.js';
 import { SYSTEM_NAMESPACE } from '../contract/leases.js';
 
@@ -76,18 +77,6 @@ function parseArgs(argv: string[]): Options {
     else throw new Error(`unknown argument ${a} (use --trials N, --seed S, --trials-per-box N)`);
   }
   return opts;
-}
-
-/** mulberry32: a seeded PRNG, so a run can be repeated with --seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }
 
 const stats = (xs: readonly number[]) => (xs.length ? { n: xs.length, p50: percentile(xs, 50), p95: percentile(xs, 95), max: Math.max(...xs) } : { n: 0 });
@@ -320,7 +309,7 @@ async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const { box } = await loadSpec(FIXTURE);
   const p = box.spec.peripherals.find((x) => x.exclusive)!;
-  const r = rng(opts.seed);
+  const r = mulberry32(opts.seed);
   log(`bench:peripherals: ${opts.trials} trials, seed ${opts.seed}, a fresh box every ${opts.trialsPerBox} trials (${FIXTURE})`);
   const results: TrialResult[] = [];
   let b: BenchBox | undefined;

@@ -1,5 +1,6 @@
 import { readState, removeState } from './box-state.js';
 import { removeChain } from './partition.js';
+import { resumeApiservers } from './api-hang.js';
 import { removeBoxCgroups } from './module-cgroup.js';
 import { isRunning, stopProcesses, type ProcessRef } from './processes.js';
 import { memberAddresses } from './server-layout.js';
@@ -16,7 +17,7 @@ export interface DownResult {
  * agents (together: they only talk to the API server and each other), then the box-level
  * components in reverse start order (KWOK first, the API proxy last), then the engine's servers
  * (src/local/engine: API servers before their etcd members; K3s servers and their namespaces),
- * wherever the agents' role drivers started them since `up`. Removes the box's firewall chain (partition.ts) and cgroups. Idempotent. Logs and data stay in the box
+ * wherever the agents' role drivers started them since `up`. Removes the box's firewall chains (partition.ts, api-hang.ts) and cgroups. Idempotent. Logs and data stay in the box
  * dir for inspection until the next `up` replaces them.
  */
 export async function down(dir: string, opts: { graceMs?: number } = {}): Promise<DownResult> {
@@ -34,6 +35,7 @@ export async function down(dir: string, opts: { graceMs?: number } = {}): Promis
   for (const c of [...components].reverse()) await stopProcesses([c], opts.graceMs);
   const servers = await engineOf(state).stopServers(state, opts.graceMs);
   await removeChain(dir);
+  await resumeApiservers(dir);
   removeBoxCgroups(dir, [...new Set([...Object.keys(state.addresses), ...Object.keys(memberAddresses(state))])]);
   await removeState(dir);
   return {

@@ -169,7 +169,11 @@ export async function listCuts(dir: string): Promise<Cut[]> {
 /** `down`: the box's chain goes, rules and all. Quiet when there is none. */
 export async function removeChain(dir: string): Promise<void> {
   if (!cgroupsAvailable()) return;
-  const chain = chainName(dir);
+  await dropChain(chainName(dir));
+}
+
+/** Unhooks a chain from OUTPUT and deletes it, rules and all. Quiet when there is none. */
+export async function dropChain(chain: string): Promise<void> {
   if (
     !(await iptables(['-S', chain]).then(
       () => true,
@@ -247,7 +251,8 @@ async function liveMembers(state: BoxState): Promise<string[]> {
   return live.filter((m): m is string => m !== undefined);
 }
 
-async function ensureChain(chain: string): Promise<void> {
+/** Creates a chain and hooks it from OUTPUT, unless it is. */
+export async function ensureChain(chain: string): Promise<void> {
   await iptables(['-N', chain]).catch(() => undefined);
   const hooked = await iptables(['-C', 'OUTPUT', '-j', chain]).then(
     () => true,
@@ -293,7 +298,7 @@ function requireCgroups(): void {
 }
 
 /** Runs iptables (waiting for the xtables lock); fails with a diagnostic that says how to get it working. */
-function iptables(args: string[]): Promise<string> {
+export function iptables(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile('iptables', ['-w', ...args], (err, stdout, stderr) => {
       if (!err) return resolve(stdout);
