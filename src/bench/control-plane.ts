@@ -18,6 +18,7 @@ import { localAddresses } from '../local/simulated-nodes.js';
 import { up } from '../local/up.js';
 import { loadSpec } from '../spec/load.js';
 import { log, seconds as s } from './watch.js';
+import { AckedWriter } from './acked-writer.js';
 import { describeSimulation, FAULTS } from './simulation.js';
 import { percentile, reportTargets } from './targets.js';
 import { FENCE_ANNOTATIONS } from '../contract/fencing.js';
@@ -30,13 +31,14 @@ import { LABELS } from '../contract/labels.js';
  * On a local box with real etcd members and API servers run by the agents (process role
  * driver), agents and a controller (test/fixtures/control-plane-box.yaml: 3 servers, 2 modules
  * that may serve, the `local` power driver on every module), for each trial:
- *   - write 20 ConfigMaps (labelled, so the data-loss check finds every one written so far);
+ *   - a client writes a ConfigMap every 100 ms from 2 s before the kill until the box is restored,
+ *     recording every acknowledged write with its resourceVersion (src/bench/acked-writer.ts);
  *   - kill one voter (one-server loss) or two (majority loss: the agents' recovery, then the
  *     guardian) at once, as a power cut;
  *   - time from the kill to: 3 voters (from etcd's own member list), each member answering with a
  *     leader, none of them a killed module, and the API serving (a list through the box's API
  *     address);
- *   - check that every object written before is still there (data loss) and that every member
+ *   - check that every acknowledged write is there with its resourceVersion (data loss) and that every member
  *     that answers agrees on one cluster (same cluster id, same voters; split brain otherwise);
  *   - revive the killed modules and wait until they are back as agents and the box is settled
  *     (3 healthy voters, nothing pending, no module fenced), then check split brain again.
@@ -51,7 +53,8 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const FIXTURE = join(ROOT, 'test/fixtures/control-plane-box.yaml');
 const RESTORE_DEADLINE_MS = 180_000;
 const SETTLE_DEADLINE_MS = 240_000;
-const OBJECTS_PER_TRIAL = 20;
+/** The client writes this long before the kill, then on through it until the box is restored. */
+const WRITE_BEFORE_MS = 2000;
 const NS = 'default';
 const LABEL = 'bench.edgebox.dev/control-plane';
 const KINDS = ['one', 'majority'] as const;
@@ -202,6 +205,8 @@ interface Trial {
   killed: string[];
   restoreMs?: number;
   lost: number;
+  /** Acknowledged writes of the box so far, those in flight during the kill included. */
+  acked?: number;
   splitBrain?: string | undefined;
   error?: string;
 }
@@ -209,8 +214,8 @@ interface Trial {
 class BenchBox {
   kc!: KubeConfig;
   state!: BoxState;
-  written: string[] = [];
-  private seq = 0;
+  /** Writes before, during and after every kill of this box (the API answers some, not all). */
+  writer!: AckedWriter;
 
   constructor(
     readonly dir: string,
@@ -231,25 +236,12 @@ class BenchBox {
     this.state = (await readState(this.dir))!;
     await applyBox({ box, cluster: new Cluster(this.kc) });
     await waitFor('3 healthy voters after up', SETTLE_DEADLINE_MS, () => settled(this.kc, this.name), 1000);
-  }
-
-  async write(n: number): Promise<void> {
-    const core = this.kc.makeApiClient(CoreV1Api);
-    for (let i = 0; i < n; i++) {
-      const name = `cp-${++this.seq}`;
-      await core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name, labels: { [LABEL]: 'true' } }, data: { seq: String(this.seq) } } });
-      this.written.push(name);
-    }
-  }
-
-  async lost(): Promise<number> {
-    const list = await this.kc.makeApiClient(CoreV1Api).listNamespacedConfigMap({ namespace: NS, labelSelector: LABEL });
-    const present = new Set(list.items.map((c) => c.metadata?.name));
-    return this.written.filter((n) => !present.has(n)).length;
+    this.writer = new AckedWriter(this.kc, { namespace: NS, label: `${LABEL}=true`, prefix: 'cp' });
   }
 
   async trial(kind: Kind): Promise<Trial> {
-    await this.write(OBJECTS_PER_TRIAL);
+    this.writer.start();
+    await sleep(WRITE_BEFORE_MS);
     const answers = await members(this.state);
     const voters = answers.find((a) => a.leader)?.voters ?? [];
     // Fewest fences first: a module fenced again soon waits longer before it rejoins (#4's backoff).
@@ -265,8 +257,10 @@ class BenchBox {
     } catch (e) {
       result.error = (e as Error).message;
     }
+    await this.writer.stop();
+    result.acked = this.writer.acked.size;
     result.splitBrain = splitBrain(await members(this.state));
-    if (result.restoreMs !== undefined) result.lost = await this.lost();
+    if (result.restoreMs !== undefined) result.lost = (await this.writer.lost()).length;
     try {
       await Promise.all(killed.map((m) => reviveModule(this.dir, m)));
       await waitFor('the box settled after the revive', SETTLE_DEADLINE_MS, () => settled(this.kc, this.name), 1000);
@@ -303,7 +297,7 @@ async function main(): Promise<void> {
         const r = await bench.trial(kind);
         results.push(r);
         log(
-          `  ${kind.padEnd(8)} ${String(i + 1).padStart(2)} killed ${r.killed.join('+').padEnd(6)} restored ${s(r.restoreMs)}  lost ${r.lost}${r.splitBrain ? `  SPLIT BRAIN ${r.splitBrain}` : ''}${r.error ? `  ERROR ${r.error}` : ''}`,
+          `  ${kind.padEnd(8)} ${String(i + 1).padStart(2)} killed ${r.killed.join('+').padEnd(6)} restored ${s(r.restoreMs)}  acked ${r.acked ?? 0}  lost ${r.lost}${r.splitBrain ? `  SPLIT BRAIN ${r.splitBrain}` : ''}${r.error ? `  ERROR ${r.error}` : ''}`,
         );
         // A box that did not settle is no start for the next trial.
         if (r.error) {
