@@ -358,7 +358,7 @@ function refused(res: ApiResponse, what: string): EdgeboxError {
   return failure(
     'k3s.remove-forbidden',
     `${what} was refused (HTTP 403)`,
-    "grant the agent's kubeconfig user get and update on nodes (cluster-wide), or annotate the Node by hand (docs/runbooks/control-plane.md, section 2)",
+    "an agent may update another Node only if its module and that one may serve, and only after the guardian's edgebox.dev/etcd-remove (manifests/31-edgebox-agent.yaml); else annotate the Node by hand (docs/runbooks/control-plane.md, section 2)",
   );
 }
 
