@@ -1,22 +1,12 @@
 import { nodeLabels } from '../render/node-metadata.js';
-import { capabilityLabel, LABELS, PREFIX } from '../contract/labels.js';
+import { capabilityLabel, DISCOVERED_PREFIX, LABELS, PUBLISHED_RESOURCES_ANNOTATION } from '../contract/labels.js';
 import type { BoxSpec, ModuleSpec } from '../spec/schema.js';
 import type { Discovery } from './discovery/types.js';
 
-/**
- * Discovered facts live under their own prefix, owned by the agent alone: the spec's labels say
- * what a module should be, these say what it is, and `kubectl get nodes -L` can show both.
- */
-export const DISCOVERED_PREFIX = `discovered.${PREFIX}`;
 export const DISCOVERED_LABELS = {
   hardware: `${DISCOVERED_PREFIX}/hardware`,
   capability: (c: string) => `${DISCOVERED_PREFIX}/cap.${c}`,
 } as const;
-/**
- * The extended resources the agent put on the node, so that it removes exactly those when they
- * disappear and never one that a device plugin or an operator advertises.
- */
-export const PUBLISHED_RESOURCES_ANNOTATION = `${PREFIX}/discovered-resources`;
 
 /** The parts of a live Node the planner reads. */
 export interface ObservedNode {

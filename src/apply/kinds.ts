@@ -34,6 +34,19 @@ export const APPLY_KINDS: readonly KindInfo[] = [
   { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', resource: 'clusterrolebindings.rbac.authorization.k8s.io', namespaced: false },
   { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', resource: 'roles.rbac.authorization.k8s.io', namespaced: true },
   { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', resource: 'rolebindings.rbac.authorization.k8s.io', namespaced: true },
+  // The agents' admission policy before the binding that names it.
+  {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingAdmissionPolicy',
+    resource: 'validatingadmissionpolicies.admissionregistration.k8s.io',
+    namespaced: false,
+  },
+  {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingAdmissionPolicyBinding',
+    resource: 'validatingadmissionpolicybindings.admissionregistration.k8s.io',
+    namespaced: false,
+  },
   { apiVersion: 'v1', kind: 'Service', resource: 'services', namespaced: true },
   { apiVersion: 'apps/v1', kind: 'StatefulSet', resource: 'statefulsets.apps', namespaced: true },
   { apiVersion: 'apps/v1', kind: 'Deployment', resource: 'deployments.apps', namespaced: true },

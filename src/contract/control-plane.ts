@@ -18,6 +18,13 @@ export const CONTROL_PLANE_ANNOTATIONS = {
   change: `${PREFIX}/role-change`,
 } as const;
 
+/**
+ * K3s's own request to remove a Node's etcd member (its leader-elected server acts on it). The
+ * etcd leader's agent writes it on the Node the guardian marked with `etcdRemove`: the one write an
+ * agent makes on another module's Node (the admission policy of render/agent-policy.ts checks it).
+ */
+export const K3S_REMOVE_ANNOTATION = 'etcd.k3s.cattle.io/remove';
+
 export type DesiredRole = 'server' | 'agent';
 
 /** A membership change the guardian started, as it keeps it on the module's Node. */

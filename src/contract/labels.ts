@@ -20,6 +20,17 @@ export const peripheralLabel = (peripheral: string): string => `${PREFIX}/periph
 /** `edgebox.dev/role.server=true`: the module may take that role. */
 export const roleLabel = (role: string): string => `${PREFIX}/role.${role}`;
 
+/**
+ * Discovered facts live under their own prefix, owned by the agent alone: the spec's labels say
+ * what a module should be, these say what it is, and `kubectl get nodes -L` can show both.
+ */
+export const DISCOVERED_PREFIX = `discovered.${PREFIX}`;
+/**
+ * On a Node: the extended resources its agent put there, so that it removes exactly those when
+ * they disappear and never one that a device plugin or an operator advertises.
+ */
+export const PUBLISHED_RESOURCES_ANNOTATION = `${PREFIX}/discovered-resources`;
+
 /** Taint on GPU modules so that only workloads asking for the GPU land there (see nodeTaints). */
 export const ACCELERATOR_TAINT = `${PREFIX}/accelerator`;
 

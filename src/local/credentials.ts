@@ -48,16 +48,26 @@ export async function readToken(files: BoxFiles): Promise<string> {
   return (await readFile(files.tokenFile, 'utf8')).split(',')[0] ?? '';
 }
 
-export async function writeKubeconfig(files: BoxFiles, opts: { box: string; server: string; token: string }): Promise<void> {
+export interface KubeconfigOptions {
+  box: string;
+  server: string;
+  token: string;
+  /** The user's name in the file. Default: the box admin. */
+  user?: string;
+}
+
+/** A token kubeconfig for the box's API address that trusts the box CA, mode 0600: the admin's (`up`) or an agent's (agent-identity.ts). */
+export async function writeKubeconfig(files: BoxFiles, path: string, opts: KubeconfigOptions): Promise<void> {
   const ca = await readFile(files.caFile);
   const name = `edgebox-${opts.box}`;
+  const user = opts.user ?? ADMIN_USER;
   const config = {
     apiVersion: 'v1',
     kind: 'Config',
     clusters: [{ name, cluster: { server: opts.server, 'certificate-authority-data': ca.toString('base64') } }],
-    users: [{ name: ADMIN_USER, user: { token: opts.token } }],
-    contexts: [{ name, context: { cluster: name, user: ADMIN_USER } }],
+    users: [{ name: user, user: { token: opts.token } }],
+    contexts: [{ name, context: { cluster: name, user } }],
     'current-context': name,
   };
-  await writeFile(files.kubeconfig, stringify(config), { mode: 0o600 });
+  await writeFile(path, stringify(config), { mode: 0o600 });
 }

@@ -5,6 +5,7 @@ import { failure } from '../diagnostics/diagnostic.js';
 import { loadSpec } from '../spec/load.js';
 import type { BoxSpec } from '../spec/schema.js';
 import { readState, updateState, type AgentState, type BoxState, type CliProcessState, type ControllerState } from './box-state.js';
+import { agentKubeconfigFile, ensureAgentIdentities, writeAgentKubeconfigs } from './agent-identity.js';
 import { boxFiles } from './credentials.js';
 import { coreApi } from '../kube/client.js';
 import { awaitProcessHealthy } from './launch.js';
@@ -165,6 +166,12 @@ export async function ensureAgents(dir: string, opts: EnsureAgentsOptions): Prom
   await createSecretFile(boxSecretFile(dir));
   await writeFile(addressMapFile(dir), `${JSON.stringify(localAddresses(box), null, 2)}\n`);
   await ensureSystemNamespace(dir);
+  // Each agent as its module's own ServiceAccount, checked by the rendered RBAC and admission policy.
+  await ensureAgentIdentities(
+    dir,
+    box,
+    box.spec.modules.map((m) => m.name),
+  );
   const port = state.agents?.[0]?.port ?? opts.port ?? box.spec.failover.port;
   const wanted: string[] = [];
   for (const m of box.spec.modules) {
@@ -198,6 +205,8 @@ export async function restartAgent(dir: string, module: string): Promise<void> {
   if (await running(current)) return;
   const { box } = await loadSpec(state.spec);
   const port = state.agents[0]?.port ?? box.spec.failover.port;
+  // Its kubeconfig from `up` normally; minted only if it has none (the API may be down now).
+  await writeAgentKubeconfigs(dir, box, [module]);
   const [agent] = await spawnAgents(dir, state, box, [module], port, await edgeboxCli());
   await updateState(dir, (s) => {
     s.agents = box.spec.modules
@@ -238,7 +247,7 @@ async function spawnAgents(
       spec: state.spec,
       module,
       secretFile: boxSecretFile(dir),
-      kubeconfig: boxFiles(dir).kubeconfig,
+      kubeconfig: agentKubeconfigFile(dir, module),
       address,
       port,
       httpPort,

@@ -201,7 +201,7 @@ async function startCore(
   try {
     await o.engine.startServers(state, servers, progress);
     await startApiProxy(state, token, progress);
-    await writeKubeconfig(files, { box: box.metadata.name, server: `https://${LOOPBACK}:${state.ports.apiserver}`, token });
+    await writeKubeconfig(files, files.kubeconfig, { box: box.metadata.name, server: `https://${LOOPBACK}:${state.ports.apiserver}`, token });
     const commands = componentCommands({ files, ports: state.ports, timings: timingsFor(timingsName), dir }).filter((c) =>
       o.engine.components.includes(c.name),
     );

@@ -50,7 +50,8 @@ function quoteAmbiguous(doc: Document): void {
       }
       let read: unknown;
       try {
-        read = parse(node.value, { version: '1.1' });
+        // A probe: a value that reads as a tag (`!variables.own || ...`, CEL) is quoted, not warned about.
+        read = parse(node.value, { version: '1.1', logLevel: 'error' });
       } catch {
         read = undefined;
       }

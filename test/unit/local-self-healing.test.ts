@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { ownershipSelector } from '../../src/apply/plan.js';
+import { agentKubeconfigFile, localRuntimeRbac } from '../../src/local/agent-identity.js';
 import { agentArgs, controllerArgs, controllerIds } from '../../src/local/self-healing.js';
+import { example } from './render-fixtures.js';
 
 describe('local box: agent and controller command lines', () => {
   it("an agent binds its module's loopback address and gets the box-wide UDP port, its HTTP port, the address map, its runtime file and the process role driver", () => {
@@ -64,5 +67,19 @@ describe('local box: agent and controller command lines', () => {
       '/b',
     ]);
     expect(controllerIds(2)).toEqual(['controller-1', 'controller-2']);
+  });
+
+  it("each agent's kubeconfig lives in its module's directory", () => {
+    expect(agentKubeconfigFile('/b', 'm2')).toBe('/b/modules/m2/agent-kubeconfig.yaml');
+  });
+
+  it('the simulated runtime may list pods, for every agent of the box, and edgebox apply never prunes that grant', () => {
+    const box = example('article-box');
+    const [role, binding] = localRuntimeRbac(box) as { metadata: { labels?: Record<string, string> }; rules?: unknown; subjects?: { name: string }[] }[];
+    expect(role!.rules).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['list'] }]);
+    expect(binding!.subjects!.map((s) => s.name)).toEqual(box.spec.modules.map((m) => `edgebox-agent-${m.name}`));
+    // Prune deletes what carries the box's ownership labels and the spec no longer renders.
+    const owned = ownershipSelector(box.metadata.name).split(',');
+    for (const o of [role!, binding!]) expect(owned.some((l) => o.metadata.labels?.[l.split('=')[0]!] === l.split('=')[1])).toBe(false);
   });
 });

@@ -172,7 +172,7 @@ export function apiError(res: ApiResponse, what: string, server: string): Edgebo
     res.status === 401
       ? "the kubeconfig's token or client certificate is not accepted; fetch a fresh one"
       : res.status === 403
-        ? "grant the kubeconfig's user get, create and update on leases in namespace edgebox-system (docs/agent.md has the Role)"
+        ? "use this module's own kubeconfig (ServiceAccount edgebox-agent-<module>) and apply manifests/31-edgebox-agent.yaml; the API's message says whether RBAC or the policy edgebox-agents refused (docs/agent.md, Permissions)"
         : "see the API server's message; the agent retries";
   return failure(
     `agent.api-${res.status === 401 ? 'unauthorized' : res.status === 403 ? 'forbidden' : 'error'}`,

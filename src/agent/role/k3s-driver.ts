@@ -7,6 +7,7 @@ import type { BoxSpec } from '../../spec/schema.js';
 import { apiError, updateWithRetry, type ApiClient, type ApiResponse } from '../api/client.js';
 import { hostRunner, type CommandRunner } from './command-runner.js';
 import type { ControlPlaneReport, JoinTarget, MemberInfo, RoleDriver } from '../../contract/role-driver.js';
+import { K3S_REMOVE_ANNOTATION } from '../../contract/control-plane.js';
 import { etcdGateway, type EtcdGateway, type EtcdStatus } from './etcd-gateway.js';
 import {
   ETCD_ROLE_LABEL,
@@ -18,7 +19,6 @@ import {
   planPromote,
   planReset,
   planRestart,
-  REMOVE_ANNOTATION,
   REMOVED_NODE_NAME_ANNOTATION,
   RESET_FLAG,
   SERVER_UNIT,
@@ -311,12 +311,12 @@ export function createK3sDriver(opts: K3sDriverOptions): RoleDriver {
           `label it (\`kubectl label node ${member.name} ${ETCD_ROLE_LABEL}=true\`) or remove the member by etcd's API (docs/runbooks/control-plane.md, section 2)`,
         );
       }
-      if (meta.annotations?.[REMOVE_ANNOTATION] !== 'true') {
+      if (meta.annotations?.[K3S_REMOVE_ANNOTATION] !== 'true') {
         const res = await updateWithRetry(api, path, (node) => {
           const md = (node.metadata ?? {}) as Record<string, unknown>;
-          return { ...node, metadata: { ...md, annotations: { ...(md.annotations as Record<string, string> | undefined), [REMOVE_ANNOTATION]: 'true' } } };
+          return { ...node, metadata: { ...md, annotations: { ...(md.annotations as Record<string, string> | undefined), [K3S_REMOVE_ANNOTATION]: 'true' } } };
         });
-        if (res.status !== 200) throw refused(res, `PUT ${path} (annotation ${REMOVE_ANNOTATION})`);
+        if (res.status !== 200) throw refused(res, `PUT ${path} (annotation ${K3S_REMOVE_ANNOTATION})`);
       }
       await waitUntil(
         'remove-member',
@@ -358,7 +358,7 @@ function refused(res: ApiResponse, what: string): EdgeboxError {
   return failure(
     'k3s.remove-forbidden',
     `${what} was refused (HTTP 403)`,
-    "grant the agent's kubeconfig user get and update on nodes (cluster-wide), or annotate the Node by hand (docs/runbooks/control-plane.md, section 2)",
+    "an agent may update another Node only if its module and that one may serve, and only after the guardian's edgebox.dev/etcd-remove (manifests/31-edgebox-agent.yaml); else annotate the Node by hand (docs/runbooks/control-plane.md, section 2)",
   );
 }
 

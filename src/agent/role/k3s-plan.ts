@@ -35,7 +35,6 @@ export const RESET_UNIT = 'edgebox-k3s-cluster-reset';
  * server remove the member named in `etcd.k3s.cattle.io/node-name`; it then records it in
  * `etcd.k3s.cattle.io/removed-node-name` and drops the node-name and node-address annotations.
  */
-export const REMOVE_ANNOTATION = 'etcd.k3s.cattle.io/remove';
 export const REMOVED_NODE_NAME_ANNOTATION = 'etcd.k3s.cattle.io/removed-node-name';
 export const ETCD_ROLE_LABEL = 'node-role.kubernetes.io/etcd';
 
