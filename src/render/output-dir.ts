@@ -11,7 +11,7 @@ export type FileAction = { path: string; action: 'write' | 'unchanged' | 'remove
  * back). Anything else a user keeps in the directory is left alone.
  */
 const RENDERED_PATH =
-  /^(README\.md|k3s\/[a-z0-9-]+\/(config\.yaml|edgebox-kubelet\.conf)|systemd\/[a-z0-9-]+\/edgebox-agent\.service|manifests\/(00-namespace|10-priority-classes|20-workload-[a-z0-9-]+|30-edgebox-controller|31-edgebox-agent)\.yaml)$/;
+  /^(README\.md|k3s\/[a-z0-9-]+\/(config\.yaml|edgebox-kubelet\.conf)|systemd\/[a-z0-9-]+\/edgebox-agent\.service|manifests\/(00-namespace|10-priority-classes|20-workload-[a-z0-9-]+|30-edgebox-controller|31-edgebox-agent)\.yaml|monitoring\/edgebox-monitoring\.yaml)$/;
 
 export function isRenderedPath(path: string): boolean {
   return RENDERED_PATH.test(path);

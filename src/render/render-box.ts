@@ -15,6 +15,7 @@ import { renderAgentRbac } from './agent-rbac.js';
 import { COMPONENT_LABEL, renderController } from './controller.js';
 import { renderManifests, type KubeObject } from './manifests.js';
 import { yamlStream } from './yaml-output.js';
+import { AGENT_METRICS_SECRET, renderMonitoring } from './monitoring.js';
 
 /** One output file; `path` is relative to the output directory and uses `/`. */
 export interface RenderedFile {
@@ -118,6 +119,13 @@ function readme(box: BoxSpec): string {
     '  EdgeBox CRD, its ServiceAccount and RBAC, and its Deployment (2 replicas, the spec in its env).',
     "- `31-edgebox-agent.yaml`: the agents' ServiceAccount and RBAC, one identity for every module.",
     '',
+    '## monitoring/: Prometheus Operator objects (apply where its CRDs are installed)',
+    '',
+    "- `edgebox-monitoring.yaml`: the controller's and the agents' scrape targets and ServiceMonitors,",
+    '  the alert rules (PrometheusRule) and the failover dashboard (ConfigMap for the Grafana sidecar).',
+    `  The agents' /metrics needs a token: \`kubectl -n edgebox-system create secret generic ${AGENT_METRICS_SECRET}\``,
+    `  \`--from-literal=token=$(edgebox agent metrics-token ${AGENT_SECRET_PATH})\`.`,
+    '',
   ].join('\n');
 }
 
@@ -135,6 +143,10 @@ export function renderBox(box: BoxSpec): RenderedFile[] {
       { path: `systemd/${m.name}/${AGENT_UNIT_FILE}`, content: renderAgentUnit(box, m) },
     ]),
     ...manifestFiles(box),
+    {
+      path: 'monitoring/edgebox-monitoring.yaml',
+      content: yamlStream(`Rendered by edgebox from box ${box.metadata.name}: needs the Prometheus Operator's CRDs.`, renderMonitoring(box)),
+    },
   ];
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
