@@ -32,14 +32,16 @@ export function registerLocal(program: Command): void {
 
   local
     .command('setup')
-    .description('build kube-apiserver, kube-controller-manager, kube-scheduler, etcd and kwok from Go modules into the cache')
+    .description(
+      'build kube-apiserver, kube-controller-manager, kube-scheduler, etcd and kwok, and the packaging tools helm and crane, from Go modules into the cache',
+    )
     .action(async () => {
       const result = await setup({ progress: toStderr });
       const built = result.binaries.filter((b) => b.built);
       process.stdout.write(
         built.length === 0
-          ? `all binaries already built in ${result.paths.bin}\n`
-          : `built ${built.map((b) => `${b.name} (${seconds(b.ms)})`).join(', ')} in ${result.paths.bin}\n`,
+          ? `all binaries already built in ${result.paths.bin} and ${result.packaging.paths.bin}\n`
+          : `built ${built.map((b) => `${b.name} (${seconds(b.ms)})`).join(', ')} into ${result.paths.bin} and ${result.packaging.paths.bin}\n`,
       );
     });
 
