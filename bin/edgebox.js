@@ -1,2 +1,3 @@
 #!/usr/bin/env node
-import '../dist/cli/main.js';
+// The bundled CLI (rolldown.config.js); dist/cli holds the same modules unbundled.
+import '../dist/bundle/main.js';

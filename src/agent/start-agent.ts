@@ -16,6 +16,8 @@ import { startHeartbeats } from './heartbeat/heartbeats.js';
 import { startEndpoint } from './heartbeat/http-endpoint.js';
 import { LeasePublisher } from './heartbeat/lease-publisher.js';
 import { AgentMetrics, formatMetrics } from './heartbeat/metrics.js';
+import { startMetricsEndpoint } from './heartbeat/metrics-endpoint.js';
+import { metricsToken } from './heartbeat/metrics-token.js';
 import { QuorumRecovery } from './quorum/recovery-loop.js';
 import { RoleLoop } from './role/role-loop.js';
 import type { RuntimeDriver } from './self-fence/runtime.js';
@@ -216,6 +218,7 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
     await heartbeats.close();
   };
 
+  const metricsText = () => formatMetrics(metrics, view(), publisher?.apiReachable ?? false, (selfFence?.report ?? null) !== null);
   const endpoint = await startEndpoint({
     address: cfg.http.address,
     port: cfg.http.port,
@@ -230,11 +233,20 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
       quorumRecovery: quorum?.status() ?? null,
     }),
     peers: view,
-    metrics: () => formatMetrics(metrics, view(), publisher?.apiReachable ?? false, (selfFence?.report ?? null) !== null),
+    metrics: metricsText,
     ...(grants ? { handle: (req, res) => grants.handle(req, res) } : {}),
   }).catch(async (e: unknown) => {
     // Nothing may stay bound when start-up fails half way.
     await stopLoops();
+    throw e;
+  });
+  const scrape = await startMetricsEndpoint({
+    address: cfg.metrics.address,
+    port: cfg.metrics.port,
+    token: metricsToken(deps.secret),
+    metrics: metricsText,
+  }).catch(async (e: unknown) => {
+    await Promise.all([stopLoops(), endpoint.close()]);
     throw e;
   });
 
@@ -242,6 +254,7 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
     address: cfg.address,
     port: cfg.port,
     http: `${cfg.http.address}:${endpoint.port}`,
+    metrics: `${cfg.metrics.address}:${scrape.port}`,
     peers: cfg.peers,
     intervalMs: cfg.intervalMs,
     missedHeartbeats: cfg.missedHeartbeats,
@@ -253,7 +266,7 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
     httpPort: endpoint.port,
     view,
     async stop() {
-      await Promise.all([stopLoops(), endpoint.close()]);
+      await Promise.all([stopLoops(), endpoint.close(), scrape.close()]);
       log('info', 'agent stopped');
     },
   };

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSecretFile } from '../agent/heartbeat/secret.js';
+import { CONTROLLER_NODE_OPTIONS, controllerEnv } from '../contract/controller-process.js';
 import { down } from '../local/down.js';
 import { LOCAL_ADDRESS_ANNOTATION, simulatedNodes } from '../local/simulated-nodes.js';
 import { up } from '../local/up.js';
@@ -13,7 +14,8 @@ import { describeSimulation, FAULTS } from './simulation.js';
 import { reportTargets, type Target } from './targets.js';
 
 /**
- * `npm run bench:footprint`: the agent's resident memory and CPU while idle, on a local box of
+ * `npm run bench:footprint`: the agent's and the controller's resident memory and CPU while idle (targets: an agent
+ * <= 50 MB and < 0.5 % of a core, the controller <= 100 MB, run as deployed: bundled, with its NODE_OPTIONS), on a local box of
  * six modules, three of them servers (test/fixtures/agents-6.yaml). After a warm-up, each process
  * is sampled from /proc for IDLE_S seconds: VmRSS (largest sample) and CPU over the window as a
  * share of one core, its own and that of the commands it ran (utime+stime+cutime+cstime). In the
@@ -34,6 +36,8 @@ const IDLE_S = 30;
 const SAMPLE_EVERY_S = 5;
 const TARGET_RSS_MB = 50;
 const TARGET_CPU_PCT = 0.5;
+/** The controller idle, leading a box of six modules whose agents publish their views. */
+const TARGET_CONTROLLER_RSS_MB = 100;
 const BASELINE = 'setInterval(() => {}, 1000)';
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
@@ -67,8 +71,8 @@ async function rssMb(pid: number): Promise<number> {
 }
 
 /** Starts a node process and resolves once `ready` matches its stdout (or at once without one). */
-function start(name: string, args: string[], ready?: RegExp): Promise<Proc> {
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+function start(name: string, args: string[], ready?: RegExp, env?: NodeJS.ProcessEnv): Promise<Proc> {
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env } : {}) });
   let out = '';
   let err = '';
   return new Promise((resolve, reject) => {
@@ -120,9 +124,16 @@ function report(phase: string, title: string, figures: Figures[]): Target[] {
   log(`\n${title}: idle ${IDLE_S} s after ${WARMUP_S} s warm-up; RSS = largest VmRSS sample, CPU = share of one core`);
   log(`  ${'process'.padEnd(16)}${'RSS MB'.padStart(9)}${'x base'.padStart(8)}${'CPU %'.padStart(8)}  verdict`);
   for (const f of figures) {
-    const target = f.name.startsWith('agent') ? (f.rssMb <= TARGET_RSS_MB && f.cpuPct < TARGET_CPU_PCT ? 'within target' : 'OVER target') : '';
+    const within = f.name.startsWith('agent')
+      ? f.rssMb <= TARGET_RSS_MB && f.cpuPct < TARGET_CPU_PCT
+      : f.name === 'controller'
+        ? f.rssMb <= TARGET_CONTROLLER_RSS_MB
+        : undefined;
+    const target = within === undefined ? '' : within ? 'within target' : 'OVER target';
     log(`  ${f.name.padEnd(16)}${f.rssMb.toFixed(1).padStart(9)}${(f.rssMb / base.rssMb).toFixed(2).padStart(8)}${f.cpuPct.toFixed(2).padStart(8)}  ${target}`);
   }
+  const controller = figures.find((f) => f.name === 'controller');
+  if (controller) log(`  controller: RSS ${controller.rssMb.toFixed(1)} MB (target <= ${TARGET_CONTROLLER_RSS_MB}, NODE_OPTIONS ${CONTROLLER_NODE_OPTIONS})`);
   const agents = figures.filter((f) => f.name.startsWith('agent'));
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   log(
@@ -131,6 +142,9 @@ function report(phase: string, title: string, figures: Figures[]): Target[] {
       `above the baseline: ${(mean(agents.map((f) => f.rssMb)) - base.rssMb).toFixed(1)} MB, ${(mean(agents.map((f) => f.cpuPct)) - base.cpuPct).toFixed(2)} %`,
   );
   return [
+    ...(controller
+      ? [{ name: `${phase}: controller RSS`, measured: controller.rssMb, bound: TARGET_CONTROLLER_RSS_MB, unit: 'MB', comparison: '<=' as const }]
+      : []),
     { name: `${phase}: agent RSS, largest`, measured: Math.max(...agents.map((f) => f.rssMb)), bound: TARGET_RSS_MB, unit: 'MB', comparison: '<=' },
     { name: `${phase}: agent CPU, largest`, measured: Math.max(...agents.map((f) => f.cpuPct)), bound: TARGET_CPU_PCT, unit: '% of a core', comparison: '<' },
   ];
@@ -187,6 +201,8 @@ async function run(): Promise<Target[]> {
       port,
       '--http-port',
       '0',
+      '--metrics-port',
+      '0',
       '--address-map',
       addressMap,
       '--state-dir',
@@ -195,7 +211,8 @@ async function run(): Promise<Target[]> {
 
     procs.push(await start('baseline', ['-e', BASELINE]));
     procs.push(...(await Promise.all(box.spec.modules.map((m) => start(`agent ${m.name}`, [CLI, ...agentArgs(m.name)], /"msg":"agent started"/)))));
-    procs.push(await start('controller', [CLI, 'controller', '--kubeconfig', kubeconfig, '--spec', SPEC, '--metrics-port', '0']));
+    // As the rendered Deployment and a local box run it (src/contract/controller-process.ts).
+    procs.push(await start('controller', [CLI, 'controller', '--kubeconfig', kubeconfig, '--spec', SPEC, '--metrics-port', '0'], undefined, controllerEnv()));
     const targets = report('phase 1', '1. `edgebox agent run` (heartbeats and Lease) and `edgebox controller`', await measure(procs));
 
     const baseline = procs.shift()!;

@@ -10,6 +10,7 @@ export const EXAMPLES: Record<string, readonly string[]> = {
   plan: ['edgebox plan box.yaml', 'edgebox plan box.yaml --all-scenarios', 'edgebox plan box.yaml -o json'],
   render: [
     'edgebox render box.yaml --out rendered/',
+    'edgebox render box.yaml --chart charts/edgebox && helm template edgebox charts/edgebox',
     'edgebox render box-a.yaml box-b.yaml --gitops fleet --out fleet-repo/',
     'edgebox render box-a.yaml --gitops argocd --repo-url https://git.example.com/boxes.git --out argo-repo/',
   ],
@@ -33,6 +34,7 @@ export const EXAMPLES: Record<string, readonly string[]> = {
     'edgebox agent run --spec /etc/edgebox/box.yaml --module jetson-1 --secret-file /etc/edgebox/box-secret --kubeconfig /etc/edgebox/agent-kubeconfig.yaml',
   ],
   'agent secret': ['edgebox agent secret /etc/edgebox/box-secret'],
+  'agent metrics-token': ['edgebox agent metrics-token /etc/edgebox/box-secret'],
   controller: ['edgebox controller --spec box.yaml --kubeconfig ~/.kube/box'],
   dashboard: ['edgebox dashboard --spec box.yaml', 'edgebox dashboard --local-dir ~/.cache/edgebox/boxes/article-box'],
   peripheral: ['edgebox peripheral move arm-bus rk1-b', 'edgebox peripheral check peripherals/*.jsonl'],

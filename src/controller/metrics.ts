@@ -1,29 +1,25 @@
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-
-/** Stages of a failover, each timed from when the witnesses last heard the module. */
-export const FAILOVER_STAGES = ['detected', 'fenced', 'released', 'ready'] as const;
-export type FailoverStage = (typeof FAILOVER_STAGES)[number];
+import { FAILOVER_BUCKETS, METRICS } from '../contract/metrics.js';
 
 /** The controller's Prometheus metrics, in a registry of their own (no process-global state). */
 export class ControllerMetrics {
   readonly registry = new Registry();
-  readonly detections = new Counter({ name: 'edgebox_detections_total', help: 'Modules a quorum of agents declared failed.', registers: [this.registry] });
+  readonly detections = new Counter({ name: METRICS.detections, help: 'Modules a quorum of agents declared failed.', registers: [this.registry] });
   readonly fencings = new Counter({
-    name: 'edgebox_fencings_total',
+    name: METRICS.fencings,
     help: 'Modules fenced, by method (power or taint).',
     labelNames: ['method'] as const,
     registers: [this.registry],
   });
   readonly failoverSeconds = new Histogram({
-    name: 'edgebox_failover_seconds',
+    name: METRICS.failoverSeconds,
     help: 'Seconds from when the witnesses last heard a failed module to each stage of its failover.',
     labelNames: ['stage'] as const,
-    // The targets are a few seconds; stock Kubernetes takes about 350.
-    buckets: [0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 30, 60, 120, 300, 600],
+    buckets: FAILOVER_BUCKETS,
     registers: [this.registry],
   });
-  readonly leader = new Gauge({ name: 'edgebox_leader', help: '1 while this controller is the leader.', registers: [this.registry] });
+  readonly leader = new Gauge({ name: METRICS.leader, help: '1 while this controller is the leader.', registers: [this.registry] });
   readonly stalledPasses = new Counter({
     name: 'edgebox_controller_stalled_passes_total',
     help: 'Reconcile passes given up because they ran longer than the stall bound, and started again.',

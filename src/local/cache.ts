@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Component, Toolchain } from './toolchain.js';
+import type { Component, PackagingTool, Toolchain } from './toolchain.js';
 
 /**
  * Where the local box keeps what it builds and runs, outside the repository:
@@ -22,7 +22,7 @@ export function toolchainPaths(toolchain: Toolchain, root = cacheRoot()): Toolch
   return { root: base, bin: join(base, 'bin'), stages: join(base, 'stages') };
 }
 
-export function binaryPath(paths: ToolchainPaths, name: Component): string {
+export function binaryPath(paths: ToolchainPaths, name: Component | PackagingTool): string {
   return join(paths.bin, name);
 }
 

@@ -17,6 +17,7 @@ import { seconds, timed, type Progress } from './progress.js';
 import { localAddresses } from './simulated-nodes.js';
 import { packageRoot } from './toolchain.js';
 import { SYSTEM_NAMESPACE } from '../contract/leases.js';
+import { controllerEnv } from '../contract/controller-process.js';
 
 /**
  * The self-healing processes of a local box (docs/decisions/0001-self-healing.md): one
@@ -91,6 +92,9 @@ export function agentArgs(a: AgentArgs): string[] {
     String(a.port),
     '--http-port',
     String(a.httpPort),
+    // A local box is scraped by nobody: any free port, so no fixed one can be taken.
+    '--metrics-port',
+    '0',
     '--address-map',
     a.addressMap,
     '--runtime',
@@ -289,7 +293,7 @@ export async function ensureControllers(dir: string, count: number, progress: Pr
     const metricsPort = ports[i]!;
     const log = join(dir, 'logs', `${id}.log`);
     const args = controllerArgs({ spec: state.spec, kubeconfig: boxFiles(dir).kubeconfig, id, metricsPort, dir });
-    const pid = spawnDetached({ bin: cli.bin, args: [cli.script, ...args], log, cwd: dir });
+    const pid = spawnDetached({ bin: cli.bin, args: [cli.script, ...args], log, cwd: dir, env: controllerEnv() });
     return { id, metricsPort, pid, log, ...cli };
   });
   await updateState(dir, (s) => {

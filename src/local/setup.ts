@@ -7,7 +7,7 @@ import { binaryPath, toolchainPaths, type ToolchainPaths } from './cache.js';
 import { checkGo, goRun } from './go.js';
 import { installStages, stagesInstalled } from './kwok-stages.js';
 import { seconds, silent, timed, type Progress } from './progress.js';
-import { loadToolchain, TOOL_MODULES, type BinarySpec, type Component, type Toolchain } from './toolchain.js';
+import { loadPackagingToolchain, loadToolchain, TOOL_MODULES, type BinarySpec, type Component, type PackagingTool, type Toolchain } from './toolchain.js';
 
 const run = promisify(execFile);
 
@@ -16,7 +16,9 @@ export interface SetupResult {
   paths: ToolchainPaths;
   go: string;
   /** Per binary: built now (with the time it took) or found already built. */
-  binaries: { name: Component; built: boolean; ms: number }[];
+  binaries: { name: Component | PackagingTool; built: boolean; ms: number }[];
+  /** helm and crane, in a cache directory of their own (loadPackagingToolchain). */
+  packaging: { toolchain: Toolchain; paths: ToolchainPaths };
 }
 
 /**
@@ -31,16 +33,7 @@ export async function setup(opts: { progress?: Progress } = {}): Promise<SetupRe
   const go = await checkGo(toolchain.goVersion);
   progress(`toolchain ${toolchain.key} (${go}) into ${paths.root}`);
 
-  const missing: BinarySpec[] = [];
-  const binaries: SetupResult['binaries'] = [];
-  for (const b of toolchain.binaries) {
-    if (await binaryWorks(binaryPath(paths, b.name), b.versionMark)) {
-      progress(`  ${b.name}: already built (${b.versionMark})`);
-      binaries.push({ name: b.name, built: false, ms: 0 });
-    } else {
-      missing.push(b);
-    }
-  }
+  const { missing, binaries } = await findBuilt(toolchain, paths, progress);
   const needStages = !(await stagesInstalled(paths));
   const modules = TOOL_MODULES.filter((m) => missing.some((b) => b.module === m) || (m === 'kwok' && needStages));
 
@@ -54,16 +47,43 @@ export async function setup(opts: { progress?: Progress } = {}): Promise<SetupRe
     progress('  kwok stages copied into the cache');
   }
 
-  await mkdir(paths.bin, { recursive: true });
   if (missing.length > 0) progress('building (about 6 minutes on 2 cores with a cold Go build cache, under a minute warm)');
+  binaries.push(...(await buildAll(toolchain, paths, missing, progress)));
+  progress(`binaries ready in ${paths.bin}`);
+
+  const packaging = await loadPackagingToolchain();
+  const packagingPaths = toolchainPaths(packaging);
+  const tools = await findBuilt(packaging, packagingPaths, progress);
+  binaries.push(...tools.binaries, ...(await buildAll(packaging, packagingPaths, tools.missing, progress)));
+  progress(`helm and crane ready in ${packagingPaths.bin}`);
+  return { toolchain, paths, go, binaries, packaging: { toolchain: packaging, paths: packagingPaths } };
+}
+
+/** The toolchain's binaries already built at the right version, and those still to build. */
+async function findBuilt(toolchain: Toolchain, paths: ToolchainPaths, progress: Progress) {
+  const missing: BinarySpec[] = [];
+  const binaries: SetupResult['binaries'] = [];
+  for (const b of toolchain.binaries) {
+    if (await binaryWorks(binaryPath(paths, b.name), b)) {
+      progress(`  ${b.name}: already built (${b.versionMark})`);
+      binaries.push({ name: b.name, built: false, ms: 0 });
+    } else {
+      missing.push(b);
+    }
+  }
+  return { missing, binaries };
+}
+
+async function buildAll(toolchain: Toolchain, paths: ToolchainPaths, missing: BinarySpec[], progress: Progress): Promise<SetupResult['binaries']> {
+  await mkdir(paths.bin, { recursive: true });
+  const built: SetupResult['binaries'] = [];
   for (const b of missing) {
     progress(`building ${b.name} (${b.pkg})`);
     const { ms } = await timed(progress, `build ${b.name}`, () => build(toolchain, paths, b));
     progress(`  ${b.name}: built in ${seconds(ms)}`);
-    binaries.push({ name: b.name, built: true, ms });
+    built.push({ name: b.name, built: true, ms });
   }
-  progress(`binaries ready in ${paths.bin}`);
-  return { toolchain, paths, go, binaries };
+  return built;
 }
 
 async function build(toolchain: Toolchain, paths: ToolchainPaths, b: BinarySpec): Promise<void> {
@@ -73,7 +93,7 @@ async function build(toolchain: Toolchain, paths: ToolchainPaths, b: BinarySpec)
   const tmp = `${target}.partial`;
   await rm(tmp, { force: true });
   await goRun(['build', '-trimpath', '-ldflags', b.ldflags, '-o', tmp, b.pkg], join(toolchain.dir, b.module));
-  if (!(await binaryWorks(tmp, b.versionMark))) {
+  if (!(await binaryWorks(tmp, b))) {
     throw failure(
       'local.build-broken',
       `${b.name} was built but \`${b.name} --version\` does not report ${b.versionMark}`,
@@ -84,11 +104,11 @@ async function build(toolchain: Toolchain, paths: ToolchainPaths, b: BinarySpec)
 }
 
 /** Exists, runs, and is the version we want: cheap (`--version` exits at once). */
-async function binaryWorks(file: string, versionMark: string): Promise<boolean> {
+async function binaryWorks(file: string, b: BinarySpec): Promise<boolean> {
   try {
     await access(file);
-    const { stdout, stderr } = await run(file, ['--version'], { timeout: 15_000 });
-    return `${stdout}${stderr}`.includes(versionMark);
+    const { stdout, stderr } = await run(file, b.versionArgs ?? ['--version'], { timeout: 15_000 });
+    return `${stdout}${stderr}`.includes(b.versionMark);
   } catch {
     return false;
   }

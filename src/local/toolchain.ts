@@ -24,13 +24,15 @@ const UPSTREAM: Record<ToolModule, string> = {
 };
 
 export interface BinarySpec {
-  name: Component;
-  module: ToolModule;
+  name: Component | PackagingTool;
+  module: ToolModule | PackagingTool;
   /** Main package to build. */
   pkg: string;
   ldflags: string;
-  /** A substring `<binary> --version` prints when the binary is the version we want. */
+  /** A substring `<binary> <versionArgs>` prints when the binary is the version we want. */
   versionMark: string;
+  /** How to ask the binary its version. Default: `--version`. */
+  versionArgs?: string[];
 }
 
 export interface Toolchain {
@@ -38,7 +40,7 @@ export interface Toolchain {
   dir: string;
   /** Minimum Go release the tool modules declare (`go 1.26.0`). */
   goVersion: string;
-  versions: Record<ToolModule, string>;
+  versions: Record<string, string>;
   /** Directory name under the cache, one per version set: `kubernetes-v1.36.3_etcd-v3.6.16_kwok-v0.8.0`. */
   key: string;
   binaries: BinarySpec[];
@@ -100,4 +102,57 @@ function requiredVersion(gomod: string, modulePath: string, file: string): strin
     throw failure('local.toolchain-invalid', `${file} does not require ${modulePath}`, `add 'require ${modulePath} <version>' to ${file}`);
   }
   return m[1];
+}
+
+/**
+ * The tools that build and check the packaging (`helm` renders the chart, `crane` assembles and
+ * checks the controller's OCI image), one tool module each beside the box's. A set of their own,
+ * cached under their own versions key, so that adding or bumping one never rebuilds the control
+ * plane.
+ */
+export const PACKAGING_TOOLS = ['helm', 'crane'] as const;
+export type PackagingTool = (typeof PACKAGING_TOOLS)[number];
+
+const PACKAGING_UPSTREAM: Record<PackagingTool, { module: string; pkg: string; ldflags: (v: string) => string; versionMark: (v: string) => string }> = {
+  // Without -X a module build of helm calls itself v4.3, not the patch release.
+  helm: {
+    module: 'helm.sh/helm/v4',
+    pkg: 'helm.sh/helm/v4/cmd/helm',
+    ldflags: (v) => `-s -w -X helm.sh/helm/v4/internal/version.version=${v}`,
+    versionMark: (v) => `Version:"${v}"`,
+  },
+  crane: {
+    module: 'github.com/google/go-containerregistry',
+    pkg: 'github.com/google/go-containerregistry/cmd/crane',
+    // crane's own version variable, read by `crane version`.
+    ldflags: (v) => `-s -w -X github.com/google/go-containerregistry/cmd/crane/cmd.Version=${v}`,
+    versionMark: (v) => v,
+  },
+};
+
+export async function loadPackagingToolchain(root = packageRoot()): Promise<Toolchain> {
+  const dir = join(root, 'local', 'toolchain');
+  const versions: Record<string, string> = {};
+  let goVersion = '1.26.0';
+  for (const t of PACKAGING_TOOLS) {
+    const file = join(dir, t, 'go.mod');
+    const gomod = await readFile(file, 'utf8').catch(() => {
+      throw failure(
+        'local.toolchain-missing',
+        `the tool module ${file} is missing`,
+        'reinstall edgebox: local/toolchain ships in the npm package and in the repository',
+      );
+    });
+    versions[t] = requiredVersion(gomod, PACKAGING_UPSTREAM[t].module, file);
+    goVersion = /^go\s+(\S+)/m.exec(gomod)?.[1] ?? goVersion;
+  }
+  const binaries: BinarySpec[] = PACKAGING_TOOLS.map((t) => ({
+    name: t,
+    module: t,
+    pkg: PACKAGING_UPSTREAM[t].pkg,
+    ldflags: PACKAGING_UPSTREAM[t].ldflags(versions[t]!),
+    versionMark: PACKAGING_UPSTREAM[t].versionMark(versions[t]!),
+    versionArgs: ['version'],
+  }));
+  return { dir, goVersion, versions, key: PACKAGING_TOOLS.map((t) => `${t}-${versions[t]}`).join('_'), binaries };
 }

@@ -19,7 +19,7 @@ import { seconds, silent, timed, type Progress } from './progress.js';
 import { apiSocketFile, edgeboxCli, ensureAgents, ensureControllers } from './self-healing.js';
 import { localAddresses, simulatedNodes } from './simulated-nodes.js';
 import { componentStatuses } from './status.js';
-import { loadToolchain, type Component } from './toolchain.js';
+import { loadToolchain, type BinarySpec } from './toolchain.js';
 import { timingsFor, type TimingsName } from './timings.js';
 import { writeBoxCa } from './box-ca.js';
 import type { ApiProxyOptions } from './api-proxy.js';
@@ -281,7 +281,7 @@ async function startSupervisor(state: BoxState): Promise<void> {
   await awaitProcessHealthy({ name: 'supervisor', proc: supervisor, log, timeoutMs: 10_000 });
 }
 
-async function requireSetup(paths: ToolchainPaths, names: readonly Component[]): Promise<void> {
+async function requireSetup(paths: ToolchainPaths, names: readonly BinarySpec['name'][]): Promise<void> {
   const missing: string[] = [];
   for (const n of names)
     if (

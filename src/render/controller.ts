@@ -6,6 +6,8 @@ import type { BoxSpec } from '../spec/schema.js';
 import { boxLabels, type KubeObject } from './kube-object.js';
 import { priorityClassName } from './priority-classes.js';
 import { SYSTEM_NAMESPACE } from '../contract/leases.js';
+import { CONTROLLER_METRICS_PORT } from '../contract/metrics.js';
+import { CONTROLLER_NODE_OPTIONS } from '../contract/controller-process.js';
 
 /**
  * The in-cluster objects of `edgebox controller` (docs/controller.md): its namespace, the
@@ -20,7 +22,6 @@ const COMPONENT = 'controller';
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
 /** The environment variable that carries the box spec itself into the controller's pods. */
 export const SPEC_ENV = 'EDGEBOX_SPEC';
-const METRICS_PORT = 7948;
 /** Where the Turing Pi BMC login comes from, when the box has one (created by hand, never rendered). */
 export const BMC_SECRET = 'edgebox-bmc';
 
@@ -51,12 +52,17 @@ export const SYSTEM_LEASE_RULES = [rule(['coordination.k8s.io'], ['leases'], ['g
 /** The kubelets' heartbeats. */
 export const NODE_LEASE_RULES = [rule(['coordination.k8s.io'], ['leases'], ['list', 'watch'])];
 
+/** What the controller's pods carry and its Deployment and metrics Service select. */
+export function controllerPodLabels(box: BoxSpec): Record<string, string> {
+  return { 'app.kubernetes.io/name': CONTROLLER_NAME, [LABELS.box]: box.metadata.name };
+}
+
 export function renderController(box: BoxSpec): KubeObject[] {
   const labels = { ...boxLabels(box), [COMPONENT_LABEL]: COMPONENT };
   const meta = (name: string, namespace?: string) => ({ name, ...(namespace ? { namespace } : {}), labels: { ...labels } });
   const subjects = () => [{ kind: 'ServiceAccount', name: CONTROLLER_NAME, namespace: SYSTEM_NAMESPACE }];
   const roleRef = (kind: 'ClusterRole' | 'Role') => ({ apiGroup: 'rbac.authorization.k8s.io', kind, name: CONTROLLER_NAME });
-  const podLabels = { 'app.kubernetes.io/name': CONTROLLER_NAME, [LABELS.box]: box.metadata.name };
+  const podLabels = controllerPodLabels(box);
   const spec = { apiVersion: box.apiVersion, kind: box.kind, metadata: { name: box.metadata.name }, spec: box.spec };
   return [
     { apiVersion: 'v1', kind: 'Namespace', metadata: meta(SYSTEM_NAMESPACE) },
@@ -125,18 +131,19 @@ export function renderController(box: BoxSpec): KubeObject[] {
               {
                 name: 'controller',
                 image: CONTROLLER_IMAGE,
-                args: ['controller', '--metrics-address', '0.0.0.0', '--metrics-port', String(METRICS_PORT)],
+                args: ['controller', '--metrics-address', '0.0.0.0', '--metrics-port', String(CONTROLLER_METRICS_PORT)],
                 env: [
                   // The spec rides in the pod template, not a ConfigMap: a changed spec changes the
                   // template, so the controllers restart with it.
                   { name: SPEC_ENV, value: stringify(spec, { lineWidth: 0 }) },
                   { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                  { name: 'NODE_OPTIONS', value: CONTROLLER_NODE_OPTIONS },
                   ...(['username', 'password'] as const).map((key) => ({
                     name: `EDGEBOX_BMC_${key.toUpperCase()}`,
                     valueFrom: { secretKeyRef: { name: BMC_SECRET, key, optional: true } },
                   })),
                 ],
-                ports: [{ name: 'metrics', containerPort: METRICS_PORT }],
+                ports: [{ name: 'metrics', containerPort: CONTROLLER_METRICS_PORT }],
                 readinessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 5 },
                 resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { memory: '192Mi' } },
               },

@@ -25,6 +25,7 @@ import {
   renderKubeVipPod,
 } from './kube-vip.js';
 import { yamlStream } from './yaml-output.js';
+import { AGENT_METRICS_SECRET, renderMonitoring } from './monitoring.js';
 
 /** One output file; `path` is relative to the output directory and uses `/`. */
 export interface RenderedFile {
@@ -153,6 +154,13 @@ function readme(box: BoxSpec): string {
     '  Node and Leases, and the admission policy `edgebox-agents` that keeps each agent to its own fields',
     '  (Kubernetes 1.30 or later).',
     '',
+    '## monitoring/: Prometheus Operator objects (apply where its CRDs are installed)',
+    '',
+    "- `edgebox-monitoring.yaml`: the controller's and the agents' scrape targets and ServiceMonitors,",
+    '  the alert rules (PrometheusRule) and the failover dashboard (ConfigMap for the Grafana sidecar).',
+    `  The agents' /metrics needs a token: \`kubectl -n edgebox-system create secret generic ${AGENT_METRICS_SECRET}\``,
+    `  \`--from-literal=token=$(edgebox agent metrics-token ${AGENT_SECRET_PATH})\`.`,
+    '',
   ].join('\n');
 }
 
@@ -176,6 +184,10 @@ export function renderBox(box: BoxSpec): RenderedFile[] {
     ]),
     ...kubeVipModules(box).map((m) => ({ path: `k3s/${m.name}/${KUBE_VIP_MANIFEST_FILE}`, content: kubeVipFile(box, m.name) })),
     ...manifestFiles(box),
+    {
+      path: 'monitoring/edgebox-monitoring.yaml',
+      content: yamlStream(`Rendered by edgebox from box ${box.metadata.name}: needs the Prometheus Operator's CRDs.`, renderMonitoring(box)),
+    },
   ];
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }

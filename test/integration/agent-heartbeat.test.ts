@@ -44,6 +44,8 @@ function startAgent(module: string): Promise<void> {
       String(UDP_PORT),
       '--http-port',
       '0',
+      '--metrics-port',
+      '0',
       '--address-map',
       JSON.stringify(addresses),
       '--state-dir',

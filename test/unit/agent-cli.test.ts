@@ -42,6 +42,8 @@ function startAgent(module: string, secretFile: string): Promise<Agent> {
       UDP_PORT,
       '--http-port',
       '0',
+      '--metrics-port',
+      '0',
       '--address-map',
       MAP,
       '--state-dir',
@@ -147,6 +149,7 @@ describe('resolveAgentConfig', () => {
         { name: 'm3', address: '127.0.3.3' },
       ],
       http: { address: '127.0.3.2', port: 7947 },
+      metrics: { address: '127.0.3.2', port: 7949 },
       selfFenceMs: 3000,
       peripherals: [],
       quorum: { power: {}, powerOffGraceMs: 60_000 },
@@ -157,6 +160,11 @@ describe('resolveAgentConfig', () => {
     const { box } = await loadSpec(join(root, SPEC));
     const cfg = resolveAgentConfig(box, { module: 'm1', port: 9000, httpPort: 0 });
     expect(cfg).toMatchObject({ address: '10.42.0.11', port: 9000, http: { address: '127.0.0.1', port: 0 } });
+  });
+
+  it('serves the scrape endpoint on the module address, where Prometheus in the cluster reaches it', async () => {
+    const { box } = await loadSpec(join(root, SPEC));
+    expect(resolveAgentConfig(box, { module: 'm1', metricsPort: 9100 }).metrics).toEqual({ address: '10.42.0.11', port: 9100 });
   });
 });
 

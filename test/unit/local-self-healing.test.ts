@@ -37,6 +37,8 @@ describe('local box: agent and controller command lines', () => {
       '17946',
       '--http-port',
       '40001',
+      '--metrics-port',
+      '0',
       '--address-map',
       '/b/address-map.json',
       '--runtime',

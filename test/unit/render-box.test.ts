@@ -38,6 +38,7 @@ describe('renderBox', () => {
       'manifests/20-workload-vision.yaml',
       'manifests/30-edgebox-controller.yaml',
       'manifests/31-edgebox-agent.yaml',
+      'monitoring/edgebox-monitoring.yaml',
       'systemd/a1/edgebox-agent.service',
       'systemd/gpu-1/edgebox-agent.service',
       'systemd/s1/edgebox-agent.service',

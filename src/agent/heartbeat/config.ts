@@ -3,12 +3,15 @@ import { isIP } from 'node:net';
 import { inputError } from '../../diagnostics/diagnostic.js';
 import { didYouMean } from '../../diagnostics/suggest.js';
 import type { BoxSpec } from '../../spec/schema.js';
+import { AGENT_METRICS_PORT } from '../../contract/metrics.js';
 import { TuringPiBmcDriver } from '../../power/turingpi-bmc.js';
 import type { AgentPeripheral } from '../grant/device.js';
 import { quorumSpecOptions, type QuorumRecoveryOptions } from '../quorum/recovery-loop.js';
 
 /** TCP port of GET /healthz, /peers and /metrics unless --http-port says otherwise. */
 export const DEFAULT_HTTP_PORT = 7947;
+/** TCP port of the scrape endpoint on the module address unless --metrics-port says otherwise. */
+export const DEFAULT_METRICS_PORT = AGENT_METRICS_PORT;
 
 export interface Peer {
   name: string;
@@ -28,6 +31,8 @@ export interface AgentConfig {
   intervalMs: number;
   missedHeartbeats: number;
   http: { address: string; port: number };
+  /** GET /metrics for Prometheus, on the module address, behind the box's scrape token. */
+  metrics: { address: string; port: number };
   /** spec.failover.selfFenceSeconds in ms (src/agent/self-fence). */
   selfFenceMs: number;
   /** --address when given: the API connection's local address too, so it is attributable to the module. */
@@ -46,6 +51,8 @@ export interface AgentFlags {
   port?: number;
   /** --http-port; 0 = ephemeral. Default DEFAULT_HTTP_PORT. */
   httpPort?: number;
+  /** --metrics-port; 0 = ephemeral. Default DEFAULT_METRICS_PORT. */
+  metricsPort?: number;
   /** --address-map: module -> address, over the spec's addresses (a local box's 127.0.1.N). */
   addressMap?: Record<string, string>;
 }
@@ -91,6 +98,7 @@ export function resolveAgentConfig(box: BoxSpec, flags: AgentFlags): AgentConfig
     // Health and views are for this host only; in a local box every agent has its own loopback
     // address, so each can serve on the same port.
     http: { address: isLoopback(address) ? address : '127.0.0.1', port: flags.httpPort ?? DEFAULT_HTTP_PORT },
+    metrics: { address, port: flags.metricsPort ?? DEFAULT_METRICS_PORT },
     selfFenceMs: box.spec.failover.selfFenceSeconds * 1000,
     ...(flags.address !== undefined ? { apiLocalAddress: flags.address } : {}),
     peripherals: agentPeripherals(box, flags.module),

@@ -51,23 +51,22 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
     else if (path === '/metrics') send(200, 'text/plain; version=0.0.4', opts.metrics());
     else send(404, 'text/plain', 'GET /healthz, /peers or /metrics\n');
   });
-  // Probes are one request each; an idle kept-alive socket would only hold memory.
+  return listen(server, opts.address, opts.port, { code: 'agent.http-bind-failed', flag: '--http-port' });
+}
+
+/** Binds a server of the agent; a failure names the flag that moves it. */
+export async function listen(server: Server, address: string, port: number, failed: { code: string; flag: string }): Promise<Endpoint> {
+  // Probes and scrapes are one request each; an idle kept-alive socket would only hold memory.
   server.keepAliveTimeout = 1000;
   await new Promise<void>((listening, fail) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
-      fail(
-        failure(
-          'agent.http-bind-failed',
-          `cannot serve HTTP on ${opts.address}:${opts.port}: ${e.code ?? e.message}`,
-          'pass another --http-port (0 picks a free one)',
-        ),
-      ),
+      fail(failure(failed.code, `cannot serve HTTP on ${address}:${port}: ${e.code ?? e.message}`, `pass another ${failed.flag} (0 picks a free one)`)),
     );
-    server.listen(opts.port, opts.address, () => listening());
+    server.listen(port, address, () => listening());
   });
   const addr = server.address();
   return {
-    port: typeof addr === 'object' && addr ? addr.port : opts.port,
+    port: typeof addr === 'object' && addr ? addr.port : port,
     close: () =>
       new Promise<void>((closed) => {
         server.closeAllConnections();

@@ -1,5 +1,6 @@
 import { REJECT_REASONS, type RejectReason } from './verify.js';
 import type { PeerView } from '../../contract/peer-view.js';
+import { METRICS } from '../../contract/metrics.js';
 
 /** The agent's counters, exposed on GET /metrics. */
 export class AgentMetrics {
@@ -46,12 +47,12 @@ export function formatMetrics(m: AgentMetrics, view: PeerView, apiReachable: boo
     [{ result: 'ok' }, m.leaseWrites],
     [{ result: 'failed' }, m.leaseWriteFailures],
   ]);
-  metric('edgebox_agent_api_reachable', 'gauge', '1 when the last Lease write reached the API server.', [[{}, apiReachable ? 1 : 0]]);
-  metric('edgebox_agent_self_fenced', 'gauge', '1 while the module has fenced itself (singletons stopped).', [[{}, selfFenced ? 1 : 0]]);
+  metric(METRICS.agentApiReachable, 'gauge', '1 when the last Lease write reached the API server.', [[{}, apiReachable ? 1 : 0]]);
+  metric(METRICS.agentSelfFenced, 'gauge', '1 while the module has fenced itself (singletons stopped).', [[{}, selfFenced ? 1 : 0]]);
   metric('edgebox_agent_self_fences_total', 'counter', 'Times the module fenced itself.', [[{}, m.selfFences]]);
   metric('edgebox_agent_self_fence_failures_total', 'counter', 'Runtime calls of self-fencing that failed.', [[{}, m.selfFenceFailures]]);
   metric(
-    'edgebox_agent_peer_reachable',
+    METRICS.agentPeerReachable,
     'gauge',
     '1 when the peer is reachable.',
     peers.map(([p, v]) => [{ peer: p }, v.reachable ? 1 : 0]),

@@ -1,5 +1,4 @@
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { execRunner } from '../../agent/grant/device.js';
@@ -15,9 +14,10 @@ import { startAgent } from '../../agent/start-agent.js';
 import { nextIncarnation } from '../../agent/heartbeat/incarnation.js';
 import { logUnhandledRejections } from '../../base/unhandled.js';
 import { powerDrivers } from '../../power/drivers.js';
-import { DEFAULT_HTTP_PORT, readAddressMap, resolveAgentConfig, type AgentConfig } from '../../agent/heartbeat/config.js';
+import { DEFAULT_HTTP_PORT, DEFAULT_METRICS_PORT, readAddressMap, resolveAgentConfig, type AgentConfig } from '../../agent/heartbeat/config.js';
 import { jsonLog, type Log } from '../../base/log.js';
 import { createSecretFile, readSecret } from '../../agent/heartbeat/secret.js';
+import { metricsToken } from '../../agent/heartbeat/metrics-token.js';
 import { noRuntime, RUNTIME_DRIVERS, type RuntimeDriverName } from '../../agent/self-fence/runtime.js';
 import type { RoleDriver, RoleDriverName } from '../../contract/role-driver.js';
 import { EdgeboxError, inputError } from '../../diagnostics/diagnostic.js';
@@ -246,6 +246,16 @@ export function registerAgent(program: Command): void {
       const r = await createSecretFile(path);
       emit(r, opts.output, (x) => (x.created ? `created ${x.path} (mode 0600)\n` : `${x.path} exists; left as it is\n`));
     });
+
+  agent
+    .command('metrics-token')
+    .description(
+      "print the bearer token Prometheus presents to the agents' /metrics (derived from the box secret; the chart's ServiceMonitor reads it from the Secret edgebox-agent-metrics, key token)",
+    )
+    .argument('<secret-file>', 'the box secret file, e.g. /etc/edgebox/box-secret')
+    .action(async (path: string) => {
+      process.stdout.write(`${metricsToken((await readSecret(path)).key)}\n`);
+    });
 }
 
 const ROLE_DRIVERS = ['k3s', 'process'] as const satisfies readonly RoleDriverName[];
@@ -309,6 +319,7 @@ interface RunFlags {
   address?: string;
   port?: number;
   httpPort?: number;
+  metricsPort?: number;
   addressMap?: string;
 }
 
@@ -325,6 +336,11 @@ function agentFlags(cmd: Command): Command {
       intOption('--http-port', 0),
     )
     .option(
+      '--metrics-port <n>',
+      `TCP port of /metrics on the module address, for Prometheus, behind the box's scrape token (\`agent metrics-token\`); 0 = any free one (default: ${DEFAULT_METRICS_PORT})`,
+      intOption('--metrics-port', 0),
+    )
+    .option(
       '--address-map <json-or-file>',
       'module -> address, overriding the spec\'s addresses, as JSON or a JSON file (a local box: {"m1": "127.0.1.1", ...})',
     );
@@ -338,12 +354,16 @@ async function resolveFromSpec(opts: RunFlags): Promise<AgentConfig> {
     ...(opts.address !== undefined ? { address: opts.address } : {}),
     ...(opts.port !== undefined ? { port: opts.port } : {}),
     ...(opts.httpPort !== undefined ? { httpPort: opts.httpPort } : {}),
+    ...(opts.metricsPort !== undefined ? { metricsPort: opts.metricsPort } : {}),
     ...(opts.addressMap !== undefined ? { addressMap: await readAddressMap(opts.addressMap) } : {}),
   });
 }
 
-/** The CLI entry, found from this module so it holds however the agent was started. */
-const CLI = fileURLToPath(new URL('../../../bin/edgebox.js', import.meta.url));
+/**
+ * The script this process was started with (bin/edgebox.js): the config child runs the same CLI
+ * however the agent was started, and whether the CLI is bundled (dist/bundle) or not.
+ */
+const CLI = process.argv[1]!;
 
 /** What `agent config --api-target-of` gives `agent run`. */
 interface Resolved {
@@ -367,6 +387,7 @@ function resolveInChild(opts: RunFlags, kubeconfig: string | undefined, context:
     ...(opts.address !== undefined ? ['--address', opts.address] : []),
     ...(opts.port !== undefined ? ['--port', String(opts.port)] : []),
     ...(opts.httpPort !== undefined ? ['--http-port', String(opts.httpPort)] : []),
+    ...(opts.metricsPort !== undefined ? ['--metrics-port', String(opts.metricsPort)] : []),
     ...(opts.addressMap !== undefined ? ['--address-map', opts.addressMap] : []),
   ];
   const child = spawnSync(

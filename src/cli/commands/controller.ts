@@ -12,9 +12,10 @@ import { inputError } from '../../diagnostics/diagnostic.js';
 import { SPEC_ENV } from '../../render/controller.js';
 import { loadSpec, parseSpec, type LoadedSpec } from '../../spec/load.js';
 import { untilSignal } from '../until-signal.js';
+import { CONTROLLER_METRICS_PORT } from '../../contract/metrics.js';
 
-/** Where /metrics listens unless --metrics-port says otherwise (beside the agent's 7947). */
-export const DEFAULT_METRICS_PORT = 7948;
+/** Where /metrics listens unless --metrics-port says otherwise. */
+export const DEFAULT_METRICS_PORT = CONTROLLER_METRICS_PORT;
 
 interface ControllerFlags {
   spec?: string;

@@ -34,7 +34,9 @@ export function registerLocal(program: Command): void {
 
   local
     .command('setup')
-    .description('build kube-apiserver, kube-controller-manager, kube-scheduler, etcd and kwok from Go modules into the cache (and K3s with --engine k3s)')
+    .description(
+      'build kube-apiserver, kube-controller-manager, kube-scheduler, etcd and kwok, and the packaging tools helm and crane, from Go modules into the cache (and K3s with --engine k3s)',
+    )
     .addOption(engineOption())
     .option('--k3s-binary <path>', 'with --engine k3s: an official K3s release binary to copy into the cache')
     .option('--k3s-source <path>', 'with --engine k3s: a K3s source tree or .tar.gz to build (about 13 minutes on 2 cores; cached by version)')
@@ -48,8 +50,8 @@ export function registerLocal(program: Command): void {
       const built = result.binaries.filter((b) => b.built);
       process.stdout.write(
         built.length === 0
-          ? `all binaries already built in ${result.paths.bin}\n`
-          : `built ${built.map((b) => `${b.name} (${seconds(b.ms)})`).join(', ')} in ${result.paths.bin}\n`,
+          ? `all binaries already built in ${result.paths.bin} and ${result.packaging.paths.bin}\n`
+          : `built ${built.map((b) => `${b.name} (${seconds(b.ms)})`).join(', ')} into ${result.paths.bin} and ${result.packaging.paths.bin}\n`,
       );
       if (opts.engine === 'k3s') {
         const k3s = await setupK3s({

@@ -3,6 +3,7 @@ import { inputError } from '../../diagnostics/diagnostic.js';
 import { GITOPS_TOOLS, renderGitops, type GitopsTool } from '../../render/gitops.js';
 import { isGitopsPath, writeOutput, type FileAction } from '../../render/output-dir.js';
 import { renderBox } from '../../render/render-box.js';
+import { renderChart } from '../../render/chart.js';
 import { loadSpec } from '../../spec/load.js';
 import { emit, outputOption, type OutputFormat } from '../output.js';
 import { printDiagnostics } from '../print-diagnostics.js';
@@ -19,7 +20,8 @@ interface RenderResult {
 }
 
 interface RenderOptions {
-  out: string;
+  out?: string;
+  chart?: string;
   output: OutputFormat;
   gitops?: GitopsTool;
   repoUrl?: string;
@@ -37,9 +39,12 @@ function text(r: RenderResult): string {
 export function registerRender(program: Command): void {
   program
     .command('render')
-    .description("write each module's K3s config.yaml and the Kubernetes manifests of a box, or a GitOps repository layout for many boxes")
+    .description(
+      "write each module's K3s config.yaml and the Kubernetes manifests of a box, a Helm chart of its edgebox objects, or a GitOps repository layout for many boxes",
+    )
     .argument('<spec...>', 'box spec file(s) (YAML); several only with --gitops')
-    .requiredOption('--out <dir>', 'output directory; created if missing, stale rendered files removed')
+    .option('--out <dir>', 'output directory; created if missing, stale rendered files removed')
+    .option('--chart <dir>', "write a Helm chart of the box's edgebox objects (controller, RBAC, agent identities, monitoring) instead")
     .addOption(
       new Option('--gitops <tool>', 'write a repository layout for Fleet (one bundle per box) or Argo CD (one ApplicationSet per box)').choices(GITOPS_TOOLS),
     )
@@ -47,6 +52,11 @@ export function registerRender(program: Command): void {
     .option('--revision <ref>', 'with --gitops argocd: the branch, tag or commit to follow (default: HEAD)')
     .addOption(outputOption())
     .action(async (specs: string[], opts: RenderOptions) => {
+      const out = opts.chart ?? opts.out;
+      if (out === undefined || (opts.chart !== undefined && opts.out !== undefined))
+        throw inputError('render.no-output', 'render needs one of --out <dir> and --chart <dir>', 'pass --out for the box files, or --chart for a Helm chart');
+      if (opts.chart !== undefined && opts.gitops)
+        throw inputError('render.chart-and-gitops', '--chart and --gitops write different things', 'render the chart and the GitOps layout in two runs');
       if (!opts.gitops && specs.length > 1)
         throw inputError('render.one-spec', 'render writes one box at a time without --gitops', 'pass one spec, or --gitops fleet|argocd for several');
       // loadSpec throws on an invalid spec, before anything is written.
@@ -58,7 +68,7 @@ export function registerRender(program: Command): void {
       }
       const files = opts.gitops
         ? await writeOutput(
-            opts.out,
+            out,
             renderGitops(loaded, {
               tool: opts.gitops,
               ...(opts.repoUrl ? { repoUrl: opts.repoUrl } : {}),
@@ -66,12 +76,12 @@ export function registerRender(program: Command): void {
             }),
             { owns: isGitopsPath },
           )
-        : await writeOutput(opts.out, renderBox(loaded[0]!));
+        : await writeOutput(out, opts.chart !== undefined ? renderChart(loaded[0]!) : renderBox(loaded[0]!));
       const count = (action: FileAction['action']) => files.filter((f) => f.action === action).length;
       const result: RenderResult = {
         box: loaded[0]!.metadata.name,
         boxes: loaded.map((b) => b.metadata.name),
-        out: opts.out,
+        out,
         written: count('write'),
         unchanged: count('unchanged'),
         removed: count('remove'),

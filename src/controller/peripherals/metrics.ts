@@ -1,10 +1,12 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { METRICS } from '../../contract/metrics.js';
 
 /** The peripheral reconciler's metrics, in the controller's registry (served on its /metrics). */
 export class PeripheralMetrics {
   readonly handovers: Counter<'peripheral' | 'because'>;
   readonly handoverSeconds: Histogram<'peripheral'>;
   readonly token: Gauge<'peripheral'>;
+  readonly owned: Gauge<'peripheral'>;
 
   constructor(registry: Registry) {
     this.handovers = new Counter({
@@ -23,6 +25,12 @@ export class PeripheralMetrics {
     this.token = new Gauge({
       name: 'edgebox_peripheral_token',
       help: 'The current fencing token of each exclusive peripheral.',
+      labelNames: ['peripheral'] as const,
+      registers: [registry],
+    });
+    this.owned = new Gauge({
+      name: METRICS.peripheralOwned,
+      help: 'Per exclusive peripheral, 1 while a module owns it and renews its Lease (phase Owned), else 0 (the alert on a peripheral without owner).',
       labelNames: ['peripheral'] as const,
       registers: [registry],
     });

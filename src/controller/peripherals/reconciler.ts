@@ -16,6 +16,7 @@ import type { PeripheralStatus } from '../../contract/edgebox-status.js';
  */
 export class PeripheralReconciler {
   private readonly executor: PeripheralExecutor;
+  private readonly metrics: PeripheralMetrics;
 
   constructor(
     private readonly o: {
@@ -30,7 +31,8 @@ export class PeripheralReconciler {
       mono: () => number;
     },
   ) {
-    this.executor = new PeripheralExecutor({ ...o, metrics: new PeripheralMetrics(o.metrics.registry) });
+    this.metrics = new PeripheralMetrics(o.metrics.registry);
+    this.executor = new PeripheralExecutor({ ...o, metrics: this.metrics });
   }
 
   get timings(): PeripheralTimings {
@@ -44,7 +46,9 @@ export class PeripheralReconciler {
       if (!leading()) break;
       acted = (await this.act(a)) || acted;
     }
-    return { acted, status: peripheralStatuses(observed.box, observed.leases, observed.mono) };
+    const status = peripheralStatuses(observed.box, observed.leases, observed.mono);
+    for (const p of status) if (p.exclusive) this.metrics.owned.set({ peripheral: p.name }, p.phase === 'Owned' ? 1 : 0);
+    return { acted, status };
   }
 
   private async act(a: PeripheralAction): Promise<boolean> {
