@@ -113,6 +113,15 @@ export const nodeLeaseRenewMs = (durationSeconds: number): number => (durationSe
  */
 export const NODE_LEASE_MARGIN_MS = 1000;
 
+/**
+ * How long a node Lease may go unrenewed, as this host saw it, before its module counts as gone:
+ * a renewal period plus the margin, and never less than the Lease's whole duration (the kubelet's
+ * own statement of how long its renewal holds). The chaos runner once saw a live module's kubelet
+ * go 1.5 s between renewals of a 2 s Lease on a loaded machine (seed 1, trial 11): a period plus
+ * 1 s (1.5 s) fenced it; its whole duration (2 s) would not have.
+ */
+export const nodeLeaseStaleAfterMs = (durationSeconds: number): number => Math.max(durationSeconds * 1000, nodeLeaseRenewMs(durationSeconds) + NODE_LEASE_MARGIN_MS);
+
 /** Renewed, as this host saw it, within its duration: ages on the observer's monotonic clock, never the writer's. */
 export function isFresh(v: { observedAt: number | null; durationSeconds: number }, mono: number): boolean {
   return v.observedAt !== null && mono - v.observedAt <= v.durationSeconds * 1000;
@@ -139,11 +148,11 @@ export function assess(o: Pick<Observed, 'mono' | 'box' | 'nodeLeases' | 'views'
   const lastSeen = seen.length ? Math.max(...seen) : null;
   const lease = nodeName === undefined ? undefined : o.nodeLeases.find((l) => l.node === nodeName);
   const nodeLeaseFresh = lease !== undefined && isFresh(lease, o.mono);
-  // Not seen renewed for a whole renewal period and a margin, on this host's monotonic clock: the
+  // Not seen renewed for its whole duration (at least a period and a margin), on this host's monotonic clock: the
   // kubelet of a live module would have renewed by then, whatever its clock says and whether or
   // not its agent runs (docs/decisions/0004-clocks-and-faults.md). Never by comparing the kubelet's
   // renewTime with the agents' lastSeen: those are two hosts' wall clocks.
-  const nodeLeaseStale = !lease || lease.observedAt === null || o.mono - lease.observedAt >= nodeLeaseRenewMs(lease.durationSeconds) + NODE_LEASE_MARGIN_MS;
+  const nodeLeaseStale = !lease || lease.observedAt === null || o.mono - lease.observedAt >= nodeLeaseStaleAfterMs(lease.durationSeconds);
   const quorum = witnessQuorum(o.box.spec.modules.length);
   return {
     module,

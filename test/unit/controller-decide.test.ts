@@ -54,10 +54,12 @@ describe('decide: detection', () => {
     expect(decide(cut)).toEqual([]);
   });
 
-  // A 2 s node Lease is renewed every 500 ms; it is stale after that plus the 1 s margin, as seen.
+  // A 2 s node Lease is renewed every 500 ms; it is stale after its whole duration (more than that
+  // plus the 1 s margin), as seen: a loaded kubelet once went 1.5 s between renewals.
   it.each([
-    ['seen renewed a period plus the margin ago', T(-1500), ['detect m1']],
-    ['seen renewed just within a period plus the margin', T(-1499), []],
+    ['seen renewed its whole duration ago', T(-2000), ['detect m1']],
+    ['seen renewed a period plus the margin ago, within its duration', T(-1500), []],
+    ['seen renewed just within its duration', T(-1999), []],
     ['seen renewed long ago', T(-4000), ['detect m1']],
   ])('node Lease %s', (_what, observedAt, expected) => {
     const o = dead(healthy(3), 'm1', T(-1500));
@@ -96,7 +98,8 @@ describe('decide: detection', () => {
     const o = { ...dead(healthy(3), 'm1', T(-1500)), since: T(-1000) };
     const first = { ...o, nodeLeases: o.nodeLeases.map((l) => ({ ...l, observedAt: o.since })) };
     expect(decide(first)).toEqual([]);
-    expect(types(decide({ ...first, mono: T(500) }))).toEqual(['detect m1']);
+    expect(decide({ ...first, mono: T(500) })).toEqual([]);
+    expect(types(decide({ ...first, mono: T(1000) }))).toEqual(['detect m1']);
   });
 
   it("lastSeen never enters the node Lease's staleness: a view that still hears the module is no witness", () => {
@@ -154,8 +157,8 @@ describe('decide: detection', () => {
     const o = dead(healthy(3), 'm1', T(-1500));
     const never = { ...o, views: o.views.map((v) => ({ ...v, peers: { ...v.peers, m1: { reachable: false, lastSeen: null, suspicion: 9 } } })) };
     const lease = (t: number) => never.nodeLeases.map((l) => (l.node === 'm1' ? { ...l, ...renewedAt(t) } : l));
-    expect(decide({ ...never, nodeLeases: lease(T(-1000)) })).toEqual([]);
-    expect(types(decide({ ...never, nodeLeases: lease(T(-1500)) }))).toEqual(['detect m1']);
+    expect(decide({ ...never, nodeLeases: lease(T(-1500)) })).toEqual([]);
+    expect(types(decide({ ...never, nodeLeases: lease(T(-2000)) }))).toEqual(['detect m1']);
   });
 
   it('a module without a node has nothing to decide', () => {
