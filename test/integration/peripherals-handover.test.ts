@@ -136,8 +136,6 @@ describe('exclusive peripheral: one owner at a time', () => {
     try {
       const token = await granting('motor-1', 30_000);
       expect(token).toBeGreaterThan(before.token);
-      // Its agent is alive (it answers) and refuses: it let go on its own.
-      expect(await callGrantApi(baseOf('core-1'), P, 'grant')).toMatchObject({ ok: false, status: 409 });
       const records = await readHistory(await historyFilesIn(box.dir));
       const lastOld = records.filter((r) => r.kind === 'grant' && r.module === 'core-1').at(-1)!;
       const stop = records.find((r) => r.kind === 'release' && r.module === 'core-1' && r.token === before.token && r.atMs >= lastOld.atMs);
@@ -153,6 +151,12 @@ describe('exclusive peripheral: one owner at a time', () => {
     } finally {
       await healModules(box.dir, { module: 'core-1' });
     }
+    // Its agent was alive all along (isolated, nothing reaches it; healed, it answers) and it
+    // refuses: it let go on its own.
+    await eventually(async () => expect(await callGrantApi(baseOf('core-1'), P, 'grant')).toMatchObject({ ok: false, status: 409 }), {
+      timeoutMs: 10_000,
+      message: 'core-1 agent answering after the heal',
+    });
   });
 
   it('the whole history has no overlapping grants and no token going backwards', async () => {
