@@ -120,7 +120,8 @@ export const NODE_LEASE_MARGIN_MS = 1000;
  * go 1.5 s between renewals of a 2 s Lease on a loaded machine (seed 1, trial 11): a period plus
  * 1 s (1.5 s) fenced it; its whole duration (2 s) would not have.
  */
-export const nodeLeaseStaleAfterMs = (durationSeconds: number): number => Math.max(durationSeconds * 1000, nodeLeaseRenewMs(durationSeconds) + NODE_LEASE_MARGIN_MS);
+export const nodeLeaseStaleAfterMs = (durationSeconds: number): number =>
+  Math.max(durationSeconds * 1000, nodeLeaseRenewMs(durationSeconds) + NODE_LEASE_MARGIN_MS);
 
 /** Renewed, as this host saw it, within its duration: ages on the observer's monotonic clock, never the writer's. */
 export function isFresh(v: { observedAt: number | null; durationSeconds: number }, mono: number): boolean {
