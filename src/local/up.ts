@@ -217,8 +217,8 @@ async function startCore(
       servers.includes(n.metadata!.name!) ? { ...n, metadata: { ...n.metadata, labels: { ...n.metadata!.labels, ...serverLabels } } } : n,
     );
     await createNodes(files, box.metadata.name, nodes, state, progress);
-    await startStorage(state);
-    await startSupervisor(state);
+    await startBoxProcess(state, 'storage');
+    await startBoxProcess(state, 'supervisor');
   } catch (e) {
     progress('start failed: stopping what was started');
     await down(dir);
@@ -257,28 +257,20 @@ async function startApiProxy(state: BoxState, token: string, progress: Progress)
   progress(`  API address https://${LOOPBACK}:${state.ports.apiserver} (pid ${pid})`);
 }
 
-/** The simulated storage (simulated-storage.ts): claims, attachments and the kubelet's volume side. */
-async function startStorage(state: BoxState): Promise<void> {
+/**
+ * A box-level process of ours, run by Node with the box dir as its argument: the simulated
+ * storage (storage-process.ts: claims, attachments and the kubelet's volume side) and, last, so
+ * that `down` (reverse order) stops it before what it would start again, the supervisor.
+ */
+async function startBoxProcess(state: BoxState, name: 'storage' | 'supervisor'): Promise<void> {
   const cli = await edgeboxCli();
-  const log = join(state.dir, 'logs', 'storage.log');
-  const script = join(dirname(cli.script), '..', 'dist', 'local', 'storage-process.js');
+  const log = join(state.dir, 'logs', `${name}.log`);
+  const script = join(dirname(cli.script), '..', 'dist', 'local', `${name}-process.js`);
   const pid = spawnDetached({ bin: cli.bin, args: [script, state.dir], log, cwd: state.dir });
-  const storage: ComponentState = { name: 'storage', pid, log, bin: cli.bin, script };
-  state.components.push(storage);
+  const proc: ComponentState = { name, pid, log, bin: cli.bin, script };
+  state.components.push(proc);
   await writeState(state);
-  await awaitProcessHealthy({ name: 'storage', proc: storage, log, timeoutMs: 10_000 });
-}
-
-/** Last, so `down` (reverse order) stops it before what it would start again (supervisor.ts). */
-async function startSupervisor(state: BoxState): Promise<void> {
-  const cli = await edgeboxCli();
-  const log = join(state.dir, 'logs', 'supervisor.log');
-  const script = join(dirname(cli.script), '..', 'dist', 'local', 'supervisor-process.js');
-  const pid = spawnDetached({ bin: cli.bin, args: [script, state.dir], log, cwd: state.dir });
-  const supervisor: ComponentState = { name: 'supervisor', pid, log, bin: cli.bin, script };
-  state.components.push(supervisor);
-  await writeState(state);
-  await awaitProcessHealthy({ name: 'supervisor', proc: supervisor, log, timeoutMs: 10_000 });
+  await awaitProcessHealthy({ name, proc, log, timeoutMs: 10_000 });
 }
 
 async function requireSetup(paths: ToolchainPaths, names: readonly BinarySpec['name'][]): Promise<void> {
