@@ -26,6 +26,8 @@ const AGENT_KEYS = ['server', 'token-file', 'node-name', 'node-ip', 'node-label'
 const SERVER_KEYS = [...AGENT_KEYS, 'cluster-init', 'tls-san', 'kube-apiserver-arg', 'kube-controller-manager-arg', 'etcd-arg'];
 
 const DB = '/var/lib/rancher/k3s/server/db';
+/** What discarding a member's data removes: never `${DB}/snapshots`. */
+const DISCARD = `rm -rf ${DB}/etcd ${DB}/etcd-tmp ${DB}/reset-flag`;
 const SHOW = 'systemctl show --property=LoadState,ActiveState,UnitFileState k3s k3s-agent';
 
 const unit = (active: string, enabled: boolean, loaded = true): UnitState => ({ loaded, active, enabled });
@@ -67,7 +69,7 @@ class FakeHost implements CommandRunner {
       return ok();
     }
     if (a === 'test' && b === '-e' && c === RESET_FLAG) return { code: this.resetFlag ? 0 : 1, stdout: '', stderr: '' };
-    if (a === 'test' || a === 'rm' || a === 'systemd-run') return ok();
+    if (a === 'test' || a === 'rm' || a === 'cp' || a === 'systemd-run') return ok();
     return { code: 127, stdout: '', stderr: `unexpected command ${[a, b, c, d, e].join(' ')}` };
   }
 
@@ -206,7 +208,7 @@ describe('promote: agent -> server', () => {
       `test -s ${TOKEN_FILE}`,
       `write ${K3S_CONFIG_PATH} 600`,
       'systemctl disable --now k3s-agent',
-      `rm -rf ${DB}`,
+      DISCARD,
       'systemctl enable --now --no-block k3s',
     ]);
     expect(etcd.looks).toBe(4);
@@ -310,12 +312,7 @@ describe('demote: server -> agent', () => {
   it('stops k3s, discards the etcd data, writes an agent config and starts k3s-agent', async () => {
     const { host, driver } = setup({ k3s: unit('active', true), 'k3s-agent': unit('inactive', false) }, ['refused'], {}, 's3');
     await driver.demote();
-    expect(host.commands()).toEqual([
-      'systemctl disable --now k3s',
-      `rm -rf ${DB}`,
-      `write ${K3S_CONFIG_PATH} 600`,
-      'systemctl enable --now --no-block k3s-agent',
-    ]);
+    expect(host.commands()).toEqual(['systemctl disable --now k3s', DISCARD, `write ${K3S_CONFIG_PATH} 600`, 'systemctl enable --now --no-block k3s-agent']);
     const c = configAt(host);
     expect(Object.keys(c).every((k) => AGENT_KEYS.includes(k))).toBe(true);
     expect(c.server).toBe('https://10.0.0.100:6443');
@@ -326,13 +323,13 @@ describe('demote: server -> agent', () => {
     const { host, driver } = setup({ k3s: unit('failed', true), 'k3s-agent': unit('inactive', false) }, ['refused'], {}, 's3');
     await driver.demote();
     const c = host.commands();
-    expect(c.indexOf(`rm -rf ${DB}`)).toBeLessThan(c.indexOf('systemctl enable --now --no-block k3s-agent'));
+    expect(c.indexOf(DISCARD)).toBeLessThan(c.indexOf('systemctl enable --now --no-block k3s-agent'));
   });
 
   it('already an agent: only makes sure no etcd data is left', async () => {
     const { host, driver } = setup(AGENT_UP, ['refused'], {}, 's3');
     await driver.demote();
-    expect(host.commands()).toEqual([`rm -rf ${DB}`]);
+    expect(host.commands()).toEqual([DISCARD]);
   });
 
   it('an agent that does not come up times out naming both units', async () => {
@@ -370,6 +367,8 @@ describe('restart and cluster reset', () => {
       `test -d ${DB}/etcd/member/wal`,
       'systemctl stop k3s',
       `write ${K3S_CONFIG_PATH} 600`,
+      `rm -rf ${DB}/snapshots/edgebox-before-cluster-reset`,
+      `cp -a ${DB}/etcd ${DB}/snapshots/edgebox-before-cluster-reset`,
       'systemd-run --unit=edgebox-k3s-cluster-reset --collect --wait --pipe k3s server --cluster-reset',
       'systemctl enable --now --no-block k3s',
     ]);

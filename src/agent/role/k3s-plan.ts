@@ -112,11 +112,21 @@ const writeConfig = (content: string, what: string): Step => ({
   hint: `the agent could not write ${K3S_CONFIG_PATH} (${what}); check that the directory exists and the agent's unit may write it (ReadWritePaths=/etc/rancher/k3s)`,
 });
 
+/** K3s's snapshots (`k3s etcd-snapshot save`, scheduled ones): never deleted by edgebox. */
+export const SNAPSHOT_DIR = `${ETCD_DB_DIR}/snapshots`;
+/** The survivor's member data as it was just before its last cluster reset (one copy, replaced by the next reset). */
+export const PRE_RESET_COPY = `${SNAPSHOT_DIR}/edgebox-before-cluster-reset`;
+
+/**
+ * The member's data, so it never rejoins stale: `db/etcd` (what K3s counts as a datastore on
+ * disk), `db/etcd-tmp` (a restore's work dir) and the reset flag. Not `db/snapshots`: the runbook's
+ * "delete server/db" would take the box's snapshots with it.
+ */
 const discardEtcdData: Step = {
   kind: 'run',
   step: 'discard-etcd-data',
-  argv: ['rm', '-rf', ETCD_DB_DIR],
-  hint: `remove ${ETCD_DB_DIR} by hand; check that the agent's unit may write ${K3S_DATA_DIR} (ReadWritePaths)`,
+  argv: ['rm', '-rf', `${ETCD_DB_DIR}/etcd`, `${ETCD_DB_DIR}/etcd-tmp`, RESET_FLAG],
+  hint: `remove ${ETCD_DB_DIR}/etcd by hand (keep ${SNAPSHOT_DIR}); check that the agent's unit may write ${K3S_DATA_DIR} (ReadWritePaths)`,
 };
 
 /**
@@ -250,6 +260,20 @@ export function planReset(host: HostState, resetFlag: boolean, config: string): 
       ...(resetFlag
         ? []
         : [
+            // A reset rewrites the membership in place: the data it starts from is kept first, as
+            // a copy of the stopped member (no snapshot can be taken without a quorum).
+            {
+              kind: 'run' as const,
+              step: 'drop-old-pre-reset-copy',
+              argv: ['rm', '-rf', PRE_RESET_COPY],
+              hint: `remove ${PRE_RESET_COPY} by hand`,
+            },
+            {
+              kind: 'run' as const,
+              step: 'copy-etcd-data',
+              argv: ['cp', '-a', `${ETCD_DB_DIR}/etcd`, PRE_RESET_COPY],
+              hint: `copy ${ETCD_DB_DIR}/etcd to ${PRE_RESET_COPY} by hand (free disk space first if it is full); never reset without a copy`,
+            },
             {
               kind: 'run' as const,
               step: 'cluster-reset',
