@@ -115,13 +115,16 @@ export const NODE_LEASE_MARGIN_MS = 1000;
 
 /**
  * How long a node Lease may go unrenewed, as this host saw it, before its module counts as gone:
- * a renewal period plus the margin, and never less than the Lease's whole duration (the kubelet's
- * own statement of how long its renewal holds). The chaos runner once saw a live module's kubelet
- * go 1.5 s between renewals of a 2 s Lease on a loaded machine (seed 1, trial 11): a period plus
- * 1 s (1.5 s) fenced it; its whole duration (2 s) would not have.
+ * two renewal periods plus the margin (one late renewal is no death), never longer than the
+ * Lease's whole duration nor shorter than one period plus the margin (past it the Lease has expired by its holder's own statement). For the
+ * tuned 2 s Lease that is 2 s; for Kubernetes' default 40 s Lease, 21 s. The chaos runner once saw
+ * a live module's kubelet go 1.5 s between renewals of a 2 s Lease on a loaded machine (seed 1,
+ * trial 11): one period plus the margin (1.5 s) fenced it.
  */
-export const nodeLeaseStaleAfterMs = (durationSeconds: number): number =>
-  Math.max(durationSeconds * 1000, nodeLeaseRenewMs(durationSeconds) + NODE_LEASE_MARGIN_MS);
+export const nodeLeaseStaleAfterMs = (durationSeconds: number): number => {
+  const renew = nodeLeaseRenewMs(durationSeconds);
+  return Math.max(renew + NODE_LEASE_MARGIN_MS, Math.min(durationSeconds * 1000, 2 * renew + NODE_LEASE_MARGIN_MS));
+};
 
 /** Renewed, as this host saw it, within its duration: ages on the observer's monotonic clock, never the writer's. */
 export function isFresh(v: { observedAt: number | null; durationSeconds: number }, mono: number): boolean {

@@ -43,8 +43,10 @@ async function versions(spec: string): Promise<Record<string, string>> {
   return out;
 }
 
-// Counts include the 10 objects of the self-healing controller (renderController): CRD,
-// namespace edgebox-system, ServiceAccount, RBAC and its Deployment; and the EdgeBox object.
+// Counts include the objects of the self-healing controller (renderController): CRD, namespace
+// edgebox-system, ServiceAccount, RBAC and its Deployment; the agents' identities (a ServiceAccount,
+// ClusterRole, Role and bindings per module, the shared role, the admission policy and its
+// binding); kube-vip's RBAC and the nvidia RuntimeClass; and the EdgeBox object.
 describe('edgebox apply on the seed box', () => {
   it('--dry-run on an empty box prints the diff and changes nothing', async () => {
     const run = await edgebox(['apply', SPEC, '--kubeconfig', box.kubeconfigPath, '--dry-run']);
@@ -53,14 +55,14 @@ describe('edgebox apply on the seed box', () => {
     expect(run.stdout).toMatch(/^create\s+Deployment vision-cell\/detector-a$/m);
     expect(run.stdout).toContain('+kind: Deployment');
     expect(run.stdout).toMatch(/^create\s+EdgeBox vision-cell$/m);
-    expect(run.stdout).toMatch(/box vision-cell: dry run, nothing was changed \(26 to create, 0 to update, 5 unchanged/);
+    expect(run.stdout).toMatch(/box vision-cell: dry run, nothing was changed \(56 to create, 0 to update, 5 unchanged/);
     expect(await cluster.read({ apiVersion: 'v1', kind: 'Namespace', name: NS })).toBeUndefined();
   });
 
   it('applies the box; the scheduler puts the AI workloads on Jetsons with CUDA and motor control on the CAN bus', async () => {
     const { box: spec } = await loadSpec(SPEC);
     const report = await applyBox({ box: spec, cluster });
-    expect(reportView(report).summary).toMatchObject({ created: 26, updated: 0, pruned: 0, 'missing-node': 0 });
+    expect(reportView(report).summary).toMatchObject({ created: 56, updated: 0, pruned: 0, 'missing-node': 0 });
 
     for (const w of ['detector-a', 'detector-b']) {
       const pods = await eventually(
@@ -118,7 +120,7 @@ describe('edgebox apply on the seed box', () => {
     expect(run.code, run.stderr).toBe(0);
     const view = JSON.parse(run.stdout) as { actions: { outcome: string }[]; summary: Record<string, number> };
     expect(view.actions.every((a) => a.outcome === 'unchanged')).toBe(true);
-    expect(view.summary).toMatchObject({ unchanged: 31, created: 0, updated: 0, pruned: 0, labelled: 0 });
+    expect(view.summary).toMatchObject({ unchanged: 61, created: 0, updated: 0, pruned: 0, labelled: 0 });
     expect(await versions(SPEC)).toEqual(before);
   });
 
@@ -199,6 +201,6 @@ describe('edgebox apply on the seed box', () => {
     expect(await cluster.read({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'detector-a', namespace: NS })).toBeDefined();
 
     const again = await edgebox(['apply', smaller, '--kubeconfig', box.kubeconfigPath]);
-    expect(again.stdout).toMatch(/no changes \(0 created, 0 updated, 30 unchanged, 0 deleted/);
+    expect(again.stdout).toMatch(/no changes \(0 created, 0 updated, 60 unchanged, 0 deleted/);
   });
 });

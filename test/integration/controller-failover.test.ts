@@ -141,7 +141,9 @@ describe('edgebox controller: detection, fencing, release, rejoin', () => {
         expect(n.metadata?.annotations?.[FENCE_ANNOTATIONS.fenceMethod]).toBe('power');
         return n;
       },
-      { timeoutMs: 10_000, intervalMs: 100, message: `${victim} fenced` },
+      // Default timings: the 40 s node Lease counts as stale 21 s after its last renewal
+      // (nodeLeaseStaleAfterMs), about 10 s from here.
+      { timeoutMs: 30_000, intervalMs: 100, message: `${victim} fenced` },
     );
     console.info(`quorum views -> ${victim} fenced in ${Date.now() - start} ms`);
     expect(fencedNode.spec?.taints).toContainEqual(expect.objectContaining({ ...OUT_OF_SERVICE_TAINT }));

@@ -1,7 +1,17 @@
 import fc from 'fast-check';
 import { pathCounter } from './path-counter.js';
 import { describe, expect, it } from 'vitest';
-import { assess, decide, nextFenceCount, witnessQuorum, selfFenceDeadline, settleSeconds, type Action, type Observed } from '../../src/controller/decide.js';
+import {
+  assess,
+  decide,
+  nextFenceCount,
+  nodeLeaseStaleAfterMs,
+  witnessQuorum,
+  selfFenceDeadline,
+  settleSeconds,
+  type Action,
+  type Observed,
+} from '../../src/controller/decide.js';
 import { failoverOf, SELF_FENCE_MARGIN_MS, type AgentView, type ObservedNode } from '../../src/controller/model.js';
 import { dead, down, fenced, healthy, node, NODE_LEASE_SECONDS, NOW, pod, record, renewedAt, T, up, view, withNode } from './controller-fixtures.js';
 import { OUT_OF_SERVICE_TAINT, FENCED_TAINT } from '../../src/contract/taints.js';
@@ -52,6 +62,14 @@ describe('decide: detection', () => {
       nodeLeases: o.nodeLeases.map((l) => (l.node === 'm1' ? { ...l, ...renewedAt(T(-5000)) } : l)),
     };
     expect(decide(cut)).toEqual([]);
+  });
+
+  it.each([
+    [2, 2000],
+    [40, 21_000],
+    [1, 1250],
+  ])('a %i s node Lease is stale after %i ms unrenewed: two periods and the margin, within its duration', (seconds, ms) => {
+    expect(nodeLeaseStaleAfterMs(seconds)).toBe(ms);
   });
 
   // A 2 s node Lease is renewed every 500 ms; it is stale after its whole duration (more than that
