@@ -63,7 +63,10 @@ describe('controller informers across an API server restart', () => {
 
   it('a dropped watch (the API server restarted): unsynced and not deciding while it is down, re-listed after, and current again', async () => {
     syncedLog = [true];
-    await restartComponent(box.dir, 'kube-apiserver', { downForMs: 3000 });
+    // Down for longer than the controller's 3 s request timeout: a pass in flight when the API
+    // went away ends by then, and the pass its informers' change asked for runs while they are
+    // still unsynced (with 3 s, it sometimes ran only once they had listed again).
+    await restartComponent(box.dir, 'kube-apiserver', { downForMs: 8000 });
     // A change made after the restart must show up: the informers watch again.
     await box.kc.makeApiClient(CoreV1Api).patchNode({ name: 'c3', body: [{ op: 'add', path: '/metadata/labels/it-marker', value: 'after-restart' }] });
     await eventually(
