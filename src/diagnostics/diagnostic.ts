@@ -29,14 +29,25 @@ export interface Diagnostic {
  */
 export type FailureKind = 'input' | 'failure';
 
+const BRAND = Symbol.for('edgebox.error');
+
 /** Thrown to stop a command; carries diagnostics instead of a message to parse. */
 export class EdgeboxError extends Error {
+  readonly [BRAND] = true;
   constructor(
     readonly kind: FailureKind,
     readonly diagnostics: Diagnostic[],
   ) {
     super(diagnostics.map((d) => d.message).join('; '));
     this.name = 'EdgeboxError';
+  }
+
+  /**
+   * By brand, not by class: the controller command is a bundle of its own (rolldown.config.js)
+   * with its own copy of this class, and its errors reach the CLI's handler in main.ts.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
   }
 }
 

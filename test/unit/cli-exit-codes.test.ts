@@ -10,6 +10,8 @@ describe('edgebox CLI exit codes', () => {
     ['a missing file', 2, ['validate', 'no/such/box.yaml']],
     ['an unknown command', 2, ['valdate', 'examples/article-box.yaml']],
     ['an unknown output format', 2, ['validate', 'examples/article-box.yaml', '-o', 'xml']],
+    // The controller is a bundle of its own: its errors still reach the one handler as errors.
+    ['a controller without its spec', 2, ['controller', '--spec', 'no/such/box.yaml', '--kubeconfig', 'test/fixtures/kubeconfig-two-contexts.yaml']],
     ['help', 0, ['--help']],
   ])('%s exits %i', (_name, code, args) => {
     expect(edgebox(...args).code).toBe(code);
