@@ -10,11 +10,12 @@ const boxes = EXAMPLES.map(example);
 const repoUrl = 'https://git.example.com/boxes.git';
 
 /*
- * The tools' schemas are not vendored here (Argo CD's ApplicationSet CRD alone is 1.4 MB), so
- * these tests check the structure the tools document: Fleet's fleet.yaml reference
+ * These tests check the structure the tools document: Fleet's fleet.yaml reference
  * (defaultNamespace, labels, targetCustomizations with clusterSelector and doNotDeploy) and the
  * ApplicationSet CRD's fields (spec.generators[].clusters.selector, spec.template.spec.source,
- * destination, syncPolicy).
+ * destination, syncPolicy). Argo CD's own CRD validates the ApplicationSets on a real API server
+ * in test/integration/gitops-schemas.test.ts; Fleet's CRDs cannot be had here (that file says
+ * why).
  */
 const FLEET_YAML_FIELDS = new Set(['defaultNamespace', 'namespace', 'labels', 'targetCustomizations', 'dependsOn', 'name', 'helm', 'kustomize', 'diff']);
 const TARGET_CUSTOMIZATION_FIELDS = new Set([
