@@ -7,7 +7,16 @@ import { binaryPath, toolchainPaths, type ToolchainPaths } from './cache.js';
 import { checkGo, goRun } from './go.js';
 import { installStages, stagesInstalled } from './kwok-stages.js';
 import { seconds, silent, timed, type Progress } from './progress.js';
-import { loadPackagingToolchain, loadToolchain, TOOL_MODULES, type BinarySpec, type Component, type PackagingTool, type Toolchain } from './toolchain.js';
+import {
+  loadPackagingToolchain,
+  loadToolchain,
+  PACKAGING_TOOLS,
+  TOOL_MODULES,
+  type BinarySpec,
+  type Component,
+  type PackagingTool,
+  type Toolchain,
+} from './toolchain.js';
 
 const run = promisify(execFile);
 
@@ -17,7 +26,7 @@ export interface SetupResult {
   go: string;
   /** Per binary: built now (with the time it took) or found already built. */
   binaries: { name: Component | PackagingTool; built: boolean; ms: number }[];
-  /** helm and crane, in a cache directory of their own (loadPackagingToolchain). */
+  /** helm, crane and promtool, in a cache directory of their own (loadPackagingToolchain). */
   packaging: { toolchain: Toolchain; paths: ToolchainPaths };
 }
 
@@ -55,7 +64,7 @@ export async function setup(opts: { progress?: Progress } = {}): Promise<SetupRe
   const packagingPaths = toolchainPaths(packaging);
   const tools = await findBuilt(packaging, packagingPaths, progress);
   binaries.push(...tools.binaries, ...(await buildAll(packaging, packagingPaths, tools.missing, progress)));
-  progress(`helm and crane ready in ${packagingPaths.bin}`);
+  progress(`${PACKAGING_TOOLS.join(', ')} ready in ${packagingPaths.bin}`);
   return { toolchain, paths, go, binaries, packaging: { toolchain: packaging, paths: packagingPaths } };
 }
 

@@ -4,6 +4,7 @@ import {
   PatchStrategy,
   StorageV1Api,
   setHeaderOptions,
+  type KubernetesListObject,
   type KubernetesObject,
   type V1Node,
   type V1PersistentVolume,
@@ -61,8 +62,8 @@ export async function runSimulatedStorage(kubeconfig: string, log: Log, signal: 
     clearTimeout(pending);
     pending = setTimeout(() => void pass().catch((e: unknown) => log('warn', 'storage pass failed', { error: String(e) })), 20);
   };
-  const informer = <T extends KubernetesObject>(name: string, path: string, list: () => Promise<{ items: T[] }>) =>
-    new ResilientInformer<T>({ kc, name, path, list: list as never, log, onChange: schedule });
+  const informer = <T extends KubernetesObject>(name: string, path: string, list: () => Promise<KubernetesListObject<T>>) =>
+    new ResilientInformer<T>({ kc, name, path, list, log, onChange: schedule });
   const claims = informer<V1PersistentVolumeClaim>('claims', '/api/v1/persistentvolumeclaims', () => core.listPersistentVolumeClaimForAllNamespaces());
   const volumes = informer<V1PersistentVolume>('volumes', '/api/v1/persistentvolumes', () => core.listPersistentVolume());
   const attachments = informer<V1VolumeAttachment>('attachments', '/apis/storage.k8s.io/v1/volumeattachments', () => storage.listVolumeAttachment());

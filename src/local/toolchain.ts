@@ -105,15 +105,18 @@ function requiredVersion(gomod: string, modulePath: string, file: string): strin
 }
 
 /**
- * The tools that build and check the packaging (`helm` renders the chart, `crane` assembles and
- * checks the controller's OCI image), one tool module each beside the box's. A set of their own,
- * cached under their own versions key, so that adding or bumping one never rebuilds the control
- * plane.
+ * The tools that build and check the packaging (`helm` renders the chart, `crane` checks the
+ * controller's OCI image, `promtool` the alert rules and the dashboard's queries), one tool
+ * module each beside the box's. A set of their own, cached under their own versions key, so that
+ * adding or bumping one never rebuilds the control plane.
  */
-export const PACKAGING_TOOLS = ['helm', 'crane'] as const;
+export const PACKAGING_TOOLS = ['helm', 'crane', 'promtool'] as const;
 export type PackagingTool = (typeof PACKAGING_TOOLS)[number];
 
-const PACKAGING_UPSTREAM: Record<PackagingTool, { module: string; pkg: string; ldflags: (v: string) => string; versionMark: (v: string) => string }> = {
+const PACKAGING_UPSTREAM: Record<
+  PackagingTool,
+  { module: string; pkg: string; ldflags: (v: string) => string; versionMark: (v: string) => string; versionArgs?: string[] }
+> = {
   // Without -X a module build of helm calls itself v4.3, not the patch release.
   helm: {
     module: 'helm.sh/helm/v4',
@@ -127,6 +130,14 @@ const PACKAGING_UPSTREAM: Record<PackagingTool, { module: string; pkg: string; l
     // crane's own version variable, read by `crane version`.
     ldflags: (v) => `-s -w -X github.com/google/go-containerregistry/cmd/crane/cmd.Version=${v}`,
     versionMark: (v) => v,
+  },
+  // Prometheus's module versions are v0.3xx.y for its 3.x releases.
+  promtool: {
+    module: 'github.com/prometheus/prometheus',
+    pkg: 'github.com/prometheus/prometheus/cmd/promtool',
+    ldflags: (v) => `-s -w -X github.com/prometheus/common/version.Version=${v}`,
+    versionMark: (v) => `version ${v}`,
+    versionArgs: ['--version'],
   },
 };
 
@@ -144,7 +155,9 @@ export async function loadPackagingToolchain(root = packageRoot()): Promise<Tool
       );
     });
     versions[t] = requiredVersion(gomod, PACKAGING_UPSTREAM[t].module, file);
-    goVersion = /^go\s+(\S+)/m.exec(gomod)?.[1] ?? goVersion;
+    // The newest any tool module needs.
+    const needs = /^go\s+(\S+)/m.exec(gomod)?.[1];
+    if (needs && needs.localeCompare(goVersion, 'en', { numeric: true }) > 0) goVersion = needs;
   }
   const binaries: BinarySpec[] = PACKAGING_TOOLS.map((t) => ({
     name: t,
@@ -152,7 +165,7 @@ export async function loadPackagingToolchain(root = packageRoot()): Promise<Tool
     pkg: PACKAGING_UPSTREAM[t].pkg,
     ldflags: PACKAGING_UPSTREAM[t].ldflags(versions[t]!),
     versionMark: PACKAGING_UPSTREAM[t].versionMark(versions[t]!),
-    versionArgs: ['version'],
+    versionArgs: PACKAGING_UPSTREAM[t].versionArgs ?? ['version'],
   }));
   return { dir, goVersion, versions, key: PACKAGING_TOOLS.map((t) => `${t}-${versions[t]}`).join('_'), binaries };
 }

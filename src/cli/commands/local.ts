@@ -35,7 +35,7 @@ export function registerLocal(program: Command): void {
   local
     .command('setup')
     .description(
-      'build kube-apiserver, kube-controller-manager, kube-scheduler, etcd and kwok, and the packaging tools helm and crane, from Go modules into the cache (and K3s with --engine k3s)',
+      'build kube-apiserver, kube-controller-manager, kube-scheduler, etcd and kwok, and the packaging tools helm, crane and promtool, from Go modules into the cache (and K3s with --engine k3s)',
     )
     .addOption(engineOption())
     .option('--k3s-binary <path>', 'with --engine k3s: an official K3s release binary to copy into the cache')
