@@ -116,7 +116,7 @@ export const k3sEngine: LocalEngine = {
 
   /**
    * The first server (`cluster-init` in its rendered config) alone, then the others joining it
-   * together. The box's CA becomes K3s's server CA, so the kubeconfig and the proxy verify it.
+   * one by one. The box's CA becomes K3s's server CA, so the kubeconfig and the proxy verify it.
    */
   async startServers(state, servers, progress) {
     const k3s = k3sOf(state);
@@ -143,9 +143,11 @@ export const k3sEngine: LocalEngine = {
     });
     progress(`  k3s server ${first} ready in ${seconds(ms)}`);
     await copyFile(k3sPaths(state.dir, first).serverCa, boxFiles(state.dir).caFile);
-    const joined = await timed(progress, `joining ${rest.length} k3s server(s)`, async () => {
-      const procs = await Promise.all(rest.map((m) => launchServer(state, m, { rendered: rendered(m), joinUrl: firstUrl, token })));
-      await Promise.all(rest.map((m, i) => awaitReady(state, m, procs[i]!)));
+    // One at a time, each ready (its API answers, which needs its etcd member promoted from
+    // learner) before the next: etcd takes one learner at a time, and two servers joining together
+    // fail with "etcd cluster join failed" (k3s#12794, k3s#4335; seen here in CI).
+    const joined = await timed(progress, `joining ${rest.length} k3s server(s), one at a time`, async () => {
+      for (const m of rest) await awaitReady(state, m, await launchServer(state, m, { rendered: rendered(m), joinUrl: firstUrl, token }));
     });
     progress(`  k3s servers up: ${order.map((m) => `${m} (${k3s.network.members[m]!.address})`).join(', ')}; joined in ${seconds(joined.ms)}`);
   },
