@@ -75,8 +75,9 @@ export class ChaosBox {
     return this.box.spec.controlPlane.servers;
   }
 
-  health(state: BoxState): Promise<Health> {
-    return sampleHealth(this.kc, state, { namespace: this.box.metadata.name, voters: this.servers });
+  /** `kubelets`: also every simulated kubelet renewing its node Lease (the restore between trials). */
+  health(state: BoxState, kubelets = false): Promise<Health> {
+    return sampleHealth(this.kc, state, { namespace: this.box.metadata.name, voters: this.servers, kubelets });
   }
 
   /** Modules still fenced (settling before they rejoin): a trial that starts with one could not see it fenced anew. */
@@ -109,7 +110,7 @@ export class ChaosBox {
     const end = Date.now() + deadlineMs;
     for (;;) {
       state = await this.state();
-      const h = await this.health(state);
+      const h = await this.health(state, true);
       const fenced = await this.fenced().catch(() => ['(nodes not readable)']);
       const whole = fenced.length === 0 ? h : { ...h, healthy: false, missing: [...h.missing, `fenced: ${fenced.join(', ')}`] };
       if (whole.healthy || Date.now() > end) return whole;

@@ -1,5 +1,7 @@
+import type { V1Lease } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { checkTrial, type ViolationKind } from '../../src/chaos/check.js';
+import { staleNodeLeases } from '../../src/chaos/health.js';
 import type { HistoryEvent } from '../../src/chaos/history.js';
 import type { LocatedRecord } from '../../src/peripherals/history.js';
 
@@ -147,5 +149,18 @@ describe('checkTrial', () => {
 
   it('ignores the order the recorders wrote in', () => {
     expect(checkTrial([...clean].reverse(), OPTS)).toEqual(checkTrial(clean, OPTS));
+  });
+});
+
+describe('staleNodeLeases: the runner calls a box whole only while its simulated kubelets renew', () => {
+  const lease = (name: string, renewedAt: number | null, durationSeconds = 2): V1Lease => ({
+    metadata: { name },
+    spec: { leaseDurationSeconds: durationSeconds, ...(renewedAt === null ? {} : { renewTime: new Date(renewedAt) }) },
+  });
+  const now = 1_000_000;
+
+  it('names a module whose Lease is older than two durations (at least 4 s), never renewed, or missing', () => {
+    const leases = [lease('s1', now - 3_900), lease('s2', now - 4_100), lease('s3', null), lease('a1', now - 19_000, 10), lease('a2', now - 21_000, 10)];
+    expect(staleNodeLeases(['s1', 's2', 's3', 'a1', 'a2', 'a3'], leases, now)).toEqual(['s2', 's3', 'a2', 'a3']);
   });
 });
