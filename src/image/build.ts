@@ -30,7 +30,7 @@ import {
  * `npm run image -- [--out DIR] [--platform linux/amd64,linux/arm64] [--refresh] [-o json]`
  *
  * Builds the controller's OCI image (src/image/plan.ts says what is in it) without a container
- * engine: an OCI image layout in `<out>/layout` (`crane push --index`, `skopeo copy oci:`) and the
+ * engine: an OCI image layout in `<out>/layout` (`crane push`, `skopeo copy oci:`) and the
  * same as one archive, `<out>/edgebox-<version>.oci.tar`, which `k3s ctr images import`,
  * `podman load` and K3s's airgap images directory take. Prints the index digest: two builds of the
  * same commit print the same one.
