@@ -25,16 +25,6 @@ async function bundle(cwd: string, input: Record<string, string>, single: boolea
   return output.filter((o): o is OutputChunk => o.type === 'chunk');
 }
 
-async function filesUnder(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const d of await readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, d.name);
-    if (d.isDirectory()) out.push(...(await filesUnder(p)));
-    else if (d.isFile()) out.push(p);
-  }
-  return out;
-}
-
 /** Needs `npm run build` first: bundles the compiled dist/cli. */
 export async function appEntries(root: string, version: string): Promise<ImageEntry[]> {
   const cli = join(root, 'dist', 'cli');
@@ -51,7 +41,8 @@ export async function appEntries(root: string, version: string): Promise<ImageEn
   entries.push({ type: 'file', path: `${APP_DIR}/package.json`, mode: 0o644, content: Buffer.from(`${JSON.stringify(pkg, null, 2)}\n`) });
   for (const name of RUNTIME_PACKAGES) {
     const dir = join(root, 'node_modules', name);
-    for (const file of await filesUnder(dir)) {
+    const files = (await readdir(dir, { recursive: true, withFileTypes: true })).filter((d) => d.isFile()).map((d) => join(d.parentPath, d.name));
+    for (const file of files) {
       const mode = (await stat(file)).mode & 0o111 ? 0o755 : 0o644;
       entries.push({ type: 'file', path: `${APP_DIR}/node_modules/${name}/${relative(dir, file)}`, mode, content: await readFile(file) });
     }

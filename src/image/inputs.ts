@@ -1,11 +1,10 @@
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { access, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { failure } from '../diagnostics/diagnostic.js';
-import { readTar } from './layer.js';
+import { readTar, sha256 } from './layer.js';
 import { BASE_PACKAGES, type PackageEntry, type Platform } from './plan.js';
 
 const run = promisify(execFile);
@@ -46,7 +45,8 @@ export interface PlatformInputs {
   provenance: Record<string, string>;
 }
 
-const hex = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+/** The bare hex digest, as PyPI pins and Debian's indexes write it. */
+const hex = (b: Buffer): string => sha256(b).slice('sha256:'.length);
 const exists = (p: string): Promise<boolean> =>
   access(p).then(
     () => true,

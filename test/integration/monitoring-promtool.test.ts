@@ -40,6 +40,13 @@ async function promtoolOk(...args: string[]): Promise<string> {
   }
 }
 
+/** `promtool test rules` on article-box's rendered rules with these unit tests. */
+async function testRules(file: string, tests: object[]): Promise<string> {
+  await writeFile(join(dir, 'rules.yaml'), stringify({ groups: groupsOf('article-box') }));
+  await writeFile(join(dir, file), stringify({ rule_files: ['rules.yaml'], evaluation_interval: '1m', tests }, { lineWidth: 0 }));
+  return promtoolOk('test', 'rules', file);
+}
+
 beforeAll(async () => {
   promtool = binaryPath(toolchainPaths(await loadPackagingToolchain()), 'promtool');
   dir = await mkdtemp(join(tmpdir(), 'edgebox-promtool-'));
@@ -147,9 +154,7 @@ describe('the alerts, evaluated by promtool test rules (article-box: 3 servers)'
         { eval_time: '6m', alertname: c.alert, exp_alerts: c.expected },
       ],
     }));
-    await writeFile(join(dir, 'rules.yaml'), stringify({ groups: groupsOf('article-box') }));
-    await writeFile(join(dir, 'faults.test.yaml'), stringify({ rule_files: ['rules.yaml'], evaluation_interval: '1m', tests }, { lineWidth: 0 }));
-    expect(await promtoolOk('test', 'rules', 'faults.test.yaml')).toContain('SUCCESS');
+    expect(await testRules('faults.test.yaml', tests)).toContain('SUCCESS');
   });
 
   it('a healthy box, and a failover within its target, raise no alert', async () => {
@@ -160,8 +165,6 @@ describe('the alerts, evaluated by promtool test rules (article-box: 3 servers)'
         alert_rule_test: rules.map((r) => ({ eval_time: '10m', alertname: r.alert, exp_alerts: [] })),
       },
     ];
-    await writeFile(join(dir, 'rules.yaml'), stringify({ groups: groupsOf('article-box') }));
-    await writeFile(join(dir, 'healthy.test.yaml'), stringify({ rule_files: ['rules.yaml'], evaluation_interval: '1m', tests }, { lineWidth: 0 }));
-    expect(await promtoolOk('test', 'rules', 'healthy.test.yaml')).toContain('SUCCESS');
+    expect(await testRules('healthy.test.yaml', tests)).toContain('SUCCESS');
   });
 });
