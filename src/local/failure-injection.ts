@@ -3,17 +3,10 @@ import { failure, inputError } from '../diagnostics/diagnostic.js';
 import { LABELS } from '../contract/labels.js';
 import { readState, updateState, type BoxState } from './box-state.js';
 import { componentCommands } from './components.js';
+import { engineOf } from './engine/engines.js';
 import { timingsFor } from './timings.js';
 import { memberAddresses, readServerRecord, serverLayout } from './server-layout.js';
-import {
-  awaitApiserverReady,
-  awaitEtcdAnswers,
-  createProcessDriver,
-  hasMemberData,
-  launchApiserver,
-  launchEtcd,
-  runningServerProcesses,
-} from './process-driver.js';
+import { awaitApiserverReady, awaitEtcdAnswers, launchApiserver, launchEtcd, runningServerProcesses } from './process-driver.js';
 import { boxFiles, readToken } from './credentials.js';
 import { coreApi } from '../kube/client.js';
 import { awaitHealthy, launch } from './launch.js';
@@ -76,8 +69,8 @@ export async function reviveModule(dir: string, module: string): Promise<Injecti
   await updateState(dir, (s) => {
     s.killed = s.killed.filter((m) => m !== module);
   });
+  await engineOf(state).boot(state, module);
   if (state.agents?.length) await restartAgent(dir, module);
-  else if (module in memberAddresses(state) && (await hasMemberData(serverLayout(state, module)))) await createProcessDriver({ dir, module }).restart();
   if (!labelled) await labelWhenApiAnswers(dir, module);
   return { module, changed: true };
 }

@@ -18,6 +18,7 @@ import { localAddresses } from './simulated-nodes.js';
 import { packageRoot } from './toolchain.js';
 import { SYSTEM_NAMESPACE } from '../contract/leases.js';
 import { controllerEnv } from '../contract/controller-process.js';
+import { engineOf } from './engine/engines.js';
 
 /**
  * The self-healing processes of a local box (docs/decisions/0001-self-healing.md): one
@@ -67,10 +68,13 @@ export interface AgentArgs {
   /** The API address's Unix socket the simulated runtime lists pods over (api-proxy.ts). */
   runtimeApiSocket: string;
   /**
-   * The box dir: the agent's `process` role driver runs the module's etcd member and API server
-   * from it. None in a `single` box, whose control plane is no module's: no role loop.
+   * The box dir: the agent's role driver runs the module's control plane from it (`process`: its
+   * etcd member and API server; `k3s`: its `k3s server`, src/local/engine/k3s-host.ts). None in a
+   * `single` box, whose control plane is no module's: no role loop.
    */
   localDir?: string;
+  /** The engine's role driver (src/local/engine). Default: process. */
+  roleDriver?: 'process' | 'k3s';
 }
 
 /** The `edgebox` arguments of one module's agent. Pure: `up`, `revive` and the unit tests share it. */
@@ -103,7 +107,7 @@ export function agentArgs(a: AgentArgs): string[] {
     a.runtimeFile,
     '--runtime-api-socket',
     a.runtimeApiSocket,
-    ...(a.localDir ? ['--role-driver', 'process', '--local-dir', a.localDir] : []),
+    ...(a.localDir ? ['--role-driver', a.roleDriver ?? 'process', '--local-dir', a.localDir] : []),
   ];
 }
 
@@ -258,7 +262,7 @@ async function spawnAgents(
       addressMap: addressMapFile(dir),
       runtimeFile: runtimeFile(dir, module),
       runtimeApiSocket: apiSocketFile(dir),
-      ...(state.controlPlane.mode === 'spec' ? { localDir: dir } : {}),
+      ...(state.controlPlane.mode === 'spec' ? { localDir: dir, roleDriver: engineOf(state).roleDriver } : {}),
     });
     const pid = spawnDetached({ bin: cli.bin, args: [cli.script, ...args], log, cwd: dir, ...(envs[i] ? { env: envs[i] } : {}) });
     // The module's cgroup: what `isolate` and `partition` tell its packets apart by (module-cgroup.ts).

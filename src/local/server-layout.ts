@@ -76,6 +76,8 @@ export interface ServerProcess {
   pid: number;
   bin: string;
   log: string;
+  /** Where this run's output starts in `log` (a K3s log is appended to by every start). */
+  logFrom?: number;
 }
 
 /** `<box dir>/modules/<module>/control-plane.json`: the module's running member processes. */

@@ -84,12 +84,12 @@ export async function up(specPath: string, opts: UpOptions = {}): Promise<UpResu
   const { box } = await loadSpec(specPath);
   const dir = opts.dir ? resolve(opts.dir) : defaultBoxDir(box.metadata.name);
   const engine = engineFor(opts.engine);
-  if (engine.name === 'k3s' && (opts.withAgents || opts.withController || opts.controlPlane === 'single')) {
-    // The agents' role driver on this engine would be the `k3s` one against these servers: not wired yet.
+  if (engine.name === 'k3s' && opts.controlPlane === 'single') {
+    // The K3s engine's servers are the spec's server modules, each a `k3s server` of its own.
     throw inputError(
       'local.k3s-engine-unsupported',
-      "the K3s engine runs the spec's servers only: no --with-agents, --with-controller or --control-plane single yet",
-      'drop those options, or use the default engine (--engine process)',
+      "the K3s engine runs the spec's server modules as K3s servers: there is no --control-plane single on it",
+      'drop --control-plane single, or use the default engine (--engine process)',
     );
   }
   const core = await startCore(

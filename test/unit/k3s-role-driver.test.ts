@@ -29,6 +29,9 @@ const DB = '/var/lib/rancher/k3s/server/db';
 /** What discarding a member's data removes: never `${DB}/snapshots`. */
 const DISCARD = `rm -rf ${DB}/etcd ${DB}/etcd-tmp ${DB}/reset-flag`;
 const SHOW = 'systemctl show --property=LoadState,ActiveState,UnitFileState k3s k3s-agent';
+/** The snapshot a server takes of itself before a membership change (`--data-dir` so the token is its own). */
+const SELF_SNAPSHOT = (why: string) => `k3s etcd-snapshot save --data-dir /var/lib/rancher/k3s --name edgebox-before-${why}`;
+const CLIENT = '/run/edgebox/k3s-snapshot-client';
 
 const unit = (active: string, enabled: boolean, loaded = true): UnitState => ({ loaded, active, enabled });
 
@@ -69,7 +72,8 @@ class FakeHost implements CommandRunner {
       return ok();
     }
     if (a === 'test' && b === '-e' && c === RESET_FLAG) return { code: this.resetFlag ? 0 : 1, stdout: '', stderr: '' };
-    if (a === 'test' || a === 'rm' || a === 'cp' || a === 'systemd-run') return ok();
+    if (a === 'test' || a === 'rm' || a === 'cp' || a === 'install' || a === 'systemd-run') return ok();
+    if (a === 'k3s' && b === 'etcd-snapshot' && c === 'save') return ok();
     return { code: 127, stdout: '', stderr: `unexpected command ${[a, b, c, d, e].join(' ')}` };
   }
 
@@ -201,11 +205,16 @@ describe('promote: agent -> server', () => {
   it('writes a joining server config, switches k3s-agent off and k3s on, then waits for a voter', async () => {
     const joining = { status: status('d4', 'a1', { isLearner: true }), members: [s1, s2, member('d4', '', '10.0.0.5', true)] };
     const voter = { status: status('d4', 'a1'), members: [s1, s2, member('d4', 'a1-9d8e7f6a', '10.0.0.5')] };
-    const { host, etcd, driver } = setup(AGENT_UP, ['connect ECONNREFUSED 127.0.0.1:2379', joining, joining, voter]);
+    const { host, etcd, driver } = setup(AGENT_UP, ['connect ECONNREFUSED 127.0.0.1:2382', joining, joining, voter]);
     await driver.promote({ etcdEndpoints: [], apiServer: '10.0.0.100' });
 
     expect(host.commands()).toEqual([
       `test -s ${TOKEN_FILE}`,
+      // A snapshot first, saved by the server it joins; the token reaches K3s as a 0600 file, never as an argument.
+      `rm -rf ${CLIENT}`,
+      `install -D -m 0600 ${TOKEN_FILE} ${CLIENT}/server/token`,
+      `k3s etcd-snapshot save --data-dir ${CLIENT} --etcd-server https://10.0.0.100:6443 --name edgebox-before-promote-a1`,
+      `rm -rf ${CLIENT}`,
       `write ${K3S_CONFIG_PATH} 600`,
       'systemctl disable --now k3s-agent',
       DISCARD,
@@ -317,6 +326,26 @@ describe('demote: server -> agent', () => {
     expect(Object.keys(c).every((k) => AGENT_KEYS.includes(k))).toBe(true);
     expect(c.server).toBe('https://10.0.0.100:6443');
     expect(c['node-name']).toBe('s3');
+  });
+
+  it('a healthy voter is snapshotted on itself first; a failed snapshot stops the demotion before anything changes', async () => {
+    const healthy = { status: status('c3', 'a1'), members: [s1, s2, member('c3', 's3-0f1e2d3c', '10.0.0.3')] };
+    const ok = setup({ k3s: unit('active', true), 'k3s-agent': unit('inactive', false) }, [healthy, 'refused'], {}, 's3');
+    await ok.driver.demote();
+    expect(ok.host.commands()).toEqual([
+      SELF_SNAPSHOT('demote-s3'),
+      'systemctl disable --now k3s',
+      DISCARD,
+      `write ${K3S_CONFIG_PATH} 600`,
+      'systemctl enable --now --no-block k3s-agent',
+    ]);
+
+    const failing = setup({ k3s: unit('active', true), 'k3s-agent': unit('inactive', false) }, [healthy], {}, 's3');
+    failing.host.failing.set(SELF_SNAPSHOT('demote-s3'), { code: 1, stdout: '', stderr: 'etcdserver: request timed out' });
+    const f = await failureOf(failing.driver.demote());
+    expect(f.code).toBe('k3s.snapshot-failed');
+    expect(f.message).toContain('etcdserver: request timed out');
+    expect(failing.host.commands()).toEqual([SELF_SNAPSHOT('demote-s3')]);
   });
 
   it('the data is discarded before the agent starts, so it never rejoins stale', async () => {
@@ -453,7 +482,8 @@ describe("removeMember: K3s's own removal, through the Node annotation", () => {
     const put = calls[2]!.body as typeof nodeS3;
     expect(put.metadata.annotations).toEqual({ 'etcd.k3s.cattle.io/node-name': 's3-0f1e2d3c', other: 'kept', 'etcd.k3s.cattle.io/remove': 'true' });
     expect(put.metadata.resourceVersion).toBe('7');
-    expect(host.log).toEqual([]);
+    // The server doing the removal snapshots itself before asking K3s for it.
+    expect(host.log).toEqual([SELF_SNAPSHOT('remove-s3')]);
   });
 
   it('a member already gone is not asked for again', async () => {
@@ -531,8 +561,8 @@ describe('observe never throws: it reports', () => {
     [
       'a server whose etcd does not answer',
       { k3s: unit('active', true), 'k3s-agent': unit('inactive', false) },
-      ['connect ECONNREFUSED 127.0.0.1:2379'],
-      { role: 'server', running: true, healthy: false, message: 'etcd on https://127.0.0.1:2379 does not answer: connect ECONNREFUSED 127.0.0.1:2379' },
+      ['connect ECONNREFUSED 127.0.0.1:2382'],
+      { role: 'server', running: true, healthy: false, message: 'etcd on https://127.0.0.1:2382 does not answer: connect ECONNREFUSED 127.0.0.1:2382' },
     ],
     [
       'a server down but enabled (it restarts as one)',
@@ -562,7 +592,7 @@ describe('observe never throws: it reports', () => {
     let clock = 0;
     const { host, etcd, driver } = setup(
       SERVER_UP,
-      [healthy, healthy, healthy, 'connect ECONNREFUSED 127.0.0.1:2379'],
+      [healthy, healthy, healthy, 'connect ECONNREFUSED 127.0.0.1:2382'],
       { now: () => clock, unitsMaxAgeMs: 30_000 },
       's2',
     );
@@ -633,13 +663,18 @@ describe("the runbook lists the driver's commands", () => {
     const voter = { status: status('d4', 'a1'), members: [s1, s2, member('d4', 'a1-9d8e7f6a', '10.0.0.5')] };
     const p = setup(AGENT_UP, ['refused', voter]);
     await p.driver.promote({ etcdEndpoints: [], apiServer: '10.0.0.100' });
-    const d = setup({ k3s: unit('active', true), 'k3s-agent': unit('inactive', false) }, ['refused'], {}, 's3');
+    const healthy = { status: status('c3', 'a1'), members: [s1, s2, member('c3', 's3-0f1e2d3c', '10.0.0.3')] };
+    const d = setup({ k3s: unit('active', true), 'k3s-agent': unit('inactive', false) }, [healthy, 'refused'], {}, 's3');
     await d.driver.demote();
     const r = setup({ k3s: unit('active', true), 'k3s-agent': unit('inactive', false) }, [{ status: status('a1', 'a1'), members: [s1] }], {}, 's1');
     await r.driver.restart();
     await r.driver.resetCluster();
-    for (const h of [p.host, d.host, r.host]) for (const c of h.commands()) if (!c.startsWith('write ')) commands.add(c);
-    expect(commands.size).toBeGreaterThanOrEqual(11);
+    // The runbook writes the API address and the module as placeholders.
+    const placeheld = (c: string) =>
+      c.replace('https://10.0.0.100:6443', 'https://<api>:6443').replace(/--name (edgebox-before-\w+)-\w+$/, '--name $1-<module>');
+    for (const h of [p.host, d.host, r.host]) for (const c of h.commands()) if (!c.startsWith('write ')) commands.add(placeheld(c));
+    commands.add(placeheld(SELF_SNAPSHOT('remove-s3')));
+    expect(commands.size).toBeGreaterThanOrEqual(15);
     const missing = [...commands].filter((c) => !runbook.includes(c));
     expect(missing).toEqual([]);
     expect(runbook).toContain('etcd.k3s.cattle.io/remove=true');

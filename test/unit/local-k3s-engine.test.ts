@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { commitFromName, k3sBuildCommand, k3sVersion, parseK3sVersion, vendoredKubernetes } from '../../src/local/engine/k3s-build.js';
-import { k3sNetwork, localOverrides, refusedFlags, serverCommand } from '../../src/local/engine/k3s-plan.js';
+import { k3sNetwork, localJoinUrl, localOverrides, onModule, refusedFlags, serverCommand } from '../../src/local/engine/k3s-plan.js';
 
 const GOMOD = `module github.com/k3s-io/k3s
 
@@ -106,9 +106,42 @@ describe('what a test box changes in the rendered config', () => {
     const c = serverCommand({ netns: 'edgebox-4-0', etcUpper: '/u', etcWork: '/w', bin: '/bin/k3s', module: 'master-1' });
     expect(c.bin).toBe('ip');
     expect(c.args.slice(0, 3)).toEqual(['netns', 'exec', 'edgebox-4-0']);
-    expect(c.args.slice(-4)).toEqual(['/u', '/w', '/bin/k3s', 'server']);
+    expect(c.args.slice(-8)).toEqual(['/u', '/w', '', '', '', '', '/bin/k3s', 'server']);
     expect(c.args[5]).toMatch(/exec "\$@"$/);
     expect(c.env).toEqual({ NODE_NAME: 'master-1' });
+  });
+});
+
+describe("a module's host in a local box", () => {
+  const roots = { etc: '/box/modules/m/k3s/etc', dataDir: '/box/modules/m/k3s/data', run: '/box/modules/m/k3s/run' };
+
+  it.each([
+    ['/etc/rancher/k3s/config.yaml', '/box/modules/m/k3s/etc/rancher/k3s/config.yaml'],
+    ['/var/lib/rancher/k3s/server/db/etcd', '/box/modules/m/k3s/data/server/db/etcd'],
+    ['/var/lib/rancher/k3s', '/box/modules/m/k3s/data'],
+    ['/run/edgebox/k3s-snapshot-client/token', '/box/modules/m/k3s/run/k3s-snapshot-client/token'],
+    // Only whole components, and only the module's roots: arguments and other paths stay.
+    ['/etcetera', '/etcetera'],
+    ['/var/lib/rancher/k3s-other', '/var/lib/rancher/k3s-other'],
+    ['/usr/bin/k3s', '/usr/bin/k3s'],
+    ['--data-dir', '--data-dir'],
+    ['https://10.0.0.1:6443', 'https://10.0.0.1:6443'],
+  ])('%s is %s', (path, local) => {
+    expect(onModule(path, roots)).toBe(local);
+  });
+
+  const members = { a: { address: '10.213.4.2' }, b: { address: '10.213.4.3' }, c: { address: '10.213.4.4' } };
+
+  it("never dials the real box's addresses: the API address becomes a running server of the box, not the module itself", () => {
+    expect(localJoinUrl({ configured: 'https://192.168.8.10:6443', module: 'a', members, running: ['a', 'c'] })).toBe('https://10.213.4.4:6443');
+    expect(localJoinUrl({ configured: 'https://192.168.8.10:6443', module: 'c', members, running: ['a', 'c'] })).toBe('https://10.213.4.2:6443');
+    // Nothing running: the first other member (the start fails there, as it would on a box with none).
+    expect(localJoinUrl({ configured: 'https://192.168.8.10:6443', module: 'a', members, running: [] })).toBe('https://10.213.4.3:6443');
+  });
+
+  it('keeps a box-local server, and no server: stays none (a cluster reset needs none)', () => {
+    expect(localJoinUrl({ configured: 'https://10.213.4.3:6443', module: 'a', members, running: ['c'] })).toBe('https://10.213.4.3:6443');
+    expect(localJoinUrl({ module: 'a', members, running: ['b'] })).toBeUndefined();
   });
 });
 

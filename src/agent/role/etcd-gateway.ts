@@ -43,7 +43,7 @@ export interface EtcdTls {
 }
 
 export interface EtcdGatewayOptions {
-  /** `https://127.0.0.1:2379` (K3s) or `http://127.0.1.3:2379` (a local box). */
+  /** `https://127.0.0.1:2382` (K3s's HTTP gateway) or `http://127.0.1.3:2379` (a local box's process engine). */
   endpoint: string;
   /**
    * Read at the first request and again after any request failed: K3s creates the certificates

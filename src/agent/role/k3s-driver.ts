@@ -24,6 +24,7 @@ import {
   SERVER_UNIT,
   AGENT_UNIT,
   SHOW_UNITS,
+  snapshotSteps,
   type HostState,
   type MemberState,
   type Plan,
@@ -41,7 +42,7 @@ export interface K3sDriverOptions {
   loadBox: () => Promise<BoxSpec>;
   /** Default: the real host (child_process, filesystem). */
   runner?: CommandRunner;
-  /** Default: K3s's embedded etcd on 127.0.0.1:2379 with the client certificate of its data dir. */
+  /** Default: K3s's embedded etcd's HTTP gateway on 127.0.0.1:2382 with the client certificate of its data dir. */
   etcd?: EtcdGateway;
   /** The API, for member removal (a Node annotation). Without it removeMember fails with a hint. */
   api?: Pick<ApiClient, 'request'>;
@@ -249,7 +250,8 @@ export function createK3sDriver(opts: K3sDriverOptions): RoleDriver {
 
     async promote(target: JoinTarget) {
       const host = await hostState('promote');
-      const plan = planPromote(host, memberState(await readEtcd()), await config('server', () => serverUrl(target.apiServer)));
+      const server = serverUrl(target.apiServer);
+      const plan = planPromote(host, memberState(await readEtcd()), await config('server', () => server), { module: opts.module, server });
       if (!(await execute(plan, 'promote'))) return;
       await waitUntil(
         'promote',
@@ -263,8 +265,9 @@ export function createK3sDriver(opts: K3sDriverOptions): RoleDriver {
     },
 
     async demote() {
+      const healthyVoter = (await observe()).healthy;
       const host = await hostState('demote');
-      await execute(planDemote(host, await config('agent', (box) => opts.agentJoinUrl ?? joinUrl(box))), 'demote');
+      await execute(planDemote(host, await config('agent', (box) => opts.agentJoinUrl ?? joinUrl(box)), { module: opts.module, healthyVoter }), 'demote');
       await waitUntil('demote', timeouts.demoteMs, `\`journalctl -u ${AGENT_UNIT}\` says why the agent does not start`, async () => {
         const h = await hostState('demote');
         return h.agent.active === 'active' && !isUp(h.server) ? true : `${AGENT_UNIT} ${h.agent.active}, ${SERVER_UNIT} ${h.server.active}`;
@@ -312,6 +315,8 @@ export function createK3sDriver(opts: K3sDriverOptions): RoleDriver {
         );
       }
       if (meta.annotations?.[K3S_REMOVE_ANNOTATION] !== 'true') {
+        // This module's server answered for the member list above: it takes the snapshot.
+        await execute({ kind: 'steps', steps: snapshotSteps(`remove-${member.name}`) }, `removing member ${member.name}`);
         const res = await updateWithRetry(api, path, (node) => {
           const md = (node.metadata ?? {}) as Record<string, unknown>;
           return { ...node, metadata: { ...md, annotations: { ...(md.annotations as Record<string, string> | undefined), [K3S_REMOVE_ANNOTATION]: 'true' } } };

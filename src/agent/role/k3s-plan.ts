@@ -20,8 +20,13 @@ export const ETCD_WAL_DIR = `${ETCD_DB_DIR}/etcd/member/wal`;
 export const RESET_FLAG = `${ETCD_DB_DIR}/reset-flag`;
 /** Client certificate and CA K3s's own etcd client uses (server-ca.crt, client.crt, client.key). */
 export const ETCD_TLS_DIR = `${K3S_DATA_DIR}/server/tls/etcd`;
-/** K3s's embedded etcd listens here as well as on the node address (k3s pkg/etcd/etcd.go). */
-export const K3S_ETCD_ENDPOINT = 'https://127.0.0.1:2379';
+/**
+ * K3s's embedded etcd's HTTP/JSON gateway: K3s keeps 2379 for gRPC only and puts the gateway on
+ * 127.0.0.1:2382 (k3s pkg/etcd/etcd.go, listenClientHTTPURLs; etcd-io/etcd#15402). An HTTP/1
+ * request to 2379 fails ("Parse Error: Expected HTTP/"): seen on real K3s, where the driver first ran.
+ */
+export const K3S_ETCD_PORT = 2382;
+export const K3S_ETCD_ENDPOINT = `https://127.0.0.1:${K3S_ETCD_PORT}`;
 
 /** Unit names of the K3s install script: `k3s` for `server`, `k3s-<cmd>` (k3s-agent) otherwise. */
 export const SERVER_UNIT = 'k3s';
@@ -114,6 +119,46 @@ const writeConfig = (content: string, what: string): Step => ({
 
 /** K3s's snapshots (`k3s etcd-snapshot save`, scheduled ones): never deleted by edgebox. */
 export const SNAPSHOT_DIR = `${ETCD_DB_DIR}/snapshots`;
+/**
+ * A promoting module is still an agent: it has no server data dir with K3s's `token` in it, which
+ * `k3s etcd-snapshot` reads when no token is given. Its join token is copied here (0600, on
+ * /run's tmpfs, removed after) so it never appears on a command line.
+ */
+export const SNAPSHOT_CLIENT_DIR = '/run/edgebox/k3s-snapshot-client';
+/** How long one `k3s etcd-snapshot save` may take (K3s's own client gives up after 2 min). */
+export const SNAPSHOT_TIMEOUT_MS = 150_000;
+
+/**
+ * Before a membership change: an on-demand snapshot, saved by the server it is asked of in its
+ * own `server/db/snapshots`, never pruned (`save` sets retention 0). K3s names the file
+ * `<name>-<node>-<unix time>`. `server` is the URL of the server to ask when this module is not
+ * one itself (a promotion); without it, this module's own server answers on 127.0.0.1:6443.
+ * A failed snapshot stops the change: a membership change without one is a step the box cannot
+ * go back on.
+ */
+export function snapshotSteps(why: string, server?: string): Step[] {
+  const hint = `the membership change is not made without a snapshot: a server with quorum must answer \`k3s etcd-snapshot save\`${server ? ` on ${server}` : ''}; ${JOURNAL(SERVER_UNIT)} there says why it failed`;
+  const save = (dataDir: string): Step => ({
+    kind: 'run',
+    step: 'snapshot',
+    argv: ['k3s', 'etcd-snapshot', 'save', '--data-dir', dataDir, ...(server ? ['--etcd-server', server] : []), '--name', `edgebox-before-${why}`],
+    timeoutMs: SNAPSHOT_TIMEOUT_MS,
+    hint,
+  });
+  if (!server) return [save(K3S_DATA_DIR)];
+  const cleanup = (step: string): Step => ({ kind: 'run', step, argv: ['rm', '-rf', SNAPSHOT_CLIENT_DIR], hint: `remove ${SNAPSHOT_CLIENT_DIR} by hand` });
+  return [
+    cleanup('snapshot-client-clean'),
+    {
+      kind: 'run',
+      step: 'snapshot-token',
+      argv: ['install', '-D', '-m', '0600', TOKEN_FILE, `${SNAPSHOT_CLIENT_DIR}/server/token`],
+      hint: `the agent could not copy ${TOKEN_FILE} to ${SNAPSHOT_CLIENT_DIR} (its unit may write /run/edgebox)`,
+    },
+    save(SNAPSHOT_CLIENT_DIR),
+    cleanup('snapshot-client-remove'),
+  ];
+}
 /** The survivor's member data as it was just before its last cluster reset (one copy, replaced by the next reset). */
 export const PRE_RESET_COPY = `${SNAPSHOT_DIR}/edgebox-before-cluster-reset`;
 
@@ -132,10 +177,11 @@ const discardEtcdData: Step = {
 /**
  * Agent -> server. Already a voter: nothing. Already joining (K3s up, its member a learner or
  * starting): wait, never switch twice. K3s up but its etcd silent: refuse rather than delete a
- * running server's data. Otherwise: config for a server joining through the API address, the
- * agent unit off, no stale etcd data (a datastore on disk makes K3s ignore `server:`), server on.
+ * running server's data. Otherwise: a snapshot on the server it joins, config for a server
+ * joining through the API address, the agent unit off, no stale etcd data (a datastore on disk
+ * makes K3s ignore `server:`), server on.
  */
-export function planPromote(host: HostState, member: MemberState, config: string): Plan {
+export function planPromote(host: HostState, member: MemberState, config: string, o: { module: string; server: string }): Plan {
   if (!host.server.loaded) return noServerUnit;
   if (isUp(host.server)) {
     if (member === 'voter') return { kind: 'nothing', wait: false, why: 'already an etcd voter' };
@@ -156,6 +202,7 @@ export function planPromote(host: HostState, member: MemberState, config: string
         argv: ['test', '-s', TOKEN_FILE],
         hint: `create ${TOKEN_FILE} with the box's join token (the same file as on every module; docs/render.md)`,
       },
+      ...snapshotSteps(`promote-${o.module}`, o.server),
       writeConfig(config, 'a server joining through the API address'),
       ...(host.agent.loaded
         ? [
@@ -179,16 +226,19 @@ export function planPromote(host: HostState, member: MemberState, config: string
 }
 
 /**
- * Server -> agent, discarding the member's data so it never rejoins stale. Already an agent with
- * the server off: only make sure no etcd data is left.
+ * Server -> agent, discarding the member's data so it never rejoins stale. A healthy voter (one
+ * whose cluster has quorum) has a snapshot taken first, on itself; a server that is down or
+ * cut off has none to give, and its data is only a stale member's. Already an agent with the
+ * server off: only make sure no etcd data is left.
  */
-export function planDemote(host: HostState, config: string): Plan {
+export function planDemote(host: HostState, config: string, o: { module: string; healthyVoter: boolean }): Plan {
   if (!host.agent.loaded) return noAgentUnit;
   const serverOff = !isUp(host.server) && !host.server.enabled;
   if (serverOff && isUp(host.agent)) return { kind: 'steps', steps: [discardEtcdData] };
   return {
     kind: 'steps',
     steps: [
+      ...(o.healthyVoter ? snapshotSteps(`demote-${o.module}`) : []),
       ...(host.server.loaded
         ? [
             {

@@ -143,7 +143,7 @@ export function registerAgent(program: Command): void {
     )
     .option(
       '--local-dir <dir>',
-      "with --role-driver process: the local box directory (its state.json says ports and binaries; the member's data and pids go under modules/<module>/)",
+      "a local box directory: with --role-driver process, its state.json says ports and binaries and the member's data and pids go under modules/<module>/; with --role-driver k3s, the box plays the module's systemd and files (src/local/engine/k3s-host.ts)",
     )
     .action(
       async (
@@ -280,9 +280,12 @@ async function roleDriver(name: RoleDriverName, o: { cfg: AgentConfig; spec: str
   switch (name) {
     case 'k3s': {
       const [{ createK3sDriver }, { ApiClient }] = await Promise.all([import('../../agent/role/k3s-driver.js'), import('../../agent/api/client.js')]);
+      // A local box's module: its host is played by the box (src/local/engine/k3s-host.ts).
+      const local = o.localDir ? await (await import('../../local/engine/k3s-host.js')).localK3sModule(resolve(o.localDir), o.cfg.module) : undefined;
       return createK3sDriver({
         module: o.cfg.module,
-        modules: [{ name: o.cfg.module, address: o.cfg.address }, ...o.cfg.peers],
+        modules: local?.modules ?? [{ name: o.cfg.module, address: o.cfg.address }, ...o.cfg.peers],
+        ...(local ? { runner: local.runner, etcd: local.etcd } : {}),
         loadBox: async () => (await (await import('../../spec/load.js')).loadSpec(o.spec)).box,
         ...(o.api ? { api: new ApiClient(o.api) } : {}),
       });

@@ -30,6 +30,15 @@ export interface LocalEngine {
   apiBackends(state: BoxState): string[];
   /** Extra labels of a server module's Node. */
   serverNodeLabels(): Record<string, string>;
+  /**
+   * What a module's boot starts of its control plane (`local revive`), before its agent runs:
+   * `process`: with no agents (no role loop), a member with data restarts; `k3s`: systemd starts
+   * the `k3s` unit if it is enabled, whatever its data (the agent's role loop deals with a stale
+   * member, as on a real module).
+   */
+  boot(state: BoxState, module: string): Promise<void>;
+  /** The `--role-driver` of the box's agents. */
+  readonly roleDriver: 'process' | 'k3s';
   /** Stops every server process and removes what `prepare` made; returns what it stopped. Idempotent. */
   stopServers(state: BoxState, graceMs?: number): Promise<string[]>;
 }

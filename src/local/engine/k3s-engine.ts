@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { stringify } from 'yaml';
+import { execFile } from 'node:child_process';
+import { appendFile, copyFile, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import type { CommandResult } from '../../agent/role/command-runner.js';
 import { initialServers } from '../../plan/control-plane.js';
 import { KUBELET_CONFIG_FILE, renderK3sConfig, renderKubeletConfig } from '../../render/k3s-config.js';
 import { loadSpec } from '../../spec/load.js';
@@ -13,20 +15,25 @@ import { seconds, timed } from '../progress.js';
 import { moduleDir, readServerRecord, writeServerRecord, type ServerProcess } from '../server-layout.js';
 import type { LocalEngine } from './engine.js';
 import { createNetwork, removeNetwork } from './k3s-net.js';
-import { apiUrl, k3sNetwork, K3S_API_PORT, localOverrides, refusedFlags, serverCommand } from './k3s-plan.js';
+import { apiUrl, k3sNetwork, K3S_API_PORT, localJoinUrl, localOverrides, moduleCommand, refusedFlags, serverCommand } from './k3s-plan.js';
 import { failure } from '../../diagnostics/diagnostic.js';
 import { requireK3s } from './k3s-setup.js';
+import { packageRoot } from '../toolchain.js';
+import { K3S_ETCD_PORT } from '../../agent/role/k3s-plan.js';
 
 /** A K3s server is ready in 10-20 s here (k3s-here.md); three share two cores while joining. */
 const K3S_START_TIMEOUT_MS = 180_000;
 
-/** Where a module's K3s keeps its state: its data dir and the upper layer of its /etc. */
+/** Where a module's K3s keeps its state: its data dir, the upper layer of its /etc, its /run. */
 export function k3sPaths(dir: string, module: string) {
   const base = join(moduleDir(dir, module), 'k3s');
   return {
     dataDir: join(base, 'data'),
     etcUpper: join(base, 'etc'),
     etcWork: join(base, 'etc-work'),
+    run: join(base, 'run'),
+    /** The module's two units as systemd would keep them (k3s-host.ts plays systemd). */
+    units: join(base, 'units.json'),
     kubeconfig: join(base, 'kubeconfig.yaml'),
     serverCa: join(base, 'data', 'server', 'tls', 'server-ca.crt'),
     log: join(dir, 'logs', `k3s-${module}.log`),
@@ -38,42 +45,160 @@ function k3sOf(state: BoxState): NonNullable<BoxState['k3s']> {
   return state.k3s;
 }
 
-/**
- * Installs the module's rendered files where K3s reads them on a module (in its /etc layer):
- * config.yaml and the kubelet config as render wrote them, the join token, and the local box's
- * drop-in (k3s-plan.ts localOverrides). Then starts `k3s server` in the module's namespaces.
- */
-async function launchServer(state: BoxState, module: string, o: { rendered: string; joinUrl?: string; token: string }): Promise<ServerProcess> {
-  const k3s = k3sOf(state);
-  const p = k3sPaths(state.dir, module);
-  const member = k3s.network.members[module];
+function memberOf(state: BoxState, module: string) {
+  const member = k3sOf(state).network.members[module];
   if (!member) throw new Error(`module '${module}' has no namespace in box '${state.box}'`);
+  return member;
+}
+
+/** The `k3s` (server) and `k3s-agent` units of a module, as `systemctl` would report them. */
+export interface K3sUnits {
+  server: { enabled: boolean };
+  /** The module's KWOK node stands for what the agent unit runs. */
+  agent: { enabled: boolean; active: boolean };
+}
+
+export async function readUnits(dir: string, module: string): Promise<K3sUnits> {
+  try {
+    return JSON.parse(await readFile(k3sPaths(dir, module).units, 'utf8')) as K3sUnits;
+  } catch {
+    return { server: { enabled: false }, agent: { enabled: true, active: true } };
+  }
+}
+
+export async function writeUnits(dir: string, module: string, units: K3sUnits): Promise<void> {
+  const file = k3sPaths(dir, module).units;
+  await writeFile(`${file}.tmp`, `${JSON.stringify(units)}\n`);
+  await rename(`${file}.tmp`, file);
+}
+
+/**
+ * What the K3s install script and `edgebox render` put on every server-capable module: the
+ * rendered config.yaml (a server's for an initial server, an agent's otherwise), the kubelet
+ * config, the join token (0600) and both units; `server` says which one is enabled.
+ */
+async function installModule(state: BoxState, module: string, o: { rendered: string; token: string; server: boolean }): Promise<void> {
+  const p = k3sPaths(state.dir, module);
   const etc = join(p.etcUpper, 'rancher', 'k3s');
   await mkdir(join(etc, 'config.yaml.d'), { recursive: true });
   await mkdir(p.etcWork, { recursive: true });
+  await mkdir(p.run, { recursive: true, mode: 0o700 });
   await writeFile(join(etc, 'config.yaml'), o.rendered);
   await writeFile(join(etc, KUBELET_CONFIG_FILE), renderKubeletConfig());
   await writeFile(join(etc, 'edgebox-token'), `${o.token}\n`, { mode: 0o600 });
+  await writeUnits(state.dir, module, { server: { enabled: o.server }, agent: { enabled: !o.server, active: !o.server } });
+}
+
+/** The modules whose K3s server runs now. */
+export async function runningK3s(state: BoxState): Promise<string[]> {
+  const out: string[] = [];
+  for (const module of Object.keys(k3sOf(state).network.members)) {
+    const p = (await readServerRecord(state.dir, module)).k3s;
+    if (p && (await isRunning(p.pid, p.bin))) out.push(module);
+  }
+  return out;
+}
+
+/**
+ * The local box's drop-in (k3s-plan.ts localOverrides), from the module's config.yaml as it is
+ * now: whoever wrote it (render at install, the role driver since), its `server:` is made a
+ * box-local one (localJoinUrl).
+ */
+async function writeDropIn(state: BoxState, module: string): Promise<void> {
+  const p = k3sPaths(state.dir, module);
+  const etc = join(p.etcUpper, 'rancher', 'k3s');
+  const config = (parse(await readFile(join(etc, 'config.yaml'), 'utf8')) ?? {}) as { server?: unknown };
+  const joinUrl = localJoinUrl({
+    ...(typeof config.server === 'string' ? { configured: config.server } : {}),
+    module,
+    members: k3sOf(state).network.members,
+    running: orderServers(state, await runningK3s(state)),
+  });
   const overrides = localOverrides({
-    address: member.address,
-    ...(o.joinUrl ? { joinUrl: o.joinUrl } : {}),
+    address: memberOf(state, module).address,
+    ...(joinUrl ? { joinUrl } : {}),
     dataDir: p.dataDir,
     kubeconfig: p.kubeconfig,
     tokenFile: boxFiles(state.dir).tokenFile,
   });
+  await mkdir(join(etc, 'config.yaml.d'), { recursive: true });
   await writeFile(
     join(etc, 'config.yaml.d', '90-edgebox-local.yaml'),
     `# edgebox local box: what a test box changes (src/local/engine/k3s-plan.ts)\n${stringify(overrides)}`,
   );
-  const cmd = serverCommand({ netns: member.netns, etcUpper: p.etcUpper, etcWork: p.etcWork, bin: k3s.binary, module });
+}
+
+/** Running servers in the order the box's members were made (the first initial server first). */
+function orderServers(state: BoxState, running: readonly string[]): string[] {
+  return Object.keys(k3sOf(state).network.members).filter((m) => running.includes(m));
+}
+
+/**
+ * Starts the module's `k3s server` from its /etc layer (what `systemctl start k3s` does on a
+ * module), in the module's namespaces, and records it.
+ */
+export async function startK3s(state: BoxState, module: string): Promise<ServerProcess> {
+  const k3s = k3sOf(state);
+  const p = k3sPaths(state.dir, module);
+  const member = memberOf(state, module);
+  await writeDropIn(state, module);
+  await mkdir(dirname(p.log), { recursive: true });
+  const logFrom = await stat(p.log).then(
+    (s) => s.size,
+    () => 0,
+  );
+  // The built forwarder, also when the caller runs from sources (the integration tests).
+  const forward = join(packageRoot(), 'dist', 'local', 'engine', 'etcd-forward-process.js');
+  const cmd = serverCommand({
+    netns: member.netns,
+    etcUpper: p.etcUpper,
+    etcWork: p.etcWork,
+    bin: k3s.binary,
+    module,
+    beside: [process.execPath, forward, member.address, String(K3S_ETCD_PORT)],
+  });
   const pid = spawnDetached({ bin: cmd.bin, args: cmd.args, log: p.log, cwd: state.dir, env: { ...process.env, ...cmd.env } });
-  const proc: ServerProcess = { pid, bin: k3s.binary, log: p.log };
+  const proc: ServerProcess = { pid, bin: k3s.binary, log: p.log, logFrom };
   await writeServerRecord(state.dir, module, { k3s: proc });
   // The pid is `ip`'s, then the shell's, until both have exec'd K3s (milliseconds): only then
   // does it look like K3s to isRunning.
   const deadline = Date.now() + 10_000;
   while (!(await isRunning(pid, proc.bin)) && Date.now() < deadline) await sleep(20);
   return proc;
+}
+
+/** Stops the module's `k3s server` (SIGTERM, then SIGKILL after `graceMs`); false if none ran. */
+export async function stopK3s(state: BoxState, module: string, graceMs = 10_000): Promise<boolean> {
+  const p = (await readServerRecord(state.dir, module)).k3s;
+  if (!p || !(await isRunning(p.pid, p.bin))) return false;
+  await stopProcesses([p], graceMs);
+  return true;
+}
+
+/**
+ * A `k3s` command run to its end in the module's namespaces (`k3s etcd-snapshot save`, `k3s server
+ * --cluster-reset`), its output appended to the module's K3s log; never throws.
+ */
+export async function runK3s(state: BoxState, module: string, argv: readonly string[], timeoutMs: number): Promise<CommandResult> {
+  const k3s = k3sOf(state);
+  const p = k3sPaths(state.dir, module);
+  const member = memberOf(state, module);
+  if (argv[0] === 'server') await writeDropIn(state, module);
+  const cmd = moduleCommand({ netns: member.netns, etcUpper: p.etcUpper, etcWork: p.etcWork, bin: k3s.binary, module }, argv);
+  return new Promise((done) => {
+    execFile(
+      cmd.bin,
+      cmd.args,
+      { env: { ...process.env, ...cmd.env }, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 << 20, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        void appendFile(p.log, `--- k3s ${argv.join(' ')}\n${stdout}${stderr}`).finally(() => {
+          if (!err) return done({ code: 0, stdout, stderr });
+          const e = err as NodeJS.ErrnoException & { code?: number | string; killed?: boolean };
+          done({ code: e.killed ? 124 : typeof e.code === 'number' ? e.code : 127, stdout, stderr: stderr || e.message });
+        });
+      },
+    );
+  });
 }
 
 /** Until the server's API is ready; a config key K3s skipped fails the start (refusedFlags). */
@@ -136,10 +261,10 @@ export const k3sEngine: LocalEngine = {
       .filter((m) => servers.includes(m));
     const [first, ...rest] = order;
     if (!first) throw new Error(`box '${box.metadata.name}' has no server`);
-    const firstUrl = apiUrl(k3s.network.members[first]!.address);
+    // Every server-capable module gets what an install puts there; the others can be promoted.
+    for (const m of Object.keys(k3s.network.members)) await installModule(state, m, { rendered: rendered(m), token, server: order.includes(m) });
     const { ms } = await timed(progress, `starting k3s server ${first}`, async () => {
-      const proc = await launchServer(state, first, { rendered: rendered(first), token });
-      await awaitReady(state, first, proc);
+      await awaitReady(state, first, await startK3s(state, first));
     });
     progress(`  k3s server ${first} ready in ${seconds(ms)}`);
     await copyFile(k3sPaths(state.dir, first).serverCa, boxFiles(state.dir).caFile);
@@ -147,9 +272,15 @@ export const k3sEngine: LocalEngine = {
     // learner) before the next: etcd takes one learner at a time, and two servers joining together
     // fail with "etcd cluster join failed" (k3s#12794, k3s#4335; seen here in CI).
     const joined = await timed(progress, `joining ${rest.length} k3s server(s), one at a time`, async () => {
-      for (const m of rest) await awaitReady(state, m, await launchServer(state, m, { rendered: rendered(m), joinUrl: firstUrl, token }));
+      for (const m of rest) await awaitReady(state, m, await startK3s(state, m));
     });
     progress(`  k3s servers up: ${order.map((m) => `${m} (${k3s.network.members[m]!.address})`).join(', ')}; joined in ${seconds(joined.ms)}`);
+  },
+
+  roleDriver: 'k3s',
+  async boot(state, module) {
+    if (!(module in k3sOf(state).network.members)) return;
+    if ((await readUnits(state.dir, module)).server.enabled) await startK3s(state, module);
   },
 
   apiBackends: (state) => Object.values(k3sOf(state).network.members).map((m) => `${m.address}:${K3S_API_PORT}`),
@@ -158,13 +289,9 @@ export const k3sEngine: LocalEngine = {
 
   async stopServers(state, graceMs) {
     if (!state.k3s) return [];
-    const running: (ServerProcess & { module: string })[] = [];
-    for (const module of Object.keys(state.k3s.network.members)) {
-      const p = (await readServerRecord(state.dir, module)).k3s;
-      if (p && (await isRunning(p.pid, p.bin))) running.push({ ...p, module });
-    }
-    await stopProcesses(running, graceMs);
+    const running = await runningK3s(state);
+    await Promise.all(running.map((m) => stopK3s(state, m, graceMs)));
     await removeNetwork(state.k3s.network);
-    return running.map((p) => `k3s ${p.module}`);
+    return running.map((m) => `k3s ${m}`);
   },
 };

@@ -85,25 +85,99 @@ export function localOverrides(o: LocalOverrides): Record<string, unknown> {
 export const apiUrl = (address: string): string => `https://${address}:${K3S_API_PORT}`;
 
 /**
- * The command that starts a module's K3s server: in the module's network namespace (`ip netns
- * exec` also gives it a mount namespace of its own, slave to the host's), with an overlay on /etc
- * whose upper layer is the module's own, so K3s finds the rendered files at their real paths
- * (/etc/rancher/k3s/...) and its writes (/etc/rancher/node/password) stay the module's. The
- * shell `exec`s K3s, so the recorded pid is K3s's. NODE_NAME is what K3s's agent would set: with
- * it, K3s's etcd metadata controller labels and annotates the module's (KWOK) Node, which its
- * member controller needs to remove the member when the Node is deleted or annotated.
+ * A `k3s` command on a module: in the module's network namespace (`ip netns exec` also gives it a
+ * mount namespace of its own, slave to the host's), with an overlay on /etc whose upper layer is
+ * the module's own, so K3s finds the rendered files at their real paths (/etc/rancher/k3s/...)
+ * and its writes (/etc/rancher/node/password) stay the module's. The shell `exec`s K3s, so the
+ * recorded pid is K3s's. NODE_NAME is what K3s's agent would set: with it, K3s's etcd metadata
+ * controller labels and annotates the module's (KWOK) Node, which its member controller needs to
+ * remove the member when the Node is deleted or annotated.
  */
-export function serverCommand(o: { netns: string; etcUpper: string; etcWork: string; bin: string; module: string; args?: string[] }): {
-  bin: string;
-  args: string[];
-  env: Record<string, string>;
-} {
-  const script = 'mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc && shift 2 && exec "$@"';
+export function moduleCommand(
+  o: { netns: string; etcUpper: string; etcWork: string; bin: string; module: string; beside?: readonly [string, string, string, string] },
+  argv: readonly string[],
+) {
+  // $1 $2: the /etc layer; $3..$6: a process started in the background first (or four empty
+  // strings); the rest: the command K3s's pid becomes.
+  const script = [
+    'mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc || exit 1',
+    'shift 2',
+    'if [ -n "$1" ]; then "$1" "$2" "$3" "$4" & fi',
+    'shift 4',
+    'exec "$@"',
+  ].join('\n');
   return {
     bin: 'ip',
-    args: ['netns', 'exec', o.netns, 'sh', '-c', script, 'edgebox-k3s', o.etcUpper, o.etcWork, o.bin, 'server', ...(o.args ?? [])],
+    args: ['netns', 'exec', o.netns, 'sh', '-c', script, 'edgebox-k3s', o.etcUpper, o.etcWork, ...(o.beside ?? ['', '', '', '']), o.bin, ...argv],
     env: { NODE_NAME: o.module },
   };
+}
+
+/**
+ * The module's `k3s server` (its unit's command line), with any extra arguments (`--cluster-reset`)
+ * and, beside it, what must run with it (the etcd gateway forwarder: etcd-forward-process.ts).
+ */
+export function serverCommand(o: {
+  netns: string;
+  etcUpper: string;
+  etcWork: string;
+  bin: string;
+  module: string;
+  args?: string[];
+  beside?: readonly [string, string, string, string];
+}) {
+  return moduleCommand(o, ['server', ...(o.args ?? [])]);
+}
+
+/** Where the paths of a real module live for one module of a local box. */
+export interface ModuleRoots {
+  /** The module's /etc layer (its /etc/rancher/... files). */
+  etc: string;
+  /** The module's K3s data dir (`/var/lib/rancher/k3s` on a module). */
+  dataDir: string;
+  /** The module's /run/edgebox. */
+  run: string;
+}
+
+const ROOTS: [string, keyof ModuleRoots][] = [
+  ['/var/lib/rancher/k3s', 'dataDir'],
+  ['/run/edgebox', 'run'],
+  ['/etc', 'etc'],
+];
+
+/**
+ * A path on a module, as this machine holds it for a local box's module (`/etc/rancher/k3s/x` ->
+ * `<etc layer>/rancher/k3s/x`). Any other argument is returned as it is; only whole path
+ * components match (`/etcetera` is not under `/etc`).
+ */
+export function onModule(arg: string, roots: ModuleRoots): string {
+  for (const [prefix, root] of ROOTS) {
+    if (arg === prefix) return roots[root];
+    if (arg.startsWith(`${prefix}/`)) return `${roots[root]}${arg.slice(prefix.length)}`;
+  }
+  return arg;
+}
+
+/**
+ * The `server:` a module's K3s is started with in a local box. The config the role driver (or
+ * render) wrote names the real box's addresses: the API virtual address or a module's address,
+ * which must never be dialled from here. A box-local address is kept; anything else stands for
+ * "a live server of the box", which is what the API address gives on a real box (kube-vip moves it
+ * to a live server): the first running server of `running` that is not this module.
+ */
+export function localJoinUrl(o: {
+  configured?: string;
+  module: string;
+  members: Record<string, { address: string }>;
+  running: readonly string[];
+}): string | undefined {
+  if (!o.configured) return undefined;
+  const host = URL.canParse(o.configured) ? new URL(o.configured).hostname : '';
+  if (Object.values(o.members).some((m) => m.address === host)) return o.configured;
+  const live = o.running.find((m) => m !== o.module && o.members[m]);
+  const fallback = Object.keys(o.members).find((m) => m !== o.module);
+  const to = live ?? fallback;
+  return to ? apiUrl(o.members[to]!.address) : undefined;
 }
 
 /**

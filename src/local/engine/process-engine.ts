@@ -2,7 +2,7 @@ import { START_TIMEOUT_MS } from '../launch.js';
 import { isRunning, stopProcesses, type ProcessRef } from '../processes.js';
 import { seconds, timed } from '../progress.js';
 import { bootstrapCluster } from '../process-plan.js';
-import { awaitApiserverReady, awaitEtcdLeader, launchApiserver, launchEtcd } from '../process-driver.js';
+import { awaitApiserverReady, awaitEtcdLeader, createProcessDriver, hasMemberData, launchApiserver, launchEtcd } from '../process-driver.js';
 import { memberAddresses, readServerRecord, serverLayout } from '../server-layout.js';
 import type { LocalEngine } from './engine.js';
 
@@ -41,6 +41,12 @@ export const processEngine: LocalEngine = {
       await Promise.all(layouts.map((l, i) => awaitApiserverReady(l, procs[i]!, START_TIMEOUT_MS['kube-apiserver'])));
     });
     progress(`  servers up: ${layouts.map((l) => `${l.module} (${l.address})`).join(', ')} in ${seconds(ms)}`);
+  },
+
+  roleDriver: 'process',
+  async boot(state, module) {
+    if (state.agents?.length) return;
+    if (module in memberAddresses(state) && (await hasMemberData(serverLayout(state, module)))) await createProcessDriver({ dir: state.dir, module }).restart();
   },
 
   apiBackends: (state) => Object.values(memberAddresses(state)).map((a) => `${a}:${state.ports.server.apiserver}`),

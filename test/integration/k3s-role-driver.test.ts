@@ -1,0 +1,192 @@
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiClient } from '../../src/agent/api/client.js';
+import { readApiTarget } from '../../src/agent/api/kubeconfig.js';
+import { createK3sDriver } from '../../src/agent/role/k3s-driver.js';
+import type { RoleDriver } from '../../src/contract/role-driver.js';
+import { readState, type BoxState } from '../../src/local/box-state.js';
+import { k3sPaths, readUnits, runningK3s } from '../../src/local/engine/k3s-engine.js';
+import { localK3sModule } from '../../src/local/engine/k3s-host.js';
+import { apiUrl } from '../../src/local/engine/k3s-plan.js';
+import { killModule } from '../../src/local/failure-injection.js';
+import { readServerRecord } from '../../src/local/server-layout.js';
+import { loadSpec } from '../../src/spec/load.js';
+import { initialServers } from '../../src/plan/control-plane.js';
+import { eventually, startBox, type Box } from './harness.js';
+
+/**
+ * The `k3s` role driver, unchanged, on real K3s servers (docs/decisions/0009-k3s-engine.md): the
+ * command sequences of docs/runbooks/control-plane.md run through k3sModuleHost, which plays each
+ * module's systemd and filesystem, against the box's `k3s server` processes; K3s does the etcd
+ * work (learner join and promotion, member removal on the Node annotation, `--cluster-reset`).
+ * examples/article-box.yaml: three initial servers (A, B, C below) and a spare that may serve and
+ * starts as an agent. The steps depend on each other and run in order, as a box would live them.
+ */
+
+const SPEC = 'examples/article-box.yaml';
+const spec = (await loadSpec(SPEC)).box;
+const [A, B, C] = initialServers(spec).map((m) => m.name) as [string, string, string];
+const SPARE = spec.spec.modules.find((m) => m.roles.includes('server') && ![A, B, C].includes(m.name))!.name;
+const sorted = (...names: string[]) => [...names].sort();
+
+describe('the k3s role driver on real K3s servers', () => {
+  let box: Box;
+  let state: BoxState;
+  let core: CoreV1Api;
+  let api: ApiClient;
+  const figures: string[] = [];
+
+  const address = (m: string) => state.k3s!.network.members[m]!.address;
+  const target = (m: string) => ({ etcdEndpoints: [], apiServer: apiUrl(address(m)) });
+  const drivers = new Map<string, RoleDriver>();
+  /** What an agent on the module runs with `--role-driver k3s --local-dir` (built in beforeAll). */
+  const driver = (m: string): RoleDriver => drivers.get(m)!;
+
+  /** Every snapshot file of every module, by path, with its size: none may ever go missing. */
+  async function snapshots(): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const m of Object.keys(state.k3s!.network.members)) {
+      const dir = join(k3sPaths(box.dir, m).dataDir, 'server', 'db', 'snapshots');
+      for (const f of await readdir(dir).catch(() => [] as string[])) out.set(`${m}/${f}`, (await stat(join(dir, f))).size);
+    }
+    return out;
+  }
+  const expectKept = (before: Map<string, number>, after: Map<string, number>) => {
+    for (const [f, size] of before) expect(after.get(f), `snapshot ${f}`).toBe(size);
+  };
+
+  const voters = async (m: string) => {
+    const r = await driver(m).observe();
+    return {
+      healthy: r.healthy,
+      names: (r.members ?? [])
+        .filter((x) => !x.learner)
+        .map((x) => x.name)
+        .sort(),
+    };
+  };
+  const configMaps = async () => (await core.listNamespacedConfigMap({ namespace: 'default', labelSelector: 'edgebox.dev/test=k3s-driver' })).items.length;
+  const writeObjects = async (prefix: string, n: number) => {
+    for (let i = 0; i < n; i++) {
+      await core.createNamespacedConfigMap({
+        namespace: 'default',
+        body: { metadata: { name: `${prefix}-${i}`, labels: { 'edgebox.dev/test': 'k3s-driver' } }, data: { i: String(i) } },
+      });
+    }
+  };
+  const timed = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
+    const start = Date.now();
+    const r = await f();
+    figures.push(`${what}: ${((Date.now() - start) / 1000).toFixed(1)} s`);
+    return r;
+  };
+
+  beforeAll(async () => {
+    box = await startBox(SPEC, { engine: 'k3s' });
+    state = (await readState(box.dir))!;
+    core = box.kc.makeApiClient(CoreV1Api);
+    api = new ApiClient(await readApiTarget(box.kubeconfigPath));
+    for (const m of Object.keys(state.k3s!.network.members)) {
+      const local = await localK3sModule(box.dir, m);
+      drivers.set(
+        m,
+        createK3sDriver({ module: m, modules: local.modules, loadBox: async () => spec, runner: local.runner, etcd: local.etcd, api, pollMs: 1000 }),
+      );
+    }
+    await writeObjects('seed', 20);
+  }, 400_000);
+  afterAll(async () => {
+    process.stderr.write(`k3s role driver on real K3s (${state?.k3s?.version}):\n${figures.map((f) => `  ${f}`).join('\n')}\n`);
+    await box?.stop();
+  }, 120_000);
+
+  it('observes the initial servers as healthy voters and the spare as an agent', async () => {
+    for (const m of [A, B, C]) {
+      await eventually(async () => expect(await voters(m)).toEqual({ healthy: true, names: sorted(A, B, C) }), {
+        timeoutMs: 30_000,
+        message: `${m} is a healthy voter`,
+      });
+    }
+    expect(await driver(SPARE).observe()).toMatchObject({ role: 'agent', healthy: false });
+  });
+
+  it('promotes the spare through K3s (learner, then voter), with a snapshot on the server it joins first', async () => {
+    const before = await snapshots();
+    await timed('promote the spare (agent -> voter)', () => driver(SPARE).promote(target(A)));
+    expect(await voters(SPARE)).toEqual({ healthy: true, names: sorted(A, B, C, SPARE) });
+    const after = await snapshots();
+    expectKept(before, after);
+    expect([...after.keys()].filter((f) => f.startsWith(`${A}/edgebox-before-promote-${SPARE}`))).toHaveLength(1);
+    // The token copy for the snapshot client is gone again.
+    await expect(stat(join(k3sPaths(box.dir, SPARE).run, 'k3s-snapshot-client'))).rejects.toThrow();
+    // Idempotent: a second promote of a voter changes nothing (the same K3s process, no new snapshot).
+    const pid = (await readServerRecord(box.dir, SPARE)).k3s?.pid;
+    await driver(SPARE).promote(target(A));
+    expect((await readServerRecord(box.dir, SPARE)).k3s?.pid).toBe(pid);
+    expect(await runningK3s(state)).toContain(SPARE);
+    expect((await snapshots()).size).toBe(after.size);
+  }, 400_000);
+
+  it("removes the spare's member through K3s's Node annotation (a snapshot first), then demotes the spare keeping its snapshots", async () => {
+    // K3s's etcd metadata controller annotates the Node of a server it runs; removal needs it.
+    await eventually(
+      async () => expect((await core.readNode({ name: SPARE })).metadata?.annotations?.['etcd.k3s.cattle.io/node-name']).toMatch(new RegExp(`^${SPARE}-`)),
+      {
+        timeoutMs: 30_000,
+        message: "the spare's Node carries K3s's etcd annotations",
+      },
+    );
+    const before = await snapshots();
+    await timed('remove the spare member', () => driver(A).removeMember({ name: SPARE }));
+    await timed('demote the spare', () => driver(SPARE).demote());
+    expect(await voters(A)).toEqual({ healthy: true, names: sorted(A, B, C) });
+    expect(await runningK3s(state)).not.toContain(SPARE);
+    expect(await readUnits(box.dir, SPARE)).toEqual({ server: { enabled: false }, agent: { enabled: true, active: true } });
+    const after = await snapshots();
+    expectKept(before, after);
+    expect([...after.keys()].filter((f) => f.startsWith(`${A}/edgebox-before-remove-${SPARE}`))).toHaveLength(1);
+    // Its member data is gone, so it never rejoins stale.
+    await expect(stat(join(k3sPaths(box.dir, SPARE).dataDir, 'server', 'db', 'etcd'))).rejects.toThrow();
+  }, 400_000);
+
+  it('a server killed: K3s removes its member, the spare is promoted again, three healthy voters and nothing lost', async () => {
+    const before = await snapshots();
+    await writeObjects('before-kill', 10);
+    const start = Date.now();
+    expect((await killModule(box.dir, C)).changed).toBe(true);
+    await driver(A).removeMember({ name: C });
+    await driver(SPARE).promote(target(A));
+    figures.push(`one server killed -> 3 healthy voters (remove + promote): ${((Date.now() - start) / 1000).toFixed(1)} s`);
+    expect(await voters(SPARE)).toEqual({ healthy: true, names: sorted(A, B, SPARE) });
+    expect(await configMaps()).toBe(30);
+    expectKept(before, await snapshots());
+  }, 400_000);
+
+  it('majority lost: a cluster reset on the survivor, the others rejoin one at a time; no object or snapshot lost', async () => {
+    await writeObjects('before-loss', 10);
+    const before = await snapshots();
+    const start = Date.now();
+    await killModule(box.dir, A);
+    await killModule(box.dir, B);
+    await eventually(async () => expect((await driver(SPARE).observe()).healthy).toBe(false), { timeoutMs: 30_000, message: 'the survivor lost its quorum' });
+    const survivor = await driver(SPARE).observe();
+    expect(survivor.raftIndex, 'the survivor has the data').toBeGreaterThan(0);
+
+    await timed('cluster reset on the survivor (to a one-member cluster)', () => driver(SPARE).resetCluster());
+    expect(await voters(SPARE)).toEqual({ healthy: true, names: [SPARE] });
+    expect(await configMaps()).toBe(40);
+    // The data the reset started from is kept beside the snapshots.
+    expect((await stat(join(k3sPaths(box.dir, SPARE).dataDir, 'server', 'db', 'snapshots', 'edgebox-before-cluster-reset'))).isDirectory()).toBe(true);
+
+    for (const m of [A, B]) await timed(`rejoin ${m}`, () => driver(m).promote(target(SPARE)));
+    figures.push(`majority lost -> restored to 3 voters (reset + 2 rejoins): ${((Date.now() - start) / 1000).toFixed(1)} s`);
+    expect(await voters(SPARE)).toEqual({ healthy: true, names: sorted(A, B, SPARE) });
+    expect(await configMaps()).toBe(40);
+    await writeObjects('after-restore', 1);
+    const after = await snapshots();
+    expectKept(before, after);
+    for (const m of [A, B]) expect([...after.keys()].filter((f) => f.startsWith(`${SPARE}/edgebox-before-promote-${m}`))).toHaveLength(1);
+  }, 600_000);
+});
