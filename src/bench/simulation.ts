@@ -30,7 +30,9 @@ export function describeSimulation(state: BoxState, faults: readonly string[]): 
   const servers =
     state.controlPlane.mode === 'single'
       ? 'one etcd member and API server for the box (--control-plane single)'
-      : `${state.controlPlane.initialServers.length} server modules, each with its own etcd member and API server`;
+      : state.k3s
+        ? `${state.controlPlane.initialServers.length} server modules, each a real \`k3s server\` ${state.k3s.version} (embedded etcd, API server, its own controller-manager and scheduler) in a network namespace of its own; the module's systemd and files played by the box (src/local/engine/k3s-host.ts)`
+        : `${state.controlPlane.initialServers.length} server modules, each with its own etcd member and API server`;
   return [
     `simulated: ${modules} modules as KWOK nodes (no kubelet, no containers); ${podStart}`,
     `real: ${servers}, etcd with fsync on, scheduler and controller-manager; ${state.timings} failover timings; ${state.agents?.length ?? 0} agents, ${state.controllers?.length ?? 0} controllers${state.clockFaults ? '; each agent on a wall clock of its own' : ''}`,

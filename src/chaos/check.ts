@@ -1,4 +1,5 @@
 import { checkHistory } from '../peripherals/check.js';
+import { clockSpans, onRunnerClock } from './grant-clock.js';
 import type { HistoryEvent } from './history.js';
 
 /**
@@ -11,7 +12,7 @@ import type { HistoryEvent } from './history.js';
  *  - peripheral-token / peripheral-holder: the Lease's fencing token never goes down, and the
  *    holder never changes without it going up; grant-overlap / grant-token: no two modules'
  *    grants overlap and a later grant never carries a smaller token (the agents' grant
- *    histories, src/peripherals/check.ts);
+ *    histories, src/peripherals/check.ts, put on the runner's clock first: grant-clock.ts);
  *  - false-fence: no module is fenced that, by the injector's own record, was alive and renewing
  *    its node throughout the `renewWindowMs` before the fence (a module cut off from the API is
  *    not renewing; one whose agent alone died is);
@@ -110,7 +111,11 @@ function peripheralLeases(events: readonly HistoryEvent[]): ChaosViolation[] {
 }
 
 function grants(events: readonly HistoryEvent[]): ChaosViolation[] {
-  return checkHistory(only(events, 'grant').map((g) => g.record)).violations.map((v): ChaosViolation => ({
+  const records = onRunnerClock(
+    only(events, 'grant').map((g) => ({ record: g.record, seen: g.t })),
+    clockSpans(events),
+  );
+  return checkHistory(records).violations.map((v): ChaosViolation => ({
     kind: v.kind === 'overlap' ? 'grant-overlap' : 'grant-token',
     at: v.second.start,
     message: `${v.peripheral}: ${v.kind} of ${v.first.module} (token ${v.first.token}, ${v.first.file}:${v.first.line}) and ${v.second.module} (token ${v.second.token}, ${v.second.file}:${v.second.line})`,

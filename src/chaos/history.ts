@@ -2,12 +2,14 @@ import type { LocatedRecord } from '../peripherals/history.js';
 
 /**
  * What one chaos trial records, one JSON object a line (`<out>/trial-<K>/history.jsonl`). Times
- * are the runner's wall clock in ms (one host: every recorder shares it; the modules' faked
- * clocks never enter here). The checker (check.ts) reads nothing else.
+ * are the runner's wall clock in ms (one host: every recorder shares it), except inside a grant
+ * record, which is the agent's own file as it wrote it, by its module's (maybe faked) clock: the
+ * checker puts those on the runner's clock with the clock faults the injector recorded
+ * (grant-clock.ts). The checker (check.ts) reads nothing else.
  */
 export type HistoryEvent =
   /** The injector's own record: a fault put in place. `notRenewing`: modules that stop renewing their node while it holds (dead, or cut off from the API). */
-  | { type: 'inject'; t: number; fault: number; kind: string; targets: string[]; notRenewing: string[]; detail?: string }
+  | { type: 'inject'; t: number; fault: number; kind: string; targets: string[]; notRenewing: string[]; detail?: string; clockOffsetMs?: number }
   /** The fault lifted; its modules renew again (a revived module once it is back). */
   | { type: 'heal'; t: number; fault: number }
   /** The last fault lifted: recovery is timed from here. */

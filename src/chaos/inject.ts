@@ -26,6 +26,8 @@ export interface Injected {
   targets: string[];
   notRenewing: string[];
   detail?: string;
+  /** Clock faults: the target's wall clock is the host's plus this (ms) until the lift. */
+  clockOffsetMs?: number;
   lift(): Promise<void>;
 }
 
@@ -139,7 +141,7 @@ export async function inject(f: Fault, ctx: InjectContext): Promise<Injected> {
       const age = Date.now() - Date.parse(state.startedAt);
       const offset = Math.max(f.param ?? 0, -(age - 5000));
       await setClockOffset(dir, target, offset);
-      return { targets: f.targets, notRenewing: [], detail: `offset ${offset} ms`, lift: () => setClockOffset(dir, target, 0) };
+      return { targets: f.targets, notRenewing: [], detail: `offset ${offset} ms`, clockOffsetMs: offset, lift: () => setClockOffset(dir, target, 0) };
     }
     case 'slow-disk': {
       const [etcd] = await serverProcess(dir, target, 'etcd');

@@ -24,6 +24,8 @@ const WRITE_EVERY_MS = 100;
 const READ_EVERY_MS = 250;
 const REQUEST_MS = 2000;
 const OUT_OF_SERVICE = 'node.kubernetes.io/out-of-service';
+/** How often the agents' grant histories are read: a grant's runner time is known to this much (grant-clock.ts). */
+const GRANTS_EVERY_MS = 1000;
 
 export class Recorder {
   readonly events: HistoryEvent[] = [];
@@ -31,6 +33,9 @@ export class Recorder {
   private loops: Promise<void>[] = [];
   private readonly pending = new Set<Promise<unknown>>();
   private readonly core: CoreV1Api;
+  private readonly seenGrants = new Set<string>();
+  private grantsRead = false;
+  private startedAt = Date.now();
 
   constructor(
     private readonly kc: KubeConfig,
@@ -55,7 +60,12 @@ export class Recorder {
   }
 
   start(): void {
-    this.loops = [this.every(WRITE_EVERY_MS, () => this.write()), this.every(READ_EVERY_MS, () => this.read())];
+    this.startedAt = Date.now();
+    this.loops = [
+      this.every(WRITE_EVERY_MS, () => this.write()),
+      this.every(READ_EVERY_MS, () => this.read()),
+      this.every(GRANTS_EVERY_MS, () => this.grants(this.startedAt)),
+    ];
   }
 
   /** Stops writing and reading; waits (a while) for writes still in flight, whose answers count. */
@@ -126,10 +136,23 @@ export class Recorder {
     this.add({ type: 'final', t: Date.now(), present });
   }
 
-  /** The agents' grants and releases since `from` (their history files in the box dir). */
+  /**
+   * The agents' grants and releases (their history files in the box dir), each once, at the time
+   * the runner first read it: its written `at` is its module's clock, which a clock fault steps
+   * (grant-clock.ts puts it back on the runner's with this). Read every second while the trial
+   * runs, and once more at its end. The first read also finds earlier trials' lines: only those
+   * still valid at `from` (by their written time) are this trial's.
+   */
   async grants(from: number): Promise<void> {
     const records = await readHistory(await historyFilesIn(this.state.dir)).catch(() => []);
-    for (const r of records)
-      if (r.kind === 'grant' || r.kind === 'release') if ((r.untilMs ?? r.atMs) >= from) this.add({ type: 'grant', t: r.atMs, record: r });
+    const t = Date.now();
+    const baseline = !this.grantsRead;
+    this.grantsRead = true;
+    for (const r of records) {
+      const key = `${r.file}:${r.line}`;
+      if ((r.kind !== 'grant' && r.kind !== 'release') || this.seenGrants.has(key)) continue;
+      this.seenGrants.add(key);
+      if (!baseline || (r.untilMs ?? r.atMs) >= from) this.add({ type: 'grant', t, record: r });
+    }
   }
 }

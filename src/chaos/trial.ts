@@ -71,6 +71,7 @@ export async function runTrial(b: ChaosBox, plan: TrialPlan, o: CheckOptions & {
           targets: injected.targets,
           notRenewing: injected.notRenewing,
           ...(injected.detail ? { detail: injected.detail } : {}),
+          ...(injected.clockOffsetMs !== undefined ? { clockOffsetMs: injected.clockOffsetMs } : {}),
         });
         await sleep(f.holdMs);
         await injected.lift().catch((e: Error) => errors.push(`lifting ${describeFault(f)}: ${e.message.split('\n')[0]}`));

@@ -26,6 +26,11 @@ export const EXAMPLES: Record<string, readonly string[]> = {
   'local partition': ['edgebox local partition master-1,net-1 --one-way'],
   'local isolate': ['edgebox local isolate jetson-2'],
   'local heal': ['edgebox local heal', 'edgebox local heal jetson-2'],
+  'local exec': [
+    'edgebox local exec master-1 -- systemctl show --property=ActiveState k3s',
+    "edgebox local exec master-1 -- sh -c 'ls /var/lib/rancher/k3s/server/db/snapshots'",
+  ],
+  'local host-command': ['edgebox local host-command master-1 -- systemctl is-active k3s'],
   agent: ['edgebox agent discover', 'edgebox agent config --spec box.yaml --module jetson-1'],
   'agent discover': ['edgebox agent discover -o json'],
   'agent publish': ['edgebox agent publish --node jetson-1 --spec /etc/edgebox/box.yaml'],

@@ -63,6 +63,13 @@ export interface RoleDriver {
   promote(target: JoinTarget): Promise<void>;
   /** Server -> agent: stop serving and discard the member's data, so it never rejoins stale. */
   demote(): Promise<void>;
+  /**
+   * Learner -> voter, asked by a healthy voter of the cluster for a member that joined as a
+   * learner (run on a healthy server). Resolves without a change while etcd says the learner has
+   * not caught up yet (etcd's own check, against the leader's log): the role loop asks again on its
+   * next look. Absent: the joining module promotes itself (`process`).
+   */
+  promoteLearner?(member: { name: string; id: string }): Promise<void>;
   /** Remove a dead server's member from the cluster (run on a healthy server). */
   removeMember(member: { name: string; id?: string }): Promise<void>;
   /** Start serving again with the data the module has (after a reboot, while still a member). */

@@ -7,16 +7,14 @@ import { joinModuleCgroup } from './module-cgroup.js';
 import { moduleDir, readLayoutSource, readServerRecord, serverLayout, writeServerRecord, type ServerProcess, type ServerRecord } from './server-layout.js';
 import type { Log } from '../base/log.js';
 import type { ControlPlaneReport, JoinTarget, MemberInfo, RoleDriver } from '../contract/role-driver.js';
-import { etcdGateway, type EtcdGateway, type EtcdMembership } from '../agent/role/etcd-gateway.js';
+import { alreadyVoter, learnerNotReady, etcdGateway, type EtcdGateway, type EtcdMembership } from '../agent/role/etcd-gateway.js';
 import {
-  alreadyVoter,
   apiserverArgs,
   apiserverUrl,
   etcdArgs,
   etcdClientUrl,
   etcdPeerUrl,
   initialCluster,
-  learnerNotReady,
   ownMember,
   type EtcdStart,
   type ServerLayout,

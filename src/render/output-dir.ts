@@ -15,7 +15,7 @@ export type FileAction = { path: string; action: 'write' | 'unchanged' | 'remove
 const MANIFEST =
   'manifests\\/(00-namespace|10-priority-classes|11-runtime-classes|20-workload-[a-z0-9-]+|30-edgebox-controller|31-edgebox-agent|32-kube-vip)\\.yaml';
 const RENDERED_PATH = new RegExp(
-  `^(README\\.md|k3s\\/[a-z0-9-]+\\/(config\\.yaml|edgebox-kubelet\\.conf|kube-vip\\.yaml)|systemd\\/[a-z0-9-]+\\/edgebox-agent\\.service|${MANIFEST}|monitoring\\/edgebox-monitoring\\.yaml)$`,
+  `^(README\\.md|k3s\\/[a-z0-9-]+\\/(config\\.yaml|edgebox-kubelet\\.conf|kube-vip\\.yaml)|systemd\\/[a-z0-9-]+\\/(edgebox-agent\\.service|k3s\\.service\\.d\\/10-edgebox\\.conf)|${MANIFEST}|monitoring\\/edgebox-monitoring\\.yaml)$`,
 );
 /** What `render --gitops` writes: each box's manifests and fleet.yaml, or its ApplicationSet. */
 const GITOPS_PATH = new RegExp(`^(boxes\\/[a-z0-9-]+\\/(fleet\\.yaml|${MANIFEST})|applicationsets\\/[a-z0-9-]+\\.yaml)$`);

@@ -1,5 +1,7 @@
 import { LABELS } from '../contract/labels.js';
 import { AGENT_KUBECONFIG_PATH, AGENT_SECRET_PATH, AGENT_SPEC_PATH, AGENT_UNIT_FILE, renderAgentUnit } from './agent-unit.js';
+import { K3S_DROP_IN_FILE, renderK3sDropIn } from './k3s-unit.js';
+import { MAY_START_FLAG } from '../agent/role/k3s-plan.js';
 import type { BoxSpec } from '../spec/schema.js';
 import {
   K3S_CONFIG_PATH,
@@ -136,6 +138,12 @@ function readme(box: BoxSpec): string {
     "   Never copy one module's kubeconfig to another: each may write only its own Node and Leases.",
     `3. Copy \`systemd/<module>/${AGENT_UNIT_FILE}\` to \`/etc/systemd/system/\` and run`,
     '   `systemctl enable --now edgebox-agent`.',
+    `4. On every module that may serve, copy \`systemd/<module>/k3s.service.d/${K3S_DROP_IN_FILE}\` to`,
+    `   \`/etc/systemd/system/k3s.service.d/\` and run \`systemctl daemon-reload\`: K3s then never starts by`,
+    `   itself at boot, only once the agent (or you, by \`touch ${MAY_START_FLAG}\`) allows it: a module`,
+    "   powered on again could hold a stale member. Install it once K3s's install script has started the",
+    '   server (that first start needs no flag); after a power cut of the whole box, the agents start the',
+    '   servers again themselves (quorum-loss recovery).',
     '',
     '## manifests/: the Kubernetes objects',
     '',
@@ -181,6 +189,7 @@ export function renderBox(box: BoxSpec): RenderedFile[] {
       { path: `k3s/${m.name}/config.yaml`, content: renderK3sConfig(box, m) },
       { path: `k3s/${m.name}/${KUBELET_CONFIG_FILE}`, content: kubeletConfig },
       { path: `systemd/${m.name}/${AGENT_UNIT_FILE}`, content: renderAgentUnit(box, m) },
+      ...(m.roles.includes('server') ? [{ path: `systemd/${m.name}/k3s.service.d/${K3S_DROP_IN_FILE}`, content: renderK3sDropIn(box, m) }] : []),
     ]),
     ...kubeVipModules(box).map((m) => ({ path: `k3s/${m.name}/${KUBE_VIP_MANIFEST_FILE}`, content: kubeVipFile(box, m.name) })),
     ...manifestFiles(box),

@@ -1,10 +1,12 @@
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../src/agent/api/client.js';
 import { readApiTarget } from '../../src/agent/api/kubeconfig.js';
 import { createK3sDriver } from '../../src/agent/role/k3s-driver.js';
+import { k3sRuntime } from '../../src/agent/self-fence/k3s-runtime.js';
+import type { EdgeboxError } from '../../src/diagnostics/diagnostic.js';
 import type { RoleDriver } from '../../src/contract/role-driver.js';
 import { readState, type BoxState } from '../../src/local/box-state.js';
 import { k3sPaths, readUnits, runningK3s } from '../../src/local/engine/k3s-engine.js';
@@ -176,7 +178,8 @@ describe('the k3s role driver on real K3s servers', () => {
 
     await timed('cluster reset on the survivor (to a one-member cluster)', () => driver(SPARE).resetCluster());
     expect(await voters(SPARE)).toEqual({ healthy: true, names: [SPARE] });
-    expect(await configMaps()).toBe(40);
+    // Its API server comes up a few seconds after its etcd.
+    await eventually(async () => expect(await configMaps()).toBe(40), { timeoutMs: 60_000, message: 'every object, through the reset server' });
     // The data the reset started from is kept beside the snapshots.
     expect((await stat(join(k3sPaths(box.dir, SPARE).dataDir, 'server', 'db', 'snapshots', 'edgebox-before-cluster-reset'))).isDirectory()).toBe(true);
 
@@ -189,4 +192,32 @@ describe('the k3s role driver on real K3s servers', () => {
     expectKept(before, after);
     for (const m of [A, B]) expect([...after.keys()].filter((f) => f.startsWith(`${SPARE}/edgebox-before-promote-${m}`))).toHaveLength(1);
   }, 600_000);
+
+  it("self-fence on a real K3s server: the k3s runtime freezes K3s's main process and lifts it; the singletons' stop needs a containerd this box has not", async () => {
+    const runtime = k3sRuntime((await localK3sModule(box.dir, SPARE)).runner);
+    const pid = (await readServerRecord(box.dir, SPARE)).k3s!.pid;
+    expect(await runtime.isFenced()).toBe(false);
+    // Step 1 (SIGSTOP of K3s's main process) runs for real; step 2 asks K3s's crictl for the
+    // singleton pods, and with `disable-agent` there is no containerd to answer.
+    const f = await runtime.fence().then(
+      () => undefined,
+      (e: unknown) => e as EdgeboxError,
+    );
+    expect(f?.diagnostics[0]?.code).toBe('agent.self-fence-failed');
+    expect(f?.diagnostics[0]?.message).toContain('crictl pods');
+    expect((await readFile(`/proc/${pid}/stat`, 'utf8')).split(' ')[2], 'K3s is stopped (T)').toBe('T');
+    // The frozen process is the state: an agent restarted now finds its module fenced.
+    expect(await runtime.isFenced()).toBe(true);
+    // The rest of the box serves without it.
+    await eventually(() => core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'while-fenced' } } }), {
+      timeoutMs: 30_000,
+      message: 'the other servers accept writes while the spare is frozen',
+    });
+    await runtime.lift();
+    expect(await runtime.isFenced()).toBe(false);
+    await eventually(async () => expect(await voters(SPARE)).toEqual({ healthy: true, names: sorted(A, B, SPARE) }), {
+      timeoutMs: 60_000,
+      message: 'the spare is a healthy voter again once lifted',
+    });
+  }, 120_000);
 });

@@ -10,9 +10,26 @@ const lines = (text: string) => text.split('\n');
 describe('systemd unit of the agent', () => {
   it('is rendered for every module, at a path render may later remove', () => {
     const box = labBox();
-    const units = renderBox(box).filter((f) => f.path.startsWith('systemd/'));
+    const units = renderBox(box).filter((f) => f.path.endsWith('/edgebox-agent.service'));
     expect(units.map((f) => f.path)).toEqual(box.spec.modules.map((m) => `systemd/${m.name}/edgebox-agent.service`).sort());
     for (const u of units) expect(isRenderedPath(u.path)).toBe(true);
+  });
+
+  it("K3s's drop-in, on every module that may serve: k3s.service starts only while the agent's flag on /run exists", () => {
+    const box = labBox();
+    const dropIns = renderBox(box).filter((f) => f.path.includes('/k3s.service.d/'));
+    expect(dropIns.map((f) => f.path)).toEqual(
+      box.spec.modules
+        .filter((m) => m.roles.includes('server'))
+        .map((m) => `systemd/${m.name}/k3s.service.d/10-edgebox.conf`)
+        .sort(),
+    );
+    for (const d of dropIns) {
+      expect(isRenderedPath(d.path)).toBe(true);
+      expect(lines(d.content)).toEqual(expect.arrayContaining(['[Unit]', 'ConditionPathExists=/run/edgebox/k3s-may-start']));
+    }
+    // The agent may write that flag: /run/edgebox is its runtime directory, kept across its restarts.
+    expect(lines(unitOf('s1'))).toEqual(expect.arrayContaining(['RuntimeDirectory=edgebox', 'RuntimeDirectoryPreserve=yes']));
   });
 
   it('starts after the network and the clock, never waits for or stops with K3s, and always restarts', () => {

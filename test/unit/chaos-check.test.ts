@@ -41,6 +41,15 @@ const grant = (module: string, token: number, atMs: number, untilMs: number, lin
 
 const without = (type: HistoryEvent['type']) => clean.filter((e) => e.type !== type);
 
+/** a2's clock 89 s ahead from t=100 to t=60 s; its grant of token 3 at runner time 1-3 s, seen at 1.5 s; then `then`. */
+const a2Ahead89s = (then: HistoryEvent): HistoryEvent[] => [
+  ...clean,
+  { type: 'inject', t: 100, fault: 1, kind: 'clock-ahead', targets: ['a2'], notRenewing: [], clockOffsetMs: 89_000 },
+  { type: 'grant', t: 1500, record: grant('a2', 3, 1000 + 89_000, 3000 + 89_000, 1) },
+  then,
+  { type: 'heal', t: 60_000, fault: 1 },
+];
+
 const cases: [string, HistoryEvent[], ViolationKind[]][] = [
   ['a clean trial', clean, []],
   ['an acknowledged write missing at the end', [...without('final'), { type: 'final', t: 14_000, present: { 'w-1': '101' } }], ['lost-write']],
@@ -97,6 +106,25 @@ const cases: [string, HistoryEvent[], ViolationKind[]][] = [
     'a later grant with a smaller token',
     [...clean, { type: 'grant', t: 1, record: grant('a1', 4, 0, 1000, 1) }, { type: 'grant', t: 2, record: grant('a2', 3, 2000, 3000, 1) }],
     ['grant-token'],
+  ],
+  [
+    // Seed 2 trial 11: a2's clock 89 s ahead while it held the bus; a1 took it over later. As
+    // written, a2's grant seems to come after a1's with a smaller token; the runner saw them in order.
+    "a grant written by a clock 89 s ahead, then the next holder's: put back on the runner's clock, in order",
+    a2Ahead89s({ type: 'grant', t: 5500, record: grant('a1', 4, 5000, 8000, 1) }),
+    [],
+  ],
+  ['a real overlap is still one under a clock fault', a2Ahead89s({ type: 'grant', t: 2500, record: grant('a1', 4, 2000, 4000, 1) }), ['grant-overlap']],
+  [
+    'a grant written by a clock 20 s behind, after a grant of another module: in order',
+    [
+      ...clean,
+      { type: 'grant', t: 1500, record: grant('a1', 3, 1000, 3000, 1) },
+      { type: 'inject', t: 3500, fault: 1, kind: 'clock-behind', targets: ['a2'], notRenewing: [], clockOffsetMs: -20_000 },
+      { type: 'grant', t: 5500, record: grant('a2', 4, 5000 - 20_000, 8000 - 20_000, 1) },
+      { type: 'heal', t: 60_000, fault: 1 },
+    ],
+    [],
   ],
   [
     'a module fenced whose agent alone was restarted (the kubelet kept renewing)',

@@ -32,6 +32,9 @@ const SHOW = 'systemctl show --property=LoadState,ActiveState,UnitFileState k3s 
 /** The snapshot a server takes of itself before a membership change (`--data-dir` so the token is its own). */
 const SELF_SNAPSHOT = (why: string) => `k3s etcd-snapshot save --data-dir /var/lib/rancher/k3s --name edgebox-before-${why}`;
 const CLIENT = '/run/edgebox/k3s-snapshot-client';
+/** K3s starts only with this flag (render's k3s.service drop-in); the agent writes it before each start it decides. */
+const ALLOW = 'write /run/edgebox/k3s-may-start 644';
+const FORBID = 'rm -f /run/edgebox/k3s-may-start';
 
 const unit = (active: string, enabled: boolean, loaded = true): UnitState => ({ loaded, active, enabled });
 
@@ -90,6 +93,14 @@ class FakeHost implements CommandRunner {
 /** etcd's answers, one per look; the last one repeats. A string is an etcd that does not answer. */
 class FakeEtcd implements EtcdGateway {
   looks = 0;
+  promoted: string[] = [];
+  /** What memberPromote throws, if anything (etcd's gateway message). */
+  promoteError: string | undefined;
+  async memberPromote(id: string) {
+    if (this.promoteError) throw new Error(this.promoteError);
+    this.promoted.push(id);
+    return [];
+  }
   constructor(public answers: ({ status: EtcdStatus; members: MemberInfo[] } | string)[]) {}
   /** The answer of the current look: status() starts a look, memberList() reads the same one. */
   private current() {
@@ -218,6 +229,7 @@ describe('promote: agent -> server', () => {
       `write ${K3S_CONFIG_PATH} 600`,
       'systemctl disable --now k3s-agent',
       DISCARD,
+      ALLOW,
       'systemctl enable --now --no-block k3s',
     ]);
     expect(etcd.looks).toBe(4);
@@ -321,7 +333,13 @@ describe('demote: server -> agent', () => {
   it('stops k3s, discards the etcd data, writes an agent config and starts k3s-agent', async () => {
     const { host, driver } = setup({ k3s: unit('active', true), 'k3s-agent': unit('inactive', false) }, ['refused'], {}, 's3');
     await driver.demote();
-    expect(host.commands()).toEqual(['systemctl disable --now k3s', DISCARD, `write ${K3S_CONFIG_PATH} 600`, 'systemctl enable --now --no-block k3s-agent']);
+    expect(host.commands()).toEqual([
+      'systemctl disable --now k3s',
+      FORBID,
+      DISCARD,
+      `write ${K3S_CONFIG_PATH} 600`,
+      'systemctl enable --now --no-block k3s-agent',
+    ]);
     const c = configAt(host);
     expect(Object.keys(c).every((k) => AGENT_KEYS.includes(k))).toBe(true);
     expect(c.server).toBe('https://10.0.0.100:6443');
@@ -335,6 +353,7 @@ describe('demote: server -> agent', () => {
     expect(ok.host.commands()).toEqual([
       SELF_SNAPSHOT('demote-s3'),
       'systemctl disable --now k3s',
+      FORBID,
       DISCARD,
       `write ${K3S_CONFIG_PATH} 600`,
       'systemctl enable --now --no-block k3s-agent',
@@ -378,7 +397,8 @@ describe('restart and cluster reset', () => {
   it('restart: systemctl restart k3s, without waiting for a quorum that may be gone', async () => {
     const { host, driver } = setup({ k3s: unit('failed', true), 'k3s-agent': unit('inactive', false) }, ['refused'], {}, 's1');
     await driver.restart();
-    expect(host.commands()).toEqual(['systemctl restart --no-block k3s']);
+    // The live cluster agreed (the role loop's decision): K3s may start again until the next boot.
+    expect(host.commands()).toEqual([ALLOW, 'systemctl restart --no-block k3s']);
   });
 
   const alone = { status: status('a1', 'a1'), members: [s1] };
@@ -399,6 +419,7 @@ describe('restart and cluster reset', () => {
       `rm -rf ${DB}/snapshots/edgebox-before-cluster-reset`,
       `cp -a ${DB}/etcd ${DB}/snapshots/edgebox-before-cluster-reset`,
       'systemd-run --unit=edgebox-k3s-cluster-reset --collect --wait --pipe k3s server --cluster-reset',
+      ALLOW,
       'systemctl enable --now --no-block k3s',
     ]);
     const c = configAt(host);
@@ -538,6 +559,35 @@ describe("removeMember: K3s's own removal, through the Node annotation", () => {
   });
 });
 
+describe('promoteLearner: a healthy voter asks etcd to promote a learner at once', () => {
+  const SERVER_UP = { k3s: unit('active', true), 'k3s-agent': unit('inactive', false) };
+
+  it('promotes by member id through its own etcd, running nothing on the host', async () => {
+    const { host, etcd, driver } = setup(SERVER_UP, [], {}, 's1');
+    await driver.promoteLearner!({ name: 's4', id: 'd4' });
+    expect(etcd.promoted).toEqual(['d4']);
+    expect(host.log).toEqual([]);
+  });
+
+  it.each([
+    ['a learner not caught up yet (asked again on the next look)', 'etcdserver: can only promote a learner member which is in sync with leader'],
+    ["promoted meanwhile by K3s's own check", 'etcdserver: can only promote a learner member'],
+    ['removed meanwhile', 'etcdserver: member not found'],
+  ])('%s: no error', async (_name, message) => {
+    const { etcd, driver } = setup(SERVER_UP, [], {}, 's1');
+    etcd.promoteError = message;
+    await expect(driver.promoteLearner!({ name: 's4', id: 'd4' })).resolves.toBeUndefined();
+  });
+
+  it('any other refusal is a failure with a hint', async () => {
+    const { etcd, driver } = setup(SERVER_UP, [], {}, 's1');
+    etcd.promoteError = 'etcdserver: request timed out';
+    const f = await failureOf(driver.promoteLearner!({ name: 's4', id: 'd4' }));
+    expect(f.code).toBe('k3s.promote-learner-failed');
+    expect(f.hint).toContain('15 s');
+  });
+});
+
 describe('observe never throws: it reports', () => {
   it('a healthy voter: module names from K3s member names, the leader by name, raft index and revision', async () => {
     const { driver } = setup(
@@ -561,6 +611,14 @@ describe('observe never throws: it reports', () => {
     [
       'a server whose etcd does not answer',
       { k3s: unit('active', true), 'k3s-agent': unit('inactive', false) },
+      ['connect ECONNREFUSED 127.0.0.1:2382'],
+      { role: 'server', running: true, healthy: false, message: 'etcd on https://127.0.0.1:2382 does not answer: connect ECONNREFUSED 127.0.0.1:2382' },
+    ],
+    [
+      // Type=notify: `activating` until K3s is up. Reported as stopped, the role loop restarted it
+      // again and again, each restart killing the start before (seen on real K3s).
+      'a server that is starting (activating) is running, not stopped',
+      { k3s: unit('activating', true), 'k3s-agent': unit('inactive', false) },
       ['connect ECONNREFUSED 127.0.0.1:2382'],
       { role: 'server', running: true, healthy: false, message: 'etcd on https://127.0.0.1:2382 does not answer: connect ECONNREFUSED 127.0.0.1:2382' },
     ],
@@ -678,6 +736,10 @@ describe("the runbook lists the driver's commands", () => {
     const missing = [...commands].filter((c) => !runbook.includes(c));
     expect(missing).toEqual([]);
     expect(runbook).toContain('etcd.k3s.cattle.io/remove=true');
+    // The driver writes the start flag; a person touches it, before every start the runbook has.
+    expect(p.host.commands()).toContain(ALLOW);
+    expect(runbook.match(/touch \/run\/edgebox\/k3s-may-start\n\s*systemctl (enable --now --no-block|restart --no-block) k3s\n/g)).toHaveLength(2); // restart, reset
+    expect(runbook).toContain('touch /run/edgebox/k3s-may-start\n   ```\n\n7. Enable and start the server unit');
   });
 });
 

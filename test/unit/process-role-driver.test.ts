@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decimalId, gatewayError, hexId, parseMemberList } from '../../src/agent/role/etcd-gateway.js';
-import {
-  alreadyVoter,
-  apiserverArgs,
-  bootstrapCluster,
-  etcdArgs,
-  initialCluster,
-  learnerNotReady,
-  ownMember,
-  type ServerLayout,
-} from '../../src/local/process-plan.js';
+import { alreadyVoter, decimalId, gatewayError, hexId, learnerNotReady, parseMemberList } from '../../src/agent/role/etcd-gateway.js';
+import { apiserverArgs, bootstrapCluster, etcdArgs, initialCluster, ownMember, type ServerLayout } from '../../src/local/process-plan.js';
 import { backendOrder } from '../../src/local/api-proxy.js';
 import { servingNames } from '../../src/local/box-ca.js';
 

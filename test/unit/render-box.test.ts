@@ -42,8 +42,11 @@ describe('renderBox', () => {
       'systemd/a1/edgebox-agent.service',
       'systemd/gpu-1/edgebox-agent.service',
       'systemd/s1/edgebox-agent.service',
+      'systemd/s1/k3s.service.d/10-edgebox.conf',
       'systemd/s2/edgebox-agent.service',
+      'systemd/s2/k3s.service.d/10-edgebox.conf',
       'systemd/s3/edgebox-agent.service',
+      'systemd/s3/k3s.service.d/10-edgebox.conf',
     ]);
   });
 

@@ -36,6 +36,35 @@ describe('role loop decisions', () => {
     ['the leader removes a member marked for removal', inputs({ module: 'm2', report: voter('m2', [m1, m2, m3]), removals: ['m1'] }), 'remove'],
     ['a follower leaves the removal to the leader', inputs({ module: 'm3', report: voter('m2', [m1, m2, m3]), removals: ['m1'] }), 'none'],
     ['a removal already done is not repeated', inputs({ module: 'm2', report: voter('m2', [m2, m3, m4]), removals: ['m1'] }), 'none'],
+    [
+      'the leader asks for a learner to be promoted when its driver does it (k3s)',
+      inputs({ module: 'm2', report: voter('m2', [m1, m2, m3, member('m4', 4, true)]), promotesLearners: true }),
+      'promote-learner',
+    ],
+    [
+      'a follower leaves the learner to the leader',
+      inputs({ module: 'm3', report: voter('m2', [m1, m2, m3, member('m4', 4, true)]), promotesLearners: true }),
+      'none',
+    ],
+    [
+      'a driver whose joining module promotes itself (process): the leader leaves the learner alone',
+      inputs({ module: 'm2', report: voter('m2', [m1, m2, m3, member('m4', 4, true)]) }),
+      'none',
+    ],
+    [
+      'a removal comes before a learner',
+      inputs({ module: 'm2', report: voter('m2', [m1, m2, m3, member('m4', 4, true)]), removals: ['m1'], promotesLearners: true }),
+      'remove',
+    ],
+    [
+      'an unhealthy server (no leader) never asks for a promotion',
+      inputs({
+        module: 'm2',
+        report: { role: 'server', running: true, healthy: false, members: [m1, m2, member('m4', 4, true)] },
+        promotesLearners: true,
+      }),
+      'none',
+    ],
     ['desired server: an agent joins the cluster', inputs({ module: 'm4', report: agent, desired: 'server', cluster: cluster([m2, m3]) }), 'promote'],
     [
       'desired server: a learner goes on to its promotion',

@@ -28,6 +28,8 @@ export interface RoleInputs {
   apiServer: string;
   /** Quorum-loss recovery's veto on starting a member (src/agent/quorum). */
   mayStartMember: { ok: boolean; reason?: string };
+  /** The driver promotes other modules' learners (RoleDriver.promoteLearner). */
+  promotesLearners?: boolean;
 }
 
 export type RoleAction =
@@ -36,7 +38,8 @@ export type RoleAction =
   | { type: 'promote'; target: JoinTarget; reason: string }
   | { type: 'demote'; reason: string }
   | { type: 'restart'; reason: string }
-  | { type: 'remove'; member: { name: string; id: string }; reason: string };
+  | { type: 'remove'; member: { name: string; id: string }; reason: string }
+  | { type: 'promote-learner'; member: { name: string; id: string }; reason: string };
 
 const voters = (members: readonly MemberInfo[]) => members.filter((m) => !m.learner);
 
@@ -62,6 +65,11 @@ export function decideRole(i: RoleInputs): RoleAction {
   if (isServer && report.healthy && report.members && removalActor(report, i.removals) === i.module) {
     const gone = report.members.find((m) => m.name !== '' && m.name !== i.module && i.removals.includes(m.name));
     if (gone) return { type: 'remove', member: { name: gone.name, id: gone.id }, reason: `${gone.name} is marked for removal` };
+    // The same one voter promotes a learner as soon as etcd accepts it, rather than on K3s's own
+    // 15 s check; a learner never changes the quorum until promoted, and etcd refuses one that
+    // has not caught up with the leader, whatever this voter's view.
+    const learner = i.promotesLearners ? report.members.find((m) => m.learner) : undefined;
+    if (learner) return { type: 'promote-learner', member: { name: learner.name, id: learner.id }, reason: `${learner.name || learner.id} is a learner` };
   }
 
   if (i.desired === 'server') {

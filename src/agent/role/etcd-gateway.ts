@@ -198,3 +198,20 @@ export function parseStatus(body: unknown): EtcdStatus {
     version: typeof b.version === 'string' ? b.version : '',
   };
 }
+
+/**
+ * etcd refuses to promote a learner that has not caught up with the leader yet
+ * (`ErrLearnerNotReady`: "can only promote a learner member which is in sync with leader"): the
+ * driver retries then, and only then.
+ */
+export function learnerNotReady(message: string): boolean {
+  return /in sync with leader/i.test(message);
+}
+
+/**
+ * etcd refuses to promote a member that is a voter already (`ErrMemberNotLearner`: "can only
+ * promote a learner member", nothing after it): a retry whose first answer was lost is done.
+ */
+export function alreadyVoter(message: string): boolean {
+  return /can only promote a learner member\s*$/i.test(message);
+}

@@ -8,7 +8,7 @@ import { apiError, updateWithRetry, type ApiClient, type ApiResponse } from '../
 import { hostRunner, type CommandRunner } from './command-runner.js';
 import type { ControlPlaneReport, JoinTarget, MemberInfo, RoleDriver } from '../../contract/role-driver.js';
 import { K3S_REMOVE_ANNOTATION } from '../../contract/control-plane.js';
-import { etcdGateway, type EtcdGateway, type EtcdStatus } from './etcd-gateway.js';
+import { alreadyVoter, etcdGateway, learnerNotReady, type EtcdGateway, type EtcdMembership, type EtcdStatus } from './etcd-gateway.js';
 import {
   ETCD_ROLE_LABEL,
   ETCD_TLS_DIR,
@@ -43,7 +43,7 @@ export interface K3sDriverOptions {
   /** Default: the real host (child_process, filesystem). */
   runner?: CommandRunner;
   /** Default: K3s's embedded etcd's HTTP gateway on 127.0.0.1:2382 with the client certificate of its data dir. */
-  etcd?: EtcdGateway;
+  etcd?: EtcdGateway & Pick<EtcdMembership, 'memberPromote'>;
   /** The API, for member removal (a Node annotation). Without it removeMember fails with a hint. */
   api?: Pick<ApiClient, 'request'>;
   /**
@@ -172,7 +172,10 @@ export function createK3sDriver(opts: K3sDriverOptions): RoleDriver {
     if (!isUp(host.server) && !host.server.enabled) {
       return { role: 'agent', running: false, healthy: false, message: `${AGENT_UNIT} is ${host.agent.loaded ? host.agent.active : 'not installed'}` };
     }
-    const running = host.server.active === 'active';
+    // Running includes `activating`: K3s's unit is Type=notify, so a server that is starting (10-20 s,
+    // longer while it waits for its etcd peers) is `activating`; taking it for stopped made the role
+    // loop restart it again and again, each restart killing the start before (seen on real K3s).
+    const running = isUp(host.server);
     const e = await readEtcd();
     if ('error' in e) return { role: 'server', running, healthy: false, message: running ? e.error : `${SERVER_UNIT} is ${host.server.active}` };
     const self = e.members.find((x) => x.id === e.status.memberId);
@@ -332,6 +335,21 @@ export function createK3sDriver(opts: K3sDriverOptions): RoleDriver {
           return still === undefined ? true : typeof still === 'string' ? still : `member ${still.name} (${still.id}) still listed`;
         },
       );
+    },
+
+    async promoteLearner(member: { name: string; id: string }) {
+      try {
+        await etcd.memberPromote(member.id);
+      } catch (e) {
+        const message = (e as Error).message;
+        // Not caught up yet (asked again on the next look), or promoted meanwhile (by K3s's own check).
+        if (learnerNotReady(message) || alreadyVoter(message) || /member not found/i.test(message)) return;
+        throw failure(
+          'k3s.promote-learner-failed',
+          `promoting learner ${member.name || member.id}: ${message}`,
+          "K3s's own learner check promotes it within 15 s; if it stays a learner, see `journalctl -u k3s` on the joining module",
+        );
+      }
     },
 
     async restart() {

@@ -117,6 +117,32 @@ const writeConfig = (content: string, what: string): Step => ({
   hint: `the agent could not write ${K3S_CONFIG_PATH} (${what}); check that the directory exists and the agent's unit may write it (ReadWritePaths=/etc/rancher/k3s)`,
 });
 
+/**
+ * K3s starts only while this exists: render's drop-in for k3s.service has
+ * `ConditionPathExists=` on it, and /run is emptied at every boot. So a module powered on again
+ * never starts K3s on its own from data that may be a stale member's (fenced while the others went
+ * on, or left out of a cluster reset): two such modules would make a quorum of the old cluster,
+ * beside the new one. The agent writes it before every start it decides: a promotion, a restart
+ * the live cluster agrees to, the survivor of a quorum loss.
+ */
+export const MAY_START_FLAG = '/run/edgebox/k3s-may-start';
+export const MAY_START_DROP_IN = '/etc/systemd/system/k3s.service.d/10-edgebox.conf';
+
+const allowStart = (why: string): Step => ({
+  kind: 'write',
+  step: 'allow-start',
+  path: MAY_START_FLAG,
+  content: `written by the edgebox agent: k3s may start until the next boot (${why})\n`,
+  mode: 0o644,
+  hint: `the agent could not write ${MAY_START_FLAG} (its unit's RuntimeDirectory=edgebox must make /run/edgebox writable)`,
+});
+const forbidStart: Step = {
+  kind: 'run',
+  step: 'forbid-start',
+  argv: ['rm', '-f', MAY_START_FLAG],
+  hint: `remove ${MAY_START_FLAG} by hand`,
+};
+
 /** K3s's snapshots (`k3s etcd-snapshot save`, scheduled ones): never deleted by edgebox. */
 export const SNAPSHOT_DIR = `${ETCD_DB_DIR}/snapshots`;
 /**
@@ -215,6 +241,7 @@ export function planPromote(host: HostState, member: MemberState, config: string
           ]
         : []),
       discardEtcdData,
+      allowStart('a promotion'),
       {
         kind: 'run',
         step: 'start-server',
@@ -249,6 +276,7 @@ export function planDemote(host: HostState, config: string, o: { module: string;
             },
           ]
         : []),
+      forbidStart,
       discardEtcdData,
       writeConfig(config, 'an agent'),
       {
@@ -267,6 +295,7 @@ export function planRestart(host: HostState): Plan {
   return {
     kind: 'steps',
     steps: [
+      allowStart('a restart the live cluster agrees to'),
       {
         kind: 'run',
         step: 'restart-server',
@@ -332,6 +361,7 @@ export function planReset(host: HostState, resetFlag: boolean, config: string): 
               hint: `${JOURNAL(RESET_UNIT)}; K3s must log "restart without --cluster-reset flag now". If it says the membership "was previously reset", delete ${RESET_FLAG} only after checking no other server still runs`,
             },
           ]),
+      allowStart('the survivor of a quorum loss'),
       {
         kind: 'run',
         step: 'start-server',

@@ -165,6 +165,7 @@ export class RoleLoop {
       removals,
       apiServer: this.o.client.server,
       mayStartMember: this.o.mayStartMember?.() ?? { ok: true },
+      promotesLearners: this.o.driver.promoteLearner !== undefined,
       ...(desired ? { desired } : {}),
       ...(cluster ? { cluster } : {}),
     });
@@ -185,7 +186,7 @@ export class RoleLoop {
 
   private async act(action: Exclude<RoleAction, { type: 'none' | 'wait' }>): Promise<void> {
     const started = this.mono();
-    this.o.log('info', `role: ${action.type}`, { reason: action.reason, ...(action.type === 'remove' ? { member: action.member } : {}) });
+    this.o.log('info', `role: ${action.type}`, { reason: action.reason, ...('member' in action ? { member: action.member } : {}) });
     try {
       switch (action.type) {
         case 'promote':
@@ -199,6 +200,9 @@ export class RoleLoop {
           break;
         case 'remove':
           await this.o.driver.removeMember(action.member);
+          break;
+        case 'promote-learner':
+          await this.o.driver.promoteLearner?.(action.member);
           break;
       }
       this.failures = 0;

@@ -220,6 +220,36 @@ export function registerLocal(program: Command): void {
       });
   }
 
+  local
+    .command('exec')
+    .description(
+      'K3s engine: run a command as on the module itself (its network, its /etc, /var/lib/rancher/k3s and /run/edgebox; systemctl, systemd-run, k3s and kubectl played by the box), so the runbooks in docs/runbooks work here word for word',
+    )
+    .argument('<module>', 'a module that may serve')
+    .argument('<command...>', 'the command and its arguments, after `--`')
+    .option('--spec <spec>', 'box spec file, to find its box directory')
+    .addOption(dirOption())
+    .action(async (module: string, command: string[], opts: { dir?: string; spec?: string }) => {
+      const dir = await requireBoxDir(opts);
+      const { execOnModule } = await import('../../local/engine/k3s-shell.js');
+      process.exitCode = (await execOnModule(dir, module, command)).code;
+    });
+
+  // What `local exec`'s systemctl, systemd-run and k3s call: the module's host (k3s-host.ts).
+  local
+    .command('host-command', { hidden: true })
+    .argument('<module>')
+    .argument('<command...>')
+    .addOption(dirOption())
+    .action(async (module: string, command: string[], opts: { dir?: string }) => {
+      const dir = await requireBoxDir(opts);
+      const { k3sModuleHost } = await import('../../local/engine/k3s-host.js');
+      const r = await k3sModuleHost(dir, module).run(command, { timeoutMs: 15 * 60_000 });
+      process.stdout.write(r.stdout);
+      process.stderr.write(r.stderr);
+      process.exitCode = r.code;
+    });
+
   const list = (v: string) =>
     v
       .split(',')

@@ -31,10 +31,10 @@ export interface LocalEngine {
   /** Extra labels of a server module's Node. */
   serverNodeLabels(): Record<string, string>;
   /**
-   * What a module's boot starts of its control plane (`local revive`), before its agent runs:
-   * `process`: with no agents (no role loop), a member with data restarts; `k3s`: systemd starts
-   * the `k3s` unit if it is enabled, whatever its data (the agent's role loop deals with a stale
-   * member, as on a real module).
+   * What a module's boot does to its control plane (`local revive`), before its agent runs:
+   * `process`: with no agents (no role loop), a member with data restarts; `k3s`: /run is
+   * emptied, so K3s does not start by itself (render's k3s.service drop-in), enabled or not: the
+   * agent's role loop restarts it once the live cluster still lists the module, as on a real one.
    */
   boot(state: BoxState, module: string): Promise<void>;
   /** The `--role-driver` of the box's agents. */

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { appendFile, copyFile, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import type { CommandResult } from '../../agent/role/command-runner.js';
@@ -15,11 +15,11 @@ import { seconds, timed } from '../progress.js';
 import { moduleDir, readServerRecord, writeServerRecord, type ServerProcess } from '../server-layout.js';
 import type { LocalEngine } from './engine.js';
 import { createNetwork, removeNetwork } from './k3s-net.js';
-import { apiUrl, k3sNetwork, K3S_API_PORT, localJoinUrl, localOverrides, moduleCommand, refusedFlags, serverCommand } from './k3s-plan.js';
+import { apiUrl, k3sNetwork, K3S_API_PORT, localJoinUrl, localOverrides, moduleCommand, onModule, refusedFlags, serverCommand } from './k3s-plan.js';
 import { failure } from '../../diagnostics/diagnostic.js';
 import { requireK3s } from './k3s-setup.js';
 import { packageRoot } from '../toolchain.js';
-import { K3S_ETCD_PORT } from '../../agent/role/k3s-plan.js';
+import { K3S_ETCD_PORT, MAY_START_FLAG } from '../../agent/role/k3s-plan.js';
 
 /** A K3s server is ready in 10-20 s here (k3s-here.md); three share two cores while joining. */
 const K3S_START_TIMEOUT_MS = 180_000;
@@ -87,7 +87,12 @@ async function installModule(state: BoxState, module: string, o: { rendered: str
   await writeFile(join(etc, KUBELET_CONFIG_FILE), renderKubeletConfig());
   await writeFile(join(etc, 'edgebox-token'), `${o.token}\n`, { mode: 0o600 });
   await writeUnits(state.dir, module, { server: { enabled: o.server }, agent: { enabled: !o.server, active: !o.server } });
+  // Render's k3s.service drop-in lets K3s start only with this flag; the install's first start has it.
+  if (o.server) await writeFile(mayStartFlag(state.dir, module), 'written by edgebox local up: the first start\n');
 }
+
+/** The module's /run/edgebox/k3s-may-start (MAY_START_FLAG), which render's k3s.service drop-in makes a start condition. */
+export const mayStartFlag = (dir: string, module: string): string => onModule(MAY_START_FLAG, { etc: '', dataDir: '', run: k3sPaths(dir, module).run });
 
 /** The modules whose K3s server runs now. */
 export async function runningK3s(state: BoxState): Promise<string[]> {
@@ -278,9 +283,15 @@ export const k3sEngine: LocalEngine = {
   },
 
   roleDriver: 'k3s',
+  /**
+   * A boot empties /run, so the flag render's k3s.service drop-in asks for is gone and systemd does
+   * not start K3s, enabled or not: the agent starts it once the live cluster still lists the module.
+   */
   async boot(state, module) {
     if (!(module in k3sOf(state).network.members)) return;
-    if ((await readUnits(state.dir, module)).server.enabled) await startK3s(state, module);
+    const run = k3sPaths(state.dir, module).run;
+    await rm(run, { recursive: true, force: true });
+    await mkdir(run, { recursive: true, mode: 0o700 });
   },
 
   apiBackends: (state) => Object.values(k3sOf(state).network.members).map((m) => `${m.address}:${K3S_API_PORT}`),

@@ -1,14 +1,14 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { access, mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { etcdGateway, type EtcdGateway } from '../../agent/role/etcd-gateway.js';
+import { etcdGateway, type EtcdGateway, type EtcdMembership } from '../../agent/role/etcd-gateway.js';
 import { K3S_ETCD_PORT } from '../../agent/role/k3s-plan.js';
 import { failure } from '../../diagnostics/diagnostic.js';
 import { hostRunner, type CommandResult, type CommandRunner } from '../../agent/role/command-runner.js';
 import { readState } from '../box-state.js';
 import { readServerRecord } from '../server-layout.js';
 import { isRunning, signalProcesses } from '../processes.js';
-import { k3sPaths, readUnits, runK3s, startK3s, stopK3s, writeUnits, type K3sUnits } from './k3s-engine.js';
-import { onModule } from './k3s-plan.js';
+import { k3sPaths, mayStartFlag, readUnits, runK3s, runningK3s, startK3s, stopK3s, writeUnits, type K3sUnits } from './k3s-engine.js';
+import { localJoinUrl, onModule } from './k3s-plan.js';
 
 /**
  * One module of a K3s-engine local box as the `k3s` role driver and self-fence runtime see a real
@@ -18,8 +18,10 @@ import { onModule } from './k3s-plan.js';
  *   enable, disable, is-active, kill), with the enabled flags kept in the module's units.json; the
  *   `k3s` unit is the module's `k3s server` (startK3s); `k3s-agent` has no process here, the
  *   module's KWOK node stands for it. `systemd-run --wait ... <command>` runs the command to its end.
- *   Not played: Restart=always (a K3s that exits stays down) and Type=notify (a start never waits
- *   for READY; `show` reports `activating` until K3s logs that it is up).
+ *   Render's drop-in is: a start happens only while /run/edgebox/k3s-may-start exists (a boot,
+ *   `local revive`, empties /run). Not played: Restart=always (a K3s that exits stays down) and
+ *   Type=notify (a start never waits for READY; `show` reports `activating` until K3s logs that
+ *   it is up).
  * - the module's filesystem: /etc, /var/lib/rancher/k3s and /run/edgebox in any argument or
  *   written path are the module's own (k3s-plan.ts onModule); `k3s ...` runs the box's K3s binary
  *   in the module's network and mount namespaces.
@@ -87,9 +89,12 @@ export function k3sModuleHost(dir: string, module: string): CommandRunner {
       return { code: active ? 0 : 3, stdout: flags.includes('--quiet') ? '' : active ? 'active\n' : 'inactive\n', stderr: '' };
     }
     if (verb === 'kill') {
-      const signal = flags.find((f) => f.startsWith('--signal='))?.slice('--signal='.length) as NodeJS.Signals | undefined;
+      const signal = (flags.find((f) => f.startsWith('--signal='))?.slice('--signal='.length) ?? 'SIGTERM') as NodeJS.Signals;
       const p = (await readServerRecord(dir, module)).k3s;
-      if (unit === 'k3s' && p && signal) await signalProcesses([p], signal);
+      if (unit !== 'k3s' || !p || !server.running) return ok();
+      // --kill-who=main: K3s's own process, not what runs beside it (systemd's default: the whole unit).
+      if (flags.includes('--kill-who=main')) process.kill(p.pid, signal);
+      else await signalProcesses([p], signal);
       return ok();
     }
     const now = flags.includes('--now');
@@ -110,7 +115,13 @@ export function k3sModuleHost(dir: string, module: string): CommandRunner {
     }
     await writeUnits(dir, module, next);
     if (stop) await stopK3s(state, module);
-    if (start && !(await serverState()).running) await startK3s(state, module);
+    // Render's drop-in: ConditionPathExists on the agent's flag. Unmet, systemd skips the start
+    // and the unit stays inactive; the command itself succeeds.
+    const allowed = await access(mayStartFlag(dir, module)).then(
+      () => true,
+      () => false,
+    );
+    if (start && allowed && !(await serverState()).running) await startK3s(state, module);
     return ok();
   }
 
@@ -127,7 +138,11 @@ export function k3sModuleHost(dir: string, module: string): CommandRunner {
       if (cmd === 'k3s') {
         const state = await readState(dir);
         if (!state?.k3s) return { code: 1, stdout: '', stderr: `no K3s-engine box runs in ${dir}` };
-        return runK3s(state, module, mapped.slice(1), opts.timeoutMs ?? 60_000);
+        // A server URL (`--etcd-server`) names the real box's API address: a live server of this box instead.
+        const running = await runningK3s(state);
+        const members = state.k3s.network.members;
+        const local = mapped.slice(1).map((a) => (/^https:\/\//.test(a) ? (localJoinUrl({ configured: a, module, members, running }) ?? a) : a));
+        return runK3s(state, module, local, opts.timeoutMs ?? 60_000);
       }
       return host.run(mapped, opts);
     },
@@ -148,7 +163,7 @@ export function k3sModuleHost(dir: string, module: string): CommandRunner {
 export async function localK3sModule(
   dir: string,
   module: string,
-): Promise<{ runner: CommandRunner; etcd: EtcdGateway; modules: { name: string; address: string }[] }> {
+): Promise<{ runner: CommandRunner; etcd: EtcdGateway & EtcdMembership; modules: { name: string; address: string }[] }> {
   const state = await readState(dir);
   if (!state?.k3s) throw failure('local.no-box', `no K3s-engine box runs in ${dir}`, 'start one with `edgebox local up <spec> --engine k3s`');
   const members = state.k3s.network.members;
