@@ -31,7 +31,7 @@ import type { ControlPlaneStatus } from '../contract/edgebox-status.js';
 import { LABELS } from '../contract/labels.js';
 
 /**
- * `npm run bench:control-plane [-- --trials N] [--kinds one,majority] [--trials-per-box N]`
+ * `npm run bench:control-plane [-- --trials N] [--kinds one,majority] [--trials-per-box N] [--engine process,k3s]`
  *
  * On a local box with real etcd members and API servers run by the agents (process role
  * driver), agents and a controller (test/fixtures/control-plane-box.yaml: 3 servers, 2 modules
@@ -75,17 +75,20 @@ interface Options {
   trials: number;
   kinds: Kind[];
   trialsPerBox: number;
-  engine: EngineName;
+  /** Run one after the other, their figures side by side. */
+  engines: EngineName[];
 }
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { trials: 10, kinds: [...KINDS], trialsPerBox: 5, engine: 'process' };
+  const opts: Options = { trials: 10, kinds: [...KINDS], trialsPerBox: 5, engines: ['process'] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[++i] ?? '';
     if (a === '--engine') {
-      if (!(ENGINES as readonly string[]).includes(v)) throw new Error(`--engine takes ${ENGINES.join(', ')}`);
-      opts.engine = v as EngineName;
+      const engines = v.split(',');
+      if (!engines.every((e): e is EngineName => (ENGINES as readonly string[]).includes(e)))
+        throw new Error(`--engine takes ${ENGINES.join(', ')} or both, comma-separated`);
+      opts.engines = engines;
       continue;
     }
     if (a === '--kinds') {
@@ -98,7 +101,7 @@ function parseArgs(argv: string[]): Options {
     if (!Number.isInteger(n) || n < 1) throw new Error(`${a} needs a whole number`);
     if (a === '--trials') opts.trials = n;
     else if (a === '--trials-per-box') opts.trialsPerBox = n;
-    else throw new Error(`unknown argument ${a} (use --trials N, --kinds one,majority, --trials-per-box N, --engine process|k3s)`);
+    else throw new Error(`unknown argument ${a} (use --trials N, --kinds one,majority, --trials-per-box N, --engine process,k3s)`);
   }
   return opts;
 }
@@ -242,6 +245,7 @@ async function waitFor(what: string, deadlineMs: number, check: () => Promise<bo
 }
 
 interface Trial {
+  engine: EngineName;
   kind: Kind;
   killed: string[];
   restoreMs?: number;
@@ -300,7 +304,7 @@ class BenchBox {
     const nodes = (await this.kc.makeApiClient(CoreV1Api).listNode({ labelSelector: `${LABELS.box}=${this.name}` })).items;
     const fences = (m: string) => Number(nodes.find((n) => n.metadata?.name === m)?.metadata?.annotations?.[FENCE_ANNOTATIONS.fenceCount] ?? 0);
     const killed = [...voters].sort((a, b) => fences(a) - fences(b) || a.localeCompare(b)).slice(0, kind === 'one' ? 1 : 2);
-    const result: Trial = { kind, killed, lost: 0 };
+    const result: Trial = { engine: this.engine, kind, killed, lost: 0 };
     const t0 = Date.now();
     await Promise.all(killed.map((m) => killModule(this.dir, m)));
     try {
@@ -331,82 +335,96 @@ class BenchBox {
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const { box } = await loadSpec(FIXTURE);
-  log(
-    `bench:control-plane: ${opts.trials} trial(s) of ${opts.kinds.join(' and ')} loss, a fresh box every ${opts.trialsPerBox} trials (${FIXTURE}), engine ${opts.engine}${opts.engine === 'k3s' ? " (real k3s server processes, the agents' k3s role driver)" : " (upstream etcd + kube-apiserver, the agents' process role driver)"}`,
-  );
   const results: Trial[] = [];
-  for (const kind of opts.kinds) {
-    let bench: BenchBox | undefined;
-    let dir: string | undefined;
-    try {
-      for (let i = 0; i < opts.trials; i++) {
-        if (!bench || i % opts.trialsPerBox === 0) {
-          if (bench) await bench.stop();
-          if (dir) await rm(dir, { recursive: true, force: true });
-          dir = await mkdtemp(join(tmpdir(), 'edgebox-bench-cp-'));
-          bench = new BenchBox(dir, box.metadata.name, opts.engine);
-          await bench.start();
-          if (results.length === 0) for (const line of describeSimulation(bench.state, [FAULTS.killServers])) log(`  ${line}`);
+  for (const engine of opts.engines) {
+    log(
+      `bench:control-plane: ${opts.trials} trial(s) of ${opts.kinds.join(' and ')} loss, a fresh box every ${opts.trialsPerBox} trials (${FIXTURE}), engine ${engine}${engine === 'k3s' ? " (real k3s server processes, the agents' k3s role driver)" : " (upstream etcd + kube-apiserver, the agents' process role driver)"}`,
+    );
+    for (const kind of opts.kinds) {
+      let bench: BenchBox | undefined;
+      let dir: string | undefined;
+      try {
+        for (let i = 0; i < opts.trials; i++) {
+          if (!bench || i % opts.trialsPerBox === 0) {
+            if (bench) await bench.stop();
+            if (dir) await rm(dir, { recursive: true, force: true });
+            dir = await mkdtemp(join(tmpdir(), 'edgebox-bench-cp-'));
+            bench = new BenchBox(dir, box.metadata.name, engine);
+            await bench.start();
+            if (!results.some((r) => r.engine === engine)) for (const line of describeSimulation(bench.state, [FAULTS.killServers])) log(`  ${line}`);
+          }
+          const r = await bench.trial(kind);
+          results.push(r);
+          // A trial over its target or in error keeps the box's logs: the box is removed after.
+          if (r.error || (r.restoreMs ?? Infinity) > TARGET_P95_S[engine][kind] * 1000) r.logs = await keepLogs(bench.dir, `${engine}-${kind}-${i + 1}`);
+          log(
+            `  ${kind.padEnd(8)} ${String(i + 1).padStart(2)} killed ${r.killed.join('+').padEnd(6)} restored ${s(r.restoreMs)}  acked ${r.acked ?? 0}  lost ${r.lost}${r.splitBrain ? `  SPLIT BRAIN ${r.splitBrain}` : ''}${r.error ? `  ERROR ${r.error}` : ''}${r.logs ? `  logs ${r.logs}` : ''}`,
+          );
+          // A box that did not settle is no start for the next trial.
+          if (r.error) {
+            await bench.stop();
+            bench = undefined;
+          }
         }
-        const r = await bench.trial(kind);
-        results.push(r);
-        // A trial over its target or in error keeps the box's logs: the box is removed after.
-        if (r.error || (r.restoreMs ?? Infinity) > TARGET_P95_S[opts.engine][kind] * 1000) r.logs = await keepLogs(bench.dir, `${kind}-${i + 1}`);
-        log(
-          `  ${kind.padEnd(8)} ${String(i + 1).padStart(2)} killed ${r.killed.join('+').padEnd(6)} restored ${s(r.restoreMs)}  acked ${r.acked ?? 0}  lost ${r.lost}${r.splitBrain ? `  SPLIT BRAIN ${r.splitBrain}` : ''}${r.error ? `  ERROR ${r.error}` : ''}${r.logs ? `  logs ${r.logs}` : ''}`,
-        );
-        // A box that did not settle is no start for the next trial.
-        if (r.error) {
-          await bench.stop();
-          bench = undefined;
-        }
+      } finally {
+        await bench?.stop().catch(() => undefined);
+        if (dir) await rm(dir, { recursive: true, force: true });
       }
-    } finally {
-      await bench?.stop().catch(() => undefined);
-      if (dir) await rm(dir, { recursive: true, force: true });
     }
   }
   report(results, opts);
 }
 
+const inMs = (seconds: number | undefined) => (seconds === undefined ? undefined : seconds * 1000);
+
 function report(results: readonly Trial[], opts: Options): void {
+  const restored = (engine: EngineName, kind: Kind) =>
+    results.flatMap((r) => (r.engine === engine && r.kind === kind && r.restoreMs !== undefined ? [r.restoreMs / 1000] : [])).sort((a, b) => a - b);
+  const of = (engine: EngineName) => results.filter((r) => r.engine === engine);
   log('');
-  log('time from the kill to 3 healthy voters with the API serving:');
-  for (const kind of opts.kinds) {
-    const rs = results.filter((r) => r.kind === kind);
-    const xs = rs.flatMap((r) => (r.restoreMs !== undefined ? [r.restoreMs] : [])).sort((a, b) => a - b);
-    const line = xs.length ? `p50 ${s(percentile(xs, 50))}  p95 ${s(percentile(xs, 95))}  max ${s(xs.at(-1))}` : 'none restored';
-    log(`  ${kind === 'one' ? 'one-server loss' : 'majority loss  '}  n=${rs.length}  restored ${xs.length}/${rs.length}  ${line}`);
-  }
-  log(`objects lost: ${results.reduce((n, r) => n + r.lost, 0)} (target 0)`);
-  log(`trials ending with two clusters (split brain): ${results.filter((r) => r.splitBrain).length} (target 0)`);
-  log(`trials not restored within ${RESTORE_DEADLINE_MS / 1000} s: ${results.filter((r) => r.restoreMs === undefined).length}`);
+  log('time from the kill to 3 healthy voters with the API serving, by engine:');
   log(
-    `trials whose box did not settle after the revive (the next trial starts a fresh box): ${results.filter((r) => r.restoreMs !== undefined && r.error).length}`,
+    `  ${'engine'.padEnd(9)}${'loss'.padEnd(10)}${'n'.padStart(4)}${'restored'.padStart(10)}${'p50'.padStart(10)}${'p95'.padStart(10)}${'max'.padStart(10)}${'lost'.padStart(7)}${'split'.padStart(7)}`,
   );
+  for (const engine of opts.engines) {
+    for (const kind of opts.kinds) {
+      const rs = of(engine).filter((r) => r.kind === kind);
+      const xs = restored(engine, kind);
+      log(
+        `  ${engine.padEnd(9)}${kind.padEnd(10)}${String(rs.length).padStart(4)}${`${xs.length}/${rs.length}`.padStart(10)}${s(inMs(percentile(xs, 50))).padStart(10)}${s(inMs(percentile(xs, 95))).padStart(10)}${s(inMs(xs.at(-1))).padStart(10)}${String(rs.reduce((n, r) => n + r.lost, 0)).padStart(7)}${String(rs.filter((r) => r.splitBrain).length).padStart(7)}`,
+      );
+    }
+    log(
+      `  ${engine}: trials whose box did not settle after the revive (the next trial starts a fresh box): ${of(engine).filter((r) => r.restoreMs !== undefined && r.error).length}`,
+    );
+  }
   log('stock K3s: never, without a person (the dead member stays until removed by hand; a lost quorum needs `k3s server --cluster-reset`)');
-  const restoreP95 = (kind: Kind) => {
-    const xs = results.flatMap((r) => (r.kind === kind && r.restoreMs !== undefined ? [r.restoreMs / 1000] : []));
-    return percentile(xs, 95);
-  };
-  reportTargets([
-    ...opts.kinds.map((kind) => ({
-      name: `${kind === 'one' ? 'one-server' : 'majority'} loss -> 3 healthy voters, p95`,
-      measured: restoreP95(kind),
-      bound: TARGET_P95_S[opts.engine][kind],
-      unit: 's',
-      comparison: '<=' as const,
-    })),
-    {
-      name: `trials not restored within ${RESTORE_DEADLINE_MS / 1000} s`,
-      measured: results.filter((r) => r.restoreMs === undefined).length,
-      bound: 0,
-      unit: '',
-      comparison: '=',
-    },
-    { name: 'acknowledged objects lost', measured: results.reduce((n, r) => n + r.lost, 0), bound: 0, unit: '', comparison: '=' },
-    { name: 'trials with two clusters (split brain)', measured: results.filter((r) => r.splitBrain).length, bound: 0, unit: '', comparison: '=' },
-  ]);
+  reportTargets(
+    opts.engines.flatMap((engine) => [
+      ...opts.kinds.map((kind) => ({
+        name: `${engine}: ${kind === 'one' ? 'one-server' : 'majority'} loss -> 3 healthy voters, p95`,
+        measured: percentile(restored(engine, kind), 95),
+        bound: TARGET_P95_S[engine][kind],
+        unit: 's',
+        comparison: '<=' as const,
+      })),
+      {
+        name: `${engine}: trials not restored within ${RESTORE_DEADLINE_MS / 1000} s`,
+        measured: of(engine).filter((r) => r.restoreMs === undefined).length,
+        bound: 0,
+        unit: '',
+        comparison: '=' as const,
+      },
+      { name: `${engine}: acknowledged objects lost`, measured: of(engine).reduce((n, r) => n + r.lost, 0), bound: 0, unit: '', comparison: '=' as const },
+      {
+        name: `${engine}: trials with two clusters (split brain)`,
+        measured: of(engine).filter((r) => r.splitBrain).length,
+        bound: 0,
+        unit: '',
+        comparison: '=' as const,
+      },
+    ]),
+  );
 }
 
 await main();

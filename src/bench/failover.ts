@@ -14,6 +14,7 @@ import { healModules, partitionModules } from '../local/partition.js';
 import { freeUdpPortOn } from '../local/ports.js';
 import { KWOK_SELECTOR, localAddresses } from '../local/simulated-nodes.js';
 import { up } from '../local/up.js';
+import { ENGINES, type EngineName } from '../local/engine/engine.js';
 import { LABELS } from '../contract/labels.js';
 import { loadSpec } from '../spec/load.js';
 import { failoverMs, measureBaseline, reportBaseline, type Run } from './baseline.js';
@@ -23,7 +24,7 @@ import { keepWatching, log, seconds as s, until, type RawObject } from './watch.
 import { coreApi, isReady } from '../kube/client.js';
 
 /**
- * `npm run bench:failover [-- --kills N] [--skip-baseline] [--false-fencing-seconds S]`
+ * `npm run bench:failover [-- --kills N] [--skip-baseline] [--false-fencing-seconds S] [--engine process,k3s]`
  *
  * On a local box with agents and a controller (test/fixtures/failover-box.yaml, each workload
  * with two capable modules of its own, settle period 0 so that the module killed last rejoins at
@@ -66,10 +67,12 @@ interface Options {
   kills: number;
   skipBaseline: boolean;
   falseFencingSeconds: number;
+  /** Run one after the other, their figures side by side. */
+  engines: EngineName[];
 }
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { kills: 20, skipBaseline: false, falseFencingSeconds: 120 };
+  const opts: Options = { kills: 20, skipBaseline: false, falseFencingSeconds: 120, engines: ['process'] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const num = () => {
@@ -77,10 +80,15 @@ function parseArgs(argv: string[]): Options {
       if (!Number.isInteger(n) || n < 1) throw new Error(`${a} needs a positive whole number`);
       return n;
     };
-    if (a === '--skip-baseline') opts.skipBaseline = true;
+    if (a === '--engine') {
+      const engines = (argv[++i] ?? '').split(',');
+      if (!engines.every((e): e is EngineName => (ENGINES as readonly string[]).includes(e)))
+        throw new Error(`--engine takes ${ENGINES.join(', ')} or both, comma-separated`);
+      opts.engines = engines;
+    } else if (a === '--skip-baseline') opts.skipBaseline = true;
     else if (a === '--kills') opts.kills = num();
     else if (a === '--false-fencing-seconds') opts.falseFencingSeconds = num();
-    else throw new Error(`unknown argument ${a} (use --kills N, --skip-baseline, --false-fencing-seconds S)`);
+    else throw new Error(`unknown argument ${a} (use --kills N, --skip-baseline, --false-fencing-seconds S, --engine process,k3s)`);
   }
   return opts;
 }
@@ -315,7 +323,7 @@ async function benchSpec(dir: string): Promise<string> {
   return file;
 }
 
-async function selfHealing(opts: Options): Promise<{ results: Map<string, number[]>; falseFencing: FalseFencing }> {
+async function selfHealing(opts: Options, engine: EngineName): Promise<{ results: Map<string, number[]>; falseFencing: FalseFencing }> {
   const dir = await mkdtemp(join(tmpdir(), 'edgebox-bench-failover-'));
   const watches = new AbortController();
   let failed = false;
@@ -324,7 +332,7 @@ async function selfHealing(opts: Options): Promise<{ results: Map<string, number
     const { box } = await loadSpec(spec);
     const detectionMs = box.spec.failover.heartbeatIntervalMs * box.spec.failover.missedHeartbeats;
     log(
-      `== self-healing: ${box.spec.modules.length} modules, heartbeat ${box.spec.failover.heartbeatIntervalMs} ms x ${box.spec.failover.missedHeartbeats} (detection ${detectionMs} ms), settle 0 s, tuned timings`,
+      `== self-healing, engine ${engine}: ${box.spec.modules.length} modules, heartbeat ${box.spec.failover.heartbeatIntervalMs} ms x ${box.spec.failover.missedHeartbeats} (detection ${detectionMs} ms), settle 0 s, tuned timings`,
     );
     const boxDir = join(dir, 'box');
     const started = await up(spec, {
@@ -332,7 +340,9 @@ async function selfHealing(opts: Options): Promise<{ results: Map<string, number
       timings: 'tuned',
       withAgents: true,
       withController: true,
-      controlPlane: 'single',
+      // The K3s engine runs the spec's servers (a killed core module takes its K3s server with it);
+      // the process engine, one API server for the box on no module.
+      ...(engine === 'k3s' ? { engine } : { controlPlane: 'single' as const }),
       progress: (l) => log(`  ${l.trim()}`),
     });
     for (const line of describeSimulation(started.state, [FAULTS.kill, `false fencing: ${FAULTS.partitionPeer}, and ${FAULTS.freezeAgent}`])) log(`  ${line}`);
@@ -396,37 +406,50 @@ async function keepEvidence(boxDir: string): Promise<void> {
   }
 }
 
-function report(results: Map<string, number[]>, ff: FalseFencing, base: Baseline | undefined): void {
-  log('\nfailover: seconds from the kill of a module to the replacement pod Ready (watch events)');
-  log(`  ${'workload'.padEnd(32)}${'n'.padStart(4)}${'p50'.padStart(10)}${'p95'.padStart(10)}${'max'.padStart(10)}`);
-  const deployment = stats(results.get('detector') ?? [0]);
-  for (const w of WORKLOADS) {
-    const st = stats(results.get(w.name)!);
-    log(`  ${`${w.name} (${w.kind})`.padEnd(32)}${String(st.n).padStart(4)}${s(st.p50).padStart(10)}${s(st.p95).padStart(10)}${s(st.max).padStart(10)}`);
-  }
-  log(
-    `\nfalse fencing: ${ff.fencings.length} fencing(s) in ${ff.seconds} s (target 0) with ${ff.partitioned} cut off from ${ff.from} and ${ff.slow}'s agent frozen ${ff.freezes} times for ${s(ff.freezeMs)}; pods replaced: ${ff.podsReplaced}`,
-  );
-  for (const f of ff.fencings) log(`  fenced ${f.node} at ${new Date(f.at).toISOString()}`);
-  if (!base) log('\nbaseline skipped (--skip-baseline)');
-  else reportRatio(base, deployment);
-  reportTargets([
-    ...WORKLOADS.map((w) => ({
-      name: `${w.name} (${w.kind}): kill -> replacement Ready, p95`,
-      measured: percentile(
-        (results.get(w.name) ?? []).map((ms) => ms / 1000),
-        95,
-      ),
-      bound: w.targetP95Ms / 1000,
-      unit: 's',
-      comparison: '<=' as const,
-    })),
-    { name: 'false fencings', measured: ff.fencings.length, bound: 0, unit: '', comparison: '=' },
-  ]);
+interface EngineRun {
+  engine: EngineName;
+  results: Map<string, number[]>;
+  falseFencing: FalseFencing;
 }
 
-function reportRatio(base: Baseline, deployment: Stats): void {
-  log(`\nstock Kubernetes (default timings): ${s(base.defaultMs)}; render's tuned timings without edgebox's controller: ${s(base.tunedMs)}`);
+function report(runs: readonly EngineRun[], base: Baseline | undefined): void {
+  log('\nfailover: seconds from the kill of a module to the replacement pod Ready (watch events), by engine');
+  log(`  ${'engine'.padEnd(9)}${'workload'.padEnd(32)}${'n'.padStart(4)}${'p50'.padStart(10)}${'p95'.padStart(10)}${'max'.padStart(10)}`);
+  for (const { engine, results } of runs) {
+    for (const w of WORKLOADS) {
+      const st = stats(results.get(w.name)!);
+      log(
+        `  ${engine.padEnd(9)}${`${w.name} (${w.kind})`.padEnd(32)}${String(st.n).padStart(4)}${s(st.p50).padStart(10)}${s(st.p95).padStart(10)}${s(st.max).padStart(10)}`,
+      );
+    }
+  }
+  for (const { engine, falseFencing: ff } of runs) {
+    log(
+      `\nfalse fencing (${engine}): ${ff.fencings.length} fencing(s) in ${ff.seconds} s (target 0) with ${ff.partitioned} cut off from ${ff.from} and ${ff.slow}'s agent frozen ${ff.freezes} times for ${s(ff.freezeMs)}; pods replaced: ${ff.podsReplaced}`,
+    );
+    for (const f of ff.fencings) log(`  fenced ${f.node} at ${new Date(f.at).toISOString()}`);
+  }
+  if (!base) log('\nbaseline skipped (--skip-baseline)');
+  else for (const { engine, results } of runs) reportRatio(base, stats(results.get('detector') ?? [0]), engine);
+  reportTargets(
+    runs.flatMap(({ engine, results, falseFencing }) => [
+      ...WORKLOADS.map((w) => ({
+        name: `${engine}: ${w.name} (${w.kind}): kill -> replacement Ready, p95`,
+        measured: percentile(
+          (results.get(w.name) ?? []).map((ms) => ms / 1000),
+          95,
+        ),
+        bound: w.targetP95Ms / 1000,
+        unit: 's',
+        comparison: '<=' as const,
+      })),
+      { name: `${engine}: false fencings`, measured: falseFencing.fencings.length, bound: 0, unit: '', comparison: '=' as const },
+    ]),
+  );
+}
+
+function reportRatio(base: Baseline, deployment: Stats, engine: EngineName): void {
+  log(`\n${engine}: stock Kubernetes (default timings): ${s(base.defaultMs)}; render's tuned timings without edgebox's controller: ${s(base.tunedMs)}`);
   log(
     `  the critical Deployment fails over ${(base.defaultMs / deployment.p50).toFixed(0)}x faster than stock at p50 (${(base.defaultMs / deployment.p95).toFixed(0)}x at p95), ${(base.tunedMs / deployment.p50).toFixed(0)}x faster than tuned alone at p50`,
   );
@@ -438,9 +461,10 @@ const interrupted = new AbortController();
 process.once('SIGINT', () => interrupted.abort());
 try {
   const opts = parseArgs(process.argv.slice(2));
-  const { results, falseFencing } = await selfHealing(opts);
+  const runs: EngineRun[] = [];
+  for (const engine of opts.engines) runs.push({ engine, ...(await selfHealing(opts, engine)) });
   const base = opts.skipBaseline ? undefined : await baseline();
-  report(results, falseFencing, base);
+  report(runs, base);
 } catch (e) {
   process.stderr.write(`failover: ${(e as Error).message}\n`);
   process.exitCode = 1;
