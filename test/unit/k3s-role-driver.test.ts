@@ -398,7 +398,8 @@ describe('restart and cluster reset', () => {
     const { host, driver } = setup({ k3s: unit('failed', true), 'k3s-agent': unit('inactive', false) }, ['refused'], {}, 's1');
     await driver.restart();
     // The live cluster agreed (the role loop's decision): K3s may start again until the next boot.
-    expect(host.commands()).toEqual([ALLOW, 'systemctl restart --no-block k3s']);
+    // `start`: a server already starting or running is left alone (a restart killed each start before it).
+    expect(host.commands()).toEqual([ALLOW, 'systemctl start --no-block k3s']);
   });
 
   const alone = { status: status('a1', 'a1'), members: [s1] };
@@ -738,7 +739,7 @@ describe("the runbook lists the driver's commands", () => {
     expect(runbook).toContain('etcd.k3s.cattle.io/remove=true');
     // The driver writes the start flag; a person touches it, before every start the runbook has.
     expect(p.host.commands()).toContain(ALLOW);
-    expect(runbook.match(/touch \/run\/edgebox\/k3s-may-start\n\s*systemctl (enable --now --no-block|restart --no-block) k3s\n/g)).toHaveLength(2); // restart, reset
+    expect(runbook.match(/touch \/run\/edgebox\/k3s-may-start\n\s*systemctl (enable --now --no-block|start --no-block) k3s\n/g)).toHaveLength(2); // restart, reset
     expect(runbook).toContain('touch /run/edgebox/k3s-may-start\n   ```\n\n7. Enable and start the server unit');
   });
 });

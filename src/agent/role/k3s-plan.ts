@@ -289,7 +289,12 @@ export function planDemote(host: HostState, config: string, o: { module: string;
   };
 }
 
-/** Serve again with the data on disk (a reboot while still a member). */
+/**
+ * Serve again with the data on disk (a reboot while still a member; the survivors' cold start).
+ * `start`, not `restart`: a K3s that is already starting (`activating` for 10-20 s) or running is
+ * left alone. With `restart`, each repeated decision killed the start before it and the server
+ * never came up (seen on real K3s after a cluster reset, the quorum loop asking every ~10 s).
+ */
 export function planRestart(host: HostState): Plan {
   if (!host.server.loaded) return noServerUnit;
   return {
@@ -298,8 +303,8 @@ export function planRestart(host: HostState): Plan {
       allowStart('a restart the live cluster agrees to'),
       {
         kind: 'run',
-        step: 'restart-server',
-        argv: ['systemctl', 'restart', '--no-block', SERVER_UNIT],
+        step: 'start-server',
+        argv: ['systemctl', 'start', '--no-block', SERVER_UNIT],
         hint: `${JOURNAL(SERVER_UNIT)}; if the member was removed meanwhile, demote this module instead`,
       },
     ],
