@@ -133,7 +133,11 @@ export function isFresh(v: { observedAt: number | null; durationSeconds: number 
 
 export function assess(o: Pick<Observed, 'mono' | 'box' | 'nodeLeases' | 'views'>, module: string, nodeName: string | undefined): Assessment {
   const names = new Set(o.box.spec.modules.map((m) => m.name));
-  const fresh = o.views.filter((v) => v.module !== module && names.has(v.module) && isFresh(v, o.mono) && v.peers[module] !== undefined);
+  // A view witnesses only once its renewal was seen happen: after an API outage the informers
+  // re-list, and a dead agent's last Lease (written before it died) looks renewed now. On real K3s,
+  // after a majority loss, two dead agents' views so resurrected, with node Leases not yet renewed
+  // after the outage, fenced two live modules (bench:control-plane --engine k3s).
+  const fresh = o.views.filter((v) => v.module !== module && names.has(v.module) && isFresh(v, o.mono) && !v.listedOnly && v.peers[module] !== undefined);
   const entries = fresh.map((v) => ({ by: v.module, e: v.peers[module]! }));
   const unreachableBy = entries
     .filter((x) => !x.e.reachable)

@@ -41,7 +41,7 @@ export class BoxInformers {
     const mono = o.mono ?? (() => performance.now());
     this.renewals = new RenewalClock(mono);
     const common = { kc: o.kc, log: o.log, onChange: o.onChange, monotonic: mono, ...(o.timings ? { timings: o.timings } : {}) };
-    const onObject = (l: V1Lease) => void this.observedAt(l);
+    const onObject = (l: V1Lease, listed: boolean) => void this.observedAt(l, listed);
     this.nodes = new ResilientInformer<V1Node>({
       ...common,
       name: 'nodes',
@@ -105,8 +105,13 @@ export class BoxInformers {
   }
 
   /** When this host saw the Lease's current renewal (monotonic ms). */
-  private observedAt(l: V1Lease): number {
-    return this.renewals.observe(`${l.metadata?.namespace ?? ''}/${l.metadata?.name ?? ''}`, renewalMarker(l.spec));
+  private observedAt(l: V1Lease, listed = false): number {
+    return this.renewals.observe(leaseKey(l), renewalMarker(l.spec), listed);
+  }
+
+  /** The Lease's current renewal was seen happen, not first in a (re-)list (RenewalClock.live). */
+  private live(l: V1Lease): boolean {
+    return this.renewals.live(leaseKey(l));
   }
 
   /** The current state, or undefined while not synced. */
@@ -119,7 +124,7 @@ export class BoxInformers {
       nodeLeases: this.nodeLeases.list().map((l) => toNodeLease(l, this.observedAt(l))),
       views: this.agentLeases
         .list()
-        .map((l) => toAgentView(l, this.observedAt(l)))
+        .map((l) => toAgentView(l, this.observedAt(l), this.live(l)))
         .filter((v): v is AgentView => v !== undefined),
       pods: this.pods.list().map(toObservedPod),
     };
@@ -150,3 +155,5 @@ export class BoxInformers {
     return this.pods.list().some((p) => p.metadata?.namespace === namespace && p.metadata?.name === name && p.metadata?.uid === uid);
   }
 }
+
+const leaseKey = (l: V1Lease) => `${l.metadata?.namespace ?? ''}/${l.metadata?.name ?? ''}`;

@@ -54,6 +54,12 @@ export interface AgentView {
   durationSeconds: number;
   /** When the controller saw its last renewal, on its own monotonic clock (ms); null when it was never renewed. */
   observedAt: number | null;
+  /**
+   * Its last renewal was first seen in a (re-)list, not as it happened: after an API outage, the
+   * last Lease of an agent that died meanwhile looks renewed "now". Such a view witnesses nothing
+   * until the agent is seen renewing again.
+   */
+  listedOnly?: true;
   peers: Record<string, PeerEntry>;
 }
 

@@ -46,7 +46,7 @@ export function toNodeLease(l: V1Lease, observedAt: number | null): ObservedNode
  * peers, and so has one that claims to have heard a peer after the agent wrote it (a `lastSeen`
  * later than the Lease's own renewTime, both the agent's clock): it witnesses nothing.
  */
-export function toAgentView(l: V1Lease, observedAt: number | null): AgentView | undefined {
+export function toAgentView(l: V1Lease, observedAt: number | null, live = true): AgentView | undefined {
   const name = l.metadata?.name ?? '';
   if (!name.startsWith(AGENT_PREFIX)) return undefined;
   const renewTime = timeOf(l.spec?.renewTime);
@@ -60,6 +60,7 @@ export function toAgentView(l: V1Lease, observedAt: number | null): AgentView | 
     renewTime,
     durationSeconds: l.spec?.leaseDurationSeconds ?? 3,
     observedAt: renewTime === null ? null : observedAt,
+    ...(live ? {} : { listedOnly: true }),
     peers,
   };
 }

@@ -14,7 +14,7 @@ import { timeOf } from './time.js';
  * stale. Hand-written: a Map and a clock; no library does less.
  */
 export class RenewalClock {
-  private readonly seen = new Map<string, { marker: string; at: number }>();
+  private readonly seen = new Map<string, { marker: string; at: number; listed: boolean }>();
   /** When this process started observing (ms, monotonic). */
   readonly since: number;
 
@@ -24,14 +24,26 @@ export class RenewalClock {
 
   /**
    * When a renewal with this `marker` (what the writer put in the Lease's spec: renewTime, holder)
-   * was first seen for `key`. A marker unseen so far is a renewal seen now.
+   * was first seen for `key`. A marker unseen so far is a renewal seen now. `listed`: it arrives in
+   * a (re-)list, not as a watch event.
    */
-  observe(key: string, marker: string): number {
+  observe(key: string, marker: string, listed = false): number {
     const last = this.seen.get(key);
     if (last?.marker === marker) return last.at;
     const at = this.mono();
-    this.seen.set(key, { marker, at });
+    this.seen.set(key, { marker, at, listed });
     return at;
+  }
+
+  /**
+   * Whether the current renewal of `key` was seen happen: as a watch event, not first in a
+   * (re-)list. A renewal first seen in a list may be as old as the list's gap: after an API outage
+   * the informer re-lists, and the last Lease of an agent that died during the outage shows up as
+   * a renewal "seen now". Its age counts from now (never shorter than the truth: no module is
+   * called stale early), but what it says must not count as news (decide.ts, witnesses).
+   */
+  live(key: string): boolean {
+    return this.seen.get(key)?.listed === false;
   }
 
   /** Forgets the Leases not in `keys` (deleted ones), so the map stays the size of the box. */

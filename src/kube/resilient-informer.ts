@@ -35,8 +35,8 @@ export interface ResilientInformerOptions<T extends KubernetesObject> {
   monotonic?: () => number;
   /** Called on every change of the cache and of `synced`. */
   onChange: () => void;
-  /** Every object as it arrives (listed, added or updated), before `onChange`. */
-  onObject?: (obj: T) => void;
+  /** Every object as it arrives (`listed`: in a list; else added or updated by a watch event), before `onChange`. */
+  onObject?: (obj: T, listed: boolean) => void;
 }
 
 /** One informer that re-lists after every error, with capped backoff. */
@@ -101,7 +101,7 @@ export class ResilientInformer<T extends KubernetesObject> {
       this.o.path,
       async () => {
         const list = await this.o.list();
-        if (this.o.onObject) for (const item of list.items) this.o.onObject(item);
+        if (this.o.onObject) for (const item of list.items) this.o.onObject(item, true);
         // The ListWatch adds the items right after this promise resolves; by the next macrotask
         // the cache holds the whole list.
         setImmediate(() => {
@@ -122,7 +122,7 @@ export class ResilientInformer<T extends KubernetesObject> {
       if (this.synced) this.o.onChange();
     };
     const arrived = (obj: T) => {
-      if (this.current === inf) this.o.onObject?.(obj);
+      if (this.current === inf) this.o.onObject?.(obj, false);
       changed();
     };
     inf.on('add', arrived);

@@ -54,6 +54,24 @@ describe('decide: detection', () => {
     });
   });
 
+  it("views first seen in a re-list witness nothing: after an API outage, dead agents' last views and unrenewed node Leases fence no live module", () => {
+    // Seen on real K3s (bench:control-plane --engine k3s): after a majority loss the controller
+    // re-listed, the Leases m2 and m3 wrote before they died looked renewed "now", and m1's node
+    // Lease had not been renewed since the outage: m1, alive, was fenced.
+    const o = dead(healthy(3), 'm1', T(-30_000));
+    const relisted = { ...o, views: o.views.map((v) => (v.module === 'm1' ? v : { ...v, listedOnly: true as const })) };
+    expect(decide(relisted)).toEqual([]);
+    expect(assess(relisted, 'm1', 'm1')).toMatchObject({ failed: false, unreachableBy: [] });
+    // Once one of them is seen renewing (its agent is alive and still cannot hear m1), it counts again.
+    const oneLive = {
+      ...relisted,
+      views: relisted.views.map(({ listedOnly: _listed, ...v }) => (v.module === 'm2' ? v : { ...v, ...(_listed ? { listedOnly: _listed } : {}) })),
+    };
+    expect(assess(oneLive, 'm1', 'm1').unreachableBy).toEqual(['m2']);
+    // Both live: the module is failed, as before.
+    expect(types(decide(o))).toEqual(['detect m1']);
+  });
+
   it.each([3, 4, 5, 6])('a module of a %i-module box cut off from only one peer is never failed', (n) => {
     const o = healthy(n);
     const cut = {
