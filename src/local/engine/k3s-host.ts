@@ -1,4 +1,4 @@
-import { access, mkdir, readFile } from 'node:fs/promises';
+import { access, mkdir, open, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { etcdGateway, type EtcdGateway, type EtcdMembership } from '../../agent/role/etcd-gateway.js';
 import { K3S_ETCD_PORT } from '../../agent/role/k3s-plan.js';
@@ -38,9 +38,9 @@ export function k3sModuleHost(dir: string, module: string): CommandRunner {
   async function serverState(): Promise<{ running: boolean; pid?: number; active: string }> {
     const p = (await readServerRecord(dir, module)).k3s;
     if (!p || !(await isRunning(p.pid, p.bin))) return { running: false, active: 'inactive' };
-    const log = await readFile(p.log, 'utf8').catch(() => '');
+    const log = await logSince(p.log, p.logFrom ?? 0);
     // K3s logs this just before it tells systemd READY=1 (k3s pkg/cli/server/server.go).
-    return { running: true, pid: p.pid, active: log.slice(p.logFrom ?? 0).includes('k3s is up and running') ? 'active' : 'activating' };
+    return { running: true, pid: p.pid, active: log.includes('k3s is up and running') ? 'active' : 'activating' };
   }
 
   async function systemctl(args: readonly string[]): Promise<CommandResult> {
@@ -180,4 +180,22 @@ export async function localK3sModule(
     }),
     modules: Object.entries(members).map(([name, m]) => ({ name, address: m.address })),
   };
+}
+
+/**
+ * This run's part of a K3s log: the bytes from `from` (a byte offset, the log's size when the run
+ * started) on. `show` runs on every look of the role loop, and the log of a long-lived box is
+ * megabytes: reading it whole each time, and slicing characters by a byte offset, was wrong twice.
+ */
+async function logSince(file: string, from: number): Promise<string> {
+  const fh = await open(file, 'r').catch(() => undefined);
+  if (!fh) return '';
+  try {
+    const { size } = await fh.stat();
+    const buf = Buffer.alloc(Math.max(0, size - from));
+    await fh.read(buf, 0, buf.length, from);
+    return buf.toString('utf8');
+  } finally {
+    await fh.close();
+  }
 }
