@@ -67,10 +67,11 @@ describe('docs/runbooks/control-plane.md, followed on real K3s servers', () => {
     expect(r.code, `\`${line}\` on ${module}: ${r.stderr}`).toBe(expectCode);
     return r.stdout;
   }
+  /** A step's block pasted into one shell, as a person does: its variables hold from line to line. */
   const runStep = async (module: string, section: Map<number, string[]>, n: number, fill: Record<string, string> = {}) => {
     const commands = section.get(n);
     expect(commands, `step ${n} has commands`).toBeDefined();
-    for (const c of commands!) await run(module, c, fill);
+    await run(module, ['set -e', ...commands!].join('\n'), fill);
   };
   const memberNames = async (module: string) =>
     ((JSON.parse(await run(module, 'etcdapi cluster/member/list')) as { members?: { name?: string; isLearner?: boolean }[] }).members ?? [])
@@ -172,7 +173,9 @@ describe('docs/runbooks/control-plane.md, followed on real K3s servers', () => {
       intervalMs: 1000,
       message: 'the object, through the reset server',
     });
-    await run(A, 'test -d /var/lib/rancher/k3s/server/db/snapshots/edgebox-before-cluster-reset');
+    // The snapshot file the reset restored, and the data it restored over, both kept.
+    await run(A, 'test -s "$(ls -d /var/lib/rancher/k3s/server/db/snapshots/edgebox-before-cluster-reset-* | head -n 1)"');
+    await run(A, 'test -d "$(ls -d /var/lib/rancher/k3s/server/db/etcd-old-* | head -n 1)/member/wal"');
 
     // Step 7: the old peers rejoin by section 1 (their data discarded by its step 5).
     const s1 = steps('## 1. Promotion');

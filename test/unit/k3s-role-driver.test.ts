@@ -9,7 +9,7 @@ import { hostRunner, type CommandResult, type CommandRunner } from '../../src/ag
 import type { MemberInfo } from '../../src/contract/role-driver.js';
 import { etcdGateway, parseMemberList, parseStatus, type EtcdGateway, type EtcdStatus } from '../../src/agent/role/etcd-gateway.js';
 import { createK3sDriver, serverUrl, type K3sDriverOptions } from '../../src/agent/role/k3s-driver.js';
-import { parseUnitStates, RESET_FLAG, type UnitState } from '../../src/agent/role/k3s-plan.js';
+import { parseUnitStates, RESET_FLAG, SNAPSHOT_FROM_DB, type UnitState } from '../../src/agent/role/k3s-plan.js';
 import { EdgeboxError } from '../../src/diagnostics/diagnostic.js';
 import { K3S_CONFIG_PATH, taintArg, TOKEN_FILE } from '../../src/render/k3s-config.js';
 import { nodeLabels, nodeTaints } from '../../src/render/node-metadata.js';
@@ -55,7 +55,8 @@ class FakeHost implements CommandRunner {
   async run(argv: readonly string[]): Promise<CommandResult> {
     const cmd = argv.join(' ');
     this.log.push(cmd);
-    const failed = this.failing.get(cmd);
+    // A failure set for a command also fails it with arguments added (a reset's restore path).
+    const failed = [...this.failing].find(([k]) => cmd === k || cmd.startsWith(`${k} `))?.[1];
     if (failed) return failed;
     const ok = (stdout = '') => ({ code: 0, stdout, stderr: '' });
     const [a, b, c, d, e] = argv;
@@ -75,7 +76,7 @@ class FakeHost implements CommandRunner {
       return ok();
     }
     if (a === 'test' && b === '-e' && c === RESET_FLAG) return { code: this.resetFlag ? 0 : 1, stdout: '', stderr: '' };
-    if (a === 'test' || a === 'rm' || a === 'cp' || a === 'install' || a === 'systemd-run') return ok();
+    if (a === 'test' || a === 'rm' || a === 'cp' || a === 'mkdir' || a === 'sh' || a === 'install' || a === 'systemd-run') return ok();
     if (a === 'k3s' && b === 'etcd-snapshot' && c === 'save') return ok();
     return { code: 127, stdout: '', stderr: `unexpected command ${[a, b, c, d, e].join(' ')}` };
   }
@@ -417,9 +418,13 @@ describe('restart and cluster reset', () => {
       `test -d ${DB}/etcd/member/wal`,
       'systemctl stop k3s',
       `write ${K3S_CONFIG_PATH} 600`,
-      `rm -rf ${DB}/snapshots/edgebox-before-cluster-reset`,
-      `cp -a ${DB}/etcd ${DB}/snapshots/edgebox-before-cluster-reset`,
-      'systemd-run --unit=edgebox-k3s-cluster-reset --collect --wait --pipe k3s server --cluster-reset',
+      `mkdir -p ${DB}/snapshots`,
+      expect.stringMatching(new RegExp(`^sh -c [\\s\\S]*sha256sum[\\s\\S]* sh ${DB}/etcd/member/snap/db ${DB}/snapshots/edgebox-before-cluster-reset-\\d+$`)),
+      expect.stringMatching(
+        new RegExp(
+          `^systemd-run --unit=edgebox-k3s-cluster-reset --collect --wait --pipe k3s server --cluster-reset --cluster-reset-restore-path=${DB}/snapshots/edgebox-before-cluster-reset-\\d+$`,
+        ),
+      ),
       ALLOW,
       'systemctl enable --now --no-block k3s',
     ]);
@@ -459,7 +464,7 @@ describe('restart and cluster reset', () => {
     const f = await failureOf(driver.resetCluster());
     expect(f.code).toBe('k3s.cluster-reset-failed');
     expect(f.message).toContain('cannot perform cluster-reset while server URL is set');
-    expect(host.commands().at(-1)).toBe(reset);
+    expect(host.commands().at(-1)).toMatch(new RegExp(`^${reset} --cluster-reset-restore-path=`));
   });
 });
 
@@ -729,9 +734,20 @@ describe("the runbook lists the driver's commands", () => {
     await r.driver.restart();
     await r.driver.resetCluster();
     // The runbook writes the API address and the module as placeholders.
+    // The reset's snapshot file is `$S` there, and the database `$DB`: the script's lines, with those.
     const placeheld = (c: string) =>
-      c.replace('https://10.0.0.100:6443', 'https://<api>:6443').replace(/--name (edgebox-before-\w+)-\w+$/, '--name $1-<module>');
-    for (const h of [p.host, d.host, r.host]) for (const c of h.commands()) if (!c.startsWith('write ')) commands.add(placeheld(c));
+      c
+        .replace('https://10.0.0.100:6443', 'https://<api>:6443')
+        .replace(/--name (edgebox-before-\w+)-\w+$/, '--name $1-<module>')
+        .replace(/--cluster-reset-restore-path=\S+$/, '--cluster-reset-restore-path="$S"');
+    const lines = (c: string) =>
+      c.startsWith(`sh -c ${SNAPSHOT_FROM_DB} sh `)
+        ? SNAPSHOT_FROM_DB.split('\n')
+            .filter((l) => l !== 'set -e')
+            .map((l) => l.replaceAll('"$1"', '"$DB"').replaceAll('"$2', '"$S'))
+        : [c];
+    for (const h of [p.host, d.host, r.host]) for (const c of h.commands()) if (!c.startsWith('write ')) for (const l of lines(placeheld(c))) commands.add(l);
+    expect(runbook).toContain(`DB=${DB}/etcd/member/snap/db\n   S=${DB}/snapshots/edgebox-before-cluster-reset-$(date +%s)\n`);
     commands.add(placeheld(SELF_SNAPSHOT('remove-s3')));
     expect(commands.size).toBeGreaterThanOrEqual(15);
     const missing = [...commands].filter((c) => !runbook.includes(c));

@@ -125,6 +125,9 @@ describe("a module's host in a local box", () => {
     ['/var/lib/rancher/k3s-other', '/var/lib/rancher/k3s-other'],
     ['/usr/bin/k3s', '/usr/bin/k3s'],
     ['--data-dir', '--data-dir'],
+    // A flag's value in the same word.
+    ['--cluster-reset-restore-path=/var/lib/rancher/k3s/server/db/snapshots/s', '--cluster-reset-restore-path=/box/modules/m/k3s/data/server/db/snapshots/s'],
+    ['--name=/usr/bin/k3s', '--name=/usr/bin/k3s'],
     ['https://10.0.0.1:6443', 'https://10.0.0.1:6443'],
   ])('%s is %s', (path, local) => {
     expect(onModule(path, roots)).toBe(local);

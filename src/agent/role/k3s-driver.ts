@@ -359,7 +359,7 @@ export function createK3sDriver(opts: K3sDriverOptions): RoleDriver {
     async resetCluster() {
       const host = await hostState('reset');
       const flag = await runner.run(['test', '-e', RESET_FLAG]);
-      await execute(planReset(host, flag.code === 0, await config('cluster-init')), 'reset');
+      await execute(planReset(host, flag.code === 0, await config('cluster-init'), Math.floor(Date.now() / 1000)), 'reset');
       await waitUntil('reset', timeouts.resetMs, `\`journalctl -u ${SERVER_UNIT}\` says why K3s does not start on the reset data`, async () => {
         const r = await observe();
         if (r.healthy && r.members?.length === 1) return true;

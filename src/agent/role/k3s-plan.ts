@@ -185,8 +185,21 @@ export function snapshotSteps(why: string, server?: string): Step[] {
     cleanup('snapshot-client-remove'),
   ];
 }
-/** The survivor's member data as it was just before its last cluster reset (one copy, replaced by the next reset). */
-export const PRE_RESET_COPY = `${SNAPSHOT_DIR}/edgebox-before-cluster-reset`;
+/** The survivor's etcd database, as a snapshot file a cluster reset restores (planReset). */
+export const resetSnapshot = (stamp: number) => `${SNAPSHOT_DIR}/edgebox-before-cluster-reset-${stamp}`;
+/**
+ * `$1`, a member's bbolt database, copied to `$2` as a snapshot file etcd's restore takes: the
+ * database with its sha256 appended, what `etcdctl snapshot save` writes (etcd's restore refuses a
+ * file without it, and K3s gives no way to skip the check). Only coreutils and awk, which every
+ * module has: awk turns the hex digest into the octal escapes POSIX printf writes as bytes. The
+ * runbook has the same lines with `$DB` and `$S` (docs/runbooks/control-plane.md, section 5).
+ */
+export const SNAPSHOT_FROM_DB = [
+  'set -e',
+  'cp "$1" "$2.part"',
+  `printf "$(sha256sum "$2.part" | cut -c1-64 | awk -v h=0123456789abcdef '{for (i = 1; i < 64; i += 2) printf "\\\\%03o", (index(h, substr($0, i, 1)) - 1) * 16 + index(h, substr($0, i + 1, 1)) - 1}')" >> "$2.part"`,
+  'mv "$2.part" "$2"',
+].join('\n');
 
 /**
  * The member's data, so it never rejoins stale: `db/etcd` (what K3s counts as a datastore on
@@ -322,8 +335,18 @@ export const RESET_TIMEOUT_MS = 10 * 60_000;
  * unit so an agent restart cannot kill it half way; it exits once etcd runs as a one-member
  * cluster. A reset-flag already there means K3s already reset this data and was not started
  * normally since (the start clears it): then only the start is left.
+ *
+ * The reset restores the survivor's own database (`--cluster-reset-restore-path`), never resets
+ * the member in place: after an in-place reset (etcd's `--force-new-cluster`) the servers that
+ * rejoined replayed the survivor's raft log and ended with other revisions than the survivor
+ * for every write since (measured here: 28-32 revisions apart at the same raft index; etcd
+ * issue 14009), so the next quorum loss reset to a member whose objects had other
+ * resourceVersions than the ones acknowledged. A restored member's log starts at a raft snapshot,
+ * so every server that joins receives the database itself. K3s keeps the data it restores over
+ * as `db/etcd-old-<time>`; the snapshot file stays in `db/snapshots`. `stamp` (unix seconds)
+ * names it.
  */
-export function planReset(host: HostState, resetFlag: boolean, config: string): Plan {
+export function planReset(host: HostState, resetFlag: boolean, config: string, stamp: number): Plan {
   if (!host.server.loaded) return noServerUnit;
   return {
     kind: 'steps',
@@ -344,24 +367,33 @@ export function planReset(host: HostState, resetFlag: boolean, config: string): 
       ...(resetFlag
         ? []
         : [
-            // A reset rewrites the membership in place: the data it starts from is kept first, as
-            // a copy of the stopped member (no snapshot can be taken without a quorum).
+            // A server that never took a snapshot has no snapshot directory yet.
             {
               kind: 'run' as const,
-              step: 'drop-old-pre-reset-copy',
-              argv: ['rm', '-rf', PRE_RESET_COPY],
-              hint: `remove ${PRE_RESET_COPY} by hand`,
+              step: 'make-snapshot-dir',
+              argv: ['mkdir', '-p', SNAPSHOT_DIR],
+              hint: `create ${SNAPSHOT_DIR} by hand (free disk space first if it is full)`,
             },
             {
               kind: 'run' as const,
-              step: 'copy-etcd-data',
-              argv: ['cp', '-a', `${ETCD_DB_DIR}/etcd`, PRE_RESET_COPY],
-              hint: `copy ${ETCD_DB_DIR}/etcd to ${PRE_RESET_COPY} by hand (free disk space first if it is full); never reset without a copy`,
+              step: 'snapshot-database',
+              argv: ['sh', '-c', SNAPSHOT_FROM_DB, 'sh', `${ETCD_DB_DIR}/etcd/member/snap/db`, resetSnapshot(stamp)],
+              hint: `the stopped member's database could not be copied to ${SNAPSHOT_DIR} (free disk space first if it is full); never reset without it`,
             },
             {
               kind: 'run' as const,
               step: 'cluster-reset',
-              argv: ['systemd-run', `--unit=${RESET_UNIT}`, '--collect', '--wait', '--pipe', 'k3s', 'server', '--cluster-reset'],
+              argv: [
+                'systemd-run',
+                `--unit=${RESET_UNIT}`,
+                '--collect',
+                '--wait',
+                '--pipe',
+                'k3s',
+                'server',
+                '--cluster-reset',
+                `--cluster-reset-restore-path=${resetSnapshot(stamp)}`,
+              ],
               timeoutMs: RESET_TIMEOUT_MS,
               hint: `${JOURNAL(RESET_UNIT)}; K3s must log "restart without --cluster-reset flag now". If it says the membership "was previously reset", delete ${RESET_FLAG} only after checking no other server still runs`,
             },

@@ -151,6 +151,9 @@ const ROOTS: [string, keyof ModuleRoots][] = [
  * components match (`/etcetera` is not under `/etc`).
  */
 export function onModule(arg: string, roots: ModuleRoots): string {
+  // A path given as a flag's value in one word (`--cluster-reset-restore-path=/var/lib/...`).
+  const flag = /^(--[\w-]+=)(\/.*)$/.exec(arg);
+  if (flag) return `${flag[1]}${onModule(flag[2]!, roots)}`;
   for (const [prefix, root] of ROOTS) {
     if (arg === prefix) return roots[root];
     if (arg.startsWith(`${prefix}/`)) return `${roots[root]}${arg.slice(prefix.length)}`;
