@@ -85,6 +85,10 @@ function setup(
       const { leader: _lost, ...rest } = report;
       report = { ...rest, healthy: false };
     },
+    /** K3s exited (or runs without serving): no member list, no raft index. */
+    stopAnswering: () => {
+      report = { role: 'server', running: false, healthy: false, message: 'k3s is inactive' };
+    },
   };
 }
 
@@ -107,6 +111,32 @@ describe('QuorumRecovery', () => {
     expect(s.calls).toEqual(['state m2', 'state m3', 'resetCluster']);
     expect(s.r.status()).toMatchObject({ state: 'reset', survivor: 'm1', resetAfterMs: 0, fenced: ['m2', 'm3'] });
     expect(s.r.summary()).toMatchObject({ voter: true, leader: true, phase: 'reset', vote: 'm1' });
+  });
+
+  it('a lone survivor whose member stops answering after the loss (K3s exits when its controller-manager loses its lease) is still reset, on what it said last', async () => {
+    const s = setup({ slots: 'off' });
+    s.r.check();
+    s.loseLeader();
+    s.advance(6_000);
+    expect(s.r.check().action).toEqual({ kind: 'probe', modules: ['m2', 'm3'] });
+    await flush();
+    s.stopAnswering();
+    s.advance(500);
+    // Without its last answer it is a stopped member no cluster vouches for: a cold start, over and over.
+    expect(s.r.check()).toMatchObject({ action: { kind: 'reset' }, vote: 'm1', missing: ['m2', 'm3'] });
+    expect(s.r.summary()).toMatchObject({ voter: true, raftIndex: 100, vote: 'm1' });
+    await flush();
+    expect(s.calls).toEqual(['state m2', 'state m3', 'resetCluster']);
+  });
+
+  it('a member that stops answering while it has a leader is no survivor: it is a stopped member, as before', () => {
+    const s = setup({ slots: 'off' });
+    s.r.check();
+    s.stopAnswering();
+    s.advance(6_000);
+    expect(s.r.check().action).toMatchObject({ kind: 'restart' });
+    expect(s.r.summary()).toMatchObject({ voter: false });
+    expect(s.calls).not.toContain('resetCluster');
   });
 
   it('voters whose slots are on may be rebooting: powered off only after the grace, then the cluster is reset once', async () => {

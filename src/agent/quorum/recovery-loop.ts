@@ -102,6 +102,8 @@ export class QuorumRecovery {
   private retryAt = 0;
   private last: QuorumDecision = { action: { kind: 'none' }, lost: false, missing: [] };
   private lastLogged = '';
+  /** This member as it last answered once its quorum counted as lost (see ownReport). */
+  private lostMember: Pick<ControlPlaneReport, 'members' | 'raftIndex'> | null = null;
   private timer: NodeJS.Timeout | undefined;
   private cachedSummary: ControlPlaneSummary | undefined;
 
@@ -174,15 +176,19 @@ export class QuorumRecovery {
     const now = this.o.monoNow();
     const own = this.o.report();
     if (own?.leader !== undefined) this.leaderSeenAt = now;
+    if (own?.leader !== undefined || own?.role !== 'server') this.lostMember = null;
     // While an action runs the member is in flux (a reset stops and starts it): what was decided
     // stands, and is what the heartbeats and the status keep saying, until the action is over.
     if (this.acting !== null) return this.last;
     if (now - this.fenceFailedAt >= FENCE_RETRY_MS) for (const m of Object.keys(this.fenceErrors)) delete this.fenceErrors[m];
     const d = decideQuorum(this.input());
     if (d.lost && this.lostSince === null) this.lostSince = now;
+    if (d.lost && own?.members !== undefined && own.leader === undefined)
+      this.lostMember = { members: own.members, ...(own.raftIndex !== undefined ? { raftIndex: own.raftIndex } : {}) };
     if (!d.lost && d.phase !== 'reset') {
       // The episode is over (or never began): a later loss starts from scratch.
       this.lostSince = null;
+      this.lostMember = null;
       this.fenced.clear();
       this.probes.clear();
       for (const m of Object.keys(this.fenceErrors)) delete this.fenceErrors[m];
@@ -192,6 +198,20 @@ export class QuorumRecovery {
     this.logChange(d);
     if (now >= this.retryAt) void this.act(d);
     return d;
+  }
+
+  /**
+   * This member's report, or, once it stops answering after its quorum counted as lost, what it
+   * said last: a K3s server exits 7-20 s after losing its quorum (its controller-manager loses its
+   * leader election) and, restarted, never answers again without a quorum (etcd first publishes the
+   * member through raft), so a lone survivor would otherwise look like a stopped member forever
+   * and never be reset. Its raft index cannot move without a leader, so the last one stands.
+   * Never for a member that stopped while it had a leader: that one is restarted as before.
+   */
+  private ownReport(): ControlPlaneReport | null {
+    const own = this.o.report();
+    if (own?.role !== 'server' || own.members !== undefined || this.lostMember === null) return own;
+    return { ...own, ...this.lostMember };
   }
 
   private input(): QuorumInput {
@@ -205,7 +225,7 @@ export class QuorumRecovery {
       self: this.o.self,
       modules: this.o.modules,
       powered: new Set(this.o.powerDriver ? Object.keys(this.o.power) : []),
-      own: this.o.report(),
+      own: this.ownReport(),
       leaderlessMs: now - this.leaderSeenAt,
       peers,
       fenced: this.fenced,
@@ -234,6 +254,7 @@ export class QuorumRecovery {
       } else if (a.kind === 'reset') {
         this.o.log('warn', 'quorum lost: resetting the cluster to this module', { missing: d.missing, fenced: [...this.fenced] });
         await this.o.driver.resetCluster();
+        this.lostMember = null;
         const now = this.o.monoNow();
         this.resetAt = now;
         this.cachedSummary = undefined;
@@ -245,6 +266,7 @@ export class QuorumRecovery {
       } else if (a.kind === 'demote') {
         this.o.log('warn', 'the survivor reset the cluster: wiping this stale member', { survivor: d.vote });
         await this.o.driver.demote();
+        this.lostMember = null;
       } else {
         this.o.log('warn', 'no cluster heard and every server was off: starting this member on its data');
         await this.o.driver.restart();
