@@ -3,14 +3,15 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChaosBox } from '../chaos/box.js';
-import { describeFault, drawTrial, FAULT_KINDS } from '../chaos/faults.js';
+import { describeFault, drawTrial, faultKinds, K3S_UNPLAYED } from '../chaos/faults.js';
+import type { EngineName } from '../local/engine/engine.js';
 import { runTrial, type TrialOutcome } from '../chaos/trial.js';
 import { DEFAULT_POD_START } from '../local/kwok-stages.js';
 import { log, seconds as s } from './watch.js';
 import { percentile, reportTargets } from './targets.js';
 
 /**
- * `npm run bench:chaos -- --trials N --seed S [--trial K] [--out DIR]`
+ * `npm run bench:chaos -- --trials N --seed S [--trial K] [--out DIR] [--engine process|k3s]`
  *
  * The seeded chaos runner (src/chaos, docs/chaos.md): on a local box with agents and two
  * controllers (test/fixtures/chaos-box.yaml), each trial draws one fault from the menu with a
@@ -34,10 +35,11 @@ interface Options {
   seed: number;
   trial?: number;
   out?: string;
+  engine: EngineName;
 }
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { trials: 20, seed: 1 };
+  const opts: Options = { trials: 20, seed: 1, engine: 'process' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = argv[++i];
@@ -46,12 +48,17 @@ function parseArgs(argv: string[]): Options {
       opts.out = value;
       continue;
     }
+    if (a === '--engine') {
+      if (value !== 'process' && value !== 'k3s') throw new Error('--engine is process or k3s');
+      opts.engine = value;
+      continue;
+    }
     const n = Number(value);
     if (!Number.isInteger(n) || n < (a === '--trials' ? 1 : 0)) throw new Error(`${a} needs a whole number`);
     if (a === '--trials') opts.trials = n;
     else if (a === '--seed') opts.seed = n;
     else if (a === '--trial') opts.trial = n;
-    else throw new Error(`unknown argument ${a} (use --trials N, --seed S, --trial K, --out DIR)`);
+    else throw new Error(`unknown argument ${a} (use --trials N, --seed S, --trial K, --out DIR, --engine process|k3s)`);
   }
   return opts;
 }
@@ -65,7 +72,16 @@ async function main(opts: Options): Promise<number> {
     `  simulated: 5 modules as KWOK nodes (pods start after ${DEFAULT_POD_START.minMs / 1000}-${DEFAULT_POD_START.maxMs / 1000} s, as a container on an SoC module), 3 etcd voters with fsync on,`,
   );
   log(`  agents with their own wall clocks (libfaketime), 2 controllers, a client writing ConfigMaps every 100 ms, a device polling the CAN bus`);
-  log(`  fault kinds (${FAULT_KINDS.length}): ${FAULT_KINDS.join(', ')}`);
+  const kinds = faultKinds(opts.engine);
+  if (opts.engine === 'k3s') {
+    log(`  engine k3s: every server module a real \`k3s server\` in a network namespace of its own, the agents' k3s role driver`);
+    log(
+      `  not played on k3s: ${Object.entries(K3S_UNPLAYED)
+        .map(([k, why]) => `${k} (${why})`)
+        .join('; ')}`,
+    );
+  }
+  log(`  fault kinds (${kinds.length}): ${kinds.join(', ')}`);
   log(`  targets: 0 violations; healthy within ${s(RECOVERY_TARGET_MS)} of the last heal`);
   let box: ChaosBox | undefined;
   const outcomes: TrialOutcome[] = [];
@@ -86,13 +102,18 @@ async function main(opts: Options): Promise<number> {
       }
       if (!box) {
         const t0 = Date.now();
-        box = await ChaosBox.start(FIXTURE, (l) => log(`    ${l.trim()}`));
+        box = await ChaosBox.start(FIXTURE, (l) => log(`    ${l.trim()}`), opts.engine);
         const h = await box.restore(RESTORE_DEADLINE_MS);
         if (!h.healthy) throw new Error(`a fresh box is not healthy after ${s(RESTORE_DEADLINE_MS)}: ${h.missing.join('; ')}`);
         log(`  box started in ${s(Date.now() - t0)} (${box.dir})`);
       }
       const restoreMs = Date.now() - restoreStart;
-      const plan = drawTrial(opts.seed, k, { modules: box.box.spec.modules.map((m) => m.name), servers: (await box.state()).controlPlane.initialServers });
+      const plan = drawTrial(
+        opts.seed,
+        k,
+        { modules: box.box.spec.modules.map((m) => m.name), servers: (await box.state()).controlPlane.initialServers },
+        kinds,
+      );
       const o = await runTrial(box, plan, { out, recoveryTargetMs: RECOVERY_TARGET_MS, renewWindowMs: RENEW_WINDOW_MS });
       outcomes.push(o);
       const v = o.verdict;
@@ -102,13 +123,17 @@ async function main(opts: Options): Promise<number> {
       );
       for (const e of o.errors) log(`      error: ${e}`);
       for (const x of v.violations) log(`      VIOLATION ${x.kind}: ${x.message}`);
-      if (v.violations.length) log(`      replay: npm run bench:chaos -- --seed ${opts.seed} --trial ${k}   (history: ${join(out, `trial-${k}`)})`);
+      if (v.violations.length)
+        log(`      replay: npm run bench:chaos -- --seed ${opts.seed} --trial ${k}${replayEngine(opts)}   (history: ${join(out, `trial-${k}`)})`);
     }
   } finally {
     await stop();
   }
   return report(opts, outcomes);
 }
+
+/** A trial's draw depends on the menu, so a replay names the engine. */
+const replayEngine = (opts: Options) => (opts.engine === 'process' ? '' : ` --engine ${opts.engine}`);
 
 function report(opts: Options, outcomes: readonly TrialOutcome[]): number {
   const bad = outcomes.filter((o) => o.verdict.violations.length > 0);
@@ -122,7 +147,7 @@ function report(opts: Options, outcomes: readonly TrialOutcome[]): number {
     log(`recovery after the last heal: p50 ${s(percentile(recoveries, 50))}  p95 ${s(percentile(recoveries, 95))}  max ${s(recoveries.at(-1))}`);
   for (const o of bad)
     log(
-      `  seed ${opts.seed} trial ${o.plan.trial}: ${o.verdict.violations.map((v) => v.kind).join(', ')}  -> npm run bench:chaos -- --seed ${opts.seed} --trial ${o.plan.trial}`,
+      `  seed ${opts.seed} trial ${o.plan.trial}: ${o.verdict.violations.map((v) => v.kind).join(', ')}  -> npm run bench:chaos -- --seed ${opts.seed} --trial ${o.plan.trial}${replayEngine(opts)}`,
     );
   // Every violation is a miss, a missed recovery included (the checker counts it as one).
   return reportTargets([{ name: 'trials with a violation', measured: bad.length, bound: 0, unit: '', comparison: '=' }]) ? 0 : 1;

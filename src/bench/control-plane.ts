@@ -1,15 +1,9 @@
-import { request, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { readFile } from 'node:fs/promises';
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { etcdGateway, type EtcdTls } from '../agent/role/etcd-gateway.js';
-import { K3S_ETCD_PORT } from '../agent/role/k3s-plan.js';
 import { ENGINES, type EngineName } from '../local/engine/engine.js';
-import { k3sPaths } from '../local/engine/k3s-engine.js';
 import { applyBox } from '../apply/apply.js';
 import { Cluster } from '../apply/cluster.js';
 import { CONTROL_PLANE_ANNOTATIONS as A } from '../contract/control-plane.js';
@@ -17,6 +11,9 @@ import { GROUP, PLURAL, VERSION } from '../crd/edgebox-crd.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
 import { readState, type BoxState } from '../local/box-state.js';
 import { down } from '../local/down.js';
+import { memberGateway, memberModules } from '../local/member-gateway.js';
+import { k3sPaths } from '../local/engine/k3s-engine.js';
+import { nodeOfMember } from '../agent/role/k3s-plan.js';
 import { killModule, reviveModule } from '../local/failure-injection.js';
 import { freeUdpPortOn } from '../local/ports.js';
 import { localAddresses } from '../local/simulated-nodes.js';
@@ -108,51 +105,6 @@ function parseArgs(argv: string[]): Options {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Where each server-capable module's etcd answers, by engine: plain HTTP (process), K3s's gateway with its client certificate (k3s). */
-async function memberEndpoints(state: BoxState): Promise<{ module: string; url: URL; tls?: EtcdTls }[]> {
-  if (!state.k3s)
-    return Object.entries(state.addresses).map(([module, address]) => ({ module, url: new URL(`http://${address}:${state.ports.server.etcdClient}`) }));
-  return Promise.all(
-    Object.entries(state.k3s.network.members).map(async ([module, m]) => {
-      const dir = join(k3sPaths(state.dir, module).dataDir, 'server', 'tls', 'etcd');
-      const tls = await Promise.all(['server-ca.crt', 'client.crt', 'client.key'].map((f) => readFile(join(dir, f)))).then(
-        ([ca, cert, key]) => ({ ca: ca!, cert: cert!, key: key! }),
-        () => undefined,
-      );
-      return { module, url: new URL(`https://${m.address}:${K3S_ETCD_PORT}`), ...(tls ? { tls } : {}) };
-    }),
-  );
-}
-
-/** etcd's maintenance status, raw: the gateway client keeps no cluster id, which is what tells two clusters apart. */
-function clusterId(url: URL, tls: EtcdTls | undefined): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const opts = {
-      host: url.hostname,
-      port: Number(url.port),
-      path: '/v3/maintenance/status',
-      method: 'POST',
-      timeout: 2000,
-      headers: { 'content-type': 'application/json' },
-    };
-    const onResponse = (res: IncomingMessage) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => {
-        try {
-          resolve(String((JSON.parse(body) as { header?: { cluster_id?: string } }).header?.cluster_id ?? ''));
-        } catch (e) {
-          reject(e as Error);
-        }
-      });
-    };
-    const req = tls ? httpsRequest({ ...opts, ...tls }, onResponse) : request(opts, onResponse);
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end('{}');
-  });
-}
-
 interface MemberAnswer {
   module: string;
   cluster: string;
@@ -160,23 +112,20 @@ interface MemberAnswer {
   leader: boolean;
 }
 
-/** K3s names a member `<node>-<8 hex>`; the bench compares modules. */
-const moduleName = (member: string) => member.replace(/-[0-9a-f]{8}$/, '');
-
 /** Every module whose etcd member answers: its cluster id, the voters it lists, whether it follows a leader. */
 async function members(state: BoxState): Promise<MemberAnswer[]> {
   const answers = await Promise.all(
-    (await memberEndpoints(state)).map(async ({ module, url, tls }) => {
-      if (url.protocol === 'https:' && !tls) return undefined;
-      const g = etcdGateway({ endpoint: url.origin, timeoutMs: 1500, ...(tls ? { tls: async () => tls } : {}) });
+    memberModules(state).map(async (module) => {
+      const g = memberGateway(state, module, 1500);
+      if (!g) return undefined;
       try {
-        const [list, status, cluster] = await Promise.all([g.memberList(), g.status(), clusterId(url, tls)]);
+        const [list, status] = await Promise.all([g.memberList(), g.status()]);
         return {
           module,
-          cluster,
+          cluster: status.clusterId,
           voters: list
             .filter((m) => !m.learner)
-            .map((m) => moduleName(m.name))
+            .map((m) => nodeOfMember(m.name))
             .sort(),
           leader: status.leaderId !== undefined,
         };
@@ -253,9 +202,32 @@ interface Trial {
   /** Acknowledged writes of the box so far, those in flight during the kill included. */
   acked?: number;
   splitBrain?: string | undefined;
+  /** K3s snapshot files there before the kill and missing (or changed) once the box settled again. */
+  snapshotsLost: string[];
+  /** How many of them were there before the kill. */
+  snapshotsKept?: number;
   error?: string;
   /** Where the box's logs were kept (a trial over its target or in error). */
   logs?: string;
+}
+
+/**
+ * Every K3s snapshot file of every module (`server/db/snapshots`), with its size: none may go
+ * missing or change (the issue's rule: edgebox never deletes one). Empty on the process engine.
+ */
+async function snapshotFiles(state: BoxState): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const m of Object.keys(state.k3s?.network.members ?? {})) {
+    const dir = join(k3sPaths(state.dir, m).dataDir, 'server', 'db', 'snapshots');
+    for (const f of await readdir(dir).catch(() => [] as string[])) {
+      const size = await stat(join(dir, f)).then(
+        (x) => (x.isDirectory() ? -1 : x.size),
+        () => undefined,
+      );
+      if (size !== undefined) out.set(`${m}/${f}`, size);
+    }
+  }
+  return out;
 }
 
 /** Copies the box's logs out of the box directory, which the next box replaces. */
@@ -304,7 +276,8 @@ class BenchBox {
     const nodes = (await this.kc.makeApiClient(CoreV1Api).listNode({ labelSelector: `${LABELS.box}=${this.name}` })).items;
     const fences = (m: string) => Number(nodes.find((n) => n.metadata?.name === m)?.metadata?.annotations?.[FENCE_ANNOTATIONS.fenceCount] ?? 0);
     const killed = [...voters].sort((a, b) => fences(a) - fences(b) || a.localeCompare(b)).slice(0, kind === 'one' ? 1 : 2);
-    const result: Trial = { engine: this.engine, kind, killed, lost: 0 };
+    const result: Trial = { engine: this.engine, kind, killed, lost: 0, snapshotsLost: [] };
+    const snapshotsBefore = await snapshotFiles(this.state);
     const t0 = Date.now();
     await Promise.all(killed.map((m) => killModule(this.dir, m)));
     try {
@@ -324,6 +297,9 @@ class BenchBox {
       result.error ??= `after the restore: ${(e as Error).message}`;
     }
     result.splitBrain ??= splitBrain(await members(this.state));
+    const after = await snapshotFiles(this.state);
+    result.snapshotsLost = [...snapshotsBefore].filter(([f, size]) => after.get(f) !== size).map(([f]) => f);
+    result.snapshotsKept = snapshotsBefore.size - result.snapshotsLost.length;
     return result;
   }
 
@@ -358,7 +334,7 @@ async function main(): Promise<void> {
           // A trial over its target or in error keeps the box's logs: the box is removed after.
           if (r.error || (r.restoreMs ?? Infinity) > TARGET_P95_S[engine][kind] * 1000) r.logs = await keepLogs(bench.dir, `${engine}-${kind}-${i + 1}`);
           log(
-            `  ${kind.padEnd(8)} ${String(i + 1).padStart(2)} killed ${r.killed.join('+').padEnd(6)} restored ${s(r.restoreMs)}  acked ${r.acked ?? 0}  lost ${r.lost}${r.splitBrain ? `  SPLIT BRAIN ${r.splitBrain}` : ''}${r.error ? `  ERROR ${r.error}` : ''}${r.logs ? `  logs ${r.logs}` : ''}`,
+            `  ${kind.padEnd(8)} ${String(i + 1).padStart(2)} killed ${r.killed.join('+').padEnd(6)} restored ${s(r.restoreMs)}  acked ${r.acked ?? 0}  lost ${r.lost}${r.engine === 'k3s' ? `  snapshots ${r.snapshotsKept ?? 0} kept${r.snapshotsLost.length ? `, LOST ${r.snapshotsLost.join(' ')}` : ''}` : ''}${r.splitBrain ? `  SPLIT BRAIN ${r.splitBrain}` : ''}${r.error ? `  ERROR ${r.error}` : ''}${r.logs ? `  logs ${r.logs}` : ''}`,
           );
           // A box that did not settle is no start for the next trial.
           if (r.error) {
@@ -416,6 +392,17 @@ function report(results: readonly Trial[], opts: Options): void {
         comparison: '=' as const,
       },
       { name: `${engine}: acknowledged objects lost`, measured: of(engine).reduce((n, r) => n + r.lost, 0), bound: 0, unit: '', comparison: '=' as const },
+      ...(engine === 'k3s'
+        ? [
+            {
+              name: `${engine}: K3s snapshot files lost or changed`,
+              measured: of(engine).reduce((n, r) => n + r.snapshotsLost.length, 0),
+              bound: 0,
+              unit: '',
+              comparison: '=' as const,
+            },
+          ]
+        : []),
       {
         name: `${engine}: trials with two clusters (split brain)`,
         measured: of(engine).filter((r) => r.splitBrain).length,

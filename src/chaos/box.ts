@@ -20,6 +20,7 @@ import { ensureAgents, ensureControllers } from '../local/self-healing.js';
 import { readServerRecord } from '../local/server-layout.js';
 import { localAddresses } from '../local/simulated-nodes.js';
 import { up } from '../local/up.js';
+import type { EngineName } from '../local/engine/engine.js';
 import { loadSpec } from '../spec/load.js';
 import type { BoxSpec } from '../spec/schema.js';
 import { sampleHealth, type Health } from './health.js';
@@ -43,7 +44,7 @@ export class ChaosBox {
   ) {}
 
   /** A fresh box from `fixture`, its UDP port replaced by a free one, in a new temporary directory. */
-  static async start(fixture: string, progress: Progress): Promise<ChaosBox> {
+  static async start(fixture: string, progress: Progress, engine: EngineName = 'process'): Promise<ChaosBox> {
     const root = await mkdtemp(join(tmpdir(), 'edgebox-chaos-'));
     try {
       const doc = parseDocument(await readFile(fixture, 'utf8'));
@@ -53,7 +54,16 @@ export class ChaosBox {
       await writeFile(spec, `# bench:chaos: ${fixture} with a free port\n${doc.toString()}`);
       const { box } = await loadSpec(spec);
       const dir = join(root, 'box');
-      const r = await up(spec, { dir, timings: 'tuned', withAgents: true, withController: true, controllers: CONTROLLERS, clockFaults: true, progress });
+      const r = await up(spec, {
+        dir,
+        timings: 'tuned',
+        withAgents: true,
+        withController: true,
+        controllers: CONTROLLERS,
+        clockFaults: true,
+        engine,
+        progress,
+      });
       const kc = loadKubeConfig({ path: r.kubeconfig });
       await applyBox({ box, cluster: new Cluster(kc) });
       await Recorder.prepare(kc);
@@ -99,7 +109,7 @@ export class ChaosBox {
       await setClockOffset(this.dir, m, 0);
       const r = await readServerRecord(this.dir, m);
       await signalProcesses(
-        [r.etcd, r.apiserver].filter((p) => p !== undefined),
+        [r.etcd, r.apiserver, r.k3s].filter((p) => p !== undefined),
         'SIGCONT',
       );
     }

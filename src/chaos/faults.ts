@@ -43,6 +43,26 @@ export const FAULT_KINDS = [
 
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
+/**
+ * The kinds the K3s engine (src/local/engine) cannot play, and why. Its servers live in network
+ * namespaces of their own, on a bridge the local box's cuts and hangs (iptables on the loopback
+ * addresses) do not reach; and etcd and the API server are one K3s process.
+ */
+export const K3S_UNPLAYED: Readonly<Partial<Record<FaultKind, string>>> = {
+  'freeze-apiserver': 'etcd and the API server are one K3s process: freeze-etcd freezes it',
+  'partition-peer': "the cuts are iptables rules on the loopback addresses; K3s's peer traffic crosses a bridge between namespaces",
+  'partition-minority': 'as partition-peer',
+  'partition-majority': 'as partition-peer',
+  'partition-one-way': 'as partition-peer',
+  isolate: 'as partition-peer',
+  'api-hang': "the hang drops the API port on a loopback address; K3s's API server listens in its namespace",
+};
+
+/** The menu an engine plays. */
+export function faultKinds(engine: 'process' | 'k3s'): FaultKind[] {
+  return engine === 'k3s' ? FAULT_KINDS.filter((k) => K3S_UNPLAYED[k] === undefined) : [...FAULT_KINDS];
+}
+
 /** The controller leader, found from its Lease when the fault is injected. */
 export const LEADER = 'controller-leader';
 

@@ -53,8 +53,10 @@ async function agentOf(dir: string, module: string): Promise<ProcessRef[]> {
   return agent ? [agent] : [];
 }
 
+/** On the K3s engine etcd and the API server are one process, K3s's: either is that one. */
 async function serverProcess(dir: string, module: string, which: 'etcd' | 'apiserver'): Promise<ProcessRef[]> {
-  const p = (await readServerRecord(dir, module))[which];
+  const r = await readServerRecord(dir, module);
+  const p = r[which] ?? r.k3s;
   return p ? [p] : [];
 }
 

@@ -185,7 +185,7 @@ export class ClusterWatch {
       s.synced = false;
       s.error = describe(err);
       this.opts.onChange({ kind, type: 'update', name: '', receivedAt: this.now() });
-      if (!this.stopped) this.delay(() => void this.run(s), backoffMs(s.failures, this.backoff));
+      if (!this.stopped) this.delay(() => void this.run(s), backoffMs(s.failures, this.backoff, Math.random()));
     });
     return s;
   }

@@ -3,9 +3,9 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killModule } from '../../src/local/failure-injection.js';
+import { killModule, reviveModule } from '../../src/local/failure-injection.js';
 import { readState } from '../../src/local/box-state.js';
-import { k3sPaths } from '../../src/local/engine/k3s-engine.js';
+import { k3sPaths, readUnits, runningK3s } from '../../src/local/engine/k3s-engine.js';
 import { refusedFlags } from '../../src/local/engine/k3s-plan.js';
 import { initialServers } from '../../src/plan/control-plane.js';
 import { renderK3sConfig } from '../../src/render/k3s-config.js';
@@ -101,5 +101,14 @@ describe.each([['examples/turing-pi-2.yaml'], ['examples/article-box.yaml']])('K
       { timeoutMs: 60_000, message: `K3s removed ${victim!.name}'s etcd member` },
     );
     expect((await core.readNamespacedConfigMap({ namespace: 'default', name: 'after-kill' })).data).toEqual({ a: '2' });
+
+    // Powered on again, its enabled k3s unit does not start K3s on the stale data: the start
+    // condition (render's drop-in) waits for the flag on /run, which a boot emptied and only the
+    // module's agent writes (none runs in this box).
+    expect((await reviveModule(box.dir, victim!.name)).changed).toBe(true);
+    await new Promise((r) => setTimeout(r, 5000));
+    const state = (await readState(box.dir))!;
+    expect(await runningK3s(state)).not.toContain(victim!.name);
+    expect((await readUnits(box.dir, victim!.name)).server.enabled).toBe(true);
   });
 });

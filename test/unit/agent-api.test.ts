@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
@@ -329,5 +330,18 @@ describe('agent Lease', () => {
     [60, 5000],
   ])('retry %i waits %i ms (capped)', (n, ms) => {
     expect(backoffMs(n, { initialMs: 250, maxMs: 5000 })).toBe(ms);
+  });
+
+  it('with jitter a retry waits within the upper half of its delay, both ends reached', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 80 }), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), (n, r) => {
+        const delay = backoffMs(n, { initialMs: 250, maxMs: 2000 });
+        const jittered = backoffMs(n, { initialMs: 250, maxMs: 2000 }, r);
+        expect(jittered).toBeGreaterThanOrEqual(Math.round(delay / 2));
+        expect(jittered).toBeLessThanOrEqual(delay);
+      }),
+    );
+    expect(backoffMs(6, { initialMs: 250, maxMs: 2000 }, 0)).toBe(1000);
+    expect(backoffMs(6, { initialMs: 250, maxMs: 2000 }, 0.9999)).toBe(2000);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeFault, drawTrial, FAULT_KINDS, LEADER } from '../../src/chaos/faults.js';
+import { describeFault, drawTrial, FAULT_KINDS, faultKinds, K3S_UNPLAYED, LEADER } from '../../src/chaos/faults.js';
 
 const BOX = { modules: ['s1', 's2', 's3', 'a1', 'a2'], servers: ['s1', 's2', 's3'] };
 
@@ -18,6 +18,15 @@ describe('drawTrial', () => {
   it('covers every kind of the menu within 200 trials', () => {
     const seen = new Set(Array.from({ length: 200 }, (_, k) => drawTrial(1, k + 1, BOX).faults[0]!.kind));
     expect([...seen].sort()).toEqual([...FAULT_KINDS].sort());
+  });
+
+  it('on the K3s engine draws every kind it plays and none it does not, each of those with a reason (200 trials)', () => {
+    const kinds = faultKinds('k3s');
+    expect(kinds.length).toBeGreaterThanOrEqual(9);
+    for (const k of FAULT_KINDS) expect(kinds.includes(k) !== (K3S_UNPLAYED[k] !== undefined), k).toBe(true);
+    const seen = new Set(Array.from({ length: 200 }, (_, k) => drawTrial(1, k + 1, BOX, kinds).faults[0]!.kind));
+    expect([...seen].sort()).toEqual([...kinds].sort());
+    expect(faultKinds('process')).toEqual([...FAULT_KINDS]);
   });
 
   it('draws only faults its box has targets for (300 trials)', () => {

@@ -126,6 +126,7 @@ const member = (id: string, k3sName: string, address: string, learner = false): 
   learner,
 });
 const status = (memberId: string, leaderId: string | undefined, extra: Partial<EtcdStatus> = {}): EtcdStatus => ({
+  clusterId: 'c1',
   memberId,
   ...(leaderId ? { leaderId } : {}),
   raftIndex: 1200,
@@ -198,9 +199,24 @@ describe('systemctl and etcd gateway answers', () => {
       { id: 'ffffffffffffffff', name: 's1-1b2c3d4e', peerURLs: ['https://10.0.0.1:2380'], clientURLs: ['https://10.0.0.1:2379'], learner: false },
       { id: 'ff', name: '', peerURLs: ['https://10.0.0.4:2380'], clientURLs: [], learner: true },
     ]);
-    expect(parseStatus({ header: { member_id: '255', revision: '77' }, version: '3.5.13', leader: '16', raftIndex: '1200', raftAppliedIndex: '1199' })).toEqual(
-      { memberId: 'ff', leaderId: '10', raftIndex: 1200, raftAppliedIndex: 1199, revision: 77, isLearner: false, version: '3.5.13' },
-    );
+    expect(
+      parseStatus({
+        header: { cluster_id: '4096', member_id: '255', revision: '77' },
+        version: '3.5.13',
+        leader: '16',
+        raftIndex: '1200',
+        raftAppliedIndex: '1199',
+      }),
+    ).toEqual({
+      clusterId: '1000',
+      memberId: 'ff',
+      leaderId: '10',
+      raftIndex: 1200,
+      raftAppliedIndex: 1199,
+      revision: 77,
+      isLearner: false,
+      version: '3.5.13',
+    });
     expect(parseStatus({ header: { member_id: '1' } })).not.toHaveProperty('leaderId');
   });
 

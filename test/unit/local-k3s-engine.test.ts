@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { commitFromName, k3sBuildCommand, k3sVersion, parseK3sVersion, vendoredKubernetes } from '../../src/local/engine/k3s-build.js';
 import { k3sNetwork, localJoinUrl, localOverrides, onModule, refusedFlags, serverCommand } from '../../src/local/engine/k3s-plan.js';
+import { memberEndpoint, memberGateway, memberModules } from '../../src/local/member-gateway.js';
+import type { BoxState } from '../../src/local/box-state.js';
 
 const GOMOD = `module github.com/k3s-io/k3s
 
@@ -158,5 +160,23 @@ describe('config keys K3s skipped', () => {
     ['level=info msg="Starting k3s v1.31.1+k3s-c0d661b3"', []],
   ])('%s', (log, flags) => {
     expect(refusedFlags(log)).toEqual(flags);
+  });
+});
+
+describe('memberEndpoint: where a module of a local box answers as an etcd member', () => {
+  const base = { dir: '/box', addresses: { s1: '127.0.1.1', a1: '127.0.1.4' }, ports: { server: { etcdClient: 2379 } } };
+
+  it("the process engine: etcd at every module's loopback address", () => {
+    const state = base as unknown as BoxState;
+    expect(memberEndpoint(state, 's1')).toBe('http://127.0.1.1:2379');
+    expect(memberModules(state)).toEqual(['s1', 'a1']);
+  });
+
+  it("the K3s engine: K3s's gateway at a server-capable module's namespace address; none for an agent-only module", () => {
+    const state = { ...base, k3s: { network: { members: { s1: { address: '10.213.4.2' } } } } } as unknown as BoxState;
+    expect(memberEndpoint(state, 's1')).toBe('https://10.213.4.2:2382');
+    expect(memberEndpoint(state, 'a1')).toBeUndefined();
+    expect(memberGateway(state, 'a1')).toBeUndefined();
+    expect(memberModules(state)).toEqual(['s1']);
   });
 });

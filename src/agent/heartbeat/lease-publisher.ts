@@ -99,7 +99,7 @@ export interface LeasePublisherOptions {
   renewEveryMs?: number;
   /** After a failed write, waits double each time from here... Default 250 ms. */
   retryInitialMs?: number;
-  /** ...up to this. Default 5000 ms. */
+  /** ...up to this. Default 2000 ms. */
   retryMaxMs?: number;
   /** Each write's outcome; the error when it failed. */
   onWrite?: (ok: boolean, error?: EdgeboxError) => void;
@@ -134,7 +134,8 @@ export class LeasePublisher {
   constructor(private readonly opts: LeasePublisherOptions) {
     this.renewEveryMs = opts.renewEveryMs ?? 1000;
     this.retryInitialMs = opts.retryInitialMs ?? 250;
-    this.retryMaxMs = opts.retryMaxMs ?? 5000;
+    // Within 2 s of the API's return the view is published again (the guardian waits for fresh views).
+    this.retryMaxMs = opts.retryMaxMs ?? 2000;
   }
 
   /** True when the last write reached the API server and was stored. */
@@ -185,7 +186,7 @@ export class LeasePublisher {
       this.poke();
       return;
     }
-    const delay = this.failures ? backoffMs(this.failures, { initialMs: this.retryInitialMs, maxMs: this.retryMaxMs }) : this.renewEveryMs;
+    const delay = this.failures ? backoffMs(this.failures, { initialMs: this.retryInitialMs, maxMs: this.retryMaxMs }, Math.random()) : this.renewEveryMs;
     this.timer = setTimeout(() => this.poke(), delay);
     // The heartbeat socket keeps the process alive; this timer alone must not.
     this.timer.unref();

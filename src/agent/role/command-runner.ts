@@ -34,15 +34,19 @@ const DEFAULT_TIMEOUT_MS = 60_000;
 /** Enough for `systemctl show` and K3s's log lines; more is not what the driver reads. */
 const MAX_OUTPUT_BYTES = 4 << 20;
 
-/** The real host: child_process and the filesystem. */
-export function hostRunner(): CommandRunner {
+/**
+ * The real host: child_process and the filesystem. `env` is added to this process's environment
+ * for every command (the local box runs K3s with a few of its own).
+ */
+export function hostRunner(o: { env?: Readonly<Record<string, string>> } = {}): CommandRunner {
   return {
     run(argv, opts = {}) {
       const [file, ...args] = argv;
       if (!file) return Promise.resolve({ code: 127, stdout: '', stderr: 'empty command' });
       const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
       return new Promise((done) => {
-        execFile(file, args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: MAX_OUTPUT_BYTES, encoding: 'utf8' }, (err, stdout, stderr) => {
+        const env = o.env ? { env: { ...process.env, ...o.env } } : {};
+        execFile(file, args, { ...env, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: MAX_OUTPUT_BYTES, encoding: 'utf8' }, (err, stdout, stderr) => {
           if (!err) return done({ code: 0, stdout, stderr });
           const e = err as NodeJS.ErrnoException & { code?: number | string; killed?: boolean };
           if (e.killed) return done({ code: 124, stdout, stderr: `${stderr}\nno result within ${timeoutMs} ms: killed` });

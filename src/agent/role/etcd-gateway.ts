@@ -25,6 +25,8 @@ export interface EtcdMembership {
 }
 
 export interface EtcdStatus {
+  /** Hex id of the cluster the member is in (a reset makes a new one). */
+  clusterId: string;
   /** Hex id of the member that answered. */
   memberId: string;
   /** Hex id of the leader it follows; absent while it has none. */
@@ -189,6 +191,7 @@ export function parseStatus(body: unknown): EtcdStatus {
   const header = (b.header ?? {}) as Record<string, unknown>;
   const leader = uint(b.leader);
   return {
+    clusterId: hexId(header.cluster_id),
     memberId: hexId(header.member_id),
     ...(leader !== 0n ? { leaderId: leader.toString(16) } : {}),
     raftIndex: Number(uint(b.raftIndex)),

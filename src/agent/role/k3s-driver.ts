@@ -14,6 +14,7 @@ import {
   ETCD_TLS_DIR,
   isUp,
   K3S_ETCD_ENDPOINT,
+  nodeOfMember,
   parseUnitStates,
   planDemote,
   planPromote,
@@ -97,11 +98,11 @@ export function createK3sDriver(opts: K3sDriverOptions): RoleDriver {
   const moduleNames = new Set(opts.modules.map((x) => x.name));
 
   /**
-   * K3s names a member `<node name>-<8 hex digits>` (k3s pkg/etcd/etcd.go, setName); a learner
-   * that has not started yet has no name, only its peer URL. Reports use the module's name.
+   * A member is named after its node (nodeOfMember); a learner that has not started yet has no
+   * name, only its peer URL. Reports use the module's name.
    */
   const moduleOf = (member: MemberInfo): MemberInfo => {
-    const stripped = member.name.replace(/-[0-9a-f]{8}$/, '');
+    const stripped = nodeOfMember(member.name);
     if (moduleNames.has(stripped)) return { ...member, name: stripped };
     for (const url of member.peerURLs) {
       const host = URL.canParse(url) ? new URL(url).hostname.replace(/^\[|\]$/g, '') : '';

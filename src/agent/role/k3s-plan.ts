@@ -26,6 +26,8 @@ export const ETCD_TLS_DIR = `${K3S_DATA_DIR}/server/tls/etcd`;
  * request to 2379 fails ("Parse Error: Expected HTTP/"): seen on real K3s, where the driver first ran.
  */
 export const K3S_ETCD_PORT = 2382;
+/** K3s names a member `<node name>-<8 hex digits>` (k3s pkg/etcd/etcd.go, setName): the node's name. */
+export const nodeOfMember = (member: string): string => member.replace(/-[0-9a-f]{8}$/, '');
 export const K3S_ETCD_ENDPOINT = `https://127.0.0.1:${K3S_ETCD_PORT}`;
 
 /** Unit names of the K3s install script: `k3s` for `server`, `k3s-<cmd>` (k3s-agent) otherwise. */

@@ -209,7 +209,7 @@ export class RoleLoop {
       this.o.log('info', `role: ${action.type} done`, { ms: this.mono() - started });
     } catch (e) {
       this.failures++;
-      const delay = backoffMs(this.failures, { initialMs: 1000, maxMs: BACKOFF_MAX_MS });
+      const delay = backoffMs(this.failures, { initialMs: 1000, maxMs: BACKOFF_MAX_MS }, Math.random());
       this.notBefore = this.mono() + delay;
       this.o.log('warn', `role: ${action.type} failed; retrying`, { error: (e as Error).message, retryInMs: delay });
     }

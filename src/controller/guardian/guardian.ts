@@ -21,6 +21,7 @@ export class Guardian {
   private plan: GuardianPlan | undefined;
   private added: HistoryEntry[] = [];
   private last: StatusResult | undefined;
+  private lastMessage: string | undefined;
 
   constructor(private readonly o: { kc: KubeConfig; log: Log; events: EventRecorder; metrics: ControllerMetrics; now: () => number }) {
     this.metrics = new GuardianMetrics(o.metrics.registry);
@@ -33,6 +34,12 @@ export class Guardian {
    */
   async pass(observed: GuardianObserved, leading: () => boolean, busy: ReadonlySet<string>): Promise<{ acted: boolean; nodes: Map<string, string> }> {
     this.plan = planControlPlane(observed);
+    // What the guardian waits for, once per change: the status says it too, but only a log keeps
+    // its timeline (why a restore took the time it took).
+    if (this.plan.message !== this.lastMessage) {
+      this.lastMessage = this.plan.message;
+      if (this.plan.message) this.o.log('info', 'control plane', { message: this.plan.message });
+    }
     const nodes = new Map<string, string>();
     for (const a of this.plan.actions) {
       if (!leading()) break;

@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { execFile } from 'node:child_process';
 import { appendFile, copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import type { CommandResult } from '../../agent/role/command-runner.js';
+import { hostRunner, type CommandResult } from '../../agent/role/command-runner.js';
 import { initialServers } from '../../plan/control-plane.js';
 import { KUBELET_CONFIG_FILE, renderK3sConfig, renderKubeletConfig } from '../../render/k3s-config.js';
 import { loadSpec } from '../../spec/load.js';
@@ -15,7 +14,18 @@ import { seconds, timed } from '../progress.js';
 import { moduleDir, readServerRecord, writeServerRecord, type ServerProcess } from '../server-layout.js';
 import type { LocalEngine } from './engine.js';
 import { createNetwork, removeNetwork } from './k3s-net.js';
-import { apiUrl, k3sNetwork, K3S_API_PORT, localJoinUrl, localOverrides, moduleCommand, onModule, refusedFlags, serverCommand } from './k3s-plan.js';
+import {
+  apiUrl,
+  k3sNetwork,
+  K3S_API_PORT,
+  localJoinUrl,
+  localOverrides,
+  moduleCommand,
+  onModule,
+  refusedFlags,
+  serverCommand,
+  type ModuleRoots,
+} from './k3s-plan.js';
 import { failure } from '../../diagnostics/diagnostic.js';
 import { requireK3s } from './k3s-setup.js';
 import { packageRoot } from '../toolchain.js';
@@ -38,6 +48,12 @@ export function k3sPaths(dir: string, module: string) {
     serverCa: join(base, 'data', 'server', 'tls', 'server-ca.crt'),
     log: join(dir, 'logs', `k3s-${module}.log`),
   };
+}
+
+/** The module's /etc, K3s data dir and /run/edgebox as this machine holds them (onModule maps paths onto them). */
+export function moduleRoots(dir: string, module: string): ModuleRoots {
+  const p = k3sPaths(dir, module);
+  return { etc: p.etcUpper, dataDir: p.dataDir, run: p.run };
 }
 
 function k3sOf(state: BoxState): NonNullable<BoxState['k3s']> {
@@ -92,7 +108,7 @@ async function installModule(state: BoxState, module: string, o: { rendered: str
 }
 
 /** The module's /run/edgebox/k3s-may-start (MAY_START_FLAG), which render's k3s.service drop-in makes a start condition. */
-export const mayStartFlag = (dir: string, module: string): string => onModule(MAY_START_FLAG, { etc: '', dataDir: '', run: k3sPaths(dir, module).run });
+export const mayStartFlag = (dir: string, module: string): string => onModule(MAY_START_FLAG, moduleRoots(dir, module));
 
 /** The modules whose K3s server runs now. */
 export async function runningK3s(state: BoxState): Promise<string[]> {
@@ -190,20 +206,9 @@ export async function runK3s(state: BoxState, module: string, argv: readonly str
   const member = memberOf(state, module);
   if (argv[0] === 'server') await writeDropIn(state, module);
   const cmd = moduleCommand({ netns: member.netns, etcUpper: p.etcUpper, etcWork: p.etcWork, bin: k3s.binary, module }, argv);
-  return new Promise((done) => {
-    execFile(
-      cmd.bin,
-      cmd.args,
-      { env: { ...process.env, ...cmd.env }, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 << 20, encoding: 'utf8' },
-      (err, stdout, stderr) => {
-        void appendFile(p.log, `--- k3s ${argv.join(' ')}\n${stdout}${stderr}`).finally(() => {
-          if (!err) return done({ code: 0, stdout, stderr });
-          const e = err as NodeJS.ErrnoException & { code?: number | string; killed?: boolean };
-          done({ code: e.killed ? 124 : typeof e.code === 'number' ? e.code : 127, stdout, stderr: stderr || e.message });
-        });
-      },
-    );
-  });
+  const r = await hostRunner({ env: cmd.env }).run([cmd.bin, ...cmd.args], { timeoutMs });
+  await appendFile(p.log, `--- k3s ${argv.join(' ')}\n${r.stdout}${r.stderr}`);
+  return r;
 }
 
 /** Until the server's API is ready; a config key K3s skipped fails the start (refusedFlags). */

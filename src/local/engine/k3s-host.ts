@@ -1,5 +1,5 @@
-import { access, mkdir, open, readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { access, mkdir, open } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { etcdGateway, type EtcdGateway, type EtcdMembership } from '../../agent/role/etcd-gateway.js';
 import { K3S_ETCD_PORT } from '../../agent/role/k3s-plan.js';
 import { failure } from '../../diagnostics/diagnostic.js';
@@ -7,8 +7,9 @@ import { hostRunner, type CommandResult, type CommandRunner } from '../../agent/
 import { readState } from '../box-state.js';
 import { readServerRecord } from '../server-layout.js';
 import { isRunning, signalProcesses } from '../processes.js';
-import { k3sPaths, mayStartFlag, readUnits, runK3s, runningK3s, startK3s, stopK3s, writeUnits, type K3sUnits } from './k3s-engine.js';
+import { mayStartFlag, moduleRoots, readUnits, runK3s, runningK3s, startK3s, stopK3s, writeUnits, type K3sUnits } from './k3s-engine.js';
 import { localJoinUrl, onModule } from './k3s-plan.js';
+import { k3sEtcdTls } from '../member-gateway.js';
 
 /**
  * One module of a K3s-engine local box as the `k3s` role driver and self-fence runtime see a real
@@ -29,10 +30,7 @@ import { localJoinUrl, onModule } from './k3s-plan.js';
  */
 export function k3sModuleHost(dir: string, module: string): CommandRunner {
   const host = hostRunner();
-  const roots = () => {
-    const p = k3sPaths(dir, module);
-    return { etc: p.etcUpper, dataDir: p.dataDir, run: p.run };
-  };
+  const roots = () => moduleRoots(dir, module);
   const ok = (stdout = ''): CommandResult => ({ code: 0, stdout, stderr: '' });
 
   async function serverState(): Promise<{ running: boolean; pid?: number; active: string }> {
@@ -167,16 +165,11 @@ export async function localK3sModule(
   const state = await readState(dir);
   if (!state?.k3s) throw failure('local.no-box', `no K3s-engine box runs in ${dir}`, 'start one with `edgebox local up <spec> --engine k3s`');
   const members = state.k3s.network.members;
-  const tlsDir = join(k3sPaths(dir, module).dataDir, 'server', 'tls', 'etcd');
-  const read = (f: string) => readFile(join(tlsDir, f));
   return {
     runner: k3sModuleHost(dir, module),
     etcd: etcdGateway({
       endpoint: `https://${members[module]?.address ?? '127.0.0.1'}:${K3S_ETCD_PORT}`,
-      tls: async () => {
-        const [ca, cert, key] = await Promise.all([read('server-ca.crt'), read('client.crt'), read('client.key')]);
-        return { ca, cert, key };
-      },
+      tls: () => k3sEtcdTls(dir, module),
     }),
     modules: Object.entries(members).map(([name, m]) => ({ name, address: m.address })),
   };
