@@ -140,19 +140,25 @@ export class Recorder {
    * The agents' grants and releases (their history files in the box dir), each once, at the time
    * the runner first read it: its written `at` is its module's clock, which a clock fault steps
    * (grant-clock.ts puts it back on the runner's with this). Read every second while the trial
-   * runs, and once more at its end. The first read also finds earlier trials' lines: only those
-   * still valid at `from` (by their written time) are this trial's.
+   * runs, and once more at its end. The first read also finds earlier trials' lines: of those,
+   * only each file's last grant or release, and only a grant still valid at `from` by its written
+   * time, is this trial's: an earlier trial's clock-ahead fault left lines whose written times are
+   * minutes ahead, which a filter by written time alone took for current grants (seed 2, trial 20
+   * on the K3s engine: 72 false token regressions after trial 14 set a1 234 s ahead).
    */
   async grants(from: number): Promise<void> {
-    const records = await readHistory(await historyFilesIn(this.state.dir)).catch(() => []);
+    const records = (await readHistory(await historyFilesIn(this.state.dir)).catch(() => [])).filter((r) => r.kind === 'grant' || r.kind === 'release');
     const t = Date.now();
     const baseline = !this.grantsRead;
     this.grantsRead = true;
+    const lastOfFile = new Map<string, number>();
+    for (const r of records) lastOfFile.set(r.file, Math.max(lastOfFile.get(r.file) ?? 0, r.line));
     for (const r of records) {
       const key = `${r.file}:${r.line}`;
-      if ((r.kind !== 'grant' && r.kind !== 'release') || this.seenGrants.has(key)) continue;
+      if (this.seenGrants.has(key)) continue;
       this.seenGrants.add(key);
-      if (!baseline || (r.untilMs ?? r.atMs) >= from) this.add({ type: 'grant', t, record: r });
+      const current = r.line === lastOfFile.get(r.file) && r.kind === 'grant' && (r.untilMs ?? r.atMs) >= from;
+      if (!baseline || current) this.add({ type: 'grant', t, record: r });
     }
   }
 }
