@@ -1,5 +1,4 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,11 +12,11 @@ import { readState, type BoxState } from '../../src/local/box-state.js';
 import { k3sPaths, readUnits, runningK3s } from '../../src/local/engine/k3s-engine.js';
 import { localK3sModule } from '../../src/local/engine/k3s-host.js';
 import { apiUrl } from '../../src/local/engine/k3s-plan.js';
-import { K3S_ETCD_PORT } from '../../src/agent/role/k3s-plan.js';
 import { killModule } from '../../src/local/failure-injection.js';
 import { readServerRecord } from '../../src/local/server-layout.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { initialServers } from '../../src/plan/control-plane.js';
+import { memberRevisions } from './etcd-helpers.js';
 import { eventually, startBox, type Box } from './harness.js';
 
 /**
@@ -71,31 +70,11 @@ describe('the k3s role driver on real K3s servers', () => {
         .sort(),
     };
   };
-  /** The test's objects as one member holds them (a serializable read of its own etcd): key@revision, sorted. */
-  const memberRevisions = async (m: string): Promise<string> => {
-    const tls = join(k3sPaths(box.dir, m).dataDir, 'server', 'tls', 'etcd');
-    const [ca, cert, key] = await Promise.all(['server-ca.crt', 'client.crt', 'client.key'].map((f) => readFile(join(tls, f))));
-    const b64 = (x: string) => Buffer.from(x).toString('base64');
-    const body = JSON.stringify({
-      key: b64('/registry/configmaps/default/'),
-      range_end: b64('/registry/configmaps/default0'),
-      serializable: true,
-      keys_only: true,
-    });
-    const answer = await new Promise<string>((done, fail) => {
-      const req = httpsRequest(`https://${address(m)}:${K3S_ETCD_PORT}/v3/kv/range`, { method: 'POST', ca, cert, key }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => done(Buffer.concat(chunks).toString('utf8')));
-      });
-      req.on('error', fail);
-      req.end(body);
-    });
-    const kvs = ((JSON.parse(answer) as { kvs?: { key: string; mod_revision: string }[] }).kvs ?? []).map(
-      (kv) => `${Buffer.from(kv.key, 'base64').toString('utf8')}@${kv.mod_revision}`,
-    );
+  /** The test's objects as one member holds them: key@revision, sorted (etcd-helpers.ts). */
+  const memberObjects = async (m: string): Promise<string> => {
+    const kvs = await memberRevisions(state, m, '/registry/configmaps/default/');
     expect(kvs.length, `objects on ${m}`).toBeGreaterThanOrEqual(50);
-    return kvs.sort().join('\n');
+    return kvs.join('\n');
   };
   const configMaps = async () => (await core.listNamespacedConfigMap({ namespace: 'default', labelSelector: 'edgebox.dev/test=k3s-driver' })).items.length;
   const writeObjects = async (prefix: string, n: number) => {
@@ -221,7 +200,7 @@ describe('the k3s role driver on real K3s servers', () => {
     // Every member holds every object at the same revision, as each member reads it itself: the
     // rejoined ones did not replay the survivor's log to other revisions (etcd issue 14009), so
     // the next quorum loss, whichever member survives it, keeps what the API acknowledged.
-    await eventually(async () => expect(new Set(await Promise.all([SPARE, A, B].map(memberRevisions))).size).toBe(1), {
+    await eventually(async () => expect(new Set(await Promise.all([SPARE, A, B].map(memberObjects))).size).toBe(1), {
       timeoutMs: 10_000,
       message: 'the same objects at the same revisions on every member',
     });

@@ -129,6 +129,29 @@ describe('QuorumRecovery', () => {
     expect(s.calls).toEqual(['state m2', 'state m3', 'resetCluster']);
   });
 
+  it('a member that stopped answering after the loss is a stopped member again once a peer it hears has a leader: the role loop may restart it', async () => {
+    const peers = {
+      m2: { reachable: false, silentMs: 10_000 },
+      m3: { reachable: false, silentMs: 10_000 },
+      m4: { reachable: true, silentMs: 100 },
+      m5: { reachable: true, silentMs: 100 },
+    };
+    const s = setup({ slots: 'on', peers });
+    s.r.check();
+    s.loseLeader();
+    s.advance(6_000);
+    expect(s.r.check().action).toEqual({ kind: 'probe', modules: ['m2', 'm3'] });
+    await flush();
+    s.stopAnswering();
+    // The cut heals: m2 is back and leads what m3 and it hold (a quorum without m1).
+    Object.assign(peers, { m2: { reachable: true, silentMs: 100 }, m3: { reachable: true, silentMs: 100 } });
+    for (const v of ['m2', 'm3']) s.r.heard(v, { role: 'server', voter: true, leader: true, raftIndex: 120 });
+    s.advance(500);
+    expect(s.r.check().action.kind).toBe('none');
+    expect(s.r.mayStartMember()).toEqual({ ok: true });
+    expect(s.calls).not.toContain('resetCluster');
+  });
+
   it('a member that stops answering while it has a leader is no survivor: it is a stopped member, as before', () => {
     const s = setup({ slots: 'off' });
     s.r.check();

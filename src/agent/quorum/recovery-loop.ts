@@ -206,11 +206,15 @@ export class QuorumRecovery {
    * leader election) and, restarted, never answers again without a quorum (etcd first publishes the
    * member through raft), so a lone survivor would otherwise look like a stopped member forever
    * and never be reset. Its raft index cannot move without a leader, so the last one stands.
-   * Never for a member that stopped while it had a leader: that one is restarted as before.
+   * Never for a member that stopped while it had a leader, nor once a peer it hears has one (a
+   * cut healed, a cluster recovered without it): that one is a stopped member of a live cluster,
+   * which the role loop restarts or demotes as before; taken for a voter it would stand by, and
+   * its cluster would stay one voter short.
    */
-  private ownReport(): ControlPlaneReport | null {
+  private ownReport(peers: Readonly<Record<string, PeerInput>>): ControlPlaneReport | null {
     const own = this.o.report();
     if (own?.role !== 'server' || own.members !== undefined || this.lostMember === null) return own;
+    if (Object.values(peers).some((p) => p.reachable && p.summary?.leader)) return own;
     return { ...own, ...this.lostMember };
   }
 
@@ -225,7 +229,7 @@ export class QuorumRecovery {
       self: this.o.self,
       modules: this.o.modules,
       powered: new Set(this.o.powerDriver ? Object.keys(this.o.power) : []),
-      own: this.ownReport(),
+      own: this.ownReport(peers),
       leaderlessMs: now - this.leaderSeenAt,
       peers,
       fenced: this.fenced,
