@@ -14,6 +14,11 @@ export const EXAMPLES: Record<string, readonly string[]> = {
     'edgebox render box-a.yaml box-b.yaml --gitops fleet --out fleet-repo/',
     'edgebox render box-a.yaml --gitops argocd --repo-url https://git.example.com/boxes.git --out argo-repo/',
   ],
+  install: [
+    'edgebox install box.yaml --ssh-key ~/.ssh/id_ed25519 --k3s-binary ./k3s-arm64 --dry-run',
+    'edgebox install box.yaml --ssh-key ~/.ssh/id_ed25519 --k3s-binary ./k3s-arm64 --k3s-binary ./k3s',
+  ],
+  uninstall: ['edgebox uninstall box.yaml --dry-run', 'edgebox uninstall box.yaml --module motor-1'],
   apply: ['edgebox apply box.yaml --dry-run', 'edgebox apply box.yaml --kubeconfig ~/.kube/box --context box-admin'],
   local: ['edgebox local up examples/article-box.yaml', 'edgebox local kill jetson-1'],
   'local setup': ['edgebox local setup'],

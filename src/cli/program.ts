@@ -16,6 +16,8 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   render: async () => (await import('./commands/render.js')).registerRender,
   local: async () => (await import('./commands/local.js')).registerLocal,
   apply: async () => (await import('./commands/apply.js')).registerApply,
+  install: async () => (await import('./commands/install.js')).registerInstall,
+  uninstall: async () => (await import('./commands/install.js')).registerUninstall,
   agent: async () => (await import('./commands/agent.js')).registerAgent,
   controller: async () => (await import('./commands/controller.js')).registerController,
   dashboard: async () => (await import('./commands/dashboard.js')).registerDashboard,

@@ -18,8 +18,24 @@ const CONTROLLER_COMMAND = './commands/controller.js';
 const RUNTIME_PACKAGES = ['yaml'];
 const builtin = new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`)]);
 
+/**
+ * Native addons stay out: a bundle cannot carry them for another architecture, and the ones in the
+ * tree (ssh2's sshcrypto, cpu-features) are optional, required inside try/catch with a pure
+ * JavaScript fallback. `__dirname`, which CommonJS code such as ssh2's poly1305 reads when it
+ * loads, is the ES module's own directory.
+ */
+const nativeAddons: RolldownPlugin = { name: 'native-addons', resolveId: (source) => (source.endsWith('.node') ? { id: source, external: true } : null) };
+
 async function bundle(cwd: string, input: Record<string, string>, single: boolean, plugins: RolldownPlugin[] = []): Promise<OutputChunk[]> {
-  const build = await rolldown({ input, cwd, platform: 'node', external: (id) => builtin.has(id), plugins, logLevel: 'silent' });
+  const build = await rolldown({
+    input,
+    cwd,
+    platform: 'node',
+    external: (id) => builtin.has(id),
+    plugins: [nativeAddons, ...plugins],
+    transform: { define: { __dirname: 'import.meta.dirname' } },
+    logLevel: 'silent',
+  });
   const { output } = await build.generate({ format: 'esm', ...(single ? { codeSplitting: false, minify: true, keepNames: true } : {}) });
   await build.close();
   return output.filter((o): o is OutputChunk => o.type === 'chunk');

@@ -94,8 +94,20 @@ async function download(url: string): Promise<Buffer> {
   return Buffer.from(await res.arrayBuffer());
 }
 
-/** The Node binary of a platform, from the pinned wheel. */
-async function nodeBinary(dir: string, platform: Platform, progress: (m: string) => void): Promise<Buffer> {
+/** The cache's directory of image inputs. */
+const inputsDir = async (cache: string): Promise<string> => {
+  const dir = join(cache, 'image-inputs');
+  await mkdir(dir, { recursive: true });
+  return dir;
+};
+
+/**
+ * The Node binary of a platform, from the pinned wheel (kept in `<cache>/image-inputs`). Only
+ * this, without the Debian packages: the agent's artefact (src/install/agent-artifact.ts) runs on
+ * the module's own glibc.
+ */
+export async function nodeBinary(cache: string, platform: Platform, progress: (m: string) => void): Promise<Buffer> {
+  const dir = await inputsDir(cache);
   const arch = platform.architecture;
   const cached = join(dir, `node-${NODE_WHEEL.version}-${arch}`);
   if (await exists(cached)) return readFile(cached);
@@ -186,9 +198,8 @@ async function packageEntries(dir: string, pkg: ResolvedPackage): Promise<Packag
 }
 
 export async function platformInputs(cache: string, platform: Platform, o: { refresh: boolean; progress: (m: string) => void }): Promise<PlatformInputs> {
-  const dir = join(cache, 'image-inputs');
-  await mkdir(dir, { recursive: true });
-  const node = await nodeBinary(dir, platform, o.progress);
+  const dir = await inputsDir(cache);
+  const node = await nodeBinary(cache, platform, o.progress);
   const resolved = await resolvePackages(dir, platform, o.refresh, o.progress);
   const packages = [];
   for (const pkg of resolved) packages.push({ pkg, entries: await packageEntries(dir, pkg) });

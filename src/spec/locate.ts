@@ -1,4 +1,4 @@
-import { isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { SourceLocation } from '../diagnostics/diagnostic.js';
 
 /**
@@ -28,4 +28,11 @@ export function locate(doc: Document, lineCounter: LineCounter, file: string, pa
   }
   const pos = lineCounter.linePos(at?.[0] ?? 0);
   return { file, line: pos.line, col: pos.col };
+}
+
+/** A spec's locator for checks made after loading (install's preflight): field path -> where it is written. */
+export function specLocator(text: string, file: string): (path: readonly PropertyKey[]) => SourceLocation {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter });
+  return (path) => locate(doc, lineCounter, file, path);
 }

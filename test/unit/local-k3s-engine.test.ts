@@ -35,6 +35,9 @@ describe('K3s from source: version and build command', () => {
     expect(v).toBe('v1.31.1+k3s-c0d661b3');
     expect(parseK3sVersion(`k3s version ${v} (c0d661b3)\ngo version go1.26.8\n`)).toBe(v);
     expect(parseK3sVersion('etcd Version: 3.5.13')).toBeUndefined();
+    // The binary answers to the name it was run by: a fresh build is k3s.partial until renamed.
+    expect(parseK3sVersion(`k3s.partial version ${v} (c0d661b3)\ngo version go1.26.8\n`)).toBe(v);
+    expect(parseK3sVersion('k3s-arm64 version v1.32.5+k3s1 (8e8f2a47)\n')).toBe('v1.32.5+k3s1');
   });
 
   const cmd = k3sBuildCommand({

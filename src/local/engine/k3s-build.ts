@@ -43,9 +43,13 @@ export function k3sVersion(src: Pick<K3sSource, 'commit' | 'kubernetes'>): strin
   return `${k8s}+k3s-${src.commit.slice(0, 8)}`;
 }
 
-/** What `k3s --version` prints first: `k3s version v1.31.1+k3s-c0d661b3 (c0d661b3)`. */
+/**
+ * What `k3s --version` prints first: `k3s version v1.31.1+k3s-c0d661b3 (c0d661b3)`. The first word
+ * is the name the binary was run by (it answers to its argv[0]): `k3s-arm64 version ...` for the
+ * release's arm64 file, `k3s.partial version ...` for a build not yet renamed.
+ */
 export function parseK3sVersion(output: string): string | undefined {
-  return /k3s version (v\S+)/.exec(output)?.[1];
+  return /^\S*k3s\S* version (v\S+) \(/m.exec(output)?.[1];
 }
 
 export interface GoBuild {

@@ -1,0 +1,126 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { install, type InstallReport } from '../../install/install.js';
+import { uninstall, type UninstallReport } from '../../install/uninstall.js';
+import { packageRoot } from '../../local/toolchain.js';
+import { emit, outputOption, useColor, type OutputFormat } from '../output.js';
+import { formatDiagnostic } from '../print-diagnostics.js';
+
+interface Flags {
+  sshUser: string;
+  sshKey: string;
+  sshPort?: string;
+  k3sBinary: string[];
+  airgapImages?: string;
+  ignoreK3sVersion: boolean;
+  dryRun: boolean;
+  output: OutputFormat;
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+function seconds(ms: number | undefined): string {
+  return ms === undefined ? '' : ` (${(ms / 1000).toFixed(1)} s)`;
+}
+
+export function formatInstall(r: InstallReport, color: boolean): string {
+  const lines: string[] = [];
+  if (r.unchanged) lines.push(`box ${r.box}: every module is installed; nothing to change${seconds(r.ms)}`);
+  else {
+    lines.push(r.dryRun ? `box ${r.box}: install would run these steps (--dry-run: nothing changed)` : `box ${r.box}: installed${seconds(r.ms)}`);
+    for (const p of r.phases) {
+      if (p.steps.length === 0) continue;
+      lines.push('', `${p.name}${seconds(p.ms)}:`);
+      for (const s of p.steps) lines.push(`  ${s.module.padEnd(12)} ${s.step}${seconds(s.ms)}`);
+    }
+  }
+  if (r.notes.length) lines.push('', 'notes:', ...r.notes.map((n) => `  ${n.module}: ${n.message}`));
+  for (const d of r.diagnostics) lines.push(formatDiagnostic(d, color));
+  if (!r.dryRun && !r.unchanged) lines.push('', `next: edgebox apply ${'<spec>'} for the workloads; edgebox status for the box's health`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function registerInstall(program: Command): void {
+  program
+    .command('install')
+    .description(
+      'install a box on its modules over SSH: preflight on every module, K3s servers one at a time, agents, then the edgebox agent; idempotent and resumable',
+    )
+    .argument('<spec>', 'box spec file (YAML)')
+    .option('--ssh-user <user>', 'login on every module; install needs root there (it does not use sudo)', 'root')
+    .option('--ssh-key <path>', 'private key every module accepts', join(homedir(), '.ssh', 'id_ed25519'))
+    .option('--ssh-port <port>', 'SSH port of every module', undefined)
+    .option('--k3s-binary <path>', 'K3s binary to install (the release file k3s or k3s-arm64); once per architecture the box has', collect, [])
+    .option(
+      '--airgap-images <dir>',
+      "image archives (.tar, .tar.gz, .tar.zst) to copy into every module's K3s images directory before K3s starts: nothing is pulled then",
+    )
+    .option('--ignore-k3s-version', 'install K3s binaries whose version is not spec.k3s.version (a build of your own)', false)
+    .option('--dry-run', 'run preflight and print the steps install would take; change nothing', false)
+    .addOption(outputOption())
+    .action(async (file: string, flags: Flags) => {
+      const report = await install({
+        specFile: file,
+        user: flags.sshUser,
+        keyPath: flags.sshKey,
+        ...(flags.sshPort ? { sshPort: Number(flags.sshPort) } : {}),
+        k3sBinaries: flags.k3sBinary,
+        ...(flags.airgapImages ? { airgapImages: flags.airgapImages } : {}),
+        ignoreK3sVersion: flags.ignoreK3sVersion,
+        dryRun: flags.dryRun,
+        root: packageRoot(),
+        progress: (line) => process.stderr.write(`${line}\n`),
+      });
+      emit(report, flags.output, (r) => formatInstall(r, useColor()));
+    });
+}
+
+export function formatUninstall(r: UninstallReport): string {
+  if (r.unchanged) return `box ${r.box}: nothing of edgebox or K3s is installed on the modules asked; nothing to change\n`;
+  const head = r.dryRun ? `box ${r.box}: uninstall would run these steps (--dry-run: nothing changed)` : `box ${r.box}: uninstalled${seconds(r.ms)}`;
+  return `${[head, ...r.steps.map((s) => `  ${s.module.padEnd(12)} ${s.step}${seconds(s.ms)}`)].join('\n')}\n`;
+}
+
+export function registerUninstall(program: Command): void {
+  program
+    .command('uninstall')
+    .description("take off the modules what edgebox install put there; keeps K3s's etcd snapshots and the peripheral grant history unless asked")
+    .argument('<spec>', 'box spec file (YAML)')
+    .option('--module <name>', 'only this module (repeatable); a running K3s server is refused: drain it first', collect, [])
+    .option('--ssh-user <user>', 'login on every module; uninstall needs root there', 'root')
+    .option('--ssh-key <path>', 'private key every module accepts', join(homedir(), '.ssh', 'id_ed25519'))
+    .option('--ssh-port <port>', 'SSH port of every module', undefined)
+    .option('--delete-snapshots', "also delete K3s's etcd snapshots (server/db/snapshots)", false)
+    .option('--delete-history', 'also delete the peripheral grant history (/var/lib/edgebox)', false)
+    .option('--dry-run', 'print the steps; change nothing', false)
+    .addOption(outputOption())
+    .action(
+      async (
+        file: string,
+        flags: {
+          module: string[];
+          sshUser: string;
+          sshKey: string;
+          sshPort?: string;
+          deleteSnapshots: boolean;
+          deleteHistory: boolean;
+          dryRun: boolean;
+          output: OutputFormat;
+        },
+      ) => {
+        const report = await uninstall({
+          specFile: file,
+          ...(flags.module.length ? { modules: flags.module } : {}),
+          user: flags.sshUser,
+          keyPath: flags.sshKey,
+          ...(flags.sshPort ? { sshPort: Number(flags.sshPort) } : {}),
+          deleteSnapshots: flags.deleteSnapshots,
+          deleteHistory: flags.deleteHistory,
+          dryRun: flags.dryRun,
+          progress: (line) => process.stderr.write(`${line}\n`),
+        });
+        emit(report, flags.output, formatUninstall);
+      },
+    );
+}

@@ -1,0 +1,458 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import { backoffMs } from '../base/backoff.js';
+import { etcdGateway } from '../agent/role/etcd-gateway.js';
+import { ETCD_TLS_DIR, K3S_ETCD_PORT } from '../agent/role/k3s-plan.js';
+import { Cluster } from '../apply/cluster.js';
+import { kindInfo } from '../apply/kinds.js';
+import { agentServiceAccount } from '../contract/identity.js';
+import { SYSTEM_NAMESPACE } from '../contract/leases.js';
+import { EdgeboxError, failure, hasErrors, inputError, type Diagnostic } from '../diagnostics/diagnostic.js';
+import { AGENT_KUBECONFIG_PATH, AGENT_SECRET_PATH } from '../render/agent-unit.js';
+import { COMPONENT_LABEL, EDGEBOX_VERSION } from '../render/controller.js';
+import { renderClusterObjects } from '../render/cluster-objects.js';
+import { API_PORT, joinUrl, TOKEN_FILE } from '../render/k3s-config.js';
+import { parseK3sVersion } from '../local/engine/k3s-build.js';
+import { mintAgentToken } from '../kube/agent-token.js';
+import { loadSpec } from '../spec/load.js';
+import { specLocator } from '../spec/locate.js';
+import type { BoxSpec } from '../spec/schema.js';
+import { buildAgentArtifact } from './agent-artifact.js';
+import { kubeArch, parseFacts, PROBE_SCRIPT, type ModuleFacts } from './facts.js';
+import { agentMarker, describeStep, managedPaths, planInstall, type InstallPlan, type Phase, type Step } from './plan.js';
+import { preflight, type Reach } from './preflight.js';
+import { connect, SshConnectError, type SshSession } from './ssh.js';
+
+const run = promisify(execFile);
+type Arch = 'arm64' | 'amd64';
+
+export interface InstallOptions extends SshOptions {
+  specFile: string;
+  /** K3s binaries, one per architecture the box has. */
+  k3sBinaries: string[];
+  /** A directory of image archives for K3s's airgap import (.tar, .tar.gz, .tar.zst). */
+  airgapImages?: string;
+  ignoreK3sVersion: boolean;
+  dryRun: boolean;
+  /** Where the agent's artefacts are built and kept (default ~/.cache/edgebox). */
+  cache?: string;
+  /** The repository root, for the agent's bundle. */
+  root: string;
+  /** How long a gate (API ready, voter) may take. Default 5 min. */
+  gateTimeoutMs?: number;
+}
+
+export interface StepReport {
+  module: string;
+  step: string;
+  ms?: number;
+}
+
+export interface InstallReport {
+  box: string;
+  dryRun: boolean;
+  /** Nothing needed doing. */
+  unchanged: boolean;
+  phases: { name: string; steps: StepReport[]; ms?: number }[];
+  notes: { module: string; message: string }[];
+  diagnostics: Diagnostic[];
+  ms: number;
+}
+
+const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
+
+async function fileSha256(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** ELF e_machine: which architecture a binary is for, without running it. */
+async function elfArch(path: string): Promise<Arch | undefined> {
+  const fh = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(20);
+    await fh.read(head, 0, 20, 0);
+    if (head.readUInt32BE(0) !== 0x7f454c46) return undefined;
+    const machine = head.readUInt16LE(18);
+    return machine === 0xb7 ? 'arm64' : machine === 0x3e ? 'amd64' : undefined;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** `k3s --version`, run here (or under qemu-user for the other architecture). */
+async function k3sVersion(path: string, arch: Arch): Promise<string> {
+  const native = (process.arch === 'arm64' ? 'arm64' : 'amd64') === arch;
+  const [cmd, args] = native ? [path, ['--version']] : [arch === 'arm64' ? 'qemu-aarch64' : 'qemu-x86_64', [path, '--version']];
+  try {
+    const { stdout } = await run(cmd, args, { timeout: 60_000 });
+    const v = parseK3sVersion(stdout);
+    if (v) return v;
+  } catch {
+    // below
+  }
+  throw inputError(
+    'install.k3s-binary',
+    `${path} does not answer \`--version\` as K3s does${native ? '' : ` (run under ${cmd})`}`,
+    `pass a K3s binary (the release's k3s or k3s-arm64)${native ? '' : `; install qemu-user to read the version of a binary for ${arch}`}`,
+  );
+}
+
+interface K3sBinary {
+  path: string;
+  sha256: string;
+  version: string;
+}
+
+async function inspectBinaries(paths: readonly string[]): Promise<Partial<Record<Arch, K3sBinary>>> {
+  const out: Partial<Record<Arch, K3sBinary>> = {};
+  for (const path of paths) {
+    const arch = await elfArch(path).catch(() => {
+      throw inputError('install.k3s-binary', `cannot read ${path}`, 'pass the path of a K3s binary with --k3s-binary');
+    });
+    if (!arch) throw inputError('install.k3s-binary', `${path} is not a Linux binary for arm64 or amd64`, 'pass the release binary: k3s (amd64) or k3s-arm64');
+    if (out[arch])
+      throw inputError('install.k3s-binary', `two K3s binaries for ${arch}: ${out[arch].path} and ${path}`, 'pass one --k3s-binary per architecture');
+    const [version, digest] = await Promise.all([k3sVersion(path, arch), fileSha256(path)]);
+    out[arch] = { path, sha256: digest, version };
+  }
+  return out;
+}
+
+const IMAGE_ARCHIVE = /\.(tar|tar\.gz|tgz|tar\.zst)$/;
+
+/** The archives of an airgap images directory, as K3s imports them (by file extension). */
+async function airgapImages(dir: string): Promise<{ name: string; path: string; sha256: string }[]> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((n) => IMAGE_ARCHIVE.test(n)).sort();
+  } catch (e) {
+    throw inputError(
+      'install.airgap-images',
+      `cannot read ${dir}: ${(e as Error).message}`,
+      'pass a directory of image archives (.tar, .tar.gz, .tar.zst) with --airgap-images',
+    );
+  }
+  if (names.length === 0)
+    throw inputError(
+      'install.airgap-images',
+      `${dir} holds no image archive (.tar, .tar.gz, .tar.zst)`,
+      "put K3s's k3s-airgap-images-<arch>.tar.zst (and the controller's edgebox-<version>.oci.tar) there",
+    );
+  return Promise.all(names.map(async (name) => ({ name, path: join(dir, name), sha256: await fileSha256(join(dir, name)) })));
+}
+
+async function probe(s: SshSession, paths: readonly string[]): Promise<ModuleFacts> {
+  const sentAt = Date.now();
+  const r = await s.exec(`sh -s -- ${paths.map((p) => `'${p}'`).join(' ')}`, { stdin: PROBE_SCRIPT, timeoutMs: 30_000 });
+  const receivedAt = Date.now();
+  return parseFacts(r.stdout, sentAt, receivedAt);
+}
+
+/**
+ * The token and the box secret: each is made once, then read back from the modules that have it,
+ * so a re-run, or a run that died after writing it to some modules, keeps the same value. Two
+ * modules with different values are a box that two installs touched: refuse.
+ */
+async function resolveSecret(sessions: ReadonlyMap<string, SshSession>, facts: ReadonlyMap<string, ModuleFacts>, path: string, what: string): Promise<string> {
+  const holders = [...facts].filter(([, f]) => f.files[path]);
+  const digests = new Set(holders.map(([, f]) => f.files[path]));
+  if (digests.size > 1)
+    throw failure(
+      'install.secret-differs',
+      `the modules hold different ${what}s in ${path} (${holders.map(([m]) => m).join(', ')})`,
+      `the box was installed twice with different values: keep one (copy it, mode 0600, to every module) and run install again`,
+    );
+  if (holders.length === 0) return `${randomBytes(32).toString('hex')}\n`;
+  const value = await sessions.get(holders[0]![0])!.readFile(path);
+  if (!value) throw failure('install.secret-unreadable', `cannot read ${path} on ${holders[0]![0]}`, `check that ${path} is readable by the SSH user`);
+  return value.toString('utf8');
+}
+
+export interface SshOptions {
+  user: string;
+  keyPath: string;
+  sshPort?: number;
+  progress(line: string): void;
+}
+
+/** Connects to every module of the box side by side and probes it; `sessions` gets each open connection. */
+export async function reachModules(box: BoxSpec, o: SshOptions, sessions: Map<string, SshSession>, paths: readonly string[]): Promise<Map<string, Reach>> {
+  o.progress(`connecting to ${box.spec.modules.length} modules over SSH as ${o.user}`);
+  const reach = new Map<string, Reach>();
+  await Promise.all(
+    box.spec.modules.map(async (m) => {
+      try {
+        const s = await connect({ module: m.name, address: m.address, user: o.user, keyPath: o.keyPath, ...(o.sshPort ? { port: o.sshPort } : {}) });
+        sessions.set(m.name, s);
+        reach.set(m.name, { ok: true, facts: await probe(s, paths) });
+      } catch (e) {
+        if (e instanceof SshConnectError) reach.set(m.name, { ok: false, failure: e.failure });
+        else reach.set(m.name, { ok: false, failure: { kind: 'unreachable', message: `${m.address}: ${(e as Error).message}` } });
+      }
+    }),
+  );
+  return reach;
+}
+
+export interface Gates {
+  timeoutMs: number;
+  progress(line: string): void;
+}
+
+/** Retries `check` with the one capped backoff until it says done, or the gate times out. */
+async function waitFor(what: string, gates: Gates, check: () => Promise<string | true>): Promise<void> {
+  const start = Date.now();
+  let failures = 0;
+  let nextReport = 2000;
+  for (;;) {
+    const last = await check().catch((e: Error) => e.message);
+    if (last === true) return;
+    const elapsed = Date.now() - start;
+    if (elapsed > gates.timeoutMs)
+      throw failure(
+        'install.gate-timeout',
+        `${what}: not within ${gates.timeoutMs / 1000} s (last: ${last})`,
+        'see the journal of the unit on the module; install resumes from here when run again',
+      );
+    if (elapsed >= nextReport) {
+      gates.progress(`  ${what}: waiting (${(elapsed / 1000).toFixed(0)} s; ${last})`);
+      nextReport += 10_000;
+    }
+    await new Promise((r) => setTimeout(r, backoffMs(++failures, { initialMs: 250, maxMs: 2000 }, Math.random())));
+  }
+}
+
+const ADMIN_KUBECONFIG = '/etc/rancher/k3s/k3s.yaml';
+
+/** The server's admin kubeconfig, through an SSH tunnel to its own 127.0.0.1:6443 (in K3s's certificate whatever the network). */
+async function adminKubeConfig(s: SshSession): Promise<KubeConfig> {
+  const text = await s.readFile(ADMIN_KUBECONFIG);
+  if (!text) throw new Error(`${ADMIN_KUBECONFIG} not written yet`);
+  const port = await s.forward(API_PORT);
+  const kc = new KubeConfig();
+  kc.loadFromString(text.toString('utf8').replace(/server: https:\/\/[^\s]+/, `server: https://127.0.0.1:${port}`));
+  return kc;
+}
+
+function agentKubeconfig(box: BoxSpec, module: string, caData: string, token: string): string {
+  const user = agentServiceAccount(module);
+  const name = box.metadata.name;
+  return stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name, cluster: { server: joinUrl(box), 'certificate-authority-data': caData } }],
+    users: [{ name: user, user: { token } }],
+    contexts: [{ name, context: { cluster: name, user, namespace: SYSTEM_NAMESPACE } }],
+    'current-context': name,
+  });
+}
+
+/** A year: a module's agent must outlive long power-offs; `edgebox install` run again mints a new one when the file is gone. */
+const AGENT_TOKEN_SECONDS = 365 * 24 * 3600;
+
+interface Executor {
+  box: BoxSpec;
+  sessions: ReadonlyMap<string, SshSession>;
+  secrets: { token: string; 'box-secret': string };
+  gates: Gates;
+  admin?: KubeConfig;
+}
+
+async function exec(x: Executor, step: Step): Promise<void> {
+  const s = x.sessions.get(step.module)!;
+  const sh = async (command: string, timeoutMs?: number) => {
+    const r = await s.exec(command, timeoutMs ? { timeoutMs } : {});
+    if (r.code !== 0)
+      throw failure(
+        'install.step-failed',
+        `${step.module}: \`${command}\` failed (exit ${r.code}): ${r.stderr.trim().slice(-500)}`,
+        'fix the cause on the module, then run install again: it resumes',
+      );
+    return r.stdout;
+  };
+  switch (step.kind) {
+    case 'write': {
+      const src = step.file.source;
+      if (src.kind === 'text') await s.writeFile(step.file.path, src.text, step.file.mode);
+      else if (src.kind === 'secret') await s.writeFile(step.file.path, x.secrets[src.name], step.file.mode);
+      else await s.upload(src.path, step.file.path, step.file.mode);
+      return;
+    }
+    case 'unpack':
+      // The marker last: a runtime cut short by a dropped link is unpacked again on the next run.
+      await sh(`set -e; tar -xzf '${step.archive}' -C /; printf '%s\\n' '${step.sha256}' > '${agentMarker(step.version)}'`, 300_000);
+      return;
+    case 'start': {
+      // A start install decided (the module's first, or finishing its own join): the may-start flag
+      // lets it through render's drop-in. --no-block: K3s is Type=notify, and a joining server is
+      // ready only once it joined; the gates below wait, with progress.
+      const allow = step.unit === 'k3s' ? 'mkdir -p /run/edgebox; touch /run/edgebox/k3s-may-start; ' : '';
+      await sh(
+        `set -e; ${allow}systemctl daemon-reload; systemctl enable ${step.unit}; systemctl ${step.restart ? 'restart' : 'start'} --no-block ${step.unit}`,
+      );
+      return;
+    }
+    case 'wait-api':
+      await waitFor(`${step.module}: API server ready`, x.gates, async () => {
+        const kc = await adminKubeConfig(s);
+        const core = kc.makeApiClient(CoreV1Api);
+        await core.listNamespace({ limit: 1 });
+        return true;
+      });
+      return;
+    case 'wait-voter': {
+      let port: number | undefined;
+      await waitFor(`${step.module}: etcd member a voter`, x.gates, async () => {
+        const files = await Promise.all(['server-ca.crt', 'client.crt', 'client.key'].map((f) => s.readFile(`${ETCD_TLS_DIR}/${f}`)));
+        if (files.some((f) => !f)) return 'no etcd certificates yet';
+        port ??= await s.forward(K3S_ETCD_PORT);
+        const [ca, cert, key] = files as Buffer[];
+        const status = await etcdGateway({ endpoint: `https://127.0.0.1:${port}`, tls: () => Promise.resolve({ ca: ca!, cert: cert!, key: key! }) }).status();
+        if (status.isLearner) return 'a learner';
+        if (!status.leaderId) return 'no leader';
+        return true;
+      });
+      return;
+    }
+    case 'apply': {
+      x.admin ??= await adminKubeConfig(s);
+      const cluster = new Cluster(x.admin);
+      // What the agents and the controller need: their namespace, identities, RBAC, the admission
+      // policy, the CRD and the controller. The workloads are `edgebox apply`'s.
+      const objects = renderClusterObjects(x.box)
+        .filter((o) => o.kind === 'CustomResourceDefinition' || ['controller', 'agent'].includes(o.metadata.labels?.[COMPONENT_LABEL] ?? ''))
+        .sort((a, b) => kindInfo(a).order - kindInfo(b).order);
+      for (const o of objects) await cluster.apply(o, { dryRun: false, force: true });
+      return;
+    }
+    case 'agent-kubeconfig': {
+      x.admin ??= await adminKubeConfig(x.sessions.get(step.through)!);
+      const token = await mintAgentToken(x.admin.makeApiClient(CoreV1Api), step.module, AGENT_TOKEN_SECONDS, `see the K3s journal of ${step.through}`);
+      const caData = x.admin.getCurrentCluster()?.caData ?? '';
+      await s.writeFile(AGENT_KUBECONFIG_PATH, agentKubeconfig(x.box, step.module, caData, token), 0o600);
+      return;
+    }
+  }
+}
+
+/** Runs a phase: in order, or each module's steps in order with the modules side by side. */
+async function runPhase(x: Executor, phase: Phase, progress: (l: string) => void): Promise<StepReport[]> {
+  const reports: StepReport[] = [];
+  const one = async (step: Step) => {
+    const start = Date.now();
+    progress(`[${step.module}] ${describeStep(step)}`);
+    await exec(x, step);
+    reports.push({ module: step.module, step: describeStep(step), ms: Date.now() - start });
+  };
+  if (!phase.parallel) {
+    for (const step of phase.steps) await one(step);
+    return reports;
+  }
+  const byModule = new Map<string, Step[]>();
+  for (const s of phase.steps) byModule.set(s.module, [...(byModule.get(s.module) ?? []), s]);
+  const results = await Promise.allSettled(
+    [...byModule.values()].map(async (steps) => {
+      for (const s of steps) await one(s);
+    }),
+  );
+  const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
+  if (failed.length) throw failed[0];
+  return reports;
+}
+
+/** Exit 2 for what the user gave wrong (a key the modules refuse, the spec's hardware, the binary), 1 for the modules' state. */
+const INPUT_CODES = new Set([
+  'install.ssh-key',
+  'install.ssh-auth',
+  'install.arch-mismatch',
+  'install.memory-mismatch',
+  'install.k3s-version',
+  'install.no-k3s-binary',
+]);
+
+export async function install(o: InstallOptions): Promise<InstallReport> {
+  const started = Date.now();
+  const { box, diagnostics } = await loadSpec(o.specFile);
+  const specText = await readFile(o.specFile, 'utf8');
+  const binaries = await inspectBinaries(o.k3sBinaries);
+  const sessions = new Map<string, SshSession>();
+  try {
+    const images = o.airgapImages ? await airgapImages(o.airgapImages) : [];
+    const reach = await reachModules(
+      box,
+      o,
+      sessions,
+      managedPaths(
+        EDGEBOX_VERSION,
+        images.map((i) => i.name),
+      ),
+    );
+    const k3sVersions = Object.fromEntries(Object.entries(binaries).map(([a, b]) => [a, { version: b.version }]));
+    const problems = preflight(box, reach, {
+      locate: specLocator(specText, o.specFile),
+      user: o.user,
+      keyPath: o.keyPath,
+      k3s: k3sVersions,
+      ignoreK3sVersion: o.ignoreK3sVersion,
+    });
+    if (hasErrors(problems)) {
+      const errors = problems.filter((d) => d.severity === 'error');
+      throw new EdgeboxError(errors.some((d) => INPUT_CODES.has(d.code)) ? 'input' : 'failure', [
+        ...problems,
+        { code: 'install.refused', severity: 'info', message: 'preflight refused the box: nothing was changed on any module' },
+      ]);
+    }
+    const facts = new Map([...reach].map(([m, r]) => [m, (r as { ok: true; facts: ModuleFacts }).facts]));
+    const archOf = new Map([...facts].map(([m, f]) => [m, kubeArch(f.machine)!]));
+    const arches = [...new Set(archOf.values())];
+
+    const secrets = {
+      token: await resolveSecret(sessions, facts, TOKEN_FILE, 'K3s join token'),
+      'box-secret': await resolveSecret(sessions, facts, AGENT_SECRET_PATH, 'box secret'),
+    };
+    const agent: Partial<Record<Arch, { path: string; sha256: string }>> = {};
+    for (const arch of arches) {
+      const built = await buildAgentArtifact({ arch, version: EDGEBOX_VERSION, root: o.root, progress: o.progress, ...(o.cache ? { cache: o.cache } : {}) });
+      agent[arch] = { path: built.path, sha256: built.sha256 };
+    }
+    const plan: InstallPlan = planInstall(box, facts, archOf, {
+      k3s: Object.fromEntries(Object.entries(binaries).map(([a, b]) => [a, { path: b.path, sha256: b.sha256 }])),
+      agent,
+      images,
+      edgeboxVersion: EDGEBOX_VERSION,
+      tokenSha256: sha256(secrets.token),
+      boxSecretSha256: sha256(secrets['box-secret']),
+      specText,
+      sha256,
+    });
+    const report: InstallReport = {
+      box: box.metadata.name,
+      dryRun: o.dryRun,
+      unchanged: plan.phases.every((p) => p.steps.length === 0),
+      phases: plan.phases.map((p) => ({ name: p.name, steps: p.steps.map((s) => ({ module: s.module, step: describeStep(s) })) })),
+      notes: plan.notes,
+      diagnostics: [...diagnostics, ...problems],
+      ms: 0,
+    };
+    if (o.dryRun || report.unchanged) return { ...report, ms: Date.now() - started };
+
+    const x: Executor = { box, sessions, secrets, gates: { timeoutMs: o.gateTimeoutMs ?? 300_000, progress: o.progress } };
+    for (const [i, phase] of plan.phases.entries()) {
+      if (phase.steps.length === 0) continue;
+      const start = Date.now();
+      o.progress(`${phase.name}:`);
+      report.phases[i] = { name: phase.name, steps: await runPhase(x, phase, o.progress), ms: Date.now() - start };
+    }
+    return { ...report, ms: Date.now() - started };
+  } finally {
+    for (const s of sessions.values()) s.close();
+  }
+}

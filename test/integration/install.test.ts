@@ -1,0 +1,329 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { etcdGateway } from '../../src/agent/role/etcd-gateway.js';
+import { connect } from '../../src/install/ssh.js';
+import { requireK3s } from '../../src/local/engine/k3s-setup.js';
+import { eventually } from './harness.js';
+import { createSshHosts, type SshHosts } from './ssh-hosts.js';
+
+/**
+ * `edgebox install` onto hosts reachable only over SSH (ssh-hosts.ts: real OpenSSH servers, each
+ * in its own network and mount namespace, nothing installed), with the real K3s built here
+ * (`edgebox local setup --engine k3s`). The hosts run K3s control-plane only: no kubelet or
+ * containerd runs here, so each host carries a `config.yaml.d` drop-in with what the local K3s
+ * engine changes for that reason (src/local/engine/k3s-plan.ts, localOverrides); install never
+ * touches config.yaml.d. The binary is v1.31.1 while the spec rules need v1.32, hence
+ * --ignore-k3s-version. Each K3s server takes about 430 MB and 10-20 s.
+ */
+
+const CLI = join(process.cwd(), 'bin', 'edgebox.js');
+
+const TEST_HOST_DROP_IN = [
+  '# The test host: no kubelet or containerd can run here (see install.test.ts).',
+  'disable-agent: true',
+  'flannel-backend: none',
+  'disable: [traefik, servicelb, metrics-server, local-storage, coredns]',
+  'disable-helm-controller: true',
+  'disable-network-policy: true',
+  'disable-cloud-controller: true',
+  'egress-selector-mode: disabled',
+  '',
+].join('\n');
+
+function spec(name: string, modules: { name: string; address: string; roles?: string }[]): string {
+  return [
+    'apiVersion: edgebox.dev/v1alpha1',
+    'kind: EdgeBox',
+    `metadata: { name: ${name} }`,
+    'spec:',
+    '  controlPlane: { servers: 3 }',
+    '  modules:',
+    ...modules.map((m) => `    - { name: ${m.name}, hardware: generic-x86-64, address: ${m.address}${m.roles ? `, roles: [${m.roles}]` : ''} }`),
+    '',
+  ].join('\n');
+}
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** The CLI as a user runs it; `killAfter`: SIGKILL it once its progress has shown that many step lines. */
+function edgebox(args: string[], o: { killAfter?: number } = {}): Promise<Run> {
+  const start = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let steps = 0;
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      steps = (stderr.match(/^\[[^\]]+\] /gm) ?? []).length;
+      if (o.killAfter !== undefined && steps >= o.killAfter) child.kill('SIGKILL');
+    });
+    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 137 : 1), stdout, stderr, ms: Date.now() - start }));
+  });
+}
+
+const SERVERS = ['srv-1', 'srv-2', 'srv-3'];
+const SECOND = ['srv-4', 'srv-5', 'srv-6'];
+
+describe('edgebox install over SSH', () => {
+  let hosts: SshHosts;
+  let dir: string;
+  let k3s: string;
+  let boxFile: string;
+  const address = (n: number) => `10.213.250.${10 + n}`;
+
+  beforeAll(async () => {
+    k3s = (await requireK3s()).path;
+    dir = await mkdtemp(join(tmpdir(), 'edgebox-install-'));
+    hosts = await createSshHosts({
+      prefix: 'ebins',
+      subnet: '10.213.250',
+      hosts: [
+        ...SERVERS.map((name, i) => ({ name, address: address(i + 1) })),
+        ...SECOND.map((name, i) => ({ name, address: address(7 + i) })),
+        { name: 'arm-1', address: address(4), unameMachine: 'aarch64' },
+        { name: 'small-1', address: address(5), memTotalKiB: 1024 * 1024 },
+        { name: 'busy-1', address: address(6) },
+      ],
+    });
+    for (const h of hosts.hosts) {
+      const r = await hosts.exec(
+        h.name,
+        `mkdir -p /etc/rancher/k3s/config.yaml.d && cat > /etc/rancher/k3s/config.yaml.d/90-test-host.yaml <<'EOF'\n${TEST_HOST_DROP_IN}EOF`,
+      );
+      expect(r.code, r.stderr).toBe(0);
+    }
+    boxFile = join(dir, 'box.yaml');
+    await writeFile(
+      boxFile,
+      spec(
+        'installed',
+        SERVERS.map((name, i) => ({ name, address: address(i + 1) })),
+      ),
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    await hosts?.down();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  }, 120_000);
+
+  const install = (file: string, ...extra: string[]) =>
+    edgebox(['install', file, '--ssh-key', hosts.keyPath, '--k3s-binary', k3s, '--ignore-k3s-version', '-o', 'json', ...extra]);
+  const listed = async (host: string, path: string) => (await hosts.exec(host, `ls -A ${path} 2>/dev/null`)).stdout.trim();
+
+  it('refuses a box whose modules are not what it says, naming each module and its fix, and changes nothing', async () => {
+    // busy-1 has something on the kubelet's port, which every module needs.
+    const busy = spawn('ip', [
+      'netns',
+      'exec',
+      hosts.hosts.find((h) => h.name === 'busy-1')!.netns,
+      process.execPath,
+      '-e',
+      "require('net').createServer().listen(10250)",
+    ]);
+    try {
+      await new Promise((r) => setTimeout(r, 1000));
+      const bad = join(dir, 'bad.yaml');
+      await writeFile(
+        bad,
+        spec('bad', [
+          { name: 'srv-1', address: address(1) },
+          { name: 'arm-1', address: address(4) },
+          { name: 'small-1', address: address(5) },
+          { name: 'busy-1', address: address(6) },
+          { name: 'gone-1', address: address(89), roles: 'agent' },
+        ]),
+      );
+      const r = await install(bad);
+      // Exit 2: the spec's hardware is wrong for arm-1 (bad input), whatever else is.
+      expect(r.code, r.stderr).toBe(2);
+      const errors = errorsOf(r) as { code: string; message: string; hint?: string; location?: { line: number } }[];
+      const by = (code: string) => errors.find((e) => e.code === code);
+      expect(by('install.arch-mismatch')?.message).toMatch(/^module arm-1 \(10\.213\.250\.14\): it is arm64 \(aarch64\)/);
+      expect(by('install.memory')?.message).toMatch(/^module small-1 .*1\.0 GiB of memory/);
+      expect(by('install.port-taken')?.message).toMatch(/^module busy-1 .*TCP port 10250/);
+      expect(by('install.unreachable')?.message).toMatch(/^module gone-1 \(10\.213\.250\.99\)/);
+      for (const e of errors.filter((x) => x.code !== 'install.refused')) {
+        expect(e.hint, e.code).toBeTruthy();
+        expect(e.location?.line, e.code).toBeGreaterThan(5);
+      }
+      for (const h of ['srv-1', 'arm-1', 'small-1', 'busy-1']) {
+        expect(await listed(h, '/usr/local/bin'), h).toBe('');
+        expect(await listed(h, '/etc/rancher/k3s'), h).toBe('config.yaml.d');
+      }
+    } finally {
+      busy.kill();
+    }
+  }, 120_000);
+
+  it('refuses a key the modules do not accept (exit 2), before anything changes', async () => {
+    const r = await edgebox(['install', boxFile, '--ssh-key', hosts.otherKeyPath, '--k3s-binary', k3s, '--ignore-k3s-version', '-o', 'json']);
+    expect(r.code, r.stderr).toBe(2);
+    const errors = errorsOf(r).filter((e) => e.code === 'install.ssh-auth');
+    expect(errors).toHaveLength(3);
+    expect(errors[0]!.hint).toMatch(/ssh-copy-id/);
+    for (const h of SERVERS) expect(await listed(h, '/usr/local/bin')).toBe('');
+  }, 60_000);
+
+  it('installs servers one at a time, each gated on its etcd voter, then the agents; a second run changes nothing', async () => {
+    const dry = await install(boxFile, '--dry-run');
+    expect(dry.code, dry.stderr).toBe(0);
+    const plan = JSON.parse(dry.stdout) as Report;
+    const order = plan.phases
+      .flatMap((p) => p.steps)
+      .filter((s) => /^(enable and start k3s|wait for)/.test(s.step))
+      .map((s) => `${s.module}: ${s.step.split(' (')[0]}`);
+    expect(order).toEqual([
+      'srv-1: enable and start k3s',
+      'srv-1: wait for its API server to be ready',
+      'srv-2: enable and start k3s',
+      'srv-2: wait for its etcd member to be a voter with a leader',
+      'srv-3: enable and start k3s',
+      'srv-3: wait for its etcd member to be a voter with a leader',
+    ]);
+    for (const h of SERVERS) expect(await listed(h, '/usr/local/bin'), 'a dry run changes nothing').toBe('');
+
+    // An airgap images directory: copied to every module before K3s starts (a K3s agent imports it).
+    const images = join(dir, 'images');
+    await mkdir(images);
+    await writeFile(join(images, 'local-images.tar'), Buffer.alloc(10240));
+    const first = await install(boxFile, '--airgap-images', images);
+    expect(first.code, first.stderr).toBe(0);
+    const report = JSON.parse(first.stdout) as Report;
+    console.log(`install of ${SERVERS.length} modules from nothing: ${(first.ms / 1000).toFixed(1)} s`);
+    for (const p of report.phases) for (const s of p.steps) console.log(`  ${p.name} | ${s.module} | ${s.step} | ${((s.ms ?? 0) / 1000).toFixed(1)} s`);
+    await expectInstalled(hosts, SERVERS, [first]);
+    for (const h of SERVERS) expect(await listed(h, '/var/lib/rancher/k3s/agent/images'), h).toBe('local-images.tar');
+
+    const again = await install(boxFile, '--airgap-images', images);
+    expect(again.code, again.stderr).toBe(0);
+    const unchanged = JSON.parse(again.stdout) as Report;
+    expect(unchanged.unchanged).toBe(true);
+    expect(unchanged.phases.flatMap((p) => p.steps)).toEqual([]);
+    console.log(`re-run: ${(again.ms / 1000).toFixed(1)} s`);
+    expect(again.ms).toBeLessThanOrEqual(10_000);
+  }, 600_000);
+
+  it('completes an install killed at a random step when run again, with no module half-joined', async () => {
+    // The first box's servers off (as a power cut), to give this one the machine.
+    for (const h of SERVERS) await hosts.kill(h);
+    const file = join(dir, 'box-2.yaml');
+    await writeFile(
+      file,
+      spec(
+        'resumed',
+        SECOND.map((name, i) => ({ name, address: address(7 + i) })),
+      ),
+    );
+    const dry = JSON.parse((await install(file, '--dry-run')).stdout) as Report;
+    const total = dry.phases.flatMap((p) => p.steps).length;
+    const seed = Number(process.env.EDGEBOX_TEST_SEED ?? Date.now() % 10_000);
+    const killAfter = 1 + (seed % (total - 1));
+    console.log(`install killed at step ${killAfter} of ${total} (EDGEBOX_TEST_SEED=${seed} replays it)`);
+    const cut = await edgebox(['install', file, '--ssh-key', hosts.keyPath, '--k3s-binary', k3s, '--ignore-k3s-version', '-o', 'json'], { killAfter });
+    expect(cut.code).toBe(137);
+    const resumed = await install(file);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    await expectInstalled(hosts, SECOND, [cut, resumed]);
+    const again = await install(file);
+    expect((JSON.parse(again.stdout) as Report).unchanged, again.stdout).toBe(true);
+  }, 900_000);
+
+  it('uninstalls: one running server refused, then the whole box, keeping its etcd snapshots; a second run changes nothing', async () => {
+    const file = join(dir, 'box-2.yaml');
+    const uninstall = (...extra: string[]) => edgebox(['uninstall', file, '--ssh-key', hosts.keyPath, '-o', 'json', ...extra]);
+    const one = await uninstall('--module', 'srv-4');
+    expect(one.code, one.stderr).toBe(1);
+    expect(errorsOf(one).map((e) => e.code)).toEqual(['install.uninstall-refused']);
+    expect((await hosts.exec('srv-4', 'systemctl is-active k3s')).stdout.trim()).toBe('active');
+
+    const saved = await hosts.exec('srv-4', 'k3s etcd-snapshot save --name before-uninstall');
+    expect(saved.code, saved.stderr).toBe(0);
+    const all = await uninstall();
+    expect(all.code, all.stderr).toBe(0);
+    for (const h of SECOND) {
+      expect(await listed(h, '/usr/local/bin'), h).toBe('');
+      expect(await listed(h, '/etc/edgebox'), h).toBe('');
+      expect(await listed(h, '/etc/rancher/k3s'), h).toBe('config.yaml.d');
+      expect((await hosts.exec(h, 'systemctl is-active k3s edgebox-agent')).stdout.split('\n').filter(Boolean)).toEqual(['inactive', 'inactive']);
+      expect(await listed(h, '/var/lib/rancher/k3s'), h).toBe(h === 'srv-4' ? 'server' : '');
+    }
+    expect(await listed('srv-4', '/var/lib/rancher/k3s/server/db/snapshots')).toMatch(/^before-uninstall-srv-4-\d+/);
+    const again = await uninstall();
+    expect(again.code, again.stderr).toBe(0);
+    expect((JSON.parse(again.stdout) as { unchanged: boolean }).unchanged).toBe(true);
+  }, 300_000);
+});
+
+/** The errors document a failed run prints on stderr with -o json, after its progress lines. */
+function errorsOf(r: Run): { code: string; hint?: string }[] {
+  return (JSON.parse(r.stderr.slice(r.stderr.indexOf('{\n  "errors"'))) as { errors: { code: string; hint?: string }[] }).errors;
+}
+
+interface Report {
+  unchanged: boolean;
+  phases: { name: string; ms?: number; steps: { module: string; step: string; ms?: number }[] }[];
+}
+
+/**
+ * What an installed box has: K3s running on every server, three etcd voters and no learner (read
+ * through srv's own etcd, over SSH as install does), the token and box secret 0600 and the same
+ * on every module and never in install's output, every edgebox agent running and reaching the API.
+ */
+async function expectInstalled(hosts: SshHosts, servers: readonly string[], runs: readonly Run[]): Promise<void> {
+  const digests = new Set<string>();
+  for (const h of servers) {
+    expect((await hosts.exec(h, 'systemctl is-active k3s')).stdout.trim(), `k3s on ${h}`).toBe('active');
+    for (const path of ['/etc/rancher/k3s/edgebox-token', '/etc/edgebox/box-secret', '/etc/edgebox/agent-kubeconfig.yaml'])
+      expect((await hosts.exec(h, `stat -c %a ${path}`)).stdout.trim(), `${path} on ${h}`).toBe('600');
+    const token = (await hosts.exec(h, 'cat /etc/rancher/k3s/edgebox-token')).stdout.trim();
+    const secret = (await hosts.exec(h, 'cat /etc/edgebox/box-secret')).stdout.trim();
+    for (const r of runs) {
+      expect(r.stdout + r.stderr).not.toContain(token);
+      expect(r.stdout + r.stderr).not.toContain(secret);
+    }
+    digests.add(sha(token + secret));
+  }
+  expect(digests.size, 'one token and one box secret for the box').toBe(1);
+
+  const members = await etcdMembers(hosts, servers[0]!);
+  expect(members.map((m) => m.name.replace(/-[0-9a-f]{8}$/, '')).sort()).toEqual([...servers].sort());
+  expect(members.filter((m) => m.learner)).toEqual([]);
+
+  for (const h of servers) {
+    await eventually(
+      async () => {
+        expect((await hosts.exec(h, 'systemctl is-active edgebox-agent')).stdout.trim()).toBe('active');
+        const health = await hosts.exec(h, `${process.execPath} -e "fetch('http://127.0.0.1:7947/healthz').then((r) => r.text()).then(console.log)"`);
+        expect(JSON.parse(health.stdout || '{}')).toMatchObject({ module: h, apiReachable: true });
+      },
+      { timeoutMs: 60_000, message: `the edgebox agent on ${h} runs and reaches the API` },
+    );
+  }
+}
+
+async function etcdMembers(hosts: SshHosts, host: string) {
+  const s = await connect({ module: host, address: hosts.hosts.find((x) => x.name === host)!.address, user: 'root', keyPath: hosts.keyPath });
+  try {
+    const [ca, cert, key] = await Promise.all(
+      ['server-ca.crt', 'client.crt', 'client.key'].map((f) => s.readFile(`/var/lib/rancher/k3s/server/tls/etcd/${f}`)),
+    );
+    const port = await s.forward(2382);
+    return await etcdGateway({ endpoint: `https://127.0.0.1:${port}`, tls: () => Promise.resolve({ ca: ca!, cert: cert!, key: key! }) }).memberList();
+  } finally {
+    s.close();
+  }
+}
+
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');

@@ -1,0 +1,196 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { parseFacts, type ModuleFacts } from '../../src/install/facts.js';
+import { agentFiles, agentMarker, k3sFiles, planInstall, type InstallInputs, type Step } from '../../src/install/plan.js';
+import { k3sRoles } from '../../src/render/k3s-config.js';
+import type { BoxSpec } from '../../src/spec/schema.js';
+import { labBox } from './render-fixtures.js';
+
+const sha256 = (t: string) => createHash('sha256').update(t).digest('hex');
+const inputs: InstallInputs = {
+  k3s: { arm64: { path: '/tmp/k3s-arm64', sha256: 'k3s-digest' } },
+  agent: { arm64: { path: '/tmp/agent.tar.gz', sha256: 'agent-digest' } },
+  edgeboxVersion: '0.1.0',
+  tokenSha256: 'token-digest',
+  boxSecretSha256: 'secret-digest',
+  specText: 'spec text\n',
+  sha256,
+};
+
+/** A module with nothing installed. */
+function bare(): ModuleFacts {
+  return parseFacts(
+    ['machine=aarch64', 'os=Debian', 'glibc=2.36', 'memtotal_kib=8000000', 'disk_free_kib=50000000', 'clock_ms=1000', 'systemd=yes', 'cgroup=cpu memory'].join(
+      '\n',
+    ),
+    1000,
+    1000,
+  );
+}
+
+/** A module as install leaves it: every file in place, its units running. */
+function installed(box: BoxSpec, name: string, o: { agentEnabled?: boolean } = {}): ModuleFacts {
+  const m = box.spec.modules.find((x) => x.name === name)!;
+  const role = k3sRoles(box).get(name)!;
+  const f = bare();
+  for (const file of [...k3sFiles(box, m, role, 'arm64', inputs), ...agentFiles(box, m, inputs)]) f.files[file.path] = file.sha256;
+  f.files[agentMarker('0.1.0')] = sha256('agent-digest\n');
+  f.files['/etc/edgebox/agent-kubeconfig.yaml'] = 'x';
+  const unit = role === 'agent' ? 'k3s-agent' : 'k3s';
+  f.units[unit] = { loaded: true, active: true, enabled: true };
+  f.units['edgebox-agent'] = { loaded: true, active: true, enabled: o.agentEnabled ?? true };
+  f.k3sServerData = role !== 'agent';
+  return f;
+}
+
+const all = (box: BoxSpec, f: (name: string) => ModuleFacts) => new Map(box.spec.modules.map((m) => [m.name, f(m.name)]));
+const arm = (box: BoxSpec) => new Map(box.spec.modules.map((m) => [m.name, 'arm64' as const]));
+const steps = (p: ReturnType<typeof planInstall>): Step[] => p.phases.flatMap((x) => x.steps);
+
+describe('install plan', () => {
+  it('installs a bare box: the first server, then each server gated on its voter, then agents, objects, edgebox agents', () => {
+    const box = labBox();
+    const plan = planInstall(box, all(box, bare), arm(box), inputs);
+    const servers = plan.phases[0]!;
+    expect(servers.parallel).toBe(false);
+    // Starts and gates only, in order: the join order K3s users get wrong.
+    expect(servers.steps.filter((s) => s.kind !== 'write').map((s) => `${s.kind} ${s.module}`)).toEqual([
+      'start s1',
+      'wait-api s1',
+      'start s2',
+      'wait-voter s2',
+      'start s3',
+      'wait-voter s3',
+    ]);
+    // No server's files are written before the previous server is a voter.
+    const firstWriteOfS3 = servers.steps.findIndex((s) => s.module === 's3');
+    expect(servers.steps.findIndex((s) => s.kind === 'wait-voter' && s.module === 's2')).toBeLessThan(firstWriteOfS3);
+    expect(plan.phases[1]!.steps.filter((s) => s.kind === 'start').map((s) => s.module)).toEqual(['gpu-1', 'a1']);
+    expect(plan.phases[2]!.steps).toEqual([{ kind: 'apply', module: 's1' }]);
+    expect(plan.phases[3]!.steps.filter((s) => s.kind === 'start').map((s) => s.module)).toEqual(['s3', 's1', 's2', 'gpu-1', 'a1']);
+  });
+
+  it('joins through the first server, not the API address that only answers once kube-vip runs', () => {
+    const box = labBox({ apiAddress: '10.0.0.100' });
+    const s2 = box.spec.modules.find((m) => m.name === 's2')!;
+    const config = k3sFiles(box, s2, 'server', 'arm64', inputs).find((f) => f.path === '/etc/rancher/k3s/config.yaml')!;
+    expect(config.source.kind === 'text' && config.source.text).toMatch(/server: https:\/\/10\.0\.0\.1:6443/);
+    expect(config.source.kind === 'text' && config.source.text).toMatch(/10\.0\.0\.100/); // tls-san
+  });
+
+  it('writes the token and the box secret 0600, from the secret and never as text in the plan', () => {
+    const box = labBox();
+    const written = steps(planInstall(box, all(box, bare), arm(box), inputs)).filter((s): s is Extract<Step, { kind: 'write' }> => s.kind === 'write');
+    for (const path of ['/etc/rancher/k3s/edgebox-token', '/etc/edgebox/box-secret']) {
+      const ws = written.filter((s) => s.file.path === path);
+      expect(ws.length).toBe(5);
+      for (const w of ws) {
+        expect(w.file.mode).toBe(0o600);
+        expect(w.file.source.kind).toBe('secret');
+      }
+    }
+  });
+
+  it('gives a module that may serve both K3s units and, with its agent, the drop-in that leaves K3s starts to the agent', () => {
+    const box = labBox();
+    const s1 = box.spec.modules.find((m) => m.name === 's1')!;
+    const a1 = box.spec.modules.find((m) => m.name === 'a1')!;
+    expect(k3sFiles(box, s1, 'cluster-init', 'arm64', inputs).map((f) => f.path)).toContain('/etc/systemd/system/k3s.service');
+    expect(agentFiles(box, s1, inputs).map((f) => f.path)).toContain('/etc/systemd/system/k3s.service.d/10-edgebox.conf');
+    expect(agentFiles(box, a1, inputs).map((f) => f.path)).not.toContain('/etc/systemd/system/k3s.service.d/10-edgebox.conf');
+    expect(k3sFiles(box, a1, 'agent', 'arm64', inputs).map((f) => f.path)).not.toContain('/etc/systemd/system/k3s.service');
+  });
+
+  it('changes nothing on an installed box', () => {
+    const box = labBox();
+    const plan = planInstall(
+      box,
+      all(box, (n) => installed(box, n)),
+      arm(box),
+      inputs,
+    );
+    expect(steps(plan)).toEqual([]);
+  });
+
+  it('resumes a run killed after the first server: the first is only gated, the second starts', () => {
+    const box = labBox();
+    const facts = all(box, bare);
+    const s1 = installed(box, 's1', { agentEnabled: false });
+    s1.units['edgebox-agent'] = { loaded: false, active: false, enabled: false };
+    facts.set('s1', s1);
+    const s2 = bare();
+    const half = k3sFiles(
+      box,
+      box.spec.modules.find((m) => m.name === 's2')!,
+      'server',
+      'arm64',
+      inputs,
+    );
+    s2.files[half[0]!.path] = half[0]!.sha256; // the binary was copied, nothing else
+    facts.set('s2', s2);
+    const servers = planInstall(box, facts, arm(box), inputs).phases[0]!.steps;
+    expect(servers[0]).toEqual({ kind: 'wait-api', module: 's1' });
+    expect(servers.filter((s) => s.module === 's2' && s.kind === 'write').map((s) => s.kind === 'write' && s.file.path)).not.toContain(half[0]!.path);
+    expect(servers.some((s) => s.kind === 'start' && s.module === 's2')).toBe(true);
+  });
+
+  it('never rewrites the K3s role of a module whose edgebox agent runs: the guardian may have promoted it', () => {
+    const box = labBox();
+    const facts = all(box, (n) => installed(box, n));
+    // gpu-1 was promoted: its config.yaml is a server's now, and k3s runs instead of k3s-agent.
+    const gpu = facts.get('gpu-1')!;
+    gpu.files['/etc/rancher/k3s/config.yaml'] = 'promoted';
+    gpu.units['k3s-agent'] = { loaded: true, active: false, enabled: false };
+    gpu.units.k3s = { loaded: true, active: true, enabled: true };
+    // s3 is stopped with data: whether it may start (a stale member?) is its agent's decision.
+    facts.get('s3')!.units.k3s = { loaded: true, active: false, enabled: true };
+    const plan = planInstall(box, facts, arm(box), inputs);
+    expect(steps(plan)).toEqual([]);
+  });
+
+  it('restarts a running unit whose files changed, and only that module', () => {
+    const box = labBox();
+    const facts = all(box, (n) => installed(box, n));
+    facts.get('a1')!.files['/etc/systemd/system/edgebox-agent.service'] = 'old';
+    const plan = steps(planInstall(box, facts, arm(box), inputs));
+    expect(plan.map((s) => `${s.kind} ${s.module}`)).toEqual(['write a1', 'start a1']);
+    expect(plan[1]).toMatchObject({ unit: 'edgebox-agent', restart: true });
+  });
+
+  it('unpacks the runtime again when its marker is missing (an unpack cut short), without copying the archive twice', () => {
+    const box = labBox();
+    const facts = all(box, (n) => installed(box, n));
+    const f = facts.get('s2')!;
+    delete f.files[agentMarker('0.1.0')];
+    f.files['/var/lib/edgebox/artifacts/edgebox-agent-0.1.0-linux-arm64.tar.gz'] = 'agent-digest';
+    expect(steps(planInstall(box, facts, arm(box), inputs)).map((s) => s.kind)).toEqual(['unpack', 'start']);
+  });
+});
+
+describe('install facts', () => {
+  it('parses the probe: ports in hex, units, digests, the clock at the middle of the round trip', () => {
+    const f = parseFacts(
+      [
+        'machine=x86_64',
+        'memtotal_kib=2048',
+        'disk_free_kib=1',
+        'clock_ms=5000',
+        'listening=1920 0016 1920 ',
+        'unit=k3s yes active enabled',
+        'unit=edgebox-agent no inactive disabled',
+        'file=abc /etc/x y',
+        'k3s_server_data=yes',
+      ].join('\n'),
+      1000,
+      3000,
+    );
+    expect(f.listening).toEqual([22, 6432]);
+    expect(f.clockOffsetMs).toBe(3000);
+    expect(f.memTotalBytes).toBe(2048 * 1024);
+    expect(f.units.k3s).toEqual({ loaded: true, active: true, enabled: true });
+    expect(f.units['edgebox-agent']).toEqual({ loaded: false, active: false, enabled: false });
+    expect(f.files['/etc/x y']).toBe('abc');
+    expect(f.k3sServerData).toBe(true);
+    expect(f.glibc).toBeUndefined();
+  });
+});
