@@ -18,6 +18,7 @@ export const EXAMPLES: Record<string, readonly string[]> = {
     'edgebox install box.yaml --ssh-key ~/.ssh/id_ed25519 --k3s-binary ./k3s-arm64 --dry-run',
     'edgebox install box.yaml --ssh-key ~/.ssh/id_ed25519 --k3s-binary ./k3s-arm64 --k3s-binary ./k3s',
   ],
+  upgrade: ['edgebox upgrade box.yaml --k3s-binary ./k3s-arm64 --dry-run', 'edgebox upgrade box.yaml --k3s-binary ./k3s-arm64'],
   uninstall: ['edgebox uninstall box.yaml --dry-run', 'edgebox uninstall box.yaml --module motor-1'],
   apply: ['edgebox apply box.yaml --dry-run', 'edgebox apply box.yaml --kubeconfig ~/.kube/box --context box-admin'],
   local: ['edgebox local up examples/article-box.yaml', 'edgebox local kill jetson-1'],

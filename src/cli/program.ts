@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   local: async () => (await import('./commands/local.js')).registerLocal,
   apply: async () => (await import('./commands/apply.js')).registerApply,
   install: async () => (await import('./commands/install.js')).registerInstall,
+  upgrade: async () => (await import('./commands/install.js')).registerUpgrade,
   uninstall: async () => (await import('./commands/install.js')).registerUninstall,
   agent: async () => (await import('./commands/agent.js')).registerAgent,
   controller: async () => (await import('./commands/controller.js')).registerController,

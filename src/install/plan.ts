@@ -64,7 +64,12 @@ export type Step =
   /** The rendered cluster objects (edgebox-system, the agents' identities), server-side applied through `module`. */
   | { kind: 'apply'; module: string }
   /** A kubeconfig for the module's own agent identity, made through the API of `through`. */
-  | { kind: 'agent-kubeconfig'; module: string; through: string };
+  | { kind: 'agent-kubeconfig'; module: string; through: string }
+  /** `k3s etcd-snapshot save` on the module, a running voter (upgrade). */
+  | { kind: 'snapshot'; module: string }
+  /** Cordon the module's Node and evict its pods, PodDisruptionBudgets respected (upgrade). */
+  | { kind: 'drain'; module: string }
+  | { kind: 'uncordon'; module: string };
 
 /** Says why a module needs nothing, or what install leaves to someone else. */
 export interface Note {
@@ -289,5 +294,11 @@ export function describeStep(s: Step): string {
       return 'apply the cluster objects (edgebox-system, the agents\u2019 identities) through its API server';
     case 'agent-kubeconfig':
       return `write ${AGENT_KUBECONFIG_PATH} (0600) for its agent identity, made through ${s.through}`;
+    case 'snapshot':
+      return 'save an etcd snapshot (edgebox-before-upgrade), kept';
+    case 'drain':
+      return 'cordon its node and evict its pods (PodDisruptionBudgets respected)';
+    case 'uncordon':
+      return 'uncordon its node';
   }
 }

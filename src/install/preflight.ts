@@ -3,7 +3,7 @@ import { findHardware } from '../catalog/hardware.js';
 import type { Diagnostic, SourceLocation } from '../diagnostics/diagnostic.js';
 import { API_PORT, k3sRoles } from '../render/k3s-config.js';
 import type { BoxSpec, ModuleSpec } from '../spec/schema.js';
-import { agentRuntimeProblem } from './agent-artifact.js';
+import { agentRuntimeProblem } from './agent-runtime.js';
 import { kubeArch, type ModuleFacts } from './facts.js';
 import type { ConnectFailure } from './ssh.js';
 

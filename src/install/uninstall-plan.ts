@@ -4,7 +4,7 @@ import { K3S_CONFIG_PATH, KUBELET_CONFIG_PATH, TOKEN_FILE } from '../render/k3s-
 import type { BoxSpec } from '../spec/schema.js';
 import type { ModuleFacts } from './facts.js';
 import { AGENT_ARTIFACT_DIR, K3S_BINARY_PATH, K3S_UNIT_DIR } from './plan.js';
-import { AGENT_PREFIX, AGENT_WRAPPER } from './agent-artifact.js';
+import { AGENT_PREFIX, AGENT_WRAPPER } from './agent-runtime.js';
 
 /**
  * `edgebox uninstall`: what install put on a module, taken off again, and nothing else. Pure.

@@ -8,14 +8,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { platformInputs } from '../../src/image/inputs.js';
 import { PLATFORMS, selectPackageFiles } from '../../src/image/plan.js';
-import {
-  AGENT_MIN_GLIBC,
-  agentArtifactName,
-  agentRuntimeProblem,
-  agentVersionDir,
-  buildAgentArtifact,
-  type AgentArtifact,
-} from '../../src/install/agent-artifact.js';
+import { agentArtifactName, buildAgentArtifact, type AgentArtifact } from '../../src/install/agent-artifact.js';
+import { AGENT_MIN_GLIBC, agentRuntimeProblem, agentVersionDir } from '../../src/install/agent-runtime.js';
 import { cacheRoot } from '../../src/local/cache.js';
 import { EDGEBOX_VERSION } from '../../src/render/controller.js';
 import { ROOT } from './apply-helpers.js';

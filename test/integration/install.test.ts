@@ -1,12 +1,14 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { etcdGateway } from '../../src/agent/role/etcd-gateway.js';
 import { connect } from '../../src/install/ssh.js';
 import { requireK3s } from '../../src/local/engine/k3s-setup.js';
+import { k3sBuildCommand, k3sVersion, vendoredKubernetes } from '../../src/local/engine/k3s-build.js';
+import { cacheRoot } from '../../src/local/cache.js';
 import { eventually } from './harness.js';
 import { createSshHosts, type SshHosts } from './ssh-hosts.js';
 
@@ -215,6 +217,40 @@ describe('edgebox install over SSH', () => {
     expect(again.ms).toBeLessThanOrEqual(10_000);
   }, 600_000);
 
+  it('upgrades K3s: refused while a voter is down, then a snapshot and the servers one at a time; a second run changes nothing', async () => {
+    const next = await nextK3s();
+    const upgrade = (...extra: string[]) =>
+      edgebox(['upgrade', boxFile, '--ssh-key', hosts.keyPath, '--k3s-binary', next.path, '--ignore-k3s-version', '-o', 'json', ...extra]);
+    const versions = async () => Promise.all(SERVERS.map(async (h) => (await hosts.exec(h, 'k3s --version')).stdout.split(' ')[2]));
+    const before = await versions();
+
+    // srv-3 down (its agent first, or it would start K3s again): a restart of another server would lose the quorum.
+    await hosts.exec('srv-3', 'systemctl stop edgebox-agent; systemctl stop k3s');
+    const refused = await upgrade();
+    expect(refused.code, refused.stderr).toBe(1);
+    expect(errorsOf(refused).map((e) => e.code)).toEqual(['install.voter-down']);
+    expect(await versions()).toEqual(before);
+    await hosts.exec('srv-3', 'systemctl start k3s; systemctl start edgebox-agent');
+
+    // Until srv-3 is a voter again, upgrade refuses (changing nothing); any other failure is one.
+    let r = await upgrade();
+    for (let i = 0; i < 24 && r.code === 1 && /install\.(voter-down|learner)/.test(r.stderr); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 5000));
+      r = await upgrade();
+    }
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as Report;
+    console.log(`upgrade of ${SERVERS.length} servers: ${(r.ms / 1000).toFixed(1)} s`);
+    for (const p of report.phases) for (const s of p.steps) console.log(`  ${p.name} | ${s.module} | ${s.step} | ${((s.ms ?? 0) / 1000).toFixed(1)} s`);
+    expect(report.phases[0]!.steps.map((s) => s.step)).toEqual(['save an etcd snapshot (edgebox-before-upgrade), kept']);
+    expect(await versions()).toEqual(SERVERS.map(() => next.version));
+    const snapshotOn = report.phases[0]!.steps[0]!.module;
+    expect(await listed(snapshotOn, '/var/lib/rancher/k3s/server/db/snapshots')).toMatch(/edgebox-before-upgrade-/);
+    await expectInstalled(hosts, SERVERS, [r]);
+    const again = await upgrade();
+    expect((JSON.parse(again.stdout) as Report).unchanged, again.stdout).toBe(true);
+  }, 600_000);
+
   it('completes an install killed at a random step when run again, with no module half-joined', async () => {
     // The first box's servers off (as a power cut), to give this one the machine.
     for (const h of SERVERS) await hosts.kill(h);
@@ -327,3 +363,31 @@ async function etcdMembers(hosts: SshHosts, host: string) {
 }
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+
+/**
+ * The "next release" the upgrade test installs: the same K3s source linked again with another
+ * commit stamp (so another version and other bytes), cached beside the K3s of `local setup`.
+ * About 20 s with Go's build cache warm from that build.
+ */
+async function nextK3s(): Promise<{ path: string; version: string }> {
+  const cache = cacheRoot();
+  const srcRoot = join(cache, 'k3s-src');
+  for (const d of await readdir(srcRoot)) {
+    const tree = (await readdir(join(srcRoot, d))).find((x) => x.startsWith('k3s-'));
+    if (!tree) continue;
+    const dir = join(srcRoot, d, tree);
+    const kubernetes = vendoredKubernetes(await readFile(join(dir, 'go.mod'), 'utf8'))!;
+    const source = { dir, commit: 'feedbeef', kubernetes };
+    const version = k3sVersion(source);
+    const path = join(cache, `k3s-next-${version}`, 'k3s');
+    if (!(await stat(path).catch(() => undefined))) {
+      await mkdir(join(cache, `k3s-next-${version}`), { recursive: true });
+      const go = execFileSync('go', ['env', 'GOVERSION'], { cwd: dir, encoding: 'utf8' }).trim();
+      const cmd = k3sBuildCommand({ source, goVersion: go, out: `${path}.partial` });
+      execFileSync('go', cmd.args, { cwd: cmd.cwd, env: { ...process.env, ...cmd.env }, stdio: 'ignore' });
+      await rename(`${path}.partial`, path);
+    }
+    return { path, version };
+  }
+  throw new Error(`no K3s source tree under ${srcRoot}: run edgebox local setup --engine k3s --k3s-source ...`);
+}

@@ -1,14 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ImageEntry } from '../../src/image/plan.js';
-import {
-  AGENT_MIN_GLIBC,
-  AGENT_WRAPPER,
-  agentArtifactEntries,
-  agentArtifactName,
-  agentRuntimeProblem,
-  agentVersionDir,
-  agentWrapper,
-} from '../../src/install/agent-artifact.js';
+import { agentArtifactEntries, agentArtifactName } from '../../src/install/agent-artifact.js';
+import { AGENT_MIN_GLIBC, AGENT_WRAPPER, agentRuntimeProblem, agentVersionDir, agentWrapper } from '../../src/install/agent-runtime.js';
 
 const NODE = Buffer.from('\x7fELF node');
 const APP: ImageEntry[] = [

@@ -1,7 +1,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { install, type InstallReport } from '../../install/install.js';
+import { install, upgrade, type InstallReport } from '../../install/install.js';
 import { uninstall, type UninstallReport } from '../../install/uninstall.js';
 import { packageRoot } from '../../local/toolchain.js';
 import { emit, outputOption, useColor, type OutputFormat } from '../output.js';
@@ -9,7 +9,7 @@ import { formatDiagnostic } from '../print-diagnostics.js';
 
 interface Flags {
   sshUser: string;
-  sshKey: string;
+  sshKey?: string;
   sshPort?: string;
   k3sBinary: string[];
   airgapImages?: string;
@@ -17,6 +17,12 @@ interface Flags {
   dryRun: boolean;
   output: OutputFormat;
 }
+
+/**
+ * Resolved when a command runs, never at registration: every command is registered for `--help`,
+ * and os.homedir() throws where neither HOME nor a passwd entry says it (a module's service).
+ */
+const defaultKey = (): string => join(homedir(), '.ssh', 'id_ed25519');
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
@@ -26,9 +32,9 @@ function seconds(ms: number | undefined): string {
 
 export function formatInstall(r: InstallReport, color: boolean): string {
   const lines: string[] = [];
-  if (r.unchanged) lines.push(`box ${r.box}: every module is installed; nothing to change${seconds(r.ms)}`);
+  if (r.unchanged) lines.push(`box ${r.box}: every module is as the spec and the inputs say; nothing to change${seconds(r.ms)}`);
   else {
-    lines.push(r.dryRun ? `box ${r.box}: install would run these steps (--dry-run: nothing changed)` : `box ${r.box}: installed${seconds(r.ms)}`);
+    lines.push(r.dryRun ? `box ${r.box}: these steps would run (--dry-run: nothing changed)` : `box ${r.box}: done${seconds(r.ms)}`);
     for (const p of r.phases) {
       if (p.steps.length === 0) continue;
       lines.push('', `${p.name}${seconds(p.ms)}:`);
@@ -41,15 +47,13 @@ export function formatInstall(r: InstallReport, color: boolean): string {
   return `${lines.join('\n')}\n`;
 }
 
-export function registerInstall(program: Command): void {
+function sshCommand(program: Command, name: 'install' | 'upgrade', description: string, run: typeof install): void {
   program
-    .command('install')
-    .description(
-      'install a box on its modules over SSH: preflight on every module, K3s servers one at a time, agents, then the edgebox agent; idempotent and resumable',
-    )
+    .command(name)
+    .description(description)
     .argument('<spec>', 'box spec file (YAML)')
-    .option('--ssh-user <user>', 'login on every module; install needs root there (it does not use sudo)', 'root')
-    .option('--ssh-key <path>', 'private key every module accepts', join(homedir(), '.ssh', 'id_ed25519'))
+    .option('--ssh-user <user>', `login on every module; ${name} needs root there (it does not use sudo)`, 'root')
+    .option('--ssh-key <path>', 'private key every module accepts (default: ~/.ssh/id_ed25519)')
     .option('--ssh-port <port>', 'SSH port of every module', undefined)
     .option('--k3s-binary <path>', 'K3s binary to install (the release file k3s or k3s-arm64); once per architecture the box has', collect, [])
     .option(
@@ -57,13 +61,13 @@ export function registerInstall(program: Command): void {
       "image archives (.tar, .tar.gz, .tar.zst) to copy into every module's K3s images directory before K3s starts: nothing is pulled then",
     )
     .option('--ignore-k3s-version', 'install K3s binaries whose version is not spec.k3s.version (a build of your own)', false)
-    .option('--dry-run', 'run preflight and print the steps install would take; change nothing', false)
+    .option('--dry-run', `run preflight and print the steps ${name} would take; change nothing`, false)
     .addOption(outputOption())
     .action(async (file: string, flags: Flags) => {
-      const report = await install({
+      const report = await run({
         specFile: file,
         user: flags.sshUser,
-        keyPath: flags.sshKey,
+        keyPath: flags.sshKey ?? defaultKey(),
         ...(flags.sshPort ? { sshPort: Number(flags.sshPort) } : {}),
         k3sBinaries: flags.k3sBinary,
         ...(flags.airgapImages ? { airgapImages: flags.airgapImages } : {}),
@@ -74,6 +78,24 @@ export function registerInstall(program: Command): void {
       });
       emit(report, flags.output, (r) => formatInstall(r, useColor()));
     });
+}
+
+export function registerInstall(program: Command): void {
+  sshCommand(
+    program,
+    'install',
+    'install a box on its modules over SSH: preflight on every module, K3s servers one at a time, agents, then the edgebox agent; idempotent and resumable',
+    install,
+  );
+}
+
+export function registerUpgrade(program: Command): void {
+  sshCommand(
+    program,
+    'upgrade',
+    'upgrade an installed box to another K3s binary or edgebox: a snapshot, then servers one at a time (drained, gated on a healthy voter), agents, edgebox agents; refuses a step that would break quorum',
+    upgrade,
+  );
 }
 
 export function formatUninstall(r: UninstallReport): string {
@@ -89,7 +111,7 @@ export function registerUninstall(program: Command): void {
     .argument('<spec>', 'box spec file (YAML)')
     .option('--module <name>', 'only this module (repeatable); a running K3s server is refused: drain it first', collect, [])
     .option('--ssh-user <user>', 'login on every module; uninstall needs root there', 'root')
-    .option('--ssh-key <path>', 'private key every module accepts', join(homedir(), '.ssh', 'id_ed25519'))
+    .option('--ssh-key <path>', 'private key every module accepts (default: ~/.ssh/id_ed25519)')
     .option('--ssh-port <port>', 'SSH port of every module', undefined)
     .option('--delete-snapshots', "also delete K3s's etcd snapshots (server/db/snapshots)", false)
     .option('--delete-history', 'also delete the peripheral grant history (/var/lib/edgebox)', false)
@@ -101,7 +123,7 @@ export function registerUninstall(program: Command): void {
         flags: {
           module: string[];
           sshUser: string;
-          sshKey: string;
+          sshKey?: string;
           sshPort?: string;
           deleteSnapshots: boolean;
           deleteHistory: boolean;
@@ -113,7 +135,7 @@ export function registerUninstall(program: Command): void {
           specFile: file,
           ...(flags.module.length ? { modules: flags.module } : {}),
           user: flags.sshUser,
-          keyPath: flags.sshKey,
+          keyPath: flags.sshKey ?? defaultKey(),
           ...(flags.sshPort ? { sshPort: Number(flags.sshPort) } : {}),
           deleteSnapshots: flags.deleteSnapshots,
           deleteHistory: flags.deleteHistory,
