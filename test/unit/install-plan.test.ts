@@ -1,21 +1,12 @@
-import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { parseFacts, type ModuleFacts } from '../../src/install/facts.js';
-import { agentFiles, agentMarker, k3sFiles, planInstall, type InstallInputs, type Step } from '../../src/install/plan.js';
+import { agentFiles, agentMarker, k3sFiles, planInstall, type Step } from '../../src/install/plan.js';
 import { k3sRoles } from '../../src/render/k3s-config.js';
 import type { BoxSpec } from '../../src/spec/schema.js';
+import { installInputs, sha256 } from './install-fixtures.js';
 import { labBox } from './render-fixtures.js';
 
-const sha256 = (t: string) => createHash('sha256').update(t).digest('hex');
-const inputs: InstallInputs = {
-  k3s: { arm64: { path: '/tmp/k3s-arm64', sha256: 'k3s-digest' } },
-  agent: { arm64: { path: '/tmp/agent.tar.gz', sha256: 'agent-digest' } },
-  edgeboxVersion: '0.1.0',
-  tokenSha256: 'token-digest',
-  boxSecretSha256: 'secret-digest',
-  specText: 'spec text\n',
-  sha256,
-};
+const inputs = installInputs('k3s-digest', 'agent-digest');
 
 /** A module with nothing installed. */
 function bare(): ModuleFacts {

@@ -1,23 +1,14 @@
-import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { V1Pod } from '@kubernetes/client-node';
 import { podsToEvict } from '../../src/install/drain.js';
 import { parseFacts, type ModuleFacts } from '../../src/install/facts.js';
-import { agentFiles, agentMarker, type InstallInputs, type Step } from '../../src/install/plan.js';
+import { agentFiles, agentMarker, type Step } from '../../src/install/plan.js';
 import { planUpgrade } from '../../src/install/upgrade-plan.js';
 import type { MemberInfo } from '../../src/contract/role-driver.js';
+import { installInputs, sha256 } from './install-fixtures.js';
 import { labBox } from './render-fixtures.js';
 
-const sha256 = (t: string) => createHash('sha256').update(t).digest('hex');
-const inputs: InstallInputs = {
-  k3s: { arm64: { path: '/tmp/k3s-next', sha256: 'next' } },
-  agent: { arm64: { path: '/tmp/agent.tar.gz', sha256: 'agent' } },
-  edgeboxVersion: '0.1.0',
-  tokenSha256: 't',
-  boxSecretSha256: 's',
-  specText: 'spec\n',
-  sha256,
-};
+const inputs = installInputs('next', 'agent');
 const box = labBox();
 
 /** An installed module running `binary`; servers s1..s3, agents the rest. */
