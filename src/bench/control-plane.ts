@@ -1,4 +1,4 @@
-import { cp, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,7 +28,7 @@ import type { ControlPlaneStatus } from '../contract/edgebox-status.js';
 import { LABELS } from '../contract/labels.js';
 
 /**
- * `npm run bench:control-plane [-- --trials N] [--kinds one,majority] [--trials-per-box N] [--engine process,k3s]`
+ * `npm run bench:control-plane [-- --trials N] [--kinds one,majority] [--trials-per-box N] [--engine process,k3s] [--keep-logs all|slow] [--course]`
  *
  * On a local box with real etcd members and API servers run by the agents (process role
  * driver), agents and a controller (test/fixtures/control-plane-box.yaml: 3 servers, 2 modules
@@ -44,7 +44,10 @@ import { LABELS } from '../contract/labels.js';
  *     that answers agrees on one cluster (same cluster id, same voters; split brain otherwise);
  *   - revive the killed modules and wait until they are back as agents and the box is settled
  *     (3 healthy voters, nothing pending, no module fenced), then check split brain again.
- * Printed: p50/p95/max of the restore time per kind, objects lost, split-brain trials.
+ * Printed: p50/p95/max of the restore time per kind, objects lost, split-brain trials; under a
+ * trial over its target or in error (every trial with `--course`), its course: what the bench saw
+ * of each member every 250 ms and the box's log lines that mark the recovery's steps, in seconds
+ * from the kill. `--keep-logs all` keeps every trial's logs (with course.txt), not only those.
  * Targets (issue 15): one-server loss p95 <= 15 s, majority loss p95 <= 45 s, every trial
  * restored, 0 lost, 0 split brain; a miss exits 1. Stock K3s:
  * never, without a person (a lost member stays until removed by hand; a lost quorum until
@@ -57,6 +60,10 @@ const RESTORE_DEADLINE_MS = 180_000;
 const SETTLE_DEADLINE_MS = 240_000;
 /** The client writes this long before the kill, then on through it until the box is restored. */
 const WRITE_BEFORE_MS = 2000;
+/** A trial's course includes the box's log lines up to this long after the restore. */
+const COURSE_AFTER_MS = 3000;
+const COURSE_LEGEND =
+  "course: seconds from the kill; `etcd <module>`/`etcd cluster`: the bench's own looks at each member (every 250 ms and more: a poll waits for every member's answer); `agent-`, `controller-`, `k3s-`: lines of the box's logs (at most 8 alike per file); `*`: after the restore";
 const NS = 'default';
 const LABEL = 'bench.edgebox.dev/control-plane';
 const KINDS = ['one', 'majority'] as const;
@@ -74,18 +81,31 @@ interface Options {
   trialsPerBox: number;
   /** Run one after the other, their figures side by side. */
   engines: EngineName[];
+  /** Keep the box's logs of every trial (`--keep-logs all`), not only of those over target or in error. */
+  keepAllLogs: boolean;
+  /** Print each trial's course under it (`--course`); without, only trials over target or in error. */
+  course: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { trials: 10, kinds: [...KINDS], trialsPerBox: 5, engines: ['process'] };
+  const opts: Options = { trials: 10, kinds: [...KINDS], trialsPerBox: 5, engines: ['process'], keepAllLogs: false, course: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
+    if (a === '--course') {
+      opts.course = true;
+      continue;
+    }
     const v = argv[++i] ?? '';
     if (a === '--engine') {
       const engines = v.split(',');
       if (!engines.every((e): e is EngineName => (ENGINES as readonly string[]).includes(e)))
         throw new Error(`--engine takes ${ENGINES.join(', ')} or both, comma-separated`);
       opts.engines = engines;
+      continue;
+    }
+    if (a === '--keep-logs') {
+      if (v !== 'all' && v !== 'slow') throw new Error('--keep-logs takes all or slow (the default: trials over target or in error)');
+      opts.keepAllLogs = v === 'all';
       continue;
     }
     if (a === '--kinds') {
@@ -98,7 +118,8 @@ function parseArgs(argv: string[]): Options {
     if (!Number.isInteger(n) || n < 1) throw new Error(`${a} needs a whole number`);
     if (a === '--trials') opts.trials = n;
     else if (a === '--trials-per-box') opts.trialsPerBox = n;
-    else throw new Error(`unknown argument ${a} (use --trials N, --kinds one,majority, --trials-per-box N, --engine process,k3s)`);
+    else
+      throw new Error(`unknown argument ${a} (use --trials N, --kinds one,majority, --trials-per-box N, --engine process,k3s, --keep-logs all|slow, --course)`);
   }
   return opts;
 }
@@ -109,7 +130,13 @@ interface MemberAnswer {
   module: string;
   cluster: string;
   voters: string[];
+  /** The learners it lists (a server joining). */
+  learners: string[];
   leader: boolean;
+  /** Its own member is a learner. */
+  learner: boolean;
+  /** When its answer came (Date.now): the looks of one poll end at different times. */
+  at: number;
 }
 
 /** Every module whose etcd member answers: its cluster id, the voters it lists, whether it follows a leader. */
@@ -127,7 +154,13 @@ async function members(state: BoxState): Promise<MemberAnswer[]> {
             .filter((m) => !m.learner)
             .map((m) => nodeOfMember(m.name))
             .sort(),
+          learners: list
+            .filter((m) => m.learner)
+            .map((m) => nodeOfMember(m.name) || m.id)
+            .sort(),
           leader: status.leaderId !== undefined,
+          learner: status.isLearner,
+          at: Date.now(),
         };
       } catch {
         return undefined;
@@ -146,9 +179,153 @@ function splitBrain(answers: readonly MemberAnswer[]): string | undefined {
   return undefined;
 }
 
+/** One step of a trial's course: ms after the kill, who saw it, what. */
+interface Mark {
+  ms: number;
+  source: string;
+  what: string;
+}
+
+/**
+ * A trial's course, from the kill to the restore: the members as the bench's own looks saw them
+ * (every 250 ms: a member starts or stops answering, gets or loses a leader, is a learner; the
+ * voters and learners a member with a leader lists), and the lines of the box's logs that mark the
+ * recovery's steps (courseFromLogs). Printed under each trial: where the time went.
+ */
+class Course {
+  readonly marks: Mark[] = [];
+  private readonly seen = new Map<string, string>();
+
+  constructor(
+    readonly t0: number,
+    private readonly modules: readonly string[],
+  ) {}
+
+  /** Once per distinct text from a source (a look repeating what the last one saw is no step). */
+  mark(source: string, what: string, at = Date.now()): void {
+    if (this.seen.get(source) === what) return;
+    this.seen.set(source, what);
+    this.marks.push({ ms: at - this.t0, source, what });
+  }
+
+  members(answers: readonly MemberAnswer[]): void {
+    const at = Date.now();
+    for (const m of this.modules) {
+      const a = answers.find((x) => x.module === m);
+      this.mark(
+        `etcd ${m}`,
+        a ? `answers: ${a.learner ? 'learner' : 'member'}, ${a.leader ? 'has a leader' : 'NO leader'}, cluster ${a.cluster}` : 'does not answer',
+        a?.at ?? at,
+      );
+    }
+    const led = answers.find((a) => a.leader);
+    if (led)
+      this.mark(
+        'etcd cluster',
+        `voters [${led.voters.join(', ')}]${led.learners.length ? ` learners [${led.learners.join(', ')}]` : ''} (as ${led.module} lists them)`,
+        led.at,
+      );
+  }
+
+  /** The marks in time order, one line each; `untilMs`: the restore (later lines are marked). */
+  lines(untilMs: number | undefined): string[] {
+    return [...this.marks]
+      .sort((a, b) => a.ms - b.ms)
+      .map((m) => `${untilMs !== undefined && m.ms > untilMs ? '*' : ' '}${(m.ms / 1000).toFixed(1).padStart(6)} s  ${m.source.padEnd(16)} ${m.what}`);
+  }
+}
+
+/**
+ * Lines of the box's logs that mark a recovery's steps: the agents' role and quorum loops, the
+ * guardian, and K3s's (etcd's publish, leader elections, learner promotion, "up and running",
+ * fatal exits). Each pattern at most `PER_PATTERN` times per file, the rest counted.
+ */
+const LOG_MARKS: readonly RegExp[] = [
+  /^role: member/,
+  /^role: /,
+  /^role loop waiting/,
+  /^quorum/,
+  /cluster reset to this module|the survivor reset the cluster|every server was off/,
+  /^control-plane change|^control plane/,
+  /published local member|failed to publish local member/,
+  /elected leader|lost leader|became leader/,
+  /ready to serve client requests/,
+  /[Pp]romoted learner|[Pp]romote.*learner|promoted a member|added member|removed member/,
+  /k3s is up and running|Starting etcd|Managed etcd cluster membership has been reset|Waiting for other members|etcd cluster join failed/,
+  /leader changed|level=fatal|^F\d{4} /,
+];
+const PER_PATTERN = 8;
+/** Fields of the agents' and controller's JSON lines worth a place in the course. */
+const MARK_FIELDS = [
+  'reason',
+  'ms',
+  'tookMs',
+  'sinceLossMs',
+  'change',
+  'module',
+  'member',
+  'error',
+  'message',
+  'action',
+  'retryInMs',
+  'durationMs',
+  'survivor',
+  'running',
+  'healthy',
+  'leader',
+];
+
+/** The wall time of one log line (our JSON `time`, etcd's JSON `ts`, logrus `time="..."`, klog `I0509 07:31:22.123456`), with its text. */
+function parseLogLine(line: string, year: number): { at: number; text: string } | undefined {
+  if (line.startsWith('{')) {
+    try {
+      const o = JSON.parse(line) as Record<string, unknown>;
+      const at = Date.parse(String(o.time ?? o.ts ?? ''));
+      if (Number.isNaN(at)) return undefined;
+      // An agent's own name is its file's; a controller's `module` is the module it acts on.
+      const fields = MARK_FIELDS.filter((k) => o[k] !== undefined && !(k === 'module' && typeof o.component !== 'string'))
+        .map((k) => `${k}=${typeof o[k] === 'string' ? (o[k] as string) : JSON.stringify(o[k])}`)
+        .join(' ');
+      return { at, text: `${String(o.msg ?? '')}${fields ? ` (${fields})` : ''}` };
+    } catch {
+      return undefined;
+    }
+  }
+  const logrus = /^time="([^"]+)" level=(\w+) msg="(.*)"$/.exec(line);
+  if (logrus) return { at: Date.parse(logrus[1]!), text: `${logrus[2] === 'info' ? '' : `${logrus[2]}: `}${logrus[3]!}` };
+  const klog = /^([IWEF])(\d\d)(\d\d) (\d\d:\d\d:\d\d\.\d+)\s+\d+ (.*)$/.exec(line);
+  if (klog) return { at: Date.parse(`${year}-${klog[2]}-${klog[3]}T${klog[4]}Z`), text: `${klog[1]} ${klog[5]!}` };
+  return undefined;
+}
+
+async function courseFromLogs(dir: string, course: Course, toMs: number): Promise<void> {
+  const logs = join(dir, 'logs');
+  const files = (await readdir(logs).catch(() => [] as string[])).filter(
+    (f) => f.endsWith('.log') && (f.startsWith('agent-') || f.startsWith('k3s-') || f.includes('controller')),
+  );
+  const year = new Date(course.t0).getUTCFullYear();
+  for (const f of files.sort()) {
+    const text = await readFile(join(logs, f), 'utf8').catch(() => '');
+    const counts = new Map<number, number>();
+    const source = f.replace(/\.log$/, '');
+    for (const line of text.split('\n')) {
+      const p = parseLogLine(line, year);
+      if (!p || p.at < course.t0 - 1000 || p.at > course.t0 + toMs) continue;
+      const i = LOG_MARKS.findIndex((r) => r.test(p.text));
+      if (i < 0) continue;
+      const n = (counts.get(i) ?? 0) + 1;
+      counts.set(i, n);
+      if (n <= PER_PATTERN) course.marks.push({ ms: p.at - course.t0, source, what: p.text.slice(0, 220) });
+    }
+    for (const [i, n] of counts)
+      if (n > PER_PATTERN) course.marks.push({ ms: toMs, source, what: `(${n - PER_PATTERN} more lines like ${LOG_MARKS[i]!.source})` });
+  }
+}
+
 /** 3 voters, each answering with a leader, none killed, and the API serving. */
-async function restored(kc: KubeConfig, state: BoxState, killed: readonly string[]): Promise<boolean> {
+async function restored(kc: KubeConfig, state: BoxState, killed: readonly string[], course?: Course): Promise<boolean> {
   const answers = await members(state);
+  course?.members(answers);
   const withLeader = answers.filter((a) => a.leader);
   const voters = withLeader[0]?.voters ?? [];
   if (voters.length !== 3 || voters.some((v) => killed.includes(v))) return false;
@@ -157,6 +334,7 @@ async function restored(kc: KubeConfig, state: BoxState, killed: readonly string
     await kc.makeApiClient(CoreV1Api).listNamespacedConfigMap({ namespace: NS, labelSelector: LABEL, limit: 1 });
     return true;
   } catch {
+    course?.mark('bench', 'API list through the box address fails');
     return false;
   }
 }
@@ -207,8 +385,10 @@ interface Trial {
   /** How many of them were there before the kill. */
   snapshotsKept?: number;
   error?: string;
-  /** Where the box's logs were kept (a trial over its target or in error). */
+  /** Where the box's logs were kept (a trial over its target or in error, or every trial with --keep-logs all). */
   logs?: string;
+  /** The trial's course, one line per step (Course.lines). */
+  course?: string[];
 }
 
 /**
@@ -279,10 +459,13 @@ class BenchBox {
     const result: Trial = { engine: this.engine, kind, killed, lost: 0, snapshotsLost: [] };
     const snapshotsBefore = await snapshotFiles(this.state);
     const t0 = Date.now();
+    const course = new Course(t0, memberModules(this.state));
     await Promise.all(killed.map((m) => killModule(this.dir, m)));
+    course.mark('bench', `killed ${killed.join(' and ')} (SIGKILL: a power cut)`);
     try {
-      await waitFor('3 healthy voters and the API', RESTORE_DEADLINE_MS, () => restored(this.kc, this.state, killed));
+      await waitFor('3 healthy voters and the API', RESTORE_DEADLINE_MS, () => restored(this.kc, this.state, killed, course));
       result.restoreMs = Date.now() - t0;
+      course.mark('bench', 'restored: 3 voters answering with a leader, none killed, the API serving');
     } catch (e) {
       result.error = (e as Error).message;
     }
@@ -290,6 +473,11 @@ class BenchBox {
     result.acked = this.writer.acked.size;
     result.splitBrain = splitBrain(await members(this.state));
     if (result.restoreMs !== undefined) result.lost = (await this.writer.lost()).length;
+    // The logs a little past the restore: the reports and the guardian's bookkeeping that follow it.
+    const courseMs = (result.restoreMs ?? Date.now() - t0) + COURSE_AFTER_MS;
+    await sleep(t0 + courseMs - Date.now());
+    await courseFromLogs(this.dir, course, courseMs);
+    result.course = course.lines(result.restoreMs);
     try {
       await Promise.all(killed.map((m) => reviveModule(this.dir, m)));
       await waitFor('the box settled after the revive', SETTLE_DEADLINE_MS, () => settled(this.kc, this.name), 1000);
@@ -312,6 +500,7 @@ async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const { box } = await loadSpec(FIXTURE);
   const results: Trial[] = [];
+  let legendShown = false;
   for (const engine of opts.engines) {
     log(
       `bench:control-plane: ${opts.trials} trial(s) of ${opts.kinds.join(' and ')} loss, a fresh box every ${opts.trialsPerBox} trials (${FIXTURE}), engine ${engine}${engine === 'k3s' ? " (real k3s server processes, the agents' k3s role driver)" : " (upstream etcd + kube-apiserver, the agents' process role driver)"}`,
@@ -332,10 +521,19 @@ async function main(): Promise<void> {
           const r = await bench.trial(kind);
           results.push(r);
           // A trial over its target or in error keeps the box's logs: the box is removed after.
-          if (r.error || (r.restoreMs ?? Infinity) > TARGET_P95_S[engine][kind] * 1000) r.logs = await keepLogs(bench.dir, `${engine}-${kind}-${i + 1}`);
+          const slow = r.error !== undefined || (r.restoreMs ?? Infinity) > TARGET_P95_S[engine][kind] * 1000;
+          if (slow || opts.keepAllLogs) {
+            r.logs = await keepLogs(bench.dir, `${engine}-${kind}-${i + 1}`);
+            await writeFile(join(r.logs, 'course.txt'), `${(r.course ?? []).join('\n')}\n`);
+          }
           log(
             `  ${kind.padEnd(8)} ${String(i + 1).padStart(2)} killed ${r.killed.join('+').padEnd(6)} restored ${s(r.restoreMs)}  acked ${r.acked ?? 0}  lost ${r.lost}${r.engine === 'k3s' ? `  snapshots ${r.snapshotsKept ?? 0} kept${r.snapshotsLost.length ? `, LOST ${r.snapshotsLost.join(' ')}` : ''}` : ''}${r.splitBrain ? `  SPLIT BRAIN ${r.splitBrain}` : ''}${r.error ? `  ERROR ${r.error}` : ''}${r.logs ? `  logs ${r.logs}` : ''}`,
           );
+          if (slow || opts.course) {
+            if (!legendShown) log(`      ${COURSE_LEGEND}`);
+            legendShown = true;
+            for (const line of r.course ?? []) log(`      ${line}`);
+          }
           // A box that did not settle is no start for the next trial.
           if (r.error) {
             await bench.stop();

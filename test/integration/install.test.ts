@@ -207,6 +207,14 @@ describe('edgebox install over SSH', () => {
     for (const p of report.phases) for (const s of p.steps) console.log(`  ${p.name} | ${s.module} | ${s.step} | ${((s.ms ?? 0) / 1000).toFixed(1)} s`);
     await expectInstalled(hosts, SERVERS, [first]);
     for (const h of SERVERS) expect(await listed(h, '/var/lib/rancher/k3s/agent/images'), h).toBe('local-images.tar');
+    // The agent as installed, from its own runtime: its resident memory on the module, once idle.
+    await new Promise((r) => setTimeout(r, 15_000));
+    for (const h of SERVERS) {
+      const pid = (await hosts.exec(h, 'systemctl show -p MainPID --value edgebox-agent')).stdout.trim();
+      const status = await hosts.exec(h, `cat /proc/${pid}/status; readlink /proc/${pid}/exe`);
+      expect(status.stdout, h).toContain('/opt/edgebox/0.1.0/bin/node');
+      console.log(`edgebox agent on ${h}: ${/VmRSS:\s+(\d+) kB/.exec(status.stdout)?.[1] ?? '?'} kB resident, 15 s after install`);
+    }
 
     const again = await install(boxFile, '--airgap-images', images);
     expect(again.code, again.stderr).toBe(0);

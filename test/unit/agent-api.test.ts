@@ -75,6 +75,10 @@ class FakeApi {
   requests: string[] = [];
   conflictNext = false;
   down = false;
+  /** Answers 503, as a K3s server whose etcd member is a learner or has no quorum does. */
+  unready = false;
+  /** Remote ports of the connections requests came on. */
+  sockets: number[] = [];
   private rv = 1;
 
   async start(): Promise<void> {
@@ -91,7 +95,9 @@ class FakeApi {
           const certOk = (req.socket as TLSSocket).authorized;
           const auth = req.headers.authorization;
           this.requests.push(`${req.method} ${req.url} ${certOk ? 'cert' : (auth ?? 'anonymous')}`);
+          this.sockets.push(req.socket.remotePort ?? 0);
           if (this.down) return req.socket.destroy();
+          if (this.unready) return reply(503, { kind: 'Status', message: 'apiserver not ready', code: 503 });
           if (!certOk && auth !== 'Bearer good-token') return reply(401, { kind: 'Status', message: 'Unauthorized' });
           this.handle(req.method!, req.url!, chunks.length ? JSON.parse(Buffer.concat(chunks).toString()) : undefined, reply);
         });
@@ -153,7 +159,9 @@ afterAll(() => new Promise<void>((r) => api.server.close(() => r())));
 beforeEach(() => {
   api.objects.clear();
   api.requests = [];
+  api.sockets = [];
   api.down = false;
+  api.unready = false;
 });
 
 describe('readApiTarget', () => {
@@ -247,6 +255,28 @@ describe('ApiClient', () => {
     api.down = true;
     await expect(client.request('GET', '/api/v1/namespaces')).rejects.toMatchObject({ diagnostics: [{ code: 'agent.api-unreachable' }] });
     expect(client.server).toBe(dead);
+    client.close();
+  });
+});
+
+describe('agent API client, 503', () => {
+  it('after a 503 opens a new connection (a proxy or the API address may send it elsewhere) and moves to the next server', async () => {
+    const good = `https://127.0.0.1:${api.port}`;
+    const client = new ApiClient({
+      ...(await readApiTarget(tokenConfig)),
+      server: good,
+      fallbackServers: [`https://localhost:${api.port}`],
+      tlsServerName: '127.0.0.1',
+    });
+    expect((await client.request('POST', '/api/v1/namespaces', { metadata: { name: 'a' } })).status).toBe(201);
+    expect((await client.request('GET', '/api/v1/namespaces/none')).status).toBe(404);
+    expect(new Set(api.sockets).size, 'kept alive while the server answers').toBe(1);
+    api.unready = true;
+    expect((await client.request('GET', '/api/v1/namespaces')).status).toBe(503);
+    expect(client.server).toBe(`https://localhost:${api.port}`);
+    api.unready = false;
+    expect((await client.request('GET', '/api/v1/namespaces/none')).status).toBe(404);
+    expect(new Set(api.sockets).size, 'the connection that got the 503 is not used again').toBe(2);
     client.close();
   });
 });

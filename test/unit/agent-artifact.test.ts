@@ -105,11 +105,7 @@ describe('agentRuntimeProblem', () => {
   });
 
   it.each([
-    [
-      '2.16',
-      'aarch64',
-      /^glibc 2\.16 is older than the 2\.17 the agent's Node\.js 20 needs: upgrade the module's OS to one with glibc 2\.17 or newer/,
-    ],
+    ['2.16', 'aarch64', /^glibc 2\.16 is older than the 2\.17 the agent's Node\.js 20 needs: upgrade the module's OS to one with glibc 2\.17 or newer/],
     ['2.12', 'x86_64', /^glibc 2\.12 is older than the 2\.17/],
     ['1.9', 'x86_64', /^glibc 1\.9 is older/],
     [

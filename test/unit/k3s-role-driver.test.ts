@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostRunner, type CommandResult, type CommandRunner } from '../../src/agent/role/command-runner.js';
-import type { MemberInfo } from '../../src/contract/role-driver.js';
+import type { ControlPlaneReport, MemberInfo } from '../../src/contract/role-driver.js';
 import { etcdGateway, parseMemberList, parseStatus, type EtcdGateway, type EtcdStatus } from '../../src/agent/role/etcd-gateway.js';
 import { createK3sDriver, serverUrl, type K3sDriverOptions } from '../../src/agent/role/k3s-driver.js';
 import { parseUnitStates, RESET_FLAG, SNAPSHOT_FROM_DB, type UnitState } from '../../src/agent/role/k3s-plan.js';
@@ -722,6 +722,54 @@ describe('observe never throws: it reports', () => {
     expect(await driver.observe()).toMatchObject({ role: 'server', healthy: true });
     await driver.demote();
     expect(await driver.observe()).toMatchObject({ role: 'agent', message: 'k3s-agent is active' });
+  });
+
+  it('a look taken while the driver changes the units is not trusted after the change (the role loop observes during a promotion)', async () => {
+    // Seen on real K3s: the role loop's look during the promotion's snapshot saw an agent; trusted as
+    // settled, it hid the new voter from the promotion's wait and the Lease for unitsMaxAgeMs.
+    let clock = 0;
+    const voter = { status: status('d4', 'a1'), members: [s1, s2, member('d4', 'a1-9d8e7f6a', '10.0.0.5')] };
+    const { host, driver } = setup(AGENT_UP, ['connect ECONNREFUSED 127.0.0.1:2382', voter], {
+      now: () => clock,
+      sleep: async (ms) => {
+        clock += ms;
+      },
+      unitsMaxAgeMs: 30_000,
+    });
+    const run = host.run.bind(host);
+    const during: ControlPlaneReport[] = [];
+    host.run = async (argv) => {
+      if (argv[0] === 'k3s' && argv[1] === 'etcd-snapshot') during.push(await driver.observe());
+      return run(argv);
+    };
+    await driver.promote({ etcdEndpoints: [], apiServer: '10.0.0.100' });
+    // Right when it was taken: the module was still an agent.
+    expect(during).toEqual([expect.objectContaining({ role: 'agent' })]);
+    // The promotion saw its voter at its first look, not once that look had aged out.
+    expect(clock).toBe(0);
+    expect(await driver.observe()).toMatchObject({ role: 'server', healthy: true });
+  });
+
+  it('a look that began before a change and ends after it is not trusted either', async () => {
+    const healthy = { status: status('d4', 'a1'), members: [s1, s2, member('d4', 'a1-9d8e7f6a', '10.0.0.5')] };
+    const { host, driver } = setup(AGENT_UP, ['connect ECONNREFUSED 127.0.0.1:2382', healthy], { unitsMaxAgeMs: 3_600_000 });
+    const run = host.run.bind(host);
+    let release: () => void = () => undefined;
+    let held = true;
+    host.run = async (argv) => {
+      const r = await run(argv);
+      // The first `systemctl show` answers as the module is now, but reaches the driver only later.
+      if (held && argv.join(' ') === SHOW) {
+        held = false;
+        await new Promise<void>((done) => (release = done));
+      }
+      return r;
+    };
+    const slow = driver.observe();
+    await driver.promote({ etcdEndpoints: [], apiServer: '10.0.0.100' });
+    release();
+    expect(await slow).toMatchObject({ role: 'agent' });
+    expect(await driver.observe()).toMatchObject({ role: 'server', healthy: true });
   });
 
   it('systemctl failing is a report too', async () => {

@@ -128,6 +128,14 @@ export class ApiClient {
           });
           res.on('error', (e) => fail(unanswered(e)));
           res.on('end', () => {
+            if (res.statusCode === 503) {
+              // Not ready (a K3s server whose member is a learner, or without quorum): this
+              // connection is not used again, as one that got no answer; a TCP proxy or the API
+              // address may send the next one to a server that is ready, and the next request
+              // goes to the next server of the list.
+              res.socket?.destroy();
+              if (this.urls[this.current] === url) this.current = (this.current + 1) % this.urls.length;
+            }
             const text = Buffer.concat(chunks).toString('utf8');
             let parsed: unknown = text;
             try {

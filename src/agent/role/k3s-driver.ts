@@ -29,6 +29,7 @@ import {
   type HostState,
   type MemberState,
   type Plan,
+  type Step,
 } from './k3s-plan.js';
 
 export interface K3sDriverOptions {
@@ -150,11 +151,22 @@ export function createK3sDriver(opts: K3sDriverOptions): RoleDriver {
    * within that age.
    */
   let units: { at: number; host: HostState } | undefined;
+  /**
+   * Changes under way (execute), and a count of their starts and ends. A look at the units taken
+   * while a change runs, or begun before one started or ended, is not kept: it may show the
+   * module as it was (the role loop observes every second while its own promotion runs, so a
+   * look during the promotion's snapshot saw an agent, and that look, trusted as settled, hid the
+   * new voter for `unitsMaxAgeMs`: seen on real K3s, a promotion reported 18 s after its member
+   * served).
+   */
+  let changing = 0;
+  let changes = 0;
 
   async function observe(): Promise<ControlPlaneReport> {
     const last = units !== undefined && now() - units.at < unitsMaxAgeMs ? units.host : undefined;
     const report = last ? await observeOn(last) : undefined;
     if (report && (report.role === 'agent' || report.healthy)) return report;
+    const before = changes;
     let host: HostState;
     try {
       host = await hostState('observe');
@@ -162,7 +174,7 @@ export function createK3sDriver(opts: K3sDriverOptions): RoleDriver {
       units = undefined;
       return { role: 'agent', running: false, healthy: false, message: (e as Error).message };
     }
-    units = { at: now(), host };
+    units = changing === 0 && changes === before ? { at: now(), host } : undefined;
     // Units as they were: etcd was just read on them (an etcd that does not answer takes its
     // timeout, which a second read would double).
     return report && JSON.stringify(host) === JSON.stringify(last) ? report : observeOn(host);
@@ -210,7 +222,19 @@ export function createK3sDriver(opts: K3sDriverOptions): RoleDriver {
     if (plan.kind === 'nothing') return plan.wait;
     // Its steps change the units, even the ones before a step that fails.
     units = undefined;
-    for (const s of plan.steps) {
+    changing++;
+    changes++;
+    try {
+      await runSteps(plan.steps, what);
+    } finally {
+      changing--;
+      changes++;
+    }
+    return true;
+  }
+
+  async function runSteps(steps: readonly Step[], what: string): Promise<void> {
+    for (const s of steps) {
       if (s.kind === 'write') {
         try {
           await runner.writeFile(s.path, s.content, s.mode);
@@ -223,7 +247,6 @@ export function createK3sDriver(opts: K3sDriverOptions): RoleDriver {
       if (r.code !== 0)
         throw failure(`k3s.${s.step}-failed`, `${what}, step ${s.step}: \`${s.argv.join(' ')}\` exited with ${r.code}${tail(r.stderr)}`, s.hint);
     }
-    return true;
   }
 
   /** Polls until `check` says done; a timeout names the last thing seen and what to do. */

@@ -79,6 +79,7 @@ export class RoleLoop {
   private lastReport: ControlPlaneReport | undefined;
   private lastWait = '';
   private lastError = '';
+  private lastState = '';
   private readonly everyMs: number;
   private readonly idleEveryMs: number;
   private readonly mono: () => number;
@@ -113,6 +114,7 @@ export class RoleLoop {
       const report = await this.o.driver.observe();
       this.lastReport = report;
       this.o.onReport?.(report);
+      this.logState(report);
       const now = this.mono();
       const c = cadence({ idle: this.idle, report, sinceDecidedMs: now - this.lastDecided, everyMs: this.everyMs, idleEveryMs: this.idleEveryMs });
       next = c.nextMs;
@@ -141,6 +143,23 @@ export class RoleLoop {
     if (this.stopped) return;
     this.timer = setTimeout(() => void this.tick(), next);
     this.timer.unref();
+  }
+
+  /**
+   * The member's state, once per change (role, running, healthy and why not): the timeline of a
+   * promotion or a recovery, which the Lease annotation only shows as it is now.
+   */
+  private logState(r: ControlPlaneReport): void {
+    const state = `${r.role}/${r.running ? 'running' : 'stopped'}/${r.healthy ? 'healthy' : 'not healthy'}${r.message ? `: ${r.message}` : ''}`;
+    if (state === this.lastState) return;
+    this.lastState = state;
+    this.o.log('info', 'role: member', {
+      role: r.role,
+      running: r.running,
+      healthy: r.healthy,
+      ...(r.leader ? { leader: r.leader } : {}),
+      ...(r.message ? { message: r.message } : {}),
+    });
   }
 
   /** Once per distinct error: an API outage would otherwise log every second. */
