@@ -18,9 +18,10 @@ import type { MemberInfo } from '../contract/role-driver.js';
 import { AGENT_KUBECONFIG_PATH, AGENT_SECRET_PATH } from '../render/agent-unit.js';
 import { COMPONENT_LABEL, EDGEBOX_VERSION } from '../render/controller.js';
 import { renderClusterObjects } from '../render/cluster-objects.js';
+import { KUBE_VIP_KUBECONFIG_PATH, KUBE_VIP_NAME, KUBE_VIP_NAMESPACE } from '../render/kube-vip.js';
 import { API_PORT, joinUrl, TOKEN_FILE } from '../render/k3s-config.js';
 import { parseK3sVersion } from '../local/engine/k3s-build.js';
-import { mintAgentToken } from '../kube/agent-token.js';
+import { mintAgentToken, mintToken } from '../kube/agent-token.js';
 import { loadSpec } from '../spec/load.js';
 import { specLocator } from '../spec/locate.js';
 import type { BoxSpec } from '../spec/schema.js';
@@ -245,16 +246,14 @@ async function adminKubeConfig(s: SshSession): Promise<KubeConfig> {
   return kc;
 }
 
-function agentKubeconfig(box: BoxSpec, module: string, caData: string, token: string): string {
-  const user = agentServiceAccount(module);
-  const name = box.metadata.name;
+function kubeconfigText(o: { cluster: string; server: string; caData: string; user: string; token: string; namespace: string }): string {
   return stringify({
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name, cluster: { server: joinUrl(box), 'certificate-authority-data': caData } }],
-    users: [{ name: user, user: { token } }],
-    contexts: [{ name, context: { cluster: name, user, namespace: SYSTEM_NAMESPACE } }],
-    'current-context': name,
+    clusters: [{ name: o.cluster, cluster: { server: o.server, 'certificate-authority-data': o.caData } }],
+    users: [{ name: o.user, user: { token: o.token } }],
+    contexts: [{ name: o.cluster, context: { cluster: o.cluster, user: o.user, namespace: o.namespace } }],
+    'current-context': o.cluster,
   });
 }
 
@@ -331,10 +330,10 @@ async function exec(x: Executor, step: Step): Promise<void> {
     case 'apply': {
       x.admin ??= await adminKubeConfig(s);
       const cluster = new Cluster(x.admin);
-      // What the agents and the controller need: their namespace, identities, RBAC, the admission
-      // policy, the CRD and the controller. The workloads are `edgebox apply`'s.
+      // What the agents, the controller and kube-vip need: their namespace, identities, RBAC, the
+      // admission policy, the CRD and the controller. The workloads are `edgebox apply`'s.
       const objects = renderClusterObjects(x.box)
-        .filter((o) => o.kind === 'CustomResourceDefinition' || ['controller', 'agent'].includes(o.metadata.labels?.[COMPONENT_LABEL] ?? ''))
+        .filter((o) => o.kind === 'CustomResourceDefinition' || ['controller', 'agent', KUBE_VIP_NAME].includes(o.metadata.labels?.[COMPONENT_LABEL] ?? ''))
         .sort((a, b) => kindInfo(a).order - kindInfo(b).order);
       for (const o of objects) await cluster.apply(o, { dryRun: false, force: true });
       return;
@@ -350,11 +349,36 @@ async function exec(x: Executor, step: Step): Promise<void> {
         x.gates.progress(`  ${step.module}: no Node object (K3s runs without its agent here): nothing to drain`);
       return;
     }
+    case 'kube-vip-kubeconfig': {
+      x.admin ??= await adminKubeConfig(x.sessions.get(step.through)!);
+      const account = { namespace: KUBE_VIP_NAMESPACE, name: KUBE_VIP_NAME };
+      const token = await mintToken(x.admin.makeApiClient(CoreV1Api), account, AGENT_TOKEN_SECONDS, `see the K3s journal of ${step.through}`);
+      const caData = x.admin.getCurrentCluster()?.caData ?? '';
+      // The module's own API server, never the address kube-vip holds (render's README says why).
+      const text = kubeconfigText({
+        cluster: x.box.metadata.name,
+        server: `https://127.0.0.1:${API_PORT}`,
+        caData,
+        user: KUBE_VIP_NAME,
+        token,
+        namespace: KUBE_VIP_NAMESPACE,
+      });
+      await s.writeFile(KUBE_VIP_KUBECONFIG_PATH, text, 0o600);
+      return;
+    }
     case 'agent-kubeconfig': {
       x.admin ??= await adminKubeConfig(x.sessions.get(step.through)!);
       const token = await mintAgentToken(x.admin.makeApiClient(CoreV1Api), step.module, AGENT_TOKEN_SECONDS, `see the K3s journal of ${step.through}`);
       const caData = x.admin.getCurrentCluster()?.caData ?? '';
-      await s.writeFile(AGENT_KUBECONFIG_PATH, agentKubeconfig(x.box, step.module, caData, token), 0o600);
+      const text = kubeconfigText({
+        cluster: x.box.metadata.name,
+        server: joinUrl(x.box),
+        caData,
+        user: agentServiceAccount(step.module),
+        token,
+        namespace: SYSTEM_NAMESPACE,
+      });
+      await s.writeFile(AGENT_KUBECONFIG_PATH, text, 0o600);
       return;
     }
   }

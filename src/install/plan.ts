@@ -12,6 +12,8 @@ import {
   type K3sRole,
 } from '../render/k3s-config.js';
 import { renderK3sDropIn } from '../render/k3s-unit.js';
+import { KUBE_VIP_KUBECONFIG_PATH, KUBE_VIP_MANIFEST_FILE, kubeVipModules, POD_MANIFESTS_DIR } from '../render/kube-vip.js';
+import { kubeVipFile } from '../render/render-box.js';
 import { renderK3sService } from '../render/k3s-service.js';
 import { initialServers } from '../plan/control-plane.js';
 import type { BoxSpec, ModuleSpec } from '../spec/schema.js';
@@ -41,6 +43,7 @@ export const K3S_UNIT_DIR = '/etc/systemd/system';
 export const AGENT_ARTIFACT_DIR = '/var/lib/edgebox/artifacts';
 /** Where K3s imports image archives from at every start (K3s's airgap install). */
 export const K3S_IMAGES_DIR = '/var/lib/rancher/k3s/agent/images';
+export const KUBE_VIP_POD_PATH = `${POD_MANIFESTS_DIR}/${KUBE_VIP_MANIFEST_FILE}`;
 
 /** Where a file's bytes come from: text made here, a file on this machine, or a secret resolved at run time. */
 export type Source = { kind: 'text'; text: string } | { kind: 'local'; path: string } | { kind: 'secret'; name: 'token' | 'box-secret' };
@@ -65,6 +68,8 @@ export type Step =
   | { kind: 'apply'; module: string }
   /** A kubeconfig for the module's own agent identity, made through the API of `through`. */
   | { kind: 'agent-kubeconfig'; module: string; through: string }
+  /** kube-vip's kubeconfig on a module that may serve (the box has an API address), through `through`. */
+  | { kind: 'kube-vip-kubeconfig'; module: string; through: string }
   /** `k3s etcd-snapshot save` on the module, a running voter (upgrade). */
   | { kind: 'snapshot'; module: string }
   /** Cordon the module's Node and evict its pods, PodDisruptionBudgets respected (upgrade). */
@@ -175,6 +180,8 @@ export function managedPaths(version: string, images: readonly string[] = []): s
     artifactPath(version, 'arm64'),
     artifactPath(version, 'amd64'),
     agentMarker(version),
+    KUBE_VIP_KUBECONFIG_PATH,
+    KUBE_VIP_POD_PATH,
   ];
 }
 
@@ -233,11 +240,25 @@ function edgeboxAgentSteps(box: BoxSpec, m: ModuleSpec, facts: ModuleFacts, arch
           { kind: 'unpack', module: m.name, archive, version: inputs.edgeboxVersion, sha256: artifact.sha256 },
         ];
   const writes = changed(facts, agentFiles(box, m, inputs));
+  // kube-vip (the API address) on every module that may serve: its identity, then its static pod.
+  const vip = kubeVipModules(box).some((x) => x.name === m.name);
+  const kubeVip: Step[] = vip
+    ? [
+        ...(facts.files[KUBE_VIP_KUBECONFIG_PATH] ? [] : [{ kind: 'kube-vip-kubeconfig', module: m.name, through } satisfies Step]),
+        ...changed(facts, [text(KUBE_VIP_POD_PATH, 0o644, kubeVipFile(box, m.name), inputs)]).map((file): Step => ({
+          kind: 'write',
+          module: m.name,
+          file,
+          why: facts.files[file.path] ? 'changed' : 'missing',
+        })),
+      ]
+    : [];
   const kubeconfig: Step[] = facts.files[AGENT_KUBECONFIG_PATH] ? [] : [{ kind: 'agent-kubeconfig', module: m.name, through }];
   const state = facts.units['edgebox-agent'];
   const any = runtime.length + writes.length + kubeconfig.length > 0;
-  if (!any && state?.active && state.enabled) return [];
+  if (!any && state?.active && state.enabled) return kubeVip;
   return [
+    ...kubeVip,
     ...runtime,
     ...writes.map((file): Step => ({ kind: 'write', module: m.name, file, why: facts.files[file.path] ? 'changed' : 'missing' })),
     ...kubeconfig,
@@ -270,7 +291,11 @@ export function planInstall(
       { name: 'servers, one at a time', parallel: false, steps: servers.flatMap((m) => k3sSteps(box, m, roles.get(m.name)!, f(m), a(m), inputs, notes)) },
       { name: 'agents', parallel: true, steps: byRole('agent').flatMap((m) => k3sSteps(box, m, 'agent', f(m), a(m), inputs, notes)) },
       // Whenever an agent needs its identity (a kubeconfig to make), its ServiceAccount must exist.
-      { name: 'cluster objects', parallel: false, steps: agents.some((s) => s.kind === 'agent-kubeconfig') ? [{ kind: 'apply', module: first.name }] : [] },
+      {
+        name: 'cluster objects',
+        parallel: false,
+        steps: agents.some((s) => s.kind === 'agent-kubeconfig' || s.kind === 'kube-vip-kubeconfig') ? [{ kind: 'apply', module: first.name }] : [],
+      },
       { name: 'edgebox agents', parallel: true, steps: agents },
     ],
     notes,
@@ -294,6 +319,8 @@ export function describeStep(s: Step): string {
       return 'apply the cluster objects (edgebox-system, the agents\u2019 identities) through its API server';
     case 'agent-kubeconfig':
       return `write ${AGENT_KUBECONFIG_PATH} (0600) for its agent identity, made through ${s.through}`;
+    case 'kube-vip-kubeconfig':
+      return `write ${KUBE_VIP_KUBECONFIG_PATH} (0600) for kube-vip, which holds the API address, made through ${s.through}`;
     case 'snapshot':
       return 'save an etcd snapshot (edgebox-before-upgrade), kept';
     case 'drain':

@@ -4,17 +4,18 @@ import { SYSTEM_NAMESPACE } from '../contract/leases.js';
 import { failure } from '../diagnostics/diagnostic.js';
 
 /**
- * A token for a module's agent identity (its ServiceAccount, docs/decisions/0005), minted by the
- * TokenRequest API: what the local box and `edgebox install` put in each agent's kubeconfig.
+ * A ServiceAccount's token, minted by the TokenRequest API: what the local box and `edgebox
+ * install` put in each agent's kubeconfig (its own identity, docs/decisions/0005), and install in
+ * kube-vip's.
  */
-export async function mintAgentToken(core: CoreV1Api, module: string, expirationSeconds: number, hint: string): Promise<string> {
-  const name = agentServiceAccount(module);
-  const minted = await core.createNamespacedServiceAccountToken({
-    name,
-    namespace: SYSTEM_NAMESPACE,
-    body: { spec: { audiences: [], expirationSeconds } },
-  });
+export async function mintToken(core: CoreV1Api, account: { namespace: string; name: string }, expirationSeconds: number, hint: string): Promise<string> {
+  const minted = await core.createNamespacedServiceAccountToken({ ...account, body: { spec: { audiences: [], expirationSeconds } } });
   const token = minted.status?.token;
-  if (!token) throw failure('kube.no-agent-token', `the API server minted no token for ServiceAccount ${SYSTEM_NAMESPACE}/${name}`, hint);
+  if (!token) throw failure('kube.no-token', `the API server minted no token for ServiceAccount ${account.namespace}/${account.name}`, hint);
   return token;
+}
+
+/** A module's agent identity. */
+export function mintAgentToken(core: CoreV1Api, module: string, expirationSeconds: number, hint: string): Promise<string> {
+  return mintToken(core, { namespace: SYSTEM_NAMESPACE, name: agentServiceAccount(module) }, expirationSeconds, hint);
 }

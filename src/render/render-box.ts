@@ -172,7 +172,8 @@ function readme(box: BoxSpec): string {
   ].join('\n');
 }
 
-function kubeVipFile(box: BoxSpec, module: string): string {
+/** `k3s/<module>/kube-vip.yaml`: the static pod, with where it goes; install writes it there. */
+export function kubeVipFile(box: BoxSpec, module: string): string {
   const header = `Rendered by edgebox from box ${box.metadata.name}: the kube-vip static pod of module ${module}. Install as ${POD_MANIFESTS_DIR}/${KUBE_VIP_MANIFEST_FILE}; it reads ${KUBE_VIP_KUBECONFIG_PATH}.`;
   return yamlStream(header, [renderKubeVipPod(box)]);
 }

@@ -69,6 +69,32 @@ describe('install plan', () => {
     expect(config.source.kind === 'text' && config.source.text).toMatch(/10\.0\.0\.100/); // tls-san
   });
 
+  it('with an API address, gives every module that may serve kube-vip: its identity (after the objects), then its static pod', () => {
+    const box = labBox({ apiAddress: '10.0.0.100' });
+    const plan = planInstall(box, all(box, bare), arm(box), inputs);
+    expect(plan.phases[2]!.steps).toEqual([{ kind: 'apply', module: 's1' }]);
+    const vip = plan.phases[3]!.steps.filter(
+      (s) => s.kind === 'kube-vip-kubeconfig' || (s.kind === 'write' && s.file.path.endsWith('/pod-manifests/kube-vip.yaml')),
+    );
+    expect(vip.map((s) => `${s.kind} ${s.module}`)).toEqual([
+      'kube-vip-kubeconfig s3',
+      'write s3',
+      'kube-vip-kubeconfig s1',
+      'write s1',
+      'kube-vip-kubeconfig s2',
+      'write s2',
+    ]);
+    // Installed: nothing again.
+    const done = all(box, (n) => installed(box, n));
+    for (const m of ['s1', 's2', 's3']) {
+      const f = done.get(m)!;
+      f.files['/etc/rancher/k3s/kube-vip.kubeconfig'] = 'x';
+      const pod = plan.phases[3]!.steps.find((s) => s.module === m && s.kind === 'write' && s.file.path.endsWith('kube-vip.yaml'));
+      if (pod?.kind === 'write') f.files[pod.file.path] = pod.file.sha256;
+    }
+    expect(steps(planInstall(box, done, arm(box), inputs))).toEqual([]);
+  });
+
   it('writes the token and the box secret 0600, from the secret and never as text in the plan', () => {
     const box = labBox();
     const written = steps(planInstall(box, all(box, bare), arm(box), inputs)).filter((s): s is Extract<Step, { kind: 'write' }> => s.kind === 'write');
