@@ -1,4 +1,5 @@
 import { ApiException, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { withTimeout } from '../base/timeout.js';
 import { isNotFound } from '../kube/client.js';
 
 /**
@@ -33,12 +34,18 @@ export async function uncordon(kc: KubeConfig, node: string): Promise<void> {
   await setUnschedulable(kc.makeApiClient(CoreV1Api), node, false);
 }
 
-export async function drain(kc: KubeConfig, node: string, o: { timeoutMs: number; progress(line: string): void }): Promise<'drained' | 'no-node'> {
+export async function drain(
+  kc: KubeConfig,
+  node: string,
+  o: { timeoutMs: number; requestTimeoutMs: number; progress(line: string): void },
+): Promise<'drained' | 'no-node'> {
   const core = kc.makeApiClient(CoreV1Api);
-  if (!(await setUnschedulable(core, node, true))) return 'no-node';
+  // Each request bounded: an API server without a quorum hangs rather than fails.
+  const bounded = <T>(p: Promise<T>, what: string) => withTimeout(p, o.requestTimeoutMs, `drain ${node}: ${what}`);
+  if (!(await bounded(setUnschedulable(core, node, true), 'cordon'))) return 'no-node';
   const deadline = Date.now() + o.timeoutMs;
   for (;;) {
-    const left = podsToEvict((await core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items);
+    const left = podsToEvict((await bounded(core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` }), 'list its pods')).items);
     if (left.length === 0) return 'drained';
     if (Date.now() > deadline)
       throw new Error(`${left.length} pods still on ${node} after ${o.timeoutMs / 1000} s: ${left.map((p) => p.metadata?.name).join(', ')}`);
@@ -46,7 +53,7 @@ export async function drain(kc: KubeConfig, node: string, o: { timeoutMs: number
       const name = p.metadata?.name ?? '';
       const namespace = p.metadata?.namespace ?? 'default';
       try {
-        await core.createNamespacedPodEviction({ name, namespace, body: { metadata: { name, namespace } } });
+        await bounded(core.createNamespacedPodEviction({ name, namespace, body: { metadata: { name, namespace } } }), `evict ${namespace}/${name}`);
       } catch (e) {
         // 429: a PodDisruptionBudget allows no eviction now; 404: already gone. Retried next round.
         if (!(e instanceof ApiException && (e.code === 429 || e.code === 404))) throw e;

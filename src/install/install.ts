@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { backoffMs } from '../base/backoff.js';
+import { withTimeout } from '../base/timeout.js';
 import { etcdGateway } from '../agent/role/etcd-gateway.js';
 import { ETCD_TLS_DIR, K3S_ETCD_PORT } from '../agent/role/k3s-plan.js';
 import { Cluster } from '../apply/cluster.js';
@@ -21,11 +22,13 @@ import { renderClusterObjects } from '../render/cluster-objects.js';
 import { KUBE_VIP_KUBECONFIG_PATH, KUBE_VIP_NAME, KUBE_VIP_NAMESPACE } from '../render/kube-vip.js';
 import { API_PORT, joinUrl, TOKEN_FILE } from '../render/k3s-config.js';
 import { parseK3sVersion } from '../local/engine/k3s-build.js';
+import { cacheRoot } from '../local/cache.js';
 import { mintAgentToken, mintToken } from '../kube/agent-token.js';
 import { loadSpec } from '../spec/load.js';
 import { specLocator } from '../spec/locate.js';
 import type { BoxSpec } from '../spec/schema.js';
 import { drain, uncordon } from './drain.js';
+import { checkReleaseVersion, k3sRelease } from './k3s-release.js';
 import { CLOCK_COMMAND, kubeArch, parseFacts, PROBE_SCRIPT, type ModuleFacts } from './facts.js';
 import { agentMarker, describeStep, managedPaths, planInstall, type InstallInputs, type InstallPlan, type Phase, type Step } from './plan.js';
 import { planUpgrade } from './upgrade-plan.js';
@@ -39,6 +42,10 @@ export interface InstallOptions extends SshOptions {
   specFile: string;
   /** K3s binaries, one per architecture the box has. */
   k3sBinaries: string[];
+  /** Instead of k3sBinaries: the official release of this version (true: spec.k3s.version), downloaded (k3s-release.ts). */
+  k3sVersion?: string | true;
+  /** A mirror of K3s's releases for k3sVersion. */
+  k3sReleaseUrl?: string;
   /** A directory of image archives for K3s's airgap import (.tar, .tar.gz, .tar.zst). */
   airgapImages?: string;
   ignoreK3sVersion: boolean;
@@ -212,12 +219,19 @@ export interface Gates {
 }
 
 /** Retries `check` with the one capped backoff until it says done, or the gate times out. */
+/**
+ * How long one request of install's own to a module's API server or etcd may take: a server that
+ * lost its quorum (or a tunnel whose module rebooted) hangs rather than fails, and a gate or step
+ * waiting on it would never report. Generous: the requests go through SSH to a loaded module.
+ */
+const REQUEST_TIMEOUT_MS = 30_000;
+
 async function waitFor(what: string, gates: Gates, check: () => Promise<string | true>): Promise<void> {
   const start = Date.now();
   let failures = 0;
   let nextReport = 2000;
   for (;;) {
-    const last = await check().catch((e: Error) => e.message);
+    const last = await withTimeout(check(), REQUEST_TIMEOUT_MS, what).catch((e: Error) => e.message);
     if (last === true) return;
     const elapsed = Date.now() - start;
     if (elapsed > gates.timeoutMs)
@@ -335,7 +349,12 @@ async function exec(x: Executor, step: Step): Promise<void> {
       const objects = renderClusterObjects(x.box)
         .filter((o) => o.kind === 'CustomResourceDefinition' || ['controller', 'agent', KUBE_VIP_NAME].includes(o.metadata.labels?.[COMPONENT_LABEL] ?? ''))
         .sort((a, b) => kindInfo(a).order - kindInfo(b).order);
-      for (const o of objects) await cluster.apply(o, { dryRun: false, force: true });
+      for (const o of objects)
+        await withTimeout(
+          cluster.apply(o, { dryRun: false, force: true }),
+          REQUEST_TIMEOUT_MS,
+          `apply ${o.kind} ${o.metadata.name} through ${x.through ?? step.module}`,
+        );
       return;
     }
     case 'snapshot':
@@ -344,15 +363,19 @@ async function exec(x: Executor, step: Step): Promise<void> {
     case 'drain':
     case 'uncordon': {
       x.admin ??= await adminKubeConfig(x.sessions.get(x.through ?? step.module)!);
-      if (step.kind === 'uncordon') await uncordon(x.admin, step.module);
-      else if ((await drain(x.admin, step.module, x.gates)) === 'no-node')
+      if (step.kind === 'uncordon') await withTimeout(uncordon(x.admin, step.module), REQUEST_TIMEOUT_MS, `uncordon ${step.module}`);
+      else if ((await drain(x.admin, step.module, { ...x.gates, requestTimeoutMs: REQUEST_TIMEOUT_MS })) === 'no-node')
         x.gates.progress(`  ${step.module}: no Node object (K3s runs without its agent here): nothing to drain`);
       return;
     }
     case 'kube-vip-kubeconfig': {
       x.admin ??= await adminKubeConfig(x.sessions.get(step.through)!);
       const account = { namespace: KUBE_VIP_NAMESPACE, name: KUBE_VIP_NAME };
-      const token = await mintToken(x.admin.makeApiClient(CoreV1Api), account, AGENT_TOKEN_SECONDS, `see the K3s journal of ${step.through}`);
+      const token = await withTimeout(
+        mintToken(x.admin.makeApiClient(CoreV1Api), account, AGENT_TOKEN_SECONDS, `see the K3s journal of ${step.through}`),
+        REQUEST_TIMEOUT_MS,
+        `a token for ${KUBE_VIP_NAME} through ${step.through}`,
+      );
       const caData = x.admin.getCurrentCluster()?.caData ?? '';
       // The module's own API server, never the address kube-vip holds (render's README says why).
       const text = kubeconfigText({
@@ -368,7 +391,11 @@ async function exec(x: Executor, step: Step): Promise<void> {
     }
     case 'agent-kubeconfig': {
       x.admin ??= await adminKubeConfig(x.sessions.get(step.through)!);
-      const token = await mintAgentToken(x.admin.makeApiClient(CoreV1Api), step.module, AGENT_TOKEN_SECONDS, `see the K3s journal of ${step.through}`);
+      const token = await withTimeout(
+        mintAgentToken(x.admin.makeApiClient(CoreV1Api), step.module, AGENT_TOKEN_SECONDS, `see the K3s journal of ${step.through}`),
+        REQUEST_TIMEOUT_MS,
+        `a token for ${step.module}'s agent through ${step.through}`,
+      );
       const caData = x.admin.getCurrentCluster()?.caData ?? '';
       const text = kubeconfigText({
         cluster: x.box.metadata.name,
@@ -419,6 +446,23 @@ const INPUT_CODES = new Set([
   'install.no-k3s-binary',
 ]);
 
+/** The release binaries for the architectures of the modules reached (preflight names the others). */
+async function downloadRelease(o: InstallOptions, version: string, reach: ReadonlyMap<string, Reach>): Promise<string[]> {
+  const archs = new Set<Arch>();
+  for (const r of reach.values()) {
+    const arch = r.ok ? kubeArch(r.facts.machine) : undefined;
+    if (arch) archs.add(arch);
+  }
+  const got = await k3sRelease({
+    version,
+    archs: [...archs].sort(),
+    cache: o.cache ?? cacheRoot(),
+    ...(o.k3sReleaseUrl ? { baseUrl: o.k3sReleaseUrl } : {}),
+    progress: o.progress,
+  });
+  return got.map((g) => g.path);
+}
+
 interface Prepared {
   box: BoxSpec;
   diagnostics: Diagnostic[];
@@ -432,7 +476,16 @@ interface Prepared {
 async function prepare(o: InstallOptions, sessions: Map<string, SshSession>): Promise<Prepared> {
   const { box, diagnostics } = await loadSpec(o.specFile);
   const specText = await readFile(o.specFile, 'utf8');
-  const binaries = await inspectBinaries(o.k3sBinaries);
+  if (o.k3sVersion !== undefined && o.k3sBinaries.length > 0)
+    throw inputError('install.k3s-binary', '--k3s-binary and --k3s-version both given', 'give one: the binaries you have, or the release to download');
+  const release = o.k3sVersion === true ? box.spec.k3s.version : o.k3sVersion;
+  if (release !== undefined) checkReleaseVersion(release);
+  if (release !== undefined && release !== box.spec.k3s.version && !o.ignoreK3sVersion)
+    throw inputError(
+      'install.k3s-version',
+      `--k3s-version ${release}, but the spec pins ${box.spec.k3s.version}`,
+      `pin ${release} in spec.k3s.version, give --k3s-version alone for the pinned one, or add --ignore-k3s-version`,
+    );
   const images = o.airgapImages ? await airgapImages(o.airgapImages) : [];
   const reach = await reachModules(
     box,
@@ -443,6 +496,7 @@ async function prepare(o: InstallOptions, sessions: Map<string, SshSession>): Pr
       images.map((i) => i.name),
     ),
   );
+  const binaries = await inspectBinaries(release === undefined ? o.k3sBinaries : await downloadRelease(o, release, reach));
   const k3sVersions = Object.fromEntries(Object.entries(binaries).map(([a, b]) => [a, { version: b.version }]));
   const problems = preflight(box, reach, {
     locate: specLocator(specText, o.specFile),

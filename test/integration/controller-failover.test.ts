@@ -224,6 +224,10 @@ describe('edgebox controller: detection, fencing, release, rejoin', () => {
     );
     expect(n.metadata?.annotations?.[FENCE_ANNOTATIONS.fenceMethod]).toBeUndefined();
     expect(n.metadata?.annotations?.[FENCE_ANNOTATIONS.fenceCount]).toBe('1');
-    expect((await edgeboxEvents()).map((e) => e.reason)).toContain('ModuleRejoined');
+    // The executor removes the taint first and records the Event after it: not yet there when the taint is gone.
+    await eventually(async () => expect((await edgeboxEvents()).map((e) => e.reason)).toContain('ModuleRejoined'), {
+      timeoutMs: 5_000,
+      message: 'the ModuleRejoined Event',
+    });
   });
 });

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -57,10 +59,10 @@ interface Run {
 }
 
 /** The CLI as a user runs it; `killAfter`: SIGKILL it once its progress has shown that many step lines. */
-function edgebox(args: string[], o: { killAfter?: number } = {}): Promise<Run> {
+function edgebox(args: string[], o: { killAfter?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
   const start = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(o.env ? { env: { ...process.env, ...o.env } } : {}) });
     let stdout = '';
     let stderr = '';
     let steps = 0;
@@ -72,6 +74,31 @@ function edgebox(args: string[], o: { killAfter?: number } = {}): Promise<Run> {
     });
     child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 137 : 1), stdout, stderr, ms: Date.now() - start }));
   });
+}
+
+/**
+ * K3s's releases as GitHub lays them out (`/<version>/<file>`), on 127.0.0.1: each `k3s` or
+ * `k3s-arm64` with the `sha256sum-<arch>.txt` of what `files` held when it started.
+ */
+async function releaseMirror(
+  files: Record<string, Buffer>,
+): Promise<{ url: string; files: Record<string, Buffer>; requests: string[]; close(): Promise<void> }> {
+  const sums: Record<string, string> = {};
+  for (const [path, data] of Object.entries(files)) {
+    const [version, file] = path.split('/') as [string, string];
+    const arch = file === 'k3s' ? 'amd64' : 'arm64';
+    sums[`${version}/sha256sum-${arch}.txt`] = `${createHash('sha256').update(data).digest('hex')}  ${file}\n`;
+  }
+  const requests: string[] = [];
+  const server = createServer((req, res) => {
+    requests.push(req.url ?? '');
+    const path = decodeURIComponent((req.url ?? '').slice(1));
+    const body = files[path] ?? (sums[path] !== undefined ? Buffer.from(sums[path]) : undefined);
+    res.writeHead(body ? 200 : 404).end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, files, requests, close: () => new Promise((r) => server.close(() => r())) };
 }
 
 const SERVERS = ['srv-1', 'srv-2', 'srv-3'];
@@ -223,6 +250,45 @@ describe('edgebox install over SSH', () => {
     expect(unchanged.phases.flatMap((p) => p.steps)).toEqual([]);
     console.log(`re-run: ${(again.ms / 1000).toFixed(1)} s`);
     expect(again.ms).toBeLessThanOrEqual(10_000);
+
+    // --k3s-version: the same K3s from a release mirror on this machine (laid out as GitHub's), into
+    // a cache of its own (the rest of the cache, the agent's artefacts, linked in): downloaded and
+    // checked once, the same binary, so nothing changes; then taken from the cache, nothing fetched.
+    const version = (await requireK3s()).version;
+    const mirror = await releaseMirror({ [`${version}/k3s`]: await readFile(k3s) });
+    try {
+      const cache = join(dir, 'cache');
+      await mkdir(cache);
+      for (const e of await readdir(cacheRoot())) if (e !== 'k3s-releases') await symlink(join(cacheRoot(), e), join(cache, e));
+      const byVersion = () =>
+        edgebox(
+          ['install', boxFile, '--ssh-key', hosts.keyPath, '--k3s-version', version, '--k3s-release-url', mirror.url, '--ignore-k3s-version', '-o', 'json'],
+          {
+            env: { EDGEBOX_CACHE: cache },
+          },
+        );
+      const downloaded = await byVersion();
+      expect(downloaded.code, downloaded.stderr).toBe(0);
+      expect((JSON.parse(downloaded.stdout) as Report).unchanged).toBe(true);
+      expect(mirror.requests).toEqual([`/${encodeURIComponent(version)}/sha256sum-amd64.txt`, `/${encodeURIComponent(version)}/k3s`]);
+      expect(await readFile(join(cache, 'k3s-releases', version, 'k3s'))).toEqual(await readFile(k3s));
+      const cached = await byVersion();
+      expect(cached.code, cached.stderr).toBe(0);
+      expect(mirror.requests).toHaveLength(2);
+      console.log(
+        `--k3s-version from a mirror on this machine: ${(downloaded.ms / 1000).toFixed(1)} s, then from the cache ${(cached.ms / 1000).toFixed(1)} s`,
+      );
+
+      // A mirror serving another file than its sums say: refused, nothing kept, nothing changed.
+      mirror.files[`${version}/k3s`] = Buffer.from('not k3s');
+      await rm(join(cache, 'k3s-releases'), { recursive: true });
+      const altered = await byVersion();
+      expect(altered.code, altered.stderr).toBe(1);
+      expect(altered.stderr).toMatch(/install\.k3s-download.*has sha256 [0-9a-f]{64}, not [0-9a-f]{64}/);
+      expect(await readdir(join(cache, 'k3s-releases', version))).toEqual([]);
+    } finally {
+      await mirror.close();
+    }
   }, 600_000);
 
   it('upgrades K3s: refused while a voter is down, then a snapshot and the servers one at a time; a second run changes nothing', async () => {

@@ -2,6 +2,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { install, upgrade, type InstallReport } from '../../install/install.js';
+import { K3S_RELEASE_URL } from '../../install/k3s-release.js';
 import { uninstall, type UninstallReport } from '../../install/uninstall.js';
 import { packageRoot } from '../../local/toolchain.js';
 import { emit, outputOption, useColor, type OutputFormat } from '../output.js';
@@ -12,6 +13,8 @@ interface Flags {
   sshKey?: string;
   sshPort?: string;
   k3sBinary: string[];
+  k3sVersion?: string | true;
+  k3sReleaseUrl: string;
   airgapImages?: string;
   ignoreK3sVersion: boolean;
   dryRun: boolean;
@@ -57,6 +60,11 @@ function sshCommand(program: Command, name: 'install' | 'upgrade', description: 
     .option('--ssh-port <port>', 'SSH port of every module', undefined)
     .option('--k3s-binary <path>', 'K3s binary to install (the release file k3s or k3s-arm64); once per architecture the box has', collect, [])
     .option(
+      '--k3s-version [version]',
+      "download K3s's official release binaries instead (alone: spec.k3s.version), checked against the release's sha256sum files and kept in ~/.cache/edgebox",
+    )
+    .option('--k3s-release-url <url>', "a mirror of K3s's releases, laid out as <url>/<version>/<file>", K3S_RELEASE_URL)
+    .option(
       '--airgap-images <dir>',
       "image archives (.tar, .tar.gz, .tar.zst) to copy into every module's K3s images directory before K3s starts: nothing is pulled then",
     )
@@ -70,6 +78,7 @@ function sshCommand(program: Command, name: 'install' | 'upgrade', description: 
         keyPath: flags.sshKey ?? defaultKey(),
         ...(flags.sshPort ? { sshPort: Number(flags.sshPort) } : {}),
         k3sBinaries: flags.k3sBinary,
+        ...(flags.k3sVersion !== undefined ? { k3sVersion: flags.k3sVersion, k3sReleaseUrl: flags.k3sReleaseUrl } : {}),
         ...(flags.airgapImages ? { airgapImages: flags.airgapImages } : {}),
         ignoreK3sVersion: flags.ignoreK3sVersion,
         dryRun: flags.dryRun,

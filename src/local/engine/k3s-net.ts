@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { failure } from '../../diagnostics/diagnostic.js';
 import type { K3sNetwork } from './k3s-plan.js';
@@ -46,9 +47,19 @@ export async function createNetwork(net: K3sNetwork): Promise<void> {
  * still in the namespace keeps it alive after `netns delete`.
  */
 export async function removeNetwork(net: K3sNetwork): Promise<void> {
+  const left: string[] = [];
   for (const m of Object.values(net.members)) {
     await ip(['link', 'delete', m.veth]).catch(() => undefined);
     await ip(['netns', 'delete', m.netns]).catch(() => undefined);
+    // A name `netns delete` could not remove (its mount busy) stays listed: said, not ignored, so a
+    // box that leaves one behind fails its own `down` rather than a later box's check.
+    if (existsSync(`/run/netns/${m.netns}`)) left.push(m.netns);
   }
   await ip(['link', 'delete', net.bridge]).catch(() => undefined);
+  if (left.length > 0)
+    throw failure(
+      'local.netns-remains',
+      `network namespace(s) ${left.join(', ')} still exist after \`ip netns delete\``,
+      `see what holds them (\`ip netns pids ${left[0]}\`, \`grep ${left[0]} /proc/*/mountinfo\`), stop it, and run \`edgebox local down\` again`,
+    );
 }
