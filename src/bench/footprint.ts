@@ -173,7 +173,7 @@ async function cleanUp(): Promise<void> {
 /**
  * What the shell that started the bench gives Node.js that an agent's unit does not (systemd starts
  * it with no environment of its own): NODE_EXTRA_CA_CERTS makes Node parse a CA bundle at its first
- * TLS connection, 3.5 MB of an agent's RSS measured here with Debian's bundle. Removed from this
+ * TLS connection, 1-3.5 MB of an agent's RSS measured here with Debian's bundle. Removed from this
  * process before anything starts, so the agents and the baseline (and `local up`'s agents, which
  * inherit it) run as on a module; said in the output.
  */

@@ -65,12 +65,32 @@ echo "cgroup=$(cat /sys/fs/cgroup/cgroup.controllers 2>/dev/null || awk 'NR>1 &&
 echo "listening=$(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4=="0A" {split($2,a,":"); printf "%s ", a[2]}')"
 [ -r /proc/device-tree/model ] && echo "model=$(tr -d '\0' < /proc/device-tree/model)"
 echo "interfaces=$(ls /sys/class/net 2>/dev/null | tr '\n' ' ')"
-[ -x /usr/local/bin/k3s ] && echo "k3s_version=$(/usr/local/bin/k3s --version 2>/dev/null | sed -n 's/^k3s version \([^ ]*\).*/\1/p')"
+# What an earlier probe read, by file identity (device, inode, size, mtime, ctime: install writes
+# by rename, so a new file is a new inode): a re-run hashes again only what changed. Kept in
+# install's own directory, and only once it exists: preflight writes nothing on a new module.
+rec=$EDGEBOX_PROBE_RECORD; [ -n "$rec" ] || rec=/var/lib/edgebox/probe-record
+known() { [ -f "$rec" ] && awk -v k="$1" -v id="$2" '$1==k && $2==id {print $3; exit}' "$rec"; }
+new=
+if [ -x /usr/local/bin/k3s ]; then
+  id=$(stat -c '%d:%i:%s:%Y:%Z' /usr/local/bin/k3s)
+  v=$(known version "$id")
+  [ -n "$v" ] || v=$(/usr/local/bin/k3s --version 2>/dev/null | sed -n 's/^k3s version \([^ ]*\).*/\1/p')
+  echo "k3s_version=$v"
+  [ -n "$v" ] && new="$new""version $id $v
+"
+fi
 [ -d /var/lib/rancher/k3s/server/db/etcd ] && echo "k3s_server_data=yes"
 [ -x /usr/local/bin/edgebox ] && echo "edgebox_version=$(/usr/local/bin/edgebox --version 2>/dev/null | head -1)"
 for f in "$@"; do
-  [ -f "$f" ] && echo "file=$(sha256sum "$f" | cut -d' ' -f1) $f"
+  [ -f "$f" ] || continue
+  id=$(stat -c '%d:%i:%s:%Y:%Z' "$f")
+  d=$(known "$f" "$id")
+  [ -n "$d" ] || d=$(sha256sum "$f" | cut -d' ' -f1)
+  echo "file=$d $f"
+  new="$new$f $id $d
+"
 done
+[ -d "$(dirname "$rec")" ] && printf '%s' "$new" > "$rec.tmp" && mv "$rec.tmp" "$rec"
 for u in k3s k3s-agent edgebox-agent; do
   loaded=no; [ -f "/etc/systemd/system/$u.service" ] && loaded=yes
   active=$(systemctl is-active "$u" 2>/dev/null)

@@ -1,5 +1,4 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { open, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
@@ -17,20 +16,24 @@ import { SYSTEM_NAMESPACE } from '../contract/leases.js';
 import { EdgeboxError, failure, hasErrors, inputError, type Diagnostic } from '../diagnostics/diagnostic.js';
 import type { MemberInfo } from '../contract/role-driver.js';
 import { AGENT_KUBECONFIG_PATH, AGENT_SECRET_PATH } from '../render/agent-unit.js';
-import { COMPONENT_LABEL, EDGEBOX_VERSION } from '../render/controller.js';
+import { BMC_SECRET, COMPONENT_LABEL, EDGEBOX_VERSION } from '../render/controller.js';
 import { renderClusterObjects } from '../render/cluster-objects.js';
 import { KUBE_VIP_KUBECONFIG_PATH, KUBE_VIP_NAME, KUBE_VIP_NAMESPACE } from '../render/kube-vip.js';
 import { API_PORT, joinUrl, TOKEN_FILE } from '../render/k3s-config.js';
 import { parseK3sVersion } from '../local/engine/k3s-build.js';
 import { cacheRoot } from '../local/cache.js';
 import { mintAgentToken, mintToken } from '../kube/agent-token.js';
+import { isNotFound } from '../kube/client.js';
 import { loadSpec } from '../spec/load.js';
 import { specLocator } from '../spec/locate.js';
 import type { BoxSpec } from '../spec/schema.js';
 import { drain, uncordon } from './drain.js';
 import { checkReleaseVersion, k3sRelease } from './k3s-release.js';
+import { LocalDigests } from './local-digests.js';
+import { bmcEnvText, type BmcInputs } from './bmc.js';
+import { boxUsesBmc } from '../power/drivers.js';
 import { CLOCK_COMMAND, kubeArch, parseFacts, PROBE_SCRIPT, type ModuleFacts } from './facts.js';
-import { agentMarker, describeStep, managedPaths, planInstall, type InstallInputs, type InstallPlan, type Phase, type Step } from './plan.js';
+import { agentMarker, describeStep, managedPaths, planInstall, type InstallInputs, type InstallPlan, type Phase, type SecretName, type Step } from './plan.js';
 import { planUpgrade } from './upgrade-plan.js';
 import { preflight, type Reach } from './preflight.js';
 import { connect, SshConnectError, type SshSession } from './ssh.js';
@@ -46,6 +49,8 @@ export interface InstallOptions extends SshOptions {
   k3sVersion?: string | true;
   /** A mirror of K3s's releases for k3sVersion. */
   k3sReleaseUrl?: string;
+  /** The BMC login (from EDGEBOX_BMC_USERNAME and EDGEBOX_BMC_PASSWORD) and certificate, for the agents and the controller. */
+  bmc?: BmcInputs;
   /** A directory of image archives for K3s's airgap import (.tar, .tar.gz, .tar.zst). */
   airgapImages?: string;
   ignoreK3sVersion: boolean;
@@ -76,12 +81,6 @@ export interface InstallReport {
 }
 
 const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
-
-async function fileSha256(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
 
 /** ELF e_machine: which architecture a binary is for, without running it. */
 async function elfArch(path: string): Promise<Arch | undefined> {
@@ -121,7 +120,7 @@ interface K3sBinary {
   version: string;
 }
 
-async function inspectBinaries(paths: readonly string[]): Promise<Partial<Record<Arch, K3sBinary>>> {
+async function inspectBinaries(paths: readonly string[], digests: LocalDigests): Promise<Partial<Record<Arch, K3sBinary>>> {
   const out: Partial<Record<Arch, K3sBinary>> = {};
   for (const path of paths) {
     const arch = await elfArch(path).catch(() => {
@@ -130,8 +129,8 @@ async function inspectBinaries(paths: readonly string[]): Promise<Partial<Record
     if (!arch) throw inputError('install.k3s-binary', `${path} is not a Linux binary for arm64 or amd64`, 'pass the release binary: k3s (amd64) or k3s-arm64');
     if (out[arch])
       throw inputError('install.k3s-binary', `two K3s binaries for ${arch}: ${out[arch].path} and ${path}`, 'pass one --k3s-binary per architecture');
-    const [version, digest] = await Promise.all([k3sVersion(path, arch), fileSha256(path)]);
-    out[arch] = { path, sha256: digest, version };
+    const known = await digests.of(path, () => k3sVersion(path, arch));
+    out[arch] = { path, sha256: known.sha256, version: known.version! };
   }
   return out;
 }
@@ -139,7 +138,7 @@ async function inspectBinaries(paths: readonly string[]): Promise<Partial<Record
 const IMAGE_ARCHIVE = /\.(tar|tar\.gz|tgz|tar\.zst)$/;
 
 /** The archives of an airgap images directory, as K3s imports them (by file extension). */
-async function airgapImages(dir: string): Promise<{ name: string; path: string; sha256: string }[]> {
+async function airgapImages(dir: string, digests: LocalDigests): Promise<{ name: string; path: string; sha256: string }[]> {
   let names: string[];
   try {
     names = (await readdir(dir)).filter((n) => IMAGE_ARCHIVE.test(n)).sort();
@@ -156,7 +155,7 @@ async function airgapImages(dir: string): Promise<{ name: string; path: string; 
       `${dir} holds no image archive (.tar, .tar.gz, .tar.zst)`,
       "put K3s's k3s-airgap-images-<arch>.tar.zst (and the controller's edgebox-<version>.oci.tar) there",
     );
-  return Promise.all(names.map(async (name) => ({ name, path: join(dir, name), sha256: await fileSha256(join(dir, name)) })));
+  return Promise.all(names.map(async (name) => ({ name, path: join(dir, name), sha256: (await digests.of(join(dir, name))).sha256 })));
 }
 
 async function probe(s: SshSession, paths: readonly string[]): Promise<ModuleFacts> {
@@ -226,12 +225,13 @@ export interface Gates {
  */
 const REQUEST_TIMEOUT_MS = 30_000;
 
-async function waitFor(what: string, gates: Gates, check: () => Promise<string | true>): Promise<void> {
+/** Until `check` is true, retried with the capped backoff; each try bounded by `tryTimeoutMs`. */
+async function waitFor(what: string, gates: Gates, check: () => Promise<string | true>, tryTimeoutMs = REQUEST_TIMEOUT_MS): Promise<void> {
   const start = Date.now();
   let failures = 0;
   let nextReport = 2000;
   for (;;) {
-    const last = await withTimeout(check(), REQUEST_TIMEOUT_MS, what).catch((e: Error) => e.message);
+    const last = await withTimeout(check(), tryTimeoutMs, what).catch((e: Error) => e.message);
     if (last === true) return;
     const elapsed = Date.now() - start;
     if (elapsed > gates.timeoutMs)
@@ -279,7 +279,8 @@ interface Executor {
   /** The running server whose API drains and identities go through. */
   through?: string;
   sessions: ReadonlyMap<string, SshSession>;
-  secrets: { token: string; 'box-secret': string };
+  secrets: Partial<Record<SecretName, string>> & { token: string; 'box-secret': string };
+  bmc?: BmcInputs;
   gates: Gates;
   admin?: KubeConfig;
 }
@@ -300,7 +301,7 @@ async function exec(x: Executor, step: Step): Promise<void> {
     case 'write': {
       const src = step.file.source;
       if (src.kind === 'text') await s.writeFile(step.file.path, src.text, step.file.mode);
-      else if (src.kind === 'secret') await s.writeFile(step.file.path, x.secrets[src.name], step.file.mode);
+      else if (src.kind === 'secret') await s.writeFile(step.file.path, x.secrets[src.name]!, step.file.mode);
       else await s.upload(src.path, step.file.path, step.file.mode);
       return;
     }
@@ -362,10 +363,38 @@ async function exec(x: Executor, step: Step): Promise<void> {
       return;
     case 'drain':
     case 'uncordon': {
-      x.admin ??= await adminKubeConfig(x.sessions.get(x.through ?? step.module)!);
-      if (step.kind === 'uncordon') await withTimeout(uncordon(x.admin, step.module), REQUEST_TIMEOUT_MS, `uncordon ${step.module}`);
-      else if ((await drain(x.admin, step.module, { ...x.gates, requestTimeoutMs: REQUEST_TIMEOUT_MS })) === 'no-node')
-        x.gates.progress(`  ${step.module}: no Node object (K3s runs without its agent here): nothing to drain`);
+      const kc = (x.admin ??= await adminKubeConfig(x.sessions.get(x.through ?? step.module)!));
+      // Retried, whole (both are idempotent): the server these requests go through may have been
+      // restarted by this upgrade a moment ago, and its first connections fail ("socket
+      // disconnected before secure TLS connection", seen here on the uncordon after a restart).
+      if (step.kind === 'uncordon') {
+        await waitFor(`${step.module}: uncordon`, x.gates, async () => (await uncordon(kc, step.module), true));
+        return;
+      }
+      let result: Awaited<ReturnType<typeof drain>> | undefined;
+      const drained = async () => ((result = await drain(kc, step.module, { ...x.gates, requestTimeoutMs: REQUEST_TIMEOUT_MS })), true as const);
+      await waitFor(`${step.module}: drain`, x.gates, drained, x.gates.timeoutMs);
+      if (result === 'no-node') x.gates.progress(`  ${step.module}: no Node object (K3s runs without its agent here): nothing to drain`);
+      return;
+    }
+    case 'bmc-secret': {
+      x.admin ??= await adminKubeConfig(s);
+      const b = x.bmc!;
+      const secret = {
+        metadata: { name: BMC_SECRET, namespace: SYSTEM_NAMESPACE, labels: { [COMPONENT_LABEL]: 'controller' } },
+        type: 'Opaque',
+        stringData: { username: b.username, password: b.password, ...(b.ca ? { 'ca.crt': b.ca } : {}) },
+      };
+      const core = x.admin.makeApiClient(CoreV1Api);
+      // Replaced whole: a certificate dropped since must not stay.
+      await withTimeout(
+        core.replaceNamespacedSecret({ name: BMC_SECRET, namespace: SYSTEM_NAMESPACE, body: secret }).catch((e: unknown) => {
+          if (!isNotFound(e)) throw e;
+          return core.createNamespacedSecret({ namespace: SYSTEM_NAMESPACE, body: secret });
+        }),
+        REQUEST_TIMEOUT_MS,
+        `the Secret ${BMC_SECRET} through ${step.module}`,
+      );
       return;
     }
     case 'kube-vip-kubeconfig': {
@@ -470,6 +499,8 @@ interface Prepared {
   archOf: Map<string, Arch>;
   inputs: InstallInputs;
   secrets: Executor['secrets'];
+  /** The BMC login, where the box has a BMC to log in to. */
+  bmc?: BmcInputs;
 }
 
 /** What install and upgrade share: the spec, the inputs, preflight on every module, the secrets, the agent's artefacts. */
@@ -486,7 +517,8 @@ async function prepare(o: InstallOptions, sessions: Map<string, SshSession>): Pr
       `--k3s-version ${release}, but the spec pins ${box.spec.k3s.version}`,
       `pin ${release} in spec.k3s.version, give --k3s-version alone for the pinned one, or add --ignore-k3s-version`,
     );
-  const images = o.airgapImages ? await airgapImages(o.airgapImages) : [];
+  const digests = await LocalDigests.open(o.cache ?? cacheRoot());
+  const images = o.airgapImages ? await airgapImages(o.airgapImages, digests) : [];
   const reach = await reachModules(
     box,
     o,
@@ -496,7 +528,8 @@ async function prepare(o: InstallOptions, sessions: Map<string, SshSession>): Pr
       images.map((i) => i.name),
     ),
   );
-  const binaries = await inspectBinaries(release === undefined ? o.k3sBinaries : await downloadRelease(o, release, reach));
+  const binaries = await inspectBinaries(release === undefined ? o.k3sBinaries : await downloadRelease(o, release, reach), digests);
+  await digests.save();
   const k3sVersions = Object.fromEntries(Object.entries(binaries).map(([a, b]) => [a, { version: b.version }]));
   const problems = preflight(box, reach, {
     locate: specLocator(specText, o.specFile),
@@ -513,10 +546,20 @@ async function prepare(o: InstallOptions, sessions: Map<string, SshSession>): Pr
     ]);
   }
   const facts = new Map([...reach].map(([m, r]) => [m, (r as { ok: true; facts: ModuleFacts }).facts]));
+  const bmc = boxUsesBmc(box) ? o.bmc : undefined;
+  if (boxUsesBmc(box) && !o.bmc)
+    problems.push({
+      code: 'install.bmc-login',
+      severity: 'warning',
+      message:
+        'modules have a Turing Pi BMC power driver and no BMC login was given: the agents and the controller can power a module off only on BMC firmware before 2.0',
+      hint: "set EDGEBOX_BMC_USERNAME and EDGEBOX_BMC_PASSWORD (and --bmc-ca with the BMC's certificate) in this shell and run install again",
+    });
   const archOf = new Map([...facts].map(([m, f]) => [m, kubeArch(f.machine)!]));
-  const secrets = {
+  const secrets: Executor['secrets'] = {
     token: await resolveSecret(sessions, facts, TOKEN_FILE, 'K3s join token'),
     'box-secret': await resolveSecret(sessions, facts, AGENT_SECRET_PATH, 'box secret'),
+    ...(bmc ? { 'bmc-env': bmcEnvText(bmc) } : {}),
   };
   const agent: Partial<Record<Arch, { path: string; sha256: string }>> = {};
   // Loaded here only: building needs rolldown and tar-stream (development dependencies), which
@@ -533,10 +576,11 @@ async function prepare(o: InstallOptions, sessions: Map<string, SshSession>): Pr
     edgeboxVersion: EDGEBOX_VERSION,
     tokenSha256: sha256(secrets.token),
     boxSecretSha256: sha256(secrets['box-secret']),
+    ...(bmc ? { bmc: { envSha256: sha256(secrets['bmc-env']!), ...(bmc.ca ? { ca: bmc.ca } : {}) } } : {}),
     specText,
     sha256,
   };
-  return { box, diagnostics: [...diagnostics, ...problems], facts, archOf, inputs, secrets };
+  return { box, diagnostics: [...diagnostics, ...problems], facts, archOf, inputs, secrets, ...(bmc ? { bmc } : {}) };
 }
 
 /** Runs the phases that have steps, recording each step's time in the report. */
@@ -569,7 +613,13 @@ export async function install(o: InstallOptions): Promise<InstallReport> {
     const plan: InstallPlan = planInstall(p.box, p.facts, p.archOf, p.inputs);
     const report = reportOf(p.box, o, plan.phases, plan.notes, p.diagnostics);
     if (o.dryRun || report.unchanged) return { ...report, ms: Date.now() - started };
-    const x: Executor = { box: p.box, sessions, secrets: p.secrets, gates: { timeoutMs: o.gateTimeoutMs ?? 300_000, progress: o.progress } };
+    const x: Executor = {
+      box: p.box,
+      sessions,
+      secrets: p.secrets,
+      ...(p.bmc ? { bmc: p.bmc } : {}),
+      gates: { timeoutMs: o.gateTimeoutMs ?? 300_000, progress: o.progress },
+    };
     await execute(x, plan.phases, report, o.progress);
     return { ...report, ms: Date.now() - started };
   } finally {
@@ -644,6 +694,7 @@ export async function upgrade(o: InstallOptions): Promise<InstallReport> {
       sessions,
       secrets: p.secrets,
       ...(through ? { through } : {}),
+      ...(p.bmc ? { bmc: p.bmc } : {}),
       gates: { timeoutMs: o.gateTimeoutMs ?? 300_000, progress: o.progress },
     };
     await execute(x, plan.phases, report, o.progress);

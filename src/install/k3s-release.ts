@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { failure, inputError } from '../diagnostics/diagnostic.js';
 import { K3S_VERSION_PATTERN } from '../spec/k3s-version.js';
+import { fileSha256 } from './local-digests.js';
 
 /**
  * `--k3s-version V`: the official K3s release binaries, as K3s's install script gets them: the
@@ -96,13 +97,7 @@ export async function k3sRelease(o: ReleaseOptions): Promise<Fetched[]> {
 }
 
 async function fileDigest(path: string): Promise<string | undefined> {
-  try {
-    const hash = createHash('sha256');
-    await pipeline(createReadStream(path), hash);
-    return hash.digest('hex');
-  } catch {
-    return undefined;
-  }
+  return fileSha256(path).catch(() => undefined);
 }
 
 /** The body streamed to `path` (made 0600 until checked), hashed on the way; progress every 2 s. */

@@ -1,6 +1,14 @@
 import { isIPv6 } from 'node:net';
 import { AGENT_UNIT, MAY_START_DROP_IN, SERVER_UNIT } from '../agent/role/k3s-plan.js';
-import { AGENT_KUBECONFIG_PATH, AGENT_SECRET_PATH, AGENT_SPEC_PATH, AGENT_UNIT_FILE, renderAgentUnit } from '../render/agent-unit.js';
+import {
+  AGENT_KUBECONFIG_PATH,
+  AGENT_SECRET_PATH,
+  AGENT_SPEC_PATH,
+  AGENT_UNIT_FILE,
+  BMC_CA_PATH,
+  BMC_ENV_PATH,
+  renderAgentUnit,
+} from '../render/agent-unit.js';
 import {
   API_PORT,
   K3S_CONFIG_PATH,
@@ -11,6 +19,8 @@ import {
   TOKEN_FILE,
   type K3sRole,
 } from '../render/k3s-config.js';
+import { SYSTEM_NAMESPACE } from '../contract/leases.js';
+import { BMC_SECRET } from '../render/controller.js';
 import { renderK3sDropIn } from '../render/k3s-unit.js';
 import { KUBE_VIP_KUBECONFIG_PATH, KUBE_VIP_MANIFEST_FILE, kubeVipModules, POD_MANIFESTS_DIR } from '../render/kube-vip.js';
 import { kubeVipFile } from '../render/render-box.js';
@@ -46,7 +56,8 @@ export const K3S_IMAGES_DIR = '/var/lib/rancher/k3s/agent/images';
 export const KUBE_VIP_POD_PATH = `${POD_MANIFESTS_DIR}/${KUBE_VIP_MANIFEST_FILE}`;
 
 /** Where a file's bytes come from: text made here, a file on this machine, or a secret resolved at run time. */
-export type Source = { kind: 'text'; text: string } | { kind: 'local'; path: string } | { kind: 'secret'; name: 'token' | 'box-secret' };
+export type Source = { kind: 'text'; text: string } | { kind: 'local'; path: string } | { kind: 'secret'; name: SecretName };
+export type SecretName = 'token' | 'box-secret' | 'bmc-env';
 
 export interface FileSpec {
   path: string;
@@ -70,6 +81,8 @@ export type Step =
   | { kind: 'agent-kubeconfig'; module: string; through: string }
   /** kube-vip's kubeconfig on a module that may serve (the box has an API address), through `through`. */
   | { kind: 'kube-vip-kubeconfig'; module: string; through: string }
+  /** The controller's copy of the BMC login and certificate: the edgebox-bmc Secret, made or replaced. */
+  | { kind: 'bmc-secret'; module: string }
   /** `k3s etcd-snapshot save` on the module, a running voter (upgrade). */
   | { kind: 'snapshot'; module: string }
   /** Cordon the module's Node and evict its pods, PodDisruptionBudgets respected (upgrade). */
@@ -110,6 +123,8 @@ export interface InstallInputs {
   boxSecretSha256: string;
   /** The spec's text, installed as the agents' /etc/edgebox/box.yaml. */
   specText: string;
+  /** The BMC login to install (src/install/bmc.ts): the env file's sha256, and the certificate. */
+  bmc?: { envSha256: string; ca?: string };
   sha256(text: string): string;
 }
 
@@ -153,6 +168,10 @@ export function agentFiles(box: BoxSpec, m: ModuleSpec, inputs: InstallInputs): 
     text(AGENT_SPEC_PATH, 0o644, inputs.specText, inputs),
     { path: AGENT_SECRET_PATH, mode: 0o600, sha256: inputs.boxSecretSha256, source: { kind: 'secret', name: 'box-secret' } },
     text(`${K3S_UNIT_DIR}/${AGENT_UNIT_FILE}`, 0o644, renderAgentUnit(box, m), inputs),
+    // On every module, not only those with a slot: the survivor of a quorum loss powers off the
+    // others, and any agent may route a peripheral's USB bus.
+    ...(inputs.bmc ? [{ path: BMC_ENV_PATH, mode: 0o600, sha256: inputs.bmc.envSha256, source: { kind: 'secret', name: 'bmc-env' } } satisfies FileSpec] : []),
+    ...(inputs.bmc?.ca ? [text(BMC_CA_PATH, 0o644, inputs.bmc.ca, inputs)] : []),
   ];
 }
 
@@ -176,6 +195,8 @@ export function managedPaths(version: string, images: readonly string[] = []): s
     AGENT_SPEC_PATH,
     AGENT_SECRET_PATH,
     AGENT_KUBECONFIG_PATH,
+    BMC_ENV_PATH,
+    BMC_CA_PATH,
     `${K3S_UNIT_DIR}/${AGENT_UNIT_FILE}`,
     artifactPath(version, 'arm64'),
     artifactPath(version, 'amd64'),
@@ -294,7 +315,13 @@ export function planInstall(
       {
         name: 'cluster objects',
         parallel: false,
-        steps: agents.some((s) => s.kind === 'agent-kubeconfig' || s.kind === 'kube-vip-kubeconfig') ? [{ kind: 'apply', module: first.name }] : [],
+        steps: [
+          ...(agents.some((s) => s.kind === 'agent-kubeconfig' || s.kind === 'kube-vip-kubeconfig')
+            ? [{ kind: 'apply', module: first.name } satisfies Step]
+            : []),
+          // The controller's copy, whenever the agents' changes (a first install, a new password).
+          ...(agents.some((s) => s.kind === 'write' && s.file.path === BMC_ENV_PATH) ? [{ kind: 'bmc-secret', module: first.name } satisfies Step] : []),
+        ],
       },
       { name: 'edgebox agents', parallel: true, steps: agents },
     ],
@@ -323,6 +350,8 @@ export function describeStep(s: Step): string {
       return `write ${KUBE_VIP_KUBECONFIG_PATH} (0600) for kube-vip, which holds the API address, made through ${s.through}`;
     case 'snapshot':
       return 'save an etcd snapshot (edgebox-before-upgrade), kept';
+    case 'bmc-secret':
+      return `write the BMC login for the controller, the Secret ${SYSTEM_NAMESPACE}/${BMC_SECRET}, through its API server`;
     case 'drain':
       return 'cordon its node and evict its pods (PodDisruptionBudgets respected)';
     case 'uncordon':

@@ -1,5 +1,5 @@
 import { AGENT_UNIT, K3S_DATA_DIR, MAY_START_DROP_IN, SERVER_UNIT, SNAPSHOT_DIR } from '../agent/role/k3s-plan.js';
-import { AGENT_KUBECONFIG_PATH, AGENT_SECRET_PATH, AGENT_SPEC_PATH, AGENT_UNIT_FILE } from '../render/agent-unit.js';
+import { AGENT_KUBECONFIG_PATH, AGENT_SECRET_PATH, AGENT_SPEC_PATH, AGENT_UNIT_FILE, BMC_CA_PATH, BMC_ENV_PATH } from '../render/agent-unit.js';
 import { K3S_CONFIG_PATH, KUBELET_CONFIG_PATH, TOKEN_FILE } from '../render/k3s-config.js';
 import { KUBE_VIP_KUBECONFIG_PATH } from '../render/kube-vip.js';
 import type { BoxSpec } from '../spec/schema.js';
@@ -48,7 +48,7 @@ const K3S_FILES = [
   '/etc/rancher/node/password',
 ];
 const UNIT_FILES = [`${K3S_UNIT_DIR}/${SERVER_UNIT}.service`, `${K3S_UNIT_DIR}/${AGENT_UNIT}.service`, MAY_START_DROP_IN, `${K3S_UNIT_DIR}/${AGENT_UNIT_FILE}`];
-const AGENT_FILES = [AGENT_SPEC_PATH, AGENT_SECRET_PATH, AGENT_KUBECONFIG_PATH, AGENT_WRAPPER, AGENT_PREFIX, AGENT_ARTIFACT_DIR];
+const AGENT_FILES = [AGENT_SPEC_PATH, AGENT_SECRET_PATH, AGENT_KUBECONFIG_PATH, BMC_ENV_PATH, BMC_CA_PATH, AGENT_WRAPPER, AGENT_PREFIX, AGENT_ARTIFACT_DIR];
 
 export function planUninstall(
   box: BoxSpec,

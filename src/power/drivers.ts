@@ -1,6 +1,10 @@
 import { boardKey } from '../catalog/power-boards.js';
 import type { PowerDriver, PowerSpec } from './driver.js';
+import type { BoxSpec } from '../spec/schema.js';
 import type { BmcCredentials } from './turingpi-bmc.js';
+
+/** Whether a module of the box is powered through a Turing Pi BMC, whose login (and certificate) the agents and the controller then need. */
+export const boxUsesBmc = (box: BoxSpec): boolean => box.spec.modules.some((m) => m.power?.driver === 'turingpi-bmc');
 
 export interface DriverOptions {
   /** --local-dir: the local box whose processes the `local` driver stops. */

@@ -10,6 +10,13 @@ export const AGENT_SECRET_PATH = '/etc/edgebox/box-secret';
  * ServiceAccount of render/agent-rbac.ts).
  */
 export const AGENT_KUBECONFIG_PATH = '/etc/edgebox/agent-kubeconfig.yaml';
+/**
+ * The Turing Pi BMC's login (EDGEBOX_BMC_USERNAME, EDGEBOX_BMC_PASSWORD) and, with the BMC's
+ * self-signed certificate, NODE_EXTRA_CA_CERTS naming BMC_CA_PATH: what the agent's power driver
+ * needs, written 0600 by `edgebox install` (src/install/bmc.ts) or by hand. Optional in the unit.
+ */
+export const BMC_ENV_PATH = '/etc/edgebox/bmc.env';
+export const BMC_CA_PATH = '/etc/edgebox/bmc-ca.crt';
 export const AGENT_UNIT_FILE = 'edgebox-agent.service';
 
 /**
@@ -40,6 +47,8 @@ export function renderAgentUnit(box: BoxSpec, m: ModuleSpec): string {
     '# own so the heartbeat daemon stays small; "-": a failed publish (API down at boot) must never',
     '# keep the heartbeats from starting.',
     `ExecStartPre=-/usr/bin/env edgebox agent publish --node ${m.name} --spec ${AGENT_SPEC_PATH} --kubeconfig ${kubeconfig}`,
+    '# The BMC login, where the box has a Turing Pi BMC ("-": none on firmware before 2.0).',
+    `EnvironmentFile=-${BMC_ENV_PATH}`,
     '# --role-driver k3s: the agent takes its module between k3s-agent and k3s when the guardian asks',
     '# (docs/runbooks/control-plane.md).',
     '# --runtime k3s: cut off from most of its peers and from the API for failover.selfFenceSeconds,',

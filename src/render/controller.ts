@@ -8,6 +8,7 @@ import { priorityClassName } from './priority-classes.js';
 import { SYSTEM_NAMESPACE } from '../contract/leases.js';
 import { CONTROLLER_METRICS_PORT } from '../contract/metrics.js';
 import { CONTROLLER_NODE_OPTIONS } from '../contract/controller-process.js';
+import { boxUsesBmc } from '../power/drivers.js';
 
 /**
  * The in-cluster objects of `edgebox controller` (docs/controller.md): its namespace, the
@@ -24,6 +25,7 @@ export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
 export const SPEC_ENV = 'EDGEBOX_SPEC';
 /** Where the Turing Pi BMC login comes from, when the box has one (created by hand, never rendered). */
 export const BMC_SECRET = 'edgebox-bmc';
+const BMC_MOUNT = '/etc/edgebox/bmc';
 
 /** This package's version: the controller image is tagged with it. */
 export const EDGEBOX_VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
@@ -127,6 +129,9 @@ export function renderController(box: BoxSpec): KubeObject[] {
             },
             // Server-only modules take critical add-ons only; the controller is one.
             tolerations: [{ key: 'CriticalAddonsOnly', operator: 'Exists' }],
+            ...(boxUsesBmc(box)
+              ? { volumes: [{ name: 'bmc', secret: { secretName: BMC_SECRET, optional: true, items: [{ key: 'ca.crt', path: 'ca.crt' }] } }] }
+              : {}),
             containers: [
               {
                 name: 'controller',
@@ -142,7 +147,11 @@ export function renderController(box: BoxSpec): KubeObject[] {
                     name: `EDGEBOX_BMC_${key.toUpperCase()}`,
                     valueFrom: { secretKeyRef: { name: BMC_SECRET, key, optional: true } },
                   })),
+                  // The BMC's self-signed certificate, from the same Secret (`ca.crt`; install puts it
+                  // there with --bmc-ca). Only for a box with a BMC: without the file Node warns once.
+                  ...(boxUsesBmc(box) ? [{ name: 'NODE_EXTRA_CA_CERTS', value: `${BMC_MOUNT}/ca.crt` }] : []),
                 ],
+                ...(boxUsesBmc(box) ? { volumeMounts: [{ name: 'bmc', mountPath: BMC_MOUNT, readOnly: true }] } : {}),
                 ports: [{ name: 'metrics', containerPort: CONTROLLER_METRICS_PORT }],
                 readinessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 5 },
                 resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { memory: '192Mi' } },

@@ -184,6 +184,50 @@ describe('install plan', () => {
   });
 });
 
+describe('install plan: the BMC login', () => {
+  const withBmc = { ...inputs, bmc: { envSha256: 'bmc-env-digest', ca: '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n' } };
+
+  it("gives every module's agent the login 0600 from the secret, never as text, and the certificate; the controller its Secret after the objects", () => {
+    const box = labBox();
+    const plan = planInstall(box, all(box, bare), arm(box), withBmc);
+    const writes = plan.phases[3]!.steps.filter((s): s is Extract<Step, { kind: 'write' }> => s.kind === 'write' && s.file.path.startsWith('/etc/edgebox/bmc'));
+    expect(writes.filter((w) => w.file.path === '/etc/edgebox/bmc.env').map((w) => w.module)).toEqual(box.spec.modules.map((m) => m.name));
+    for (const w of writes.filter((x) => x.file.path === '/etc/edgebox/bmc.env'))
+      expect(w.file).toMatchObject({ mode: 0o600, source: { kind: 'secret', name: 'bmc-env' } });
+    expect(writes.filter((w) => w.file.path === '/etc/edgebox/bmc-ca.crt')).toHaveLength(box.spec.modules.length);
+    expect(plan.phases[2]!.steps).toEqual([
+      { kind: 'apply', module: 's1' },
+      { kind: 'bmc-secret', module: 's1' },
+    ]);
+  });
+
+  it('changes nothing once installed; a new login rewrites the file, restarts every agent and replaces the Secret', () => {
+    const box = labBox();
+    const done = (name: string) => {
+      const f = installed(box, name);
+      for (const file of agentFiles(
+        box,
+        box.spec.modules.find((m) => m.name === name)!,
+        withBmc,
+      ))
+        f.files[file.path] = file.sha256;
+      return f;
+    };
+    expect(steps(planInstall(box, all(box, done), arm(box), withBmc))).toEqual([]);
+    const changed = planInstall(box, all(box, done), arm(box), { ...withBmc, bmc: { ...withBmc.bmc, envSha256: 'new-login-digest' } });
+    expect(changed.phases[2]!.steps).toEqual([{ kind: 'bmc-secret', module: 's1' }]);
+    expect(changed.phases[3]!.steps.filter((s) => s.kind === 'start').map((s) => `${s.module} ${s.kind === 'start' && s.restart}`)).toEqual(
+      box.spec.modules.map((m) => `${m.name} true`),
+    );
+  });
+
+  it('writes no login and no Secret without one', () => {
+    const box = labBox();
+    const plan = planInstall(box, all(box, bare), arm(box), inputs);
+    expect(steps(plan).filter((s) => s.kind === 'bmc-secret' || (s.kind === 'write' && s.file.path.startsWith('/etc/edgebox/bmc')))).toEqual([]);
+  });
+});
+
 describe('install facts', () => {
   it('parses the probe: ports in hex, units, digests, the clock at the middle of the round trip', () => {
     const f = parseFacts(

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { install, upgrade, type InstallReport } from '../../install/install.js';
 import { K3S_RELEASE_URL } from '../../install/k3s-release.js';
+import { readBmcInputs, type BmcInputs } from '../../install/bmc.js';
 import { uninstall, type UninstallReport } from '../../install/uninstall.js';
 import { packageRoot } from '../../local/toolchain.js';
 import { emit, outputOption, useColor, type OutputFormat } from '../output.js';
@@ -16,6 +17,7 @@ interface Flags {
   k3sVersion?: string | true;
   k3sReleaseUrl: string;
   airgapImages?: string;
+  bmcCa?: string;
   ignoreK3sVersion: boolean;
   dryRun: boolean;
   output: OutputFormat;
@@ -50,6 +52,11 @@ export function formatInstall(r: InstallReport, color: boolean): string {
   return `${lines.join('\n')}\n`;
 }
 
+async function bmcOption(caFile: string | undefined): Promise<{ bmc?: BmcInputs }> {
+  const bmc = await readBmcInputs(process.env, caFile);
+  return bmc ? { bmc } : {};
+}
+
 function sshCommand(program: Command, name: 'install' | 'upgrade', description: string, run: typeof install): void {
   program
     .command(name)
@@ -68,6 +75,10 @@ function sshCommand(program: Command, name: 'install' | 'upgrade', description: 
       '--airgap-images <dir>',
       "image archives (.tar, .tar.gz, .tar.zst) to copy into every module's K3s images directory before K3s starts: nothing is pulled then",
     )
+    .option(
+      '--bmc-ca <file>',
+      "the Turing Pi BMC's certificate (PEM), for its self-signed HTTPS; the BMC login comes from EDGEBOX_BMC_USERNAME and EDGEBOX_BMC_PASSWORD in this shell, never a flag",
+    )
     .option('--ignore-k3s-version', 'install K3s binaries whose version is not spec.k3s.version (a build of your own)', false)
     .option('--dry-run', `run preflight and print the steps ${name} would take; change nothing`, false)
     .addOption(outputOption())
@@ -80,6 +91,7 @@ function sshCommand(program: Command, name: 'install' | 'upgrade', description: 
         k3sBinaries: flags.k3sBinary,
         ...(flags.k3sVersion !== undefined ? { k3sVersion: flags.k3sVersion, k3sReleaseUrl: flags.k3sReleaseUrl } : {}),
         ...(flags.airgapImages ? { airgapImages: flags.airgapImages } : {}),
+        ...(await bmcOption(flags.bmcCa)),
         ignoreK3sVersion: flags.ignoreK3sVersion,
         dryRun: flags.dryRun,
         root: packageRoot(),
