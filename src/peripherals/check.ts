@@ -62,11 +62,11 @@ export function checkHistory(records: readonly LocatedRecord[]): CheckResult {
   const names = [...new Set(records.map((r) => r.peripheral))].sort();
   const violations: Violation[] = [];
   const peripherals = names.map((peripheral): PeripheralSummary => {
-    const own = spans.filter((s) => s.peripheral === peripheral && s.end > s.start).sort(bySpan);
+    const all = spans.filter((s) => s.peripheral === peripheral).sort(bySpan);
+    const own = all.filter((s) => s.end > s.start);
     // Sweep by start: for each module, the grant of it that reaches furthest so far. A grant
     // that starts before another module's furthest end overlaps it.
     const furthest = new Map<string, GrantSpan>();
-    let maxToken: GrantSpan | undefined;
     for (const s of own) {
       for (const [module, f] of furthest) {
         if (module !== s.module && f.end > s.start) {
@@ -76,6 +76,11 @@ export function checkHistory(records: readonly LocatedRecord[]): CheckResult {
       }
       const f = furthest.get(s.module);
       if (!f || s.end > f.end) furthest.set(s.module, s);
+    }
+    // Every grant counts for its token, even one released the instant it began (its lease lapsed
+    // at once): its token was issued, so a later grant with a smaller one is a stale fence.
+    let maxToken: GrantSpan | undefined;
+    for (const s of all) {
       if (maxToken && s.token < maxToken.token && s.start > maxToken.start)
         violations.push({ kind: 'token-regression', peripheral, first: maxToken, second: s });
       if (!maxToken || s.token > maxToken.token) maxToken = s;

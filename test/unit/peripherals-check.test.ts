@@ -69,6 +69,12 @@ describe('checkHistory', () => {
     expect(r.ok).toBe(kinds.length === 0);
   });
 
+  it('counts the token of a grant released the instant it began (its lease lapsed at once): a later smaller token regresses', () => {
+    // Found by the property below (seed -768023172): the zero-length grant was left out of the token sweep.
+    const h = [grant('a', 1, 0, 1), grant('a', 2, 1766, 1767), release('a', 2, 1766), grant('a', 1, 11_767, 11_867)];
+    expect(check(h).violations.map((v) => v.kind)).toEqual(['token-regression']);
+  });
+
   it('names the lines of both grants of an overlap', () => {
     const r = check([grant('a', 1, 0, 2000), grant('b', 2, 1500, 4000)]);
     expect(r.violations[0]).toMatchObject({ first: { module: 'a', line: 1 }, second: { module: 'b', line: 2 } });
