@@ -476,7 +476,7 @@ const INPUT_CODES = new Set([
 ]);
 
 /** The release binaries for the architectures of the modules reached (preflight names the others). */
-async function downloadRelease(o: InstallOptions, version: string, reach: ReadonlyMap<string, Reach>): Promise<string[]> {
+async function downloadRelease(o: InstallOptions, version: string, reach: ReadonlyMap<string, Reach>, digests: LocalDigests): Promise<string[]> {
   const archs = new Set<Arch>();
   for (const r of reach.values()) {
     const arch = r.ok ? kubeArch(r.facts.machine) : undefined;
@@ -486,6 +486,7 @@ async function downloadRelease(o: InstallOptions, version: string, reach: Readon
     version,
     archs: [...archs].sort(),
     cache: o.cache ?? cacheRoot(),
+    digests,
     ...(o.k3sReleaseUrl ? { baseUrl: o.k3sReleaseUrl } : {}),
     progress: o.progress,
   });
@@ -528,7 +529,7 @@ async function prepare(o: InstallOptions, sessions: Map<string, SshSession>): Pr
       images.map((i) => i.name),
     ),
   );
-  const binaries = await inspectBinaries(release === undefined ? o.k3sBinaries : await downloadRelease(o, release, reach), digests);
+  const binaries = await inspectBinaries(release === undefined ? o.k3sBinaries : await downloadRelease(o, release, reach, digests), digests);
   await digests.save();
   const k3sVersions = Object.fromEntries(Object.entries(binaries).map(([a, b]) => [a, { version: b.version }]));
   const problems = preflight(box, reach, {
@@ -546,8 +547,9 @@ async function prepare(o: InstallOptions, sessions: Map<string, SshSession>): Pr
     ]);
   }
   const facts = new Map([...reach].map(([m, r]) => [m, (r as { ok: true; facts: ModuleFacts }).facts]));
-  const bmc = boxUsesBmc(box) ? o.bmc : undefined;
-  if (boxUsesBmc(box) && !o.bmc)
+  const usesBmc = boxUsesBmc(box);
+  const bmc = usesBmc ? o.bmc : undefined;
+  if (usesBmc && !o.bmc)
     problems.push({
       code: 'install.bmc-login',
       severity: 'warning',

@@ -6,7 +6,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { failure, inputError } from '../diagnostics/diagnostic.js';
 import { K3S_VERSION_PATTERN } from '../spec/k3s-version.js';
-import { fileSha256 } from './local-digests.js';
+import type { LocalDigests } from './local-digests.js';
 
 /**
  * `--k3s-version V`: the official K3s release binaries, as K3s's install script gets them: the
@@ -47,6 +47,8 @@ interface ReleaseOptions {
   version: string;
   archs: readonly ReleaseArch[];
   cache: string;
+  /** What is known of the cached binaries: a cached one is hashed only if it changed, and a downloaded one is not hashed again by install. */
+  digests: LocalDigests;
   baseUrl?: string;
   progress(line: string): void;
 }
@@ -64,7 +66,7 @@ export async function k3sRelease(o: ReleaseOptions): Promise<Fetched[]> {
     const sumsFile = join(dir, `sha256sum-${arch}.txt`);
     const binary = join(dir, file);
     let sums = await readFile(sumsFile, 'utf8').catch(() => undefined);
-    const cached = sums !== undefined && (await fileDigest(binary)) === digestOf(sums, file);
+    const cached = sums !== undefined && (await cachedDigest(o.digests, binary)) === digestOf(sums, file);
     if (cached && sums !== undefined) {
       out.push({ path: binary, sha256: digestOf(sums, file)! });
       continue;
@@ -90,14 +92,18 @@ export async function k3sRelease(o: ReleaseOptions): Promise<Fetched[]> {
     }
     await chmod(partial, 0o755);
     await rename(partial, binary);
+    await o.digests.know(binary, want);
     await writeFile(sumsFile, sums);
     out.push({ path: binary, sha256: want });
   }
   return out;
 }
 
-async function fileDigest(path: string): Promise<string | undefined> {
-  return fileSha256(path).catch(() => undefined);
+async function cachedDigest(digests: LocalDigests, path: string): Promise<string | undefined> {
+  return digests.of(path).then(
+    (d) => d.sha256,
+    () => undefined,
+  );
 }
 
 /** The body streamed to `path` (made 0600 until checked), hashed on the way; progress every 2 s. */

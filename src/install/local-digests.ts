@@ -59,6 +59,13 @@ export class LocalDigests {
     return { sha256, ...(v !== undefined ? { version: v } : {}) };
   }
 
+  /** A digest computed on the way in (a download hashed as it was written): the file is not read again. */
+  async know(path: string, sha256: string): Promise<void> {
+    const key = resolve(path);
+    this.store[key] = { id: await identity(key), sha256 };
+    this.dirty = true;
+  }
+
   /** Written atomically; a failure to write only costs the next run its time. */
   async save(): Promise<void> {
     if (!this.dirty) return;

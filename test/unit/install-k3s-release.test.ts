@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EdgeboxError } from '../../src/diagnostics/diagnostic.js';
 import { checkReleaseVersion, digestOf, k3sRelease } from '../../src/install/k3s-release.js';
+import { LocalDigests } from '../../src/install/local-digests.js';
 
 const V = 'v1.32.5+k3s1';
 const hex = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -42,7 +43,8 @@ describe('downloading a K3s release from a mirror on 127.0.0.1', () => {
   let url: string;
   let cache: string;
   const progress: string[] = [];
-  const get = (archs: ('amd64' | 'arm64')[], version = V) => k3sRelease({ version, archs, cache, baseUrl: url, progress: (l) => progress.push(l) });
+  const get = async (archs: ('amd64' | 'arm64')[], version = V) =>
+    k3sRelease({ version, archs, cache, digests: await LocalDigests.open(cache), baseUrl: url, progress: (l) => progress.push(l) });
 
   beforeAll(async () => {
     server = createServer((req, res) => {
@@ -109,7 +111,8 @@ describe('downloading a K3s release from a mirror on 127.0.0.1', () => {
   });
 
   it('names the address it could not reach', async () => {
-    const e = (await k3sRelease({ version: V, archs: ['amd64'], cache, baseUrl: 'http://127.0.0.1:1', progress: () => undefined }).catch(
+    const digests = await LocalDigests.open(cache);
+    const e = (await k3sRelease({ version: V, archs: ['amd64'], cache, digests, baseUrl: 'http://127.0.0.1:1', progress: () => undefined }).catch(
       (x: unknown) => x,
     )) as EdgeboxError;
     expect(e.diagnostics[0]).toMatchObject({ code: 'install.k3s-download' });

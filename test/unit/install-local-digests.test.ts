@@ -35,6 +35,18 @@ describe("install's record of its local inputs", () => {
     expect((await (await LocalDigests.open(dir)).of(file)).sha256).toBe(hex('binary two'));
   });
 
+  it('takes a digest computed on the way in without reading the file, until the file changes', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edgebox-digests-'));
+    const file = join(dir, 'k3s');
+    await writeFile(file, 'downloaded');
+    const d = await LocalDigests.open(dir);
+    // A digest the file does not have: only a record that is not read again gives it back.
+    await d.know(file, hex('as hashed while downloading'));
+    expect((await d.of(file)).sha256).toBe(hex('as hashed while downloading'));
+    await writeFile(file, 'replaced');
+    expect((await d.of(file)).sha256).toBe(hex('replaced'));
+  });
+
   it('starts from nothing when its record is unreadable', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'edgebox-digests-'));
     await writeFile(join(dir, 'install-inputs.json'), '{ not json');
