@@ -98,8 +98,9 @@ async function buildAll(toolchain: Toolchain, paths: ToolchainPaths, missing: Bi
 async function build(toolchain: Toolchain, paths: ToolchainPaths, b: BinarySpec): Promise<void> {
   const target = binaryPath(paths, b.name);
   // Built under a temporary name and renamed, so an interrupted build never leaves a binary
-  // that looks complete.
-  const tmp = `${target}.partial`;
+  // that looks complete. The name is this process's: two setups at once (both engines' setups
+  // share the toolchain) each rename a whole binary of the same version.
+  const tmp = `${target}.partial-${process.pid}`;
   await rm(tmp, { force: true });
   await goRun(['build', '-trimpath', '-ldflags', b.ldflags, '-o', tmp, b.pkg], join(toolchain.dir, b.module));
   if (!(await binaryWorks(tmp, b))) {

@@ -46,7 +46,7 @@ export function k3sVersion(src: Pick<K3sSource, 'commit' | 'kubernetes'>): strin
 /**
  * What `k3s --version` prints first: `k3s version v1.31.1+k3s-c0d661b3 (c0d661b3)`. The first word
  * is the name the binary was run by (it answers to its argv[0]): `k3s-arm64 version ...` for the
- * release's arm64 file, `k3s.partial version ...` for a build not yet renamed.
+ * release's arm64 file, `k3s.partial-<pid> version ...` for a build not yet renamed.
  */
 export function parseK3sVersion(output: string): string | undefined {
   return /^\S*k3s\S* version (v\S+) \(/m.exec(output)?.[1];

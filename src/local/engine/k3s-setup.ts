@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { access, copyFile, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { access, copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { failure, inputError } from '../../diagnostics/diagnostic.js';
@@ -99,11 +99,14 @@ async function copyBinary(binary: string, root: string, progress: Progress): Pro
     );
   const target = join(root, `k3s-${version}`, 'bin', 'k3s');
   await mkdir(join(root, `k3s-${version}`, 'bin'), { recursive: true });
-  await copyFile(binary, `${target}.partial`);
-  await rename(`${target}.partial`, target);
+  await copyFile(binary, partial(target));
+  await rename(partial(target), target);
   progress(`k3s ${version}: copied from ${binary} to ${target}`);
   return record(root, { version, path: target, from: binary });
 }
+
+/** Where a file is made before its rename: this process's own, so two setups at once never share one. */
+const partial = (path: string): string => `${path}.partial-${process.pid}`;
 
 async function record(root: string, meta: K3sBinary): Promise<K3sBinary> {
   const text = `${JSON.stringify(meta, null, 2)}\n`;
@@ -128,19 +131,19 @@ async function buildFromSource(source: string, root: string, progress: Progress)
     progress(`k3s ${version}: already built in ${target}`);
     return { binary: await record(root, { version, path: target, from: source, go }), built: false };
   }
-  const cmd = k3sBuildCommand({ source: src, goVersion: go, out: `${target}.partial` });
+  const cmd = k3sBuildCommand({ source: src, goVersion: go, out: partial(target) });
   progress(`k3s ${version}: downloading Go modules (about 1 min)`);
   await timed(progress, 'download k3s modules', () => goRun(['mod', 'download'], cmd.cwd, cmd.env));
   progress(`k3s ${version}: building with ${go} (about 13 minutes on 2 cores)`);
   const { ms } = await timed(progress, 'build k3s', () => goRun(cmd.args, cmd.cwd, cmd.env));
-  if ((await binaryVersion(`${target}.partial`)) !== version) {
+  if ((await binaryVersion(partial(target))) !== version) {
     throw failure(
       'local.build-broken',
       `k3s was built but \`k3s --version\` does not report ${version}`,
       `remove ${binDir} and run \`edgebox local setup --engine k3s\` again`,
     );
   }
-  await rename(`${target}.partial`, target);
+  await rename(partial(target), target);
   progress(`k3s ${version}: built in ${seconds(ms)}`);
   return { binary: await record(root, { version, path: target, from: source, go }), built: true };
 }
@@ -169,9 +172,13 @@ async function unpacked(source: string, root: string, progress: Progress): Promi
   );
   if (!exists) {
     progress(`unpacking ${source} into ${into}`);
-    await mkdir(`${into}.partial`, { recursive: true });
-    await run('tar', ['-xzf', source, '-C', `${into}.partial`]);
-    await rename(`${into}.partial`, into);
+    await mkdir(partial(into), { recursive: true });
+    await run('tar', ['-xzf', source, '-C', partial(into)]);
+    // Another setup may have unpacked it meanwhile: its tree is the same.
+    await rename(partial(into), into).catch(async (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOTEMPTY' && e.code !== 'EEXIST') throw e;
+      await rm(partial(into), { recursive: true, force: true });
+    });
   }
   const dirs = (await readdir(into, { withFileTypes: true })).filter((e) => e.isDirectory() && !e.name.startsWith('.'));
   // The tarball holds one top directory (k3s-<commit>) or the tree itself.
