@@ -28,6 +28,7 @@ import { loadSpec } from '../spec/load.js';
 import { specLocator } from '../spec/locate.js';
 import type { BoxSpec } from '../spec/schema.js';
 import { drain, uncordon } from './drain.js';
+import { nodeReadyOn } from './node-ready.js';
 import { checkReleaseVersion, k3sRelease } from './k3s-release.js';
 import { LocalDigests } from './local-digests.js';
 import { bmcEnvText, type BmcInputs } from './bmc.js';
@@ -377,6 +378,25 @@ async function exec(x: Executor, step: Step): Promise<void> {
       if (result === 'no-node') x.gates.progress(`  ${step.module}: no Node object (K3s runs without its agent here): nothing to drain`);
       return;
     }
+    case 'wait-node': {
+      const kc = (x.admin ??= await adminKubeConfig(x.sessions.get(x.through ?? step.module)!));
+      const core = kc.makeApiClient(CoreV1Api);
+      let absent = false;
+      await waitFor(`${step.module}: node Ready on ${step.version}`, x.gates, async () => {
+        const node = await core.readNode({ name: step.module }).catch((e: unknown) => {
+          if (isNotFound(e)) return undefined;
+          throw e;
+        });
+        if (!node) {
+          if (step.required) return 'no Node object yet';
+          absent = true;
+          return true;
+        }
+        return nodeReadyOn(node, step.version);
+      });
+      if (absent) x.gates.progress(`  ${step.module}: no Node object (K3s runs without its agent here): no kubelet to wait for`);
+      return;
+    }
     case 'bmc-secret': {
       x.admin ??= await adminKubeConfig(s);
       const b = x.bmc!;
@@ -469,6 +489,7 @@ async function runPhase(x: Executor, phase: Phase, progress: (l: string) => void
 const INPUT_CODES = new Set([
   'install.ssh-key',
   'install.ssh-auth',
+  'install.ssh-sudo',
   'install.arch-mismatch',
   'install.memory-mismatch',
   'install.k3s-version',
@@ -572,7 +593,7 @@ async function prepare(o: InstallOptions, sessions: Map<string, SshSession>): Pr
     agent[arch] = { path: built.path, sha256: built.sha256 };
   }
   const inputs: InstallInputs = {
-    k3s: Object.fromEntries(Object.entries(binaries).map(([a, b]) => [a, { path: b.path, sha256: b.sha256 }])),
+    k3s: Object.fromEntries(Object.entries(binaries).map(([a, b]) => [a, { path: b.path, sha256: b.sha256, version: b.version }])),
     agent,
     images,
     edgeboxVersion: EDGEBOX_VERSION,

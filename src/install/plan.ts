@@ -87,7 +87,13 @@ export type Step =
   | { kind: 'snapshot'; module: string }
   /** Cordon the module's Node and evict its pods, PodDisruptionBudgets respected (upgrade). */
   | { kind: 'drain'; module: string }
-  | { kind: 'uncordon'; module: string };
+  | { kind: 'uncordon'; module: string }
+  /**
+   * Its Node Ready with a kubelet of `version` (upgrade, after a restart on a new K3s): before the
+   * next module goes down, this one takes pods again. `required`: an agent's Node must exist; a
+   * server running without its agent has none.
+   */
+  | { kind: 'wait-node'; module: string; version: string; required: boolean };
 
 /** Says why a module needs nothing, or what install leaves to someone else. */
 export interface Note {
@@ -109,7 +115,7 @@ export interface InstallPlan {
 
 export interface InstallInputs {
   /** The K3s binary for each architecture the box has, with its digest. */
-  k3s: Partial<Record<'arm64' | 'amd64', { path: string; sha256: string }>>;
+  k3s: Partial<Record<'arm64' | 'amd64', { path: string; sha256: string; version?: string }>>;
   /** The agent's artefact for each architecture. */
   agent: Partial<Record<'arm64' | 'amd64', { path: string; sha256: string }>>;
   edgeboxVersion: string;
@@ -356,5 +362,7 @@ export function describeStep(s: Step): string {
       return 'cordon its node and evict its pods (PodDisruptionBudgets respected)';
     case 'uncordon':
       return 'uncordon its node';
+    case 'wait-node':
+      return `wait for its node to be Ready on the new kubelet (${s.version})`;
   }
 }

@@ -52,6 +52,11 @@ function gib(bytes: number): string {
   return `${(bytes / GiB).toFixed(1)} GiB`;
 }
 
+/** What lets a non-root login act as root on a module, as install, upgrade and uninstall need. */
+export function sudoHint(user: string): string {
+  return `edgebox changes the module as root: let ${user} use sudo without a password (as root on the module: \`echo '${user} ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/edgebox\`), or log in as root with --ssh-user root`;
+}
+
 export function preflight(box: BoxSpec, reach: ReadonlyMap<string, Reach>, ctx: PreflightContext): Diagnostic[] {
   const roles = k3sRoles(box);
   const out: Diagnostic[] = [];
@@ -72,6 +77,7 @@ export function preflight(box: BoxSpec, reach: ReadonlyMap<string, Reach>, ctx: 
           f.message,
           `authorize the key on the module (\`ssh-copy-id -i ${ctx.keyPath}.pub ${ctx.user}@${m.address}\`) or pass the key it has with --ssh-key`,
         );
+      else if (f.kind === 'sudo') add('ssh-sudo', f.message, sudoHint(ctx.user));
       else if (f.kind === 'key')
         add('ssh-key', f.message, 'pass a readable private key with --ssh-key (an ed25519 or RSA key without a passphrase, or load it in ssh-agent)');
       else

@@ -7,8 +7,9 @@ import { withTimeout } from '../base/timeout.js';
 
 /**
  * One SSH connection to a module, the only way `edgebox install` touches it (src/install is the
- * one seam: the planner never sees a socket). Commands run through `sh -c` as the login user;
- * secrets and file contents go over SFTP or a command's stdin, never on a command line, so they
+ * one seam: the planner never sees a socket). Commands run through `sh -c` as root: directly
+ * when the login user is root, else through `sudo -n` (never a password prompt: a user whose sudo
+ * asks for one is refused once, at connect, with what to add to sudoers). Secrets and file contents go over SFTP or a command's stdin, never on a command line, so they
  * never show in the module's process list or a log.
  */
 export interface SshSession {
@@ -44,7 +45,7 @@ export interface SshTarget {
 }
 
 /** Why a connection failed, for preflight's located error. */
-export type ConnectFailure = { kind: 'auth' | 'unreachable' | 'timeout' | 'key'; message: string };
+export type ConnectFailure = { kind: 'auth' | 'unreachable' | 'timeout' | 'key' | 'sudo'; message: string };
 
 export class SshConnectError extends Error {
   constructor(readonly failure: ConnectFailure) {
@@ -90,10 +91,12 @@ export async function connect(t: SshTarget): Promise<SshSession> {
   // An error after the handshake (connection reset) is seen by the pending exec or sftp call.
   client.on('error', () => undefined);
   const forwards = new Map<number, { server: Server; port: number }>();
+  // `-n`: sudo fails rather than waits for a password nobody will type.
+  const asRoot = t.user === 'root' ? '' : 'sudo -n ';
 
   function exec(command: string, o: { stdin?: string | Buffer | Readable; timeoutMs?: number } = {}): Promise<ExecResult> {
     const run = new Promise<ExecResult>((resolve, reject) => {
-      client.exec(`sh -c ${quote(command)}`, (err, stream) => {
+      client.exec(`${asRoot}sh -c ${quote(command)}`, (err, stream) => {
         if (err) return reject(err);
         const out: Buffer[] = [];
         const errs: Buffer[] = [];
@@ -132,7 +135,7 @@ export async function connect(t: SshTarget): Promise<SshSession> {
 
   async function readRemote(path: string): Promise<Buffer | undefined> {
     const r = await new Promise<{ code: number; data: Buffer }>((resolve, reject) => {
-      client.exec(`cat ${quote(path)}`, (err, stream) => {
+      client.exec(`${asRoot}cat ${quote(path)}`, (err, stream) => {
         if (err) return reject(err);
         const out: Buffer[] = [];
         stream.on('data', (d: Buffer) => out.push(d));
@@ -158,6 +161,17 @@ export async function connect(t: SshTarget): Promise<SshSession> {
     const local = (server.address() as AddressInfo).port;
     forwards.set(port, { server, port: local });
     return local;
+  }
+
+  if (asRoot) {
+    const r = await exec('true', { timeoutMs: timeoutMs }).catch((e: Error) => ({ code: 255, stdout: '', stderr: e.message }));
+    if (r.code !== 0) {
+      client.end();
+      throw new SshConnectError({
+        kind: 'sudo',
+        message: `${t.user}@${t.address} cannot run commands as root through sudo without a password: ${r.stderr.trim().split('\n')[0] || `exit ${r.code}`}`,
+      });
+    }
   }
 
   return {

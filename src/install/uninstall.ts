@@ -6,6 +6,7 @@ import { specLocator } from '../spec/locate.js';
 import type { ModuleFacts } from './facts.js';
 import { reachModules, type SshOptions } from './install.js';
 import { managedPaths } from './plan.js';
+import { sudoHint } from './preflight.js';
 import { planUninstall, removeCommand, removeK3sDataCommand, type UninstallStep } from './uninstall-plan.js';
 import type { SshSession } from './ssh.js';
 
@@ -69,10 +70,11 @@ export async function uninstall(o: UninstallRunOptions): Promise<UninstallReport
       if (r && !r.ok) {
         const i = box.spec.modules.indexOf(m);
         problems.push({
-          code: r.failure.kind === 'auth' ? 'install.ssh-auth' : 'install.unreachable',
+          code: r.failure.kind === 'auth' ? 'install.ssh-auth' : r.failure.kind === 'sudo' ? 'install.ssh-sudo' : 'install.unreachable',
           severity: 'error',
           message: `module ${m.name} (${m.address}): ${r.failure.message}`,
-          hint: 'uninstall needs every module it is asked to clean; power it on, or name the others with --module',
+          hint:
+            r.failure.kind === 'sudo' ? sudoHint(o.user) : 'uninstall needs every module it is asked to clean; power it on, or name the others with --module',
           path: `spec.modules[${i}]`,
           location: locate(['spec', 'modules', i]),
         });

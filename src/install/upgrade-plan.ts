@@ -98,6 +98,7 @@ export function planUpgrade(
                 { kind: 'wait-api', module: m.name },
               ] satisfies Step[])
             : []),
+          ...(binary.version ? [{ kind: 'wait-node', module: m.name, version: binary.version, required: unit !== SERVER_UNIT } satisfies Step] : []),
           { kind: 'uncordon', module: m.name },
         );
     }

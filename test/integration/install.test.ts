@@ -12,15 +12,18 @@ import { requireK3s } from '../../src/local/engine/k3s-setup.js';
 import { k3sBuildCommand, k3sVersion, vendoredKubernetes } from '../../src/local/engine/k3s-build.js';
 import { cacheRoot } from '../../src/local/cache.js';
 import { eventually } from './harness.js';
+import { addContainerRuntime, PAUSE_IMAGE, stopContainers } from './container-runtime.js';
 import { createSshHosts, type SshHosts } from './ssh-hosts.js';
 
 /**
  * `edgebox install` onto hosts reachable only over SSH (ssh-hosts.ts: real OpenSSH servers, each
  * in its own network and mount namespace, nothing installed), with the real K3s built here
- * (`edgebox local setup --engine k3s`). The hosts run K3s control-plane only: no kubelet or
- * containerd runs here, so each host carries a `config.yaml.d` drop-in with what the local K3s
- * engine changes for that reason (src/local/engine/k3s-plan.ts, localOverrides); install never
- * touches config.yaml.d. The binary is v1.31.1 while the spec rules need v1.32, hence
+ * (`edgebox local setup --engine k3s`). The server hosts run K3s control-plane only (a kubelet
+ * on every server would take this machine's two cores), so each carries a `config.yaml.d` drop-in
+ * with what the local K3s engine changes for that reason (src/local/engine/k3s-plan.ts,
+ * localOverrides). The first box's agent module, agent-1, runs K3s's real agent: kubelet and
+ * kube-proxy on a containerd the host provides (container-runtime.ts: this K3s has no embedded
+ * one). Install never touches config.yaml.d. The binary is v1.31.1 while the spec rules need v1.32, hence
  * --ignore-k3s-version. Each K3s server takes about 430 MB and 10-20 s.
  */
 
@@ -102,6 +105,8 @@ async function releaseMirror(
 }
 
 const SERVERS = ['srv-1', 'srv-2', 'srv-3'];
+/** The first box's agent module: a real K3s agent. */
+const AGENT = 'agent-1';
 const SECOND = ['srv-4', 'srv-5', 'srv-6'];
 
 describe('edgebox install over SSH', () => {
@@ -123,26 +128,27 @@ describe('edgebox install over SSH', () => {
         { name: 'arm-1', address: address(4), unameMachine: 'aarch64' },
         { name: 'small-1', address: address(5), memTotalKiB: 1024 * 1024 },
         { name: 'busy-1', address: address(6) },
+        { name: AGENT, address: address(10) },
       ],
     });
-    for (const h of hosts.hosts) {
+    for (const h of hosts.hosts.filter((x) => x.name !== AGENT)) {
       const r = await hosts.exec(
         h.name,
         `mkdir -p /etc/rancher/k3s/config.yaml.d && cat > /etc/rancher/k3s/config.yaml.d/90-test-host.yaml <<'EOF'\n${TEST_HOST_DROP_IN}EOF`,
       );
       expect(r.code, r.stderr).toBe(0);
     }
+    await addContainerRuntime(hosts, AGENT, '10.42.99.0/24');
     boxFile = join(dir, 'box.yaml');
     await writeFile(
       boxFile,
-      spec(
-        'installed',
-        SERVERS.map((name, i) => ({ name, address: address(i + 1) })),
-      ),
+      spec('installed', [...SERVERS.map((name, i) => ({ name, address: address(i + 1) })), { name: AGENT, address: address(10), roles: 'agent' }]),
     );
-  }, 120_000);
+  }, 300_000);
 
   afterAll(async () => {
+    // Down already when the resume test ran.
+    if (hosts) await stopContainers(hosts, AGENT).catch(() => undefined);
     await hosts?.down();
     if (dir) await rm(dir, { recursive: true, force: true });
   }, 120_000);
@@ -150,6 +156,30 @@ describe('edgebox install over SSH', () => {
   const install = (file: string, ...extra: string[]) =>
     edgebox(['install', file, '--ssh-key', hosts.keyPath, '--k3s-binary', k3s, '--ignore-k3s-version', '-o', 'json', ...extra]);
   const listed = async (host: string, path: string) => (await hosts.exec(host, `ls -A ${path} 2>/dev/null`)).stdout.trim();
+  /** kubectl on srv-1 with K3s's admin kubeconfig (the multi-call binary answers to its name); `input` on stdin. */
+  const kubectl = async (args: string, input?: string) => {
+    const r = await hosts.exec(
+      'srv-1',
+      `ln -sf /usr/local/bin/k3s /tmp/kubectl && /tmp/kubectl --kubeconfig /etc/rancher/k3s/k3s.yaml ${args}${input === undefined ? '' : ` <<'EOF'\n${input}\nEOF`}`,
+    );
+    if (r.code !== 0) throw new Error(`kubectl ${args}: ${r.stderr}`);
+    return r.stdout;
+  };
+  /** The probe Deployment's pod on the agent module, once it runs there. */
+  const probeRunning = () =>
+    eventually(
+      async () => {
+        const pods = (JSON.parse(await kubectl('get pods -n default -l app=probe -o json')) as { items: Pod[] }).items.filter(
+          (p) => !p.metadata.deletionTimestamp,
+        );
+        expect(pods).toHaveLength(1);
+        expect(pods[0]!.spec.nodeName).toBe(AGENT);
+        expect(pods[0]!.status.phase).toBe('Running');
+        expect(pods[0]!.status.podIP).toMatch(/^10\.42\.99\./);
+        return pods[0]!.metadata.name;
+      },
+      { timeoutMs: 120_000, intervalMs: 1000, message: `the probe pod runs on ${AGENT}` },
+    );
 
   it('refuses a box whose modules are not what it says, naming each module and its fix, and changes nothing', async () => {
     // busy-1 has something on the kubelet's port, which every module needs.
@@ -200,7 +230,7 @@ describe('edgebox install over SSH', () => {
     const r = await edgebox(['install', boxFile, '--ssh-key', hosts.otherKeyPath, '--k3s-binary', k3s, '--ignore-k3s-version', '-o', 'json']);
     expect(r.code, r.stderr).toBe(2);
     const errors = errorsOf(r).filter((e) => e.code === 'install.ssh-auth');
-    expect(errors).toHaveLength(3);
+    expect(errors).toHaveLength(4);
     expect(errors[0]!.hint).toMatch(/ssh-copy-id/);
     for (const h of SERVERS) expect(await listed(h, '/usr/local/bin')).toBe('');
   }, 60_000);
@@ -220,6 +250,7 @@ describe('edgebox install over SSH', () => {
       'srv-2: wait for its etcd member to be a voter with a leader',
       'srv-3: enable and start k3s',
       'srv-3: wait for its etcd member to be a voter with a leader',
+      `${AGENT}: enable and start k3s-agent`,
     ]);
     for (const h of SERVERS) expect(await listed(h, '/usr/local/bin'), 'a dry run changes nothing').toBe('');
 
@@ -230,13 +261,30 @@ describe('edgebox install over SSH', () => {
     const first = await install(boxFile, '--airgap-images', images);
     expect(first.code, first.stderr).toBe(0);
     const report = JSON.parse(first.stdout) as Report;
-    console.log(`install of ${SERVERS.length} modules from nothing: ${(first.ms / 1000).toFixed(1)} s`);
+    console.log(`install of ${SERVERS.length + 1} modules (${SERVERS.length} servers, 1 agent) from nothing: ${(first.ms / 1000).toFixed(1)} s`);
     for (const p of report.phases) for (const s of p.steps) console.log(`  ${p.name} | ${s.module} | ${s.step} | ${((s.ms ?? 0) / 1000).toFixed(1)} s`);
-    await expectInstalled(hosts, SERVERS, [first]);
-    for (const h of SERVERS) expect(await listed(h, '/var/lib/rancher/k3s/agent/images'), h).toBe('local-images.tar');
+    await expectInstalled(hosts, SERVERS, [first], [AGENT]);
+    for (const h of [...SERVERS, AGENT]) expect(await listed(h, '/var/lib/rancher/k3s/agent/images'), h).toBe('local-images.tar');
+
+    // The agent module: K3s's own agent, its kubelet on the host's containerd, its Node Ready with
+    // the labels render gave it; a workload runs there, with a pod address from the module's CNI.
+    const node = await eventually(
+      async () => {
+        const n = JSON.parse(await kubectl(`get node ${AGENT} -o json`)) as NodeJson;
+        expect(n.status.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
+        return n;
+      },
+      { timeoutMs: 120_000, intervalMs: 1000, message: `${AGENT}'s kubelet registers its Node, Ready` },
+    );
+    expect(node.status.nodeInfo.containerRuntimeVersion).toMatch(/^containerd:\/\//);
+    expect(node.metadata.labels['edgebox.dev/module']).toBe(AGENT);
+    console.log(`${AGENT}: K3s's agent, kubelet ${node.status.nodeInfo.kubeletVersion} on ${node.status.nodeInfo.containerRuntimeVersion}, Ready`);
+    await kubectl('apply -f -', PROBE);
+    console.log(`${AGENT}: the probe pod ${await probeRunning()} runs there`);
+
     // The agent as installed, from its own runtime: its resident memory on the module, once idle.
     await new Promise((r) => setTimeout(r, 15_000));
-    for (const h of SERVERS) {
+    for (const h of [...SERVERS, AGENT]) {
       const pid = (await hosts.exec(h, 'systemctl show -p MainPID --value edgebox-agent')).stdout.trim();
       const status = await hosts.exec(h, `cat /proc/${pid}/status; readlink /proc/${pid}/exe`);
       expect(status.stdout, h).toContain('/opt/edgebox/0.1.0/bin/node');
@@ -301,11 +349,30 @@ describe('edgebox install over SSH', () => {
     }
   }, 600_000);
 
+  it('goes through a login with passwordless sudo as through root, and refuses one whose sudo asks for a password', async () => {
+    for (const h of [...SERVERS, AGENT]) {
+      await hosts.addUser(h, 'edge', { sudo: true });
+      await hosts.addUser(h, 'nosudo', { sudo: false });
+    }
+    const as = (user: string) =>
+      edgebox(['install', boxFile, '--ssh-user', user, '--ssh-key', hosts.keyPath, '--k3s-binary', k3s, '--ignore-k3s-version', '-o', 'json']);
+    // Everything install reads (the token, 0600 files of root's) read through sudo: nothing to change.
+    const edge = await as('edge');
+    expect(edge.code, edge.stderr).toBe(0);
+    expect((JSON.parse(edge.stdout) as Report).unchanged).toBe(true);
+    const refused = await as('nosudo');
+    expect(refused.code, refused.stderr).toBe(2);
+    const errors = errorsOf(refused);
+    expect(errors.filter((e) => e.code === 'install.ssh-sudo')).toHaveLength(4);
+    expect(errors[0]!.hint).toContain("echo 'nosudo ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/edgebox");
+  }, 120_000);
+
   it('upgrades K3s: refused while a voter is down, then a snapshot and the servers one at a time; a second run changes nothing', async () => {
     const next = await nextK3s();
     const upgrade = (...extra: string[]) =>
       edgebox(['upgrade', boxFile, '--ssh-key', hosts.keyPath, '--k3s-binary', next.path, '--ignore-k3s-version', '-o', 'json', ...extra]);
-    const versions = async () => Promise.all(SERVERS.map(async (h) => (await hosts.exec(h, 'k3s --version')).stdout.split(' ')[2]));
+    const versions = async () => Promise.all([...SERVERS, AGENT].map(async (h) => (await hosts.exec(h, 'k3s --version')).stdout.split(' ')[2]));
+    const podBefore = await probeRunning();
     const before = await versions();
 
     // srv-3 down (its agent first, or it would start K3s again): a restart of another server would lose the quorum.
@@ -324,20 +391,32 @@ describe('edgebox install over SSH', () => {
     }
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as Report;
-    console.log(`upgrade of ${SERVERS.length} servers: ${(r.ms / 1000).toFixed(1)} s`);
+    console.log(`upgrade of ${SERVERS.length} servers and 1 agent: ${(r.ms / 1000).toFixed(1)} s`);
     for (const p of report.phases) for (const s of p.steps) console.log(`  ${p.name} | ${s.module} | ${s.step} | ${((s.ms ?? 0) / 1000).toFixed(1)} s`);
     expect(report.phases[0]!.steps.map((s) => s.step)).toEqual(['save an etcd snapshot (edgebox-before-upgrade), kept']);
-    expect(await versions()).toEqual(SERVERS.map(() => next.version));
+    expect(await versions()).toEqual([...SERVERS, AGENT].map(() => next.version));
+    // The agent module was drained (its pod evicted, through the Eviction API) and uncordoned: the
+    // Deployment's new pod runs there again, on the new kubelet.
+    expect(
+      report.phases
+        .flatMap((p) => p.steps)
+        .filter((s) => s.module === AGENT)
+        .map((s) => s.step.split(' (')[0]),
+    ).toContain('cordon its node and evict its pods');
+    const podAfter = await probeRunning();
+    expect(podAfter).not.toBe(podBefore);
+    expect(JSON.parse(await kubectl(`get node ${AGENT} -o json`)).spec.unschedulable ?? false).toBe(false);
     const snapshotOn = report.phases[0]!.steps[0]!.module;
     expect(await listed(snapshotOn, '/var/lib/rancher/k3s/server/db/snapshots')).toMatch(/edgebox-before-upgrade-/);
-    await expectInstalled(hosts, SERVERS, [r]);
+    await expectInstalled(hosts, SERVERS, [r], [AGENT]);
     const again = await upgrade();
     expect((JSON.parse(again.stdout) as Report).unchanged, again.stdout).toBe(true);
   }, 600_000);
 
   it('completes an install killed at a random step when run again, with no module half-joined', async () => {
     // The first box's servers off (as a power cut), to give this one the machine.
-    for (const h of SERVERS) await hosts.kill(h);
+    await stopContainers(hosts, AGENT);
+    for (const h of [...SERVERS, AGENT]) await hosts.kill(h);
     const file = join(dir, 'box-2.yaml');
     await writeFile(
       file,
@@ -391,6 +470,34 @@ function errorsOf(r: Run): { code: string; hint?: string }[] {
   return (JSON.parse(r.stderr.slice(r.stderr.indexOf('{\n  "errors"'))) as { errors: { code: string; hint?: string }[] }).errors;
 }
 
+/** A Deployment of one pod on the agent module, from the image its containerd already has. */
+const PROBE = `apiVersion: apps/v1
+kind: Deployment
+metadata: { name: probe, namespace: default }
+spec:
+  replicas: 1
+  selector: { matchLabels: { app: probe } }
+  template:
+    metadata: { labels: { app: probe } }
+    spec:
+      nodeSelector: { edgebox.dev/module: ${AGENT} }
+      automountServiceAccountToken: false
+      enableServiceLinks: false
+      terminationGracePeriodSeconds: 5
+      containers: [{ name: probe, image: ${PAUSE_IMAGE}, imagePullPolicy: Never }]`;
+
+interface Pod {
+  metadata: { name: string; deletionTimestamp?: string };
+  spec: { nodeName?: string };
+  status: { phase?: string; podIP?: string };
+}
+
+interface NodeJson {
+  metadata: { labels: Record<string, string> };
+  spec: { unschedulable?: boolean };
+  status: { conditions: { type: string; status: string }[]; nodeInfo: { kubeletVersion: string; containerRuntimeVersion: string } };
+}
+
 interface Report {
   unchanged: boolean;
   phases: { name: string; ms?: number; steps: { module: string; step: string; ms?: number }[] }[];
@@ -401,10 +508,11 @@ interface Report {
  * through srv's own etcd, over SSH as install does), the token and box secret 0600 and the same
  * on every module and never in install's output, every edgebox agent running and reaching the API.
  */
-async function expectInstalled(hosts: SshHosts, servers: readonly string[], runs: readonly Run[]): Promise<void> {
+async function expectInstalled(hosts: SshHosts, servers: readonly string[], runs: readonly Run[], agents: readonly string[] = []): Promise<void> {
   const digests = new Set<string>();
-  for (const h of servers) {
-    expect((await hosts.exec(h, 'systemctl is-active k3s')).stdout.trim(), `k3s on ${h}`).toBe('active');
+  for (const h of [...servers, ...agents]) {
+    const unit = servers.includes(h) ? 'k3s' : 'k3s-agent';
+    expect((await hosts.exec(h, `systemctl is-active ${unit}`)).stdout.trim(), `${unit} on ${h}`).toBe('active');
     for (const path of ['/etc/rancher/k3s/edgebox-token', '/etc/edgebox/box-secret', '/etc/edgebox/agent-kubeconfig.yaml'])
       expect((await hosts.exec(h, `stat -c %a ${path}`)).stdout.trim(), `${path} on ${h}`).toBe('600');
     const token = (await hosts.exec(h, 'cat /etc/rancher/k3s/edgebox-token')).stdout.trim();
@@ -421,7 +529,7 @@ async function expectInstalled(hosts: SshHosts, servers: readonly string[], runs
   expect(members.map((m) => m.name.replace(/-[0-9a-f]{8}$/, '')).sort()).toEqual([...servers].sort());
   expect(members.filter((m) => m.learner)).toEqual([]);
 
-  for (const h of servers) {
+  for (const h of [...servers, ...agents]) {
     await eventually(
       async () => {
         expect((await hosts.exec(h, 'systemctl is-active edgebox-agent')).stdout.trim()).toBe('active');

@@ -76,6 +76,11 @@ export interface SshHosts {
   hostAddress: string;
   /** Runs a command on a host as ssh would (`bash -c`, root's environment, in its namespaces and cgroup), through nsenter. */
   exec(host: string, command: string): Promise<{ code: number; stdout: string; stderr: string }>;
+  /**
+   * Adds a login user on a host, with the harness key authorized and a home of the host's own
+   * (/var/lib/home/<user>); with `sudo`, allowed every command through sudo without a password.
+   */
+  addUser(host: string, user: string, o: { sudo: boolean }): Promise<void>;
   /** Kills the host's sshd and everything started under it with SIGKILL (a power cut); keeps its files. */
   kill(host: string): Promise<void>;
   /** Boots a killed host: empties its /run, starts its sshd, then `systemctl start`s the units enabled on it. */
@@ -646,6 +651,10 @@ async function layOut(h: Host, keyPath: string): Promise<void> {
   await chmod(join(h.root, 'root'), 0o700);
   await chmod(join(h.root, 'tmp'), 0o1777);
   await writeFile(join(h.harness, 'etc-upper', 'hostname'), `${h.spec.name}\n`);
+  // Its name resolves, as Debian's installer arranges: sudo looks it up at every command (seconds
+  // of DNS timeouts without it).
+  const etcHosts = await readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1\tlocalhost\n');
+  await writeFile(join(h.harness, 'etc-upper', 'hosts'), `${etcHosts.trimEnd()}\n127.0.1.1\t${h.spec.name}\n`);
   await copyFile(`${keyPath}.pub`, join(h.harness, 'authorized_keys'));
   await sh('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `root@${h.spec.name}`, '-f', join(h.harness, 'ssh_host_ed25519_key')]);
   await writeFile(
@@ -659,7 +668,8 @@ async function layOut(h: Host, keyPath: string): Promise<void> {
       'PasswordAuthentication no',
       'KbdInteractiveAuthentication no',
       'UsePAM no',
-      `AuthorizedKeysFile ${join(h.harness, 'authorized_keys')}`,
+      // root's, then other users' own (addUser): sshd reads these as the user, who cannot read the first.
+      `AuthorizedKeysFile ${join(h.harness, 'authorized_keys')} .ssh/authorized_keys`,
       'StrictModes no',
       'Subsystem sftp internal-sftp',
       'MaxStartups 100',
@@ -817,6 +827,23 @@ export async function createSshHosts(o: CreateSshHostsOptions): Promise<SshHosts
       otherKeyPath,
       hostAddress: net.hostAddress,
       exec,
+      async addUser(name, user, o) {
+        const key = (await readFile(`${keyPath}.pub`, 'utf8')).trim();
+        const home = `/var/lib/home/${user}`;
+        const r = await exec(
+          name,
+          [
+            'set -e',
+            'mkdir -p /var/lib/home',
+            // '*': no password, and not locked ('!'), which sshd without PAM refuses.
+            `id ${user} >/dev/null 2>&1 || useradd -m -d ${home} -p '*' -s /bin/sh ${user}`,
+            `mkdir -p ${home}/.ssh && echo '${key}' > ${home}/.ssh/authorized_keys`,
+            `chown -R ${user}: ${home}/.ssh && chmod 700 ${home}/.ssh && chmod 600 ${home}/.ssh/authorized_keys`,
+            o.sudo ? `echo '${user} ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/${user} && chmod 440 /etc/sudoers.d/${user}` : `rm -f /etc/sudoers.d/${user}`,
+          ].join('\n'),
+        );
+        if (r.code !== 0) throw new Error(`adding user ${user} on ${name}: ${r.stderr}`);
+      },
       async kill(name) {
         await killHost(byName(name));
       },

@@ -49,6 +49,15 @@ describe('install preflight', () => {
       /ssh-copy-id -i \/home\/me\/.ssh\/id_ed25519.pub root@10.0.0.2/,
     ],
     [
+      'a login without passwordless sudo',
+      {
+        ok: false,
+        failure: { kind: 'sudo', message: 'edge@10.0.0.2 cannot run commands as root through sudo without a password: sudo: a password is required' },
+      },
+      'install.ssh-sudo',
+      /NOPASSWD: ALL' > \/etc\/sudoers\.d\/edgebox/,
+    ],
+    [
       'unreachable',
       { ok: false, failure: { kind: 'unreachable', message: 'cannot reach root@10.0.0.2:22: EHOSTUNREACH' } },
       'install.unreachable',

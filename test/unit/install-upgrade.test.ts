@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1Node, V1NodeSystemInfo, V1Pod } from '@kubernetes/client-node';
 import { podsToEvict } from '../../src/install/drain.js';
+import { nodeReadyOn } from '../../src/install/node-ready.js';
 import { parseFacts, type ModuleFacts } from '../../src/install/facts.js';
 import { agentFiles, agentMarker, type Step } from '../../src/install/plan.js';
 import { planUpgrade } from '../../src/install/upgrade-plan.js';
@@ -30,6 +31,13 @@ const member = (node: string, learner = false): MemberInfo => ({ id: node, name:
 const voters = [member('s1'), member('s2'), member('s3')];
 const arm = new Map(box.spec.modules.map((m) => [m.name, 'arm64' as const]));
 const all = (f: (n: string) => ModuleFacts) => new Map(box.spec.modules.map((m) => [m.name, f(m.name)]));
+/** A Node as the API returns it, with only what the upgrade's gate reads. */
+const node = (kubeletVersion: string, ready: string, reason?: string): V1Node => ({
+  status: {
+    nodeInfo: { kubeletVersion } as V1NodeSystemInfo,
+    conditions: [{ type: 'Ready', status: ready, ...(reason ? { reason } : {}) }],
+  },
+});
 const flat = (phases: { steps: Step[] }[]) => phases.flatMap((p) => p.steps).map((s) => `${s.kind} ${s.module}`);
 
 describe('upgrade plan', () => {
@@ -44,10 +52,30 @@ describe('upgrade plan', () => {
     expect(plan.refusals).toEqual([]);
     expect(flat(plan.phases).filter((s) => !s.startsWith('write'))).toEqual([
       'snapshot s1',
-      ...['s3', 's1', 's2'].flatMap((m) => [`drain ${m}`, `start ${m}`, `wait-voter ${m}`, `wait-api ${m}`, `uncordon ${m}`]),
-      ...['gpu-1', 'a1'].flatMap((m) => [`drain ${m}`, `start ${m}`, `uncordon ${m}`]),
+      ...['s3', 's1', 's2'].flatMap((m) => [`drain ${m}`, `start ${m}`, `wait-voter ${m}`, `wait-api ${m}`, `wait-node ${m}`, `uncordon ${m}`]),
+      ...['gpu-1', 'a1'].flatMap((m) => [`drain ${m}`, `start ${m}`, `wait-node ${m}`, `uncordon ${m}`]),
     ]);
     expect(plan.phases.every((p) => !p.parallel)).toBe(true);
+    // The next module goes down only once this one's new kubelet is Ready; a server may have no Node.
+    const waits = plan.phases.flatMap((p) => p.steps).filter((s) => s.kind === 'wait-node');
+    expect(waits.map((s) => [s.module, s.version, s.required])).toEqual([
+      ['s3', 'v1.32.5+k3s1', false],
+      ['s1', 'v1.32.5+k3s1', false],
+      ['s2', 'v1.32.5+k3s1', false],
+      ['gpu-1', 'v1.32.5+k3s1', true],
+      ['a1', 'v1.32.5+k3s1', true],
+    ]);
+  });
+
+  it.each<[string, V1Node, true | RegExp]>([
+    ['Ready on the new kubelet', node('v1.32.5+k3s1', 'True'), true],
+    ["still the old kubelet's Ready", node('v1.31.1+k3s1', 'True'), /kubelet is v1\.31\.1\+k3s1, not v1\.32\.5\+k3s1/],
+    ['the new kubelet not Ready yet', node('v1.32.5+k3s1', 'False', 'KubeletNotReady'), /not Ready \(KubeletNotReady\)/],
+    ['no status yet', {}, /kubelet is unknown/],
+  ])('waits for a node until its kubelet is the new one and Ready: %s', (_, n, want) => {
+    const got = nodeReadyOn(n, 'v1.32.5+k3s1');
+    if (want === true) expect(got).toBe(true);
+    else expect(got).toMatch(want);
   });
 
   it('changes nothing on a box that runs the inputs already', () => {
