@@ -1,3 +1,4 @@
+import { runBench } from './cli.js';
 import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -58,7 +59,7 @@ function parseArgs(argv: string[]): Options {
     if (a === '--trials') opts.trials = n;
     else if (a === '--seed') opts.seed = n;
     else if (a === '--trial') opts.trial = n;
-    else throw new Error(`unknown argument ${a} (use --trials N, --seed S, --trial K, --out DIR, --engine process|k3s)`);
+    else throw new Error(`unknown argument ${a}`);
   }
   return opts;
 }
@@ -153,18 +154,6 @@ function report(opts: Options, outcomes: readonly TrialOutcome[]): number {
   return reportTargets([{ name: 'trials with a violation', measured: bad.length, bound: 0, unit: '', comparison: '=' }]) ? 0 : 1;
 }
 
-let opts: Options | undefined;
-try {
-  opts = parseArgs(process.argv.slice(2));
-} catch (e) {
-  process.stderr.write(`bench:chaos: ${(e as Error).message}\n`);
-  process.exitCode = 2;
-}
-if (opts) {
-  try {
-    process.exitCode = await main(opts);
-  } catch (e) {
-    process.stderr.write(`bench:chaos: ${(e as Error).message}\n`);
-    process.exitCode = 1;
-  }
-}
+await runBench('bench:chaos', '[--trials N] [--seed S] [--trial K] [--out DIR] [--engine process|k3s]', parseArgs, async (o) => {
+  process.exitCode = await main(o);
+});

@@ -1,3 +1,4 @@
+import { runBench } from './cli.js';
 import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,6 +88,8 @@ interface Options {
   course: boolean;
 }
 
+const USAGE = '[--trials N] [--kinds one,majority] [--trials-per-box N] [--engine process,k3s] [--keep-logs all|slow] [--course]';
+
 function parseArgs(argv: string[]): Options {
   const opts: Options = { trials: 10, kinds: [...KINDS], trialsPerBox: 5, engines: ['process'], keepAllLogs: false, course: false };
   for (let i = 0; i < argv.length; i++) {
@@ -118,8 +121,7 @@ function parseArgs(argv: string[]): Options {
     if (!Number.isInteger(n) || n < 1) throw new Error(`${a} needs a whole number`);
     if (a === '--trials') opts.trials = n;
     else if (a === '--trials-per-box') opts.trialsPerBox = n;
-    else
-      throw new Error(`unknown argument ${a} (use --trials N, --kinds one,majority, --trials-per-box N, --engine process,k3s, --keep-logs all|slow, --course)`);
+    else throw new Error(`unknown argument ${a}`);
   }
   return opts;
 }
@@ -496,8 +498,7 @@ class BenchBox {
   }
 }
 
-async function main(): Promise<void> {
-  const opts = parseArgs(process.argv.slice(2));
+async function main(opts: Options): Promise<void> {
   const { box } = await loadSpec(FIXTURE);
   const results: Trial[] = [];
   let legendShown = false;
@@ -612,4 +613,4 @@ function report(results: readonly Trial[], opts: Options): void {
   );
 }
 
-await main();
+await runBench('bench:control-plane', USAGE, parseArgs, main);

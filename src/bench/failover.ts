@@ -1,3 +1,4 @@
+import { runBench } from './cli.js';
 import { CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -88,7 +89,7 @@ function parseArgs(argv: string[]): Options {
     } else if (a === '--skip-baseline') opts.skipBaseline = true;
     else if (a === '--kills') opts.kills = num();
     else if (a === '--false-fencing-seconds') opts.falseFencingSeconds = num();
-    else throw new Error(`unknown argument ${a} (use --kills N, --skip-baseline, --false-fencing-seconds S, --engine process,k3s)`);
+    else throw new Error(`unknown argument ${a}`);
   }
   return opts;
 }
@@ -459,13 +460,9 @@ function reportRatio(base: Baseline, deployment: Stats, engine: EngineName): voi
 const interrupted = new AbortController();
 // Ctrl-C stops the waiting; the `finally` blocks then stop the box, so nothing is left behind.
 process.once('SIGINT', () => interrupted.abort());
-try {
-  const opts = parseArgs(process.argv.slice(2));
+await runBench('bench:failover', '[--kills N] [--skip-baseline] [--false-fencing-seconds S] [--engine process,k3s]', parseArgs, async (opts) => {
   const runs: EngineRun[] = [];
   for (const engine of opts.engines) runs.push({ engine, ...(await selfHealing(opts, engine)) });
   const base = opts.skipBaseline ? undefined : await baseline();
   report(runs, base);
-} catch (e) {
-  process.stderr.write(`failover: ${(e as Error).message}\n`);
-  process.exitCode = 1;
-}
+});

@@ -1,3 +1,4 @@
+import { runBench } from './cli.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,7 +75,7 @@ function parseArgs(argv: string[]): Options {
     if (a === '--trials') opts.trials = n;
     else if (a === '--seed') opts.seed = n;
     else if (a === '--trials-per-box') opts.trialsPerBox = n;
-    else throw new Error(`unknown argument ${a} (use --trials N, --seed S, --trials-per-box N)`);
+    else throw new Error(`unknown argument ${a}`);
   }
   return opts;
 }
@@ -305,8 +306,7 @@ async function trial(b: BenchBox, wanted: Fault, r: () => number): Promise<Trial
   return result;
 }
 
-async function main(): Promise<void> {
-  const opts = parseArgs(process.argv.slice(2));
+async function main(opts: Options): Promise<void> {
   const { box } = await loadSpec(FIXTURE);
   const p = box.spec.peripherals.find((x) => x.exclusive)!;
   const r = mulberry32(opts.seed);
@@ -409,4 +409,4 @@ function report(results: readonly TrialResult[], byKind: { overlap: number; 'tok
   ]);
 }
 
-await main();
+await runBench('bench:peripherals', '[--trials N] [--seed S] [--trials-per-box N]', parseArgs, main);
