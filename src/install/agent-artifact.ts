@@ -8,7 +8,7 @@ import { nodeBinary } from '../image/inputs.js';
 import { tarOf } from '../image/layer.js';
 import { APP_DIR, layerEntries, PLATFORMS, type ImageEntry } from '../image/plan.js';
 import { cacheRoot } from '../local/cache.js';
-import { AGENT_WRAPPER, agentVersionDir, agentWrapper, checkedVersion } from './agent-runtime.js';
+import { AGENT_WRAPPER, agentArtifactName, agentVersionDir, agentWrapper } from './agent-runtime.js';
 
 /**
  * What `edgebox install` copies onto a module that has no Node.js 20: one tar.gz holding a Node.js
@@ -52,8 +52,6 @@ export function agentArtifactEntries(node: Buffer, app: readonly ImageEntry[], v
   ];
   return layerEntries(entries).filter((e) => e.type !== 'directory' || e.path === dir || e.path.startsWith(`${dir}/`));
 }
-
-export const agentArtifactName = (version: string, arch: 'amd64' | 'arm64'): string => `edgebox-agent-${checkedVersion(version)}-linux-${arch}.tar.gz`;
 
 export interface AgentArtifact {
   path: string;

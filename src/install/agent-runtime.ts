@@ -25,6 +25,9 @@ export function agentWrapper(version: string): string {
   ].join('\n');
 }
 
+/** The artefact's file name, as built (agent-artifact.ts) and as a release ships it (shipped-artifacts.ts). */
+export const agentArtifactName = (version: string, arch: 'amd64' | 'arm64'): string => `edgebox-agent-${checkedVersion(version)}-linux-${arch}.tar.gz`;
+
 /** A version goes into paths and the wrapper's shell line: only what semver and npm allow. */
 export function checkedVersion(version: string): string {
   if (!/^[0-9A-Za-z][0-9A-Za-z.+_-]*$/.test(version) || version.includes('..')) {

@@ -31,6 +31,7 @@ import { drain, uncordon } from './drain.js';
 import { nodeReadyOn } from './node-ready.js';
 import { checkReleaseVersion, k3sRelease } from './k3s-release.js';
 import { LocalDigests } from './local-digests.js';
+import { SHIPPED_ARTIFACTS_DIR, shippedArtifact } from './shipped-artifacts.js';
 import { bmcEnvText, type BmcInputs } from './bmc.js';
 import { boxUsesBmc } from '../power/drivers.js';
 import { CLOCK_COMMAND, kubeArch, parseFacts, PROBE_SCRIPT, type ModuleFacts } from './facts.js';
@@ -497,6 +498,36 @@ const INPUT_CODES = new Set([
 ]);
 
 /** The release binaries for the architectures of the modules reached (preflight names the others). */
+/**
+ * The agent's artefact for `arch`: built from this checkout, which has the development
+ * dependencies (its code may have changed since any artefact was shipped); from an installed
+ * package, which cannot build one, the one it ships.
+ */
+async function agentArtifact(o: InstallOptions, arch: Arch, digests: LocalDigests): Promise<{ path: string; sha256: string }> {
+  // Loaded here only: building needs rolldown and tar-stream (development dependencies), which
+  // the CLI must not load to start (`edgebox --help` from the npm package, or on a module).
+  const builder = await import('./agent-artifact.js').catch((e: Error) => e);
+  if (!(builder instanceof Error)) {
+    const built = await builder.buildAgentArtifact({
+      arch,
+      version: EDGEBOX_VERSION,
+      root: o.root,
+      progress: o.progress,
+      ...(o.cache ? { cache: o.cache } : {}),
+    });
+    return { path: built.path, sha256: built.sha256 };
+  }
+  const shipped = await shippedArtifact(o.root, EDGEBOX_VERSION, arch, digests);
+  if (!shipped)
+    throw failure(
+      'install.no-agent-artifact',
+      `no agent artefact for linux/${arch} in ${join(o.root, SHIPPED_ARTIFACTS_DIR)}, and none can be built here (${builder.message})`,
+      'install an edgebox release (its package ships the artefacts), or run install from a checkout after `npm ci && npm run build`',
+    );
+  o.progress(`using the shipped agent artefact ${shipped.path}`);
+  return shipped;
+}
+
 async function downloadRelease(o: InstallOptions, version: string, reach: ReadonlyMap<string, Reach>, digests: LocalDigests): Promise<string[]> {
   const archs = new Set<Arch>();
   for (const r of reach.values()) {
@@ -551,6 +582,7 @@ async function prepare(o: InstallOptions, sessions: Map<string, SshSession>): Pr
     ),
   );
   const binaries = await inspectBinaries(release === undefined ? o.k3sBinaries : await downloadRelease(o, release, reach, digests), digests);
+  // Kept now as well: preflight may refuse the box, and what was read stays read.
   await digests.save();
   const k3sVersions = Object.fromEntries(Object.entries(binaries).map(([a, b]) => [a, { version: b.version }]));
   const problems = preflight(box, reach, {
@@ -585,13 +617,8 @@ async function prepare(o: InstallOptions, sessions: Map<string, SshSession>): Pr
     ...(bmc ? { 'bmc-env': bmcEnvText(bmc) } : {}),
   };
   const agent: Partial<Record<Arch, { path: string; sha256: string }>> = {};
-  // Loaded here only: building needs rolldown and tar-stream (development dependencies), which
-  // the CLI must not load to start (`edgebox --help` from the npm package, or on a module).
-  const { buildAgentArtifact } = await import('./agent-artifact.js');
-  for (const arch of new Set(archOf.values())) {
-    const built = await buildAgentArtifact({ arch, version: EDGEBOX_VERSION, root: o.root, progress: o.progress, ...(o.cache ? { cache: o.cache } : {}) });
-    agent[arch] = { path: built.path, sha256: built.sha256 };
-  }
+  for (const arch of new Set(archOf.values())) agent[arch] = await agentArtifact(o, arch, digests);
+  await digests.save();
   const inputs: InstallInputs = {
     k3s: Object.fromEntries(Object.entries(binaries).map(([a, b]) => [a, { path: b.path, sha256: b.sha256, version: b.version }])),
     agent,

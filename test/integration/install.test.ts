@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,10 +62,13 @@ interface Run {
 }
 
 /** The CLI as a user runs it; `killAfter`: SIGKILL it once its progress has shown that many step lines. */
-function edgebox(args: string[], o: { killAfter?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
+function edgebox(args: string[], o: { killAfter?: number; env?: NodeJS.ProcessEnv; cli?: string } = {}): Promise<Run> {
   const start = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(o.env ? { env: { ...process.env, ...o.env } } : {}) });
+    const child = spawn(process.execPath, [o.cli ?? CLI, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(o.env ? { env: { ...process.env, ...o.env } } : {}),
+    });
     let stdout = '';
     let stderr = '';
     let steps = 0;
@@ -366,6 +369,39 @@ describe('edgebox install over SSH', () => {
     expect(errors.filter((e) => e.code === 'install.ssh-sudo')).toHaveLength(4);
     expect(errors[0]!.hint).toContain("echo 'nosudo ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/edgebox");
   }, 120_000);
+
+  it('installs from the npm package, which cannot build the agent artefact, with the artefacts it ships', async () => {
+    // The package as npm installs it: its files (package.json "files"), its dependencies, none of
+    // the development ones (rolldown, which building an artefact needs).
+    const root = process.cwd();
+    const pkg = join(dir, 'package');
+    for (const f of ['package.json', 'package-lock.json', 'bin', 'dist', 'examples', 'local/toolchain'])
+      await cp(join(root, f), join(pkg, f), { recursive: true, filter: (src) => !/[/\\]dist[/\\](oci|agent-artifacts)$/.test(src) });
+    execFileSync('npm', ['ci', '--omit=dev', '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: pkg, stdio: 'ignore' });
+    const fromPackage = () =>
+      edgebox(['install', boxFile, '--ssh-key', hosts.keyPath, '--k3s-binary', k3s, '--ignore-k3s-version', '-o', 'json'], {
+        cli: join(pkg, 'bin', 'edgebox.js'),
+      });
+
+    const none = await fromPackage();
+    expect(none.code, none.stderr).toBe(1);
+    expect(errorsOf(none).map((e) => e.code)).toEqual(['install.no-agent-artifact']);
+
+    // What `npm pack` puts in the package first (npm run artifacts: src/install/ship-artifacts.ts).
+    const shipped = join(root, 'dist', 'agent-artifacts');
+    execFileSync(process.execPath, [join(root, 'dist', 'install', 'ship-artifacts.js')], { stdio: 'ignore' });
+    try {
+      await cp(shipped, join(pkg, 'dist', 'agent-artifacts'), { recursive: true });
+    } finally {
+      // The checkout builds its own; shipped ones there would only go stale.
+      await rm(shipped, { recursive: true, force: true });
+    }
+    const installed = await fromPackage();
+    expect(installed.code, installed.stderr).toBe(0);
+    expect(installed.stderr).toContain(`using the shipped agent artefact ${join(pkg, 'dist', 'agent-artifacts', 'edgebox-agent-0.1.0-linux-amd64.tar.gz')}`);
+    // The same bytes as the checkout built and installed: nothing to change.
+    expect((JSON.parse(installed.stdout) as Report).unchanged).toBe(true);
+  }, 300_000);
 
   it('upgrades K3s: refused while a voter is down, then a snapshot and the servers one at a time; a second run changes nothing', async () => {
     const next = await nextK3s();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ImageEntry } from '../../src/image/plan.js';
-import { agentArtifactEntries, agentArtifactName } from '../../src/install/agent-artifact.js';
+import { agentArtifactEntries } from '../../src/install/agent-artifact.js';
+import { agentArtifactName } from '../../src/install/agent-runtime.js';
 import { AGENT_MIN_GLIBC, AGENT_WRAPPER, agentRuntimeProblem, agentVersionDir, agentWrapper } from '../../src/install/agent-runtime.js';
 
 const NODE = Buffer.from('\x7fELF node');
