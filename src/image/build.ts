@@ -1,8 +1,8 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EdgeboxError, failure, inputError } from '../diagnostics/diagnostic.js';
-import { printDiagnostics } from '../cli/print-diagnostics.js';
+import { failure, inputError } from '../diagnostics/diagnostic.js';
+import { runScript } from '../cli/run-script.js';
 import { cacheRoot } from '../local/cache.js';
 import { CONTROLLER_IMAGE, EDGEBOX_VERSION } from '../render/controller.js';
 import { appEntries } from './app.js';
@@ -151,16 +151,8 @@ function text(r: ImageReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-try {
+await runScript('image', async () => {
   const opts = parseArgs(process.argv.slice(2));
   const report = await build(opts, (m) => process.stderr.write(`image: ${m}\n`));
   process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : text(report));
-} catch (e) {
-  if (e instanceof EdgeboxError) {
-    printDiagnostics(e.diagnostics);
-    process.exitCode = e.kind === 'input' ? 2 : 1;
-  } else {
-    process.stderr.write(`image: ${(e as Error)?.stack ?? String(e)}\n`);
-    process.exitCode = 1;
-  }
-}
+});

@@ -1,7 +1,6 @@
 import { copyFile, mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { printDiagnostics } from '../cli/print-diagnostics.js';
-import { EdgeboxError } from '../diagnostics/diagnostic.js';
+import { runScript } from '../cli/run-script.js';
 import { packageRoot } from '../local/toolchain.js';
 import { EDGEBOX_VERSION } from '../render/controller.js';
 import { buildAgentArtifact } from './agent-artifact.js';
@@ -34,14 +33,4 @@ async function ship(): Promise<void> {
   }
 }
 
-try {
-  await ship();
-} catch (e) {
-  if (e instanceof EdgeboxError) {
-    printDiagnostics(e.diagnostics);
-    process.exitCode = e.kind === 'input' ? 2 : 1;
-  } else {
-    process.stderr.write(`artifacts: ${(e as Error)?.stack ?? String(e)}\n`);
-    process.exitCode = 1;
-  }
-}
+await runScript('artifacts', ship);
